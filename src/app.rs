@@ -1,0 +1,61 @@
+//! The HTML shell and the router. Isomorphic: rendered on the server, hydrated in the
+//! browser.
+
+use leptos::prelude::*;
+use leptos_meta::{MetaTags, Stylesheet, Title, provide_meta_context};
+use leptos_router::components::{ParentRoute, Route, Router, Routes};
+use leptos_router::{ParamSegment, StaticSegment};
+
+use crate::ui::chat_box::ChatPane;
+use crate::ui::inbox::{InboxLayout, NoConversation};
+
+pub fn shell(options: LeptosOptions) -> impl IntoView {
+    view! {
+        <!DOCTYPE html>
+        <html lang="en">
+            <head>
+                <meta charset="utf-8"/>
+                <meta name="viewport" content="width=device-width, initial-scale=1"/>
+                <AutoReload options=options.clone()/>
+                <HydrationScripts options/>
+                <MetaTags/>
+            </head>
+            <body>
+                <App/>
+            </body>
+        </html>
+    }
+}
+
+#[component]
+pub fn App() -> impl IntoView {
+    provide_meta_context();
+    view! {
+        <Stylesheet id="leptos" href="/pkg/switchboard.css"/>
+        <Title text="Switchboard"/>
+        <Router>
+            <Routes fallback=|| view! { <NotFound/> }>
+                <ParentRoute path=StaticSegment("") view=InboxLayout>
+                    <Route path=StaticSegment("") view=NoConversation/>
+                    <Route path=(StaticSegment("c"), ParamSegment("id")) view=ChatPane/>
+                </ParentRoute>
+            </Routes>
+        </Router>
+    }
+}
+
+#[component]
+fn NotFound() -> impl IntoView {
+    #[cfg(feature = "ssr")]
+    {
+        if let Some(res) = use_context::<leptos_axum::ResponseOptions>() {
+            res.set_status(axum::http::StatusCode::NOT_FOUND);
+        }
+    }
+    view! {
+        <main class="not-found">
+            <h1>"Not found"</h1>
+            <p><a href="/">"Back to the inbox"</a></p>
+        </main>
+    }
+}

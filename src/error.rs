@@ -1,0 +1,63 @@
+//! The error a server function returns, as both the server and the browser see it.
+//!
+//! It travels as JSON (`{"status":404,"code":"not_found","message":"…"}`) and the server
+//! sets the HTTP status from `status`, so plain HTTP callers get a real 4xx/5xx with a reason.
+
+use leptos::server_fn::{
+    codec::JsonEncoding,
+    error::{FromServerFnError, ServerFnErrorErr},
+};
+use serde::{Deserialize, Serialize};
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+#[error("{message}")]
+pub struct ApiError {
+    /// HTTP status; 0 when the request never reached the server.
+    pub status: u16,
+    pub code: String,
+    pub message: String,
+}
+
+impl ApiError {
+    pub fn new(status: u16, code: &str, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            code: code.to_string(),
+            message: message.into(),
+        }
+    }
+
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        Self::new(400, "bad_request", message)
+    }
+
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self::new(404, "not_found", message)
+    }
+
+    /// True when the call may not have reached the server, so retrying it (with the same
+    /// idempotency key) is safe and useful.
+    pub fn is_transient(&self) -> bool {
+        self.status == 0 || self.status == 502 || self.status == 503 || self.status == 504
+    }
+}
+
+impl FromServerFnError for ApiError {
+    type Encoder = JsonEncoding;
+
+    fn from_server_fn_error(value: ServerFnErrorErr) -> Self {
+        match value {
+            ServerFnErrorErr::Args(m) | ServerFnErrorErr::MissingArg(m) => {
+                Self::bad_request(format!("invalid arguments: {m}"))
+            }
+            ServerFnErrorErr::Request(m) => Self::new(0, "network", m),
+            ServerFnErrorErr::Deserialization(m) => Self::new(
+                0,
+                "bad_response",
+                format!("could not read the response: {m}"),
+            ),
+            ServerFnErrorErr::Serialization(m) => Self::new(500, "internal", m),
+            other => Self::new(500, "internal", other.to_string()),
+        }
+    }
+}

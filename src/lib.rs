@@ -1,0 +1,33 @@
+//! Switchboard: a self-hosted, real-time team inbox for the WhatsApp Business Cloud API.
+//!
+//! One crate, two builds: the server (`ssr`) and the hydrated browser app (`hydrate`).
+//! Modules shared by both hold the domain model, the server functions' signatures and the
+//! UI; everything under `server`, `store`, `realtime`, `whatsapp` and `simulator` runs on
+//! the server only.
+
+pub mod api;
+pub mod app;
+pub mod error;
+pub mod model;
+pub mod ui;
+
+#[cfg(feature = "ssr")]
+pub mod outbound;
+#[cfg(feature = "ssr")]
+pub mod realtime;
+#[cfg(feature = "ssr")]
+pub mod server;
+#[cfg(feature = "ssr")]
+pub mod simulator;
+#[cfg(feature = "ssr")]
+pub mod store;
+#[cfg(feature = "ssr")]
+pub mod whatsapp;
+
+/// The WebAssembly entry point: attach to the server-rendered page.
+#[cfg(feature = "hydrate")]
+#[wasm_bindgen::prelude::wasm_bindgen]
+pub fn hydrate() {
+    console_error_panic_hook::set_once();
+    leptos::mount::hydrate_body(app::App);
+}

@@ -1,0 +1,416 @@
+//! The inbox's domain objects as they cross the wire: server functions return them and
+//! WebSocket events carry them. They compile for both the server and the browser, so they
+//! hold plain strings and integers, never database types.
+
+use serde::{Deserialize, Serialize};
+
+/// Which way a message travelled.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Direction {
+    In,
+    Out,
+}
+
+/// What a message carries. Unknown kinds from a newer server read as `Unsupported`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MessageKind {
+    Text,
+    Image,
+    Video,
+    Audio,
+    Document,
+    Sticker,
+    Location,
+    Contacts,
+    Interactive,
+    Button,
+    Reaction,
+    Order,
+    System,
+    #[serde(other)]
+    Unsupported,
+}
+
+impl MessageKind {
+    /// Maps Meta's `type` string. Anything we do not know becomes `Unsupported`; the raw
+    /// payload is kept by the store so nothing is lost.
+    pub fn from_wire(kind: &str) -> Self {
+        match kind {
+            "text" => Self::Text,
+            "image" => Self::Image,
+            "video" => Self::Video,
+            "audio" => Self::Audio,
+            "document" => Self::Document,
+            "sticker" => Self::Sticker,
+            "location" => Self::Location,
+            "contacts" => Self::Contacts,
+            "interactive" => Self::Interactive,
+            "button" => Self::Button,
+            "reaction" => Self::Reaction,
+            "order" => Self::Order,
+            "system" => Self::System,
+            _ => Self::Unsupported,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Text => "text",
+            Self::Image => "image",
+            Self::Video => "video",
+            Self::Audio => "audio",
+            Self::Document => "document",
+            Self::Sticker => "sticker",
+            Self::Location => "location",
+            Self::Contacts => "contacts",
+            Self::Interactive => "interactive",
+            Self::Button => "button",
+            Self::Reaction => "reaction",
+            Self::Order => "order",
+            Self::System => "system",
+            Self::Unsupported => "unsupported",
+        }
+    }
+
+    /// The text shown where a message has no body of its own.
+    pub fn placeholder(self) -> &'static str {
+        match self {
+            Self::Text => "",
+            Self::Image => "📷 Photo",
+            Self::Video => "🎬 Video",
+            Self::Audio => "🎤 Audio",
+            Self::Document => "📄 Document",
+            Self::Sticker => "Sticker",
+            Self::Location => "📍 Location",
+            Self::Contacts => "👤 Contact card",
+            Self::Interactive => "Interactive reply",
+            Self::Button => "Button reply",
+            Self::Reaction => "Reaction",
+            Self::Order => "🛒 Order",
+            Self::System => "System notice",
+            Self::Unsupported => "Unsupported message",
+        }
+    }
+}
+
+/// Delivery state of a message. Outbound messages move forward only:
+/// pending → sent → delivered → read (→ played). Inbound messages are `received`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MessageStatus {
+    Received,
+    Pending,
+    Sent,
+    Delivered,
+    Read,
+    Played,
+    Failed,
+}
+
+impl MessageStatus {
+    /// Rank of a positive delivery state; `failed` and `received` sit outside the ladder.
+    pub fn rank(self) -> i64 {
+        match self {
+            Self::Received | Self::Pending | Self::Failed => 0,
+            Self::Sent => 1,
+            Self::Delivered => 2,
+            Self::Read => 3,
+            Self::Played => 4,
+        }
+    }
+
+    /// The status an outbound message displays, given the highest positive rank seen and
+    /// whether a failure was reported. A failure shows only while nothing proves delivery,
+    /// so a late `sent` cannot hide it and a late `failed` cannot hide a `read`.
+    pub fn displayed(rank: i64, failed: bool) -> Self {
+        if failed && rank < Self::Delivered.rank() {
+            return Self::Failed;
+        }
+        match rank {
+            r if r >= 4 => Self::Played,
+            3 => Self::Read,
+            2 => Self::Delivered,
+            1 => Self::Sent,
+            _ => Self::Pending,
+        }
+    }
+
+    /// Parses one of Meta's status strings. Unknown strings (`warning`, future values)
+    /// return `None`; the caller keeps them raw.
+    pub fn from_wire(status: &str) -> Option<Self> {
+        match status {
+            "sent" => Some(Self::Sent),
+            "delivered" => Some(Self::Delivered),
+            "read" => Some(Self::Read),
+            "played" => Some(Self::Played),
+            "failed" => Some(Self::Failed),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Received => "received",
+            Self::Pending => "pending",
+            Self::Sent => "sent",
+            Self::Delivered => "delivered",
+            Self::Read => "read",
+            Self::Played => "played",
+            Self::Failed => "failed",
+        }
+    }
+}
+
+/// A delivery error as Meta reports it, plus what the agent should do about it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorInfo {
+    pub code: i64,
+    pub title: String,
+    #[serde(default)]
+    pub detail: Option<String>,
+}
+
+/// One message in a conversation.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Message {
+    /// Ours, stable from creation.
+    pub id: String,
+    /// Meta's id, once known.
+    pub wamid: Option<String>,
+    pub conversation_id: String,
+    pub inbox_id: String,
+    pub direction: Direction,
+    pub kind: MessageKind,
+    /// Body or caption, where there is one.
+    pub text: Option<String>,
+    pub status: MessageStatus,
+    pub error: Option<ErrorInfo>,
+    /// Unix seconds: Meta's timestamp for inbound messages, ours for outbound ones.
+    pub timestamp: i64,
+    /// Unix milliseconds at which we stored it.
+    pub created_at: i64,
+    /// The sender's idempotency key for outbound messages.
+    pub client_id: Option<String>,
+    /// Database-assigned insertion order; breaks ties between equal timestamps.
+    pub seq: i64,
+    /// Bumped on every change, so a stale copy never overwrites a newer one.
+    pub version: i64,
+    /// The wamid this message replies to, if any (it may be one we never stored).
+    pub reply_to: Option<String>,
+}
+
+impl Message {
+    /// The text a list shows for this message.
+    pub fn preview(&self) -> String {
+        match &self.text {
+            Some(t) if !t.is_empty() => t.clone(),
+            _ => self.kind.placeholder().to_string(),
+        }
+    }
+
+    /// Ordering of a conversation's history: timestamp, then insertion order.
+    pub fn sort_key(&self) -> (i64, i64) {
+        (self.timestamp, self.seq)
+    }
+
+    pub fn cursor(&self) -> Cursor {
+        Cursor {
+            timestamp: self.timestamp,
+            seq: self.seq,
+        }
+    }
+}
+
+/// The customer on the other end of a conversation.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Contact {
+    pub id: String,
+    pub name: Option<String>,
+    /// Phone number digits; may be absent for username-only (BSUID) customers.
+    pub wa_id: Option<String>,
+    /// Business-scoped user id (2026 identity), when Meta sends one.
+    pub user_id: Option<String>,
+}
+
+impl Contact {
+    pub fn display_name(&self) -> String {
+        self.name
+            .clone()
+            .filter(|n| !n.trim().is_empty())
+            .or_else(|| self.wa_id.as_ref().map(|w| format!("+{w}")))
+            .or_else(|| self.user_id.clone())
+            .unwrap_or_else(|| "Unknown".to_string())
+    }
+}
+
+/// What the conversation list shows of the newest message.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct MessagePreview {
+    pub id: String,
+    pub direction: Direction,
+    pub kind: MessageKind,
+    pub text: String,
+    pub status: MessageStatus,
+    pub timestamp: i64,
+}
+
+impl From<&Message> for MessagePreview {
+    fn from(m: &Message) -> Self {
+        Self {
+            id: m.id.clone(),
+            direction: m.direction,
+            kind: m.kind,
+            text: m.preview(),
+            status: m.status,
+            timestamp: m.timestamp,
+        }
+    }
+}
+
+/// One customer's thread with one inbox (phone number).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Conversation {
+    pub id: String,
+    pub inbox_id: String,
+    pub contact: Contact,
+    pub last_message: Option<MessagePreview>,
+    pub unread_count: i64,
+    /// Unix milliseconds of the last message in either direction; the list's order.
+    pub last_activity_at: i64,
+    /// Unix seconds of the customer's last message; the 24-hour window runs from here.
+    pub last_inbound_at: Option<i64>,
+    pub version: i64,
+}
+
+/// Position in a conversation's history: everything strictly older than this.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Cursor {
+    pub timestamp: i64,
+    pub seq: i64,
+}
+
+impl Cursor {
+    pub fn encode(&self) -> String {
+        format!("{}.{}", self.timestamp, self.seq)
+    }
+
+    pub fn decode(s: &str) -> Option<Self> {
+        let (ts, seq) = s.split_once('.')?;
+        Some(Self {
+            timestamp: ts.parse().ok()?,
+            seq: seq.parse().ok()?,
+        })
+    }
+}
+
+/// `load_messages` answer: newest first, and the cursor for the next (older) page.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct MessagePage {
+    pub messages: Vec<Message>,
+    pub next: Option<String>,
+}
+
+/// `list_conversations` answer. `seq` is the event log head read *before* the list, so a
+/// socket opened with `since=seq` misses nothing that happened after the snapshot.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ConversationList {
+    pub conversations: Vec<Conversation>,
+    pub seq: i64,
+}
+
+/// What the page needs to know about how the server runs.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ServerInfo {
+    pub simulator: bool,
+    /// Demo customers the simulator can write as (empty outside simulator mode).
+    pub demo_customers: Vec<DemoCustomer>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DemoCustomer {
+    pub wa_id: String,
+    pub name: String,
+}
+
+/// A frame on `/ws`. Event frames carry the whole current object, so applying one twice
+/// changes nothing.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type")]
+pub enum Frame {
+    #[serde(rename = "message.created")]
+    MessageCreated { seq: i64, data: Message },
+    #[serde(rename = "message.updated")]
+    MessageUpdated { seq: i64, data: Message },
+    #[serde(rename = "conversation.updated")]
+    ConversationUpdated { seq: i64, data: Conversation },
+    /// Replay is over; live events follow.
+    #[serde(rename = "ready")]
+    Ready { seq: i64 },
+    /// The requested `since` is outside the retained log: reload, then continue live.
+    #[serde(rename = "resync")]
+    Resync { seq: i64 },
+    /// A frame type this build does not know; ignored rather than treated as an error.
+    #[serde(other)]
+    Unknown,
+}
+
+impl Frame {
+    /// The event's sequence number, for frames that are events.
+    pub fn event_seq(&self) -> Option<i64> {
+        match self {
+            Self::MessageCreated { seq, .. }
+            | Self::MessageUpdated { seq, .. }
+            | Self::ConversationUpdated { seq, .. } => Some(*seq),
+            _ => None,
+        }
+    }
+}
+
+/// WebSocket close code for a client that fell too far behind; it should resume with
+/// `since` at once.
+pub const CLOSE_TOO_SLOW: u16 = 4008;
+
+/// Longest text body Meta accepts.
+pub const MAX_TEXT_LEN: usize = 4096;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn displayed_status_keeps_failure_until_delivery_is_proven() {
+        assert_eq!(MessageStatus::displayed(0, true), MessageStatus::Failed);
+        assert_eq!(MessageStatus::displayed(1, true), MessageStatus::Failed);
+        assert_eq!(MessageStatus::displayed(2, true), MessageStatus::Delivered);
+        assert_eq!(MessageStatus::displayed(3, false), MessageStatus::Read);
+        assert_eq!(MessageStatus::displayed(0, false), MessageStatus::Pending);
+    }
+
+    #[test]
+    fn cursor_round_trips_and_rejects_garbage() {
+        let c = Cursor {
+            timestamp: 1_763_800_200,
+            seq: 42,
+        };
+        assert_eq!(Cursor::decode(&c.encode()), Some(c));
+        assert_eq!(Cursor::decode("nope"), None);
+        assert_eq!(Cursor::decode("1.x"), None);
+    }
+
+    #[test]
+    fn unknown_frame_types_are_ignored_not_errors() {
+        let f: Frame = serde_json::from_str(r#"{"type":"presence.changed","seq":3}"#).unwrap();
+        assert_eq!(f, Frame::Unknown);
+        let f: Frame = serde_json::from_str(r#"{"type":"ready","seq":9}"#).unwrap();
+        assert_eq!(f, Frame::Ready { seq: 9 });
+    }
+
+    #[test]
+    fn unknown_kinds_map_to_unsupported() {
+        assert_eq!(MessageKind::from_wire("hologram"), MessageKind::Unsupported);
+        let k: MessageKind = serde_json::from_str(r#""hologram""#).unwrap();
+        assert_eq!(k, MessageKind::Unsupported);
+    }
+}

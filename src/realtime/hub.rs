@@ -1,0 +1,147 @@
+//! Fan-out of committed events to every open socket.
+//!
+//! The hub does not trust in-memory publishing order: it tails the event log. Each commit
+//! wakes it; it reads the events after the last one it published and broadcasts them in
+//! sequence order. A write whose caller went away, a commit on another instance, or a
+//! sequence number a concurrent writer has reserved but not yet committed all resolve the
+//! same way: the log is the single source of order, and sockets never see a gap the log
+//! does not have.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::time::{Duration, Instant};
+
+use axum::extract::ws::Utf8Bytes;
+use tokio::sync::{Notify, broadcast};
+use tokio_util::sync::CancellationToken;
+
+use crate::store::{DynStore, Event, StoreResult};
+
+/// One event ready to send: the frame is encoded once and shared by every socket.
+#[derive(Debug, Clone)]
+pub struct LiveEvent {
+    pub seq: i64,
+    pub inbox_id: String,
+    pub frame: Utf8Bytes,
+}
+
+impl From<&Event> for LiveEvent {
+    fn from(e: &Event) -> Self {
+        Self {
+            seq: e.seq,
+            inbox_id: e.inbox_id.clone(),
+            frame: e.frame_json().into(),
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct Hub {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    tx: broadcast::Sender<Arc<LiveEvent>>,
+    /// Highest seq broadcast so far; everything at or below it has been sent in order.
+    head: AtomicI64,
+    /// Extra wake-ups (another instance committed, a test wants a poll).
+    kick: Notify,
+}
+
+/// How long a hole in the sequence may stay open before it is taken as permanent (a
+/// writer that reserved a number and then failed).
+const GAP_GRACE: Duration = Duration::from_secs(2);
+const READ_BATCH: usize = 1000;
+/// Safety net: poll the log this often even without a wake-up.
+const IDLE_POLL: Duration = Duration::from_secs(1);
+
+impl Hub {
+    /// Starts tailing from the log's current head; earlier events are served by replay.
+    pub async fn start(
+        store: DynStore,
+        capacity: usize,
+        shutdown: CancellationToken,
+    ) -> StoreResult<Self> {
+        let head = store.event_bounds().await?.head;
+        let (tx, _) = broadcast::channel(capacity);
+        let hub = Self {
+            inner: Arc::new(Inner {
+                tx,
+                head: AtomicI64::new(head),
+                kick: Notify::new(),
+            }),
+        };
+        tokio::spawn(hub.clone().tail(store, shutdown));
+        Ok(hub)
+    }
+
+    pub fn subscribe(&self) -> broadcast::Receiver<Arc<LiveEvent>> {
+        self.inner.tx.subscribe()
+    }
+
+    /// The highest seq already broadcast.
+    pub fn head(&self) -> i64 {
+        self.inner.head.load(Ordering::Acquire)
+    }
+
+    /// Asks the hub to look at the log now.
+    pub fn kick(&self) {
+        self.inner.kick.notify_one();
+    }
+
+    pub fn subscriber_count(&self) -> usize {
+        self.inner.tx.receiver_count()
+    }
+
+    async fn tail(self, store: DynStore, shutdown: CancellationToken) {
+        let commits = store.commits();
+        let mut gap_since: Option<Instant> = None;
+        loop {
+            let wait = if gap_since.is_some() {
+                Duration::from_millis(10)
+            } else {
+                IDLE_POLL
+            };
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                _ = commits.notified() => {}
+                _ = self.inner.kick.notified() => {}
+                _ = tokio::time::sleep(wait) => {}
+            }
+            loop {
+                let last = self.head();
+                let events = match store.events_after(last, READ_BATCH).await {
+                    Ok(events) => events,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "hub: cannot read the event log; will retry");
+                        tokio::time::sleep(Duration::from_millis(200)).await;
+                        break;
+                    }
+                };
+                let full = events.len() == READ_BATCH;
+                let mut expected = last + 1;
+                for event in &events {
+                    if event.seq != expected {
+                        let since = *gap_since.get_or_insert_with(Instant::now);
+                        if since.elapsed() < GAP_GRACE {
+                            break;
+                        }
+                        tracing::warn!(
+                            from = expected,
+                            to = event.seq - 1,
+                            "hub: skipping event seqs that never appeared in the log"
+                        );
+                    }
+                    gap_since = None;
+                    // No receivers is not an error: nobody is watching right now.
+                    let _ = self.inner.tx.send(Arc::new(LiveEvent::from(event)));
+                    self.inner.head.store(event.seq, Ordering::Release);
+                    expected = event.seq + 1;
+                }
+                if !full || gap_since.is_some() {
+                    break;
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,4 @@
+//! Real-time delivery: the hub tails the event log, the socket serves it to browsers.
+
+pub mod hub;
+pub mod socket;

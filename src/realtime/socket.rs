@@ -1,0 +1,173 @@
+//! `GET /ws?since=N`: replay what the client missed, say `ready`, then stream live events.
+//!
+//! The socket subscribes to the hub *before* it reads the log, and replays only up to the
+//! hub's head at that moment, so replay and live traffic meet without a gap; any overlap
+//! is dropped by seq. A client that falls behind the broadcast buffer is closed with
+//! [`CLOSE_TOO_SLOW`] rather than skipped, and comes back with `since`.
+
+use std::time::Duration;
+
+use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
+use axum::extract::{Query, State};
+use axum::response::{IntoResponse, Response};
+use std::convert::Infallible;
+
+use futures::stream::{SplitSink, SplitStream};
+use futures::{SinkExt, StreamExt};
+use serde::Deserialize;
+use tokio::sync::broadcast::error::RecvError;
+
+use crate::model::CLOSE_TOO_SLOW;
+use crate::server::error::AppError;
+use crate::server::state::AppState;
+
+const PING_EVERY: Duration = Duration::from_secs(20);
+/// A send that takes longer than this means the peer is not reading.
+const SEND_TIMEOUT: Duration = Duration::from_secs(10);
+const REPLAY_PAGE: usize = 500;
+
+#[derive(Debug, Deserialize)]
+pub struct WsParams {
+    since: Option<String>,
+}
+
+pub async fn handler(
+    State(state): State<AppState>,
+    Query(params): Query<WsParams>,
+    ws: WebSocketUpgrade,
+) -> Result<Response, AppError> {
+    let since = match params.since.as_deref() {
+        None | Some("") => None,
+        Some(s) => Some(s.parse::<i64>().ok().filter(|n| *n >= 0).ok_or_else(|| {
+            AppError::BadRequest(format!("since must be a non-negative integer, got {s:?}"))
+        })?),
+    };
+    Ok(ws
+        .max_message_size(64 * 1024)
+        .on_upgrade(move |socket| serve(socket, state, since))
+        .into_response())
+}
+
+enum End {
+    PeerGone,
+    TooSlow,
+    Shutdown,
+    StoreDown,
+}
+
+async fn serve(socket: WebSocket, state: AppState, since: Option<i64>) {
+    let (mut sink, mut stream) = socket.split();
+    let end = match pump(&mut sink, &mut stream, &state, since).await {
+        Err(end) => end,
+        Ok(never) => match never {},
+    };
+    let close = match end {
+        End::TooSlow => {
+            tracing::info!("ws: closing a client that fell behind; it will resume with since");
+            Some((CLOSE_TOO_SLOW, "too slow: reconnect with since"))
+        }
+        End::Shutdown => Some((1001, "server shutting down")),
+        End::StoreDown => Some((1011, "store unavailable: reconnect with since")),
+        End::PeerGone => None,
+    };
+    if let Some((code, reason)) = close {
+        let frame = CloseFrame {
+            code,
+            reason: Utf8Bytes::from_static(reason),
+        };
+        let _ = tokio::time::timeout(
+            Duration::from_secs(1),
+            sink.send(Message::Close(Some(frame))),
+        )
+        .await;
+    }
+}
+
+/// Runs the socket until it has to end, and says why.
+async fn pump(
+    sink: &mut SplitSink<WebSocket, Message>,
+    stream: &mut SplitStream<WebSocket>,
+    state: &AppState,
+    since: Option<i64>,
+) -> Result<Infallible, End> {
+    let mut live = state.hub.subscribe();
+    let head = state.hub.head();
+    let mut last = head;
+    match since {
+        None => send(sink, control("ready", head)).await?,
+        Some(n) => {
+            let bounds = state
+                .store
+                .event_bounds()
+                .await
+                .map_err(|_| End::StoreDown)?;
+            if n < bounds.floor || n > bounds.head {
+                // Older than we keep, or from another database: start over.
+                send(sink, control("resync", head)).await?;
+            } else {
+                let mut cursor = n;
+                while cursor < head {
+                    let page = state
+                        .store
+                        .events_after(cursor, REPLAY_PAGE)
+                        .await
+                        .map_err(|_| End::StoreDown)?;
+                    let Some(tail) = page.last().map(|e| e.seq) else {
+                        break;
+                    };
+                    for e in page.iter().filter(|e| e.seq <= head) {
+                        send(sink, Message::Text(e.frame_json().into())).await?;
+                    }
+                    cursor = tail;
+                }
+                last = head.max(n);
+                send(sink, control("ready", last)).await?;
+            }
+        }
+    }
+
+    let mut ping = tokio::time::interval(PING_EVERY);
+    ping.tick().await;
+    let mut answered = true;
+    loop {
+        tokio::select! {
+            _ = state.shutdown.cancelled() => return Err(End::Shutdown),
+            event = live.recv() => match event {
+                Ok(e) if e.seq > last => {
+                    send(sink, Message::Text(e.frame.clone())).await?;
+                    last = e.seq;
+                }
+                Ok(_) => {}
+                Err(RecvError::Lagged(_)) => return Err(End::TooSlow),
+                Err(RecvError::Closed) => return Err(End::Shutdown),
+            },
+            incoming = stream.next() => match incoming {
+                Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return Err(End::PeerGone),
+                // Any traffic proves the peer is alive; the protocol has no client frames.
+                Some(Ok(_)) => answered = true,
+            },
+            _ = ping.tick() => {
+                if !answered {
+                    return Err(End::PeerGone);
+                }
+                answered = false;
+                send(sink, Message::Ping(Default::default())).await?;
+            }
+        }
+    }
+}
+
+fn control(kind: &str, seq: i64) -> Message {
+    Message::Text(format!(r#"{{"type":"{kind}","seq":{seq}}}"#).into())
+}
+
+async fn send<S>(sink: &mut S, msg: Message) -> Result<(), End>
+where
+    S: futures::Sink<Message> + Unpin,
+{
+    match tokio::time::timeout(SEND_TIMEOUT, sink.send(msg)).await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(_)) => Err(End::PeerGone),
+        Err(_) => Err(End::TooSlow),
+    }
+}

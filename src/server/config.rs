@@ -1,0 +1,333 @@
+//! Configuration from the environment (and `.env`), checked once at start-up.
+//!
+//! Every problem names its variable, so a bad deployment stops with one line that says
+//! what to fix.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::store::sqlite::{SqliteOptions, Synchronous};
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{var}: {reason}")]
+pub struct ConfigError {
+    pub var: &'static str,
+    pub reason: String,
+}
+
+impl ConfigError {
+    fn new(var: &'static str, reason: impl Into<String>) -> Self {
+        Self {
+            var,
+            reason: reason.into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub enum DatabaseConfig {
+    Sqlite(SqliteOptions),
+}
+
+/// Where outbound calls go and how webhooks are checked.
+#[derive(Debug, Clone)]
+pub struct WhatsAppConfig {
+    /// `None` means simulator mode: the base is the built-in simulator, known once bound.
+    pub api_base: Option<String>,
+    pub access_token: String,
+    pub app_secret: String,
+    pub verify_token: String,
+    pub phone_number_id: String,
+    pub display_phone_number: Option<String>,
+}
+
+impl WhatsAppConfig {
+    pub fn simulator(&self) -> bool {
+        self.api_base.is_none()
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct SimulatorConfig {
+    /// Delays before the `sent`, `delivered` and `read` receipts of each send.
+    pub receipt_delays: [Duration; 3],
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub site_addr: SocketAddr,
+    pub database: DatabaseConfig,
+    pub whatsapp: WhatsAppConfig,
+    pub simulator: SimulatorConfig,
+    /// How many events the log keeps for `since` replay before clients must resync.
+    pub event_retention: i64,
+    /// Events a socket may fall behind before it is closed and told to resume.
+    pub socket_buffer: usize,
+}
+
+pub const SIMULATOR_APP_SECRET: &str = "switchboard-simulator-app-secret";
+pub const SIMULATOR_VERIFY_TOKEN: &str = "switchboard-simulator-verify-token";
+pub const SIMULATOR_ACCESS_TOKEN: &str = "switchboard-simulator-access-token";
+/// The demo number matches the sample payloads in `tests/fixtures`, so they can be
+/// posted to a simulator-mode server by hand.
+pub const SIMULATOR_PHONE_NUMBER_ID: &str = "200000000000001";
+pub const SIMULATOR_DISPLAY_NUMBER: &str = "15550001000";
+pub const DEFAULT_API_BASE: &str = "https://graph.facebook.com/v24.0";
+
+impl Config {
+    /// Reads the process environment, after loading `.env` from the working directory.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        match dotenvy::dotenv() {
+            Ok(_) => {}
+            Err(e) if e.not_found() => {}
+            Err(e) => return Err(ConfigError::new(".env", e.to_string())),
+        }
+        Self::from_lookup(|k| std::env::var(k).ok())
+    }
+
+    /// Reads configuration through `get`, so tests can pass a map instead of the process
+    /// environment.
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let var = |k: &str| {
+            get(k)
+                .map(|v| v.trim().to_string())
+                .filter(|v| !v.is_empty())
+        };
+
+        let site_addr = match var("LEPTOS_SITE_ADDR") {
+            Some(v) => v.parse().map_err(|_| {
+                ConfigError::new(
+                    "LEPTOS_SITE_ADDR",
+                    format!("{v:?} is not a host:port address"),
+                )
+            })?,
+            None => SocketAddr::from(([127, 0, 0, 1], 3000)),
+        };
+
+        let database = parse_database_url(
+            &var("DATABASE_URL").unwrap_or_else(|| "sqlite://data/switchboard.db".into()),
+        )?;
+
+        let token = var("WHATSAPP_ACCESS_TOKEN");
+        let whatsapp = match token {
+            None => WhatsAppConfig {
+                api_base: None,
+                access_token: SIMULATOR_ACCESS_TOKEN.into(),
+                app_secret: var("WHATSAPP_APP_SECRET")
+                    .unwrap_or_else(|| SIMULATOR_APP_SECRET.into()),
+                verify_token: var("WHATSAPP_VERIFY_TOKEN")
+                    .unwrap_or_else(|| SIMULATOR_VERIFY_TOKEN.into()),
+                phone_number_id: var("WHATSAPP_PHONE_NUMBER_ID")
+                    .unwrap_or_else(|| SIMULATOR_PHONE_NUMBER_ID.into()),
+                display_phone_number: Some(
+                    var("WHATSAPP_DISPLAY_PHONE_NUMBER")
+                        .unwrap_or_else(|| SIMULATOR_DISPLAY_NUMBER.into()),
+                ),
+            },
+            Some(access_token) => {
+                let required = |k: &'static str| {
+                    var(k).ok_or_else(|| {
+                        ConfigError::new(k, "must be set when WHATSAPP_ACCESS_TOKEN is set")
+                    })
+                };
+                let api_base = var("WHATSAPP_API_BASE").unwrap_or_else(|| DEFAULT_API_BASE.into());
+                if !(api_base.starts_with("https://") || api_base.starts_with("http://")) {
+                    return Err(ConfigError::new(
+                        "WHATSAPP_API_BASE",
+                        format!("{api_base:?} is not an http(s) URL"),
+                    ));
+                }
+                WhatsAppConfig {
+                    api_base: Some(api_base.trim_end_matches('/').to_string()),
+                    access_token,
+                    app_secret: required("WHATSAPP_APP_SECRET")?,
+                    verify_token: required("WHATSAPP_VERIFY_TOKEN")?,
+                    phone_number_id: required("WHATSAPP_PHONE_NUMBER_ID")?,
+                    display_phone_number: var("WHATSAPP_DISPLAY_PHONE_NUMBER"),
+                }
+            }
+        };
+        if !whatsapp.phone_number_id.chars().all(|c| c.is_ascii_digit()) {
+            return Err(ConfigError::new(
+                "WHATSAPP_PHONE_NUMBER_ID",
+                "must be the numeric phone number id from the App Dashboard",
+            ));
+        }
+
+        let receipt_delays = match var("SIMULATOR_RECEIPT_DELAYS_MS") {
+            None => [400, 900, 1600].map(Duration::from_millis),
+            Some(v) => parse_delays(&v).ok_or_else(|| {
+                ConfigError::new(
+                    "SIMULATOR_RECEIPT_DELAYS_MS",
+                    format!("{v:?} is not three comma-separated millisecond values"),
+                )
+            })?,
+        };
+
+        let event_retention = parse_positive(&var, "SWITCHBOARD_EVENT_RETENTION", 1_000_000)?;
+        let socket_buffer = parse_positive(&var, "SWITCHBOARD_SOCKET_BUFFER", 4096)? as usize;
+
+        Ok(Self {
+            site_addr,
+            database,
+            whatsapp,
+            simulator: SimulatorConfig { receipt_delays },
+            event_retention,
+            socket_buffer,
+        })
+    }
+}
+
+fn parse_positive(
+    var: &impl Fn(&str) -> Option<String>,
+    name: &'static str,
+    default: i64,
+) -> Result<i64, ConfigError> {
+    match var(name) {
+        None => Ok(default),
+        Some(v) => v
+            .parse::<i64>()
+            .ok()
+            .filter(|n| *n > 0)
+            .ok_or_else(|| ConfigError::new(name, format!("{v:?} is not a positive integer"))),
+    }
+}
+
+fn parse_delays(v: &str) -> Option<[Duration; 3]> {
+    let parts: Vec<u64> = v
+        .split(',')
+        .map(|p| p.trim().parse().ok())
+        .collect::<Option<_>>()?;
+    let [a, b, c] = parts.as_slice() else {
+        return None;
+    };
+    Some([*a, *b, *c].map(Duration::from_millis))
+}
+
+/// `sqlite://PATH[?synchronous=full]` is embedded; `mongodb://` is the production store.
+pub fn parse_database_url(url: &str) -> Result<DatabaseConfig, ConfigError> {
+    const VAR: &str = "DATABASE_URL";
+    if let Some(rest) = url.strip_prefix("sqlite://") {
+        let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
+        if path.is_empty() {
+            return Err(ConfigError::new(
+                VAR,
+                "sqlite:// needs a file path, e.g. sqlite://data/switchboard.db",
+            ));
+        }
+        let mut options = SqliteOptions::new(PathBuf::from(path));
+        for pair in query.split('&').filter(|p| !p.is_empty()) {
+            match pair.split_once('=') {
+                Some(("synchronous", "full")) => options.synchronous = Synchronous::Full,
+                Some(("synchronous", "normal")) => options.synchronous = Synchronous::Normal,
+                _ => {
+                    return Err(ConfigError::new(
+                        VAR,
+                        format!("unknown SQLite option {pair:?} (known: synchronous=normal|full)"),
+                    ));
+                }
+            }
+        }
+        return Ok(DatabaseConfig::Sqlite(options));
+    }
+    Err(ConfigError::new(
+        VAR,
+        format!(
+            "{:?} is not a supported database URL (use sqlite://PATH)",
+            redact_url(url)
+        ),
+    ))
+}
+
+/// Hides a password in a URL before it is printed.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            let creds = &url[scheme_end + 3..at];
+            match creds.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme_end + 3], &url[at..]),
+                None => url.to_string(),
+            }
+        }
+        _ => url.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn config(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Config::from_lookup(|k| map.get(k).cloned())
+    }
+
+    #[test]
+    fn no_token_means_simulator_mode_with_defaults() {
+        let c = config(&[]).unwrap();
+        assert!(c.whatsapp.simulator());
+        assert_eq!(c.site_addr.to_string(), "127.0.0.1:3000");
+        assert_eq!(c.whatsapp.phone_number_id, SIMULATOR_PHONE_NUMBER_ID);
+        let DatabaseConfig::Sqlite(o) = c.database;
+        assert_eq!(o.path, PathBuf::from("data/switchboard.db"));
+    }
+
+    #[test]
+    fn live_mode_requires_its_secrets_and_names_the_missing_one() {
+        let e = config(&[("WHATSAPP_ACCESS_TOKEN", "t")]).unwrap_err();
+        assert_eq!(e.var, "WHATSAPP_APP_SECRET");
+        let e = config(&[
+            ("WHATSAPP_ACCESS_TOKEN", "t"),
+            ("WHATSAPP_APP_SECRET", "s"),
+            ("WHATSAPP_VERIFY_TOKEN", "v"),
+        ])
+        .unwrap_err();
+        assert_eq!(e.var, "WHATSAPP_PHONE_NUMBER_ID");
+        let c = config(&[
+            ("WHATSAPP_ACCESS_TOKEN", "t"),
+            ("WHATSAPP_APP_SECRET", "s"),
+            ("WHATSAPP_VERIFY_TOKEN", "v"),
+            ("WHATSAPP_PHONE_NUMBER_ID", "123"),
+        ])
+        .unwrap();
+        assert_eq!(c.whatsapp.api_base.as_deref(), Some(DEFAULT_API_BASE));
+    }
+
+    #[test]
+    fn bad_values_name_their_variable() {
+        assert_eq!(
+            config(&[("LEPTOS_SITE_ADDR", "nope")]).unwrap_err().var,
+            "LEPTOS_SITE_ADDR"
+        );
+        assert_eq!(
+            config(&[("DATABASE_URL", "postgres://x")]).unwrap_err().var,
+            "DATABASE_URL"
+        );
+        assert_eq!(
+            config(&[("DATABASE_URL", "sqlite://a.db?fast=yes")])
+                .unwrap_err()
+                .var,
+            "DATABASE_URL"
+        );
+        assert_eq!(
+            config(&[("SIMULATOR_RECEIPT_DELAYS_MS", "1,2")])
+                .unwrap_err()
+                .var,
+            "SIMULATOR_RECEIPT_DELAYS_MS"
+        );
+    }
+
+    #[test]
+    fn passwords_are_redacted() {
+        assert_eq!(
+            redact_url("mongodb://app:s3cret@db.example.com/x"),
+            "mongodb://app:***@db.example.com/x"
+        );
+        assert_eq!(redact_url("sqlite://data/a.db"), "sqlite://data/a.db");
+    }
+}

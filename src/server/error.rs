@@ -1,0 +1,125 @@
+//! The one place where errors become HTTP statuses.
+//!
+//! Handlers and server functions return [`AppError`]. Client errors are logged at `info`
+//! with their reason, server errors at `error`; the caller always gets a JSON body with a
+//! reason it can act on, never internals.
+
+use axum::body::{Body, to_bytes};
+use axum::http::{HeaderValue, Request, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+
+use crate::error::ApiError;
+use crate::store::StoreError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("{0}")]
+    Unauthorized(String),
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("the store is unavailable; try again")]
+    Unavailable(#[source] StoreError),
+    #[error("internal error")]
+    Internal(String),
+}
+
+impl AppError {
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::BadRequest(_) => StatusCode::BAD_REQUEST,
+            Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            Self::Forbidden(_) => StatusCode::FORBIDDEN,
+            Self::NotFound(_) => StatusCode::NOT_FOUND,
+            Self::Conflict(_) => StatusCode::CONFLICT,
+            Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn code(&self) -> &'static str {
+        match self {
+            Self::BadRequest(_) => "bad_request",
+            Self::Unauthorized(_) => "unauthorized",
+            Self::Forbidden(_) => "forbidden",
+            Self::NotFound(_) => "not_found",
+            Self::Conflict(_) => "conflict",
+            Self::Unavailable(_) => "unavailable",
+            Self::Internal(_) => "internal",
+        }
+    }
+
+    fn log(&self) {
+        match self {
+            Self::Unavailable(e) => {
+                tracing::error!(error = %e, "request failed: store unavailable")
+            }
+            Self::Internal(detail) => tracing::error!(%detail, "request failed: internal error"),
+            other => {
+                tracing::info!(status = other.status().as_u16(), reason = %other, "request rejected")
+            }
+        }
+    }
+
+    /// The error as a server function returns it. Logs it once, here.
+    pub fn into_api(self) -> ApiError {
+        self.log();
+        ApiError::new(self.status().as_u16(), self.code(), self.to_string())
+    }
+}
+
+impl From<StoreError> for AppError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::NotFound(what) => Self::NotFound(what),
+            StoreError::Conflict(m) => Self::Conflict(m),
+            StoreError::Unavailable(_) => Self::Unavailable(e),
+            StoreError::Corrupt(m) => Self::Internal(m),
+        }
+    }
+}
+
+impl IntoResponse for AppError {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        let body = self.into_api();
+        let json = serde_json::to_string(&body).unwrap_or_else(|_| "{}".into());
+        (status, [(header::CONTENT_TYPE, "application/json")], json).into_response()
+    }
+}
+
+/// Server functions answer every error with 500; this gives them the status their
+/// [`ApiError`] carries, so a forged id is a 404 and bad arguments are a 400 on the wire.
+pub async fn server_fn_status(req: Request<Body>, next: Next) -> Response {
+    let res = next.run(req).await;
+    if res.status() != StatusCode::INTERNAL_SERVER_ERROR
+        || !res.headers().contains_key("serverfnerror")
+    {
+        return res;
+    }
+    let (mut parts, body) = res.into_parts();
+    let Ok(bytes) = to_bytes(body, 64 * 1024).await else {
+        return (StatusCode::INTERNAL_SERVER_ERROR, "internal error").into_response();
+    };
+    if let Ok(err) = serde_json::from_slice::<ApiError>(&bytes) {
+        if let Ok(status) = StatusCode::from_u16(err.status) {
+            if status.is_client_error() || status.is_server_error() {
+                parts.status = status;
+            }
+        }
+        if err.code == "bad_request" {
+            tracing::info!(reason = %err.message, "server function rejected its arguments");
+        }
+    }
+    parts.headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    Response::from_parts(parts, Body::from(bytes))
+}

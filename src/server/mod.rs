@@ -1,0 +1,295 @@
+//! Wiring: open the store, start the hub and the simulator, build the router, serve.
+
+pub mod config;
+pub mod error;
+pub mod state;
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::StatusCode;
+use axum::middleware;
+use axum::response::IntoResponse;
+use axum::routing::get;
+use leptos::config::{Env, LeptosOptions};
+use leptos_axum::{LeptosRoutes, generate_route_list};
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use tower_http::trace::TraceLayer;
+
+use crate::app::{App, shell};
+use crate::realtime::{hub::Hub, socket};
+use crate::simulator::{Simulator, SimulatorSettings};
+use crate::store::sqlite::SqliteStore;
+use crate::store::{DynStore, StoreError};
+use crate::whatsapp::client::CloudApi;
+use crate::whatsapp::webhook;
+use config::{Config, DatabaseConfig};
+use state::{AppState, Inner};
+
+/// Why the server could not start. Printed as one line.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("cannot open the database: {0}")]
+    Store(StoreError),
+    #[error(transparent)]
+    Config(#[from] config::ConfigError),
+}
+
+/// A started server. Dropping it does not stop it; call [`Running::stop`].
+pub struct Running {
+    pub addr: SocketAddr,
+    pub state: AppState,
+    server: JoinHandle<std::io::Result<()>>,
+}
+
+impl Running {
+    /// `http://127.0.0.1:PORT`, reachable even when bound to 0.0.0.0.
+    pub fn url(&self) -> String {
+        format!("http://{}", loopback(self.addr))
+    }
+
+    /// Closes sockets with a going-away frame and lets in-flight requests finish.
+    pub async fn stop(self) {
+        self.state.shutdown.cancel();
+        if tokio::time::timeout(Duration::from_secs(10), self.server)
+            .await
+            .is_err()
+        {
+            tracing::warn!("shutdown: requests still running after 10 s; exiting anyway");
+        }
+    }
+
+    /// Serves until Ctrl-C or SIGTERM, then shuts down gracefully.
+    pub async fn until_signal(self) {
+        let shutdown = self.state.shutdown.clone();
+        tokio::select! {
+            _ = wait_for_signal() => tracing::info!("shutting down"),
+            _ = shutdown.cancelled() => {}
+        }
+        self.stop().await;
+    }
+}
+
+fn loopback(addr: SocketAddr) -> SocketAddr {
+    if addr.ip().is_unspecified() {
+        SocketAddr::from(([127, 0, 0, 1], addr.port()))
+    } else {
+        addr
+    }
+}
+
+async fn wait_for_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = ctrl_c => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = ctrl_c.await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ctrl_c.await;
+    }
+}
+
+/// The Leptos settings, from the same `LEPTOS_*` variables cargo-leptos sets, so the built
+/// binary also runs on its own.
+pub fn leptos_options(site_addr: SocketAddr) -> LeptosOptions {
+    let var = |k: &str, default: &str| std::env::var(k).unwrap_or_else(|_| default.to_string());
+    LeptosOptions::builder()
+        .output_name(var("LEPTOS_OUTPUT_NAME", "switchboard"))
+        .site_root(var("LEPTOS_SITE_ROOT", "target/site"))
+        .site_pkg_dir(var("LEPTOS_SITE_PKG_DIR", "pkg"))
+        .env(
+            match var("LEPTOS_ENV", "DEV").to_ascii_uppercase().as_str() {
+                "PROD" | "PRODUCTION" => Env::PROD,
+                _ => Env::DEV,
+            },
+        )
+        .site_addr(site_addr)
+        .reload_port(var("LEPTOS_RELOAD_PORT", "3001").parse().unwrap_or(3001))
+        .build()
+}
+
+pub async fn open_store(config: &DatabaseConfig) -> Result<DynStore, StoreError> {
+    match config {
+        DatabaseConfig::Sqlite(options) => {
+            let options = options.clone();
+            let store = tokio::task::spawn_blocking(move || SqliteStore::open(options))
+                .await
+                .map_err(|e| StoreError::Unavailable(e.to_string()))??;
+            Ok(std::sync::Arc::new(store))
+        }
+    }
+}
+
+/// Binds, opens everything and starts serving in the background.
+pub async fn start(config: Config) -> Result<Running, StartError> {
+    // reqwest is built without a default TLS provider; ring is the one MongoDB uses too.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+
+    let listener = TcpListener::bind(config.site_addr)
+        .await
+        .map_err(|source| StartError::Bind {
+            addr: config.site_addr,
+            source,
+        })?;
+    let addr = listener.local_addr().map_err(|source| StartError::Bind {
+        addr: config.site_addr,
+        source,
+    })?;
+    let app_url = format!("http://{}", loopback(addr));
+
+    let store = open_store(&config.database)
+        .await
+        .map_err(StartError::Store)?;
+    store
+        .ensure_inbox(
+            &config.whatsapp.phone_number_id,
+            config.whatsapp.display_phone_number.as_deref(),
+        )
+        .await
+        .map_err(StartError::Store)?;
+
+    let shutdown = CancellationToken::new();
+    let hub = Hub::start(store.clone(), config.socket_buffer, shutdown.clone())
+        .await
+        .map_err(StartError::Store)?;
+
+    let (cloud, simulator) = match &config.whatsapp.api_base {
+        Some(base) => (CloudApi::new(base, &config.whatsapp.access_token), None),
+        None => {
+            let sim = Simulator::new(SimulatorSettings {
+                app_url: app_url.clone(),
+                app_secret: config.whatsapp.app_secret.clone(),
+                access_token: config.whatsapp.access_token.clone(),
+                phone_number_id: config.whatsapp.phone_number_id.clone(),
+                display_phone_number: config
+                    .whatsapp
+                    .display_phone_number
+                    .clone()
+                    .unwrap_or_default(),
+                receipt_delays: config.simulator.receipt_delays,
+            });
+            let cloud = CloudApi::new(
+                &Simulator::api_base(&app_url),
+                &config.whatsapp.access_token,
+            );
+            (cloud, Some(sim))
+        }
+    };
+
+    let state = AppState::new(Inner {
+        leptos_options: leptos_options(addr),
+        config,
+        store,
+        hub,
+        cloud,
+        simulator,
+        shutdown: shutdown.clone(),
+    });
+
+    tokio::spawn(replay_unfinished_webhooks(state.clone()));
+    tokio::spawn(trim_event_log(state.clone()));
+
+    let app = router(state.clone());
+    let server = tokio::spawn(
+        axum::serve(listener, app)
+            .with_graceful_shutdown(shutdown.cancelled_owned())
+            .into_future(),
+    );
+    tracing::info!(
+        url = %app_url,
+        mode = if state.simulator.is_some() { "simulator" } else { "live" },
+        "Switchboard is serving"
+    );
+    Ok(Running {
+        addr,
+        state,
+        server,
+    })
+}
+
+/// Every route the app serves.
+pub fn router(state: AppState) -> Router {
+    let routes = generate_route_list(App);
+    let leptos_options = state.leptos_options.clone();
+    let mut app = Router::new()
+        .route(
+            "/webhook",
+            get(webhook::verify)
+                .post(webhook::receive)
+                .layer(DefaultBodyLimit::max(webhook::MAX_BODY)),
+        )
+        .route("/ws", get(socket::handler))
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(readyz));
+    if state.simulator.is_some() {
+        app = app.nest("/_sim", crate::simulator::routes());
+    }
+    app.leptos_routes_with_context(&state, routes, || {}, move || shell(leptos_options.clone()))
+        .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
+        .layer(middleware::from_fn(error::server_fn_status))
+        .layer(TraceLayer::new_for_http())
+        .with_state(state)
+}
+
+async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
+    match tokio::time::timeout(Duration::from_secs(2), state.store.ping()).await {
+        Ok(Ok(())) => (StatusCode::OK, "ready".to_string()),
+        Ok(Err(e)) => (StatusCode::SERVICE_UNAVAILABLE, format!("store: {e}")),
+        Err(_) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "store: no answer within 2 s".to_string(),
+        ),
+    }
+}
+
+/// Applies webhook bodies that were kept but not processed before the last stop.
+async fn replay_unfinished_webhooks(state: AppState) {
+    match webhook::replay_unfinished(&state.store).await {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(count = n, "recovered webhooks kept before the last stop"),
+        Err(e) => {
+            tracing::error!(error = %e, "could not recover kept webhooks; will retry at next start")
+        }
+    }
+}
+
+/// Keeps the event log to its configured window.
+async fn trim_event_log(state: AppState) {
+    let keep = state.config.event_retention;
+    loop {
+        tokio::select! {
+            _ = state.shutdown.cancelled() => return,
+            _ = tokio::time::sleep(Duration::from_secs(60)) => {}
+        }
+        match state.store.event_bounds().await {
+            Ok(b) if b.head - b.floor > keep => {
+                match state.store.trim_events(b.head - keep).await {
+                    Ok(n) => tracing::info!(removed = n, "event log trimmed"),
+                    Err(e) => tracing::warn!(error = %e, "event log trim failed"),
+                }
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "event log bounds unavailable"),
+        }
+    }
+}

@@ -1,0 +1,49 @@
+//! What every handler and server function shares.
+
+use std::ops::Deref;
+use std::sync::Arc;
+
+use axum::extract::FromRef;
+use leptos::prelude::LeptosOptions;
+use tokio_util::sync::CancellationToken;
+
+use crate::realtime::hub::Hub;
+use crate::server::config::Config;
+use crate::simulator::Simulator;
+use crate::store::DynStore;
+use crate::whatsapp::client::CloudApi;
+
+#[derive(Clone)]
+pub struct AppState(Arc<Inner>);
+
+pub struct Inner {
+    pub leptos_options: LeptosOptions,
+    pub config: Config,
+    pub store: DynStore,
+    pub hub: Hub,
+    pub cloud: CloudApi,
+    /// Present in simulator mode only.
+    pub simulator: Option<Simulator>,
+    /// Cancelled when the server shuts down; sockets and background tasks watch it.
+    pub shutdown: CancellationToken,
+}
+
+impl AppState {
+    pub fn new(inner: Inner) -> Self {
+        Self(Arc::new(inner))
+    }
+}
+
+impl Deref for AppState {
+    type Target = Inner;
+
+    fn deref(&self) -> &Inner {
+        &self.0
+    }
+}
+
+impl FromRef<AppState> for LeptosOptions {
+    fn from_ref(state: &AppState) -> Self {
+        state.leptos_options.clone()
+    }
+}

@@ -1,0 +1,205 @@
+//! Scripted faults: each one is queued and consumed by the next send or customer message
+//! it applies to.
+
+use std::time::Duration;
+
+use rand::seq::SliceRandom;
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "fault", rename_all = "snake_case")]
+pub enum Fault {
+    /// The send endpoint answers with Meta's error envelope, e.g. 429 + 130429.
+    SendError { http_status: u16, code: i64 },
+    /// The send is accepted, then a `failed` receipt with this code arrives.
+    FailWith { code: i64 },
+    /// Every webhook of the next send (or customer message) is delivered twice at once.
+    DuplicateWebhooks,
+    /// The next send's receipts arrive out of order.
+    ShuffleReceipts,
+    /// The next send's `sent` receipt arrives before the send's HTTP response.
+    ReceiptBeforeResponse,
+    /// The customer has read receipts turned off: no `read` follows.
+    NoReadReceipt,
+}
+
+/// `POST /_sim/faults` accepts one fault or a list.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum FaultInput {
+    One(Fault),
+    Many(Vec<Fault>),
+}
+
+impl FaultInput {
+    pub fn into_vec(self) -> Vec<Fault> {
+        match self {
+            Self::One(f) => vec![f],
+            Self::Many(v) => v,
+        }
+    }
+}
+
+/// Meta's wording for the codes the simulator is most often asked for.
+pub fn describe(code: i64) -> (&'static str, &'static str) {
+    match code {
+        1 | 2 => ("API service temporarily unavailable", "Retry later."),
+        4 => (
+            "Application request limit reached",
+            "Too many calls from this app.",
+        ),
+        100 => ("Invalid parameter", "A parameter is invalid."),
+        190 => (
+            "Access token has expired",
+            "Refresh or replace the system user token.",
+        ),
+        130429 => (
+            "Rate limit hit",
+            "Message failed to send because there were too many messages sent from this phone number in a short period of time.",
+        ),
+        131000 => (
+            "Something went wrong",
+            "Message failed to send due to an unknown error.",
+        ),
+        131016 => (
+            "Service unavailable",
+            "A service is temporarily unavailable.",
+        ),
+        131026 => ("Message undeliverable", "Unable to deliver message."),
+        131047 => (
+            "Re-engagement message",
+            "Message failed to send because more than 24 hours have passed since the customer last replied to this number.",
+        ),
+        131056 => (
+            "(Business Account, Consumer Account) pair rate limit hit",
+            "Message failed to send because there were too many messages sent from this phone number to the same phone number in a short period of time.",
+        ),
+        _ => (
+            "Simulated error",
+            "The simulator was asked to fail this message.",
+        ),
+    }
+}
+
+pub struct ReceiptStep {
+    pub delay: Duration,
+    pub status: &'static str,
+    pub error_code: Option<i64>,
+}
+
+/// How the receipts of one accepted send are played.
+#[derive(Debug, Default)]
+pub struct ReceiptPlan {
+    pub fail_with: Option<i64>,
+    pub duplicate: bool,
+    pub shuffle: bool,
+    pub early: bool,
+    pub no_read: bool,
+}
+
+impl ReceiptPlan {
+    /// Consumes the queued faults that shape one send's receipts.
+    pub fn from_faults(mut take: impl FnMut(&dyn Fn(&Fault) -> bool) -> Option<Fault>) -> Self {
+        let mut plan = Self::default();
+        if let Some(Fault::FailWith { code }) = take(&|f| matches!(f, Fault::FailWith { .. })) {
+            plan.fail_with = Some(code);
+        }
+        plan.duplicate = take(&|f| matches!(f, Fault::DuplicateWebhooks)).is_some();
+        plan.shuffle = take(&|f| matches!(f, Fault::ShuffleReceipts)).is_some();
+        plan.early = take(&|f| matches!(f, Fault::ReceiptBeforeResponse)).is_some();
+        plan.no_read = take(&|f| matches!(f, Fault::NoReadReceipt)).is_some();
+        plan
+    }
+
+    /// The receipts to send after the response, with the wait before each.
+    pub fn steps(&self, delays: &[Duration; 3]) -> Vec<ReceiptStep> {
+        if let Some(code) = self.fail_with {
+            return vec![ReceiptStep {
+                delay: delays[0],
+                status: "failed",
+                error_code: Some(code),
+            }];
+        }
+        let mut statuses: Vec<&'static str> = Vec::new();
+        if !self.early {
+            statuses.push("sent");
+        }
+        statuses.push("delivered");
+        if !self.no_read {
+            statuses.push("read");
+        }
+        if self.shuffle && statuses.len() > 1 {
+            let natural = statuses.clone();
+            let mut rng = rand::rng();
+            while statuses == natural {
+                statuses.shuffle(&mut rng);
+            }
+        }
+        let mut previous = Duration::ZERO;
+        statuses
+            .into_iter()
+            .enumerate()
+            .map(|(i, status)| {
+                let at = delays[i.min(2)];
+                let step = ReceiptStep {
+                    delay: at.saturating_sub(previous),
+                    status,
+                    error_code: None,
+                };
+                previous = at;
+                step
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const DELAYS: [Duration; 3] = [
+        Duration::from_millis(10),
+        Duration::from_millis(20),
+        Duration::from_millis(30),
+    ];
+
+    #[test]
+    fn normal_plan_is_sent_delivered_read() {
+        let steps = ReceiptPlan::default().steps(&DELAYS);
+        let s: Vec<_> = steps.iter().map(|s| s.status).collect();
+        assert_eq!(s, ["sent", "delivered", "read"]);
+    }
+
+    #[test]
+    fn shuffled_plan_is_never_the_natural_order() {
+        for _ in 0..20 {
+            let plan = ReceiptPlan {
+                shuffle: true,
+                ..Default::default()
+            };
+            let s: Vec<_> = plan.steps(&DELAYS).iter().map(|s| s.status).collect();
+            assert_ne!(s, ["sent", "delivered", "read"]);
+            assert_eq!(s.len(), 3);
+        }
+    }
+
+    #[test]
+    fn faults_parse_from_json() {
+        let f: FaultInput =
+            serde_json::from_str(r#"{"fault":"send_error","http_status":429,"code":130429}"#)
+                .unwrap();
+        assert_eq!(
+            f.into_vec(),
+            vec![Fault::SendError {
+                http_status: 429,
+                code: 130429
+            }]
+        );
+        let f: FaultInput = serde_json::from_str(
+            r#"[{"fault":"shuffle_receipts"},{"fault":"fail_with","code":131047}]"#,
+        )
+        .unwrap();
+        assert_eq!(f.into_vec().len(), 2);
+        assert!(serde_json::from_str::<FaultInput>(r#"{"fault":"meteor"}"#).is_err());
+    }
+}

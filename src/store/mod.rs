@@ -1,0 +1,355 @@
+//! Durable state behind one trait, so the embedded SQLite store and MongoDB can be swapped
+//! without touching callers.
+//!
+//! Every write is one atomic operation that also appends its events to the event log, so
+//! a change is never visible without its event or the other way round. The log's sequence
+//! numbers come from the database and strictly increase across restarts.
+
+pub mod sqlite;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use tokio::sync::Notify;
+
+use crate::model::{
+    Conversation, Cursor, ErrorInfo, Message, MessageKind, MessagePage, MessageStatus,
+};
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
+pub enum StoreError {
+    /// The database cannot be reached or refused the write; the caller should answer 503.
+    #[error("store unavailable: {0}")]
+    Unavailable(String),
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    #[error("conflict: {0}")]
+    Conflict(String),
+    /// Stored data that cannot be read back; a bug or manual tampering.
+    #[error("stored data is unreadable: {0}")]
+    Corrupt(String),
+}
+
+/// A WhatsApp phone number the inbox serves.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Inbox {
+    pub id: String,
+    pub phone_number_id: String,
+    pub display_phone_number: Option<String>,
+    pub name: Option<String>,
+}
+
+/// Kinds of change the event log records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventKind {
+    MessageCreated,
+    MessageUpdated,
+    ConversationUpdated,
+}
+
+impl EventKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::MessageCreated => "message.created",
+            Self::MessageUpdated => "message.updated",
+            Self::ConversationUpdated => "conversation.updated",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "message.created" => Some(Self::MessageCreated),
+            "message.updated" => Some(Self::MessageUpdated),
+            "conversation.updated" => Some(Self::ConversationUpdated),
+            _ => None,
+        }
+    }
+}
+
+/// One committed entry of the event log. `data` is the JSON of the whole object.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Event {
+    pub seq: i64,
+    pub inbox_id: String,
+    pub kind: EventKind,
+    pub data: String,
+}
+
+impl Event {
+    /// The `/ws` frame for this event. `data` is already JSON, so it is spliced in rather
+    /// than parsed and re-encoded.
+    pub fn frame_json(&self) -> String {
+        format!(
+            r#"{{"seq":{},"type":"{}","data":{}}}"#,
+            self.seq,
+            self.kind.as_str(),
+            self.data
+        )
+    }
+}
+
+/// The retained part of the event log: events `floor+1 ..= head` can be replayed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct EventBounds {
+    pub floor: i64,
+    pub head: i64,
+}
+
+/// Who a message is from or to, as the webhook names them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ContactKey {
+    pub wa_id: Option<String>,
+    pub user_id: Option<String>,
+    pub name: Option<String>,
+}
+
+/// A customer message from a webhook.
+#[derive(Debug, Clone)]
+pub struct NewInbound {
+    pub inbox_id: String,
+    pub wamid: String,
+    pub contact: ContactKey,
+    pub kind: MessageKind,
+    pub text: Option<String>,
+    /// Meta's timestamp, Unix seconds.
+    pub timestamp: i64,
+    pub reply_to: Option<String>,
+    /// The message object exactly as received, for types we do not render yet.
+    pub raw: String,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum InboundOutcome {
+    Created(Message),
+    /// Already stored (Meta retry or a second subscribed app); nothing changed.
+    Duplicate,
+}
+
+/// A delivery receipt from a webhook.
+#[derive(Debug, Clone)]
+pub struct StatusReport {
+    pub inbox_id: String,
+    pub wamid: String,
+    /// Meta's status string, kept even when unknown.
+    pub status: String,
+    pub timestamp: i64,
+    pub error: Option<ErrorInfo>,
+    /// `biz_opaque_callback_data`: our message id, echoed back.
+    pub callback_data: Option<String>,
+    pub raw: String,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum StatusOutcome {
+    /// The message changed (or was confirmed) by this receipt.
+    Applied(Message),
+    /// The receipt was stored but the message already showed as much or more.
+    Unchanged,
+    /// The same receipt was seen before.
+    Duplicate,
+    /// No message with this wamid yet: kept and applied once the send response arrives.
+    Parked,
+    /// A status string we do not know; kept raw for audit, nothing shown.
+    Unrecognised,
+}
+
+/// An agent's outgoing message before it is handed to Meta.
+#[derive(Debug, Clone)]
+pub struct NewOutbound {
+    pub conversation_id: String,
+    pub client_id: String,
+    pub kind: MessageKind,
+    pub text: Option<String>,
+    pub reply_to: Option<String>,
+}
+
+/// A raw webhook body, kept before processing so a crash cannot lose it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredWebhook {
+    pub id: String,
+    pub body: Vec<u8>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WebhookState {
+    /// First time this body was seen.
+    New,
+    /// Seen before but not finished (a concurrent delivery, or a crash mid-way).
+    Pending,
+    /// Seen and fully processed before.
+    Done,
+}
+
+/// The outcome of applying one receipt to a message's delivery state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeliveryState {
+    pub rank: i64,
+    pub failed: bool,
+    pub error: Option<ErrorInfo>,
+}
+
+impl DeliveryState {
+    pub fn status(&self) -> MessageStatus {
+        MessageStatus::displayed(self.rank, self.failed)
+    }
+
+    /// Folds one receipt in. Positive states only ever raise the rank; a failure is
+    /// recorded and its error kept even if delivery is proven later.
+    pub fn apply(&self, status: MessageStatus, error: Option<&ErrorInfo>) -> Self {
+        let mut next = self.clone();
+        if status == MessageStatus::Failed {
+            next.failed = true;
+            if let Some(e) = error {
+                next.error = Some(e.clone());
+            }
+        } else {
+            next.rank = next.rank.max(status.rank());
+        }
+        next
+    }
+}
+
+/// Storage for the inbox. Both backends implement exactly these semantics and are checked
+/// by the same conformance suite.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Succeeds when the database answers.
+    async fn ping(&self) -> StoreResult<()>;
+
+    /// Signalled after every commit that appended events; the hub waits on it.
+    fn commits(&self) -> Arc<Notify>;
+
+    // ---- inboxes
+    async fn ensure_inbox(
+        &self,
+        phone_number_id: &str,
+        display_phone_number: Option<&str>,
+    ) -> StoreResult<Inbox>;
+    async fn inbox_by_phone_number_id(&self, phone_number_id: &str) -> StoreResult<Option<Inbox>>;
+    async fn inbox(&self, id: &str) -> StoreResult<Option<Inbox>>;
+
+    // ---- raw webhooks
+    /// Keeps a webhook body keyed by its SHA-256 and tells whether it was seen before.
+    async fn save_webhook(&self, id: &str, body: &[u8]) -> StoreResult<WebhookState>;
+    /// Marks a webhook processed; `error` records why a body could not be used.
+    async fn finish_webhook(&self, id: &str, error: Option<&str>) -> StoreResult<()>;
+    /// Bodies saved but never finished, oldest first (crash recovery).
+    async fn unfinished_webhooks(&self, limit: usize) -> StoreResult<Vec<StoredWebhook>>;
+
+    // ---- writes from webhooks
+    /// Stores a customer message once per (inbox, wamid), creating the contact and the
+    /// conversation as needed, and counts it as unread.
+    async fn record_inbound(&self, msg: NewInbound) -> StoreResult<InboundOutcome>;
+    /// Stores a receipt once and applies it, never lowering the shown status.
+    async fn record_status(&self, report: StatusReport) -> StoreResult<StatusOutcome>;
+
+    // ---- writes from agents
+    /// Creates a pending outbound message, or returns the one already created with the
+    /// same client id (`false`), so a repeated send never creates a second message.
+    async fn create_outbound(&self, msg: NewOutbound) -> StoreResult<(Message, bool)>;
+    /// Records the wamid Meta assigned, then applies receipts that arrived before it.
+    async fn mark_accepted(&self, message_id: &str, wamid: &str) -> StoreResult<Message>;
+    /// Records a send Meta refused.
+    async fn mark_send_failed(&self, message_id: &str, error: &ErrorInfo) -> StoreResult<Message>;
+    /// Clears the unread count.
+    async fn mark_conversation_read(&self, conversation_id: &str) -> StoreResult<Conversation>;
+
+    // ---- reads
+    /// Conversations by last activity, newest first.
+    async fn list_conversations(&self, limit: usize) -> StoreResult<Vec<Conversation>>;
+    async fn conversation(&self, id: &str) -> StoreResult<Option<Conversation>>;
+    async fn message(&self, id: &str) -> StoreResult<Option<Message>>;
+    /// A page of history, newest first, strictly older than `before`.
+    async fn load_messages(
+        &self,
+        conversation_id: &str,
+        before: Option<Cursor>,
+        limit: usize,
+    ) -> StoreResult<MessagePage>;
+
+    // ---- event log
+    /// Events with `seq > after`, in order, at most `limit`.
+    async fn events_after(&self, after: i64, limit: usize) -> StoreResult<Vec<Event>>;
+    async fn event_bounds(&self) -> StoreResult<EventBounds>;
+    /// Drops events with `seq <= upto` and raises the floor; returns how many went.
+    async fn trim_events(&self, upto: i64) -> StoreResult<u64>;
+}
+
+pub type DynStore = Arc<dyn Store>;
+
+/// New ids: time-ordered, so they also sort roughly by creation.
+pub fn new_id() -> String {
+    uuid::Uuid::now_v7().to_string()
+}
+
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn err(code: i64) -> ErrorInfo {
+        ErrorInfo {
+            code,
+            title: "t".into(),
+            detail: None,
+        }
+    }
+
+    #[test]
+    fn receipts_in_any_order_end_at_the_highest_state() {
+        use MessageStatus::*;
+        let orders = [
+            vec![Sent, Read, Delivered],
+            vec![Read, Sent],
+            vec![Delivered, Sent],
+            vec![Sent, Delivered, Read],
+        ];
+        for order in orders {
+            let mut s = DeliveryState::default_pending();
+            for st in &order {
+                s = s.apply(*st, None);
+            }
+            let expected = order.iter().map(|s| s.rank()).max().unwrap();
+            assert_eq!(s.rank, expected, "{order:?}");
+        }
+    }
+
+    #[test]
+    fn failure_is_shown_until_delivery_and_its_error_is_kept() {
+        use MessageStatus::*;
+        let s = DeliveryState::default_pending().apply(Failed, Some(&err(131047)));
+        assert_eq!(s.status(), Failed);
+        let late_sent = s.apply(Sent, None);
+        assert_eq!(
+            late_sent.status(),
+            Failed,
+            "a late sent must not clear failed"
+        );
+        let delivered = late_sent.apply(Delivered, None);
+        assert_eq!(delivered.status(), Delivered);
+        assert_eq!(delivered.error.unwrap().code, 131047);
+
+        let read_then_failed = DeliveryState::default_pending()
+            .apply(Read, None)
+            .apply(Failed, Some(&err(131026)));
+        assert_eq!(read_then_failed.status(), Read);
+    }
+
+    impl DeliveryState {
+        fn default_pending() -> Self {
+            Self {
+                rank: 0,
+                failed: false,
+                error: None,
+            }
+        }
+    }
+}

@@ -1,0 +1,1300 @@
+//! The embedded store: one SQLite file in WAL mode.
+//!
+//! All writes go through one writer thread. It takes whatever jobs are queued, runs each in
+//! its own savepoint inside one transaction and commits them together (group commit), so
+//! a burst of webhooks costs one disk sync rather than one each, and a failing job never
+//! takes its neighbours down. A job's caller hears back only after the commit, so nothing
+//! is acknowledged that is not durable. Reads use a small pool of read-only connections,
+//! which WAL lets run beside the writer.
+
+use std::cell::Cell;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use rusqlite::{Connection, OpenFlags, OptionalExtension, Row, params};
+use tokio::sync::{Notify, Semaphore, mpsc, oneshot};
+
+use super::{
+    ContactKey, DeliveryState, Event, EventBounds, EventKind, InboundOutcome, Inbox, NewInbound,
+    NewOutbound, StatusOutcome, StatusReport, Store, StoreError, StoreResult, StoredWebhook,
+    WebhookState, new_id, now_ms,
+};
+use crate::model::{
+    Contact, Conversation, Cursor, Direction, ErrorInfo, Message, MessageKind, MessagePage,
+    MessagePreview, MessageStatus,
+};
+
+/// How hard SQLite syncs. `Normal` (the default) survives a killed process, `kill -9`
+/// included, because WAL frames reach the OS before a commit returns; `Full` also
+/// survives power loss at the cost of an fsync per group commit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Synchronous {
+    Normal,
+    Full,
+}
+
+#[derive(Debug, Clone)]
+pub struct SqliteOptions {
+    pub path: PathBuf,
+    pub synchronous: Synchronous,
+    pub readers: usize,
+}
+
+impl SqliteOptions {
+    pub fn new(path: impl Into<PathBuf>) -> Self {
+        Self {
+            path: path.into(),
+            synchronous: Synchronous::Normal,
+            readers: 4,
+        }
+    }
+}
+
+pub struct SqliteStore {
+    writer: mpsc::Sender<Box<dyn WriteJob>>,
+    readers: Arc<Mutex<Vec<Connection>>>,
+    read_slots: Arc<Semaphore>,
+    commits: Arc<Notify>,
+}
+
+const MAX_BATCH: usize = 512;
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database file and brings its schema up to date.
+    pub fn open(options: SqliteOptions) -> StoreResult<Self> {
+        if let Some(dir) = options.path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| {
+                StoreError::Unavailable(format!("cannot create {}: {e}", dir.display()))
+            })?;
+        }
+        let writer = open_connection(&options.path, options.synchronous, false)?;
+        migrate(&writer)?;
+        let mut readers = Vec::with_capacity(options.readers.max(1));
+        for _ in 0..options.readers.max(1) {
+            readers.push(open_connection(&options.path, options.synchronous, true)?);
+        }
+        let commits = Arc::new(Notify::new());
+        let (tx, rx) = mpsc::channel(4096);
+        let notify = commits.clone();
+        std::thread::Builder::new()
+            .name("sqlite-writer".into())
+            .spawn(move || writer_loop(writer, rx, notify))
+            .map_err(|e| StoreError::Unavailable(format!("cannot start writer thread: {e}")))?;
+        Ok(Self {
+            writer: tx,
+            read_slots: Arc::new(Semaphore::new(readers.len())),
+            readers: Arc::new(Mutex::new(readers)),
+            commits,
+        })
+    }
+
+    async fn write<R, F>(&self, f: F) -> StoreResult<R>
+    where
+        F: FnOnce(&Tx) -> StoreResult<R> + Send + 'static,
+        R: Send + 'static,
+    {
+        let (reply, rx) = oneshot::channel();
+        self.writer
+            .send(Box::new(Job { f, reply }))
+            .await
+            .map_err(|_| StoreError::Unavailable("the SQLite writer has stopped".into()))?;
+        rx.await
+            .map_err(|_| StoreError::Unavailable("the SQLite writer has stopped".into()))?
+    }
+
+    async fn read<R, F>(&self, f: F) -> StoreResult<R>
+    where
+        F: FnOnce(&Connection) -> StoreResult<R> + Send + 'static,
+        R: Send + 'static,
+    {
+        let permit = self
+            .read_slots
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|_| StoreError::Unavailable("reader pool closed".into()))?;
+        let pool = self.readers.clone();
+        tokio::task::spawn_blocking(move || {
+            let conn = pool
+                .lock()
+                .map_err(|_| StoreError::Unavailable("reader pool poisoned".into()))?
+                .pop()
+                .ok_or_else(|| StoreError::Unavailable("no free reader".into()))?;
+            let result = catch_unwind(AssertUnwindSafe(|| f(&conn)))
+                .unwrap_or_else(|_| Err(StoreError::Corrupt("a read panicked".into())));
+            if let Ok(mut p) = pool.lock() {
+                p.push(conn);
+            }
+            drop(permit);
+            result
+        })
+        .await
+        .map_err(|e| StoreError::Unavailable(format!("read task failed: {e}")))?
+    }
+}
+
+fn open_connection(path: &Path, sync: Synchronous, read_only: bool) -> StoreResult<Connection> {
+    let flags = if read_only {
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX
+    } else {
+        OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_CREATE
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX
+    };
+    let conn = Connection::open_with_flags(path, flags).map_err(|e| {
+        StoreError::Unavailable(format!("cannot open SQLite file {}: {e}", path.display()))
+    })?;
+    let sync = match sync {
+        Synchronous::Normal => "NORMAL",
+        Synchronous::Full => "FULL",
+    };
+    let mut pragmas = format!("PRAGMA busy_timeout = 5000; PRAGMA synchronous = {sync};");
+    if !read_only {
+        pragmas.push_str("PRAGMA journal_mode = WAL; PRAGMA foreign_keys = ON;");
+    }
+    conn.execute_batch(&pragmas).map_err(map_err)?;
+    Ok(conn)
+}
+
+const SCHEMA_VERSION: i64 = 1;
+
+fn migrate(conn: &Connection) -> StoreResult<()> {
+    let version: i64 = conn
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .map_err(map_err)?;
+    if version > SCHEMA_VERSION {
+        return Err(StoreError::Unavailable(format!(
+            "database schema version {version} is newer than this build understands ({SCHEMA_VERSION})"
+        )));
+    }
+    if version < 1 {
+        conn.execute_batch(SCHEMA_V1).map_err(map_err)?;
+    }
+    Ok(())
+}
+
+const SCHEMA_V1: &str = r#"
+BEGIN;
+CREATE TABLE inboxes (
+    id TEXT PRIMARY KEY,
+    phone_number_id TEXT NOT NULL UNIQUE,
+    display_phone_number TEXT,
+    name TEXT,
+    created_at INTEGER NOT NULL
+);
+CREATE TABLE contacts (
+    id TEXT PRIMARY KEY,
+    inbox_id TEXT NOT NULL REFERENCES inboxes(id),
+    wa_id TEXT,
+    user_id TEXT,
+    name TEXT,
+    created_at INTEGER NOT NULL
+);
+CREATE UNIQUE INDEX contacts_by_wa_id ON contacts(inbox_id, wa_id) WHERE wa_id IS NOT NULL;
+CREATE UNIQUE INDEX contacts_by_user_id ON contacts(inbox_id, user_id) WHERE user_id IS NOT NULL;
+CREATE TABLE conversations (
+    id TEXT PRIMARY KEY,
+    inbox_id TEXT NOT NULL REFERENCES inboxes(id),
+    contact_id TEXT NOT NULL UNIQUE REFERENCES contacts(id),
+    unread_count INTEGER NOT NULL DEFAULT 0,
+    last_activity_at INTEGER NOT NULL,
+    last_inbound_at INTEGER,
+    last_message_id TEXT,
+    last_message_ts INTEGER,
+    last_message_seq INTEGER,
+    version INTEGER NOT NULL DEFAULT 1,
+    created_at INTEGER NOT NULL
+);
+CREATE INDEX conversations_by_activity ON conversations(last_activity_at DESC, id);
+CREATE TABLE messages (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    id TEXT NOT NULL UNIQUE,
+    inbox_id TEXT NOT NULL REFERENCES inboxes(id),
+    conversation_id TEXT NOT NULL REFERENCES conversations(id),
+    direction TEXT NOT NULL,
+    wamid TEXT,
+    client_id TEXT,
+    kind TEXT NOT NULL,
+    text TEXT,
+    status TEXT NOT NULL,
+    status_rank INTEGER NOT NULL DEFAULT 0,
+    failed INTEGER NOT NULL DEFAULT 0,
+    error_code INTEGER,
+    error_title TEXT,
+    error_detail TEXT,
+    timestamp INTEGER NOT NULL,
+    created_at INTEGER NOT NULL,
+    version INTEGER NOT NULL DEFAULT 1,
+    reply_to TEXT,
+    raw TEXT
+);
+CREATE UNIQUE INDEX messages_by_wamid ON messages(inbox_id, wamid) WHERE wamid IS NOT NULL;
+CREATE UNIQUE INDEX messages_by_client_id ON messages(inbox_id, client_id) WHERE client_id IS NOT NULL;
+CREATE INDEX messages_history ON messages(conversation_id, timestamp, seq);
+CREATE TABLE status_events (
+    id INTEGER PRIMARY KEY,
+    inbox_id TEXT NOT NULL,
+    wamid TEXT NOT NULL,
+    status TEXT NOT NULL,
+    timestamp INTEGER NOT NULL,
+    error_code INTEGER NOT NULL DEFAULT 0,
+    error_title TEXT,
+    error_detail TEXT,
+    callback_data TEXT,
+    raw TEXT NOT NULL,
+    received_at INTEGER NOT NULL,
+    applied INTEGER NOT NULL DEFAULT 0,
+    UNIQUE (inbox_id, wamid, status, timestamp, error_code)
+);
+CREATE INDEX status_events_unapplied ON status_events(inbox_id, wamid) WHERE applied = 0;
+CREATE TABLE events (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    inbox_id TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    data TEXT NOT NULL,
+    created_at INTEGER NOT NULL
+);
+CREATE TABLE webhooks (
+    id TEXT PRIMARY KEY,
+    body BLOB NOT NULL,
+    received_at INTEGER NOT NULL,
+    processed_at INTEGER,
+    error TEXT
+);
+CREATE INDEX webhooks_unfinished ON webhooks(received_at) WHERE processed_at IS NULL;
+CREATE TABLE meta (
+    key TEXT PRIMARY KEY,
+    value INTEGER NOT NULL
+);
+PRAGMA user_version = 1;
+COMMIT;
+"#;
+
+fn map_err(e: rusqlite::Error) -> StoreError {
+    use rusqlite::ErrorCode;
+    match &e {
+        rusqlite::Error::SqliteFailure(f, _) if f.code == ErrorCode::ConstraintViolation => {
+            StoreError::Conflict(e.to_string())
+        }
+        rusqlite::Error::FromSqlConversionFailure(..)
+        | rusqlite::Error::InvalidColumnType(..)
+        | rusqlite::Error::IntegralValueOutOfRange(..) => StoreError::Corrupt(e.to_string()),
+        _ => StoreError::Unavailable(e.to_string()),
+    }
+}
+
+// ---- the writer ----------------------------------------------------------------------
+
+/// The writer's view of the open transaction.
+struct Tx<'a> {
+    conn: &'a Connection,
+    appended: Cell<bool>,
+}
+
+impl Tx<'_> {
+    fn append_event(&self, inbox_id: &str, kind: EventKind, data: String) -> StoreResult<()> {
+        self.conn
+            .prepare_cached(
+                "INSERT INTO events (inbox_id, kind, data, created_at) VALUES (?1, ?2, ?3, ?4)",
+            )
+            .and_then(|mut s| s.execute(params![inbox_id, kind.as_str(), data, now_ms()]))
+            .map_err(map_err)?;
+        self.appended.set(true);
+        Ok(())
+    }
+
+    fn emit_message(&self, kind: EventKind, m: &Message) -> StoreResult<()> {
+        self.append_event(&m.inbox_id, kind, to_json(m)?)
+    }
+
+    fn emit_conversation(&self, conversation_id: &str) -> StoreResult<Conversation> {
+        let c = query_conversation(self.conn, conversation_id)?
+            .ok_or(StoreError::NotFound("conversation"))?;
+        self.append_event(&c.inbox_id, EventKind::ConversationUpdated, to_json(&c)?)?;
+        Ok(c)
+    }
+}
+
+fn to_json<T: serde::Serialize>(v: &T) -> StoreResult<String> {
+    serde_json::to_string(v).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+type Completion = Box<dyn FnOnce(Option<StoreError>) + Send>;
+
+trait WriteJob: Send {
+    /// Runs inside the open transaction; the completion is called once the commit's
+    /// outcome is known.
+    fn run(self: Box<Self>, tx: &Tx) -> (bool, Completion);
+    /// Reports `error` without running.
+    fn fail(self: Box<Self>, error: StoreError);
+}
+
+struct Job<F, R> {
+    f: F,
+    reply: oneshot::Sender<StoreResult<R>>,
+}
+
+impl<F, R> WriteJob for Job<F, R>
+where
+    F: FnOnce(&Tx) -> StoreResult<R> + Send,
+    R: Send + 'static,
+{
+    fn run(self: Box<Self>, tx: &Tx) -> (bool, Completion) {
+        let Job { f, reply } = *self;
+        let result = catch_unwind(AssertUnwindSafe(|| f(tx)))
+            .unwrap_or_else(|_| Err(StoreError::Corrupt("a write panicked".into())));
+        let ok = result.is_ok();
+        let done = move |commit_error: Option<StoreError>| {
+            let outcome = match commit_error {
+                Some(e) if ok => Err(e),
+                _ => result,
+            };
+            // The caller may have gone away; the write stands regardless.
+            let _ = reply.send(outcome);
+        };
+        (ok, Box::new(done))
+    }
+
+    fn fail(self: Box<Self>, error: StoreError) {
+        let _ = self.reply.send(Err(error));
+    }
+}
+
+fn writer_loop(conn: Connection, mut rx: mpsc::Receiver<Box<dyn WriteJob>>, commits: Arc<Notify>) {
+    while let Some(first) = rx.blocking_recv() {
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
+            let err = map_err(e);
+            tracing::error!(error = %err, "SQLite: cannot begin a transaction");
+            for job in batch {
+                job.fail(err.clone());
+            }
+            continue;
+        }
+        let tx = Tx {
+            conn: &conn,
+            appended: Cell::new(false),
+        };
+        let mut completions = Vec::with_capacity(batch.len());
+        for job in batch {
+            let _ = conn.execute_batch("SAVEPOINT job");
+            let before = tx.appended.get();
+            let (ok, done) = job.run(&tx);
+            if ok {
+                let _ = conn.execute_batch("RELEASE job");
+            } else {
+                let _ = conn.execute_batch("ROLLBACK TO job; RELEASE job");
+                tx.appended.set(before);
+            }
+            completions.push(done);
+        }
+        let commit_error = conn.execute_batch("COMMIT").err().map(|e| {
+            let _ = conn.execute_batch("ROLLBACK");
+            let err = map_err(e);
+            tracing::error!(error = %err, "SQLite: commit failed");
+            err
+        });
+        let notify = commit_error.is_none() && tx.appended.get();
+        for done in completions {
+            done(commit_error.clone());
+        }
+        if notify {
+            commits.notify_one();
+        }
+    }
+}
+
+// ---- row mapping -----------------------------------------------------------------------
+
+const MESSAGE_COLUMNS: &str = "id, wamid, conversation_id, inbox_id, direction, kind, text, \
+     status, error_code, error_title, error_detail, timestamp, created_at, client_id, seq, \
+     version, reply_to";
+
+fn message_from_row(r: &Row) -> rusqlite::Result<Message> {
+    let direction: String = r.get(4)?;
+    let kind: String = r.get(5)?;
+    let status: String = r.get(7)?;
+    let error_code: Option<i64> = r.get(8)?;
+    Ok(Message {
+        id: r.get(0)?,
+        wamid: r.get(1)?,
+        conversation_id: r.get(2)?,
+        inbox_id: r.get(3)?,
+        direction: if direction == "out" {
+            Direction::Out
+        } else {
+            Direction::In
+        },
+        kind: MessageKind::from_wire(&kind),
+        text: r.get(6)?,
+        status: parse_status(&status),
+        error: match error_code {
+            Some(code) => Some(ErrorInfo {
+                code,
+                title: r.get::<_, Option<String>>(9)?.unwrap_or_default(),
+                detail: r.get(10)?,
+            }),
+            None => None,
+        },
+        timestamp: r.get(11)?,
+        created_at: r.get(12)?,
+        client_id: r.get(13)?,
+        seq: r.get(14)?,
+        version: r.get(15)?,
+        reply_to: r.get(16)?,
+    })
+}
+
+fn parse_status(s: &str) -> MessageStatus {
+    match s {
+        "received" => MessageStatus::Received,
+        "failed" => MessageStatus::Failed,
+        "pending" => MessageStatus::Pending,
+        other => MessageStatus::from_wire(other).unwrap_or(MessageStatus::Pending),
+    }
+}
+
+fn query_message(conn: &Connection, id: &str) -> StoreResult<Option<Message>> {
+    conn.prepare_cached(&format!(
+        "SELECT {MESSAGE_COLUMNS} FROM messages WHERE id = ?1"
+    ))
+    .and_then(|mut s| s.query_row([id], message_from_row).optional())
+    .map_err(map_err)
+}
+
+fn query_message_by_wamid(
+    conn: &Connection,
+    inbox_id: &str,
+    wamid: &str,
+) -> StoreResult<Option<Message>> {
+    conn.prepare_cached(&format!(
+        "SELECT {MESSAGE_COLUMNS} FROM messages WHERE inbox_id = ?1 AND wamid = ?2"
+    ))
+    .and_then(|mut s| s.query_row([inbox_id, wamid], message_from_row).optional())
+    .map_err(map_err)
+}
+
+const CONVERSATION_SELECT: &str = "SELECT c.id, c.inbox_id, c.unread_count, c.last_activity_at, \
+     c.last_inbound_at, c.version, ct.id, ct.name, ct.wa_id, ct.user_id, \
+     m.id, m.direction, m.kind, m.text, m.status, m.timestamp \
+     FROM conversations c JOIN contacts ct ON ct.id = c.contact_id \
+     LEFT JOIN messages m ON m.id = c.last_message_id";
+
+fn conversation_from_row(r: &Row) -> rusqlite::Result<Conversation> {
+    let last_id: Option<String> = r.get(10)?;
+    let last_message = match last_id {
+        Some(id) => {
+            let direction: String = r.get(11)?;
+            let kind = MessageKind::from_wire(&r.get::<_, String>(12)?);
+            let text: Option<String> = r.get(13)?;
+            let status: String = r.get(14)?;
+            Some(MessagePreview {
+                id,
+                direction: if direction == "out" {
+                    Direction::Out
+                } else {
+                    Direction::In
+                },
+                kind,
+                text: text
+                    .filter(|t| !t.is_empty())
+                    .unwrap_or_else(|| kind.placeholder().to_string()),
+                status: parse_status(&status),
+                timestamp: r.get(15)?,
+            })
+        }
+        None => None,
+    };
+    Ok(Conversation {
+        id: r.get(0)?,
+        inbox_id: r.get(1)?,
+        unread_count: r.get(2)?,
+        last_activity_at: r.get(3)?,
+        last_inbound_at: r.get(4)?,
+        version: r.get(5)?,
+        contact: Contact {
+            id: r.get(6)?,
+            name: r.get(7)?,
+            wa_id: r.get(8)?,
+            user_id: r.get(9)?,
+        },
+        last_message,
+    })
+}
+
+fn query_conversation(conn: &Connection, id: &str) -> StoreResult<Option<Conversation>> {
+    conn.prepare_cached(&format!("{CONVERSATION_SELECT} WHERE c.id = ?1"))
+        .and_then(|mut s| s.query_row([id], conversation_from_row).optional())
+        .map_err(map_err)
+}
+
+fn inbox_from_row(r: &Row) -> rusqlite::Result<Inbox> {
+    Ok(Inbox {
+        id: r.get(0)?,
+        phone_number_id: r.get(1)?,
+        display_phone_number: r.get(2)?,
+        name: r.get(3)?,
+    })
+}
+
+// ---- write helpers -----------------------------------------------------------------------
+
+/// Finds the contact by BSUID, then by phone, filling in whatever the payload adds.
+fn upsert_contact(conn: &Connection, inbox_id: &str, key: &ContactKey) -> StoreResult<String> {
+    let find = |col: &str, value: &Option<String>| -> StoreResult<Option<String>> {
+        match value {
+            Some(v) => conn
+                .prepare_cached(&format!(
+                    "SELECT id FROM contacts WHERE inbox_id = ?1 AND {col} = ?2"
+                ))
+                .and_then(|mut s| s.query_row([inbox_id, v], |r| r.get(0)).optional())
+                .map_err(map_err),
+            None => Ok(None),
+        }
+    };
+    let by_user = find("user_id", &key.user_id)?;
+    let by_phone = find("wa_id", &key.wa_id)?;
+    let existing = by_user.clone().or(by_phone.clone());
+    match existing {
+        Some(id) => {
+            // Fill identifiers the contact lacks, unless another contact already owns them.
+            if by_phone.is_none() && key.wa_id.is_some() {
+                conn.execute(
+                    "UPDATE contacts SET wa_id = ?2 WHERE id = ?1 AND wa_id IS NULL",
+                    params![id, key.wa_id],
+                )
+                .map_err(map_err)?;
+            }
+            if by_user.is_none() && key.user_id.is_some() {
+                conn.execute(
+                    "UPDATE contacts SET user_id = ?2 WHERE id = ?1 AND user_id IS NULL",
+                    params![id, key.user_id],
+                )
+                .map_err(map_err)?;
+            }
+            if let Some(name) = key.name.as_deref().filter(|n| !n.trim().is_empty()) {
+                conn.execute(
+                    "UPDATE contacts SET name = ?2 WHERE id = ?1 AND (name IS NULL OR name <> ?2)",
+                    params![id, name],
+                )
+                .map_err(map_err)?;
+            }
+            Ok(id)
+        }
+        None => {
+            if key.wa_id.is_none() && key.user_id.is_none() {
+                return Err(StoreError::Conflict(
+                    "a contact needs a wa_id or a user_id".into(),
+                ));
+            }
+            let id = new_id();
+            conn.execute(
+                "INSERT INTO contacts (id, inbox_id, wa_id, user_id, name, created_at) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![id, inbox_id, key.wa_id, key.user_id, key.name, now_ms()],
+            )
+            .map_err(map_err)?;
+            Ok(id)
+        }
+    }
+}
+
+fn ensure_conversation(conn: &Connection, inbox_id: &str, contact_id: &str) -> StoreResult<String> {
+    let existing: Option<String> = conn
+        .prepare_cached("SELECT id FROM conversations WHERE contact_id = ?1")
+        .and_then(|mut s| s.query_row([contact_id], |r| r.get(0)).optional())
+        .map_err(map_err)?;
+    if let Some(id) = existing {
+        return Ok(id);
+    }
+    let id = new_id();
+    conn.execute(
+        "INSERT INTO conversations (id, inbox_id, contact_id, last_activity_at, created_at) \
+         VALUES (?1, ?2, ?3, ?4, ?4)",
+        params![id, inbox_id, contact_id, now_ms()],
+    )
+    .map_err(map_err)?;
+    Ok(id)
+}
+
+/// Moves the conversation's "last message" forward if `m` sorts after it.
+fn touch_conversation(conn: &Connection, m: &Message, activity_ms: i64) -> StoreResult<()> {
+    let inbound = m.direction == Direction::In;
+    conn.prepare_cached(
+        "UPDATE conversations SET \
+           last_activity_at = MAX(last_activity_at, ?2), \
+           unread_count = unread_count + ?3, \
+           last_inbound_at = CASE WHEN ?3 = 1 THEN MAX(COALESCE(last_inbound_at, 0), ?4) \
+                                  ELSE last_inbound_at END, \
+           last_message_id = CASE WHEN last_message_id IS NULL \
+                OR (?4, ?5) > (last_message_ts, last_message_seq) THEN ?6 ELSE last_message_id END, \
+           last_message_seq = CASE WHEN last_message_id IS NULL \
+                OR (?4, ?5) > (last_message_ts, last_message_seq) THEN ?5 ELSE last_message_seq END, \
+           last_message_ts = CASE WHEN last_message_ts IS NULL \
+                OR (?4, ?5) > (last_message_ts, last_message_seq) THEN ?4 ELSE last_message_ts END, \
+           version = version + 1 \
+         WHERE id = ?1",
+    )
+    .and_then(|mut s| {
+        s.execute(params![
+            m.conversation_id,
+            activity_ms,
+            i64::from(inbound),
+            m.timestamp,
+            m.seq,
+            m.id
+        ])
+    })
+    .map_err(map_err)?;
+    Ok(())
+}
+
+/// True when `message_id` is the conversation's newest message, so its status shows in
+/// the list and a change to it is also a change to the conversation.
+fn is_last_message(conn: &Connection, m: &Message) -> StoreResult<bool> {
+    conn.prepare_cached("SELECT last_message_id = ?2 FROM conversations WHERE id = ?1")
+        .and_then(|mut s| {
+            s.query_row(params![m.conversation_id, m.id], |r| {
+                r.get::<_, Option<bool>>(0)
+            })
+        })
+        .map(|v| v.unwrap_or(false))
+        .map_err(map_err)
+}
+
+fn delivery_state(conn: &Connection, message_id: &str) -> StoreResult<DeliveryState> {
+    conn.prepare_cached(
+        "SELECT status_rank, failed, error_code, error_title, error_detail FROM messages WHERE id = ?1",
+    )
+    .and_then(|mut s| {
+        s.query_row([message_id], |r| {
+            let code: Option<i64> = r.get(2)?;
+            Ok(DeliveryState {
+                rank: r.get(0)?,
+                failed: r.get(1)?,
+                error: match code {
+                    Some(code) => Some(ErrorInfo {
+                        code,
+                        title: r.get::<_, Option<String>>(3)?.unwrap_or_default(),
+                        detail: r.get(4)?,
+                    }),
+                    None => None,
+                },
+            })
+        })
+    })
+    .map_err(map_err)
+}
+
+fn save_delivery_state(conn: &Connection, message_id: &str, s: &DeliveryState) -> StoreResult<()> {
+    conn.prepare_cached(
+        "UPDATE messages SET status_rank = ?2, failed = ?3, status = ?4, error_code = ?5, \
+         error_title = ?6, error_detail = ?7 WHERE id = ?1",
+    )
+    .and_then(|mut st| {
+        st.execute(params![
+            message_id,
+            s.rank,
+            s.failed,
+            s.status().as_str(),
+            s.error.as_ref().map(|e| e.code),
+            s.error.as_ref().map(|e| e.title.clone()),
+            s.error.as_ref().and_then(|e| e.detail.clone()),
+        ])
+    })
+    .map_err(map_err)?;
+    Ok(())
+}
+
+/// Folds every not-yet-applied receipt for the message's wamid into its state. Returns
+/// whether anything visible changed.
+fn apply_pending_receipts(conn: &Connection, m: &Message) -> StoreResult<bool> {
+    let Some(wamid) = &m.wamid else {
+        return Ok(false);
+    };
+    let receipts: Vec<(i64, String, i64, Option<String>, Option<String>)> = conn
+        .prepare_cached(
+            "SELECT id, status, error_code, error_title, error_detail FROM status_events \
+             WHERE inbox_id = ?1 AND wamid = ?2 AND applied = 0 ORDER BY timestamp, id",
+        )
+        .and_then(|mut s| {
+            s.query_map([&m.inbox_id, wamid], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+            })?
+            .collect()
+        })
+        .map_err(map_err)?;
+    if receipts.is_empty() {
+        return Ok(false);
+    }
+    let before = delivery_state(conn, &m.id)?;
+    let mut state = before.clone();
+    for (_, status, code, title, detail) in &receipts {
+        if let Some(status) = MessageStatus::from_wire(status) {
+            let error = (status == MessageStatus::Failed).then(|| ErrorInfo {
+                code: *code,
+                title: title.clone().unwrap_or_else(|| "Message failed".into()),
+                detail: detail.clone(),
+            });
+            state = state.apply(status, error.as_ref());
+        }
+    }
+    for (id, ..) in &receipts {
+        conn.prepare_cached("UPDATE status_events SET applied = 1 WHERE id = ?1")
+            .and_then(|mut s| s.execute([id]))
+            .map_err(map_err)?;
+    }
+    if state == before {
+        return Ok(false);
+    }
+    save_delivery_state(conn, &m.id, &state)?;
+    Ok(true)
+}
+
+/// Bumps the message's version and emits its update (and the conversation's, when the
+/// message is the one the list shows).
+fn publish_message_change(tx: &Tx, message_id: &str) -> StoreResult<Message> {
+    tx.conn
+        .prepare_cached("UPDATE messages SET version = version + 1 WHERE id = ?1")
+        .and_then(|mut s| s.execute([message_id]))
+        .map_err(map_err)?;
+    let m = query_message(tx.conn, message_id)?.ok_or(StoreError::NotFound("message"))?;
+    tx.emit_message(EventKind::MessageUpdated, &m)?;
+    if is_last_message(tx.conn, &m)? {
+        tx.conn
+            .prepare_cached("UPDATE conversations SET version = version + 1 WHERE id = ?1")
+            .and_then(|mut s| s.execute([&m.conversation_id]))
+            .map_err(map_err)?;
+        tx.emit_conversation(&m.conversation_id)?;
+    }
+    Ok(m)
+}
+
+fn insert_message(conn: &Connection, m: &Message, raw: Option<&str>) -> StoreResult<i64> {
+    let status_rank = m.status.rank();
+    conn.prepare_cached(
+        "INSERT INTO messages (id, inbox_id, conversation_id, direction, wamid, client_id, kind, \
+         text, status, status_rank, timestamp, created_at, version, reply_to, raw) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, 1, ?13, ?14) RETURNING seq",
+    )
+    .and_then(|mut s| {
+        s.query_row(
+            params![
+                m.id,
+                m.inbox_id,
+                m.conversation_id,
+                if m.direction == Direction::Out {
+                    "out"
+                } else {
+                    "in"
+                },
+                m.wamid,
+                m.client_id,
+                m.kind.as_str(),
+                m.text,
+                m.status.as_str(),
+                status_rank,
+                m.timestamp,
+                m.created_at,
+                m.reply_to,
+                raw,
+            ],
+            |r| r.get(0),
+        )
+    })
+    .map_err(map_err)
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn ping(&self) -> StoreResult<()> {
+        self.read(|c| c.query_row("SELECT 1", [], |_| Ok(())).map_err(map_err))
+            .await?;
+        // A reader answering is not enough: the writer must be alive too.
+        if self.writer.is_closed() {
+            return Err(StoreError::Unavailable(
+                "the SQLite writer has stopped".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    fn commits(&self) -> Arc<Notify> {
+        self.commits.clone()
+    }
+
+    async fn ensure_inbox(
+        &self,
+        phone_number_id: &str,
+        display_phone_number: Option<&str>,
+    ) -> StoreResult<Inbox> {
+        let pnid = phone_number_id.to_string();
+        let display = display_phone_number.map(str::to_string);
+        self.write(move |tx| {
+            tx.conn
+                .execute(
+                    "INSERT INTO inboxes (id, phone_number_id, display_phone_number, created_at) \
+                     VALUES (?1, ?2, ?3, ?4) ON CONFLICT(phone_number_id) DO UPDATE SET \
+                     display_phone_number = COALESCE(excluded.display_phone_number, display_phone_number)",
+                    params![new_id(), pnid, display, now_ms()],
+                )
+                .map_err(map_err)?;
+            tx.conn
+                .query_row(
+                    "SELECT id, phone_number_id, display_phone_number, name FROM inboxes \
+                     WHERE phone_number_id = ?1",
+                    [&pnid],
+                    inbox_from_row,
+                )
+                .map_err(map_err)
+        })
+        .await
+    }
+
+    async fn inbox_by_phone_number_id(&self, phone_number_id: &str) -> StoreResult<Option<Inbox>> {
+        let pnid = phone_number_id.to_string();
+        self.read(move |c| {
+            c.prepare_cached(
+                "SELECT id, phone_number_id, display_phone_number, name FROM inboxes \
+                 WHERE phone_number_id = ?1",
+            )
+            .and_then(|mut s| s.query_row([&pnid], inbox_from_row).optional())
+            .map_err(map_err)
+        })
+        .await
+    }
+
+    async fn inbox(&self, id: &str) -> StoreResult<Option<Inbox>> {
+        let id = id.to_string();
+        self.read(move |c| {
+            c.prepare_cached(
+                "SELECT id, phone_number_id, display_phone_number, name FROM inboxes WHERE id = ?1",
+            )
+            .and_then(|mut s| s.query_row([&id], inbox_from_row).optional())
+            .map_err(map_err)
+        })
+        .await
+    }
+
+    async fn save_webhook(&self, id: &str, body: &[u8]) -> StoreResult<WebhookState> {
+        let id = id.to_string();
+        let body = body.to_vec();
+        self.write(move |tx| {
+            let inserted = tx
+                .conn
+                .prepare_cached(
+                    "INSERT OR IGNORE INTO webhooks (id, body, received_at) VALUES (?1, ?2, ?3)",
+                )
+                .and_then(|mut s| s.execute(params![id, body, now_ms()]))
+                .map_err(map_err)?;
+            if inserted == 1 {
+                return Ok(WebhookState::New);
+            }
+            let processed: Option<i64> = tx
+                .conn
+                .query_row(
+                    "SELECT processed_at FROM webhooks WHERE id = ?1",
+                    [&id],
+                    |r| r.get(0),
+                )
+                .map_err(map_err)?;
+            Ok(if processed.is_some() {
+                WebhookState::Done
+            } else {
+                WebhookState::Pending
+            })
+        })
+        .await
+    }
+
+    async fn finish_webhook(&self, id: &str, error: Option<&str>) -> StoreResult<()> {
+        let id = id.to_string();
+        let error = error.map(str::to_string);
+        self.write(move |tx| {
+            tx.conn
+                .prepare_cached(
+                    "UPDATE webhooks SET processed_at = ?2, error = ?3 WHERE id = ?1 AND processed_at IS NULL",
+                )
+                .and_then(|mut s| s.execute(params![id, now_ms(), error]))
+                .map_err(map_err)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn unfinished_webhooks(&self, limit: usize) -> StoreResult<Vec<StoredWebhook>> {
+        self.read(move |c| {
+            c.prepare_cached(
+                "SELECT id, body FROM webhooks WHERE processed_at IS NULL ORDER BY received_at LIMIT ?1",
+            )
+            .and_then(|mut s| {
+                s.query_map([limit as i64], |r| {
+                    Ok(StoredWebhook {
+                        id: r.get(0)?,
+                        body: r.get(1)?,
+                    })
+                })?
+                .collect()
+            })
+            .map_err(map_err)
+        })
+        .await
+    }
+
+    async fn record_inbound(&self, msg: NewInbound) -> StoreResult<InboundOutcome> {
+        self.write(move |tx| {
+            if query_message_by_wamid(tx.conn, &msg.inbox_id, &msg.wamid)?.is_some() {
+                return Ok(InboundOutcome::Duplicate);
+            }
+            let contact_id = upsert_contact(tx.conn, &msg.inbox_id, &msg.contact)?;
+            let conversation_id = ensure_conversation(tx.conn, &msg.inbox_id, &contact_id)?;
+            let mut m = Message {
+                id: new_id(),
+                wamid: Some(msg.wamid.clone()),
+                conversation_id,
+                inbox_id: msg.inbox_id.clone(),
+                direction: Direction::In,
+                kind: msg.kind,
+                text: msg.text.clone(),
+                status: MessageStatus::Received,
+                error: None,
+                timestamp: msg.timestamp,
+                created_at: now_ms(),
+                client_id: None,
+                seq: 0,
+                version: 1,
+                reply_to: msg.reply_to.clone(),
+            };
+            m.seq = insert_message(tx.conn, &m, Some(&msg.raw))?;
+            touch_conversation(tx.conn, &m, m.timestamp.saturating_mul(1000))?;
+            tx.emit_message(EventKind::MessageCreated, &m)?;
+            tx.emit_conversation(&m.conversation_id)?;
+            Ok(InboundOutcome::Created(m))
+        })
+        .await
+    }
+
+    async fn record_status(&self, report: StatusReport) -> StoreResult<StatusOutcome> {
+        self.write(move |tx| {
+            let error_code = report.error.as_ref().map(|e| e.code).unwrap_or(0);
+            let inserted = tx
+                .conn
+                .prepare_cached(
+                    "INSERT OR IGNORE INTO status_events (inbox_id, wamid, status, timestamp, \
+                     error_code, error_title, error_detail, callback_data, raw, received_at) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                )
+                .and_then(|mut s| {
+                    s.execute(params![
+                        report.inbox_id,
+                        report.wamid,
+                        report.status,
+                        report.timestamp,
+                        error_code,
+                        report.error.as_ref().map(|e| e.title.clone()),
+                        report.error.as_ref().and_then(|e| e.detail.clone()),
+                        report.callback_data,
+                        report.raw,
+                        now_ms(),
+                    ])
+                })
+                .map_err(map_err)?;
+            if inserted == 0 {
+                return Ok(StatusOutcome::Duplicate);
+            }
+            if MessageStatus::from_wire(&report.status).is_none() {
+                return Ok(StatusOutcome::Unrecognised);
+            }
+            let mut message = query_message_by_wamid(tx.conn, &report.inbox_id, &report.wamid)?;
+            let mut linked = false;
+            if message.is_none() {
+                // The receipt beat the send response: our id rides in the callback data.
+                if let Some(our_id) = &report.callback_data {
+                    let updated = tx
+                        .conn
+                        .execute(
+                            "UPDATE messages SET wamid = ?3 WHERE id = ?1 AND inbox_id = ?2 \
+                             AND direction = 'out' AND wamid IS NULL",
+                            params![our_id, report.inbox_id, report.wamid],
+                        )
+                        .map_err(map_err)?;
+                    if updated == 1 {
+                        linked = true;
+                        message = query_message(tx.conn, our_id)?;
+                    }
+                }
+            }
+            let Some(m) = message else {
+                return Ok(StatusOutcome::Parked);
+            };
+            if m.direction == Direction::In {
+                return Ok(StatusOutcome::Unchanged);
+            }
+            let changed = apply_pending_receipts(tx.conn, &m)?;
+            if changed || linked {
+                Ok(StatusOutcome::Applied(publish_message_change(tx, &m.id)?))
+            } else {
+                Ok(StatusOutcome::Unchanged)
+            }
+        })
+        .await
+    }
+
+    async fn create_outbound(&self, msg: NewOutbound) -> StoreResult<(Message, bool)> {
+        self.write(move |tx| {
+            let inbox_id: Option<String> = tx
+                .conn
+                .prepare_cached("SELECT inbox_id FROM conversations WHERE id = ?1")
+                .and_then(|mut s| s.query_row([&msg.conversation_id], |r| r.get(0)).optional())
+                .map_err(map_err)?;
+            let inbox_id = inbox_id.ok_or(StoreError::NotFound("conversation"))?;
+            let existing = tx
+                .conn
+                .prepare_cached(&format!(
+                    "SELECT {MESSAGE_COLUMNS} FROM messages WHERE inbox_id = ?1 AND client_id = ?2"
+                ))
+                .and_then(|mut s| {
+                    s.query_row([&inbox_id, &msg.client_id], message_from_row)
+                        .optional()
+                })
+                .map_err(map_err)?;
+            if let Some(m) = existing {
+                if m.conversation_id != msg.conversation_id {
+                    return Err(StoreError::Conflict(
+                        "client_id was already used for a message in another conversation".into(),
+                    ));
+                }
+                return Ok((m, false));
+            }
+            let created_at = now_ms();
+            let mut m = Message {
+                id: new_id(),
+                wamid: None,
+                conversation_id: msg.conversation_id.clone(),
+                inbox_id,
+                direction: Direction::Out,
+                kind: msg.kind,
+                text: msg.text.clone(),
+                status: MessageStatus::Pending,
+                error: None,
+                timestamp: created_at / 1000,
+                created_at,
+                client_id: Some(msg.client_id.clone()),
+                seq: 0,
+                version: 1,
+                reply_to: msg.reply_to.clone(),
+            };
+            m.seq = insert_message(tx.conn, &m, None)?;
+            touch_conversation(tx.conn, &m, created_at)?;
+            tx.emit_message(EventKind::MessageCreated, &m)?;
+            tx.emit_conversation(&m.conversation_id)?;
+            Ok((m, true))
+        })
+        .await
+    }
+
+    async fn mark_accepted(&self, message_id: &str, wamid: &str) -> StoreResult<Message> {
+        let id = message_id.to_string();
+        let wamid = wamid.to_string();
+        self.write(move |tx| {
+            let m = query_message(tx.conn, &id)?.ok_or(StoreError::NotFound("message"))?;
+            let mut changed = false;
+            match &m.wamid {
+                Some(w) if *w == wamid => {}
+                Some(w) => {
+                    return Err(StoreError::Conflict(format!(
+                        "message {id} already has wamid {w}"
+                    )));
+                }
+                None => {
+                    tx.conn
+                        .execute(
+                            "UPDATE messages SET wamid = ?2 WHERE id = ?1",
+                            params![id, wamid],
+                        )
+                        .map_err(map_err)?;
+                    changed = true;
+                }
+            }
+            let m = query_message(tx.conn, &id)?.ok_or(StoreError::NotFound("message"))?;
+            changed |= apply_pending_receipts(tx.conn, &m)?;
+            if changed {
+                publish_message_change(tx, &id)
+            } else {
+                Ok(m)
+            }
+        })
+        .await
+    }
+
+    async fn mark_send_failed(&self, message_id: &str, error: &ErrorInfo) -> StoreResult<Message> {
+        let id = message_id.to_string();
+        let error = error.clone();
+        self.write(move |tx| {
+            if query_message(tx.conn, &id)?.is_none() {
+                return Err(StoreError::NotFound("message"));
+            }
+            let before = delivery_state(tx.conn, &id)?;
+            let after = before.apply(MessageStatus::Failed, Some(&error));
+            save_delivery_state(tx.conn, &id, &after)?;
+            publish_message_change(tx, &id)
+        })
+        .await
+    }
+
+    async fn mark_conversation_read(&self, conversation_id: &str) -> StoreResult<Conversation> {
+        let id = conversation_id.to_string();
+        self.write(move |tx| {
+            let changed = tx
+                .conn
+                .execute(
+                    "UPDATE conversations SET unread_count = 0, version = version + 1 \
+                     WHERE id = ?1 AND unread_count > 0",
+                    [&id],
+                )
+                .map_err(map_err)?;
+            if changed == 1 {
+                tx.emit_conversation(&id)
+            } else {
+                query_conversation(tx.conn, &id)?.ok_or(StoreError::NotFound("conversation"))
+            }
+        })
+        .await
+    }
+
+    async fn list_conversations(&self, limit: usize) -> StoreResult<Vec<Conversation>> {
+        self.read(move |c| {
+            c.prepare_cached(&format!(
+                "{CONVERSATION_SELECT} ORDER BY c.last_activity_at DESC, c.id LIMIT ?1"
+            ))
+            .and_then(|mut s| {
+                s.query_map([limit as i64], conversation_from_row)?
+                    .collect()
+            })
+            .map_err(map_err)
+        })
+        .await
+    }
+
+    async fn conversation(&self, id: &str) -> StoreResult<Option<Conversation>> {
+        let id = id.to_string();
+        self.read(move |c| query_conversation(c, &id)).await
+    }
+
+    async fn message(&self, id: &str) -> StoreResult<Option<Message>> {
+        let id = id.to_string();
+        self.read(move |c| query_message(c, &id)).await
+    }
+
+    async fn load_messages(
+        &self,
+        conversation_id: &str,
+        before: Option<Cursor>,
+        limit: usize,
+    ) -> StoreResult<MessagePage> {
+        let id = conversation_id.to_string();
+        self.read(move |c| {
+            let before = before.unwrap_or(Cursor {
+                timestamp: i64::MAX,
+                seq: i64::MAX,
+            });
+            let mut messages: Vec<Message> = c
+                .prepare_cached(&format!(
+                    "SELECT {MESSAGE_COLUMNS} FROM messages WHERE conversation_id = ?1 \
+                     AND (timestamp, seq) < (?2, ?3) ORDER BY timestamp DESC, seq DESC LIMIT ?4"
+                ))
+                .and_then(|mut s| {
+                    s.query_map(
+                        params![id, before.timestamp, before.seq, (limit + 1) as i64],
+                        message_from_row,
+                    )?
+                    .collect()
+                })
+                .map_err(map_err)?;
+            let next = if messages.len() > limit {
+                messages.truncate(limit);
+                messages.last().map(|m| m.cursor().encode())
+            } else {
+                None
+            };
+            Ok(MessagePage { messages, next })
+        })
+        .await
+    }
+
+    async fn events_after(&self, after: i64, limit: usize) -> StoreResult<Vec<Event>> {
+        self.read(move |c| {
+            c.prepare_cached(
+                "SELECT seq, inbox_id, kind, data FROM events WHERE seq > ?1 ORDER BY seq LIMIT ?2",
+            )
+            .and_then(|mut s| {
+                s.query_map(params![after, limit as i64], |r| {
+                    let kind: String = r.get(2)?;
+                    Ok((r.get(0)?, r.get(1)?, kind, r.get(3)?))
+                })?
+                .collect::<rusqlite::Result<Vec<(i64, String, String, String)>>>()
+            })
+            .map_err(map_err)?
+            .into_iter()
+            .map(|(seq, inbox_id, kind, data)| {
+                Ok(Event {
+                    seq,
+                    inbox_id,
+                    kind: EventKind::parse(&kind)
+                        .ok_or_else(|| StoreError::Corrupt(format!("event kind {kind}")))?,
+                    data,
+                })
+            })
+            .collect()
+        })
+        .await
+    }
+
+    async fn event_bounds(&self) -> StoreResult<EventBounds> {
+        self.read(|c| {
+            // sqlite_sequence remembers the highest seq ever handed out, even once trimmed.
+            let head: i64 = c
+                .query_row(
+                    "SELECT COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'events'), 0)",
+                    [],
+                    |r| r.get(0),
+                )
+                .map_err(map_err)?;
+            let floor: i64 = c
+                .query_row(
+                    "SELECT COALESCE((SELECT value FROM meta WHERE key = 'event_floor'), 0)",
+                    [],
+                    |r| r.get(0),
+                )
+                .map_err(map_err)?;
+            Ok(EventBounds { floor, head })
+        })
+        .await
+    }
+
+    async fn trim_events(&self, upto: i64) -> StoreResult<u64> {
+        self.write(move |tx| {
+            let n = tx
+                .conn
+                .execute("DELETE FROM events WHERE seq <= ?1", [upto])
+                .map_err(map_err)?;
+            tx.conn
+                .execute(
+                    "INSERT INTO meta (key, value) VALUES ('event_floor', ?1) \
+                     ON CONFLICT(key) DO UPDATE SET value = MAX(value, excluded.value)",
+                    [upto],
+                )
+                .map_err(map_err)?;
+            Ok(n as u64)
+        })
+        .await
+    }
+}

@@ -1,0 +1,237 @@
+//! The ChatBox: one conversation's history, live ticks, and the reply composer.
+
+use leptos::html;
+use leptos::prelude::*;
+
+use super::state::{InboxCtx, is_local};
+use super::status_icon::StatusIcon;
+use super::time::clock_time;
+use crate::api::{DEFAULT_PAGE, load_messages, mark_conversation_read};
+use crate::model::{Direction, Message, MessageKind, MessageStatus};
+
+/// The routed pane: a fresh ChatBox per open conversation.
+#[component]
+pub fn ChatPane() -> impl IntoView {
+    let ctx = expect_context::<InboxCtx>();
+    move || {
+        ctx.open
+            .get()
+            .map(|id| view! { <ChatBox conversation_id=id/> })
+    }
+}
+
+#[component]
+pub fn ChatBox(conversation_id: String) -> impl IntoView {
+    let ctx = expect_context::<InboxCtx>();
+    let id = conversation_id.clone();
+    let history = Resource::new(
+        move || ctx.epoch.get(),
+        move |_| load_messages(id.clone(), None, Some(DEFAULT_PAGE)),
+    );
+    let id = conversation_id.clone();
+    let conversation = Memo::new(move |_| {
+        ctx.conversations
+            .read()
+            .iter()
+            .find(|c| c.id == id)
+            .cloned()
+    });
+
+    // Seen by an agent: clear the unread count (once per rise, not once per render).
+    let marking = StoredValue::new(false);
+    let id = conversation_id.clone();
+    Effect::new(move |_| {
+        let unread = conversation
+            .read()
+            .as_ref()
+            .map(|c| c.unread_count)
+            .unwrap_or(0);
+        if unread > 0 && !marking.get_value() {
+            marking.set_value(true);
+            let id = id.clone();
+            leptos::task::spawn_local(async move {
+                if let Ok(c) = mark_conversation_read(id).await {
+                    ctx.conversations.update(|all| {
+                        super::state::upsert_conversation(all, c);
+                    });
+                }
+                marking.set_value(false);
+            });
+        }
+    });
+
+    let id = conversation_id.clone();
+    let section_id = conversation_id.clone();
+    view! {
+        <section class="chatbox" data-testid="chatbox" data-conversation=section_id>
+            <header class="chat-header">
+                {move || conversation.get().map(|c| view! {
+                    <h1 data-testid="chat-title">{c.contact.display_name()}</h1>
+                    <span class="contact-id">
+                        {c.contact.wa_id.map(|w| format!("+{w}")).or(c.contact.user_id)}
+                    </span>
+                })}
+            </header>
+            <Transition fallback=|| view! { <div class="thread"><p class="hint">"Loading messages…"</p></div> }>
+                {
+                    let id = id.clone();
+                    move || {
+                        let id = id.clone();
+                        Suspend::new(async move {
+                            match history.await {
+                                Ok(page) => {
+                                    ctx.thread.update(|t| t.set_page(&id, page));
+                                    view! { <ThreadView conversation_id=id/> }.into_any()
+                                }
+                                Err(e) => view! {
+                                    <div class="thread">
+                                        <p class="error" role="alert">"Could not load messages: " {e.message}</p>
+                                    </div>
+                                }.into_any(),
+                            }
+                        })
+                    }
+                }
+            </Transition>
+            <Composer conversation_id=conversation_id/>
+        </section>
+    }
+}
+
+#[component]
+fn ThreadView(conversation_id: String) -> impl IntoView {
+    let ctx = expect_context::<InboxCtx>();
+    let scroller = NodeRef::<html::Div>::new();
+    let loading_older = RwSignal::new(false);
+
+    let id = conversation_id.clone();
+    let load_older = move |_| {
+        let Some(before) = ctx.thread.read_untracked().next.clone() else {
+            return;
+        };
+        if loading_older.get_untracked() {
+            return;
+        }
+        loading_older.set(true);
+        let id = id.clone();
+        leptos::task::spawn_local(async move {
+            let result = load_messages(id.clone(), Some(before), Some(DEFAULT_PAGE)).await;
+            if let Ok(page) = result {
+                ctx.thread.update(|t| t.add_older(&id, page));
+            }
+            loading_older.set(false);
+        });
+    };
+
+    // Follow the newest message, as chat apps do.
+    let newest = Memo::new(move |_| ctx.thread.read().messages.last().map(|m| m.id.clone()));
+    Effect::new(move |_| {
+        newest.track();
+        if let Some(el) = scroller.get() {
+            el.set_scroll_top(el.scroll_height());
+        }
+    });
+
+    view! {
+        <div class="thread" node_ref=scroller data-testid="thread">
+            <Show when=move || ctx.thread.read().next.is_some()>
+                <button class="load-older" data-testid="load-older" on:click=load_older.clone()
+                    disabled=move || loading_older.get()>
+                    {move || if loading_older.get() { "Loading…" } else { "Load older messages" }}
+                </button>
+            </Show>
+            <Show when=move || ctx.thread.read().messages.is_empty()>
+                <p class="hint">"No messages yet."</p>
+            </Show>
+            <For
+                each=move || ctx.thread.get().messages
+                key=|m| (m.id.clone(), m.version, m.status)
+                children=move |m| view! { <Bubble m/> }
+            />
+        </div>
+    }
+}
+
+#[component]
+fn Bubble(m: Message) -> impl IntoView {
+    let ctx = expect_context::<InboxCtx>();
+    let direction = if m.direction == Direction::Out {
+        "out"
+    } else {
+        "in"
+    };
+    let ts = m.timestamp;
+    let failed = m.status == MessageStatus::Failed;
+    let reason = m.error.as_ref().filter(|_| failed).map(|e| e.title.clone());
+    let retry = (failed && is_local(&m)).then(|| m.clone());
+    let kind_label = (m.kind != MessageKind::Text).then(|| m.kind.placeholder());
+    let body = m.text.clone().filter(|t| !t.is_empty());
+    view! {
+        <article
+            class=format!("bubble {direction}")
+            data-testid="message"
+            data-id=m.id.clone()
+            data-direction=direction
+            data-status=m.status.as_str()
+        >
+            {kind_label.map(|k| view! { <p class="kind">{k}</p> })}
+            {body.map(|b| view! { <p class="body">{b}</p> })}
+            <footer class="meta">
+                <time>{move || clock_time(ts, ctx.clock.get())}</time>
+                {(m.direction == Direction::Out).then(|| view! {
+                    <StatusIcon status=m.status error=m.error.clone()/>
+                })}
+            </footer>
+            {reason.map(|r| view! { <p class="failure" data-testid="failure-reason">{r}</p> })}
+            {retry.map(|local| view! {
+                <button class="retry" data-testid="retry" on:click=move |_| ctx.deliver(local.clone())>
+                    "Retry"
+                </button>
+            })}
+        </article>
+    }
+}
+
+#[component]
+fn Composer(conversation_id: String) -> impl IntoView {
+    let ctx = expect_context::<InboxCtx>();
+    let text = RwSignal::new(String::new());
+    let send = move || {
+        let body = text.get_untracked().trim().to_string();
+        if body.is_empty() {
+            return;
+        }
+        if body.chars().count() > crate::model::MAX_TEXT_LEN {
+            return;
+        }
+        text.set(String::new());
+        ctx.send(conversation_id.clone(), body);
+    };
+    let too_long = move || text.read().chars().count() > crate::model::MAX_TEXT_LEN;
+    let send_on_enter = send.clone();
+    view! {
+        <form class="composer" on:submit=move |ev| {
+            ev.prevent_default();
+            send();
+        }>
+            <textarea
+                data-testid="composer"
+                aria-label="Reply"
+                rows="2"
+                placeholder="Type a reply — Enter sends, Shift+Enter adds a line"
+                prop:value=move || text.get()
+                on:input=move |ev| text.set(event_target_value(&ev))
+                on:keydown=move |ev| {
+                    if ev.key() == "Enter" && !ev.shift_key() && !ev.is_composing() {
+                        ev.prevent_default();
+                        send_on_enter();
+                    }
+                }
+            ></textarea>
+            <button type="submit" data-testid="send" disabled=too_long>"Send"</button>
+            <Show when=too_long>
+                <p class="error" role="alert">"WhatsApp allows 4096 characters per message."</p>
+            </Show>
+        </form>
+    }
+}

@@ -1,0 +1,143 @@
+//! The browser end of `/ws`: resume from the last applied seq, apply events, reconnect.
+//!
+//! The client remembers the last seq it applied. Every (re)connect asks for `since` that
+//! seq, so a dropped socket or a restarted server costs nothing but a replay. A live event
+//! whose seq skips ahead means something was missed; the socket is dropped and resumed at
+//! once, which repairs the gap from the server's log.
+
+use futures::StreamExt;
+use gloo_net::websocket::{Message as WsMessage, futures::WebSocket};
+use leptos::prelude::*;
+
+use super::sleep_ms;
+use super::state::{InboxCtx, LiveState};
+use crate::model::Frame;
+
+pub fn start(ctx: InboxCtx, since: i64) {
+    leptos::task::spawn_local(run(ctx, since));
+}
+
+fn socket_url(since: i64) -> Option<String> {
+    let location = web_sys::window()?.location();
+    let scheme = if location.protocol().ok()? == "https:" {
+        "wss"
+    } else {
+        "ws"
+    };
+    Some(format!(
+        "{scheme}://{}/ws?since={since}",
+        location.host().ok()?
+    ))
+}
+
+/// Exponential backoff with jitter, 0.5 s doubling to 30 s.
+fn backoff_ms(attempt: u32) -> u32 {
+    let base = 500u32
+        .saturating_mul(1 << attempt.saturating_sub(1).min(6))
+        .min(30_000);
+    let jitter = 0.5 + js_sys::Math::random() * 0.5;
+    (f64::from(base) * jitter) as u32
+}
+
+enum Ended {
+    /// The socket closed or failed.
+    Dropped { was_ready: bool },
+    /// A live seq skipped ahead: resume now.
+    Gap,
+}
+
+async fn run(ctx: InboxCtx, mut last_seq: i64) {
+    let mut attempt: u32 = 0;
+    let mut gaps_in_row: u32 = 0;
+    let mut last_gap_at = 0.0;
+    loop {
+        let Some(url) = socket_url(last_seq) else {
+            return;
+        };
+        if attempt == 0 {
+            ctx.live.set(LiveState::Connecting);
+        }
+        let ended = match WebSocket::open(&url) {
+            Ok(ws) => session(ctx, ws, &mut last_seq).await,
+            Err(_) => Ended::Dropped { was_ready: false },
+        };
+        if matches!(ended, Ended::Gap) {
+            // A burst of gaps means something is wrong; fall back to backoff after three.
+            let now = js_sys::Date::now();
+            if now - last_gap_at > 10_000.0 {
+                gaps_in_row = 0;
+            }
+            last_gap_at = now;
+        }
+        match ended {
+            Ended::Gap if gaps_in_row < 3 => {
+                gaps_in_row += 1;
+                sleep_ms(50).await;
+                continue;
+            }
+            Ended::Dropped { was_ready: true } => {
+                gaps_in_row = 0;
+                attempt = 1;
+            }
+            _ => attempt = attempt.saturating_add(1),
+        }
+        let wait = backoff_ms(attempt);
+        ctx.live.set(LiveState::Reconnecting {
+            attempt,
+            retry_in_ms: wait,
+        });
+        sleep_ms(wait).await;
+    }
+}
+
+async fn session(ctx: InboxCtx, ws: WebSocket, last_seq: &mut i64) -> Ended {
+    let (_sink, mut stream) = ws.split();
+    let mut ready = false;
+    let mut replayed: u32 = 0;
+    while let Some(item) = stream.next().await {
+        let text = match item {
+            Ok(WsMessage::Text(t)) => t,
+            Ok(WsMessage::Bytes(_)) => continue,
+            Err(_) => break,
+        };
+        let frame: Frame = match serde_json::from_str(&text) {
+            Ok(f) => f,
+            Err(e) => {
+                leptos::logging::warn!("ignoring an unreadable frame: {e}");
+                continue;
+            }
+        };
+        match frame {
+            Frame::Ready { seq } => {
+                *last_seq = (*last_seq).max(seq);
+                ready = true;
+                ctx.live.set(LiveState::Live);
+            }
+            Frame::Resync { seq } => {
+                ctx.reload();
+                *last_seq = seq;
+                ready = true;
+                ctx.live.set(LiveState::Live);
+            }
+            Frame::Unknown => {}
+            event => {
+                let Some(seq) = event.event_seq() else {
+                    continue;
+                };
+                if seq <= *last_seq {
+                    continue;
+                }
+                if ready && seq != *last_seq + 1 {
+                    return Ended::Gap;
+                }
+                ctx.apply_event(event);
+                *last_seq = seq;
+                if !ready {
+                    replayed += 1;
+                    ctx.live.set(LiveState::CatchingUp(replayed));
+                }
+            }
+        }
+    }
+    Ended::Dropped { was_ready: ready }
+}

@@ -1,0 +1,62 @@
+//! Short, local times for bubbles and the list.
+
+use super::state::Clock;
+
+const MONTHS: [&str; 12] = [
+    "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+];
+
+/// `HH:MM` in the viewer's zone.
+pub fn clock_time(unix_secs: i64, clock: Clock) -> String {
+    let local = unix_secs + i64::from(clock.offset_minutes) * 60;
+    let secs_of_day = local.rem_euclid(86_400);
+    format!("{:02}:{:02}", secs_of_day / 3600, (secs_of_day % 3600) / 60)
+}
+
+/// `HH:MM` today, `d Mon` on other days.
+pub fn list_time(unix_secs: i64, clock: Clock) -> String {
+    let offset = i64::from(clock.offset_minutes) * 60;
+    let day = (unix_secs + offset).div_euclid(86_400);
+    let today = (clock.now_secs + offset).div_euclid(86_400);
+    if day == today {
+        clock_time(unix_secs, clock)
+    } else {
+        let (_, m, d) = civil_from_days(day);
+        format!("{d} {}", MONTHS[(m - 1) as usize])
+    }
+}
+
+/// Days since 1970-01-01 to (year, month, day); Howard Hinnant's algorithm.
+fn civil_from_days(z: i64) -> (i64, i64, i64) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    (y, m, d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats_in_the_viewers_zone() {
+        let utc = Clock {
+            offset_minutes: 0,
+            now_secs: 1_763_800_000,
+        };
+        assert_eq!(clock_time(1_763_800_000, utc), "08:26");
+        let sao_paulo = Clock {
+            offset_minutes: -180,
+            now_secs: 1_763_800_000,
+        };
+        assert_eq!(clock_time(1_763_800_000, sao_paulo), "05:26");
+        assert_eq!(list_time(1_763_800_000 - 3 * 86_400, utc), "19 Nov");
+        assert_eq!(civil_from_days(0), (1970, 1, 1));
+    }
+}

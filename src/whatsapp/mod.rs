@@ -1,0 +1,7 @@
+//! The WhatsApp Cloud API: wire types, signature check, client and webhook.
+
+pub mod client;
+pub mod ingest;
+pub mod signature;
+pub mod webhook;
+pub mod wire;
