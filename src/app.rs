@@ -2,7 +2,7 @@
 //! browser.
 
 use leptos::prelude::*;
-use leptos_meta::{MetaTags, Stylesheet, Title, provide_meta_context};
+use leptos_meta::{Link, MetaTags, Stylesheet, Title, provide_meta_context};
 use leptos_router::components::{ParentRoute, Route, Router, Routes};
 use leptos_router::{ParamSegment, StaticSegment};
 
@@ -32,6 +32,7 @@ pub fn App() -> impl IntoView {
     provide_meta_context();
     view! {
         <Stylesheet id="leptos" href="/pkg/switchboard.css"/>
+        <Link rel="icon" type_="image/svg+xml" href="/favicon.svg"/>
         <Title text="Switchboard"/>
         <Router>
             <Routes fallback=|| view! { <NotFound/> }>

@@ -51,6 +51,11 @@ impl FromServerFnError for ApiError {
                 Self::bad_request(format!("invalid arguments: {m}"))
             }
             ServerFnErrorErr::Request(m) => Self::new(0, "network", m),
+            // On the server this is the request body failing to decode; in the browser it
+            // is the response.
+            ServerFnErrorErr::Deserialization(m) if cfg!(feature = "ssr") => {
+                Self::bad_request(format!("invalid arguments: {m}"))
+            }
             ServerFnErrorErr::Deserialization(m) => Self::new(
                 0,
                 "bad_response",

@@ -108,10 +108,10 @@ pub async fn server_fn_status(req: Request<Body>, next: Next) -> Response {
         return (StatusCode::INTERNAL_SERVER_ERROR, "internal error").into_response();
     };
     if let Ok(err) = serde_json::from_slice::<ApiError>(&bytes) {
-        if let Ok(status) = StatusCode::from_u16(err.status) {
-            if status.is_client_error() || status.is_server_error() {
-                parts.status = status;
-            }
+        if let Ok(status) = StatusCode::from_u16(err.status)
+            && (status.is_client_error() || status.is_server_error())
+        {
+            parts.status = status;
         }
         if err.code == "bad_request" {
             tracing::info!(reason = %err.message, "server function rejected its arguments");

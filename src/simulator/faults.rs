@@ -21,6 +21,9 @@ pub enum Fault {
     ReceiptBeforeResponse,
     /// The customer has read receipts turned off: no `read` follows.
     NoReadReceipt,
+    /// No receipt at all follows the next send (it stays at the clock), so receipts can
+    /// be posted by hand in any order.
+    Silent,
 }
 
 /// `POST /_sim/faults` accepts one fault or a list.
@@ -95,6 +98,7 @@ pub struct ReceiptPlan {
     pub shuffle: bool,
     pub early: bool,
     pub no_read: bool,
+    pub silent: bool,
 }
 
 impl ReceiptPlan {
@@ -108,11 +112,15 @@ impl ReceiptPlan {
         plan.shuffle = take(&|f| matches!(f, Fault::ShuffleReceipts)).is_some();
         plan.early = take(&|f| matches!(f, Fault::ReceiptBeforeResponse)).is_some();
         plan.no_read = take(&|f| matches!(f, Fault::NoReadReceipt)).is_some();
+        plan.silent = take(&|f| matches!(f, Fault::Silent)).is_some();
         plan
     }
 
     /// The receipts to send after the response, with the wait before each.
     pub fn steps(&self, delays: &[Duration; 3]) -> Vec<ReceiptStep> {
+        if self.silent {
+            return Vec::new();
+        }
         if let Some(code) = self.fail_with {
             return vec![ReceiptStep {
                 delay: delays[0],

@@ -275,11 +275,8 @@ pub fn routes() -> Router<AppState> {
         )
 }
 
-fn sim(state: &AppState) -> Result<&Simulator, Response> {
-    state
-        .simulator
-        .as_ref()
-        .ok_or_else(|| (StatusCode::NOT_FOUND, "not in simulator mode").into_response())
+fn not_simulating() -> Response {
+    (StatusCode::NOT_FOUND, "not in simulator mode").into_response()
 }
 
 fn graph_error(status: StatusCode, code: i64, message: &str, details: &str) -> Response {
@@ -306,9 +303,8 @@ async fn graph_send(
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Response {
-    let sim = match sim(&state) {
-        Ok(s) => s,
-        Err(r) => return r,
+    let Some(sim) = state.simulator.as_ref() else {
+        return not_simulating();
     };
     let authorised = headers
         .get("authorization")
@@ -409,9 +405,8 @@ async fn customer_message(
     State(state): State<AppState>,
     body: Option<Json<CustomerMessage>>,
 ) -> Response {
-    let sim = match sim(&state) {
-        Ok(s) => s,
-        Err(r) => return r,
+    let Some(sim) = state.simulator.as_ref() else {
+        return not_simulating();
     };
     let m = body.map(|Json(b)| b).unwrap_or(CustomerMessage {
         wa_id: None,
@@ -429,18 +424,17 @@ async fn customer_message(
 }
 
 async fn list_faults(State(state): State<AppState>) -> Response {
-    match sim(&state) {
-        Ok(s) => Json(s.pending_faults()).into_response(),
-        Err(r) => r,
+    match state.simulator.as_ref() {
+        Some(s) => Json(s.pending_faults()).into_response(),
+        None => not_simulating(),
     }
 }
 
 /// `POST /_sim/faults` with one fault or a list; each applies to one later send (or, for
 /// `duplicate_webhooks`, one later customer message or send).
 async fn add_faults(State(state): State<AppState>, body: axum::body::Bytes) -> Response {
-    let sim = match sim(&state) {
-        Ok(s) => s,
-        Err(r) => return r,
+    let Some(sim) = state.simulator.as_ref() else {
+        return not_simulating();
     };
     let faults: Vec<Fault> = match serde_json::from_slice::<faults::FaultInput>(&body) {
         Ok(input) => input.into_vec(),
@@ -458,13 +452,13 @@ async fn add_faults(State(state): State<AppState>, body: axum::body::Bytes) -> R
 }
 
 async fn clear_faults(State(state): State<AppState>) -> Response {
-    match sim(&state) {
-        Ok(s) => {
+    match state.simulator.as_ref() {
+        Some(s) => {
             if let Ok(mut q) = s.inner.faults.lock() {
                 q.clear();
             }
             StatusCode::NO_CONTENT.into_response()
         }
-        Err(r) => r,
+        None => not_simulating(),
     }
 }

@@ -122,7 +122,7 @@ pub struct NewInbound {
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum InboundOutcome {
-    Created(Message),
+    Created(Box<Message>),
     /// Already stored (Meta retry or a second subscribed app); nothing changed.
     Duplicate,
 }
@@ -144,7 +144,7 @@ pub struct StatusReport {
 #[derive(Debug, Clone, PartialEq)]
 pub enum StatusOutcome {
     /// The message changed (or was confirmed) by this receipt.
-    Applied(Message),
+    Applied(Box<Message>),
     /// The receipt was stored but the message already showed as much or more.
     Unchanged,
     /// The same receipt was seen before.

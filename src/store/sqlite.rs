@@ -720,14 +720,27 @@ fn apply_pending_receipts(conn: &Connection, m: &Message) -> StoreResult<bool> {
     let Some(wamid) = &m.wamid else {
         return Ok(false);
     };
-    let receipts: Vec<(i64, String, i64, Option<String>, Option<String>)> = conn
+    struct Receipt {
+        id: i64,
+        status: String,
+        code: i64,
+        title: Option<String>,
+        detail: Option<String>,
+    }
+    let receipts: Vec<Receipt> = conn
         .prepare_cached(
             "SELECT id, status, error_code, error_title, error_detail FROM status_events \
              WHERE inbox_id = ?1 AND wamid = ?2 AND applied = 0 ORDER BY timestamp, id",
         )
         .and_then(|mut s| {
             s.query_map([&m.inbox_id, wamid], |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+                Ok(Receipt {
+                    id: r.get(0)?,
+                    status: r.get(1)?,
+                    code: r.get(2)?,
+                    title: r.get(3)?,
+                    detail: r.get(4)?,
+                })
             })?
             .collect()
         })
@@ -737,19 +750,19 @@ fn apply_pending_receipts(conn: &Connection, m: &Message) -> StoreResult<bool> {
     }
     let before = delivery_state(conn, &m.id)?;
     let mut state = before.clone();
-    for (_, status, code, title, detail) in &receipts {
-        if let Some(status) = MessageStatus::from_wire(status) {
+    for r in &receipts {
+        if let Some(status) = MessageStatus::from_wire(&r.status) {
             let error = (status == MessageStatus::Failed).then(|| ErrorInfo {
-                code: *code,
-                title: title.clone().unwrap_or_else(|| "Message failed".into()),
-                detail: detail.clone(),
+                code: r.code,
+                title: r.title.clone().unwrap_or_else(|| "Message failed".into()),
+                detail: r.detail.clone(),
             });
             state = state.apply(status, error.as_ref());
         }
     }
-    for (id, ..) in &receipts {
+    for r in &receipts {
         conn.prepare_cached("UPDATE status_events SET applied = 1 WHERE id = ?1")
-            .and_then(|mut s| s.execute([id]))
+            .and_then(|mut s| s.execute([r.id]))
             .map_err(map_err)?;
     }
     if state == before {
@@ -977,7 +990,7 @@ impl Store for SqliteStore {
             touch_conversation(tx.conn, &m, m.timestamp.saturating_mul(1000))?;
             tx.emit_message(EventKind::MessageCreated, &m)?;
             tx.emit_conversation(&m.conversation_id)?;
-            Ok(InboundOutcome::Created(m))
+            Ok(InboundOutcome::Created(Box::new(m)))
         })
         .await
     }
@@ -1040,7 +1053,9 @@ impl Store for SqliteStore {
             }
             let changed = apply_pending_receipts(tx.conn, &m)?;
             if changed || linked {
-                Ok(StatusOutcome::Applied(publish_message_change(tx, &m.id)?))
+                Ok(StatusOutcome::Applied(Box::new(publish_message_change(
+                    tx, &m.id,
+                )?)))
             } else {
                 Ok(StatusOutcome::Unchanged)
             }

@@ -65,12 +65,17 @@ pub fn ChatBox(conversation_id: String) -> impl IntoView {
     view! {
         <section class="chatbox" data-testid="chatbox" data-conversation=section_id>
             <header class="chat-header">
-                {move || conversation.get().map(|c| view! {
-                    <h1 data-testid="chat-title">{c.contact.display_name()}</h1>
-                    <span class="contact-id">
-                        {c.contact.wa_id.map(|w| format!("+{w}")).or(c.contact.user_id)}
-                    </span>
-                })}
+                <Suspense fallback=|| ()>
+                    {move || Suspend::new(async move {
+                        let _ = ctx.conversations_loaded().await;
+                        move || conversation.get().map(|c| view! {
+                            <h1 data-testid="chat-title">{c.contact.display_name()}</h1>
+                            <span class="contact-id">
+                                {c.contact.wa_id.map(|w| format!("+{w}")).or(c.contact.user_id)}
+                            </span>
+                        })
+                    })}
+                </Suspense>
             </header>
             <Transition fallback=|| view! { <div class="thread"><p class="hint">"Loading messages…"</p></div> }>
                 {

@@ -7,7 +7,7 @@ use leptos_router::hooks::use_location;
 use super::state::InboxCtx;
 use super::status_icon::StatusIcon;
 use super::time::list_time;
-use crate::api::{list_conversations, server_info, simulate_customer_message};
+use crate::api::{server_info, simulate_customer_message};
 use crate::model::{Conversation, Direction, ServerInfo};
 
 #[component]
@@ -25,7 +25,6 @@ pub fn InboxLayout() -> impl IntoView {
     provide_context(ctx);
 
     let info = Resource::new(|| (), |_| server_info());
-    let list = Resource::new(move || ctx.epoch.get(), |_| list_conversations());
 
     #[cfg(feature = "hydrate")]
     {
@@ -76,11 +75,8 @@ pub fn InboxLayout() -> impl IntoView {
                 <nav class="conversations" data-testid="conversation-list" aria-label="Conversations">
                     <Transition fallback=|| view! { <p class="hint">"Loading conversations…"</p> }>
                         {move || Suspend::new(async move {
-                            match list.await {
-                                Ok(l) => {
-                                    ctx.apply_list(l);
-                                    view! { <ConversationRows/> }.into_any()
-                                }
+                            match ctx.conversations_loaded().await {
+                                Ok(()) => view! { <ConversationRows/> }.into_any(),
                                 Err(e) => view! {
                                     <p class="error" role="alert">"Could not load conversations: " {e.message}</p>
                                 }.into_any(),

@@ -30,13 +30,12 @@ pub fn upsert_conversation(list: &mut Vec<Conversation>, c: Conversation) -> boo
 /// Inserts or replaces a message, keeping history ordered oldest first. A server copy
 /// replaces the optimistic local bubble with the same `client_id`.
 pub fn upsert_message(list: &mut Vec<Message>, m: Message) -> bool {
-    if let Some(cid) = &m.client_id {
-        if let Some(i) = list
+    if let Some(cid) = &m.client_id
+        && let Some(i) = list
             .iter()
             .position(|x| x.id != m.id && x.client_id.as_ref() == Some(cid) && is_local(x))
-        {
-            list.remove(i);
-        }
+    {
+        list.remove(i);
     }
     match list.iter().position(|x| x.id == m.id) {
         Some(i) if list[i].version > m.version => return false,
@@ -165,22 +164,35 @@ pub struct InboxCtx {
     /// Bumped to reload everything through the server functions (after `resync`).
     pub epoch: RwSignal<u64>,
     pub clock: RwSignal<Clock>,
+    /// The conversation list as loaded (and reloaded on `epoch`). Views that show
+    /// conversation data await it, so server rendering and hydration agree.
+    pub list: Resource<Result<ConversationList, ApiError>>,
 }
 
 impl InboxCtx {
     pub fn new(open: Memo<Option<String>>) -> Self {
+        let epoch = RwSignal::new(0);
         Self {
             conversations: RwSignal::new(Vec::new()),
             thread: RwSignal::new(Thread::default()),
             open,
             live: RwSignal::new(LiveState::Connecting),
             base_seq: RwSignal::new(None),
-            epoch: RwSignal::new(0),
+            epoch,
             clock: RwSignal::new(Clock {
                 offset_minutes: 0,
                 now_secs: now_secs(),
             }),
+            list: Resource::new(move || epoch.get(), |_| crate::api::list_conversations()),
         }
+    }
+
+    /// Waits for the conversation list and merges it in (idempotent, so every view that
+    /// needs it may call this).
+    pub async fn conversations_loaded(&self) -> Result<(), ApiError> {
+        let list = self.list.await?;
+        self.apply_list(list);
+        Ok(())
     }
 
     pub fn apply_list(&self, list: ConversationList) {

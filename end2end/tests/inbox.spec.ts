@@ -1,0 +1,115 @@
+// The whole loop in a real browser: server-rendered page, hydration, live customer
+// messages, a reply whose ticks move to blue, reload, and a server restart.
+import { Page } from "@playwright/test";
+import { expect, test } from "./fixtures";
+import { Server } from "./server";
+
+const server = new Server(Number(process.env.E2E_PORT ?? 3410));
+
+test.describe.configure({ mode: "serial" });
+test.beforeAll(async () => server.start());
+test.afterAll(async () => server.stop());
+
+async function openInbox(page: Page) {
+  await page.goto(server.url + "/");
+  await expect(page.getByTestId("live-state")).toHaveAttribute("data-state", "live");
+}
+
+function row(page: Page, name: string) {
+  return page.getByTestId("conversation").filter({ hasText: name });
+}
+
+test("the inbox is server-rendered, then hydrated, and says it is a simulator", async ({ page, request }) => {
+  const html = await (await request.get(server.url + "/")).text();
+  expect(html).toContain('data-testid="conversation-list"');
+  expect(html).toContain('data-testid="simulator-badge"');
+
+  await openInbox(page);
+  await expect(page.getByTestId("simulator-badge")).toBeVisible();
+  await expect(page.getByTestId("simulator-panel")).toBeVisible();
+});
+
+test("a customer's message appears live, and unread counts rise on conversations not open", async ({ page }) => {
+  await openInbox(page);
+  const panel = page.getByTestId("simulator-panel");
+  await panel.getByTestId("sim-customer").selectOption({ label: "Ana Souza" });
+  await panel.getByTestId("sim-text").fill("Is my order on its way?");
+  await panel.getByTestId("sim-send").click();
+
+  const ana = row(page, "Ana Souza");
+  await expect(ana).toContainText("Is my order on its way?");
+  await expect(ana.getByTestId("unread")).toHaveText("1");
+
+  await ana.click();
+  const chat = page.getByTestId("chatbox");
+  await expect(chat.getByTestId("chat-title")).toHaveText("Ana Souza");
+  await expect(chat.getByTestId("message").last()).toContainText("Is my order on its way?");
+  await expect(ana.getByTestId("unread")).toHaveCount(0);
+
+  // Another customer writes: their row appears with an unread count; Ana stays open.
+  await panel.getByTestId("sim-customer").selectOption({ label: "Bruno Lima" });
+  await panel.getByTestId("sim-text").fill("Do you ship to Portugal?");
+  await panel.getByTestId("sim-send").click();
+  const bruno = row(page, "Bruno Lima");
+  await expect(bruno.getByTestId("unread")).toHaveText("1");
+  await server.customerWrites("5511987650002", "Hello? Anyone there?");
+  await expect(bruno.getByTestId("unread")).toHaveText("2");
+
+  // Ana writes again: it lands in the open ChatBox without a reload, and stays read.
+  await server.customerWrites("5511987650001", "It was due yesterday");
+  await expect(chat.getByTestId("message").last()).toContainText("It was due yesterday");
+  await expect(ana.getByTestId("unread")).toHaveCount(0);
+});
+
+test("a reply shows a clock at once, then its ticks move live to blue", async ({ page }) => {
+  await openInbox(page);
+  await row(page, "Ana Souza").click();
+  const composer = page.getByTestId("composer");
+  await composer.fill("It ships today, sorry for the wait!");
+  await composer.press("Enter");
+
+  const bubble = page.locator('[data-testid=message][data-direction=out]').last();
+  await expect(bubble).toContainText("It ships today");
+  await expect(composer).toHaveValue("");
+  // Each state is held for 700 ms by the simulator, long enough to see every one.
+  for (const status of ["pending", "sent", "delivered", "read"]) {
+    await expect(bubble).toHaveAttribute("data-status", status);
+    await expect(bubble.getByTestId("status")).toHaveAttribute("data-status", status);
+  }
+  const tick = bubble.getByTestId("status");
+  await expect(tick).toHaveCSS("color", "rgb(29, 140, 248)");
+  // The list shows the same blue ticks on Ana's row.
+  await expect(row(page, "Ana Souza").getByTestId("status")).toHaveAttribute("data-status", "read");
+});
+
+test("a reload shows the same state, loaded from the database", async ({ page }) => {
+  await openInbox(page);
+  await row(page, "Ana Souza").click();
+  await expect(page).toHaveURL(/\/c\/.+/);
+  const before = await page.getByTestId("message").allInnerTexts();
+  expect(before.length).toBe(3);
+  // A reload of the conversation's own URL: rendered by the server, hydrated cleanly.
+  await page.reload();
+  await expect(page.getByTestId("chat-title")).toHaveText("Ana Souza");
+  await expect(page.getByTestId("live-state")).toHaveAttribute("data-state", "live");
+  await expect(page.getByTestId("message")).toHaveCount(3);
+  expect(await page.getByTestId("message").allInnerTexts()).toEqual(before);
+  const reply = page.locator('[data-testid=message][data-direction=out]').last();
+  await expect(reply).toHaveAttribute("data-status", "read");
+  await expect(row(page, "Bruno Lima").getByTestId("unread")).toHaveText("2");
+});
+
+test("after a crash and restart, an open tab reconnects and shows what it missed", async ({ page }) => {
+  await openInbox(page);
+  await row(page, "Ana Souza").click();
+  await expect(page.getByTestId("message")).toHaveCount(3);
+
+  await server.kill();
+  await expect(page.getByTestId("live-state")).toHaveAttribute("data-state", "reconnecting");
+  await server.start();
+  await server.customerWrites("5511987650001", "Written while you were away");
+
+  await expect(page.getByTestId("live-state")).toHaveAttribute("data-state", "live", { timeout: 40_000 });
+  await expect(page.getByTestId("message").last()).toContainText("Written while you were away");
+  await expect(page.getByTestId("message")).toHaveCount(4);
+});

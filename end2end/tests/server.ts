@@ -1,0 +1,80 @@
+// Starts the real `switchboard` binary in simulator mode on a fresh SQLite file, and can
+// kill and restart it on the same file.
+import { ChildProcess, spawn } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+
+const root = path.resolve(__dirname, "..", "..");
+const binary = process.env.SWITCHBOARD_BIN ?? path.join(root, "target", "debug", "switchboard");
+
+export class Server {
+  readonly url: string;
+  private child?: ChildProcess;
+  private readonly dir = mkdtempSync(path.join(tmpdir(), "switchboard-e2e-"));
+  private log = "";
+
+  constructor(readonly port: number) {
+    this.url = `http://127.0.0.1:${port}`;
+  }
+
+  async start(): Promise<void> {
+    this.child = spawn(binary, [], {
+      cwd: root,
+      env: {
+        ...process.env,
+        LEPTOS_SITE_ADDR: `127.0.0.1:${this.port}`,
+        LEPTOS_SITE_ROOT: "target/site",
+        LEPTOS_OUTPUT_NAME: "switchboard",
+        DATABASE_URL: `sqlite://${path.join(this.dir, "e2e.db")}`,
+        SIMULATOR_RECEIPT_DELAYS_MS: process.env.E2E_RECEIPT_DELAYS_MS ?? "700,1400,2100",
+        RUST_LOG: "info",
+      },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    this.child.stdout?.on("data", (d) => (this.log += d));
+    this.child.stderr?.on("data", (d) => (this.log += d));
+    const deadline = Date.now() + 30_000;
+    while (Date.now() < deadline) {
+      if (this.child.exitCode !== null) {
+        throw new Error(`server exited early:\n${this.log}`);
+      }
+      try {
+        const res = await fetch(`${this.url}/readyz`);
+        if (res.ok) return;
+      } catch {
+        // not listening yet
+      }
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    throw new Error(`server did not become ready:\n${this.log}`);
+  }
+
+  /** Hard kill, as a crash would. */
+  async kill(): Promise<void> {
+    const child = this.child;
+    if (!child || child.exitCode !== null) return;
+    const exited = new Promise((r) => child.once("exit", r));
+    child.kill("SIGKILL");
+    await exited;
+  }
+
+  async stop(): Promise<void> {
+    await this.kill();
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+
+  /** A simulated customer writes (through the simulator's signed webhook). */
+  async customerWrites(waId: string, text: string): Promise<void> {
+    const res = await fetch(`${this.url}/_sim/customer/messages`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ wa_id: waId, text }),
+    });
+    if (!res.ok) throw new Error(`simulator: ${res.status} ${await res.text()}`);
+  }
+
+  output(): string {
+    return this.log;
+  }
+}

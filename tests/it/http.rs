@@ -1,0 +1,114 @@
+use serde_json::json;
+
+use crate::support::*;
+
+#[tokio::test]
+async fn health_and_readiness() {
+    let app = TestApp::start().await;
+    let health = app
+        .http
+        .get(format!("{}/healthz", app.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(health.status(), 200);
+    let ready = app
+        .http
+        .get(format!("{}/readyz", app.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ready.status(), 200);
+}
+
+#[tokio::test]
+async fn the_page_is_server_rendered_with_the_inbox() {
+    let app = TestApp::start().await;
+    app.customer_writes("5511987650001", "render me").await;
+    let res = app.http.get(&app.url).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    let html = res.text().await.unwrap();
+    assert!(html.contains("data-testid=\"conversation-list\""), "{html}");
+    assert!(html.contains("Ana Souza"));
+    assert!(html.contains("render me"));
+    assert!(html.contains("data-testid=\"simulator-badge\""));
+}
+
+#[tokio::test]
+async fn unknown_pages_are_404() {
+    let app = TestApp::start().await;
+    let res = app
+        .http
+        .get(format!("{}/no/such/page", app.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 404);
+}
+
+#[tokio::test]
+async fn history_pages_neither_skip_nor_repeat_when_timestamps_tie() {
+    let app = TestApp::start().await;
+    // Ten messages, all in the same second.
+    for i in 0..10 {
+        app.post_webhook(&text_body(
+            &format!("wamid.TIE{i}"),
+            "5511987650009",
+            "Tie",
+            &format!("m{i}"),
+            1_763_800_000,
+        ))
+        .await;
+    }
+    let conv = app.conversations().await[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let mut before = serde_json::Value::Null;
+    let mut texts = Vec::new();
+    loop {
+        let page = app
+            .ok(
+                "load_messages",
+                json!({"conversation_id": conv, "before": before, "limit": 3}),
+            )
+            .await;
+        for m in page["messages"].as_array().unwrap() {
+            texts.push(m["text"].as_str().unwrap().to_string());
+        }
+        if page["next"].is_null() {
+            break;
+        }
+        before = page["next"].clone();
+    }
+    let expected: Vec<String> = (0..10).rev().map(|i| format!("m{i}")).collect();
+    assert_eq!(texts, expected);
+
+    let (s, body) = app
+        .call(
+            "load_messages",
+            json!({"conversation_id": conv, "before": "garbage"}),
+        )
+        .await;
+    assert_eq!(s, 400, "{body}");
+    let (s, _) = app
+        .call(
+            "load_messages",
+            json!({"conversation_id": "nope", "before": null}),
+        )
+        .await;
+    assert_eq!(s, 404);
+}
+
+#[tokio::test]
+async fn opening_a_conversation_clears_its_unread_count() {
+    let app = TestApp::start().await;
+    let conv = app.customer_writes("5511987650001", "one").await;
+    app.customer_writes("5511987650001", "two").await;
+    assert_eq!(app.conversations().await[0]["unread_count"], 2);
+    let c = app
+        .ok("mark_conversation_read", json!({"conversation_id": conv}))
+        .await;
+    assert_eq!(c["unread_count"], 0);
+    assert_eq!(app.conversations().await[0]["unread_count"], 0);
+}

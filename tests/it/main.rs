@@ -1,0 +1,8 @@
+//! Integration tests: the real server, real HTTP and WebSocket, a temporary SQLite file.
+//! One binary, so the crate links once.
+
+mod http;
+mod send;
+mod socket;
+mod support;
+mod webhook;

@@ -1,0 +1,264 @@
+//! Boots the real server on port 0 with a temporary SQLite file and talks to it over
+//! HTTP and WebSocket, as a browser or Meta would.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use futures::StreamExt;
+use serde_json::{Value, json};
+use switchboard::server::config::{Config, SIMULATOR_APP_SECRET};
+use switchboard::server::{self, Running};
+use switchboard::whatsapp::signature;
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+pub const WAIT: Duration = Duration::from_secs(10);
+
+pub struct TestApp {
+    pub running: Running,
+    pub url: String,
+    pub http: reqwest::Client,
+    pub db: PathBuf,
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl TestApp {
+    pub async fn start() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("switchboard.db");
+        let mut app = Self::start_on(&db, &[]).await;
+        app._dir = Some(dir);
+        app
+    }
+
+    /// Starts (or restarts) a server on an existing database file.
+    pub async fn start_on(db: &Path, extra: &[(&str, &str)]) -> Self {
+        let mut env: HashMap<String, String> = HashMap::from([
+            ("LEPTOS_SITE_ADDR".into(), "127.0.0.1:0".into()),
+            ("DATABASE_URL".into(), format!("sqlite://{}", db.display())),
+            ("SIMULATOR_RECEIPT_DELAYS_MS".into(), "30,60,90".into()),
+        ]);
+        for (k, v) in extra {
+            env.insert(k.to_string(), v.to_string());
+        }
+        let config = Config::from_lookup(|k| env.get(k).cloned()).unwrap();
+        let running = server::start(config).await.unwrap();
+        let url = running.url();
+        Self {
+            running,
+            url,
+            http: reqwest::Client::new(),
+            db: db.to_path_buf(),
+            _dir: None,
+        }
+    }
+
+    /// Stops the server, keeping the database (and its temporary directory) for a restart.
+    pub async fn stop(self) -> (PathBuf, Option<tempfile::TempDir>) {
+        self.running.stop().await;
+        (self.db, self._dir)
+    }
+
+    pub async fn post_webhook(&self, body: &[u8]) -> reqwest::Response {
+        let sig = signature::sign(SIMULATOR_APP_SECRET.as_bytes(), body);
+        self.post_webhook_signed(body, Some(&sig)).await
+    }
+
+    pub async fn post_webhook_signed(&self, body: &[u8], sig: Option<&str>) -> reqwest::Response {
+        let mut req = self
+            .http
+            .post(format!("{}/webhook", self.url))
+            .header("content-type", "application/json")
+            .body(body.to_vec());
+        if let Some(sig) = sig {
+            req = req.header("x-hub-signature-256", sig);
+        }
+        req.send().await.unwrap()
+    }
+
+    /// Calls a server function with a JSON body; returns the status and JSON answer.
+    pub async fn call(&self, name: &str, args: Value) -> (u16, Value) {
+        let res = self
+            .http
+            .post(format!("{}/api/{name}", self.url))
+            .json(&args)
+            .send()
+            .await
+            .unwrap();
+        let status = res.status().as_u16();
+        let body = res.json::<Value>().await.unwrap_or(Value::Null);
+        (status, body)
+    }
+
+    pub async fn ok(&self, name: &str, args: Value) -> Value {
+        let (status, body) = self.call(name, args).await;
+        assert_eq!(status, 200, "{name} failed: {body}");
+        body
+    }
+
+    pub async fn conversations(&self) -> Vec<Value> {
+        let list = self.ok("list_conversations", json!({})).await;
+        list["conversations"].as_array().unwrap().clone()
+    }
+
+    pub async fn messages(&self, conversation_id: &str) -> Vec<Value> {
+        let page = self
+            .ok(
+                "load_messages",
+                json!({"conversation_id": conversation_id, "before": null, "limit": 200}),
+            )
+            .await;
+        page["messages"].as_array().unwrap().clone()
+    }
+
+    pub async fn socket(&self, since: Option<i64>) -> Socket {
+        let ws_url = self.url.replacen("http", "ws", 1);
+        let url = match since {
+            Some(n) => format!("{ws_url}/ws?since={n}"),
+            None => format!("{ws_url}/ws"),
+        };
+        let (stream, _) = tokio_tungstenite::connect_async(url).await.unwrap();
+        Socket { stream }
+    }
+
+    pub async fn add_fault(&self, fault: Value) {
+        let res = self
+            .http
+            .post(format!("{}/_sim/faults", self.url))
+            .json(&fault)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200);
+    }
+
+    /// A customer writes through the simulator's signed webhook; returns the conversation.
+    pub async fn customer_writes(&self, wa_id: &str, text: &str) -> String {
+        let res = self
+            .http
+            .post(format!("{}/_sim/customer/messages", self.url))
+            .json(&json!({"wa_id": wa_id, "text": text}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200);
+        self.conversations()
+            .await
+            .into_iter()
+            .find(|c| c["contact"]["wa_id"] == wa_id)
+            .map(|c| c["id"].as_str().unwrap().to_string())
+            .unwrap()
+    }
+}
+
+pub struct Socket {
+    stream: WebSocketStream<MaybeTlsStream<TcpStream>>,
+}
+
+impl Socket {
+    /// The next JSON frame, or `None` if nothing arrives within `wait`.
+    pub async fn next_within(&mut self, wait: Duration) -> Option<Value> {
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            let msg = tokio::time::timeout_at(deadline, self.stream.next())
+                .await
+                .ok()??;
+            match msg.ok()? {
+                Message::Text(t) => return Some(serde_json::from_str(&t).unwrap()),
+                Message::Close(_) => return None,
+                _ => continue,
+            }
+        }
+    }
+
+    pub async fn next(&mut self) -> Value {
+        self.next_within(WAIT).await.expect("no frame in time")
+    }
+
+    /// Reads frames until one matches, returning everything read.
+    pub async fn until(&mut self, pred: impl Fn(&Value) -> bool) -> Vec<Value> {
+        let mut seen = Vec::new();
+        loop {
+            let f = self.next().await;
+            let done = pred(&f);
+            seen.push(f);
+            if done {
+                return seen;
+            }
+        }
+    }
+
+    /// Reads the replay up to and including `ready`/`resync`.
+    pub async fn replay(&mut self) -> (Vec<Value>, Value) {
+        let mut frames = self
+            .until(|f| f["type"] == "ready" || f["type"] == "resync")
+            .await;
+        let end = frames.pop().unwrap();
+        (frames, end)
+    }
+
+    pub async fn close(mut self) {
+        let _ = self.stream.close(None).await;
+    }
+}
+
+pub fn fixture(name: &str) -> Vec<u8> {
+    std::fs::read(format!(
+        "{}/tests/fixtures/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap()
+}
+
+/// A status webhook for `wamid`, in Meta's shape.
+pub fn status_body(wamid: &str, status: &str, timestamp: i64) -> Vec<u8> {
+    json!({
+        "object": "whatsapp_business_account",
+        "entry": [{"id": "100000000000001", "changes": [{"field": "messages", "value": {
+            "messaging_product": "whatsapp",
+            "metadata": {"display_phone_number": "15550001000", "phone_number_id": "200000000000001"},
+            "statuses": [{"id": wamid, "status": status, "timestamp": timestamp.to_string(),
+                "recipient_id": "5511987650001"}]
+        }}]}]
+    })
+    .to_string()
+    .into_bytes()
+}
+
+/// A text webhook from `wa_id`, in Meta's shape.
+pub fn text_body(wamid: &str, wa_id: &str, name: &str, text: &str, timestamp: i64) -> Vec<u8> {
+    json!({
+        "object": "whatsapp_business_account",
+        "entry": [{"id": "100000000000001", "changes": [{"field": "messages", "value": {
+            "messaging_product": "whatsapp",
+            "metadata": {"display_phone_number": "15550001000", "phone_number_id": "200000000000001"},
+            "contacts": [{"profile": {"name": name}, "wa_id": wa_id}],
+            "messages": [{"from": wa_id, "id": wamid, "timestamp": timestamp.to_string(),
+                "type": "text", "text": {"body": text}}]
+        }}]}]
+    })
+    .to_string()
+    .into_bytes()
+}
+
+pub fn uuid() -> String {
+    uuid::Uuid::new_v4().to_string()
+}
+
+/// Waits until `check` holds, polling; panics with `what` after [`WAIT`].
+pub async fn eventually<F, Fut>(what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while tokio::time::Instant::now() < deadline {
+        if check().await {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("timed out waiting for: {what}");
+}
