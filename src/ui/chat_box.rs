@@ -37,8 +37,12 @@ pub fn ChatBox(conversation_id: String) -> impl IntoView {
             .cloned()
     });
 
-    // Seen by an agent: clear the unread count (once per rise, not once per render).
-    let marking = StoredValue::new(false);
+    // Events for this conversation are kept from now on, even before its history loads.
+    ctx.thread.update(|t| t.open(&conversation_id));
+
+    // Seen by an agent: clear the unread count while the page is visible. `marking`
+    // is a signal so that a message arriving mid-request is cleared once it returns.
+    let marking = RwSignal::new(false);
     let id = conversation_id.clone();
     Effect::new(move |_| {
         let unread = conversation
@@ -46,8 +50,8 @@ pub fn ChatBox(conversation_id: String) -> impl IntoView {
             .as_ref()
             .map(|c| c.unread_count)
             .unwrap_or(0);
-        if unread > 0 && !marking.get_value() {
-            marking.set_value(true);
+        if unread > 0 && ctx.visible.get() && !marking.get() {
+            marking.set(true);
             let id = id.clone();
             leptos::task::spawn_local(async move {
                 if let Ok(c) = mark_conversation_read(id).await {
@@ -55,7 +59,7 @@ pub fn ChatBox(conversation_id: String) -> impl IntoView {
                         super::state::upsert_conversation(all, c);
                     });
                 }
-                marking.set_value(false);
+                marking.set(false);
             });
         }
     });
@@ -128,17 +132,33 @@ fn ThreadView(conversation_id: String) -> impl IntoView {
         });
     };
 
-    // Follow the newest message, as chat apps do.
-    let newest = Memo::new(move |_| ctx.thread.read().messages.last().map(|m| m.id.clone()));
+    // Follow the newest message as chat apps do, unless the agent has scrolled up to
+    // read history (their own message always shows).
+    let following = StoredValue::new(true);
+    let newest = Memo::new(move |_| {
+        ctx.thread
+            .read()
+            .messages
+            .last()
+            .map(|m| (m.id.clone(), m.direction))
+    });
     Effect::new(move |_| {
-        newest.track();
-        if let Some(el) = scroller.get() {
+        let own = matches!(newest.get(), Some((_, Direction::Out)));
+        if let Some(el) = scroller.get()
+            && (following.get_value() || own)
+        {
             el.set_scroll_top(el.scroll_height());
         }
     });
+    let on_scroll = move |_| {
+        if let Some(el) = scroller.get_untracked() {
+            let gap = el.scroll_height() - el.scroll_top() - el.client_height();
+            following.set_value(gap < 80);
+        }
+    };
 
     view! {
-        <div class="thread" node_ref=scroller data-testid="thread">
+        <div class="thread" node_ref=scroller data-testid="thread" on:scroll=on_scroll>
             <Show when=move || ctx.thread.read().next.is_some()>
                 <button class="load-older" data-testid="load-older" on:click=load_older.clone()
                     disabled=move || loading_older.get()>

@@ -41,6 +41,17 @@ pub fn InboxLayout() -> impl IntoView {
                 None => false,
             }
         });
+        // Visibility decides whether an open conversation counts as read.
+        let is_visible = || {
+            web_sys::window()
+                .and_then(|w| w.document())
+                .is_none_or(|d| d.visibility_state() == web_sys::VisibilityState::Visible)
+        };
+        ctx.visible.set(is_visible());
+        let handle = window_event_listener(leptos::ev::visibilitychange, move |_| {
+            ctx.visible.set(is_visible());
+        });
+        on_cleanup(move || handle.remove());
         Effect::new(move |_| {
             let offset = -(js_sys::Date::new_0().get_timezone_offset() as i32);
             ctx.clock.set(super::state::Clock {

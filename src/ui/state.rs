@@ -67,14 +67,21 @@ pub struct Thread {
 }
 
 impl Thread {
-    /// Takes a first page (or a reload of it) for `conversation_id`.
-    pub fn set_page(&mut self, conversation_id: &str, page: MessagePage) {
+    /// Switches to `conversation_id` before its history arrives, so live events for it
+    /// are kept rather than dropped while the first page loads.
+    pub fn open(&mut self, conversation_id: &str) {
         if self.conversation_id.as_deref() != Some(conversation_id) {
             *self = Thread {
                 conversation_id: Some(conversation_id.to_string()),
                 ..Default::default()
             };
-        } else if self.loaded {
+        }
+    }
+
+    /// Takes a first page (or a reload of it) for `conversation_id`.
+    pub fn set_page(&mut self, conversation_id: &str, page: MessagePage) {
+        self.open(conversation_id);
+        if self.loaded {
             // A reload must not forget older pages already loaded.
             let ours = self.next.as_deref().and_then(Cursor::decode);
             let theirs = page.next.as_deref().and_then(Cursor::decode);
@@ -164,6 +171,8 @@ pub struct InboxCtx {
     /// Bumped to reload everything through the server functions (after `resync`).
     pub epoch: RwSignal<u64>,
     pub clock: RwSignal<Clock>,
+    /// Whether the page is visible; unread counts are only cleared while it is.
+    pub visible: RwSignal<bool>,
     /// The conversation list as loaded (and reloaded on `epoch`). Views that show
     /// conversation data await it, so server rendering and hydration agree.
     pub list: Resource<Result<ConversationList, ApiError>>,
@@ -183,6 +192,7 @@ impl InboxCtx {
                 offset_minutes: 0,
                 now_secs: now_secs(),
             }),
+            visible: RwSignal::new(true),
             list: Resource::new(move || epoch.get(), |_| crate::api::list_conversations()),
         }
     }
@@ -486,6 +496,22 @@ mod tests {
         let ids: Vec<_> = t.messages.iter().map(|m| m.id.as_str()).collect();
         assert_eq!(ids, ["m1", "m2", "m3", "m4"]);
         assert_eq!(t.next, None, "the start was already reached");
+    }
+
+    #[test]
+    fn an_event_that_beats_the_first_page_is_kept() {
+        let mut t = Thread::default();
+        t.open("c1");
+        assert!(t.upsert(msg("live", 50, 9, 1)));
+        t.set_page(
+            "c1",
+            MessagePage {
+                messages: vec![msg("old", 10, 1, 1)],
+                next: None,
+            },
+        );
+        let ids: Vec<_> = t.messages.iter().map(|m| m.id.as_str()).collect();
+        assert_eq!(ids, ["old", "live"]);
     }
 
     #[test]

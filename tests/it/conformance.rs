@@ -1,0 +1,460 @@
+//! One behavioural suite for every store backend. Each test is written once as an async
+//! function over a `DynStore`; `conformance!` instantiates all of them for a backend.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use futures::future::join_all;
+use rand::seq::SliceRandom;
+use switchboard::model::{Cursor, ErrorInfo, MessageKind, MessageStatus};
+use switchboard::store::{
+    ContactKey, DynStore, InboundOutcome, NewInbound, NewOutbound, StatusOutcome, StatusReport,
+    WebhookState,
+};
+
+pub const PNID: &str = "200000000000001";
+
+pub async fn inbox(store: &DynStore) -> String {
+    store.ensure_inbox(PNID, Some("15550001000")).await.unwrap().id
+}
+
+pub fn inbound(inbox: &str, wamid: &str, wa_id: &str, ts: i64) -> NewInbound {
+    NewInbound {
+        inbox_id: inbox.into(),
+        wamid: wamid.into(),
+        contact: ContactKey {
+            wa_id: Some(wa_id.into()),
+            user_id: None,
+            name: Some(format!("Customer {wa_id}")),
+        },
+        kind: MessageKind::Text,
+        text: Some(format!("text of {wamid}")),
+        timestamp: ts,
+        reply_to: None,
+        raw: "{}".into(),
+    }
+}
+
+fn status(inbox: &str, wamid: &str, s: &str, ts: i64) -> StatusReport {
+    StatusReport {
+        inbox_id: inbox.into(),
+        wamid: wamid.into(),
+        status: s.into(),
+        timestamp: ts,
+        error: (s == "failed").then(|| ErrorInfo {
+            code: 131047,
+            title: "Re-engagement message".into(),
+            detail: None,
+        }),
+        callback_data: None,
+        raw: "{}".into(),
+    }
+}
+
+/// A conversation with one customer message; returns its id.
+async fn conversation(store: &DynStore, inbox: &str, wa_id: &str) -> String {
+    match store
+        .record_inbound(inbound(inbox, &format!("wamid.first.{wa_id}"), wa_id, 1_000))
+        .await
+        .unwrap()
+    {
+        InboundOutcome::Created(m) => m.conversation_id,
+        InboundOutcome::Duplicate => panic!("fresh message reported as duplicate"),
+    }
+}
+
+async fn outbound(store: &DynStore, conversation: &str) -> String {
+    let (m, created) = store
+        .create_outbound(NewOutbound {
+            conversation_id: conversation.into(),
+            client_id: uuid::Uuid::new_v4().to_string(),
+            kind: MessageKind::Text,
+            text: Some("reply".into()),
+            reply_to: None,
+        })
+        .await
+        .unwrap();
+    assert!(created);
+    m.id
+}
+
+async fn status_of(store: &DynStore, id: &str) -> MessageStatus {
+    store.message(id).await.unwrap().unwrap().status
+}
+
+pub async fn inbound_is_idempotent(store: DynStore) {
+    let inbox = inbox(&store).await;
+    let first = store
+        .record_inbound(inbound(&inbox, "wamid.A", "551100", 100))
+        .await
+        .unwrap();
+    assert!(matches!(first, InboundOutcome::Created(_)));
+    let again = store
+        .record_inbound(inbound(&inbox, "wamid.A", "551100", 100))
+        .await
+        .unwrap();
+    assert_eq!(again, InboundOutcome::Duplicate);
+    let convs = store.list_conversations(10).await.unwrap();
+    assert_eq!(convs.len(), 1);
+    assert_eq!(convs[0].unread_count, 1);
+}
+
+pub async fn twenty_concurrent_identical_inbound_writes_give_one_message(store: DynStore) {
+    let inbox = inbox(&store).await;
+    let results = join_all((0..20).map(|_| {
+        let store = store.clone();
+        let msg = inbound(&inbox, "wamid.SAME", "551101", 100);
+        async move { store.record_inbound(msg).await.unwrap() }
+    }))
+    .await;
+    let created = results
+        .iter()
+        .filter(|r| matches!(r, InboundOutcome::Created(_)))
+        .count();
+    assert_eq!(created, 1);
+    let conv = &store.list_conversations(10).await.unwrap()[0];
+    let page = store.load_messages(&conv.id, None, 50).await.unwrap();
+    assert_eq!(page.messages.len(), 1);
+    let events = store.events_after(0, 1000).await.unwrap();
+    let created_events = events
+        .iter()
+        .filter(|e| e.kind.as_str() == "message.created")
+        .count();
+    assert_eq!(created_events, 1);
+}
+
+pub async fn status_never_regresses(store: DynStore) {
+    let inbox = inbox(&store).await;
+    let conv = conversation(&store, &inbox, "551102").await;
+    for order in [
+        vec!["sent", "read", "delivered"],
+        vec!["read", "sent"],
+        vec!["delivered", "sent"],
+    ] {
+        let id = outbound(&store, &conv).await;
+        let wamid = format!("wamid.{id}");
+        store.mark_accepted(&id, &wamid).await.unwrap();
+        for (i, s) in order.iter().enumerate() {
+            store
+                .record_status(status(&inbox, &wamid, s, 200 + i as i64))
+                .await
+                .unwrap();
+        }
+        let top = order
+            .iter()
+            .map(|s| MessageStatus::from_wire(s).unwrap())
+            .max_by_key(|s| s.rank())
+            .unwrap();
+        assert_eq!(status_of(&store, &id).await, top, "{order:?}");
+    }
+}
+
+pub async fn twenty_concurrent_status_writes_give_the_highest(store: DynStore) {
+    let inbox = inbox(&store).await;
+    let conv = conversation(&store, &inbox, "551103").await;
+    let id = outbound(&store, &conv).await;
+    store.mark_accepted(&id, "wamid.RACE").await.unwrap();
+    let mut reports: Vec<StatusReport> = (0..20)
+        .map(|i| {
+            let s = ["sent", "delivered", "read", "sent", "delivered"][i % 5];
+            status(&inbox, "wamid.RACE", s, 300 + i as i64)
+        })
+        .collect();
+    reports.shuffle(&mut rand::rng());
+    join_all(reports.into_iter().map(|r| {
+        let store = store.clone();
+        async move { store.record_status(r).await.unwrap() }
+    }))
+    .await;
+    assert_eq!(status_of(&store, &id).await, MessageStatus::Read);
+}
+
+pub async fn duplicate_receipts_are_reported_and_change_nothing(store: DynStore) {
+    let inbox = inbox(&store).await;
+    let conv = conversation(&store, &inbox, "551104").await;
+    let id = outbound(&store, &conv).await;
+    store.mark_accepted(&id, "wamid.DUP").await.unwrap();
+    let first = store
+        .record_status(status(&inbox, "wamid.DUP", "delivered", 400))
+        .await
+        .unwrap();
+    assert!(matches!(first, StatusOutcome::Applied(_)));
+    let version = store.message(&id).await.unwrap().unwrap().version;
+    let again = store
+        .record_status(status(&inbox, "wamid.DUP", "delivered", 400))
+        .await
+        .unwrap();
+    assert_eq!(again, StatusOutcome::Duplicate);
+    assert_eq!(store.message(&id).await.unwrap().unwrap().version, version);
+}
+
+pub async fn early_receipts_are_applied_once_the_wamid_is_known(store: DynStore) {
+    let inbox = inbox(&store).await;
+    let conv = conversation(&store, &inbox, "551105").await;
+    let id = outbound(&store, &conv).await;
+    // Receipts for a wamid nobody has stored yet are parked...
+    for (s, ts) in [("sent", 500), ("delivered", 501)] {
+        let outcome = store
+            .record_status(status(&inbox, "wamid.EARLY", s, ts))
+            .await
+            .unwrap();
+        assert_eq!(outcome, StatusOutcome::Parked);
+    }
+    assert_eq!(status_of(&store, &id).await, MessageStatus::Pending);
+    // ...and applied when the send response records it.
+    let m = store.mark_accepted(&id, "wamid.EARLY").await.unwrap();
+    assert_eq!(m.status, MessageStatus::Delivered);
+    assert_eq!(m.wamid.as_deref(), Some("wamid.EARLY"));
+}
+
+pub async fn an_early_receipt_with_callback_data_links_the_message(store: DynStore) {
+    let inbox = inbox(&store).await;
+    let conv = conversation(&store, &inbox, "551106").await;
+    let id = outbound(&store, &conv).await;
+    let mut report = status(&inbox, "wamid.CB", "sent", 600);
+    report.callback_data = Some(id.clone());
+    let outcome = store.record_status(report).await.unwrap();
+    let StatusOutcome::Applied(m) = outcome else {
+        panic!("not applied: {outcome:?}")
+    };
+    assert_eq!(m.wamid.as_deref(), Some("wamid.CB"));
+    assert_eq!(m.status, MessageStatus::Sent);
+    // The send response arriving afterwards agrees and changes nothing.
+    let m = store.mark_accepted(&id, "wamid.CB").await.unwrap();
+    assert_eq!(m.status, MessageStatus::Sent);
+}
+
+pub async fn failure_shows_until_delivery_and_keeps_its_error(store: DynStore) {
+    let inbox = inbox(&store).await;
+    let conv = conversation(&store, &inbox, "551107").await;
+    let id = outbound(&store, &conv).await;
+    store.mark_accepted(&id, "wamid.F").await.unwrap();
+    store
+        .record_status(status(&inbox, "wamid.F", "failed", 700))
+        .await
+        .unwrap();
+    store
+        .record_status(status(&inbox, "wamid.F", "sent", 699))
+        .await
+        .unwrap();
+    let m = store.message(&id).await.unwrap().unwrap();
+    assert_eq!(m.status, MessageStatus::Failed, "a late sent must not clear failed");
+    store
+        .record_status(status(&inbox, "wamid.F", "delivered", 701))
+        .await
+        .unwrap();
+    let m = store.message(&id).await.unwrap().unwrap();
+    assert_eq!(m.status, MessageStatus::Delivered);
+    assert_eq!(m.error.unwrap().code, 131047, "the error is kept for audit");
+}
+
+pub async fn sends_are_idempotent_by_client_id(store: DynStore) {
+    let inbox = inbox(&store).await;
+    let conv = conversation(&store, &inbox, "551108").await;
+    let other = conversation(&store, &inbox, "551109").await;
+    let new = |c: &str, text: &str| NewOutbound {
+        conversation_id: c.into(),
+        client_id: "7d1f7a36-32a4-4c55-9f67-000000000001".into(),
+        kind: MessageKind::Text,
+        text: Some(text.into()),
+        reply_to: None,
+    };
+    let (a, created_a) = store.create_outbound(new(&conv, "hello")).await.unwrap();
+    let (b, created_b) = store.create_outbound(new(&conv, "hello")).await.unwrap();
+    assert!(created_a && !created_b);
+    assert_eq!(a.id, b.id);
+    let results = join_all((0..10).map(|_| store.create_outbound(new(&conv, "hello")))).await;
+    assert!(results.iter().all(|r| r.as_ref().unwrap().0.id == a.id));
+    assert!(
+        store.create_outbound(new(&other, "hello")).await.is_err(),
+        "a client id cannot be reused in another conversation"
+    );
+    assert!(store.create_outbound(new("missing", "x")).await.is_err());
+}
+
+pub async fn pages_neither_skip_nor_repeat_when_timestamps_tie(store: DynStore) {
+    let inbox = inbox(&store).await;
+    let conv = conversation(&store, &inbox, "551110").await;
+    for i in 0..25 {
+        // Five messages per second: plenty of ties.
+        store
+            .record_inbound(inbound(&inbox, &format!("wamid.P{i}"), "551110", 2_000 + i / 5))
+            .await
+            .unwrap();
+    }
+    let mut seen = Vec::new();
+    let mut before: Option<Cursor> = None;
+    loop {
+        let page = store.load_messages(&conv, before, 4).await.unwrap();
+        seen.extend(page.messages.iter().map(|m| m.wamid.clone().unwrap()));
+        match page.next {
+            Some(c) => before = Some(Cursor::decode(&c).unwrap()),
+            None => break,
+        }
+    }
+    assert_eq!(seen.len(), 26);
+    let unique: HashSet<_> = seen.iter().collect();
+    assert_eq!(unique.len(), 26, "no message repeated");
+    let mut expected: Vec<String> = (0..25).rev().map(|i| format!("wamid.P{i}")).collect();
+    expected.push("wamid.first.551110".into());
+    assert_eq!(seen, expected, "newest first, ties broken by arrival");
+}
+
+pub async fn unread_counts_and_activity_order(store: DynStore) {
+    let inbox = inbox(&store).await;
+    let a = conversation(&store, &inbox, "551111").await;
+    let b = conversation(&store, &inbox, "551112").await;
+    store
+        .record_inbound(inbound(&inbox, "wamid.A2", "551111", 5_000))
+        .await
+        .unwrap();
+    let convs = store.list_conversations(10).await.unwrap();
+    assert_eq!(convs[0].id, a, "most recent activity first");
+    assert_eq!(convs[0].unread_count, 2);
+    assert_eq!(convs[0].last_inbound_at, Some(5_000));
+    let read = store.mark_conversation_read(&a).await.unwrap();
+    assert_eq!(read.unread_count, 0);
+    // A reply moves its conversation to the top and does not count as unread.
+    outbound(&store, &b).await;
+    let convs = store.list_conversations(10).await.unwrap();
+    assert_eq!(convs[0].id, b);
+    assert_eq!(convs[0].unread_count, 1);
+    assert_eq!(convs[0].last_message.as_ref().unwrap().text, "reply");
+    assert!(store.mark_conversation_read("missing").await.is_err());
+}
+
+pub async fn concurrent_event_appends_get_distinct_gap_free_seqs(store: DynStore) {
+    let inbox = inbox(&store).await;
+    let before = store.event_bounds().await.unwrap().head;
+    join_all((0..30).map(|i| {
+        let store = store.clone();
+        let msg = inbound(&inbox, &format!("wamid.E{i}"), &format!("5520{i}"), 3_000);
+        async move { store.record_inbound(msg).await.unwrap() }
+    }))
+    .await;
+    let events = store.events_after(before, 1000).await.unwrap();
+    let seqs: Vec<i64> = events.iter().map(|e| e.seq).collect();
+    assert_eq!(seqs.len(), 60, "one message.created and one conversation.updated each");
+    let expected: Vec<i64> = (before + 1..=before + 60).collect();
+    assert_eq!(seqs, expected);
+    assert_eq!(store.event_bounds().await.unwrap().head, before + 60);
+}
+
+pub async fn the_event_log_trims_to_a_floor(store: DynStore) {
+    let inbox = inbox(&store).await;
+    for i in 0..5 {
+        store
+            .record_inbound(inbound(&inbox, &format!("wamid.T{i}"), "551113", 100 + i))
+            .await
+            .unwrap();
+    }
+    let bounds = store.event_bounds().await.unwrap();
+    assert_eq!(bounds.floor, 0);
+    let removed = store.trim_events(bounds.head - 3).await.unwrap();
+    assert_eq!(removed, (bounds.head - 3) as u64);
+    let after = store.event_bounds().await.unwrap();
+    assert_eq!(after.floor, bounds.head - 3);
+    assert_eq!(after.head, bounds.head, "the head survives trimming");
+    let left: Vec<i64> = store
+        .events_after(0, 100)
+        .await
+        .unwrap()
+        .iter()
+        .map(|e| e.seq)
+        .collect();
+    assert_eq!(left, (bounds.head - 2..=bounds.head).collect::<Vec<_>>());
+    // New events continue above the old head.
+    store
+        .record_inbound(inbound(&inbox, "wamid.T9", "551113", 200))
+        .await
+        .unwrap();
+    assert!(store.event_bounds().await.unwrap().head > bounds.head);
+}
+
+pub async fn webhook_bodies_are_kept_until_finished(store: DynStore) {
+    assert_eq!(
+        store.save_webhook("h1", b"{}").await.unwrap(),
+        WebhookState::New
+    );
+    assert_eq!(
+        store.save_webhook("h1", b"{}").await.unwrap(),
+        WebhookState::Pending
+    );
+    let unfinished = store.unfinished_webhooks(10).await.unwrap();
+    assert_eq!(unfinished.len(), 1);
+    assert_eq!(unfinished[0].body, b"{}");
+    store.finish_webhook("h1", None).await.unwrap();
+    assert_eq!(
+        store.save_webhook("h1", b"{}").await.unwrap(),
+        WebhookState::Done
+    );
+    assert!(store.unfinished_webhooks(10).await.unwrap().is_empty());
+}
+
+pub async fn contacts_found_by_phone_or_bsuid_merge(store: DynStore) {
+    let inbox = inbox(&store).await;
+    let mut first = inbound(&inbox, "wamid.U1", "ignored", 100);
+    first.contact = ContactKey {
+        wa_id: None,
+        user_id: Some("BR.123".into()),
+        name: Some("Username only".into()),
+    };
+    let InboundOutcome::Created(a) = store.record_inbound(first).await.unwrap() else {
+        panic!()
+    };
+    let mut second = inbound(&inbox, "wamid.U2", "5511777", 101);
+    second.contact.user_id = Some("BR.123".into());
+    let InboundOutcome::Created(b) = store.record_inbound(second).await.unwrap() else {
+        panic!()
+    };
+    assert_eq!(a.conversation_id, b.conversation_id);
+    let conv = store.conversation(&a.conversation_id).await.unwrap().unwrap();
+    assert_eq!(conv.contact.wa_id.as_deref(), Some("5511777"));
+    assert_eq!(conv.contact.user_id.as_deref(), Some("BR.123"));
+}
+
+/// Instantiates every conformance test for one backend. `$open` is an async expression
+/// yielding `(DynStore, guard)`; the guard keeps the backend's resources alive.
+#[macro_export]
+macro_rules! conformance {
+    ($backend:ident, $open:expr) => {
+        mod $backend {
+            use $crate::conformance as c;
+            $crate::conformance!(@tests $open;
+                inbound_is_idempotent,
+                twenty_concurrent_identical_inbound_writes_give_one_message,
+                status_never_regresses,
+                twenty_concurrent_status_writes_give_the_highest,
+                duplicate_receipts_are_reported_and_change_nothing,
+                early_receipts_are_applied_once_the_wamid_is_known,
+                an_early_receipt_with_callback_data_links_the_message,
+                failure_shows_until_delivery_and_keeps_its_error,
+                sends_are_idempotent_by_client_id,
+                pages_neither_skip_nor_repeat_when_timestamps_tie,
+                unread_counts_and_activity_order,
+                concurrent_event_appends_get_distinct_gap_free_seqs,
+                the_event_log_trims_to_a_floor,
+                webhook_bodies_are_kept_until_finished,
+                contacts_found_by_phone_or_bsuid_merge,
+            );
+        }
+    };
+    (@tests $open:expr; $($name:ident),* $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() {
+                let (store, _guard) = $open.await;
+                c::$name(store).await;
+            }
+        )*
+    };
+}
+
+pub async fn open_sqlite() -> (DynStore, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let options = switchboard::store::sqlite::SqliteOptions::new(dir.path().join("c.db"));
+    let store = switchboard::store::sqlite::SqliteStore::open(options).unwrap();
+    (Arc::new(store), dir)
+}
+
+conformance!(sqlite, c::open_sqlite());
