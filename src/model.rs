@@ -372,6 +372,10 @@ impl Frame {
 /// `since` at once.
 pub const CLOSE_TOO_SLOW: u16 = 4008;
 
+/// Unread counts stop at this (the list shows "999+"), which keeps counting cheap however
+/// long a conversation has been ignored.
+pub const UNREAD_CAP: i64 = 1000;
+
 /// Longest text body Meta accepts.
 pub const MAX_TEXT_LEN: usize = 4096;
 

@@ -25,9 +25,21 @@ impl ConfigError {
     }
 }
 
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub enum DatabaseConfig {
     Sqlite(SqliteOptions),
+    /// A `mongodb://` or `mongodb+srv://` URL; the database is the URL's path, else
+    /// `switchboard`.
+    Mongo(String),
+}
+
+impl std::fmt::Debug for DatabaseConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Sqlite(o) => f.debug_tuple("Sqlite").field(o).finish(),
+            Self::Mongo(url) => f.debug_tuple("Mongo").field(&redact_url(url)).finish(),
+        }
+    }
 }
 
 /// Where outbound calls go and how webhooks are checked.
@@ -231,10 +243,19 @@ pub fn parse_database_url(url: &str) -> Result<DatabaseConfig, ConfigError> {
         }
         return Ok(DatabaseConfig::Sqlite(options));
     }
+    if url.starts_with("mongodb://") || url.starts_with("mongodb+srv://") {
+        mongodb::options::ConnectionString::parse(url).map_err(|e| {
+            ConfigError::new(
+                VAR,
+                format!("invalid MongoDB URL {:?}: {e}", redact_url(url)),
+            )
+        })?;
+        return Ok(DatabaseConfig::Mongo(url.to_string()));
+    }
     Err(ConfigError::new(
         VAR,
         format!(
-            "{:?} is not a supported database URL (use sqlite://PATH)",
+            "{:?} is not a supported database URL (use sqlite://PATH or mongodb://…)",
             redact_url(url)
         ),
     ))
@@ -273,7 +294,9 @@ mod tests {
         assert!(c.whatsapp.simulator());
         assert_eq!(c.site_addr.to_string(), "127.0.0.1:3000");
         assert_eq!(c.whatsapp.phone_number_id, SIMULATOR_PHONE_NUMBER_ID);
-        let DatabaseConfig::Sqlite(o) = c.database;
+        let DatabaseConfig::Sqlite(o) = c.database else {
+            panic!("the default store is SQLite")
+        };
         assert_eq!(o.path, PathBuf::from("data/switchboard.db"));
     }
 
@@ -308,6 +331,11 @@ mod tests {
             config(&[("DATABASE_URL", "postgres://x")]).unwrap_err().var,
             "DATABASE_URL"
         );
+        let bad_mongo = config(&[("DATABASE_URL", "mongodb://u:pw@host:notaport/db")]).unwrap_err();
+        assert_eq!(bad_mongo.var, "DATABASE_URL");
+        assert!(!bad_mongo.reason.contains("pw"), "{bad_mongo}");
+        let atlas = config(&[("DATABASE_URL", "mongodb+srv://u:p@cluster0.example.net/app")]);
+        assert!(matches!(atlas.unwrap().database, DatabaseConfig::Mongo(_)));
         assert_eq!(
             config(&[("DATABASE_URL", "sqlite://a.db?fast=yes")])
                 .unwrap_err()

@@ -23,6 +23,7 @@ use tower_http::trace::TraceLayer;
 use crate::app::{App, shell};
 use crate::realtime::{hub::Hub, socket};
 use crate::simulator::{Simulator, SimulatorSettings};
+use crate::store::mongo::MongoStore;
 use crate::store::sqlite::SqliteStore;
 use crate::store::{DynStore, StoreError};
 use crate::whatsapp::client::CloudApi;
@@ -38,10 +39,17 @@ pub enum StartError {
         addr: SocketAddr,
         source: std::io::Error,
     },
-    #[error("cannot open the database: {0}")]
+    #[error("cannot open the database: {}", reason(.0))]
     Store(StoreError),
     #[error(transparent)]
     Config(#[from] config::ConfigError),
+}
+
+fn reason(e: &StoreError) -> String {
+    match e {
+        StoreError::Unavailable(m) => m.clone(),
+        other => other.to_string(),
+    }
 }
 
 /// A started server. Dropping it does not stop it; call [`Running::stop`].
@@ -137,6 +145,7 @@ pub async fn open_store(config: &DatabaseConfig) -> Result<DynStore, StoreError>
                 .map_err(|e| StoreError::Unavailable(e.to_string()))??;
             Ok(std::sync::Arc::new(store))
         }
+        DatabaseConfig::Mongo(url) => Ok(std::sync::Arc::new(MongoStore::connect(url).await?)),
     }
 }
 
@@ -208,6 +217,7 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
 
     tokio::spawn(replay_unfinished_webhooks(state.clone()));
     tokio::spawn(trim_event_log(state.clone()));
+    tokio::spawn(repair_store(state.clone()));
 
     let app = router(state.clone());
     let server = tokio::spawn(
@@ -269,6 +279,21 @@ async fn replay_unfinished_webhooks(state: AppState) {
         Ok(n) => tracing::info!(count = n, "recovered webhooks kept before the last stop"),
         Err(e) => {
             tracing::error!(error = %e, "could not recover kept webhooks; will retry at next start")
+        }
+    }
+}
+
+/// Finishes writes a crashed process left half done (MongoDB), now and then.
+async fn repair_store(state: AppState) {
+    loop {
+        match state.store.repair().await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(repaired = n, "store: published changes left unpublished"),
+            Err(e) => tracing::warn!(error = %e, "store: repair pass failed; will retry"),
+        }
+        tokio::select! {
+            _ = state.shutdown.cancelled() => return,
+            _ = tokio::time::sleep(Duration::from_secs(5)) => {}
         }
     }
 }

@@ -5,6 +5,7 @@
 //! a change is never visible without its event or the other way round. The log's sequence
 //! numbers come from the database and strictly increase across restarts.
 
+pub mod mongo;
 pub mod sqlite;
 
 use std::sync::Arc;
@@ -275,6 +276,12 @@ pub trait Store: Send + Sync + 'static {
     async fn event_bounds(&self) -> StoreResult<EventBounds>;
     /// Drops events with `seq <= upto` and raises the floor; returns how many went.
     async fn trim_events(&self, upto: i64) -> StoreResult<u64>;
+
+    /// Finishes work a crashed writer left half done (publishing events for changes that
+    /// were stored without them). Backends whose writes are transactional have none.
+    async fn repair(&self) -> StoreResult<usize> {
+        Ok(0)
+    }
 }
 
 pub type DynStore = Arc<dyn Store>;

@@ -23,7 +23,7 @@ use super::{
 };
 use crate::model::{
     Contact, Conversation, Cursor, Direction, ErrorInfo, Message, MessageKind, MessagePage,
-    MessagePreview, MessageStatus,
+    MessagePreview, MessageStatus, UNREAD_CAP,
 };
 
 /// How hard SQLite syncs. `Normal` (the default) survives a killed process, `kill -9`
@@ -617,8 +617,10 @@ fn ensure_conversation(conn: &Connection, inbox_id: &str, contact_id: &str) -> S
     }
     let id = new_id();
     conn.execute(
+        // Activity comes from messages only, so a replayed old webhook does not float its
+        // conversation to the top.
         "INSERT INTO conversations (id, inbox_id, contact_id, last_activity_at, created_at) \
-         VALUES (?1, ?2, ?3, ?4, ?4)",
+         VALUES (?1, ?2, ?3, 0, ?4)",
         params![id, inbox_id, contact_id, now_ms()],
     )
     .map_err(map_err)?;
@@ -631,7 +633,7 @@ fn touch_conversation(conn: &Connection, m: &Message, activity_ms: i64) -> Store
     conn.prepare_cached(
         "UPDATE conversations SET \
            last_activity_at = MAX(last_activity_at, ?2), \
-           unread_count = unread_count + ?3, \
+           unread_count = MIN(unread_count + ?3, ?7), \
            last_inbound_at = CASE WHEN ?3 = 1 THEN MAX(COALESCE(last_inbound_at, 0), ?4) \
                                   ELSE last_inbound_at END, \
            last_message_id = CASE WHEN last_message_id IS NULL \
@@ -650,7 +652,8 @@ fn touch_conversation(conn: &Connection, m: &Message, activity_ms: i64) -> Store
             i64::from(inbound),
             m.timestamp,
             m.seq,
-            m.id
+            m.id,
+            UNREAD_CAP
         ])
     })
     .map_err(map_err)?;

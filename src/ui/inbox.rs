@@ -172,7 +172,9 @@ fn ConversationRow(c: Conversation) -> impl IntoView {
                             </span>
                         })}
                         <Show when=move || { unread > 0 && !is_open.get() }>
-                            <span class="unread" data-testid="unread" aria-label=format!("{unread} unread")>{unread}</span>
+                            <span class="unread" data-testid="unread" aria-label=format!("{unread} unread")>
+                                {if unread >= crate::model::UNREAD_CAP { "999+".to_string() } else { unread.to_string() }}
+                            </span>
                         </Show>
                     </span>
                 </span>

@@ -3,6 +3,7 @@
 
 mod conformance;
 mod http;
+mod mongo_app;
 mod send;
 mod socket;
 mod support;

@@ -33,6 +33,14 @@ impl TestApp {
         app
     }
 
+    /// Starts a server on MongoDB at `url`.
+    pub async fn start_on_mongo(url: &str) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let mut app = Self::start_on(&dir.path().join("unused.db"), &[("DATABASE_URL", url)]).await;
+        app._dir = Some(dir);
+        app
+    }
+
     /// Starts (or restarts) a server on an existing database file.
     pub async fn start_on(db: &Path, extra: &[(&str, &str)]) -> Self {
         let mut env: HashMap<String, String> = HashMap::from([
@@ -243,6 +251,39 @@ pub fn text_body(wamid: &str, wa_id: &str, name: &str, text: &str, timestamp: i6
     .into_bytes()
 }
 
+/// The MongoDB server the tests use: `MONGODB_TEST_URI`, which `scripts/test` sets to a
+/// wire-protocol server it starts (or you set to a real MongoDB).
+pub fn mongo_base() -> String {
+    std::env::var("MONGODB_TEST_URI").unwrap_or_else(|_| {
+        panic!(
+            "MONGODB_TEST_URI is not set. Run scripts/test (it starts a MongoDB wire-protocol \
+             server), or point MONGODB_TEST_URI at a MongoDB server."
+        )
+    })
+}
+
+/// `MONGODB_TEST_URI` with its database replaced by `db`.
+pub fn mongo_url(db: &str) -> String {
+    with_database(&mongo_base(), db)
+}
+
+pub fn with_database(base: &str, db: &str) -> String {
+    let (scheme, rest) = base.split_once("://").expect("a mongodb:// URL");
+    let (hosts_and_path, query) = match rest.split_once('?') {
+        Some((h, q)) => (h, Some(q)),
+        None => (rest, None),
+    };
+    let hosts = hosts_and_path.split('/').next().unwrap();
+    match query {
+        Some(q) => format!("{scheme}://{hosts}/{db}?{q}"),
+        None => format!("{scheme}://{hosts}/{db}"),
+    }
+}
+
+pub fn unique_db() -> String {
+    format!("sbtest_{}", uuid::Uuid::new_v4().simple())
+}
+
 pub fn uuid() -> String {
     uuid::Uuid::new_v4().to_string()
 }
@@ -261,4 +302,71 @@ where
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
     panic!("timed out waiting for: {what}");
+}
+
+/// A TCP forwarder in front of a server, which a test can cut and restore to simulate
+/// an outage of whatever sits behind it.
+pub struct Proxy {
+    pub addr: std::net::SocketAddr,
+    upstream: String,
+    tasks: std::sync::Arc<std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>>,
+}
+
+impl Proxy {
+    pub async fn start(upstream: &str) -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let proxy = Self {
+            addr: listener.local_addr().unwrap(),
+            upstream: upstream.to_string(),
+            tasks: Default::default(),
+        };
+        proxy.serve(listener);
+        proxy
+    }
+
+    fn serve(&self, listener: tokio::net::TcpListener) {
+        let upstream = self.upstream.clone();
+        let tasks = self.tasks.clone();
+        let accept = tokio::spawn(async move {
+            while let Ok((mut inbound, _)) = listener.accept().await {
+                let upstream = upstream.clone();
+                let conn = tokio::spawn(async move {
+                    if let Ok(mut outbound) = TcpStream::connect(&upstream).await {
+                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                    }
+                });
+                tasks.lock().unwrap().push(conn);
+            }
+        });
+        self.tasks.lock().unwrap().push(accept);
+    }
+
+    /// Refuses new connections and drops the open ones.
+    pub fn cut(&self) {
+        for task in self.tasks.lock().unwrap().drain(..) {
+            task.abort();
+        }
+    }
+
+    pub async fn restore(&self) {
+        let listener = loop {
+            match tokio::net::TcpListener::bind(self.addr).await {
+                Ok(l) => break l,
+                Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+            }
+        };
+        self.serve(listener);
+    }
+}
+
+/// `host:port` of the first server in a `mongodb://` URL.
+pub fn first_host(url: &str) -> String {
+    let rest = url.split_once("://").unwrap().1;
+    let hosts = rest.split(['/', '?']).next().unwrap();
+    let host = hosts.rsplit('@').next().unwrap().split(',').next().unwrap();
+    if host.contains(':') {
+        host.to_string()
+    } else {
+        format!("{host}:27017")
+    }
 }

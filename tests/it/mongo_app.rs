@@ -1,0 +1,179 @@
+//! The whole app on MongoDB: the same loop as on SQLite, plus what happens when MongoDB
+//! is misconfigured or goes away.
+//!
+//! nx-27017 (the wire-protocol server `scripts/test` starts) differs from MongoDB in ways
+//! the store avoids rather than relies on; see the notes at the top of `conformance.rs`.
+
+use std::process::Command;
+
+use futures::future::join_all;
+use serde_json::json;
+
+use crate::support::*;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_whole_loop_runs_on_mongodb() {
+    let url = mongo_url(&unique_db());
+    let app = TestApp::start_on_mongo(&url).await;
+    let mut ws = app.socket(None).await;
+    assert_eq!(ws.next().await["type"], "ready");
+
+    // A signed inbound webhook reaches the socket.
+    let conv = app
+        .customer_writes("5511987650001", "hello from mongo")
+        .await;
+    let frames = ws.until(|f| f["type"] == "message.created").await;
+    assert_eq!(frames.last().unwrap()["data"]["text"], "hello from mongo");
+
+    // A reply's ticks move live to read.
+    let (status, msg) = app
+        .call(
+            "send_message",
+            json!({"conversation_id": conv, "text": "hi!", "client_id": uuid()}),
+        )
+        .await;
+    assert_eq!(status, 200, "{msg}");
+    let id = msg["id"].as_str().unwrap().to_string();
+    ws.until(|f| f["data"]["id"] == id.as_str() && f["data"]["status"] == "read")
+        .await;
+
+    // The same webhook five times at once: one message.
+    let body = fixture("inbound_text.json");
+    let results = join_all((0..5).map(|_| app.post_webhook(&body))).await;
+    assert!(results.iter().all(|r| r.status() == 200));
+    let ana = app
+        .conversations()
+        .await
+        .into_iter()
+        .find(|c| c["contact"]["wa_id"] == "5511987650001")
+        .unwrap();
+    let texts: Vec<_> = app
+        .messages(ana["id"].as_str().unwrap())
+        .await
+        .iter()
+        .map(|m| m["text"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(
+        texts
+            .iter()
+            .filter(|t| *t == "Hi! Is my order on its way?")
+            .count(),
+        1
+    );
+
+    // A reconnect with since replays exactly what came after.
+    let mut all = app.socket(Some(0)).await;
+    let (events, ready) = all.replay().await;
+    let seqs: Vec<i64> = events.iter().map(|e| e["seq"].as_i64().unwrap()).collect();
+    assert!(
+        seqs.windows(2).all(|w| w[1] == w[0] + 1),
+        "gap-free: {seqs:?}"
+    );
+    let middle = seqs[seqs.len() / 2];
+    let mut again = app.socket(Some(middle)).await;
+    let (tail, _) = again.replay().await;
+    let tail: Vec<i64> = tail.iter().map(|e| e["seq"].as_i64().unwrap()).collect();
+    assert_eq!(
+        tail,
+        seqs.iter()
+            .copied()
+            .filter(|s| *s > middle)
+            .collect::<Vec<_>>()
+    );
+    assert_eq!(ready["seq"], *seqs.last().unwrap());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_store_outage_gives_503_then_nothing_is_lost() {
+    let base = mongo_base();
+    let proxy = Proxy::start(&first_host(&base)).await;
+    let db = unique_db();
+    let url = format!("mongodb://{}/{db}?directConnection=true", proxy.addr);
+    let app = TestApp::start_on_mongo(&url).await;
+    let ready = |app: &TestApp| {
+        let url = format!("{}/readyz", app.url);
+        let http = app.http.clone();
+        async move { http.get(url).send().await.unwrap().status().as_u16() }
+    };
+    assert_eq!(ready(&app).await, 200);
+
+    proxy.cut();
+    assert_eq!(ready(&app).await, 503, "/readyz reports the store is down");
+    let body = text_body(
+        "wamid.OUTAGE",
+        "5511000000777",
+        "Outage",
+        "during outage",
+        1_763_900_000,
+    );
+    let res = app.post_webhook(&body).await;
+    assert_eq!(res.status(), 503, "Meta must retry what was not stored");
+
+    proxy.restore().await;
+    eventually("the store is back", || {
+        let app = &app;
+        async move { ready(app).await == 200 }
+    })
+    .await;
+    // Meta's retry of the same body is processed exactly once.
+    assert_eq!(app.post_webhook(&body).await.status(), 200);
+    assert_eq!(app.post_webhook(&body).await.status(), 200);
+    let conv = app
+        .conversations()
+        .await
+        .into_iter()
+        .find(|c| c["contact"]["wa_id"] == "5511000000777")
+        .unwrap();
+    assert_eq!(app.messages(conv["id"].as_str().unwrap()).await.len(), 1);
+    assert_eq!(conv["unread_count"], 1);
+}
+
+/// Runs the real binary with `DATABASE_URL` and returns (exit code, stderr).
+fn run_binary(database_url: &str) -> (i32, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_switchboard"))
+        .env("DATABASE_URL", database_url)
+        .env("LEPTOS_SITE_ADDR", "127.0.0.1:0")
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stderr).to_string(),
+    )
+}
+
+#[test]
+fn an_unreachable_mongodb_stops_startup_with_one_line() {
+    // Nothing listens on port 1.
+    let (code, stderr) = run_binary("mongodb://127.0.0.1:1/switchboard");
+    assert_ne!(code, 0);
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("cannot reach MongoDB"), "{stderr}");
+}
+
+#[test]
+fn a_malformed_mongodb_url_stops_startup_with_one_line_naming_the_variable() {
+    let (code, stderr) = run_binary("mongodb://app:secret@db.example.com:notaport/x");
+    assert_eq!(code, 2);
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("DATABASE_URL"), "{stderr}");
+    assert!(
+        !stderr.contains("secret"),
+        "the password must not be printed: {stderr}"
+    );
+}
+
+/// A real MongoDB rejects the unknown user; nx-27017, which has no users, fails the
+/// SCRAM exchange instead. The driver reports both as an authentication error, which is
+/// the path under test.
+#[test]
+fn wrong_credentials_stop_startup_with_one_line() {
+    let host = first_host(&mongo_base());
+    let (code, stderr) = run_binary(&format!("mongodb://switchboard-nobody:wrong@{host}/x"));
+    assert_ne!(code, 0);
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("refused the credentials"), "{stderr}");
+    assert!(
+        !stderr.contains("wrong"),
+        "the password must not be printed: {stderr}"
+    );
+}
