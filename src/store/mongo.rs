@@ -130,6 +130,19 @@ impl MongoStore {
                 )
                 .build()
         };
+        // Marker fields exist only while there is work to finish, so a sparse index holds
+        // just the flagged documents and the repair pass never scans a collection.
+        let marker = |field: &str| {
+            IndexModel::builder()
+                .keys(doc! { field: 1 })
+                .options(
+                    IndexOptions::builder()
+                        .sparse(true)
+                        .name(field.to_string())
+                        .build(),
+                )
+                .build()
+        };
         let plain = |keys: Document, name: &str| {
             IndexModel::builder()
                 .keys(keys)
@@ -157,7 +170,7 @@ impl MongoStore {
                 vec![
                     unique(doc! { "contact_id": 1 }, "by_contact"),
                     plain(doc! { "last_activity_at": -1 }, "by_activity"),
-                    plain(doc! { "unpublished": 1 }, "unpublished"),
+                    marker("unpublished"),
                 ],
             ),
             ("events", vec![unique(doc! { "seq": 1 }, "by_seq")]),
@@ -173,12 +186,15 @@ impl MongoStore {
                     ),
                     // History pages: (conversation, timestamp, seq), as one sortable key.
                     plain(doc! { "conversation_id": 1, "sort_key": 1 }, "history"),
-                    plain(doc! { "unpublished": 1 }, "unpublished"),
+                    marker("unpublished"),
                 ],
             ),
             (
                 "status_events",
-                vec![plain(doc! { "inbox_id": 1, "wamid": 1 }, "by_wamid")],
+                vec![
+                    plain(doc! { "inbox_id": 1, "wamid": 1 }, "by_wamid"),
+                    marker("pending"),
+                ],
             ),
             (
                 "webhooks",
@@ -705,7 +721,7 @@ impl MongoStore {
             .find(doc! {
                 "inbox_id": &m.inbox_id,
                 "wamid": wamid,
-                "applied_at": { "$exists": false },
+                "pending": { "$exists": true },
             })
             .sort(doc! { "timestamp": 1, "received_at": 1 })
             .await
@@ -737,7 +753,7 @@ impl MongoStore {
         self.coll("status_events")
             .update_many(
                 doc! { "_id": { "$in": ids } },
-                doc! { "$set": { "applied_at": now_ms() } },
+                doc! { "$set": { "applied_at": now_ms() }, "$unset": { "pending": "" } },
             )
             .await
             .map_err(map_err)?;
@@ -1101,7 +1117,9 @@ impl Store for MongoStore {
             "raw": &report.raw,
             "received_at": now_ms(),
         };
-        if !known {
+        if known {
+            receipt.insert("pending", true);
+        } else {
             // Kept for audit only; there is nothing to apply.
             receipt.insert("applied_at", now_ms());
         }
@@ -1462,7 +1480,7 @@ impl Store for MongoStore {
         }
         let receipts: Vec<Document> = self
             .coll("status_events")
-            .find(doc! { "applied_at": { "$exists": false }, "received_at": { "$lt": cutoff } })
+            .find(doc! { "pending": { "$exists": true }, "received_at": { "$lt": cutoff } })
             .limit(200)
             .await
             .map_err(map_err)?

@@ -13,7 +13,7 @@
 //! - `{field: {$ne: null}}` also matches documents where the field is missing: presence
 //!   is tested with `$exists`/`$type` only.
 //! - Booleans written by `$set` read back as integers: flags that are queried are field
-//!   presence (`unpublished`, `applied_at`), and `failed` is read as true for any
+//!   presence (`unpublished`, `pending`), and `failed` is read as true for any
 //!   non-zero number as well as `true`.
 //! - Sorting on an integer `_id` is lexicographic (1, 10, 11, 2, …): the event log has a
 //!   separate, uniquely indexed `seq` field that it sorts and ranges on.

@@ -177,3 +177,72 @@ fn wrong_credentials_stop_startup_with_one_line() {
         "the password must not be printed: {stderr}"
     );
 }
+
+/// A process that dies after storing a message but before announcing it leaves the
+/// message marked; the repair pass folds it into its conversation and publishes both.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_cut_short_by_a_crash_is_finished_by_repair() {
+    use mongodb::bson::doc;
+    use switchboard::store::InboundOutcome;
+
+    let (store, guard) = crate::conformance::open_mongo().await;
+    let inbox = crate::conformance::inbox(&store).await;
+    let InboundOutcome::Created(first) = store
+        .record_inbound(crate::conformance::inbound(
+            &inbox, "wamid.R1", "5511300", 1_000,
+        ))
+        .await
+        .unwrap()
+    else {
+        panic!("not created")
+    };
+    let head = store.event_bounds().await.unwrap().head;
+
+    // What `record_inbound` had written when the process died: the message document,
+    // still marked new and unpublished, from a while ago.
+    let crate::conformance::Guard::Database(db) = &guard else {
+        unreachable!()
+    };
+    let stale = switchboard::store::now_ms() - 60_000;
+    db.collection::<mongodb::bson::Document>("messages")
+        .insert_one(doc! {
+            "_id": "crashed-message",
+            "seq": 1_000_000i64,
+            "inbox_id": &inbox,
+            "conversation_id": &first.conversation_id,
+            "direction": "in",
+            "kind": "text",
+            "text": "stored, never announced",
+            "status_rank": 0i64,
+            "failed": false,
+            "timestamp": 2_000i64,
+            "sort_key": format!("{:019}:{:019}", 2_000, 1_000_000),
+            "created_at": stale,
+            "version": 1i64,
+            "published_version": 0i64,
+            "unpublished": true,
+            "new": true,
+            "changed_at": stale,
+            "wamid": "wamid.R2",
+        })
+        .await
+        .unwrap();
+    assert!(store.events_after(head, 10).await.unwrap().is_empty());
+
+    assert!(store.repair().await.unwrap() >= 1);
+    let events = store.events_after(head, 10).await.unwrap();
+    let kinds: Vec<_> = events.iter().map(|e| e.kind.as_str()).collect();
+    assert_eq!(kinds, ["message.created", "conversation.updated"]);
+    assert!(events[0].data.contains("stored, never announced"));
+    let conv = store
+        .conversation(&first.conversation_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(conv.unread_count, 2);
+    assert_eq!(conv.last_message.unwrap().id, "crashed-message");
+    // Nothing is left to repair, and a second pass publishes nothing twice.
+    assert_eq!(store.repair().await.unwrap(), 0);
+    assert_eq!(store.events_after(head, 10).await.unwrap().len(), 2);
+    guard.cleanup().await;
+}
