@@ -6,8 +6,10 @@ use leptos_meta::{Link, MetaTags, Stylesheet, Title, provide_meta_context};
 use leptos_router::components::{ParentRoute, Route, Router, Routes};
 use leptos_router::{ParamSegment, StaticSegment};
 
+use crate::ui::admin::AdminPage;
 use crate::ui::chat_box::ChatPane;
 use crate::ui::inbox::{InboxLayout, NoConversation};
+use crate::ui::sign_in::SignInPage;
 
 pub fn shell(options: LeptosOptions) -> impl IntoView {
     view! {
@@ -36,9 +38,11 @@ pub fn App() -> impl IntoView {
         <Title text="Switchboard"/>
         <Router>
             <Routes fallback=|| view! { <NotFound/> }>
+                <Route path=StaticSegment("login") view=SignInPage/>
                 <ParentRoute path=StaticSegment("") view=InboxLayout>
                     <Route path=StaticSegment("") view=NoConversation/>
                     <Route path=(StaticSegment("c"), ParamSegment("id")) view=ChatPane/>
+                    <Route path=StaticSegment("admin") view=AdminPage/>
                 </ParentRoute>
             </Routes>
         </Router>

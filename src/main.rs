@@ -6,26 +6,25 @@ async fn main() -> std::process::ExitCode {
     use std::process::ExitCode;
     use switchboard::server::{self, config::Config};
 
+    use switchboard::cli::{self, CliError};
+
     let args: Vec<String> = std::env::args().skip(1).collect();
-    match args.first().map(String::as_str) {
-        None | Some("serve") => {}
+    let serve = match args.first().map(String::as_str) {
+        None | Some("serve") => true,
         Some("--version" | "-V") => {
             println!("switchboard {}", env!("CARGO_PKG_VERSION"));
             return ExitCode::SUCCESS;
         }
         Some("--help" | "-h" | "help") => {
             println!(
-                "switchboard {}\n\nUsage: switchboard [serve]\n\nServes the inbox. Configuration comes from the \
-                 environment and a .env file; see README.md.",
-                env!("CARGO_PKG_VERSION")
+                "switchboard {}\n\n{}",
+                env!("CARGO_PKG_VERSION"),
+                cli::USAGE
             );
             return ExitCode::SUCCESS;
         }
-        Some(other) => {
-            eprintln!("switchboard: unknown command {other:?} (try --help)");
-            return ExitCode::from(2);
-        }
-    }
+        Some(_) => false,
+    };
 
     let config = match Config::from_env() {
         Ok(c) => c,
@@ -34,6 +33,25 @@ async fn main() -> std::process::ExitCode {
             return ExitCode::from(2);
         }
     };
+    if !serve {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        return match cli::run(&config, &args).await {
+            Ok(out) => {
+                if !out.is_empty() {
+                    println!("{out}");
+                }
+                ExitCode::SUCCESS
+            }
+            Err(e @ CliError::Usage(_)) => {
+                eprintln!("switchboard: {e}");
+                ExitCode::from(2)
+            }
+            Err(e) => {
+                eprintln!("switchboard: {e}");
+                ExitCode::from(1)
+            }
+        };
+    }
     init_tracing();
     match server::start(config).await {
         Ok(running) => {

@@ -326,6 +326,101 @@ pub struct ServerInfo {
     pub simulator: bool,
     /// Demo customers the simulator can write as (empty outside simulator mode).
     pub demo_customers: Vec<DemoCustomer>,
+    /// Inboxes the viewer may use, for the simulator's "to" picker and the admin pages.
+    pub inboxes: Vec<InboxInfo>,
+}
+
+/// What an agent may do.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// Manages agents, inboxes and API tokens, and sees every inbox.
+    Admin,
+    /// Works the inboxes they are a member of.
+    Agent,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Admin => "admin",
+            Self::Agent => "agent",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "admin" => Some(Self::Admin),
+            "agent" => Some(Self::Agent),
+            _ => None,
+        }
+    }
+}
+
+/// A person (or an integration's identity) who signs in.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct User {
+    pub id: String,
+    pub email: String,
+    pub name: String,
+    pub role: Role,
+    pub disabled: bool,
+    /// Unix milliseconds.
+    pub created_at: i64,
+}
+
+/// The signed-in viewer.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Me {
+    pub user: User,
+    /// Ids of the inboxes they may see (all of them for admins).
+    pub inbox_ids: Vec<String>,
+}
+
+/// An inbox as agents and admins see it: never its credentials, only whether it has them.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InboxInfo {
+    pub id: String,
+    pub phone_number_id: String,
+    pub display_phone_number: Option<String>,
+    pub name: Option<String>,
+    /// Whether the inbox has its own access token / app secret / verify token, rather
+    /// than using the ones from the server's environment.
+    pub own_credentials: bool,
+    pub member_ids: Vec<String>,
+}
+
+/// An API token as listed: the secret itself is shown once, at creation.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApiTokenInfo {
+    pub id: String,
+    pub name: String,
+    pub user_id: String,
+    pub created_at: i64,
+    pub last_used_at: Option<i64>,
+    pub revoked: bool,
+}
+
+/// A newly created API token, with its secret (shown once).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NewApiTokenSecret {
+    pub token: ApiTokenInfo,
+    pub secret: String,
+}
+
+/// What the sign-in page shows.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SignInInfo {
+    /// Demo credentials, in simulator mode only, while the demo password is unchanged.
+    pub demo: Option<DemoLogin>,
+    /// No account exists yet: tell the operator how to create one.
+    pub no_accounts: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DemoLogin {
+    pub email: String,
+    pub password: String,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -340,11 +435,26 @@ pub struct DemoCustomer {
 #[serde(tag = "type")]
 pub enum Frame {
     #[serde(rename = "message.created")]
-    MessageCreated { seq: i64, data: Message },
+    MessageCreated {
+        seq: i64,
+        #[serde(default)]
+        prev: Option<i64>,
+        data: Message,
+    },
     #[serde(rename = "message.updated")]
-    MessageUpdated { seq: i64, data: Message },
+    MessageUpdated {
+        seq: i64,
+        #[serde(default)]
+        prev: Option<i64>,
+        data: Message,
+    },
     #[serde(rename = "conversation.updated")]
-    ConversationUpdated { seq: i64, data: Conversation },
+    ConversationUpdated {
+        seq: i64,
+        #[serde(default)]
+        prev: Option<i64>,
+        data: Conversation,
+    },
     /// Replay is over; live events follow.
     #[serde(rename = "ready")]
     Ready { seq: i64 },
@@ -366,11 +476,34 @@ impl Frame {
             _ => None,
         }
     }
+
+    /// The seq of the frame this socket sent before this one. Events of inboxes the
+    /// viewer may not see are left out, so seqs skip; `prev` is what must chain.
+    pub fn prev(&self) -> Option<i64> {
+        match self {
+            Self::MessageCreated { prev, .. }
+            | Self::MessageUpdated { prev, .. }
+            | Self::ConversationUpdated { prev, .. } => *prev,
+            _ => None,
+        }
+    }
+
+    /// Whether this event follows directly on `last`, the seq last applied.
+    pub fn follows(&self, last: i64) -> bool {
+        match (self.prev(), self.event_seq()) {
+            (Some(prev), _) => prev == last,
+            (None, Some(seq)) => seq == last + 1,
+            (None, None) => true,
+        }
+    }
 }
 
 /// WebSocket close code for a client that fell too far behind; it should resume with
 /// `since` at once.
 pub const CLOSE_TOO_SLOW: u16 = 4008;
+
+/// WebSocket close code when the session or token behind a socket is no longer valid.
+pub const CLOSE_SIGNED_OUT: u16 = 4001;
 
 /// Unread counts stop at this (the list shows "999+"), which keeps counting cheap however
 /// long a conversation has been ignored.

@@ -6,6 +6,7 @@
 //! own task, so a client that disconnects mid-send cannot leave it half done.
 
 use crate::model::{MAX_TEXT_LEN, Message, MessageKind};
+use crate::server::auth::Principal;
 use crate::server::error::AppError;
 use crate::server::state::AppState;
 use crate::store::NewOutbound;
@@ -13,6 +14,7 @@ use crate::whatsapp::wire::{SendTextRequest, TextBody};
 
 pub async fn send_text(
     state: &AppState,
+    principal: &Principal,
     conversation_id: &str,
     text: &str,
     client_id: &str,
@@ -36,6 +38,7 @@ pub async fn send_text(
         .store
         .conversation(conversation_id)
         .await?
+        .filter(|c| principal.can_see(&c.inbox_id))
         .ok_or(AppError::NotFound("conversation"))?;
 
     let (message, created) = state
@@ -80,9 +83,12 @@ pub async fn send_text(
     let message_id = message.id.clone();
     let dispatch = tokio::spawn(async move {
         let state = task_state;
+        let token = crate::server::admin::effective_credentials(&state.config, &inbox)
+            .access_token
+            .unwrap_or_default();
         match state
             .cloud
-            .send_text(&inbox.phone_number_id, &request)
+            .send_text(&token, &inbox.phone_number_id, &request)
             .await
         {
             Ok(response) => match response.messages.first() {

@@ -1,5 +1,5 @@
 // Long histories load newest page first, and "Load older messages" pages back to the start.
-import { expect, test } from "./fixtures";
+import { expect, signIn, test } from "./fixtures";
 import { Server } from "./server";
 
 const server = new Server(Number(process.env.E2E_HISTORY_PORT ?? 3411));
@@ -13,7 +13,7 @@ test.beforeAll(async () => {
 test.afterAll(async () => server.stop());
 
 test("history loads the newest page first and pages back with load older", async ({ page }) => {
-  await page.goto(server.url + "/");
+  await signIn(page, server.url);
   await page.getByTestId("conversation").filter({ hasText: "Jonas Weber" }).click();
   const messages = page.getByTestId("message");
   await expect(messages).toHaveCount(50);

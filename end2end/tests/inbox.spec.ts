@@ -1,7 +1,7 @@
 // The whole loop in a real browser: server-rendered page, hydration, live customer
 // messages, a reply whose ticks move to blue, reload, and a server restart.
 import { Page } from "@playwright/test";
-import { expect, test } from "./fixtures";
+import { expect, signIn, test } from "./fixtures";
 import { Server } from "./server";
 
 const server = new Server(Number(process.env.E2E_PORT ?? 3410));
@@ -11,7 +11,7 @@ test.beforeAll(async () => server.start());
 test.afterAll(async () => server.stop());
 
 async function openInbox(page: Page) {
-  await page.goto(server.url + "/");
+  await signIn(page, server.url);
   await expect(page.getByTestId("live-state")).toHaveAttribute("data-state", "live");
 }
 
@@ -19,8 +19,19 @@ function row(page: Page, name: string) {
   return page.getByTestId("conversation").filter({ hasText: name });
 }
 
-test("the inbox is server-rendered, then hydrated, and says it is a simulator", async ({ page, request }) => {
-  const html = await (await request.get(server.url + "/")).text();
+test("a visitor who is not signed in is sent to the sign-in page, which shows the demo login", async ({ page }) => {
+  await page.goto(server.url + "/");
+  await expect(page).toHaveURL(/\/login$/);
+  await expect(page.getByTestId("demo-login")).toContainText(server.demo.email);
+  await page.getByTestId("email").fill(server.demo.email);
+  await page.getByTestId("password").fill("not the password");
+  await page.getByTestId("sign-in").click();
+  await expect(page.getByTestId("sign-in-error")).toHaveText("wrong email or password");
+});
+
+test("the inbox is server-rendered, then hydrated, and says it is a simulator", async ({ page }) => {
+  await signIn(page, server.url);
+  const html = await (await page.request.get(server.url + "/")).text();
   expect(html).toContain('data-testid="conversation-list"');
   expect(html).toContain('data-testid="simulator-badge"');
 
@@ -107,6 +118,7 @@ test("after a crash and restart, an open tab reconnects and shows what it missed
   await server.kill();
   await expect(page.getByTestId("live-state")).toHaveAttribute("data-state", "reconnecting");
   await server.start();
+  // The session survives the restart: it is in the database, not in memory.
   await server.customerWrites("5511987650001", "Written while you were away");
 
   await expect(page.getByTestId("live-state")).toHaveAttribute("data-state", "live", { timeout: 40_000 });

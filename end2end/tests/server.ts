@@ -10,9 +10,12 @@ const binary = process.env.SWITCHBOARD_BIN ?? path.join(root, "target", "debug",
 
 export class Server {
   readonly url: string;
+  /** The simulator's demo admin, read from the sign-in page's data once started. */
+  demo = { email: "", password: "" };
   private child?: ChildProcess;
   private readonly dir = mkdtempSync(path.join(tmpdir(), "switchboard-e2e-"));
   private log = "";
+  private cookie = "";
 
   constructor(readonly port: number) {
     this.url = `http://127.0.0.1:${port}`;
@@ -41,7 +44,10 @@ export class Server {
       }
       try {
         const res = await fetch(`${this.url}/readyz`);
-        if (res.ok) return;
+        if (res.ok) {
+          await this.signInForScripts();
+          return;
+        }
       } catch {
         // not listening yet
       }
@@ -64,11 +70,35 @@ export class Server {
     rmSync(this.dir, { recursive: true, force: true });
   }
 
+  /** Signs in as the demo admin over HTTP, for the test's own calls. */
+  private async signInForScripts(): Promise<void> {
+    const info = await this.api("sign_in_info", {});
+    this.demo = info.demo;
+    const res = await fetch(`${this.url}/api/sign_in`, {
+      method: "POST",
+      headers: { "content-type": "application/json", origin: this.url },
+      body: JSON.stringify(this.demo),
+    });
+    if (!res.ok) throw new Error(`sign-in failed: ${res.status} ${await res.text()}`);
+    this.cookie = (res.headers.get("set-cookie") ?? "").split(";")[0];
+  }
+
+  /** Calls a server function as the demo admin. */
+  async api(name: string, args: object): Promise<any> {
+    const res = await fetch(`${this.url}/api/${name}`, {
+      method: "POST",
+      headers: { "content-type": "application/json", origin: this.url, cookie: this.cookie },
+      body: JSON.stringify(args),
+    });
+    if (!res.ok) throw new Error(`${name}: ${res.status} ${await res.text()}`);
+    return res.json();
+  }
+
   /** A simulated customer writes (through the simulator's signed webhook). */
   async customerWrites(waId: string, text: string): Promise<void> {
     const res = await fetch(`${this.url}/_sim/customer/messages`, {
       method: "POST",
-      headers: { "content-type": "application/json" },
+      headers: { "content-type": "application/json", origin: this.url, cookie: this.cookie },
       body: JSON.stringify({ wa_id: waId, text }),
     });
     if (!res.ok) throw new Error(`simulator: ${res.status} ${await res.text()}`);

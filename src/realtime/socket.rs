@@ -4,24 +4,34 @@
 //! hub's head at that moment, so replay and live traffic meet without a gap; any overlap
 //! is dropped by seq. A client that falls behind the broadcast buffer is closed with
 //! [`CLOSE_TOO_SLOW`] rather than skipped, and comes back with `since`.
+//!
+//! A socket belongs to a signed-in caller and carries only the events of inboxes they may
+//! see. Each event frame names the seq of the previous frame this socket sent (`prev`),
+//! so the client can tell a hidden event of another inbox from a lost one. The caller is
+//! re-checked every half minute: signing out, being disabled or losing an inbox takes
+//! effect on open sockets too.
 
+use std::convert::Infallible;
 use std::time::Duration;
 
+use axum::Extension;
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
 use axum::extract::{Query, State};
+use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
-use std::convert::Infallible;
-
 use futures::stream::{SplitSink, SplitStream};
 use futures::{SinkExt, StreamExt};
 use serde::Deserialize;
 use tokio::sync::broadcast::error::RecvError;
 
-use crate::model::CLOSE_TOO_SLOW;
+use crate::model::{CLOSE_SIGNED_OUT, CLOSE_TOO_SLOW};
+use crate::server::auth::{self, Principal};
 use crate::server::error::AppError;
 use crate::server::state::AppState;
+use crate::store::Scope;
 
 const PING_EVERY: Duration = Duration::from_secs(20);
+const REAUTHORISE_EVERY: Duration = Duration::from_secs(30);
 /// A send that takes longer than this means the peer is not reading.
 const SEND_TIMEOUT: Duration = Duration::from_secs(10);
 const REPLAY_PAGE: usize = 500;
@@ -34,8 +44,20 @@ pub struct WsParams {
 pub async fn handler(
     State(state): State<AppState>,
     Query(params): Query<WsParams>,
+    principal: Option<Extension<Principal>>,
+    headers: HeaderMap,
     ws: WebSocketUpgrade,
 ) -> Result<Response, AppError> {
+    let Some(Extension(principal)) = principal else {
+        return Err(AppError::Unauthorized(
+            "sign in, or send Authorization: Bearer <API token>".into(),
+        ));
+    };
+    // A page on another site could open a socket that carries our cookie; refuse it.
+    if principal.uses_cookie() && !auth::same_origin(&headers) {
+        tracing::warn!(user = %principal.user.email, "refused a cross-site WebSocket");
+        return Err(AppError::Forbidden("cross-site WebSocket refused".into()));
+    }
     let since = match params.since.as_deref() {
         None | Some("") => None,
         Some(s) => Some(s.parse::<i64>().ok().filter(|n| *n >= 0).ok_or_else(|| {
@@ -44,7 +66,7 @@ pub async fn handler(
     };
     Ok(ws
         .max_message_size(64 * 1024)
-        .on_upgrade(move |socket| serve(socket, state, since))
+        .on_upgrade(move |socket| serve(socket, state, principal, headers, since))
         .into_response())
 }
 
@@ -53,11 +75,23 @@ enum End {
     TooSlow,
     Shutdown,
     StoreDown,
+    SignedOut,
 }
 
-async fn serve(socket: WebSocket, state: AppState, since: Option<i64>) {
+async fn serve(
+    socket: WebSocket,
+    state: AppState,
+    principal: Principal,
+    headers: HeaderMap,
+    since: Option<i64>,
+) {
     let (mut sink, mut stream) = socket.split();
-    let end = match pump(&mut sink, &mut stream, &state, since).await {
+    let mut session = Session {
+        scope: principal.scope,
+        headers,
+        last: 0,
+    };
+    let end = match session.pump(&mut sink, &mut stream, &state, since).await {
         Err(end) => end,
         Ok(never) => match never {},
     };
@@ -68,6 +102,7 @@ async fn serve(socket: WebSocket, state: AppState, since: Option<i64>) {
         }
         End::Shutdown => Some((1001, "server shutting down")),
         End::StoreDown => Some((1011, "store unavailable: reconnect with since")),
+        End::SignedOut => Some((CLOSE_SIGNED_OUT, "signed out")),
         End::PeerGone => None,
     };
     if let Some((code, reason)) = close {
@@ -83,75 +118,112 @@ async fn serve(socket: WebSocket, state: AppState, since: Option<i64>) {
     }
 }
 
-/// Runs the socket until it has to end, and says why.
-async fn pump(
-    sink: &mut SplitSink<WebSocket, Message>,
-    stream: &mut SplitStream<WebSocket>,
-    state: &AppState,
-    since: Option<i64>,
-) -> Result<Infallible, End> {
-    let mut live = state.hub.subscribe();
-    let head = state.hub.head();
-    let mut last = head;
-    match since {
-        None => send(sink, control("ready", head)).await?,
-        Some(n) => {
-            let bounds = state
-                .store
-                .event_bounds()
-                .await
-                .map_err(|_| End::StoreDown)?;
-            if n < bounds.floor || n > bounds.head {
-                // Older than we keep, or from another database: start over.
-                send(sink, control("resync", head)).await?;
-            } else {
-                let mut cursor = n;
-                while cursor < head {
-                    let page = state
-                        .store
-                        .events_after(cursor, REPLAY_PAGE)
-                        .await
-                        .map_err(|_| End::StoreDown)?;
-                    let Some(tail) = page.last().map(|e| e.seq) else {
-                        break;
-                    };
-                    for e in page.iter().filter(|e| e.seq <= head) {
-                        send(sink, Message::Text(e.frame_json().into())).await?;
-                    }
-                    cursor = tail;
-                }
-                last = head.max(n);
-                send(sink, control("ready", last)).await?;
-            }
-        }
+struct Session {
+    scope: Scope,
+    /// The credentials the socket was opened with, to re-check them.
+    headers: HeaderMap,
+    /// Seq of the last frame sent: the next event frame's `prev`.
+    last: i64,
+}
+
+impl Session {
+    /// An event frame for this socket: the shared frame with this socket's `prev` added.
+    fn event_frame(&mut self, seq: i64, frame: &str) -> Message {
+        let body = frame.strip_prefix('{').unwrap_or(frame);
+        let text = format!(r#"{{"prev":{},{body}"#, self.last);
+        self.last = seq;
+        Message::Text(text.into())
     }
 
-    let mut ping = tokio::time::interval(PING_EVERY);
-    ping.tick().await;
-    let mut answered = true;
-    loop {
-        tokio::select! {
-            _ = state.shutdown.cancelled() => return Err(End::Shutdown),
-            event = live.recv() => match event {
-                Ok(e) if e.seq > last => {
-                    send(sink, Message::Text(e.frame.clone())).await?;
-                    last = e.seq;
+    /// Runs the socket until it has to end, and says why.
+    async fn pump(
+        &mut self,
+        sink: &mut SplitSink<WebSocket, Message>,
+        stream: &mut SplitStream<WebSocket>,
+        state: &AppState,
+        since: Option<i64>,
+    ) -> Result<Infallible, End> {
+        let mut live = state.hub.subscribe();
+        let head = state.hub.head();
+        self.last = head;
+        match since {
+            None => send(sink, control("ready", head)).await?,
+            Some(n) => {
+                let bounds = state
+                    .store
+                    .event_bounds()
+                    .await
+                    .map_err(|_| End::StoreDown)?;
+                if n < bounds.floor || n > bounds.head {
+                    // Older than we keep, or from another database: start over.
+                    send(sink, control("resync", head)).await?;
+                } else {
+                    self.last = n;
+                    let mut cursor = n;
+                    while cursor < head {
+                        let page = state
+                            .store
+                            .events_after(cursor, REPLAY_PAGE)
+                            .await
+                            .map_err(|_| End::StoreDown)?;
+                        let Some(tail) = page.last().map(|e| e.seq) else {
+                            break;
+                        };
+                        for e in page.iter().filter(|e| e.seq <= head) {
+                            if self.scope.allows(&e.inbox_id) {
+                                let frame = self.event_frame(e.seq, &e.frame_json());
+                                send(sink, frame).await?;
+                            }
+                        }
+                        cursor = tail;
+                    }
+                    self.last = self.last.max(head.max(n));
+                    send(sink, control("ready", head.max(n))).await?;
                 }
-                Ok(_) => {}
-                Err(RecvError::Lagged(_)) => return Err(End::TooSlow),
-                Err(RecvError::Closed) => return Err(End::Shutdown),
-            },
-            incoming = stream.next() => match incoming {
-                Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return Err(End::PeerGone),
-                // Any traffic proves the peer is alive; the protocol has no client frames.
-                Some(Ok(_)) => answered = true,
-            },
-            _ = ping.tick() => {
-                if !answered {
-                    return Err(End::PeerGone);
+            }
+        }
+        let mut seen = head.max(since.unwrap_or(0));
+
+        let mut ping = tokio::time::interval(PING_EVERY);
+        ping.tick().await;
+        let mut reauthorise = tokio::time::interval(REAUTHORISE_EVERY);
+        reauthorise.tick().await;
+        let mut answered = true;
+        loop {
+            tokio::select! {
+                _ = state.shutdown.cancelled() => return Err(End::Shutdown),
+                event = live.recv() => match event {
+                    Ok(e) if e.seq > seen => {
+                        seen = e.seq;
+                        if self.scope.allows(&e.inbox_id) {
+                            let frame = self.event_frame(e.seq, &e.frame);
+                            send(sink, frame).await?;
+                        }
+                    }
+                    Ok(_) => {}
+                    Err(RecvError::Lagged(_)) => return Err(End::TooSlow),
+                    Err(RecvError::Closed) => return Err(End::Shutdown),
+                },
+                incoming = stream.next() => match incoming {
+                    Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return Err(End::PeerGone),
+                    // Any traffic proves the peer is alive; the protocol has no client frames.
+                    Some(Ok(_)) => answered = true,
+                },
+                _ = ping.tick() => {
+                    if !answered {
+                        return Err(End::PeerGone);
+                    }
+                    answered = false;
+                    send(sink, Message::Ping(Default::default())).await?;
                 }
-                answered = false;
-                send(sink, Message::Ping(Default::default())).await?;
+                _ = reauthorise.tick() => {
+                    match auth::authenticate(&state.store, &self.headers).await {
+                        Ok(Some(p)) => self.scope = p.scope,
+                        Ok(None) => return Err(End::SignedOut),
+                        // A store hiccup is not a sign-out; keep the current scope.
+                        Err(_) => {}
+                    }
+                }
             }
         }
     }

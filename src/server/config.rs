@@ -43,7 +43,7 @@ impl std::fmt::Debug for DatabaseConfig {
 }
 
 /// Where outbound calls go and how webhooks are checked.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct WhatsAppConfig {
     /// `None` means simulator mode: the base is the built-in simulator, known once bound.
     pub api_base: Option<String>,
@@ -60,15 +60,35 @@ impl WhatsAppConfig {
     }
 }
 
+/// Secrets stay out of logs: `Debug` shows the shape, not the values.
+impl std::fmt::Debug for WhatsAppConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WhatsAppConfig")
+            .field("api_base", &self.api_base)
+            .field("phone_number_id", &self.phone_number_id)
+            .field("display_phone_number", &self.display_phone_number)
+            .finish_non_exhaustive()
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct SimulatorConfig {
     /// Delays before the `sent`, `delivered` and `read` receipts of each send.
     pub receipt_delays: [Duration; 3],
 }
 
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Config {
     pub site_addr: SocketAddr,
+    /// `SWITCHBOARD_ADMIN_EMAIL` / `SWITCHBOARD_ADMIN_PASSWORD`: an admin created at start
+    /// if missing.
+    pub admin: Option<(String, String)>,
+    /// Where users reach the app (e.g. `https://inbox.example.com`); an `https` URL makes
+    /// session cookies `Secure`.
+    pub public_url: Option<String>,
+    pub session_lifetime: Duration,
+    /// Take the client address from `X-Forwarded-For` (only behind a proxy you run).
+    pub trust_proxy: bool,
     pub database: DatabaseConfig,
     pub whatsapp: WhatsAppConfig,
     pub simulator: SimulatorConfig,
@@ -87,7 +107,25 @@ pub const SIMULATOR_PHONE_NUMBER_ID: &str = "200000000000001";
 pub const SIMULATOR_DISPLAY_NUMBER: &str = "15550001000";
 pub const DEFAULT_API_BASE: &str = "https://graph.facebook.com/v24.0";
 
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Config")
+            .field("site_addr", &self.site_addr)
+            .field("admin", &self.admin.as_ref().map(|(email, _)| email))
+            .field("public_url", &self.public_url)
+            .field("database", &self.database)
+            .field("whatsapp", &self.whatsapp)
+            .finish_non_exhaustive()
+    }
+}
+
 impl Config {
+    pub fn public_url_https(&self) -> bool {
+        self.public_url
+            .as_deref()
+            .is_some_and(|u| u.starts_with("https://"))
+    }
+
     /// Reads the process environment, after loading `.env` from the working directory.
     pub fn from_env() -> Result<Self, ConfigError> {
         match dotenvy::dotenv() {
@@ -177,11 +215,69 @@ impl Config {
             })?,
         };
 
+        let admin = match (
+            var("SWITCHBOARD_ADMIN_EMAIL"),
+            var("SWITCHBOARD_ADMIN_PASSWORD"),
+        ) {
+            (Some(email), Some(password)) => {
+                if password.chars().count() < crate::server::auth::MIN_PASSWORD_LEN {
+                    return Err(ConfigError::new(
+                        "SWITCHBOARD_ADMIN_PASSWORD",
+                        format!(
+                            "needs at least {} characters",
+                            crate::server::auth::MIN_PASSWORD_LEN
+                        ),
+                    ));
+                }
+                Some((email, password))
+            }
+            (None, None) => None,
+            (Some(_), None) => {
+                return Err(ConfigError::new(
+                    "SWITCHBOARD_ADMIN_PASSWORD",
+                    "must be set with SWITCHBOARD_ADMIN_EMAIL",
+                ));
+            }
+            (None, Some(_)) => {
+                return Err(ConfigError::new(
+                    "SWITCHBOARD_ADMIN_EMAIL",
+                    "must be set with SWITCHBOARD_ADMIN_PASSWORD",
+                ));
+            }
+        };
+        let public_url = match var("SWITCHBOARD_PUBLIC_URL") {
+            Some(u) if u.starts_with("https://") || u.starts_with("http://") => {
+                Some(u.trim_end_matches('/').to_string())
+            }
+            Some(u) => {
+                return Err(ConfigError::new(
+                    "SWITCHBOARD_PUBLIC_URL",
+                    format!("{u:?} is not an http(s) URL"),
+                ));
+            }
+            None => None,
+        };
+        let session_hours = parse_positive(&var, "SWITCHBOARD_SESSION_HOURS", 24 * 7)?;
+        let trust_proxy = match var("SWITCHBOARD_TRUST_PROXY").as_deref() {
+            None | Some("0" | "false" | "no") => false,
+            Some("1" | "true" | "yes") => true,
+            Some(other) => {
+                return Err(ConfigError::new(
+                    "SWITCHBOARD_TRUST_PROXY",
+                    format!("{other:?} is not true or false"),
+                ));
+            }
+        };
+
         let event_retention = parse_positive(&var, "SWITCHBOARD_EVENT_RETENTION", 1_000_000)?;
         let socket_buffer = parse_positive(&var, "SWITCHBOARD_SOCKET_BUFFER", 4096)? as usize;
 
         Ok(Self {
             site_addr,
+            admin,
+            public_url,
+            session_lifetime: Duration::from_secs(session_hours as u64 * 3600),
+            trust_proxy,
             database,
             whatsapp,
             simulator: SimulatorConfig { receipt_delays },
@@ -348,6 +444,35 @@ mod tests {
                 .var,
             "SIMULATOR_RECEIPT_DELAYS_MS"
         );
+    }
+
+    #[test]
+    fn secrets_never_show_in_debug_output() {
+        let c = config(&[
+            ("WHATSAPP_ACCESS_TOKEN", "tok-SECRET"),
+            ("WHATSAPP_APP_SECRET", "app-SECRET"),
+            ("WHATSAPP_VERIFY_TOKEN", "ver-SECRET"),
+            ("WHATSAPP_PHONE_NUMBER_ID", "123"),
+            ("SWITCHBOARD_ADMIN_EMAIL", "root@example.com"),
+            ("SWITCHBOARD_ADMIN_PASSWORD", "pw-SECRET-long"),
+            ("DATABASE_URL", "mongodb://u:db-SECRET@h/x"),
+        ])
+        .unwrap();
+        let shown = format!("{c:?}");
+        assert!(!shown.contains("SECRET"), "{shown}");
+        assert!(shown.contains("root@example.com"));
+    }
+
+    #[test]
+    fn the_admin_needs_both_variables_and_a_real_password() {
+        let e = config(&[("SWITCHBOARD_ADMIN_EMAIL", "a@b.co")]).unwrap_err();
+        assert_eq!(e.var, "SWITCHBOARD_ADMIN_PASSWORD");
+        let e = config(&[
+            ("SWITCHBOARD_ADMIN_EMAIL", "a@b.co"),
+            ("SWITCHBOARD_ADMIN_PASSWORD", "short"),
+        ])
+        .unwrap_err();
+        assert_eq!(e.var, "SWITCHBOARD_ADMIN_PASSWORD");
     }
 
     #[test]

@@ -1,7 +1,10 @@
 //! Wiring: open the store, start the hub and the simulator, build the router, serve.
 
+pub mod admin;
+pub mod auth;
 pub mod config;
 pub mod error;
+pub mod ratelimit;
 pub mod state;
 
 use std::net::SocketAddr;
@@ -29,6 +32,7 @@ use crate::store::{DynStore, StoreError};
 use crate::whatsapp::client::CloudApi;
 use crate::whatsapp::webhook;
 use config::{Config, DatabaseConfig};
+use ratelimit::SignInLimiter;
 use state::{AppState, Inner};
 
 /// Why the server could not start. Printed as one line.
@@ -43,6 +47,8 @@ pub enum StartError {
     Store(StoreError),
     #[error(transparent)]
     Config(#[from] config::ConfigError),
+    #[error("cannot create the first accounts: {0}")]
+    Bootstrap(String),
 }
 
 fn reason(e: &StoreError) -> String {
@@ -183,27 +189,38 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         .map_err(StartError::Store)?;
 
     let (cloud, simulator) = match &config.whatsapp.api_base {
-        Some(base) => (CloudApi::new(base, &config.whatsapp.access_token), None),
+        Some(base) => (CloudApi::new(base), None),
         None => {
             let sim = Simulator::new(SimulatorSettings {
                 app_url: app_url.clone(),
-                app_secret: config.whatsapp.app_secret.clone(),
-                access_token: config.whatsapp.access_token.clone(),
-                phone_number_id: config.whatsapp.phone_number_id.clone(),
-                display_phone_number: config
-                    .whatsapp
-                    .display_phone_number
-                    .clone()
-                    .unwrap_or_default(),
                 receipt_delays: config.simulator.receipt_delays,
             });
-            let cloud = CloudApi::new(
-                &Simulator::api_base(&app_url),
-                &config.whatsapp.access_token,
-            );
+            let cloud = CloudApi::new(&Simulator::api_base(&app_url));
             (cloud, Some(sim))
         }
     };
+
+    if let Some(demo) = admin::bootstrap(&store, &config)
+        .await
+        .map_err(|e| StartError::Bootstrap(e.to_string()))?
+    {
+        // Shown once here and on the sign-in page; deliberately not sent to the log.
+        println!(
+            "Simulator mode: sign in at {app_url}/login as {} with password {}",
+            demo.email, demo.password
+        );
+    }
+    if store
+        .list_users()
+        .await
+        .map_err(StartError::Store)?
+        .is_empty()
+    {
+        tracing::warn!(
+            "no accounts exist: create an admin with `switchboard user add --role admin` \
+             or SWITCHBOARD_ADMIN_EMAIL/SWITCHBOARD_ADMIN_PASSWORD"
+        );
+    }
 
     let state = AppState::new(Inner {
         leptos_options: leptos_options(addr),
@@ -213,6 +230,7 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         cloud,
         simulator,
         shutdown: shutdown.clone(),
+        sign_in_limiter: SignInLimiter::new(Duration::from_secs(15 * 60), 5, 30),
     });
 
     tokio::spawn(replay_unfinished_webhooks(state.clone()));
@@ -221,9 +239,12 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
 
     let app = router(state.clone());
     let server = tokio::spawn(
-        axum::serve(listener, app)
-            .with_graceful_shutdown(shutdown.cancelled_owned())
-            .into_future(),
+        axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(shutdown.cancelled_owned())
+        .into_future(),
     );
     tracing::info!(
         url = %app_url,
@@ -257,6 +278,8 @@ pub fn router(state: AppState) -> Router {
     app.leptos_routes_with_context(&state, routes, || {}, move || shell(leptos_options.clone()))
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
         .layer(middleware::from_fn(error::server_fn_status))
+        .layer(middleware::from_fn(auth::csrf_guard))
+        .layer(middleware::from_fn_with_state(state.clone(), auth::resolve))
         .layer(TraceLayer::new_for_http())
         .with_state(state)
 }

@@ -8,6 +8,8 @@ use leptos::prelude::LeptosOptions;
 use tokio_util::sync::CancellationToken;
 
 use crate::realtime::hub::Hub;
+use crate::server::ratelimit::SignInLimiter;
+
 use crate::server::config::Config;
 use crate::simulator::Simulator;
 use crate::store::DynStore;
@@ -26,6 +28,7 @@ pub struct Inner {
     pub simulator: Option<Simulator>,
     /// Cancelled when the server shuts down; sockets and background tasks watch it.
     pub shutdown: CancellationToken,
+    pub sign_in_limiter: SignInLimiter,
 }
 
 impl AppState {

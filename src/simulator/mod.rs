@@ -15,14 +15,18 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::{Extension, Json, Router};
 use rand::Rng;
 use serde::Deserialize;
 
 pub use faults::Fault;
 
 use crate::model::DemoCustomer;
+use crate::server::admin::effective_credentials;
+use crate::server::auth::Principal;
+use crate::server::error::AppError;
 use crate::server::state::AppState;
+use crate::store::Inbox;
 use crate::whatsapp::signature;
 use crate::whatsapp::wire::{GraphError, GraphErrorEnvelope, SendTextRequest};
 
@@ -55,10 +59,6 @@ pub struct Simulator {
 struct Inner {
     http: reqwest::Client,
     webhook_url: String,
-    app_secret: String,
-    access_token: String,
-    phone_number_id: String,
-    display_phone_number: String,
     receipt_delays: [Duration; 3],
     faults: Mutex<Vec<Fault>>,
 }
@@ -66,11 +66,28 @@ struct Inner {
 pub struct SimulatorSettings {
     /// Where the app listens, e.g. `http://127.0.0.1:3000`.
     pub app_url: String,
-    pub app_secret: String,
-    pub access_token: String,
-    pub phone_number_id: String,
-    pub display_phone_number: String,
     pub receipt_delays: [Duration; 3],
+}
+
+/// How the simulator speaks for one inbox: Meta signs with the app secret of the app the
+/// number belongs to, and accepts that number's access token.
+struct Number {
+    phone_number_id: String,
+    display_phone_number: String,
+    app_secret: String,
+    access_token: String,
+}
+
+impl Number {
+    fn of(state: &AppState, inbox: &Inbox) -> Self {
+        let c = effective_credentials(&state.config, inbox);
+        Self {
+            phone_number_id: inbox.phone_number_id.clone(),
+            display_phone_number: inbox.display_phone_number.clone().unwrap_or_default(),
+            app_secret: c.app_secret.unwrap_or_default(),
+            access_token: c.access_token.unwrap_or_default(),
+        }
+    }
 }
 
 impl Simulator {
@@ -83,10 +100,6 @@ impl Simulator {
             inner: Arc::new(Inner {
                 http,
                 webhook_url: format!("{}/webhook", s.app_url.trim_end_matches('/')),
-                app_secret: s.app_secret,
-                access_token: s.access_token,
-                phone_number_id: s.phone_number_id,
-                display_phone_number: s.display_phone_number,
                 receipt_delays: s.receipt_delays,
                 faults: Mutex::new(Vec::new()),
             }),
@@ -108,9 +121,12 @@ impl Simulator {
             .collect()
     }
 
-    /// A customer writes: builds Meta's inbound webhook and delivers it. Returns the wamid.
+    /// A customer writes to `inbox`: builds Meta's inbound webhook and delivers it.
+    /// Returns the wamid.
     pub async fn customer_text(
         &self,
+        state: &AppState,
+        inbox: &Inbox,
         wa_id: Option<&str>,
         name: Option<&str>,
         text: Option<&str>,
@@ -136,10 +152,11 @@ impl Simulator {
             Some(t) => t.to_string(),
             None => CUSTOMER_LINES[rand::rng().random_range(0..CUSTOMER_LINES.len())].to_string(),
         };
+        let number = Number::of(state, inbox);
         let wamid = payloads::new_wamid();
         let body = payloads::inbound_text(
-            &self.inner.phone_number_id,
-            &self.inner.display_phone_number,
+            &number.phone_number_id,
+            &number.display_phone_number,
             &wa_id,
             name.as_deref(),
             &wamid,
@@ -154,14 +171,14 @@ impl Simulator {
             1
         };
         for _ in 0..times {
-            self.deliver(body.clone()).await?;
+            self.deliver(&number.app_secret, body.clone()).await?;
         }
         Ok(wamid)
     }
 
     /// Signs and POSTs one webhook body to the app, retrying like Meta on failure.
-    async fn deliver(&self, body: String) -> Result<(), SimError> {
-        let sig = signature::sign(self.inner.app_secret.as_bytes(), body.as_bytes());
+    async fn deliver(&self, app_secret: &str, body: String) -> Result<(), SimError> {
+        let sig = signature::sign(app_secret.as_bytes(), body.as_bytes());
         let mut wait = Duration::from_millis(250);
         for attempt in 1..=6 {
             let result = self
@@ -217,6 +234,7 @@ impl Simulator {
     /// Plays the receipts for an accepted send, in the order a fault asks for.
     fn play_receipts(
         &self,
+        number: Number,
         plan: faults::ReceiptPlan,
         wamid: String,
         to: String,
@@ -227,8 +245,8 @@ impl Simulator {
             for step in plan.steps(&sim.inner.receipt_delays) {
                 tokio::time::sleep(step.delay).await;
                 let body = payloads::status(
-                    &sim.inner.phone_number_id,
-                    &sim.inner.display_phone_number,
+                    &number.phone_number_id,
+                    &number.display_phone_number,
                     &wamid,
                     &to,
                     step.status,
@@ -240,7 +258,10 @@ impl Simulator {
                 for _ in 0..copies {
                     let sim = sim.clone();
                     let body = body.clone();
-                    deliveries.push(tokio::spawn(async move { sim.deliver(body).await }));
+                    let secret = number.app_secret.clone();
+                    deliveries.push(tokio::spawn(
+                        async move { sim.deliver(&secret, body).await },
+                    ));
                 }
                 for d in deliveries {
                     if let Ok(Err(e)) = d.await {
@@ -279,6 +300,15 @@ fn not_simulating() -> Response {
     (StatusCode::NOT_FOUND, "not in simulator mode").into_response()
 }
 
+/// The simulator's controls act on real inboxes: they need a signed-in caller who may see
+/// the inbox in question (the Graph endpoint instead checks the inbox's access token, as
+/// Meta does).
+fn signed_in(principal: Option<Extension<Principal>>) -> Result<Principal, AppError> {
+    principal.map(|Extension(p)| p).ok_or_else(|| {
+        AppError::Unauthorized("sign in, or send Authorization: Bearer <API token>".into())
+    })
+}
+
 fn graph_error(status: StatusCode, code: i64, message: &str, details: &str) -> Response {
     let body = GraphErrorEnvelope {
         error: GraphError {
@@ -306,25 +336,30 @@ async fn graph_send(
     let Some(sim) = state.simulator.as_ref() else {
         return not_simulating();
     };
+    let inbox = match state.store.inbox_by_phone_number_id(&phone_number_id).await {
+        Ok(Some(inbox)) => inbox,
+        Ok(None) => {
+            return graph_error(
+                StatusCode::BAD_REQUEST,
+                100,
+                "(#100) Invalid parameter",
+                "Unknown phone number id.",
+            );
+        }
+        Err(e) => return (StatusCode::SERVICE_UNAVAILABLE, e.to_string()).into_response(),
+    };
+    let number = Number::of(&state, &inbox);
     let authorised = headers
         .get("authorization")
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
-        .is_some_and(|t| t == sim.inner.access_token);
+        .is_some_and(|t| t == number.access_token);
     if !authorised {
         return graph_error(
             StatusCode::UNAUTHORIZED,
             190,
             "Invalid OAuth access token - Cannot parse access token",
             "The access token is missing or invalid.",
-        );
-    }
-    if phone_number_id != sim.inner.phone_number_id {
-        return graph_error(
-            StatusCode::BAD_REQUEST,
-            100,
-            "(#100) Invalid parameter",
-            "Unknown phone number id.",
         );
     }
     let request: SendTextRequest = match serde_json::from_slice(&body) {
@@ -377,19 +412,19 @@ async fn graph_send(
     if plan.early {
         // The `sent` receipt lands before this response, as Meta sometimes manages.
         let body = payloads::status(
-            &sim.inner.phone_number_id,
-            &sim.inner.display_phone_number,
+            &number.phone_number_id,
+            &number.display_phone_number,
             &wamid,
             &to,
             "sent",
             callback.as_deref(),
             None,
         );
-        if let Err(e) = sim.deliver(body).await {
+        if let Err(e) = sim.deliver(&number.app_secret, body).await {
             tracing::warn!(error = %e, "simulator: early receipt not delivered");
         }
     }
-    sim.play_receipts(plan, wamid.clone(), to.clone(), callback);
+    sim.play_receipts(number, plan, wamid.clone(), to.clone(), callback);
     Json(payloads::send_response(&to, &wamid)).into_response()
 }
 
@@ -398,13 +433,20 @@ pub struct CustomerMessage {
     pub wa_id: Option<String>,
     pub name: Option<String>,
     pub text: Option<String>,
+    /// Which inbox the customer writes to; the first one if left out.
+    pub phone_number_id: Option<String>,
 }
 
 /// `POST /_sim/customer/messages`: a simulated customer writes to the inbox.
 async fn customer_message(
     State(state): State<AppState>,
+    principal: Option<Extension<Principal>>,
     body: Option<Json<CustomerMessage>>,
 ) -> Response {
+    let principal = match signed_in(principal) {
+        Ok(p) => p,
+        Err(e) => return e.into_response(),
+    };
     let Some(sim) = state.simulator.as_ref() else {
         return not_simulating();
     };
@@ -412,9 +454,29 @@ async fn customer_message(
         wa_id: None,
         name: None,
         text: None,
+        phone_number_id: None,
     });
+    let inbox = match &m.phone_number_id {
+        Some(pnid) => state.store.inbox_by_phone_number_id(pnid).await,
+        None => state
+            .store
+            .list_inboxes()
+            .await
+            .map(|all| all.into_iter().next()),
+    };
+    let inbox = match inbox {
+        Ok(Some(i)) if principal.can_see(&i.id) => i,
+        Ok(_) => return (StatusCode::NOT_FOUND, "no such inbox").into_response(),
+        Err(e) => return (StatusCode::SERVICE_UNAVAILABLE, e.to_string()).into_response(),
+    };
     match sim
-        .customer_text(m.wa_id.as_deref(), m.name.as_deref(), m.text.as_deref())
+        .customer_text(
+            &state,
+            &inbox,
+            m.wa_id.as_deref(),
+            m.name.as_deref(),
+            m.text.as_deref(),
+        )
         .await
     {
         Ok(wamid) => Json(serde_json::json!({ "wamid": wamid })).into_response(),
@@ -423,7 +485,13 @@ async fn customer_message(
     }
 }
 
-async fn list_faults(State(state): State<AppState>) -> Response {
+async fn list_faults(
+    State(state): State<AppState>,
+    principal: Option<Extension<Principal>>,
+) -> Response {
+    if let Err(e) = signed_in(principal) {
+        return e.into_response();
+    }
     match state.simulator.as_ref() {
         Some(s) => Json(s.pending_faults()).into_response(),
         None => not_simulating(),
@@ -432,7 +500,14 @@ async fn list_faults(State(state): State<AppState>) -> Response {
 
 /// `POST /_sim/faults` with one fault or a list; each applies to one later send (or, for
 /// `duplicate_webhooks`, one later customer message or send).
-async fn add_faults(State(state): State<AppState>, body: axum::body::Bytes) -> Response {
+async fn add_faults(
+    State(state): State<AppState>,
+    principal: Option<Extension<Principal>>,
+    body: axum::body::Bytes,
+) -> Response {
+    if let Err(e) = signed_in(principal) {
+        return e.into_response();
+    }
     let Some(sim) = state.simulator.as_ref() else {
         return not_simulating();
     };
@@ -451,7 +526,13 @@ async fn add_faults(State(state): State<AppState>, body: axum::body::Bytes) -> R
     Json(sim.pending_faults()).into_response()
 }
 
-async fn clear_faults(State(state): State<AppState>) -> Response {
+async fn clear_faults(
+    State(state): State<AppState>,
+    principal: Option<Extension<Principal>>,
+) -> Response {
+    if let Err(e) = signed_in(principal) {
+        return e.into_response();
+    }
     match state.simulator.as_ref() {
         Some(s) => {
             if let Ok(mut q) = s.inner.faults.lock() {

@@ -14,7 +14,8 @@ use async_trait::async_trait;
 use tokio::sync::Notify;
 
 use crate::model::{
-    Conversation, Cursor, ErrorInfo, Message, MessageKind, MessagePage, MessageStatus,
+    ApiTokenInfo, Conversation, Cursor, ErrorInfo, Message, MessageKind, MessagePage,
+    MessageStatus, Role, User,
 };
 
 pub type StoreResult<T> = Result<T, StoreError>;
@@ -34,12 +35,107 @@ pub enum StoreError {
 }
 
 /// A WhatsApp phone number the inbox serves.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct Inbox {
     pub id: String,
     pub phone_number_id: String,
     pub display_phone_number: Option<String>,
     pub name: Option<String>,
+    /// The inbox's own Meta credentials; unset ones fall back to the environment's.
+    pub credentials: InboxCredentials,
+}
+
+impl std::fmt::Debug for Inbox {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Inbox")
+            .field("id", &self.id)
+            .field("phone_number_id", &self.phone_number_id)
+            .field("name", &self.name)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Secrets never leave the server and are never logged: `Debug` prints only which are set.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct InboxCredentials {
+    pub access_token: Option<String>,
+    pub app_secret: Option<String>,
+    pub verify_token: Option<String>,
+}
+
+impl InboxCredentials {
+    pub fn any(&self) -> bool {
+        self.access_token.is_some() || self.app_secret.is_some() || self.verify_token.is_some()
+    }
+}
+
+impl std::fmt::Debug for InboxCredentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let set = |v: &Option<String>| if v.is_some() { "set" } else { "unset" };
+        f.debug_struct("InboxCredentials")
+            .field("access_token", &set(&self.access_token))
+            .field("app_secret", &set(&self.app_secret))
+            .field("verify_token", &set(&self.verify_token))
+            .finish()
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct NewInbox {
+    pub phone_number_id: String,
+    pub display_phone_number: Option<String>,
+    pub name: Option<String>,
+    pub credentials: InboxCredentials,
+}
+
+/// Changes to an inbox; `None` leaves a field as it is. A credential set to an empty
+/// string is cleared (the inbox falls back to the environment's).
+#[derive(Debug, Clone, Default)]
+pub struct InboxUpdate {
+    pub name: Option<String>,
+    pub display_phone_number: Option<String>,
+    pub credentials: InboxCredentials,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewUser {
+    pub email: String,
+    pub name: String,
+    pub role: Role,
+    pub password_hash: String,
+}
+
+/// Changes to a user; `None` leaves a field as it is.
+#[derive(Debug, Clone, Default)]
+pub struct UserUpdate {
+    pub name: Option<String>,
+    pub role: Option<Role>,
+    pub disabled: Option<bool>,
+    pub password_hash: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewApiToken {
+    pub name: String,
+    pub user_id: String,
+    /// SHA-256 of the secret; the secret itself is never stored.
+    pub token_hash: String,
+}
+
+/// Which inboxes a reader may see.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Scope {
+    All,
+    Inboxes(Vec<String>),
+}
+
+impl Scope {
+    pub fn allows(&self, inbox_id: &str) -> bool {
+        match self {
+            Self::All => true,
+            Self::Inboxes(ids) => ids.iter().any(|i| i == inbox_id),
+        }
+    }
 }
 
 /// Kinds of change the event log records.
@@ -219,6 +315,47 @@ pub trait Store: Send + Sync + 'static {
     /// Succeeds when the database answers.
     async fn ping(&self) -> StoreResult<()>;
 
+    // ---- agents
+    /// Creates a user; the email must be new (`Conflict` otherwise).
+    async fn create_user(&self, user: NewUser) -> StoreResult<User>;
+    async fn user(&self, id: &str) -> StoreResult<Option<User>>;
+    /// The user with this (normalised) email, with their password hash.
+    async fn user_by_email(&self, email: &str) -> StoreResult<Option<(User, String)>>;
+    async fn list_users(&self) -> StoreResult<Vec<User>>;
+    async fn update_user(&self, id: &str, update: UserUpdate) -> StoreResult<User>;
+
+    // ---- sessions (keyed by the SHA-256 of the cookie's secret)
+    async fn create_session(
+        &self,
+        token_hash: &str,
+        user_id: &str,
+        expires_at: i64,
+    ) -> StoreResult<()>;
+    /// The user of a live (unexpired) session.
+    async fn session_user(&self, token_hash: &str) -> StoreResult<Option<User>>;
+    async fn delete_session(&self, token_hash: &str) -> StoreResult<()>;
+    async fn delete_user_sessions(&self, user_id: &str) -> StoreResult<()>;
+
+    // ---- API tokens
+    async fn create_api_token(&self, token: NewApiToken) -> StoreResult<ApiTokenInfo>;
+    /// The token and its user, if it exists and is not revoked; records its use.
+    async fn api_token_user(&self, token_hash: &str) -> StoreResult<Option<(ApiTokenInfo, User)>>;
+    async fn list_api_tokens(&self) -> StoreResult<Vec<ApiTokenInfo>>;
+    async fn revoke_api_token(&self, id: &str) -> StoreResult<ApiTokenInfo>;
+
+    // ---- inbox administration and membership
+    async fn list_inboxes(&self) -> StoreResult<Vec<Inbox>>;
+    /// Creates an inbox; the phone number id must be new (`Conflict` otherwise).
+    async fn create_inbox(&self, inbox: NewInbox) -> StoreResult<Inbox>;
+    async fn update_inbox(&self, id: &str, update: InboxUpdate) -> StoreResult<Inbox>;
+    async fn set_member(&self, inbox_id: &str, user_id: &str, member: bool) -> StoreResult<()>;
+    async fn inbox_members(&self, inbox_id: &str) -> StoreResult<Vec<String>>;
+    async fn user_inboxes(&self, user_id: &str) -> StoreResult<Vec<String>>;
+
+    // ---- small settings (e.g. the simulator's demo sign-in)
+    async fn setting(&self, key: &str) -> StoreResult<Option<String>>;
+    async fn set_setting(&self, key: &str, value: Option<&str>) -> StoreResult<()>;
+
     /// Signalled after every commit that appended events; the hub waits on it.
     fn commits(&self) -> Arc<Notify>;
 
@@ -258,8 +395,12 @@ pub trait Store: Send + Sync + 'static {
     async fn mark_conversation_read(&self, conversation_id: &str) -> StoreResult<Conversation>;
 
     // ---- reads
-    /// Conversations by last activity, newest first.
-    async fn list_conversations(&self, limit: usize) -> StoreResult<Vec<Conversation>>;
+    /// Conversations of the inboxes in `scope`, by last activity, newest first.
+    async fn list_conversations(
+        &self,
+        scope: &Scope,
+        limit: usize,
+    ) -> StoreResult<Vec<Conversation>>;
     async fn conversation(&self, id: &str) -> StoreResult<Option<Conversation>>;
     async fn message(&self, id: &str) -> StoreResult<Option<Message>>;
     /// A page of history, newest first, strictly older than `before`.

@@ -17,13 +17,14 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension, Row, params};
 use tokio::sync::{Notify, Semaphore, mpsc, oneshot};
 
 use super::{
-    ContactKey, DeliveryState, Event, EventBounds, EventKind, InboundOutcome, Inbox, NewInbound,
-    NewOutbound, StatusOutcome, StatusReport, Store, StoreError, StoreResult, StoredWebhook,
+    ContactKey, DeliveryState, Event, EventBounds, EventKind, InboundOutcome, Inbox,
+    InboxCredentials, InboxUpdate, NewApiToken, NewInbound, NewInbox, NewOutbound, NewUser, Scope,
+    StatusOutcome, StatusReport, Store, StoreError, StoreResult, StoredWebhook, UserUpdate,
     WebhookState, new_id, now_ms,
 };
 use crate::model::{
-    Contact, Conversation, Cursor, Direction, ErrorInfo, Message, MessageKind, MessagePage,
-    MessagePreview, MessageStatus, UNREAD_CAP,
+    ApiTokenInfo, Contact, Conversation, Cursor, Direction, ErrorInfo, Message, MessageKind,
+    MessagePage, MessagePreview, MessageStatus, Role, UNREAD_CAP, User,
 };
 
 /// How hard SQLite syncs. `Normal` (the default) survives a killed process, `kill -9`
@@ -158,7 +159,7 @@ fn open_connection(path: &Path, sync: Synchronous, read_only: bool) -> StoreResu
     Ok(conn)
 }
 
-const SCHEMA_VERSION: i64 = 1;
+const SCHEMA_VERSION: i64 = 2;
 
 fn migrate(conn: &Connection) -> StoreResult<()> {
     let version: i64 = conn
@@ -172,8 +173,57 @@ fn migrate(conn: &Connection) -> StoreResult<()> {
     if version < 1 {
         conn.execute_batch(SCHEMA_V1).map_err(map_err)?;
     }
+    if version < 2 {
+        conn.execute_batch(SCHEMA_V2).map_err(map_err)?;
+    }
     Ok(())
 }
+
+/// Agents, sessions, API tokens, per-inbox credentials and membership.
+const SCHEMA_V2: &str = r#"
+BEGIN;
+ALTER TABLE inboxes ADD COLUMN access_token TEXT;
+ALTER TABLE inboxes ADD COLUMN app_secret TEXT;
+ALTER TABLE inboxes ADD COLUMN verify_token TEXT;
+CREATE TABLE users (
+    id TEXT PRIMARY KEY,
+    email TEXT NOT NULL UNIQUE,
+    name TEXT NOT NULL,
+    role TEXT NOT NULL,
+    password_hash TEXT NOT NULL,
+    disabled INTEGER NOT NULL DEFAULT 0,
+    created_at INTEGER NOT NULL
+);
+CREATE TABLE sessions (
+    token_hash TEXT PRIMARY KEY,
+    user_id TEXT NOT NULL REFERENCES users(id),
+    created_at INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL
+);
+CREATE INDEX sessions_by_user ON sessions(user_id);
+CREATE TABLE api_tokens (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    user_id TEXT NOT NULL REFERENCES users(id),
+    token_hash TEXT NOT NULL UNIQUE,
+    created_at INTEGER NOT NULL,
+    last_used_at INTEGER,
+    revoked_at INTEGER
+);
+CREATE TABLE inbox_members (
+    inbox_id TEXT NOT NULL REFERENCES inboxes(id),
+    user_id TEXT NOT NULL REFERENCES users(id),
+    PRIMARY KEY (inbox_id, user_id)
+);
+CREATE INDEX inbox_members_by_user ON inbox_members(user_id);
+CREATE TABLE settings (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+CREATE INDEX conversations_by_inbox_activity ON conversations(inbox_id, last_activity_at DESC, id);
+PRAGMA user_version = 2;
+COMMIT;
+"#;
 
 const SCHEMA_V1: &str = r#"
 BEGIN;
@@ -536,13 +586,72 @@ fn query_conversation(conn: &Connection, id: &str) -> StoreResult<Option<Convers
         .map_err(map_err)
 }
 
+const INBOX_COLUMNS: &str =
+    "id, phone_number_id, display_phone_number, name, access_token, app_secret, verify_token";
+
 fn inbox_from_row(r: &Row) -> rusqlite::Result<Inbox> {
     Ok(Inbox {
         id: r.get(0)?,
         phone_number_id: r.get(1)?,
         display_phone_number: r.get(2)?,
         name: r.get(3)?,
+        credentials: InboxCredentials {
+            access_token: r.get(4)?,
+            app_secret: r.get(5)?,
+            verify_token: r.get(6)?,
+        },
     })
+}
+
+fn query_inbox(conn: &Connection, column: &str, value: &str) -> StoreResult<Option<Inbox>> {
+    conn.prepare_cached(&format!(
+        "SELECT {INBOX_COLUMNS} FROM inboxes WHERE {column} = ?1"
+    ))
+    .and_then(|mut s| s.query_row([value], inbox_from_row).optional())
+    .map_err(map_err)
+}
+
+const USER_COLUMNS: &str = "id, email, name, role, disabled, created_at";
+
+fn user_from_row(r: &Row) -> rusqlite::Result<User> {
+    let role: String = r.get(3)?;
+    Ok(User {
+        id: r.get(0)?,
+        email: r.get(1)?,
+        name: r.get(2)?,
+        role: Role::parse(&role).unwrap_or(Role::Agent),
+        disabled: r.get(4)?,
+        created_at: r.get(5)?,
+    })
+}
+
+fn query_user(conn: &Connection, id: &str) -> StoreResult<Option<User>> {
+    conn.prepare_cached(&format!("SELECT {USER_COLUMNS} FROM users WHERE id = ?1"))
+        .and_then(|mut s| s.query_row([id], user_from_row).optional())
+        .map_err(map_err)
+}
+
+const TOKEN_COLUMNS: &str = "id, name, user_id, created_at, last_used_at, revoked_at";
+
+fn token_from_row(r: &Row) -> rusqlite::Result<ApiTokenInfo> {
+    let revoked: Option<i64> = r.get(5)?;
+    Ok(ApiTokenInfo {
+        id: r.get(0)?,
+        name: r.get(1)?,
+        user_id: r.get(2)?,
+        created_at: r.get(3)?,
+        last_used_at: r.get(4)?,
+        revoked: revoked.is_some(),
+    })
+}
+
+/// An empty string clears a credential; `None` keeps it.
+fn credential_sql(value: &Option<String>) -> (bool, Option<String>) {
+    match value {
+        None => (false, None),
+        Some(v) if v.trim().is_empty() => (true, None),
+        Some(v) => (true, Some(v.trim().to_string())),
+    }
 }
 
 // ---- write helpers -----------------------------------------------------------------------
@@ -863,39 +972,454 @@ impl Store for SqliteStore {
                     params![new_id(), pnid, display, now_ms()],
                 )
                 .map_err(map_err)?;
-            tx.conn
-                .query_row(
-                    "SELECT id, phone_number_id, display_phone_number, name FROM inboxes \
-                     WHERE phone_number_id = ?1",
-                    [&pnid],
-                    inbox_from_row,
-                )
-                .map_err(map_err)
+            query_inbox(tx.conn, "phone_number_id", &pnid)?
+                .ok_or(StoreError::NotFound("inbox"))
         })
         .await
     }
 
     async fn inbox_by_phone_number_id(&self, phone_number_id: &str) -> StoreResult<Option<Inbox>> {
         let pnid = phone_number_id.to_string();
-        self.read(move |c| {
-            c.prepare_cached(
-                "SELECT id, phone_number_id, display_phone_number, name FROM inboxes \
-                 WHERE phone_number_id = ?1",
-            )
-            .and_then(|mut s| s.query_row([&pnid], inbox_from_row).optional())
+        self.read(move |c| query_inbox(c, "phone_number_id", &pnid))
+            .await
+    }
+
+    async fn inbox(&self, id: &str) -> StoreResult<Option<Inbox>> {
+        let id = id.to_string();
+        self.read(move |c| query_inbox(c, "id", &id)).await
+    }
+
+    async fn list_inboxes(&self) -> StoreResult<Vec<Inbox>> {
+        self.read(|c| {
+            c.prepare_cached(&format!(
+                "SELECT {INBOX_COLUMNS} FROM inboxes ORDER BY created_at, id"
+            ))
+            .and_then(|mut s| s.query_map([], inbox_from_row)?.collect())
             .map_err(map_err)
         })
         .await
     }
 
-    async fn inbox(&self, id: &str) -> StoreResult<Option<Inbox>> {
+    async fn create_inbox(&self, inbox: NewInbox) -> StoreResult<Inbox> {
+        self.write(move |tx| {
+            let id = new_id();
+            let clean = |v: &Option<String>| {
+                v.as_ref()
+                    .map(|s| s.trim().to_string())
+                    .filter(|s| !s.is_empty())
+            };
+            tx.conn
+                .execute(
+                    "INSERT INTO inboxes (id, phone_number_id, display_phone_number, name, \
+                     access_token, app_secret, verify_token, created_at) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                    params![
+                        id,
+                        inbox.phone_number_id,
+                        inbox.display_phone_number,
+                        inbox.name,
+                        clean(&inbox.credentials.access_token),
+                        clean(&inbox.credentials.app_secret),
+                        clean(&inbox.credentials.verify_token),
+                        now_ms()
+                    ],
+                )
+                .map_err(|e| match map_err(e) {
+                    StoreError::Conflict(_) => StoreError::Conflict(format!(
+                        "an inbox for phone number id {} already exists",
+                        inbox.phone_number_id
+                    )),
+                    other => other,
+                })?;
+            query_inbox(tx.conn, "id", &id)?.ok_or(StoreError::NotFound("inbox"))
+        })
+        .await
+    }
+
+    async fn update_inbox(&self, id: &str, update: InboxUpdate) -> StoreResult<Inbox> {
         let id = id.to_string();
+        self.write(move |tx| {
+            if query_inbox(tx.conn, "id", &id)?.is_none() {
+                return Err(StoreError::NotFound("inbox"));
+            }
+            if let Some(name) = &update.name {
+                tx.conn
+                    .execute(
+                        "UPDATE inboxes SET name = ?2 WHERE id = ?1",
+                        params![id, Some(name.trim()).filter(|n| !n.is_empty())],
+                    )
+                    .map_err(map_err)?;
+            }
+            if let Some(display) = &update.display_phone_number {
+                tx.conn
+                    .execute(
+                        "UPDATE inboxes SET display_phone_number = ?2 WHERE id = ?1",
+                        params![id, Some(display.trim()).filter(|n| !n.is_empty())],
+                    )
+                    .map_err(map_err)?;
+            }
+            let c = &update.credentials;
+            for (column, value) in [
+                ("access_token", &c.access_token),
+                ("app_secret", &c.app_secret),
+                ("verify_token", &c.verify_token),
+            ] {
+                let (change, value) = credential_sql(value);
+                if change {
+                    tx.conn
+                        .execute(
+                            &format!("UPDATE inboxes SET {column} = ?2 WHERE id = ?1"),
+                            params![id, value],
+                        )
+                        .map_err(map_err)?;
+                }
+            }
+            query_inbox(tx.conn, "id", &id)?.ok_or(StoreError::NotFound("inbox"))
+        })
+        .await
+    }
+
+    async fn set_member(&self, inbox_id: &str, user_id: &str, member: bool) -> StoreResult<()> {
+        let (inbox_id, user_id) = (inbox_id.to_string(), user_id.to_string());
+        self.write(move |tx| {
+            if query_inbox(tx.conn, "id", &inbox_id)?.is_none() {
+                return Err(StoreError::NotFound("inbox"));
+            }
+            if query_user(tx.conn, &user_id)?.is_none() {
+                return Err(StoreError::NotFound("user"));
+            }
+            let sql = if member {
+                "INSERT OR IGNORE INTO inbox_members (inbox_id, user_id) VALUES (?1, ?2)"
+            } else {
+                "DELETE FROM inbox_members WHERE inbox_id = ?1 AND user_id = ?2"
+            };
+            tx.conn
+                .execute(sql, params![inbox_id, user_id])
+                .map_err(map_err)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn inbox_members(&self, inbox_id: &str) -> StoreResult<Vec<String>> {
+        let inbox_id = inbox_id.to_string();
         self.read(move |c| {
             c.prepare_cached(
-                "SELECT id, phone_number_id, display_phone_number, name FROM inboxes WHERE id = ?1",
+                "SELECT user_id FROM inbox_members WHERE inbox_id = ?1 ORDER BY user_id",
             )
-            .and_then(|mut s| s.query_row([&id], inbox_from_row).optional())
+            .and_then(|mut s| s.query_map([&inbox_id], |r| r.get(0))?.collect())
             .map_err(map_err)
+        })
+        .await
+    }
+
+    async fn user_inboxes(&self, user_id: &str) -> StoreResult<Vec<String>> {
+        let user_id = user_id.to_string();
+        self.read(move |c| {
+            c.prepare_cached(
+                "SELECT inbox_id FROM inbox_members WHERE user_id = ?1 ORDER BY inbox_id",
+            )
+            .and_then(|mut s| s.query_map([&user_id], |r| r.get(0))?.collect())
+            .map_err(map_err)
+        })
+        .await
+    }
+
+    async fn create_user(&self, user: NewUser) -> StoreResult<User> {
+        self.write(move |tx| {
+            let id = new_id();
+            tx.conn
+                .execute(
+                    "INSERT INTO users (id, email, name, role, password_hash, created_at) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                    params![
+                        id,
+                        user.email,
+                        user.name,
+                        user.role.as_str(),
+                        user.password_hash,
+                        now_ms()
+                    ],
+                )
+                .map_err(|e| match map_err(e) {
+                    StoreError::Conflict(_) => {
+                        StoreError::Conflict(format!("a user with email {} exists", user.email))
+                    }
+                    other => other,
+                })?;
+            query_user(tx.conn, &id)?.ok_or(StoreError::NotFound("user"))
+        })
+        .await
+    }
+
+    async fn user(&self, id: &str) -> StoreResult<Option<User>> {
+        let id = id.to_string();
+        self.read(move |c| query_user(c, &id)).await
+    }
+
+    async fn user_by_email(&self, email: &str) -> StoreResult<Option<(User, String)>> {
+        let email = email.to_string();
+        self.read(move |c| {
+            c.prepare_cached(&format!(
+                "SELECT {USER_COLUMNS}, password_hash FROM users WHERE email = ?1"
+            ))
+            .and_then(|mut s| {
+                s.query_row([&email], |r| Ok((user_from_row(r)?, r.get(6)?)))
+                    .optional()
+            })
+            .map_err(map_err)
+        })
+        .await
+    }
+
+    async fn list_users(&self) -> StoreResult<Vec<User>> {
+        self.read(|c| {
+            c.prepare_cached(&format!("SELECT {USER_COLUMNS} FROM users ORDER BY email"))
+                .and_then(|mut s| s.query_map([], user_from_row)?.collect())
+                .map_err(map_err)
+        })
+        .await
+    }
+
+    async fn update_user(&self, id: &str, update: UserUpdate) -> StoreResult<User> {
+        let id = id.to_string();
+        self.write(move |tx| {
+            if query_user(tx.conn, &id)?.is_none() {
+                return Err(StoreError::NotFound("user"));
+            }
+            if let Some(name) = &update.name {
+                tx.conn
+                    .execute(
+                        "UPDATE users SET name = ?2 WHERE id = ?1",
+                        params![id, name],
+                    )
+                    .map_err(map_err)?;
+            }
+            if let Some(role) = update.role {
+                tx.conn
+                    .execute(
+                        "UPDATE users SET role = ?2 WHERE id = ?1",
+                        params![id, role.as_str()],
+                    )
+                    .map_err(map_err)?;
+            }
+            if let Some(disabled) = update.disabled {
+                tx.conn
+                    .execute(
+                        "UPDATE users SET disabled = ?2 WHERE id = ?1",
+                        params![id, disabled],
+                    )
+                    .map_err(map_err)?;
+            }
+            if let Some(hash) = &update.password_hash {
+                tx.conn
+                    .execute(
+                        "UPDATE users SET password_hash = ?2 WHERE id = ?1",
+                        params![id, hash],
+                    )
+                    .map_err(map_err)?;
+            }
+            query_user(tx.conn, &id)?.ok_or(StoreError::NotFound("user"))
+        })
+        .await
+    }
+
+    async fn create_session(
+        &self,
+        token_hash: &str,
+        user_id: &str,
+        expires_at: i64,
+    ) -> StoreResult<()> {
+        let (hash, user_id) = (token_hash.to_string(), user_id.to_string());
+        self.write(move |tx| {
+            let now = now_ms();
+            // Expired sessions go whenever a new one starts: no sweeper needed.
+            tx.conn
+                .execute("DELETE FROM sessions WHERE expires_at <= ?1", [now])
+                .map_err(map_err)?;
+            tx.conn
+                .execute(
+                    "INSERT INTO sessions (token_hash, user_id, created_at, expires_at) \
+                     VALUES (?1, ?2, ?3, ?4)",
+                    params![hash, user_id, now, expires_at],
+                )
+                .map_err(map_err)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn session_user(&self, token_hash: &str) -> StoreResult<Option<User>> {
+        let hash = token_hash.to_string();
+        self.read(move |c| {
+            c.prepare_cached(
+                "SELECT u.id, u.email, u.name, u.role, u.disabled, u.created_at \
+                 FROM sessions s JOIN users u ON u.id = s.user_id \
+                 WHERE s.token_hash = ?1 AND s.expires_at > ?2",
+            )
+            .and_then(|mut s| {
+                s.query_row(params![hash, now_ms()], user_from_row)
+                    .optional()
+            })
+            .map_err(map_err)
+        })
+        .await
+    }
+
+    async fn delete_session(&self, token_hash: &str) -> StoreResult<()> {
+        let hash = token_hash.to_string();
+        self.write(move |tx| {
+            tx.conn
+                .execute("DELETE FROM sessions WHERE token_hash = ?1", [hash])
+                .map_err(map_err)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn delete_user_sessions(&self, user_id: &str) -> StoreResult<()> {
+        let user_id = user_id.to_string();
+        self.write(move |tx| {
+            tx.conn
+                .execute("DELETE FROM sessions WHERE user_id = ?1", [user_id])
+                .map_err(map_err)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn create_api_token(&self, token: NewApiToken) -> StoreResult<ApiTokenInfo> {
+        self.write(move |tx| {
+            if query_user(tx.conn, &token.user_id)?.is_none() {
+                return Err(StoreError::NotFound("user"));
+            }
+            let id = new_id();
+            tx.conn
+                .execute(
+                    "INSERT INTO api_tokens (id, name, user_id, token_hash, created_at) \
+                     VALUES (?1, ?2, ?3, ?4, ?5)",
+                    params![id, token.name, token.user_id, token.token_hash, now_ms()],
+                )
+                .map_err(map_err)?;
+            tx.conn
+                .query_row(
+                    &format!("SELECT {TOKEN_COLUMNS} FROM api_tokens WHERE id = ?1"),
+                    [&id],
+                    token_from_row,
+                )
+                .map_err(map_err)
+        })
+        .await
+    }
+
+    async fn api_token_user(&self, token_hash: &str) -> StoreResult<Option<(ApiTokenInfo, User)>> {
+        let hash = token_hash.to_string();
+        let found = self
+            .read(move |c| {
+                c.prepare_cached(&format!(
+                    "SELECT t.{}, u.id, u.email, u.name, u.role, u.disabled, u.created_at \
+                     FROM api_tokens t JOIN users u ON u.id = t.user_id \
+                     WHERE t.token_hash = ?1 AND t.revoked_at IS NULL",
+                    TOKEN_COLUMNS.replace(", ", ", t.")
+                ))
+                .and_then(|mut s| {
+                    s.query_row([&hash], |r| {
+                        let token = token_from_row(r)?;
+                        let role: String = r.get(9)?;
+                        let user = User {
+                            id: r.get(6)?,
+                            email: r.get(7)?,
+                            name: r.get(8)?,
+                            role: Role::parse(&role).unwrap_or(Role::Agent),
+                            disabled: r.get(10)?,
+                            created_at: r.get(11)?,
+                        };
+                        Ok((token, user))
+                    })
+                    .optional()
+                })
+                .map_err(map_err)
+            })
+            .await?;
+        if let Some((token, _)) = &found {
+            // Record use, at most once a minute, without holding up the request.
+            let now = now_ms();
+            if token.last_used_at.is_none_or(|t| now - t > 60_000) {
+                let id = token.id.clone();
+                self.write(move |tx| {
+                    tx.conn
+                        .execute(
+                            "UPDATE api_tokens SET last_used_at = ?2 WHERE id = ?1",
+                            params![id, now],
+                        )
+                        .map_err(map_err)?;
+                    Ok(())
+                })
+                .await?;
+            }
+        }
+        Ok(found)
+    }
+
+    async fn list_api_tokens(&self) -> StoreResult<Vec<ApiTokenInfo>> {
+        self.read(|c| {
+            c.prepare_cached(&format!(
+                "SELECT {TOKEN_COLUMNS} FROM api_tokens ORDER BY created_at, id"
+            ))
+            .and_then(|mut s| s.query_map([], token_from_row)?.collect())
+            .map_err(map_err)
+        })
+        .await
+    }
+
+    async fn revoke_api_token(&self, id: &str) -> StoreResult<ApiTokenInfo> {
+        let id = id.to_string();
+        self.write(move |tx| {
+            tx.conn
+                .execute(
+                    "UPDATE api_tokens SET revoked_at = COALESCE(revoked_at, ?2) WHERE id = ?1",
+                    params![id, now_ms()],
+                )
+                .map_err(map_err)?;
+            tx.conn
+                .query_row(
+                    &format!("SELECT {TOKEN_COLUMNS} FROM api_tokens WHERE id = ?1"),
+                    [&id],
+                    token_from_row,
+                )
+                .optional()
+                .map_err(map_err)?
+                .ok_or(StoreError::NotFound("token"))
+        })
+        .await
+    }
+
+    async fn setting(&self, key: &str) -> StoreResult<Option<String>> {
+        let key = key.to_string();
+        self.read(move |c| {
+            c.prepare_cached("SELECT value FROM settings WHERE key = ?1")
+                .and_then(|mut s| s.query_row([&key], |r| r.get(0)).optional())
+                .map_err(map_err)
+        })
+        .await
+    }
+
+    async fn set_setting(&self, key: &str, value: Option<&str>) -> StoreResult<()> {
+        let key = key.to_string();
+        let value = value.map(str::to_string);
+        self.write(move |tx| {
+            match value {
+                Some(v) => tx.conn.execute(
+                    "INSERT INTO settings (key, value) VALUES (?1, ?2) \
+                     ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                    params![key, v],
+                ),
+                None => tx
+                    .conn
+                    .execute("DELETE FROM settings WHERE key = ?1", [key]),
+            }
+            .map_err(map_err)?;
+            Ok(())
         })
         .await
     }
@@ -1188,16 +1712,36 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn list_conversations(&self, limit: usize) -> StoreResult<Vec<Conversation>> {
-        self.read(move |c| {
-            c.prepare_cached(&format!(
-                "{CONVERSATION_SELECT} ORDER BY c.last_activity_at DESC, c.id LIMIT ?1"
-            ))
-            .and_then(|mut s| {
-                s.query_map([limit as i64], conversation_from_row)?
-                    .collect()
-            })
-            .map_err(map_err)
+    async fn list_conversations(
+        &self,
+        scope: &Scope,
+        limit: usize,
+    ) -> StoreResult<Vec<Conversation>> {
+        let scope = scope.clone();
+        self.read(move |c| match scope {
+            Scope::All => c
+                .prepare_cached(&format!(
+                    "{CONVERSATION_SELECT} ORDER BY c.last_activity_at DESC, c.id LIMIT ?1"
+                ))
+                .and_then(|mut s| {
+                    s.query_map([limit as i64], conversation_from_row)?
+                        .collect()
+                })
+                .map_err(map_err),
+            Scope::Inboxes(ids) => {
+                // The scope holds the viewer's inboxes: a handful, so an IN list is fine.
+                let ids =
+                    serde_json::to_string(&ids).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                c.prepare_cached(&format!(
+                    "{CONVERSATION_SELECT} WHERE c.inbox_id IN (SELECT value FROM json_each(?2)) \
+                     ORDER BY c.last_activity_at DESC, c.id LIMIT ?1"
+                ))
+                .and_then(|mut s| {
+                    s.query_map(params![limit as i64, ids], conversation_from_row)?
+                        .collect()
+                })
+                .map_err(map_err)
+            }
         })
         .await
     }

@@ -1,14 +1,14 @@
 //! The inbox layout: header, simulator controls, conversation list, and the open thread.
 
 use leptos::prelude::*;
-use leptos_router::components::{A, Outlet};
+use leptos_router::components::{A, Outlet, Redirect};
 use leptos_router::hooks::use_location;
 
 use super::state::InboxCtx;
 use super::status_icon::StatusIcon;
 use super::time::list_time;
-use crate::api::{server_info, simulate_customer_message};
-use crate::model::{Conversation, Direction, ServerInfo};
+use crate::api::{me, server_info, sign_out, simulate_customer_message};
+use crate::model::{Conversation, Direction, Me, Role, ServerInfo};
 
 #[component]
 pub fn InboxLayout() -> impl IntoView {
@@ -61,10 +61,30 @@ pub fn InboxLayout() -> impl IntoView {
         });
     }
 
+    // Nothing of the inbox renders for a visitor who is not signed in.
+    let viewer = Resource::new(|| (), |_| me());
+    view! {
+        <Suspense fallback=|| view! { <p class="hint">"Loading…"</p> }>
+            {move || Suspend::new(async move {
+                match viewer.await {
+                    Ok(me) => view! { <InboxShell me info/> }.into_any(),
+                    Err(e) if e.status == 401 => view! { <Redirect path="/login"/> }.into_any(),
+                    Err(e) => view! {
+                        <p class="error" role="alert">"Switchboard is unavailable: " {e.message}</p>
+                    }.into_any(),
+                }
+            })}
+        </Suspense>
+    }
+}
+
+#[component]
+fn InboxShell(me: Me, info: Resource<Result<ServerInfo, crate::error::ApiError>>) -> impl IntoView {
+    let ctx = expect_context::<InboxCtx>();
     view! {
         <div class="app">
             <header class="topbar">
-                <span class="brand">"Switchboard"</span>
+                <A href="/" attr:class="brand">"Switchboard"</A>
                 <Suspense fallback=|| ()>
                     {move || Suspend::new(async move {
                         info.await.ok().filter(|i| i.simulator).map(|_| view! {
@@ -76,6 +96,7 @@ pub fn InboxLayout() -> impl IntoView {
                     })}
                 </Suspense>
                 <LiveBadge/>
+                <UserMenu me/>
             </header>
             <aside class="sidebar">
                 <Suspense fallback=|| ()>
@@ -100,6 +121,34 @@ pub fn InboxLayout() -> impl IntoView {
                 <Outlet/>
             </main>
         </div>
+    }
+}
+
+#[component]
+fn UserMenu(me: Me) -> impl IntoView {
+    let signing_out = RwSignal::new(false);
+    let out = move |_| {
+        signing_out.set(true);
+        leptos::task::spawn_local(async move {
+            let _ = sign_out().await;
+            #[cfg(feature = "hydrate")]
+            if let Some(w) = web_sys::window() {
+                let _ = w.location().set_href("/login");
+            }
+        });
+    };
+    let is_admin = me.user.role == Role::Admin;
+    view! {
+        <nav class="user-menu" aria-label="Account">
+            {is_admin.then(|| view! { <A href="/admin" attr:data-testid="admin-link">"Admin"</A> })}
+            <span class="who" data-testid="signed-in-as" title=me.user.email.clone()>
+                {me.user.name.clone()}
+                <span class="role">{me.user.role.as_str()}</span>
+            </span>
+            <button class="link" data-testid="sign-out" on:click=out disabled=move || signing_out.get()>
+                "Sign out"
+            </button>
+        </nav>
     }
 }
 
@@ -187,6 +236,7 @@ fn ConversationRow(c: Conversation) -> impl IntoView {
 #[component]
 fn SimulatorPanel(info: ServerInfo) -> impl IntoView {
     let who = RwSignal::new(String::new());
+    let to = RwSignal::new(String::new());
     let text = RwSignal::new(String::new());
     let busy = RwSignal::new(false);
     let problem = RwSignal::new(None::<String>);
@@ -198,8 +248,9 @@ fn SimulatorPanel(info: ServerInfo) -> impl IntoView {
         problem.set(None);
         let wa_id = Some(who.get_untracked()).filter(|w| !w.is_empty());
         let body = Some(text.get_untracked()).filter(|t| !t.trim().is_empty());
+        let inbox = Some(to.get_untracked()).filter(|i| !i.is_empty());
         leptos::task::spawn_local(async move {
-            match simulate_customer_message(wa_id, body).await {
+            match simulate_customer_message(wa_id, body, inbox).await {
                 Ok(_) => text.set(String::new()),
                 Err(e) => problem.set(Some(e.message)),
             }
@@ -220,6 +271,16 @@ fn SimulatorPanel(info: ServerInfo) -> impl IntoView {
                         <option value=c.wa_id.clone()>{c.name}</option>
                     }).collect_view()}
                 </select>
+                {(info.inboxes.len() > 1).then(|| view! {
+                    <select aria-label="To inbox" data-testid="sim-inbox"
+                        on:change=move |ev| to.set(event_target_value(&ev))>
+                        {info.inboxes.iter().map(|i| view! {
+                            <option value=i.id.clone()>
+                                {i.name.clone().unwrap_or_else(|| i.phone_number_id.clone())}
+                            </option>
+                        }).collect_view()}
+                    </select>
+                })}
                 <input type="text" placeholder="Their message (blank: a sample line)" data-testid="sim-text"
                     aria-label="Customer message" bind:value=text/>
                 <button type="submit" data-testid="sim-send" disabled=move || busy.get()>

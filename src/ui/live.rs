@@ -6,12 +6,12 @@
 //! once, which repairs the gap from the server's log.
 
 use futures::StreamExt;
-use gloo_net::websocket::{Message as WsMessage, futures::WebSocket};
+use gloo_net::websocket::{Message as WsMessage, WebSocketError, futures::WebSocket};
 use leptos::prelude::*;
 
 use super::sleep_ms;
 use super::state::{InboxCtx, LiveState};
-use crate::model::Frame;
+use crate::model::{CLOSE_SIGNED_OUT, Frame};
 
 pub fn start(ctx: InboxCtx, since: i64) {
     leptos::task::spawn_local(run(ctx, since));
@@ -44,6 +44,15 @@ enum Ended {
     Dropped { was_ready: bool },
     /// A live seq skipped ahead: resume now.
     Gap,
+    /// The session ended (signed out elsewhere, expired, or the account was disabled).
+    SignedOut,
+}
+
+/// Back to the sign-in page, with a full load so no state of this session lingers.
+fn to_sign_in() {
+    if let Some(window) = web_sys::window() {
+        let _ = window.location().set_href("/login");
+    }
 }
 
 async fn run(ctx: InboxCtx, mut last_seq: i64) {
@@ -70,6 +79,10 @@ async fn run(ctx: InboxCtx, mut last_seq: i64) {
             last_gap_at = now;
         }
         match ended {
+            Ended::SignedOut => {
+                to_sign_in();
+                return;
+            }
             Ended::Gap if gaps_in_row < 3 => {
                 gaps_in_row += 1;
                 sleep_ms(50).await;
@@ -80,6 +93,15 @@ async fn run(ctx: InboxCtx, mut last_seq: i64) {
                 attempt = 1;
             }
             _ => attempt = attempt.saturating_add(1),
+        }
+        // A socket refused at the handshake looks like any network failure; ask whether
+        // the session is still good before retrying for ever.
+        if attempt >= 2
+            && let Err(e) = crate::api::me().await
+            && e.status == 401
+        {
+            to_sign_in();
+            return;
         }
         let wait = backoff_ms(attempt);
         ctx.live.set(LiveState::Reconnecting {
@@ -98,6 +120,9 @@ async fn session(ctx: InboxCtx, ws: WebSocket, last_seq: &mut i64) -> Ended {
         let text = match item {
             Ok(WsMessage::Text(t)) => t,
             Ok(WsMessage::Bytes(_)) => continue,
+            Err(WebSocketError::ConnectionClose(close)) if close.code == CLOSE_SIGNED_OUT => {
+                return Ended::SignedOut;
+            }
             Err(_) => break,
         };
         let frame: Frame = match serde_json::from_str(&text) {
@@ -127,7 +152,7 @@ async fn session(ctx: InboxCtx, ws: WebSocket, last_seq: &mut i64) -> Ended {
                 if seq <= *last_seq {
                     continue;
                 }
-                if ready && seq != *last_seq + 1 {
+                if ready && !event.follows(*last_seq) {
                     return Ended::Gap;
                 }
                 ctx.apply_event(event);

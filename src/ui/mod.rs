@@ -1,9 +1,11 @@
 //! The inbox page: conversation list, ChatBox and the live connection.
 
+pub mod admin;
 pub mod chat_box;
 pub mod inbox;
 #[cfg(feature = "hydrate")]
 pub mod live;
+pub mod sign_in;
 pub mod state;
 pub mod status_icon;
 pub mod time;

@@ -5,11 +5,11 @@ use std::time::Duration;
 use crate::model::ErrorInfo;
 use crate::whatsapp::wire::{GraphErrorEnvelope, SendResponse, SendTextRequest};
 
+/// Calls the Graph API. The access token is per inbox, so it is passed to each call.
 #[derive(Clone)]
 pub struct CloudApi {
     http: reqwest::Client,
     base: String,
-    token: String,
 }
 
 /// Why a call to Meta did not succeed.
@@ -45,7 +45,7 @@ impl CallError {
 }
 
 impl CloudApi {
-    pub fn new(base: &str, token: &str) -> Self {
+    pub fn new(base: &str) -> Self {
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(20))
             .connect_timeout(Duration::from_secs(5))
@@ -55,7 +55,6 @@ impl CloudApi {
         Self {
             http,
             base: base.trim_end_matches('/').to_string(),
-            token: token.to_string(),
         }
     }
 
@@ -66,6 +65,7 @@ impl CloudApi {
     /// `POST /{phone-number-id}/messages`.
     pub async fn send_text(
         &self,
+        token: &str,
         phone_number_id: &str,
         request: &SendTextRequest,
     ) -> Result<SendResponse, CallError> {
@@ -73,7 +73,7 @@ impl CloudApi {
         let response = self
             .http
             .post(url)
-            .bearer_auth(&self.token)
+            .bearer_auth(token)
             .json(request)
             .send()
             .await

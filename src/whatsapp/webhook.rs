@@ -14,16 +14,19 @@ use axum::response::{IntoResponse, Response};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
+use crate::server::admin::effective_credentials;
 use crate::server::error::AppError;
 use crate::server::state::AppState;
 use crate::store::{DynStore, WebhookState};
 use crate::whatsapp::ingest::{IngestError, ingest};
-use crate::whatsapp::signature;
+use crate::whatsapp::{signature, wire};
 
 /// Meta's payloads stay under about 3 MB.
 pub const MAX_BODY: usize = 3 * 1024 * 1024;
 
-/// The verification handshake: echo `hub.challenge` when the token matches.
+/// The verification handshake: echo `hub.challenge` when the token is the verify token
+/// of the environment or of any inbox (the callback URL is shared, so the handshake does
+/// not say which number it is for).
 pub async fn verify(
     State(state): State<AppState>,
     Query(params): Query<HashMap<String, String>>,
@@ -31,11 +34,22 @@ pub async fn verify(
     let mode = params.get("hub.mode").map(String::as_str);
     let token = params.get("hub.verify_token").map(String::as_str);
     let challenge = params.get("hub.challenge");
-    let expected = state.config.whatsapp.verify_token.as_bytes();
+    let mut accepted = vec![state.config.whatsapp.verify_token.clone()];
+    match state.store.list_inboxes().await {
+        Ok(inboxes) => accepted.extend(
+            inboxes
+                .into_iter()
+                .filter_map(|i| i.credentials.verify_token),
+        ),
+        Err(e) => return AppError::from(e).into_response(),
+    }
+    let matches = |token: &str| {
+        accepted
+            .iter()
+            .any(|t| bool::from(token.as_bytes().ct_eq(t.as_bytes())))
+    };
     match (mode, token, challenge) {
-        (Some("subscribe"), Some(token), Some(challenge))
-            if bool::from(token.as_bytes().ct_eq(expected)) =>
-        {
+        (Some("subscribe"), Some(token), Some(challenge)) if matches(token) => {
             tracing::info!("webhook: verification handshake accepted");
             (
                 StatusCode::OK,
@@ -59,8 +73,7 @@ pub async fn receive(
     let header = headers
         .get("x-hub-signature-256")
         .and_then(|v| v.to_str().ok());
-    signature::verify(state.config.whatsapp.app_secret.as_bytes(), &body, header)
-        .map_err(|e| AppError::Unauthorized(e.to_string()))?;
+    check_signature(&state, &body, header).await?;
 
     let id = hex::encode(Sha256::digest(&body));
     match state.store.save_webhook(&id, &body).await? {
@@ -71,6 +84,36 @@ pub async fn receive(
         WebhookState::New | WebhookState::Pending => {}
     }
     process(&state.store, &id, &body).await
+}
+
+/// The body must be signed with the app secret of every inbox it names (each inbox's own,
+/// or the environment's). A body that names no known inbox is checked against the
+/// environment's secret. Meta signs each app's deliveries with that app's secret, so a
+/// genuine body never mixes numbers of different apps.
+async fn check_signature(
+    state: &AppState,
+    body: &[u8],
+    header: Option<&str>,
+) -> Result<(), AppError> {
+    let mut secrets: Vec<String> = Vec::new();
+    for pnid in wire::phone_number_ids(body) {
+        if let Some(inbox) = state.store.inbox_by_phone_number_id(&pnid).await? {
+            let secret = effective_credentials(&state.config, &inbox)
+                .app_secret
+                .unwrap_or_default();
+            if !secrets.contains(&secret) {
+                secrets.push(secret);
+            }
+        }
+    }
+    if secrets.is_empty() {
+        secrets.push(state.config.whatsapp.app_secret.clone());
+    }
+    for secret in &secrets {
+        signature::verify(secret.as_bytes(), body, header)
+            .map_err(|e| AppError::Unauthorized(e.to_string()))?;
+    }
+    Ok(())
 }
 
 /// Applies a kept body and marks it finished. Shared by live delivery and start-up replay.

@@ -25,10 +25,12 @@ use std::sync::Arc;
 
 use futures::future::join_all;
 use rand::seq::SliceRandom;
+use switchboard::model::Role;
 use switchboard::model::{Cursor, ErrorInfo, MessageKind, MessageStatus};
 use switchboard::store::{
-    ContactKey, DynStore, InboundOutcome, NewInbound, NewOutbound, StatusOutcome, StatusReport,
-    WebhookState,
+    ContactKey, DynStore, InboundOutcome, InboxCredentials, InboxUpdate, NewApiToken, NewInbound,
+    NewInbox, NewOutbound, NewUser, Scope, StatusOutcome, StatusReport, StoreError, UserUpdate,
+    WebhookState, now_ms,
 };
 
 pub const PNID: &str = "200000000000001";
@@ -122,7 +124,7 @@ pub async fn inbound_is_idempotent(store: DynStore) {
         .await
         .unwrap();
     assert_eq!(again, InboundOutcome::Duplicate);
-    let convs = store.list_conversations(10).await.unwrap();
+    let convs = store.list_conversations(&Scope::All, 10).await.unwrap();
     assert_eq!(convs.len(), 1);
     assert_eq!(convs[0].unread_count, 1);
 }
@@ -140,7 +142,7 @@ pub async fn twenty_concurrent_identical_inbound_writes_give_one_message(store: 
         .filter(|r| matches!(r, InboundOutcome::Created(_)))
         .count();
     assert_eq!(created, 1);
-    let conv = &store.list_conversations(10).await.unwrap()[0];
+    let conv = &store.list_conversations(&Scope::All, 10).await.unwrap()[0];
     let page = store.load_messages(&conv.id, None, 50).await.unwrap();
     assert_eq!(page.messages.len(), 1);
     let events = store.events_after(0, 1000).await.unwrap();
@@ -345,7 +347,7 @@ pub async fn unread_counts_and_activity_order(store: DynStore) {
         .record_inbound(inbound(&inbox, "wamid.A2", "551111", 5_000))
         .await
         .unwrap();
-    let convs = store.list_conversations(10).await.unwrap();
+    let convs = store.list_conversations(&Scope::All, 10).await.unwrap();
     assert_eq!(convs[0].id, a, "most recent activity first");
     assert_eq!(convs[0].unread_count, 2);
     assert_eq!(convs[0].last_inbound_at, Some(5_000));
@@ -353,7 +355,7 @@ pub async fn unread_counts_and_activity_order(store: DynStore) {
     assert_eq!(read.unread_count, 0);
     // A reply moves its conversation to the top and does not count as unread.
     outbound(&store, &b).await;
-    let convs = store.list_conversations(10).await.unwrap();
+    let convs = store.list_conversations(&Scope::All, 10).await.unwrap();
     assert_eq!(convs[0].id, b);
     assert_eq!(convs[0].unread_count, 1);
     assert_eq!(convs[0].last_message.as_ref().unwrap().text, "reply");
@@ -458,6 +460,248 @@ pub async fn contacts_found_by_phone_or_bsuid_merge(store: DynStore) {
     assert_eq!(conv.contact.user_id.as_deref(), Some("BR.123"));
 }
 
+fn new_user(email: &str, role: Role) -> NewUser {
+    NewUser {
+        email: email.into(),
+        name: format!("User {email}"),
+        role,
+        password_hash: "$argon2id$fake".into(),
+    }
+}
+
+pub async fn users_are_unique_by_email_and_updatable(store: DynStore) {
+    let ana = store
+        .create_user(new_user("ana@example.com", Role::Agent))
+        .await
+        .unwrap();
+    assert!(matches!(
+        store
+            .create_user(new_user("ana@example.com", Role::Admin))
+            .await,
+        Err(StoreError::Conflict(_))
+    ));
+    let (found, hash) = store
+        .user_by_email("ana@example.com")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(found, ana);
+    assert_eq!(hash, "$argon2id$fake");
+    assert!(
+        store
+            .user_by_email("nobody@example.com")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let updated = store
+        .update_user(
+            &ana.id,
+            UserUpdate {
+                role: Some(Role::Admin),
+                disabled: Some(true),
+                password_hash: Some("$argon2id$new".into()),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(updated.role, Role::Admin);
+    assert!(updated.disabled);
+    assert_eq!(updated.name, ana.name, "untouched fields stay");
+    assert_eq!(
+        store
+            .user_by_email("ana@example.com")
+            .await
+            .unwrap()
+            .unwrap()
+            .1,
+        "$argon2id$new"
+    );
+    assert_eq!(store.list_users().await.unwrap().len(), 1);
+    assert!(
+        store
+            .update_user("missing", UserUpdate::default())
+            .await
+            .is_err()
+    );
+}
+
+pub async fn sessions_expire_and_end(store: DynStore) {
+    let u = store
+        .create_user(new_user("s@example.com", Role::Agent))
+        .await
+        .unwrap();
+    let later = now_ms() + 60_000;
+    store.create_session("live", &u.id, later).await.unwrap();
+    store.create_session("other", &u.id, later).await.unwrap();
+    store
+        .create_session("expired", &u.id, now_ms() - 1)
+        .await
+        .unwrap();
+    assert_eq!(store.session_user("live").await.unwrap().unwrap().id, u.id);
+    assert!(store.session_user("expired").await.unwrap().is_none());
+    assert!(store.session_user("unknown").await.unwrap().is_none());
+    store.delete_session("live").await.unwrap();
+    assert!(store.session_user("live").await.unwrap().is_none());
+    assert!(store.session_user("other").await.unwrap().is_some());
+    store.delete_user_sessions(&u.id).await.unwrap();
+    assert!(store.session_user("other").await.unwrap().is_none());
+}
+
+pub async fn api_tokens_resolve_until_revoked(store: DynStore) {
+    let u = store
+        .create_user(new_user("bot@example.com", Role::Agent))
+        .await
+        .unwrap();
+    let t = store
+        .create_api_token(NewApiToken {
+            name: "crm".into(),
+            user_id: u.id.clone(),
+            token_hash: "hash-1".into(),
+        })
+        .await
+        .unwrap();
+    assert!(!t.revoked);
+    let (found, user) = store.api_token_user("hash-1").await.unwrap().unwrap();
+    assert_eq!(
+        (found.id.as_str(), user.id.as_str()),
+        (t.id.as_str(), u.id.as_str())
+    );
+    let listed = store.list_api_tokens().await.unwrap();
+    assert!(listed[0].last_used_at.is_some(), "use is recorded");
+    assert!(store.api_token_user("hash-2").await.unwrap().is_none());
+    assert!(store.revoke_api_token(&t.id).await.unwrap().revoked);
+    assert!(store.api_token_user("hash-1").await.unwrap().is_none());
+    assert!(
+        store
+            .create_api_token(NewApiToken {
+                name: "x".into(),
+                user_id: "missing".into(),
+                token_hash: "hash-3".into(),
+            })
+            .await
+            .is_err()
+    );
+}
+
+pub async fn inboxes_keep_their_own_credentials(store: DynStore) {
+    let a = store
+        .create_inbox(NewInbox {
+            phone_number_id: "300000000000001".into(),
+            name: Some("Sales".into()),
+            display_phone_number: Some("15550002000".into()),
+            credentials: InboxCredentials {
+                access_token: Some("tok".into()),
+                app_secret: Some("sec".into()),
+                verify_token: None,
+            },
+        })
+        .await
+        .unwrap();
+    assert_eq!(a.credentials.app_secret.as_deref(), Some("sec"));
+    assert!(matches!(
+        store
+            .create_inbox(NewInbox {
+                phone_number_id: "300000000000001".into(),
+                ..Default::default()
+            })
+            .await,
+        Err(StoreError::Conflict(_))
+    ));
+    let b = store
+        .update_inbox(
+            &a.id,
+            InboxUpdate {
+                name: Some("Sales EU".into()),
+                credentials: InboxCredentials {
+                    access_token: Some(String::new()),
+                    app_secret: None,
+                    verify_token: Some("ver".into()),
+                },
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(b.name.as_deref(), Some("Sales EU"));
+    assert_eq!(b.credentials.access_token, None, "empty clears");
+    assert_eq!(
+        b.credentials.app_secret.as_deref(),
+        Some("sec"),
+        "None keeps"
+    );
+    assert_eq!(b.credentials.verify_token.as_deref(), Some("ver"));
+    let by_pnid = store
+        .inbox_by_phone_number_id("300000000000001")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(by_pnid.id, a.id);
+    assert_eq!(store.list_inboxes().await.unwrap().len(), 1);
+}
+
+pub async fn membership_scopes_what_an_agent_sees(store: DynStore) {
+    let first = inbox(&store).await;
+    let second = store
+        .create_inbox(NewInbox {
+            phone_number_id: "300000000000002".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .id;
+    let agent = store
+        .create_user(new_user("agent@example.com", Role::Agent))
+        .await
+        .unwrap();
+    store.set_member(&second, &agent.id, true).await.unwrap();
+    store.set_member(&second, &agent.id, true).await.unwrap();
+    assert_eq!(
+        store.user_inboxes(&agent.id).await.unwrap(),
+        vec![second.clone()]
+    );
+    assert_eq!(
+        store.inbox_members(&second).await.unwrap(),
+        vec![agent.id.clone()]
+    );
+
+    conversation(&store, &first, "551120").await;
+    store
+        .record_inbound(inbound(&second, "wamid.SECOND", "551121", 1_000))
+        .await
+        .unwrap();
+    let all = store.list_conversations(&Scope::All, 10).await.unwrap();
+    assert_eq!(all.len(), 2);
+    let scoped = store
+        .list_conversations(&Scope::Inboxes(vec![second.clone()]), 10)
+        .await
+        .unwrap();
+    assert_eq!(scoped.len(), 1);
+    assert_eq!(scoped[0].inbox_id, second);
+    assert!(
+        store
+            .list_conversations(&Scope::Inboxes(vec![]), 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    store.set_member(&second, &agent.id, false).await.unwrap();
+    assert!(store.user_inboxes(&agent.id).await.unwrap().is_empty());
+    assert!(store.set_member("missing", &agent.id, true).await.is_err());
+    assert!(store.set_member(&second, "missing", true).await.is_err());
+}
+
+pub async fn settings_are_kept_and_removed(store: DynStore) {
+    assert_eq!(store.setting("k").await.unwrap(), None);
+    store.set_setting("k", Some("v1")).await.unwrap();
+    store.set_setting("k", Some("v2")).await.unwrap();
+    assert_eq!(store.setting("k").await.unwrap().as_deref(), Some("v2"));
+    store.set_setting("k", None).await.unwrap();
+    assert_eq!(store.setting("k").await.unwrap(), None);
+}
+
 /// Instantiates every conformance test for one backend. `$open` is an async expression
 /// yielding `(DynStore, guard)`; the guard keeps the backend's resources alive.
 #[macro_export]
@@ -481,6 +725,12 @@ macro_rules! conformance {
                 the_event_log_trims_to_a_floor,
                 webhook_bodies_are_kept_until_finished,
                 contacts_found_by_phone_or_bsuid_merge,
+                users_are_unique_by_email_and_updatable,
+                sessions_expire_and_end,
+                api_tokens_resolve_until_revoked,
+                inboxes_keep_their_own_credentials,
+                membership_scopes_what_an_agent_sees,
+                settings_are_kept_and_removed,
             );
         }
     };

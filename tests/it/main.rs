@@ -1,9 +1,11 @@
 //! Integration tests: the real server, real HTTP and WebSocket, a temporary SQLite file.
 //! One binary, so the crate links once.
 
+mod cli;
 mod conformance;
 mod http;
 mod mongo_app;
+mod security;
 mod send;
 mod socket;
 mod support;

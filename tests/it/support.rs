@@ -19,9 +19,24 @@ pub const WAIT: Duration = Duration::from_secs(10);
 pub struct TestApp {
     pub running: Running,
     pub url: String,
+    /// Authenticated as the simulator's demo admin (an API token).
     pub http: reqwest::Client,
+    pub token: String,
     pub db: PathBuf,
     _dir: Option<tempfile::TempDir>,
+}
+
+/// A client that sends `token` as a bearer token.
+pub fn client_with_token(token: &str) -> reqwest::Client {
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert(
+        reqwest::header::AUTHORIZATION,
+        format!("Bearer {token}").parse().unwrap(),
+    );
+    reqwest::Client::builder()
+        .default_headers(headers)
+        .build()
+        .unwrap()
 }
 
 impl TestApp {
@@ -54,10 +69,23 @@ impl TestApp {
         let config = Config::from_lookup(|k| env.get(k).cloned()).unwrap();
         let running = server::start(config).await.unwrap();
         let url = running.url();
+        let store = &running.state.store;
+        let admin = store
+            .list_users()
+            .await
+            .unwrap()
+            .into_iter()
+            .find(|u| u.role == switchboard::model::Role::Admin)
+            .expect("simulator mode creates a demo admin");
+        let token = switchboard::server::admin::create_token(store, "tests", &admin.id)
+            .await
+            .unwrap()
+            .secret;
         Self {
             running,
             url,
-            http: reqwest::Client::new(),
+            http: client_with_token(&token),
+            token,
             db: db.to_path_buf(),
             _dir: None,
         }
@@ -88,8 +116,12 @@ impl TestApp {
 
     /// Calls a server function with a JSON body; returns the status and JSON answer.
     pub async fn call(&self, name: &str, args: Value) -> (u16, Value) {
-        let res = self
-            .http
+        self.call_with(&self.http, name, args).await
+    }
+
+    /// Calls a server function as whoever `http` authenticates as.
+    pub async fn call_with(&self, http: &reqwest::Client, name: &str, args: Value) -> (u16, Value) {
+        let res = http
             .post(format!("{}/api/{name}", self.url))
             .json(&args)
             .send()
@@ -122,13 +154,40 @@ impl TestApp {
     }
 
     pub async fn socket(&self, since: Option<i64>) -> Socket {
+        self.socket_as(&self.token, since).await
+    }
+
+    /// A socket authenticated with the API token `token`.
+    pub async fn socket_as(&self, token: &str, since: Option<i64>) -> Socket {
+        self.try_socket(&[("authorization", &format!("Bearer {token}"))], since)
+            .await
+            .expect("socket refused")
+    }
+
+    /// Opens a socket with these request headers; `Err(status)` if the server refuses.
+    pub async fn try_socket(
+        &self,
+        headers: &[(&str, &str)],
+        since: Option<i64>,
+    ) -> Result<Socket, u16> {
+        use tokio_tungstenite::tungstenite::client::IntoClientRequest;
         let ws_url = self.url.replacen("http", "ws", 1);
         let url = match since {
             Some(n) => format!("{ws_url}/ws?since={n}"),
             None => format!("{ws_url}/ws"),
         };
-        let (stream, _) = tokio_tungstenite::connect_async(url).await.unwrap();
-        Socket { stream }
+        let mut request = url.into_client_request().unwrap();
+        for (k, v) in headers {
+            request.headers_mut().insert(
+                tokio_tungstenite::tungstenite::http::HeaderName::from_bytes(k.as_bytes()).unwrap(),
+                v.parse().unwrap(),
+            );
+        }
+        match tokio_tungstenite::connect_async(request).await {
+            Ok((stream, _)) => Ok(Socket { stream }),
+            Err(tokio_tungstenite::tungstenite::Error::Http(res)) => Err(res.status().as_u16()),
+            Err(e) => panic!("socket failed: {e}"),
+        }
     }
 
     pub async fn add_fault(&self, fault: Value) {

@@ -1,0 +1,156 @@
+//! Signing in and out.
+
+use leptos::prelude::*;
+use leptos::server_fn::codec::Json;
+
+use crate::error::ApiError;
+use crate::model::{Me, SignInInfo};
+
+/// Signs in with email and password and starts a session (an HttpOnly cookie).
+/// Failed attempts are throttled per account and per address (429 with a wait).
+#[server(endpoint = "sign_in", input = Json, output = Json)]
+pub async fn sign_in(email: String, password: String) -> Result<Me, ApiError> {
+    use super::ctx;
+    use crate::server::auth::{self, Principal, Via};
+    use crate::server::error::AppError;
+    let state = ctx::state()?;
+    let address = ctx::client_address(&state);
+    let email = auth::normalise_email(&email);
+    let run = async {
+        if let Err(wait) = state.sign_in_limiter.check(&email, &address) {
+            tracing::warn!(%email, %address, "sign-in throttled");
+            return Err(AppError::TooManyRequests {
+                retry_after: wait.as_secs().max(1),
+            });
+        }
+        let found = state.store.user_by_email(&email).await?;
+        let user = match found {
+            Some((user, hash)) if auth::verify_password(&hash, &password) => user,
+            Some(_) => {
+                state.sign_in_limiter.record_failure(&email, &address);
+                tracing::info!(%email, %address, "sign-in failed: wrong password");
+                return Err(AppError::Unauthorized("wrong email or password".into()));
+            }
+            None => {
+                auth::burn_password_check(&password);
+                state.sign_in_limiter.record_failure(&email, &address);
+                tracing::info!(%email, %address, "sign-in failed: unknown email");
+                return Err(AppError::Unauthorized("wrong email or password".into()));
+            }
+        };
+        if user.disabled {
+            return Err(AppError::Forbidden("this account is disabled".into()));
+        }
+        state.sign_in_limiter.record_success(&email);
+        let secret = auth::new_secret("");
+        let token_hash = auth::sha256_hex(&secret);
+        let lifetime = state.config.session_lifetime;
+        state
+            .store
+            .create_session(
+                &token_hash,
+                &user.id,
+                crate::store::now_ms() + lifetime.as_millis() as i64,
+            )
+            .await?;
+        let headers = ctx::headers().map_err(|e| AppError::Internal(e.message))?;
+        let cookie = auth::session_cookie(&secret, lifetime, auth::is_https(&state, &headers));
+        if let Some(res) = use_context::<leptos_axum::ResponseOptions>() {
+            res.append_header(axum::http::header::SET_COOKIE, cookie);
+        }
+        tracing::info!(email = %user.email, "signed in");
+        let scope = auth::scope_for(&state.store, &user).await?;
+        let principal = Principal {
+            user,
+            scope,
+            via: Via::Session { token_hash },
+        };
+        principal.me(&state.store).await
+    };
+    run.await.map_err(|e| e.into_api())
+}
+
+/// Ends the current session.
+#[server(endpoint = "sign_out", input = Json, output = Json)]
+pub async fn sign_out() -> Result<(), ApiError> {
+    use super::ctx;
+    use crate::server::auth::{self, Via};
+    let state = ctx::state()?;
+    let principal = ctx::principal()?;
+    if let Via::Session { token_hash } = &principal.via {
+        state
+            .store
+            .delete_session(token_hash)
+            .await
+            .map_err(|e| crate::server::error::AppError::from(e).into_api())?;
+    }
+    let headers = ctx::headers()?;
+    if let Some(res) = use_context::<leptos_axum::ResponseOptions>() {
+        res.append_header(
+            axum::http::header::SET_COOKIE,
+            auth::cleared_cookie(auth::is_https(&state, &headers)),
+        );
+    }
+    Ok(())
+}
+
+/// The signed-in caller, or 401.
+#[server(name = GetMe, endpoint = "me", input = Json, output = Json)]
+pub async fn me() -> Result<Me, ApiError> {
+    use super::ctx;
+    let state = ctx::state()?;
+    ctx::principal()?
+        .me(&state.store)
+        .await
+        .map_err(|e| e.into_api())
+}
+
+/// What the sign-in page shows (needs no session).
+#[server(name = GetSignInInfo, endpoint = "sign_in_info", input = Json, output = Json)]
+pub async fn sign_in_info() -> Result<SignInInfo, ApiError> {
+    use super::ctx;
+    use crate::server::error::AppError;
+    let state = ctx::state()?;
+    let run = async {
+        Ok::<_, AppError>(SignInInfo {
+            demo: crate::server::admin::demo_login(&state.store, &state.config).await?,
+            no_accounts: state.store.list_users().await?.is_empty(),
+        })
+    };
+    run.await.map_err(|e| e.into_api())
+}
+
+/// Changes the caller's own password (the current one is required). Other sessions end.
+#[server(endpoint = "change_password", input = Json, output = Json)]
+pub async fn change_password(current: String, new: String) -> Result<(), ApiError> {
+    use super::ctx;
+    use crate::server::admin::{UserChanges, update_user};
+    use crate::server::auth;
+    use crate::server::error::AppError;
+    let state = ctx::state()?;
+    let principal = ctx::principal()?;
+    let run = async {
+        let (_, hash) = state
+            .store
+            .user_by_email(&principal.user.email)
+            .await?
+            .ok_or(AppError::NotFound("user"))?;
+        if !auth::verify_password(&hash, &current) {
+            return Err(AppError::Unauthorized(
+                "the current password is wrong".into(),
+            ));
+        }
+        update_user(
+            &state.store,
+            Some(&principal.user.id),
+            &principal.user.id,
+            UserChanges {
+                password: Some(new),
+                ..Default::default()
+            },
+        )
+        .await?;
+        Ok(())
+    };
+    run.await.map_err(|e| e.into_api())
+}

@@ -1,0 +1,224 @@
+//! Administration: agents, inboxes and membership, API tokens. Admins only.
+
+use leptos::prelude::*;
+use leptos::server_fn::codec::Json;
+
+use crate::error::ApiError;
+use crate::model::{ApiTokenInfo, InboxInfo, NewApiTokenSecret, Role, User};
+
+#[cfg(feature = "ssr")]
+fn admin() -> Result<
+    (
+        crate::server::state::AppState,
+        crate::server::auth::Principal,
+    ),
+    ApiError,
+> {
+    let state = super::ctx::state()?;
+    let principal = super::ctx::principal()?;
+    principal.require_admin().map_err(|e| e.into_api())?;
+    Ok((state, principal))
+}
+
+#[server(endpoint = "list_users", input = Json, output = Json)]
+pub async fn list_users() -> Result<Vec<User>, ApiError> {
+    let (state, _) = admin()?;
+    state
+        .store
+        .list_users()
+        .await
+        .map_err(|e| crate::server::error::AppError::from(e).into_api())
+}
+
+/// Adds an agent or admin with an initial password (at least 10 characters).
+#[server(endpoint = "create_user", input = Json, output = Json)]
+pub async fn create_user(
+    email: String,
+    name: String,
+    role: Role,
+    password: String,
+) -> Result<User, ApiError> {
+    use crate::server::admin::{self, NewAgent};
+    let (state, principal) = admin()?;
+    let user = admin::create_user(
+        &state.store,
+        NewAgent {
+            email,
+            name,
+            role,
+            password,
+        },
+    )
+    .await
+    .map_err(|e| e.into_api())?;
+    tracing::info!(by = %principal.user.email, email = %user.email, role = user.role.as_str(), "user created");
+    Ok(user)
+}
+
+/// Changes a user's name, role, status or password; omitted fields stay as they are.
+#[server(endpoint = "update_user", input = Json, output = Json)]
+pub async fn update_user(
+    user_id: String,
+    name: Option<String>,
+    role: Option<Role>,
+    disabled: Option<bool>,
+    password: Option<String>,
+) -> Result<User, ApiError> {
+    use crate::server::admin::{self, UserChanges};
+    let (state, principal) = admin()?;
+    let user = admin::update_user(
+        &state.store,
+        Some(&principal.user.id),
+        &user_id,
+        UserChanges {
+            name,
+            role,
+            disabled,
+            password,
+        },
+    )
+    .await
+    .map_err(|e| e.into_api())?;
+    tracing::info!(by = %principal.user.email, email = %user.email, "user updated");
+    Ok(user)
+}
+
+#[server(endpoint = "list_inboxes", input = Json, output = Json)]
+pub async fn list_inboxes() -> Result<Vec<InboxInfo>, ApiError> {
+    use crate::server::error::AppError;
+    let (state, _) = admin()?;
+    let run = async {
+        let mut out = Vec::new();
+        for inbox in state.store.list_inboxes().await? {
+            out.push(crate::server::admin::inbox_info(&state.store, &inbox).await?);
+        }
+        Ok::<_, AppError>(out)
+    };
+    run.await.map_err(|e| e.into_api())
+}
+
+/// Adds an inbox (a WhatsApp phone number). Credentials left empty fall back to the
+/// server's environment.
+#[server(endpoint = "create_inbox", input = Json, output = Json)]
+pub async fn create_inbox(
+    phone_number_id: String,
+    name: Option<String>,
+    display_phone_number: Option<String>,
+    access_token: Option<String>,
+    app_secret: Option<String>,
+    verify_token: Option<String>,
+) -> Result<InboxInfo, ApiError> {
+    use crate::store::{InboxCredentials, NewInbox};
+    let (state, principal) = admin()?;
+    let run = async {
+        let inbox = crate::server::admin::create_inbox(
+            &state.store,
+            NewInbox {
+                phone_number_id: phone_number_id.trim().to_string(),
+                display_phone_number: display_phone_number.filter(|d| !d.trim().is_empty()),
+                name: name.filter(|n| !n.trim().is_empty()),
+                credentials: InboxCredentials {
+                    access_token,
+                    app_secret,
+                    verify_token,
+                },
+            },
+        )
+        .await?;
+        tracing::info!(by = %principal.user.email, phone_number_id = %inbox.phone_number_id, "inbox created");
+        crate::server::admin::inbox_info(&state.store, &inbox).await
+    };
+    run.await.map_err(|e| e.into_api())
+}
+
+/// Changes an inbox. Omitted fields stay; an empty credential reverts to the
+/// environment's.
+#[server(endpoint = "update_inbox", input = Json, output = Json)]
+pub async fn update_inbox(
+    inbox_id: String,
+    name: Option<String>,
+    display_phone_number: Option<String>,
+    access_token: Option<String>,
+    app_secret: Option<String>,
+    verify_token: Option<String>,
+) -> Result<InboxInfo, ApiError> {
+    use crate::store::{InboxCredentials, InboxUpdate};
+    let (state, _) = admin()?;
+    let run = async {
+        let inbox = crate::server::admin::update_inbox(
+            &state.store,
+            &inbox_id,
+            InboxUpdate {
+                name,
+                display_phone_number,
+                credentials: InboxCredentials {
+                    access_token,
+                    app_secret,
+                    verify_token,
+                },
+            },
+        )
+        .await?;
+        crate::server::admin::inbox_info(&state.store, &inbox).await
+    };
+    run.await.map_err(|e| e.into_api())
+}
+
+/// Adds (`member: true`) or removes an agent from an inbox.
+#[server(endpoint = "set_inbox_member", input = Json, output = Json)]
+pub async fn set_inbox_member(
+    inbox_id: String,
+    user_id: String,
+    member: bool,
+) -> Result<InboxInfo, ApiError> {
+    use crate::server::error::AppError;
+    let (state, principal) = admin()?;
+    let run = async {
+        state.store.set_member(&inbox_id, &user_id, member).await?;
+        tracing::info!(by = %principal.user.email, %inbox_id, %user_id, member, "membership changed");
+        let inbox = state
+            .store
+            .inbox(&inbox_id)
+            .await?
+            .ok_or(AppError::NotFound("inbox"))?;
+        crate::server::admin::inbox_info(&state.store, &inbox).await
+    };
+    run.await.map_err(|e| e.into_api())
+}
+
+#[server(endpoint = "list_api_tokens", input = Json, output = Json)]
+pub async fn list_api_tokens() -> Result<Vec<ApiTokenInfo>, ApiError> {
+    let (state, _) = admin()?;
+    state
+        .store
+        .list_api_tokens()
+        .await
+        .map_err(|e| crate::server::error::AppError::from(e).into_api())
+}
+
+/// Creates an API token that acts as `user_id` (and sees what that user sees). The
+/// secret is in the answer and nowhere else: it is stored only as a hash.
+#[server(endpoint = "create_api_token", input = Json, output = Json)]
+pub async fn create_api_token(
+    name: String,
+    user_id: String,
+) -> Result<NewApiTokenSecret, ApiError> {
+    let (state, principal) = admin()?;
+    let created = crate::server::admin::create_token(&state.store, &name, &user_id)
+        .await
+        .map_err(|e| e.into_api())?;
+    tracing::info!(by = %principal.user.email, token = %created.token.id, "API token created");
+    Ok(created)
+}
+
+#[server(endpoint = "revoke_api_token", input = Json, output = Json)]
+pub async fn revoke_api_token(token_id: String) -> Result<ApiTokenInfo, ApiError> {
+    let (state, principal) = admin()?;
+    let token = state
+        .store
+        .revoke_api_token(&token_id)
+        .await
+        .map_err(|e| crate::server::error::AppError::from(e).into_api())?;
+    tracing::info!(by = %principal.user.email, token = %token.id, "API token revoked");
+    Ok(token)
+}

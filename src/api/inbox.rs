@@ -1,0 +1,163 @@
+//! Working the inbox: conversations, history, replies.
+
+use leptos::prelude::*;
+use leptos::server_fn::codec::Json;
+
+use crate::error::ApiError;
+use crate::model::{Conversation, ConversationList, Message, MessagePage, ServerInfo};
+
+/// The caller's conversations, most recent activity first, with the event-log position
+/// they reflect (open `/ws?since=seq` to follow on from them).
+#[server(endpoint = "list_conversations", input = Json, output = Json)]
+pub async fn list_conversations() -> Result<ConversationList, ApiError> {
+    use super::ctx;
+    let state = ctx::state()?;
+    let principal = ctx::principal()?;
+    // Head first: anything committed after it will be replayed, never missed.
+    let seq = state.hub.head();
+    let conversations = state
+        .store
+        .list_conversations(&principal.scope, 500)
+        .await
+        .map_err(|e| crate::server::error::AppError::from(e).into_api())?;
+    Ok(ConversationList { conversations, seq })
+}
+
+/// One page of a conversation's history, newest first. Pass the previous answer's `next`
+/// as `before` to get older messages.
+#[server(endpoint = "load_messages", input = Json, output = Json)]
+pub async fn load_messages(
+    conversation_id: String,
+    before: Option<String>,
+    limit: Option<u32>,
+) -> Result<MessagePage, ApiError> {
+    use super::{MAX_PAGE, ctx};
+    use crate::model::Cursor;
+    use crate::server::error::AppError;
+    let state = ctx::state()?;
+    let principal = ctx::principal()?;
+    let run = async {
+        let limit = limit.unwrap_or(super::DEFAULT_PAGE);
+        if limit == 0 || limit > MAX_PAGE {
+            return Err(AppError::BadRequest(format!(
+                "limit must be between 1 and {MAX_PAGE}"
+            )));
+        }
+        let before = match before.as_deref() {
+            None => None,
+            Some(c) => Some(Cursor::decode(c).ok_or_else(|| {
+                AppError::BadRequest(format!("before {c:?} is not a cursor from `next`"))
+            })?),
+        };
+        ctx::visible_conversation(&state, &principal, &conversation_id).await?;
+        Ok(state
+            .store
+            .load_messages(&conversation_id, before, limit as usize)
+            .await?)
+    };
+    run.await.map_err(|e| e.into_api())
+}
+
+/// Sends a text reply. `client_id` is a UUID the caller generates once per message;
+/// repeating the call with it returns the same message and never sends twice.
+#[server(endpoint = "send_message", input = Json, output = Json)]
+pub async fn send_message(
+    conversation_id: String,
+    text: String,
+    client_id: String,
+) -> Result<Message, ApiError> {
+    use super::ctx;
+    let state = ctx::state()?;
+    let principal = ctx::principal()?;
+    crate::outbound::send_text(&state, &principal, &conversation_id, &text, &client_id)
+        .await
+        .map_err(|e| e.into_api())
+}
+
+/// Clears a conversation's unread count (an agent has seen it).
+#[server(endpoint = "mark_conversation_read", input = Json, output = Json)]
+pub async fn mark_conversation_read(conversation_id: String) -> Result<Conversation, ApiError> {
+    use super::ctx;
+    use crate::server::error::AppError;
+    let state = ctx::state()?;
+    let principal = ctx::principal()?;
+    let run = async {
+        ctx::visible_conversation(&state, &principal, &conversation_id).await?;
+        Ok::<_, AppError>(state.store.mark_conversation_read(&conversation_id).await?)
+    };
+    run.await.map_err(|e| e.into_api())
+}
+
+/// How this server runs, and the inboxes the caller may use.
+#[server(name = GetServerInfo, endpoint = "server_info", input = Json, output = Json)]
+pub async fn server_info() -> Result<ServerInfo, ApiError> {
+    use super::ctx;
+    use crate::server::error::AppError;
+    let state = ctx::state()?;
+    let principal = ctx::principal()?;
+    let run = async {
+        let mut inboxes = Vec::new();
+        for inbox in state.store.list_inboxes().await? {
+            if principal.can_see(&inbox.id) {
+                let mut info = crate::server::admin::inbox_info(&state.store, &inbox).await?;
+                if !principal.is_admin() {
+                    info.member_ids.clear();
+                }
+                inboxes.push(info);
+            }
+        }
+        let simulator = state.simulator.is_some();
+        Ok::<_, AppError>(ServerInfo {
+            simulator,
+            demo_customers: if simulator {
+                crate::simulator::Simulator::demo_customers()
+            } else {
+                Vec::new()
+            },
+            inboxes,
+        })
+    };
+    run.await.map_err(|e| e.into_api())
+}
+
+/// Simulator mode only: a demo customer writes to one of the caller's inboxes (the first
+/// when `inbox_id` is left out; a random customer and line when those are).
+#[server(endpoint = "simulate_customer_message", input = Json, output = Json)]
+pub async fn simulate_customer_message(
+    wa_id: Option<String>,
+    text: Option<String>,
+    inbox_id: Option<String>,
+) -> Result<String, ApiError> {
+    use super::ctx;
+    use crate::server::error::AppError;
+    use crate::simulator::SimError;
+    let state = ctx::state()?;
+    let principal = ctx::principal()?;
+    let Some(sim) = state.simulator.as_ref() else {
+        return Err(AppError::NotFound("simulator").into_api());
+    };
+    let run = async {
+        let inbox = match inbox_id {
+            Some(id) => state
+                .store
+                .inbox(&id)
+                .await?
+                .filter(|i| principal.can_see(&i.id))
+                .ok_or(AppError::NotFound("inbox"))?,
+            None => state
+                .store
+                .list_inboxes()
+                .await?
+                .into_iter()
+                .find(|i| principal.can_see(&i.id))
+                .ok_or(AppError::NotFound("inbox"))?,
+        };
+        sim.customer_text(&state, &inbox, wa_id.as_deref(), None, text.as_deref())
+            .await
+            .map_err(|e| match e {
+                SimError::BadRequest(m) => AppError::BadRequest(m),
+                other => AppError::Internal(other.to_string()),
+            })
+    };
+    run.await.map_err(|e| e.into_api())
+}

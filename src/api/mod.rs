@@ -1,0 +1,90 @@
+//! Server functions: the browser's (and any script's) request/response API.
+//!
+//! Each is `POST /api/<name>` with a JSON body of its arguments and a JSON answer, so they
+//! are as usable from `curl` (with `Authorization: Bearer <token>`) as from the ChatBox.
+//! Every one but sign-in needs a caller, and every id it is given is checked against the
+//! caller's inboxes: an id from another inbox is answered exactly like one that does not
+//! exist (404).
+
+mod account;
+mod admin;
+mod inbox;
+
+pub use account::*;
+pub use admin::*;
+pub use inbox::*;
+
+/// Largest page `load_messages` returns.
+pub const MAX_PAGE: u32 = 200;
+pub const DEFAULT_PAGE: u32 = 50;
+
+/// Server-side plumbing shared by the server functions.
+#[cfg(feature = "ssr")]
+pub(crate) mod ctx {
+    use std::net::SocketAddr;
+
+    use axum::extract::ConnectInfo;
+    use axum::http::request::Parts;
+    use leptos::prelude::use_context;
+
+    use crate::error::ApiError;
+    use crate::model::Conversation;
+    use crate::server::auth::Principal;
+    use crate::server::error::AppError;
+    use crate::server::state::AppState;
+
+    pub fn state() -> Result<AppState, ApiError> {
+        use_context::<AppState>()
+            .ok_or_else(|| ApiError::new(500, "internal", "server state missing"))
+    }
+
+    fn parts() -> Result<Parts, ApiError> {
+        use_context::<Parts>().ok_or_else(|| ApiError::new(500, "internal", "request missing"))
+    }
+
+    /// The signed-in caller, or 401.
+    pub fn principal() -> Result<Principal, ApiError> {
+        parts()?
+            .extensions
+            .get::<Principal>()
+            .cloned()
+            .ok_or_else(|| AppError::Unauthorized("sign in first".into()).into_api())
+    }
+
+    pub fn headers() -> Result<axum::http::HeaderMap, ApiError> {
+        Ok(parts()?.headers)
+    }
+
+    /// The client's address: the peer, or the proxy's `X-Forwarded-For` when trusted.
+    pub fn client_address(state: &AppState) -> String {
+        let Ok(parts) = parts() else {
+            return "unknown".into();
+        };
+        if state.config.trust_proxy
+            && let Some(forwarded) = parts
+                .headers
+                .get("x-forwarded-for")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.rsplit(',').next())
+        {
+            return forwarded.trim().to_string();
+        }
+        parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|c| c.0.ip().to_string())
+            .unwrap_or_else(|| "unknown".into())
+    }
+
+    /// A conversation the caller may see; any other id is "not found".
+    pub async fn visible_conversation(
+        state: &AppState,
+        principal: &Principal,
+        id: &str,
+    ) -> Result<Conversation, AppError> {
+        match state.store.conversation(id).await? {
+            Some(c) if principal.can_see(&c.inbox_id) => Ok(c),
+            _ => Err(AppError::NotFound("conversation")),
+        }
+    }
+}

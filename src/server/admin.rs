@@ -1,0 +1,256 @@
+//! Managing agents, inboxes and API tokens — the rules, shared by the admin UI's server
+//! functions and the `switchboard` CLI.
+
+use crate::model::{ApiTokenInfo, DemoLogin, InboxInfo, NewApiTokenSecret, Role, User};
+use crate::server::auth::{self, hash_password, normalise_email, validate_password};
+use crate::server::config::Config;
+use crate::server::error::AppError;
+use crate::store::{
+    DynStore, Inbox, InboxCredentials, InboxUpdate, NewApiToken, NewInbox, NewUser, UserUpdate,
+};
+
+/// The simulator's demo sign-in, kept while its password is unchanged.
+pub const DEMO_LOGIN_SETTING: &str = "demo_login";
+pub const DEMO_ADMIN_EMAIL: &str = "admin@switchboard.local";
+
+pub struct NewAgent {
+    pub email: String,
+    pub name: String,
+    pub role: Role,
+    pub password: String,
+}
+
+pub async fn create_user(store: &DynStore, agent: NewAgent) -> Result<User, AppError> {
+    let email = normalise_email(&agent.email);
+    let valid = email.len() <= 254
+        && email.split_once('@').is_some_and(|(local, domain)| {
+            !local.is_empty() && domain.contains('.') && !domain.starts_with('.')
+        });
+    if !valid {
+        return Err(AppError::BadRequest(format!(
+            "{email:?} is not an email address"
+        )));
+    }
+    let name = agent.name.trim();
+    if name.is_empty() || name.chars().count() > 100 {
+        return Err(AppError::BadRequest(
+            "a name of 1 to 100 characters is required".into(),
+        ));
+    }
+    validate_password(&agent.password)?;
+    Ok(store
+        .create_user(NewUser {
+            email,
+            name: name.to_string(),
+            role: agent.role,
+            password_hash: hash_password(&agent.password)?,
+        })
+        .await?)
+}
+
+#[derive(Default)]
+pub struct UserChanges {
+    pub name: Option<String>,
+    pub role: Option<Role>,
+    pub disabled: Option<bool>,
+    pub password: Option<String>,
+}
+
+/// Applies changes to a user. The last active admin cannot be demoted or disabled (nor
+/// can admins disable themselves), so an install never locks itself out. A new password
+/// or a disabled account ends every session the user has.
+pub async fn update_user(
+    store: &DynStore,
+    actor_id: Option<&str>,
+    user_id: &str,
+    changes: UserChanges,
+) -> Result<User, AppError> {
+    let user = store
+        .user(user_id)
+        .await?
+        .ok_or(AppError::NotFound("user"))?;
+    let loses_admin = user.role == Role::Admin
+        && !user.disabled
+        && (changes.role == Some(Role::Agent) || changes.disabled == Some(true));
+    if loses_admin {
+        if actor_id == Some(user_id) {
+            return Err(AppError::Conflict(
+                "you cannot demote or disable yourself".into(),
+            ));
+        }
+        let other_admins = store
+            .list_users()
+            .await?
+            .iter()
+            .filter(|u| u.role == Role::Admin && !u.disabled && u.id != user.id)
+            .count();
+        if other_admins == 0 {
+            return Err(AppError::Conflict("this is the last active admin".into()));
+        }
+    }
+    if let Some(name) = &changes.name
+        && name.trim().is_empty()
+    {
+        return Err(AppError::BadRequest("the name must not be empty".into()));
+    }
+    let password_hash = match &changes.password {
+        Some(p) => {
+            validate_password(p)?;
+            Some(hash_password(p)?)
+        }
+        None => None,
+    };
+    let ends_sessions = password_hash.is_some() || changes.disabled == Some(true);
+    let updated = store
+        .update_user(
+            user_id,
+            UserUpdate {
+                name: changes.name.map(|n| n.trim().to_string()),
+                role: changes.role,
+                disabled: changes.disabled,
+                password_hash,
+            },
+        )
+        .await?;
+    if ends_sessions {
+        store.delete_user_sessions(user_id).await?;
+    }
+    if changes.password.is_some() && updated.email == DEMO_ADMIN_EMAIL {
+        // The demo password is no longer the one the sign-in page would show.
+        store.set_setting(DEMO_LOGIN_SETTING, None).await?;
+    }
+    Ok(updated)
+}
+
+pub fn validate_phone_number_id(pnid: &str) -> Result<(), AppError> {
+    if pnid.is_empty() || pnid.len() > 32 || !pnid.chars().all(|c| c.is_ascii_digit()) {
+        return Err(AppError::BadRequest(
+            "the phone number id is the numeric id from Meta's App Dashboard".into(),
+        ));
+    }
+    Ok(())
+}
+
+pub async fn create_inbox(store: &DynStore, inbox: NewInbox) -> Result<Inbox, AppError> {
+    validate_phone_number_id(&inbox.phone_number_id)?;
+    Ok(store.create_inbox(inbox).await?)
+}
+
+pub async fn update_inbox(
+    store: &DynStore,
+    id: &str,
+    update: InboxUpdate,
+) -> Result<Inbox, AppError> {
+    Ok(store.update_inbox(id, update).await?)
+}
+
+pub async fn inbox_info(store: &DynStore, inbox: &Inbox) -> Result<InboxInfo, AppError> {
+    Ok(InboxInfo {
+        id: inbox.id.clone(),
+        phone_number_id: inbox.phone_number_id.clone(),
+        display_phone_number: inbox.display_phone_number.clone(),
+        name: inbox.name.clone(),
+        own_credentials: inbox.credentials.any(),
+        member_ids: store.inbox_members(&inbox.id).await?,
+    })
+}
+
+/// Creates an API token acting as `user_id`; the secret is returned once, never stored.
+pub async fn create_token(
+    store: &DynStore,
+    name: &str,
+    user_id: &str,
+) -> Result<NewApiTokenSecret, AppError> {
+    let name = name.trim();
+    if name.is_empty() || name.chars().count() > 100 {
+        return Err(AppError::BadRequest(
+            "a token name of 1 to 100 characters is required".into(),
+        ));
+    }
+    let secret = auth::new_secret("sbt_");
+    let token: ApiTokenInfo = store
+        .create_api_token(NewApiToken {
+            name: name.to_string(),
+            user_id: user_id.to_string(),
+            token_hash: auth::sha256_hex(&secret),
+        })
+        .await?;
+    Ok(NewApiTokenSecret { token, secret })
+}
+
+/// First-run accounts. `SWITCHBOARD_ADMIN_EMAIL`/`_PASSWORD` create that admin if it is
+/// missing. In simulator mode with no accounts at all, a demo admin with a random password
+/// is created; its credentials are returned (to print once) and kept for the sign-in page.
+pub async fn bootstrap(store: &DynStore, config: &Config) -> Result<Option<DemoLogin>, AppError> {
+    if let Some((email, password)) = &config.admin {
+        if store
+            .user_by_email(&normalise_email(email))
+            .await?
+            .is_none()
+        {
+            let user = create_user(
+                store,
+                NewAgent {
+                    email: email.clone(),
+                    name: "Administrator".into(),
+                    role: Role::Admin,
+                    password: password.clone(),
+                },
+            )
+            .await?;
+            tracing::info!(email = %user.email, "created the admin from SWITCHBOARD_ADMIN_EMAIL");
+        }
+        return Ok(None);
+    }
+    if !config.whatsapp.simulator() || !store.list_users().await?.is_empty() {
+        return Ok(None);
+    }
+    let password = auth::new_secret("")[..16].to_string();
+    create_user(
+        store,
+        NewAgent {
+            email: DEMO_ADMIN_EMAIL.into(),
+            name: "Demo admin".into(),
+            role: Role::Admin,
+            password: password.clone(),
+        },
+    )
+    .await?;
+    let demo = DemoLogin {
+        email: DEMO_ADMIN_EMAIL.into(),
+        password,
+    };
+    let json = serde_json::to_string(&demo).map_err(|e| AppError::Internal(e.to_string()))?;
+    store.set_setting(DEMO_LOGIN_SETTING, Some(&json)).await?;
+    Ok(Some(demo))
+}
+
+/// The demo sign-in, if still valid (simulator mode only).
+pub async fn demo_login(store: &DynStore, config: &Config) -> Result<Option<DemoLogin>, AppError> {
+    if !config.whatsapp.simulator() {
+        return Ok(None);
+    }
+    Ok(store
+        .setting(DEMO_LOGIN_SETTING)
+        .await?
+        .and_then(|json| serde_json::from_str(&json).ok()))
+}
+
+/// The credentials an inbox uses: its own, else the environment's.
+pub fn effective_credentials(config: &Config, inbox: &Inbox) -> InboxCredentials {
+    let c = &inbox.credentials;
+    InboxCredentials {
+        access_token: c
+            .access_token
+            .clone()
+            .or_else(|| Some(config.whatsapp.access_token.clone())),
+        app_secret: c
+            .app_secret
+            .clone()
+            .or_else(|| Some(config.whatsapp.app_secret.clone())),
+        verify_token: c
+            .verify_token
+            .clone()
+            .or_else(|| Some(config.whatsapp.verify_token.clone())),
+    }
+}

@@ -1,0 +1,322 @@
+//! Administration: agents, inboxes and who works them, API tokens.
+
+use leptos::prelude::*;
+
+use crate::api::{
+    create_api_token, create_inbox, create_user, list_api_tokens, list_inboxes, list_users,
+    revoke_api_token, set_inbox_member, update_inbox, update_user,
+};
+use crate::error::ApiError;
+use crate::model::{ApiTokenInfo, InboxInfo, Role, User};
+
+/// Runs an admin call, shows its error (if any), and reloads the page's lists.
+fn act<F, T>(refresh: RwSignal<u32>, problem: RwSignal<Option<String>>, call: F)
+where
+    F: std::future::Future<Output = Result<T, ApiError>> + 'static,
+    T: 'static,
+{
+    problem.set(None);
+    leptos::task::spawn_local(async move {
+        // The page may be gone by the time the call returns; then there is nothing to show.
+        if let Err(e) = call.await {
+            problem.try_set(Some(e.message));
+        }
+        refresh.try_update(|n| *n += 1);
+    });
+}
+
+#[component]
+pub fn AdminPage() -> impl IntoView {
+    let refresh = RwSignal::new(0u32);
+    let problem = RwSignal::new(None::<String>);
+    let users = Resource::new(move || refresh.get(), |_| list_users());
+    let inboxes = Resource::new(move || refresh.get(), |_| list_inboxes());
+    let tokens = Resource::new(move || refresh.get(), |_| list_api_tokens());
+    // Outside the lists, which are rebuilt on every refresh: a new token's secret must
+    // survive the refresh that follows its creation.
+    let fresh = RwSignal::new(None::<String>);
+    view! {
+        <section class="admin" data-testid="admin">
+            <h1>"Administration"</h1>
+            {move || problem.get().map(|p| view! { <p class="error" role="alert" data-testid="admin-error">{p}</p> })}
+            <Transition fallback=|| view! { <p class="hint">"Loading…"</p> }>
+                {move || Suspend::new(async move {
+                    match (users.await, inboxes.await, tokens.await) {
+                        (Ok(users), Ok(inboxes), Ok(tokens)) => view! {
+                            <Agents users=users.clone() refresh problem/>
+                            <Inboxes inboxes users=users.clone() refresh problem/>
+                            <Tokens tokens users fresh refresh problem/>
+                        }.into_any(),
+                        (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => view! {
+                            <p class="error" role="alert">{e.message}</p>
+                        }.into_any(),
+                    }
+                })}
+            </Transition>
+        </section>
+    }
+}
+
+#[component]
+fn Agents(
+    users: Vec<User>,
+    refresh: RwSignal<u32>,
+    problem: RwSignal<Option<String>>,
+) -> impl IntoView {
+    let email = RwSignal::new(String::new());
+    let name = RwSignal::new(String::new());
+    let role = RwSignal::new("agent".to_string());
+    let password = RwSignal::new(String::new());
+    let add = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        let role = Role::parse(&role.get_untracked()).unwrap_or(Role::Agent);
+        let call = create_user(
+            email.get_untracked(),
+            name.get_untracked(),
+            role,
+            password.get_untracked(),
+        );
+        act(refresh, problem, async move {
+            call.await?;
+            email.set(String::new());
+            name.set(String::new());
+            password.set(String::new());
+            Ok(())
+        });
+    };
+    view! {
+        <h2>"Agents"</h2>
+        <table data-testid="agents">
+            <thead><tr><th>"Name"</th><th>"Email"</th><th>"Role"</th><th>"Status"</th><th></th></tr></thead>
+            <tbody>
+                {users.into_iter().map(|u| {
+                    let id = u.id.clone();
+                    let id2 = u.id.clone();
+                    let other_role = if u.role == Role::Admin { Role::Agent } else { Role::Admin };
+                    let disabled = u.disabled;
+                    view! {
+                        <tr data-testid="agent-row" data-email=u.email.clone()>
+                            <td>{u.name.clone()}</td>
+                            <td>{u.email.clone()}</td>
+                            <td>{u.role.as_str()}</td>
+                            <td>{if u.disabled { "disabled" } else { "active" }}</td>
+                            <td class="actions">
+                                <button class="link" on:click=move |_| act(refresh, problem,
+                                    update_user(id.clone(), None, Some(other_role), None, None))>
+                                    {format!("Make {}", other_role.as_str())}
+                                </button>
+                                <button class="link" on:click=move |_| act(refresh, problem,
+                                    update_user(id2.clone(), None, None, Some(!disabled), None))>
+                                    {if disabled { "Enable" } else { "Disable" }}
+                                </button>
+                            </td>
+                        </tr>
+                    }
+                }).collect_view()}
+            </tbody>
+        </table>
+        <form class="inline-form" on:submit=add data-testid="add-agent">
+            <input type="email" placeholder="email" required bind:value=email aria-label="Email"/>
+            <input type="text" placeholder="name" required bind:value=name aria-label="Name"/>
+            <select aria-label="Role" on:change=move |ev| role.set(event_target_value(&ev))>
+                <option value="agent" selected>"agent"</option>
+                <option value="admin">"admin"</option>
+            </select>
+            <input type="password" placeholder="initial password (10+ characters)" required
+                bind:value=password aria-label="Initial password" autocomplete="new-password"/>
+            <button type="submit">"Add agent"</button>
+        </form>
+    }
+}
+
+#[component]
+fn Inboxes(
+    inboxes: Vec<InboxInfo>,
+    users: Vec<User>,
+    refresh: RwSignal<u32>,
+    problem: RwSignal<Option<String>>,
+) -> impl IntoView {
+    let pnid = RwSignal::new(String::new());
+    let name = RwSignal::new(String::new());
+    let display = RwSignal::new(String::new());
+    let token = RwSignal::new(String::new());
+    let secret = RwSignal::new(String::new());
+    let verify = RwSignal::new(String::new());
+    let opt = |s: RwSignal<String>| Some(s.get_untracked()).filter(|v| !v.trim().is_empty());
+    let add = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        let call = create_inbox(
+            pnid.get_untracked(),
+            opt(name),
+            opt(display),
+            opt(token),
+            opt(secret),
+            opt(verify),
+        );
+        act(refresh, problem, async move {
+            call.await?;
+            for s in [pnid, name, display, token, secret, verify] {
+                s.set(String::new());
+            }
+            Ok(())
+        });
+    };
+    let agents: Vec<User> = users
+        .into_iter()
+        .filter(|u| u.role == Role::Agent)
+        .collect();
+    view! {
+        <h2>"Inboxes"</h2>
+        <p class="hint">"Admins see every inbox. Agents see the inboxes they are members of."</p>
+        <table data-testid="inboxes">
+            <thead><tr><th>"Inbox"</th><th>"Phone number id"</th><th>"Credentials"</th><th>"Members"</th></tr></thead>
+            <tbody>
+                {inboxes.into_iter().map(|inbox| {
+                    let inbox_id = inbox.id.clone();
+                    let label = inbox.name.clone()
+                        .or(inbox.display_phone_number.clone().map(|d| format!("+{d}")))
+                        .unwrap_or_else(|| "Unnamed".into());
+                    view! {
+                        <tr data-testid="inbox-row" data-phone-number-id=inbox.phone_number_id.clone()>
+                            <td>{label}</td>
+                            <td><code>{inbox.phone_number_id.clone()}</code></td>
+                            <td>
+                                {if inbox.own_credentials { "own" } else { "from the environment" }}
+                                <CredentialsForm inbox_id=inbox.id.clone() refresh problem/>
+                            </td>
+                            <td class="members">
+                                {agents.iter().map(|a| {
+                                    let member = inbox.member_ids.contains(&a.id);
+                                    let (inbox_id, user_id) = (inbox_id.clone(), a.id.clone());
+                                    view! {
+                                        <label class="member">
+                                            <input type="checkbox" checked=member
+                                                on:change=move |_| act(refresh, problem,
+                                                    set_inbox_member(inbox_id.clone(), user_id.clone(), !member))/>
+                                            {a.name.clone()}
+                                        </label>
+                                    }
+                                }).collect_view()}
+                            </td>
+                        </tr>
+                    }
+                }).collect_view()}
+            </tbody>
+        </table>
+        <form class="inline-form" on:submit=add data-testid="add-inbox">
+            <input type="text" inputmode="numeric" placeholder="phone number id" required bind:value=pnid
+                aria-label="Phone number id"/>
+            <input type="text" placeholder="name" bind:value=name aria-label="Inbox name"/>
+            <input type="text" placeholder="display number" bind:value=display aria-label="Display number"/>
+            <input type="password" placeholder="access token (optional)" bind:value=token
+                aria-label="Access token" autocomplete="off"/>
+            <input type="password" placeholder="app secret (optional)" bind:value=secret
+                aria-label="App secret" autocomplete="off"/>
+            <input type="password" placeholder="verify token (optional)" bind:value=verify
+                aria-label="Verify token" autocomplete="off"/>
+            <button type="submit">"Add inbox"</button>
+        </form>
+    }
+}
+
+/// Replaces an inbox's credentials; a field left blank keeps the current value.
+#[component]
+fn CredentialsForm(
+    inbox_id: String,
+    refresh: RwSignal<u32>,
+    problem: RwSignal<Option<String>>,
+) -> impl IntoView {
+    let open = RwSignal::new(false);
+    let token = RwSignal::new(String::new());
+    let secret = RwSignal::new(String::new());
+    let verify = RwSignal::new(String::new());
+    let opt = |s: RwSignal<String>| Some(s.get_untracked()).filter(|v| !v.is_empty());
+    let save = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        let call = update_inbox(
+            inbox_id.clone(),
+            None,
+            None,
+            opt(token),
+            opt(secret),
+            opt(verify),
+        );
+        open.set(false);
+        act(refresh, problem, call);
+    };
+    view! {
+        <button class="link" on:click=move |_| open.update(|o| *o = !*o)>"Change"</button>
+        <Show when=move || open.get()>
+            <form class="stacked" on:submit=save.clone()>
+                <input type="password" placeholder="new access token" bind:value=token autocomplete="off"/>
+                <input type="password" placeholder="new app secret" bind:value=secret autocomplete="off"/>
+                <input type="password" placeholder="new verify token" bind:value=verify autocomplete="off"/>
+                <button type="submit">"Save"</button>
+            </form>
+        </Show>
+    }
+}
+
+#[component]
+fn Tokens(
+    tokens: Vec<ApiTokenInfo>,
+    users: Vec<User>,
+    fresh: RwSignal<Option<String>>,
+    refresh: RwSignal<u32>,
+    problem: RwSignal<Option<String>>,
+) -> impl IntoView {
+    let name = RwSignal::new(String::new());
+    let user = RwSignal::new(users.first().map(|u| u.id.clone()).unwrap_or_default());
+    let names: Vec<(String, String)> = users
+        .iter()
+        .map(|u| (u.id.clone(), u.email.clone()))
+        .collect();
+    let create = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        let call = create_api_token(name.get_untracked(), user.get_untracked());
+        act(refresh, problem, async move {
+            let created = call.await?;
+            fresh.set(Some(created.secret));
+            name.set(String::new());
+            Ok(())
+        });
+    };
+    view! {
+        <h2>"API tokens"</h2>
+        <p class="hint">"A token acts as the user it belongs to, with the same inboxes. Send it as "
+            <code>"Authorization: Bearer …"</code>" to the server functions and to /ws."</p>
+        {move || fresh.get().map(|secret| view! {
+            <p class="secret" data-testid="new-token">
+                "New token (shown once — copy it now): " <code>{secret}</code>
+            </p>
+        })}
+        <table data-testid="tokens">
+            <thead><tr><th>"Name"</th><th>"Acts as"</th><th>"Status"</th><th></th></tr></thead>
+            <tbody>
+                {tokens.into_iter().map(|t| {
+                    let id = t.id.clone();
+                    let owner = names.iter().find(|(uid, _)| *uid == t.user_id)
+                        .map(|(_, e)| e.clone()).unwrap_or_default();
+                    view! {
+                        <tr>
+                            <td>{t.name.clone()}</td>
+                            <td>{owner}</td>
+                            <td>{if t.revoked { "revoked" } else { "active" }}</td>
+                            <td>{(!t.revoked).then(|| view! {
+                                <button class="link" on:click=move |_| act(refresh, problem,
+                                    revoke_api_token(id.clone()))>"Revoke"</button>
+                            })}</td>
+                        </tr>
+                    }
+                }).collect_view()}
+            </tbody>
+        </table>
+        <form class="inline-form" on:submit=create data-testid="add-token">
+            <input type="text" placeholder="token name, e.g. crm-sync" required bind:value=name aria-label="Token name"/>
+            <select aria-label="Acts as" on:change=move |ev| user.set(event_target_value(&ev))>
+                {names.into_iter().map(|(id, email)| view! { <option value=id>{email}</option> }).collect_view()}
+            </select>
+            <button type="submit">"Create token"</button>
+        </form>
+    }
+}

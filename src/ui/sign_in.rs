@@ -1,0 +1,96 @@
+//! The sign-in page.
+
+use leptos::prelude::*;
+use leptos_router::components::Redirect;
+
+use crate::api::{me, sign_in, sign_in_info};
+
+#[component]
+pub fn SignInPage() -> impl IntoView {
+    let info = Resource::new(|| (), |_| sign_in_info());
+    let already = Resource::new(|| (), |_| me());
+    let email = RwSignal::new(String::new());
+    let password = RwSignal::new(String::new());
+    let problem = RwSignal::new(None::<String>);
+    let busy = RwSignal::new(false);
+    // The button stays disabled until the page is interactive, so a submit can never fall
+    // back to a plain form post that would put the password in a URL.
+    let hydrated = RwSignal::new(false);
+    Effect::new(move |_| hydrated.set(true));
+
+    let submit = move || {
+        if busy.get_untracked() {
+            return;
+        }
+        busy.set(true);
+        problem.set(None);
+        let (e, p) = (email.get_untracked(), password.get_untracked());
+        leptos::task::spawn_local(async move {
+            match sign_in(e, p).await {
+                Ok(_) => {
+                    // A full load, so the inbox is rendered for the new session.
+                    #[cfg(feature = "hydrate")]
+                    if let Some(w) = web_sys::window() {
+                        let _ = w.location().set_href("/");
+                    }
+                }
+                Err(err) => {
+                    problem.set(Some(err.message));
+                    busy.set(false);
+                }
+            }
+        });
+    };
+
+    view! {
+        <main class="sign-in">
+            <Suspense fallback=|| ()>
+                {move || Suspend::new(async move {
+                    already.await.ok().map(|_| view! { <Redirect path="/"/> })
+                })}
+            </Suspense>
+            <form class="card" on:submit=move |ev| {
+                ev.prevent_default();
+                submit();
+            }>
+                <h1>"Switchboard"</h1>
+                <p class="muted">"Sign in to your team inbox"</p>
+                <label>
+                    "Email"
+                    <input type="email" autocomplete="username" required data-testid="email" bind:value=email/>
+                </label>
+                <label>
+                    "Password"
+                    <input type="password" autocomplete="current-password" required data-testid="password"
+                        bind:value=password/>
+                </label>
+                {move || problem.get().map(|p| view! { <p class="error" role="alert" data-testid="sign-in-error">{p}</p> })}
+                <button type="submit" data-testid="sign-in" disabled=move || !hydrated.get() || busy.get()>
+                    {move || if busy.get() { "Signing in…" } else { "Sign in" }}
+                </button>
+                <Suspense fallback=|| ()>
+                    {move || Suspend::new(async move {
+                        info.await.ok().map(|info| view! {
+                            {info.demo.map(|demo| view! {
+                                <div class="demo" data-testid="demo-login">
+                                    <strong>"Simulator mode"</strong>
+                                    " — sign in as "
+                                    <code data-testid="demo-email">{demo.email}</code>
+                                    " with password "
+                                    <code data-testid="demo-password">{demo.password}</code>
+                                </div>
+                            })}
+                            {info.no_accounts.then(|| view! {
+                                <p class="hint">
+                                    "No accounts exist yet. Create the first admin with "
+                                    <code>"switchboard user add --role admin --email … --name …"</code>
+                                    " or set SWITCHBOARD_ADMIN_EMAIL and SWITCHBOARD_ADMIN_PASSWORD."
+                                </p>
+                            })}
+                        })
+                    })}
+                </Suspense>
+            </form>
+        </main>
+    }
+}

@@ -1,0 +1,169 @@
+//! The `switchboard` administration commands, run as a shell user would.
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+
+use serde_json::json;
+
+use crate::support::*;
+
+fn switchboard(db: &std::path::Path, args: &[&str], stdin: Option<&str>) -> (i32, String, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_switchboard"))
+        .args(args)
+        .env("DATABASE_URL", format!("sqlite://{}", db.display()))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    if let Some(input) = stdin {
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(input.as_bytes())
+            .unwrap();
+    }
+    drop(child.stdin.take());
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).to_string(),
+        String::from_utf8_lossy(&out.stderr).to_string(),
+    )
+}
+
+#[tokio::test]
+async fn admins_manage_users_inboxes_and_tokens_from_the_shell() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("cli.db");
+
+    let (code, out, err) = switchboard(
+        &db,
+        &[
+            "user",
+            "add",
+            "--email",
+            "Boss@Example.com",
+            "--name",
+            "Boss",
+            "--role",
+            "admin",
+            "--password-stdin",
+        ],
+        Some("a-long-password\n"),
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("created admin boss@example.com"), "{out}");
+    assert!(!out.contains("a-long-password"));
+
+    let (code, out, _) = switchboard(
+        &db,
+        &[
+            "user",
+            "add",
+            "--email",
+            "agent@example.com",
+            "--name",
+            "Agent",
+        ],
+        None,
+    );
+    assert_eq!(code, 0);
+    let generated = out
+        .lines()
+        .find_map(|l| l.strip_prefix("password: "))
+        .unwrap()
+        .to_string();
+    assert!(generated.len() >= 16);
+
+    let (code, _, err) = switchboard(
+        &db,
+        &[
+            "inbox",
+            "add",
+            "--phone-number-id",
+            "400000000000001",
+            "--name",
+            "Support",
+            "--app-secret",
+            "s3",
+        ],
+        None,
+    );
+    assert_eq!(code, 0, "{err}");
+    let (code, _, err) = switchboard(
+        &db,
+        &[
+            "member",
+            "add",
+            "--email",
+            "agent@example.com",
+            "--phone-number-id",
+            "400000000000001",
+        ],
+        None,
+    );
+    assert_eq!(code, 0, "{err}");
+    let (code, out, _) = switchboard(
+        &db,
+        &[
+            "token",
+            "create",
+            "--email",
+            "agent@example.com",
+            "--name",
+            "crm",
+        ],
+        None,
+    );
+    assert_eq!(code, 0);
+    let secret = out.lines().last().unwrap().trim().to_string();
+    assert!(secret.starts_with("sbt_"), "{out}");
+
+    let (_, users, _) = switchboard(&db, &["user", "list"], None);
+    assert!(
+        users.contains("boss@example.com\tadmin") && users.contains("agent@example.com\tagent"),
+        "{users}"
+    );
+    let (_, inboxes, _) = switchboard(&db, &["inbox", "list"], None);
+    assert!(
+        inboxes.contains("400000000000001\tSupport\t1 member(s)\town credentials"),
+        "{inboxes}"
+    );
+
+    // Mistakes are one clear complaint and exit 2; nothing changes.
+    let (code, _, err) = switchboard(&db, &["user", "add", "--email", "x@example.com"], None);
+    assert_eq!(code, 2);
+    assert!(err.contains("--name is required"), "{err}");
+    let (code, _, err) = switchboard(&db, &["user", "frobnicate"], None);
+    assert_eq!(code, 2);
+    assert!(err.contains("unknown command"), "{err}");
+    let (code, _, err) = switchboard(
+        &db,
+        &[
+            "member",
+            "add",
+            "--email",
+            "nobody@example.com",
+            "--phone-number-id",
+            "1",
+        ],
+        None,
+    );
+    assert_eq!(code, 1);
+    assert!(err.contains("no user with email"), "{err}");
+
+    // What the shell created works against a running server.
+    let app = TestApp::start_on(&db, &[]).await;
+    let agent = client_with_token(&secret);
+    let (status, me) = app.call_with(&agent, "me", json!({})).await;
+    assert_eq!(status, 200);
+    assert_eq!(me["user"]["email"], "agent@example.com");
+    assert_eq!(me["inbox_ids"].as_array().unwrap().len(), 1);
+    let (status, _) = app.call_with(&agent, "list_users", json!({})).await;
+    assert_eq!(status, 403);
+    let (code, _, _) = switchboard(&db, &["token", "list"], None);
+    assert_eq!(code, 0);
+    drop(dir);
+}
