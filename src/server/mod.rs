@@ -280,7 +280,10 @@ pub fn router(state: AppState) -> Router {
         .layer(middleware::from_fn(error::server_fn_status))
         .layer(middleware::from_fn(auth::csrf_guard))
         .layer(middleware::from_fn_with_state(state.clone(), auth::resolve))
-        .layer(TraceLayer::new_for_http())
+        // Paths only: query strings can carry secrets (the webhook handshake's verify token).
+        .layer(TraceLayer::new_for_http().make_span_with(|req: &axum::http::Request<_>| {
+            tracing::info_span!("request", method = %req.method(), path = %req.uri().path())
+        }))
         .with_state(state)
 }
 
