@@ -12,10 +12,14 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::{Duration, Instant};
 
 use axum::extract::ws::Utf8Bytes;
-use tokio::sync::{Notify, broadcast};
+use tokio::sync::{Notify, broadcast, watch};
 use tokio_util::sync::CancellationToken;
 
 use crate::store::{DynStore, Event, StoreResult};
+
+/// Events read from the log together (typically one commit's), sent to each socket as
+/// one write: a socket wakes and flushes once per batch, not once per event.
+pub type Batch = Arc<Vec<LiveEvent>>;
 
 /// One event ready to send: the frame is encoded once and shared by every socket.
 #[derive(Debug, Clone)]
@@ -41,11 +45,13 @@ pub struct Hub {
 }
 
 struct Inner {
-    tx: broadcast::Sender<Arc<LiveEvent>>,
+    tx: broadcast::Sender<Batch>,
     /// Highest seq broadcast so far; everything at or below it has been sent in order.
     head: AtomicI64,
     /// Extra wake-ups (another instance committed, a test wants a poll).
     kick: Notify,
+    /// The head after events committed by this instance were broadcast, for fan-out.
+    local: watch::Sender<i64>,
 }
 
 /// How long a hole in the sequence may stay open before it is taken as permanent (a
@@ -69,13 +75,14 @@ impl Hub {
                 tx,
                 head: AtomicI64::new(head),
                 kick: Notify::new(),
+                local: watch::channel(head).0,
             }),
         };
         tokio::spawn(hub.clone().tail(store, shutdown));
         Ok(hub)
     }
 
-    pub fn subscribe(&self) -> broadcast::Receiver<Arc<LiveEvent>> {
+    pub fn subscribe(&self) -> broadcast::Receiver<Batch> {
         self.inner.tx.subscribe()
     }
 
@@ -93,6 +100,11 @@ impl Hub {
         self.inner.tx.receiver_count()
     }
 
+    /// Heads reached after this instance's own commits (what other instances should hear).
+    pub fn local_commits(&self) -> watch::Receiver<i64> {
+        self.inner.local.subscribe()
+    }
+
     async fn tail(self, store: DynStore, shutdown: CancellationToken) {
         let commits = store.commits();
         let mut gap_since: Option<Instant> = None;
@@ -102,12 +114,13 @@ impl Hub {
             } else {
                 IDLE_POLL
             };
-            tokio::select! {
+            let local = tokio::select! {
                 _ = shutdown.cancelled() => return,
-                _ = commits.notified() => {}
-                _ = self.inner.kick.notified() => {}
-                _ = tokio::time::sleep(wait) => {}
-            }
+                _ = commits.notified() => true,
+                _ = self.inner.kick.notified() => false,
+                _ = tokio::time::sleep(wait) => false,
+            };
+            let before = self.head();
             loop {
                 let last = self.head();
                 let events = match store.events_after(last, READ_BATCH).await {
@@ -120,6 +133,7 @@ impl Hub {
                 };
                 let full = events.len() == READ_BATCH;
                 let mut expected = last + 1;
+                let mut batch = Vec::with_capacity(events.len());
                 for event in &events {
                     if event.seq != expected {
                         let since = *gap_since.get_or_insert_with(Instant::now);
@@ -133,14 +147,24 @@ impl Hub {
                         );
                     }
                     gap_since = None;
-                    // No receivers is not an error: nobody is watching right now.
-                    let _ = self.inner.tx.send(Arc::new(LiveEvent::from(event)));
-                    self.inner.head.store(event.seq, Ordering::Release);
+                    batch.push(LiveEvent::from(event));
                     expected = event.seq + 1;
+                }
+                if let Some(tail) = batch.last().map(|e| e.seq) {
+                    // Head first, then the broadcast. A socket subscribes, then reads the
+                    // head, then replays the log up to it: a batch broadcast before it
+                    // subscribed is already below the head it reads, so the replay has it;
+                    // one broadcast after reaches it live. Overlap is dropped by seq.
+                    self.inner.head.store(tail, Ordering::Release);
+                    // No receivers is not an error: nobody is watching right now.
+                    let _ = self.inner.tx.send(Arc::new(batch));
                 }
                 if !full || gap_since.is_some() {
                     break;
                 }
+            }
+            if local && self.head() > before {
+                self.inner.local.send_replace(self.head());
             }
         }
     }

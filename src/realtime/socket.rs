@@ -17,12 +17,14 @@ use std::time::Duration;
 use axum::Extension;
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
 use axum::extract::{Query, State};
-use axum::http::HeaderMap;
+use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
 use futures::stream::{SplitSink, SplitStream};
 use futures::{SinkExt, StreamExt};
 use serde::Deserialize;
-use tokio::sync::broadcast::error::RecvError;
+use tokio::sync::broadcast::error::{RecvError, TryRecvError};
+
+use crate::realtime::hub::Batch;
 
 use crate::model::{CLOSE_SIGNED_OUT, CLOSE_TOO_SLOW};
 use crate::server::auth::{self, Principal};
@@ -35,6 +37,8 @@ const REAUTHORISE_EVERY: Duration = Duration::from_secs(30);
 /// A send that takes longer than this means the peer is not reading.
 const SEND_TIMEOUT: Duration = Duration::from_secs(10);
 const REPLAY_PAGE: usize = 500;
+/// Batches written before one flush, so a burst is a few writes rather than one per event.
+const BATCHES_PER_FLUSH: usize = 32;
 
 #[derive(Debug, Deserialize)]
 pub struct WsParams {
@@ -64,9 +68,27 @@ pub async fn handler(
             AppError::BadRequest(format!("since must be a non-negative integer, got {s:?}"))
         })?),
     };
+    // Only the credentials are kept, to re-check them, and as owned strings: a header
+    // value shares the request's whole read buffer, which would stay alive with the socket.
+    let copy = |name| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+    };
+    let credentials = Credentials {
+        authorization: copy(header::AUTHORIZATION),
+        cookie: copy(header::COOKIE),
+    };
     Ok(ws
+        // Clients send nothing but control frames, so a small read buffer is plenty; it is
+        // allocated per socket, and the default (128 KiB) would dominate memory use.
+        .read_buffer_size(1024)
         .max_message_size(64 * 1024)
-        .on_upgrade(move |socket| serve(socket, state, principal, headers, since))
+        // Frames collect here until a flush, so a batch of events is one write.
+        .write_buffer_size(64 * 1024)
+        .max_write_buffer_size(1024 * 1024)
+        .on_upgrade(move |socket| serve(socket, state, principal, credentials, since))
         .into_response())
 }
 
@@ -78,17 +100,38 @@ enum End {
     SignedOut,
 }
 
+/// What the socket was opened with, to re-check it now and then.
+struct Credentials {
+    authorization: Option<String>,
+    cookie: Option<String>,
+}
+
+impl Credentials {
+    fn headers(&self) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (name, value) in [
+            (header::AUTHORIZATION, &self.authorization),
+            (header::COOKIE, &self.cookie),
+        ] {
+            if let Some(v) = value.as_deref().and_then(|v| v.parse().ok()) {
+                h.insert(name, v);
+            }
+        }
+        h
+    }
+}
+
 async fn serve(
     socket: WebSocket,
     state: AppState,
     principal: Principal,
-    headers: HeaderMap,
+    credentials: Credentials,
     since: Option<i64>,
 ) {
     let (mut sink, mut stream) = socket.split();
     let mut session = Session {
         scope: principal.scope,
-        headers,
+        credentials,
         last: 0,
     };
     let end = match session.pump(&mut sink, &mut stream, &state, since).await {
@@ -120,8 +163,7 @@ async fn serve(
 
 struct Session {
     scope: Scope,
-    /// The credentials the socket was opened with, to re-check them.
-    headers: HeaderMap,
+    credentials: Credentials,
     /// Seq of the last frame sent: the next event frame's `prev`.
     last: i64,
 }
@@ -192,18 +234,26 @@ impl Session {
         loop {
             tokio::select! {
                 _ = state.shutdown.cancelled() => return Err(End::Shutdown),
-                event = live.recv() => match event {
-                    Ok(e) if e.seq > seen => {
-                        seen = e.seq;
-                        if self.scope.allows(&e.inbox_id) {
-                            let frame = self.event_frame(e.seq, &e.frame);
-                            send(sink, frame).await?;
-                        }
+                received = live.recv() => {
+                    let mut batch = match received {
+                        Ok(batch) => batch,
+                        Err(RecvError::Lagged(_)) => return Err(End::TooSlow),
+                        Err(RecvError::Closed) => return Err(End::Shutdown),
+                    };
+                    let mut wrote = false;
+                    for _ in 0..BATCHES_PER_FLUSH {
+                        wrote |= self.feed_batch(sink, &batch, &mut seen).await?;
+                        batch = match live.try_recv() {
+                            Ok(next) => next,
+                            Err(TryRecvError::Empty) => break,
+                            Err(TryRecvError::Lagged(_)) => return Err(End::TooSlow),
+                            Err(TryRecvError::Closed) => return Err(End::Shutdown),
+                        };
                     }
-                    Ok(_) => {}
-                    Err(RecvError::Lagged(_)) => return Err(End::TooSlow),
-                    Err(RecvError::Closed) => return Err(End::Shutdown),
-                },
+                    if wrote {
+                        flush(sink).await?;
+                    }
+                }
                 incoming = stream.next() => match incoming {
                     Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return Err(End::PeerGone),
                     // Any traffic proves the peer is alive; the protocol has no client frames.
@@ -217,7 +267,7 @@ impl Session {
                     send(sink, Message::Ping(Default::default())).await?;
                 }
                 _ = reauthorise.tick() => {
-                    match auth::authenticate(&state.store, &self.headers).await {
+                    match auth::authenticate(&state.store, &self.credentials.headers()).await {
                         Ok(Some(p)) => self.scope = p.scope,
                         Ok(None) => return Err(End::SignedOut),
                         // A store hiccup is not a sign-out; keep the current scope.
@@ -229,15 +279,62 @@ impl Session {
     }
 }
 
+impl Session {
+    /// Queues the batch's new, visible events; says whether anything was queued.
+    async fn feed_batch(
+        &mut self,
+        sink: &mut SplitSink<WebSocket, Message>,
+        batch: &Batch,
+        seen: &mut i64,
+    ) -> Result<bool, End> {
+        let mut wrote = false;
+        for e in batch.iter() {
+            if e.seq <= *seen {
+                continue;
+            }
+            *seen = e.seq;
+            if self.scope.allows(&e.inbox_id) {
+                let frame = self.event_frame(e.seq, &e.frame);
+                feed(sink, frame).await?;
+                wrote = true;
+            }
+        }
+        Ok(wrote)
+    }
+}
+
 fn control(kind: &str, seq: i64) -> Message {
     Message::Text(format!(r#"{{"type":"{kind}","seq":{seq}}}"#).into())
 }
 
+/// Sends at once (control frames, replay).
 async fn send<S>(sink: &mut S, msg: Message) -> Result<(), End>
 where
     S: futures::Sink<Message> + Unpin,
 {
-    match tokio::time::timeout(SEND_TIMEOUT, sink.send(msg)).await {
+    within_send_timeout(sink.send(msg)).await
+}
+
+/// Queues without flushing; the write buffer flushes itself when full.
+async fn feed<S>(sink: &mut S, msg: Message) -> Result<(), End>
+where
+    S: futures::Sink<Message> + Unpin,
+{
+    within_send_timeout(sink.feed(msg)).await
+}
+
+async fn flush<S>(sink: &mut S) -> Result<(), End>
+where
+    S: futures::Sink<Message> + Unpin,
+{
+    within_send_timeout(sink.flush()).await
+}
+
+/// A peer that does not take our bytes within the timeout is not reading: it is too slow.
+async fn within_send_timeout<E>(
+    op: impl std::future::Future<Output = Result<(), E>>,
+) -> Result<(), End> {
+    match tokio::time::timeout(SEND_TIMEOUT, op).await {
         Ok(Ok(())) => Ok(()),
         Ok(Err(_)) => Err(End::PeerGone),
         Err(_) => Err(End::TooSlow),

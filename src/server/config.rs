@@ -89,6 +89,8 @@ pub struct Config {
     pub session_lifetime: Duration,
     /// Take the client address from `X-Forwarded-For` (only behind a proxy you run).
     pub trust_proxy: bool,
+    /// `REDIS_URL`: fan events out to other instances through Redis pub/sub.
+    pub redis_url: Option<String>,
     pub database: DatabaseConfig,
     pub whatsapp: WhatsAppConfig,
     pub simulator: SimulatorConfig,
@@ -113,6 +115,7 @@ impl std::fmt::Debug for Config {
             .field("site_addr", &self.site_addr)
             .field("admin", &self.admin.as_ref().map(|(email, _)| email))
             .field("public_url", &self.public_url)
+            .field("redis_url", &self.redis_url.as_deref().map(redact_url))
             .field("database", &self.database)
             .field("whatsapp", &self.whatsapp)
             .finish_non_exhaustive()
@@ -269,6 +272,16 @@ impl Config {
             }
         };
 
+        let redis_url = match var("REDIS_URL") {
+            Some(url) => {
+                crate::realtime::fanout::parse(&url).map_err(|e| {
+                    ConfigError::new("REDIS_URL", format!("{:?} is not a Redis URL: {e}", redact_url(&url)))
+                })?;
+                Some(url)
+            }
+            None => None,
+        };
+
         let event_retention = parse_positive(&var, "SWITCHBOARD_EVENT_RETENTION", 1_000_000)?;
         let socket_buffer = parse_positive(&var, "SWITCHBOARD_SOCKET_BUFFER", 4096)? as usize;
 
@@ -278,6 +291,7 @@ impl Config {
             public_url,
             session_lifetime: Duration::from_secs(session_hours as u64 * 3600),
             trust_proxy,
+            redis_url,
             database,
             whatsapp,
             simulator: SimulatorConfig { receipt_delays },

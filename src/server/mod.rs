@@ -16,6 +16,7 @@ use axum::http::StatusCode;
 use axum::middleware;
 use axum::response::IntoResponse;
 use axum::routing::get;
+use axum::serve::ListenerExt;
 use leptos::config::{Env, LeptosOptions};
 use leptos_axum::{LeptosRoutes, generate_route_list};
 use tokio::net::TcpListener;
@@ -187,6 +188,13 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
     let hub = Hub::start(store.clone(), config.socket_buffer, shutdown.clone())
         .await
         .map_err(StartError::Store)?;
+    if let Some(url) = &config.redis_url {
+        // Validated with the configuration; a Redis that is down only delays cross-instance
+        // delivery (hubs poll the log), so start-up does not wait for it.
+        if let Ok(client) = crate::realtime::fanout::parse(url) {
+            crate::realtime::fanout::start(client, hub.clone(), shutdown.clone());
+        }
+    }
 
     let (cloud, simulator) = match &config.whatsapp.api_base {
         Some(base) => (CloudApi::new(base), None),
@@ -240,7 +248,10 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
     let app = router(state.clone());
     let server = tokio::spawn(
         axum::serve(
-            listener,
+            // Small frames go out at once instead of waiting on Nagle's algorithm.
+            listener.tap_io(|tcp| {
+                let _ = tcp.set_nodelay(true);
+            }),
             app.into_make_service_with_connect_info::<SocketAddr>(),
         )
         .with_graceful_shutdown(shutdown.cancelled_owned())

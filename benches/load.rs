@@ -1,0 +1,324 @@
+//! Load tool: webhooks in, WebSocket deliveries out, measured end to end.
+//!
+//!     scripts/load --sockets 100 --rate 200 --seconds 20
+//!
+//! It starts the release server on a fresh SQLite file (simulator mode), creates an API
+//! token with the CLI, opens `--sockets` WebSockets, then POSTs signed inbound webhooks at
+//! `--rate` per second for `--seconds`, each a new customer message with a numbered wamid.
+//! Every socket should receive every `message.created`. It reports the webhook ack latency
+//! and the webhook→socket delivery latency (p50/p90/p99/max), deliveries missing and
+//! duplicated, the rate achieved, and the server's resident memory: before any socket,
+//! with the sockets open and idle, and at the peak of the run.
+
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use tokio::sync::Mutex;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+
+struct Options {
+    sockets: usize,
+    rate: u64,
+    seconds: u64,
+    customers: usize,
+    /// Sockets opened at once.
+    connect_batch: usize,
+    server: String,
+}
+
+fn options() -> Options {
+    let args: Vec<String> = std::env::args().collect();
+    let get = |name: &str| {
+        args.iter()
+            .position(|a| a == name)
+            .and_then(|i| args.get(i + 1).cloned())
+    };
+    let num = |name: &str, default: u64| get(name).and_then(|v| v.parse().ok()).unwrap_or(default);
+    Options {
+        sockets: num("--sockets", 100) as usize,
+        rate: num("--rate", 200),
+        seconds: num("--seconds", 10),
+        customers: num("--customers", 50) as usize,
+        connect_batch: num("--connect-batch", 250).max(1) as usize,
+        server: get("--server").unwrap_or_else(|| "target/release/switchboard".into()),
+    }
+}
+
+fn rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|v| v.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+fn percentiles(name: &str, mut micros: Vec<u32>) {
+    if micros.is_empty() {
+        println!("{name:<22} no samples");
+        return;
+    }
+    micros.sort_unstable();
+    let at = |p: f64| micros[((micros.len() - 1) as f64 * p) as usize] as f64 / 1000.0;
+    println!(
+        "{name:<22} p50 {:>8.2} ms   p90 {:>8.2} ms   p99 {:>8.2} ms   max {:>8.2} ms   ({} samples)",
+        at(0.50),
+        at(0.90),
+        at(0.99),
+        *micros.last().unwrap() as f64 / 1000.0,
+        micros.len()
+    );
+}
+
+fn cli(server: &str, db: &str, args: &[&str], stdin: Option<&str>) -> String {
+    let mut child = Command::new(server)
+        .args(args)
+        .env("DATABASE_URL", db)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run the switchboard binary (build it: cargo build --release --features ssr)");
+    if let Some(input) = stdin {
+        use std::io::Write;
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(input.as_bytes())
+            .unwrap();
+    }
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).to_string()
+}
+
+struct Server(Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn webhook(n: u64, customer: usize) -> Vec<u8> {
+    format!(
+        r#"{{"object":"whatsapp_business_account","entry":[{{"id":"1","changes":[{{"field":"messages","value":{{"messaging_product":"whatsapp","metadata":{{"display_phone_number":"15550001000","phone_number_id":"200000000000001"}},"contacts":[{{"profile":{{"name":"Load {customer}"}},"wa_id":"4900000{customer:05}"}}],"messages":[{{"from":"4900000{customer:05}","id":"wamid.LOAD.{n}","timestamp":"{ts}","type":"text","text":{{"body":"load message {n}"}}}}]}}}}]}}]}}"#,
+        ts = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs()
+    )
+    .into_bytes()
+}
+
+/// The message number in a `message.created` frame, found without parsing all the JSON.
+fn delivered_number(frame: &str) -> Option<u64> {
+    if !frame.contains(r#""type":"message.created""#) {
+        return None;
+    }
+    let start = frame.find("wamid.LOAD.")? + "wamid.LOAD.".len();
+    let digits: String = frame[start..].chars().take_while(|c| c.is_ascii_digit()).collect();
+    digits.parse().ok()
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let o = options();
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}", dir.path().join("load.db").display());
+
+    cli(&o.server, &db, &["user", "add", "--email", "load@example.com", "--name", "Load", "--role", "admin", "--password-stdin"], Some("load-test-password\n"));
+    let token = cli(&o.server, &db, &["token", "create", "--email", "load@example.com", "--name", "load"], None)
+        .lines()
+        .last()
+        .unwrap()
+        .trim()
+        .to_string();
+
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let base = format!("http://127.0.0.1:{port}");
+    let server = Server(
+        Command::new(&o.server)
+            .env("DATABASE_URL", &db)
+            .env("LEPTOS_SITE_ADDR", format!("127.0.0.1:{port}"))
+            .env("RUST_LOG", "warn")
+            .env("SWITCHBOARD_SOCKET_BUFFER", "65536")
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let pid = server.0.id();
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(256)
+        .build()
+        .unwrap();
+    for _ in 0..200 {
+        if http.get(format!("{base}/readyz")).send().await.is_ok_and(|r| r.status().is_success()) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let rss_before = rss_kib(pid);
+
+    // Open the sockets, a few hundred at a time, and wait for each one's `ready`.
+    let total = o.rate * o.seconds;
+    let started = Instant::now();
+    let sent_at: Arc<Vec<AtomicU64>> = Arc::new((0..total).map(|_| AtomicU64::new(0)).collect());
+    let received = Arc::new(AtomicUsize::new(0));
+    let duplicates = Arc::new(AtomicUsize::new(0));
+    let latencies: Arc<Mutex<Vec<u32>>> = Arc::new(Mutex::new(Vec::with_capacity(o.sockets * total as usize)));
+    let ws_url = format!("ws://127.0.0.1:{port}/ws");
+    let mut readers = Vec::new();
+    for chunk in (0..o.sockets).collect::<Vec<_>>().chunks(o.connect_batch) {
+        let mut opening = Vec::new();
+        for _ in chunk {
+            let mut request = ws_url.clone().into_client_request().unwrap();
+            request
+                .headers_mut()
+                .insert("authorization", format!("Bearer {token}").parse().unwrap());
+            opening.push(tokio_tungstenite::connect_async(request));
+        }
+        for opened in futures::future::join_all(opening).await {
+            let (mut ws, _) = opened.expect("socket");
+            // `ready` first.
+            ws.next().await.expect("ready").expect("ready frame");
+            let (sent_at, received, duplicates, latencies) =
+                (sent_at.clone(), received.clone(), duplicates.clone(), latencies.clone());
+            readers.push(tokio::spawn(async move {
+                let mut seen = vec![false; total as usize];
+                let mut mine = Vec::with_capacity(total as usize);
+                while let Some(Ok(msg)) = ws.next().await {
+                    let Message::Text(text) = msg else { continue };
+                    let Some(n) = delivered_number(&text) else { continue };
+                    let now = started.elapsed().as_micros() as u64;
+                    let Some(slot) = seen.get_mut(n as usize) else { continue };
+                    if *slot {
+                        duplicates.fetch_add(1, Ordering::Relaxed);
+                        continue;
+                    }
+                    *slot = true;
+                    let sent = sent_at[n as usize].load(Ordering::Relaxed);
+                    mine.push(now.saturating_sub(sent) as u32);
+                    received.fetch_add(1, Ordering::Relaxed);
+                }
+                latencies.lock().await.extend(mine);
+            }));
+        }
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let rss_idle = rss_kib(pid);
+
+    // Memory is sampled through the run.
+    let peak = Arc::new(AtomicU64::new(rss_idle));
+    let sampler = {
+        let peak = peak.clone();
+        tokio::spawn(async move {
+            loop {
+                peak.fetch_max(rss_kib(pid), Ordering::Relaxed);
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        })
+    };
+
+    // Send at the requested rate, spread evenly.
+    let secret = switchboard::server::config::SIMULATOR_APP_SECRET;
+    let acks: Arc<Mutex<Vec<u32>>> = Arc::new(Mutex::new(Vec::with_capacity(total as usize)));
+    let failures = Arc::new(AtomicUsize::new(0));
+    let send_start = Instant::now();
+    let mut sent: u64 = 0;
+    let mut inflight = Vec::new();
+    while sent < total {
+        let due = ((send_start.elapsed().as_secs_f64() * o.rate as f64) as u64 + 1).min(total);
+        while sent < due {
+            let n = sent;
+            let body = webhook(n, (n as usize) % o.customers);
+            let sig = switchboard::whatsapp::signature::sign(secret.as_bytes(), &body);
+            let (http, url, sent_at, acks, failures) =
+                (http.clone(), format!("{base}/webhook"), sent_at.clone(), acks.clone(), failures.clone());
+            inflight.push(tokio::spawn(async move {
+                let t = Instant::now();
+                sent_at[n as usize].store(started.elapsed().as_micros() as u64, Ordering::Relaxed);
+                let res = http
+                    .post(url)
+                    .header("content-type", "application/json")
+                    .header("x-hub-signature-256", sig)
+                    .body(body)
+                    .send()
+                    .await;
+                match res {
+                    Ok(r) if r.status().is_success() => {
+                        acks.lock().await.push(t.elapsed().as_micros() as u32);
+                    }
+                    _ => {
+                        failures.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+            }));
+            sent += 1;
+        }
+        tokio::time::sleep(Duration::from_micros(500)).await;
+    }
+    for t in inflight {
+        let _ = t.await;
+    }
+    let send_secs = send_start.elapsed().as_secs_f64();
+
+    // Let the last deliveries land, then close the sockets.
+    let expected = o.sockets as u64 * total;
+    let drain = Instant::now();
+    while (received.load(Ordering::Relaxed) as u64) < expected && drain.elapsed() < Duration::from_secs(15) {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    sampler.abort();
+    let rss_peak = peak.load(Ordering::Relaxed);
+    drop(server);
+    for r in readers {
+        let _ = tokio::time::timeout(Duration::from_secs(5), r).await;
+    }
+
+    let got = received.load(Ordering::Relaxed) as u64;
+    println!(
+        "sockets {}  rate {}/s  for {} s  ({} webhooks, {} expected deliveries)",
+        o.sockets, o.rate, o.seconds, total, expected
+    );
+    println!(
+        "sent in {send_secs:.2} s: {:.0} webhooks/s acknowledged; failed {}",
+        (total as f64 - failures.load(Ordering::Relaxed) as f64) / send_secs,
+        failures.load(Ordering::Relaxed)
+    );
+    percentiles("webhook ack", std::mem::take(&mut *acks.lock().await));
+    percentiles("webhook→socket", std::mem::take(&mut *latencies.lock().await));
+    println!(
+        "deliveries received {got}, missing {}, duplicates {}",
+        expected.saturating_sub(got),
+        duplicates.load(Ordering::Relaxed)
+    );
+    let per_socket = if o.sockets > 0 {
+        (rss_idle.saturating_sub(rss_before)) as f64 / o.sockets as f64
+    } else {
+        0.0
+    };
+    println!(
+        "server RSS: {rss_before} KiB before sockets, {rss_idle} KiB with {} idle sockets ({per_socket:.1} KiB per socket), peak {rss_peak} KiB",
+        o.sockets
+    );
+}

@@ -1,0 +1,103 @@
+//! Cross-instance fan-out through Redis pub/sub.
+//!
+//! Redis carries wake-ups, not events. When an instance commits events it publishes the
+//! new log head; every instance that hears it asks its hub to read the log. Order and
+//! completeness come from the database, so a lost or repeated Redis message costs at most
+//! a little latency: hubs also poll the log every second, and a subscriber that
+//! reconnects to Redis reads everything it may have missed at once.
+
+use std::time::Duration;
+
+use futures::StreamExt;
+use redis::AsyncCommands;
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+
+use crate::realtime::hub::Hub;
+
+pub const CHANNEL: &str = "switchboard:events";
+
+/// Checks a `REDIS_URL` without connecting.
+pub fn parse(url: &str) -> Result<redis::Client, String> {
+    redis::Client::open(url).map_err(|e| e.to_string())
+}
+
+/// Starts publishing this instance's commits and waking its hub on everyone else's.
+pub fn start(client: redis::Client, hub: Hub, shutdown: CancellationToken) {
+    tokio::spawn(publish(client.clone(), hub.local_commits(), shutdown.clone()));
+    tokio::spawn(subscribe(client, hub, shutdown));
+}
+
+fn backoff(attempt: u32) -> Duration {
+    Duration::from_millis((250u64 << attempt.min(5)).min(5_000))
+}
+
+async fn publish(client: redis::Client, mut heads: watch::Receiver<i64>, shutdown: CancellationToken) {
+    let mut attempt = 0;
+    'connect: loop {
+        let mut conn = tokio::select! {
+            _ = shutdown.cancelled() => return,
+            c = client.get_multiplexed_async_connection() => match c {
+                Ok(c) => c,
+                Err(e) => {
+                    tracing::warn!(error = %e, "fan-out: cannot reach Redis to publish; retrying");
+                    tokio::time::sleep(backoff(attempt)).await;
+                    attempt += 1;
+                    continue;
+                }
+            },
+        };
+        attempt = 0;
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                changed = heads.changed() => if changed.is_err() { return },
+            }
+            let head = *heads.borrow_and_update();
+            if let Err(e) = conn.publish::<_, _, ()>(CHANNEL, head).await {
+                // Other instances still find the events by polling the log.
+                tracing::warn!(error = %e, "fan-out: publish to Redis failed; reconnecting");
+                continue 'connect;
+            }
+        }
+    }
+}
+
+async fn subscribe(client: redis::Client, hub: Hub, shutdown: CancellationToken) {
+    let mut attempt = 0;
+    loop {
+        let pubsub = async {
+            let mut pubsub = client.get_async_pubsub().await?;
+            pubsub.subscribe(CHANNEL).await?;
+            Ok::<_, redis::RedisError>(pubsub)
+        };
+        let pubsub = tokio::select! {
+            _ = shutdown.cancelled() => return,
+            p = pubsub => p,
+        };
+        match pubsub {
+            Ok(mut pubsub) => {
+                if attempt > 0 {
+                    tracing::info!("fan-out: Redis subscription restored");
+                }
+                attempt = 0;
+                // Whatever was published while we were away is in the log: read it now.
+                hub.kick();
+                let mut messages = pubsub.on_message();
+                loop {
+                    tokio::select! {
+                        _ = shutdown.cancelled() => return,
+                        m = messages.next() => match m {
+                            Some(_) => hub.kick(),
+                            None => break,
+                        },
+                    }
+                }
+                tracing::warn!("fan-out: Redis subscription lost; reconnecting");
+            }
+            Err(e) => tracing::warn!(error = %e, "fan-out: cannot subscribe to Redis; retrying"),
+        }
+        tokio::time::sleep(backoff(attempt)).await;
+        attempt += 1;
+    }
+}
