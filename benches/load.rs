@@ -130,7 +130,10 @@ fn delivered_number(frame: &str) -> Option<u64> {
         return None;
     }
     let start = frame.find("wamid.LOAD.")? + "wamid.LOAD.".len();
-    let digits: String = frame[start..].chars().take_while(|c| c.is_ascii_digit()).collect();
+    let digits: String = frame[start..]
+        .chars()
+        .take_while(|c| c.is_ascii_digit())
+        .collect();
     digits.parse().ok()
 }
 
@@ -141,13 +144,40 @@ async fn main() {
     let dir = tempfile::tempdir().unwrap();
     let db = format!("sqlite://{}", dir.path().join("load.db").display());
 
-    cli(&o.server, &db, &["user", "add", "--email", "load@example.com", "--name", "Load", "--role", "admin", "--password-stdin"], Some("load-test-password\n"));
-    let token = cli(&o.server, &db, &["token", "create", "--email", "load@example.com", "--name", "load"], None)
-        .lines()
-        .last()
-        .unwrap()
-        .trim()
-        .to_string();
+    cli(
+        &o.server,
+        &db,
+        &[
+            "user",
+            "add",
+            "--email",
+            "load@example.com",
+            "--name",
+            "Load",
+            "--role",
+            "admin",
+            "--password-stdin",
+        ],
+        Some("load-test-password\n"),
+    );
+    let token = cli(
+        &o.server,
+        &db,
+        &[
+            "token",
+            "create",
+            "--email",
+            "load@example.com",
+            "--name",
+            "load",
+        ],
+        None,
+    )
+    .lines()
+    .last()
+    .unwrap()
+    .trim()
+    .to_string();
 
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -171,7 +201,12 @@ async fn main() {
         .build()
         .unwrap();
     for _ in 0..200 {
-        if http.get(format!("{base}/readyz")).send().await.is_ok_and(|r| r.status().is_success()) {
+        if http
+            .get(format!("{base}/readyz"))
+            .send()
+            .await
+            .is_ok_and(|r| r.status().is_success())
+        {
             break;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
@@ -185,7 +220,8 @@ async fn main() {
     let sent_at: Arc<Vec<AtomicU64>> = Arc::new((0..total).map(|_| AtomicU64::new(0)).collect());
     let received = Arc::new(AtomicUsize::new(0));
     let duplicates = Arc::new(AtomicUsize::new(0));
-    let latencies: Arc<Mutex<Vec<u32>>> = Arc::new(Mutex::new(Vec::with_capacity(o.sockets * total as usize)));
+    let latencies: Arc<Mutex<Vec<u32>>> =
+        Arc::new(Mutex::new(Vec::with_capacity(o.sockets * total as usize)));
     let ws_url = format!("ws://127.0.0.1:{port}/ws");
     let mut readers = Vec::new();
     for chunk in (0..o.sockets).collect::<Vec<_>>().chunks(o.connect_batch) {
@@ -201,16 +237,24 @@ async fn main() {
             let (mut ws, _) = opened.expect("socket");
             // `ready` first.
             ws.next().await.expect("ready").expect("ready frame");
-            let (sent_at, received, duplicates, latencies) =
-                (sent_at.clone(), received.clone(), duplicates.clone(), latencies.clone());
+            let (sent_at, received, duplicates, latencies) = (
+                sent_at.clone(),
+                received.clone(),
+                duplicates.clone(),
+                latencies.clone(),
+            );
             readers.push(tokio::spawn(async move {
                 let mut seen = vec![false; total as usize];
                 let mut mine = Vec::with_capacity(total as usize);
                 while let Some(Ok(msg)) = ws.next().await {
                     let Message::Text(text) = msg else { continue };
-                    let Some(n) = delivered_number(&text) else { continue };
+                    let Some(n) = delivered_number(&text) else {
+                        continue;
+                    };
                     let now = started.elapsed().as_micros() as u64;
-                    let Some(slot) = seen.get_mut(n as usize) else { continue };
+                    let Some(slot) = seen.get_mut(n as usize) else {
+                        continue;
+                    };
                     if *slot {
                         duplicates.fetch_add(1, Ordering::Relaxed);
                         continue;
@@ -252,8 +296,13 @@ async fn main() {
             let n = sent;
             let body = webhook(n, (n as usize) % o.customers);
             let sig = switchboard::whatsapp::signature::sign(secret.as_bytes(), &body);
-            let (http, url, sent_at, acks, failures) =
-                (http.clone(), format!("{base}/webhook"), sent_at.clone(), acks.clone(), failures.clone());
+            let (http, url, sent_at, acks, failures) = (
+                http.clone(),
+                format!("{base}/webhook"),
+                sent_at.clone(),
+                acks.clone(),
+                failures.clone(),
+            );
             inflight.push(tokio::spawn(async move {
                 let t = Instant::now();
                 sent_at[n as usize].store(started.elapsed().as_micros() as u64, Ordering::Relaxed);
@@ -285,7 +334,9 @@ async fn main() {
     // Let the last deliveries land, then close the sockets.
     let expected = o.sockets as u64 * total;
     let drain = Instant::now();
-    while (received.load(Ordering::Relaxed) as u64) < expected && drain.elapsed() < Duration::from_secs(15) {
+    while (received.load(Ordering::Relaxed) as u64) < expected
+        && drain.elapsed() < Duration::from_secs(15)
+    {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     sampler.abort();
@@ -306,7 +357,10 @@ async fn main() {
         failures.load(Ordering::Relaxed)
     );
     percentiles("webhook ack", std::mem::take(&mut *acks.lock().await));
-    percentiles("webhook→socket", std::mem::take(&mut *latencies.lock().await));
+    percentiles(
+        "webhook→socket",
+        std::mem::take(&mut *latencies.lock().await),
+    );
     println!(
         "deliveries received {got}, missing {}, duplicates {}",
         expected.saturating_sub(got),

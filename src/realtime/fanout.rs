@@ -24,7 +24,11 @@ pub fn parse(url: &str) -> Result<redis::Client, String> {
 
 /// Starts publishing this instance's commits and waking its hub on everyone else's.
 pub fn start(client: redis::Client, hub: Hub, shutdown: CancellationToken) {
-    tokio::spawn(publish(client.clone(), hub.local_commits(), shutdown.clone()));
+    tokio::spawn(publish(
+        client.clone(),
+        hub.local_commits(),
+        shutdown.clone(),
+    ));
     tokio::spawn(subscribe(client, hub, shutdown));
 }
 
@@ -32,7 +36,11 @@ fn backoff(attempt: u32) -> Duration {
     Duration::from_millis((250u64 << attempt.min(5)).min(5_000))
 }
 
-async fn publish(client: redis::Client, mut heads: watch::Receiver<i64>, shutdown: CancellationToken) {
+async fn publish(
+    client: redis::Client,
+    mut heads: watch::Receiver<i64>,
+    shutdown: CancellationToken,
+) {
     let mut attempt = 0;
     'connect: loop {
         let mut conn = tokio::select! {

@@ -275,7 +275,10 @@ impl Config {
         let redis_url = match var("REDIS_URL") {
             Some(url) => {
                 crate::realtime::fanout::parse(&url).map_err(|e| {
-                    ConfigError::new("REDIS_URL", format!("{:?} is not a Redis URL: {e}", redact_url(&url)))
+                    ConfigError::new(
+                        "REDIS_URL",
+                        format!("{:?} is not a Redis URL: {e}", redact_url(&url)),
+                    )
                 })?;
                 Some(url)
             }
