@@ -56,11 +56,17 @@ async fn publish(
             },
         };
         attempt = 0;
+        // The first round publishes the current head: a notice may have been lost with
+        // the old connection, and a repeated one only costs a log read.
+        let mut first = true;
         loop {
-            tokio::select! {
-                _ = shutdown.cancelled() => return,
-                changed = heads.changed() => if changed.is_err() { return },
+            if !first {
+                tokio::select! {
+                    _ = shutdown.cancelled() => return,
+                    changed = heads.changed() => if changed.is_err() { return },
+                }
             }
+            first = false;
             let head = *heads.borrow_and_update();
             if let Err(e) = conn.publish::<_, _, ()>(CHANNEL, head).await {
                 // Other instances still find the events by polling the log.

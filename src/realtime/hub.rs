@@ -58,14 +58,16 @@ struct Inner {
 /// writer that reserved a number and then failed).
 const GAP_GRACE: Duration = Duration::from_secs(2);
 const READ_BATCH: usize = 1000;
-/// Safety net: poll the log this often even without a wake-up.
-const IDLE_POLL: Duration = Duration::from_secs(1);
 
 impl Hub {
     /// Starts tailing from the log's current head; earlier events are served by replay.
+    ///
+    /// `poll` is the safety net: the hub reads the log this often even without a wake-up,
+    /// which bounds the delay of an event whose notice was lost (say, Redis was down).
     pub async fn start(
         store: DynStore,
         capacity: usize,
+        poll: Duration,
         shutdown: CancellationToken,
     ) -> StoreResult<Self> {
         let head = store.event_bounds().await?.head;
@@ -78,7 +80,7 @@ impl Hub {
                 local: watch::channel(head).0,
             }),
         };
-        tokio::spawn(hub.clone().tail(store, shutdown));
+        tokio::spawn(hub.clone().tail(store, poll, shutdown));
         Ok(hub)
     }
 
@@ -105,14 +107,14 @@ impl Hub {
         self.inner.local.subscribe()
     }
 
-    async fn tail(self, store: DynStore, shutdown: CancellationToken) {
+    async fn tail(self, store: DynStore, poll: Duration, shutdown: CancellationToken) {
         let commits = store.commits();
         let mut gap_since: Option<Instant> = None;
         loop {
             let wait = if gap_since.is_some() {
                 Duration::from_millis(10)
             } else {
-                IDLE_POLL
+                poll
             };
             let local = tokio::select! {
                 _ = shutdown.cancelled() => return,

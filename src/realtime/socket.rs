@@ -153,11 +153,14 @@ async fn serve(
             code,
             reason: Utf8Bytes::from_static(reason),
         };
-        let _ = tokio::time::timeout(
-            Duration::from_secs(1),
-            sink.send(Message::Close(Some(frame))),
-        )
-        .await;
+        // A slow client has a backlog to read before it reaches the close frame; give it
+        // as long as any other send. Everyone else gets it at once or not at all.
+        let wait = if code == CLOSE_TOO_SLOW {
+            SEND_TIMEOUT
+        } else {
+            Duration::from_secs(1)
+        };
+        let _ = tokio::time::timeout(wait, sink.send(Message::Close(Some(frame)))).await;
     }
 }
 

@@ -98,6 +98,9 @@ pub struct Config {
     pub event_retention: i64,
     /// Events a socket may fall behind before it is closed and told to resume.
     pub socket_buffer: usize,
+    /// How often each instance reads the event log without being woken: the longest an
+    /// event can take to reach another instance's sockets when Redis is unavailable.
+    pub log_poll: Duration,
 }
 
 pub const SIMULATOR_APP_SECRET: &str = "switchboard-simulator-app-secret";
@@ -287,6 +290,8 @@ impl Config {
 
         let event_retention = parse_positive(&var, "SWITCHBOARD_EVENT_RETENTION", 1_000_000)?;
         let socket_buffer = parse_positive(&var, "SWITCHBOARD_SOCKET_BUFFER", 4096)? as usize;
+        let log_poll =
+            Duration::from_millis(parse_positive(&var, "SWITCHBOARD_LOG_POLL_MS", 1000)? as u64);
 
         Ok(Self {
             site_addr,
@@ -300,6 +305,7 @@ impl Config {
             simulator: SimulatorConfig { receipt_delays },
             event_retention,
             socket_buffer,
+            log_poll,
         })
     }
 }

@@ -81,6 +81,12 @@ impl Running {
         {
             tracing::warn!("shutdown: requests still running after 10 s; exiting anyway");
         }
+        // Upgraded sockets are not requests: the server does not wait for them. Each holds
+        // a hub subscription until it has sent its going-away frame.
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(2);
+        while self.state.hub.subscriber_count() > 0 && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
     }
 
     /// Serves until Ctrl-C or SIGTERM, then shuts down gracefully.
@@ -185,9 +191,14 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         .map_err(StartError::Store)?;
 
     let shutdown = CancellationToken::new();
-    let hub = Hub::start(store.clone(), config.socket_buffer, shutdown.clone())
-        .await
-        .map_err(StartError::Store)?;
+    let hub = Hub::start(
+        store.clone(),
+        config.socket_buffer,
+        config.log_poll,
+        shutdown.clone(),
+    )
+    .await
+    .map_err(StartError::Store)?;
     if let Some(url) = &config.redis_url {
         // Validated with the configuration; a Redis that is down only delays cross-instance
         // delivery (hubs poll the log), so start-up does not wait for it.
@@ -338,11 +349,14 @@ async fn repair_store(state: AppState) {
 /// Keeps the event log to its configured window.
 async fn trim_event_log(state: AppState) {
     let keep = state.config.event_retention;
+    // At start-up too, so a lowered retention takes effect at once.
+    let mut wait = Duration::ZERO;
     loop {
         tokio::select! {
             _ = state.shutdown.cancelled() => return,
-            _ = tokio::time::sleep(Duration::from_secs(60)) => {}
+            _ = tokio::time::sleep(wait) => {}
         }
+        wait = Duration::from_secs(60);
         match state.store.event_bounds().await {
             Ok(b) if b.head - b.floor > keep => {
                 match state.store.trim_events(b.head - keep).await {

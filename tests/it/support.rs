@@ -224,7 +224,59 @@ pub struct Socket {
     stream: WebSocketStream<MaybeTlsStream<TcpStream>>,
 }
 
+/// What a socket yielded.
+#[derive(Debug)]
+pub enum Incoming {
+    Frame(Value),
+    /// The server closed with this code, or the connection ended without a close frame.
+    Closed(Option<u16>),
+}
+
 impl Socket {
+    /// Opens `/ws` over a TCP connection whose receive buffer is as small as the kernel
+    /// allows, so a client that stops reading pushes back on the server within kilobytes.
+    pub async fn open_slow(app: &TestApp, since: Option<i64>) -> Self {
+        use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+        let tcp = tokio::net::TcpSocket::new_v4().unwrap();
+        tcp.set_recv_buffer_size(4096).unwrap();
+        let stream = tcp.connect(app.running.addr).await.unwrap();
+        let ws_url = app.url.replacen("http", "ws", 1);
+        let url = match since {
+            Some(n) => format!("{ws_url}/ws?since={n}"),
+            None => format!("{ws_url}/ws"),
+        };
+        let mut request = url.into_client_request().unwrap();
+        request.headers_mut().insert(
+            "authorization",
+            format!("Bearer {}", app.token).parse().unwrap(),
+        );
+        let (stream, _) = tokio_tungstenite::client_async(request, MaybeTlsStream::Plain(stream))
+            .await
+            .unwrap();
+        Self { stream }
+    }
+
+    /// The next frame or the end of the socket; `None` if nothing happens within `wait`.
+    pub async fn incoming_within(&mut self, wait: Duration) -> Option<Incoming> {
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            let msg = match tokio::time::timeout_at(deadline, self.stream.next()).await {
+                Err(_) => return None,
+                Ok(None) | Ok(Some(Err(_))) => return Some(Incoming::Closed(None)),
+                Ok(Some(Ok(msg))) => msg,
+            };
+            match msg {
+                Message::Text(t) => {
+                    return Some(Incoming::Frame(serde_json::from_str(&t).unwrap()));
+                }
+                Message::Close(frame) => {
+                    return Some(Incoming::Closed(frame.map(|f| u16::from(f.code))));
+                }
+                _ => continue,
+            }
+        }
+    }
+
     /// The next JSON frame, or `None` if nothing arrives within `wait`.
     pub async fn next_within(&mut self, wait: Duration) -> Option<Value> {
         let deadline = tokio::time::Instant::now() + wait;
