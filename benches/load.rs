@@ -19,6 +19,7 @@ use futures::StreamExt;
 use tokio::sync::Mutex;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 
 struct Options {
     sockets: usize,
@@ -57,6 +58,21 @@ fn rss_kib(pid: u32) -> u64 {
                 .and_then(|l| l.split_whitespace().nth(1))
                 .and_then(|v| v.parse().ok())
         })
+        .unwrap_or(0)
+}
+
+/// User plus system CPU time of a process, in milliseconds (`/proc/PID/stat`).
+fn cpu_ms(pid: &str) -> u64 {
+    let ticks_per_sec = 100; // USER_HZ on Linux
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| {
+            // Fields after the parenthesised command name; utime and stime are 14th, 15th.
+            let rest = s.rsplit_once(')')?.1;
+            let f: Vec<&str> = rest.split_whitespace().collect();
+            Some(f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?)
+        })
+        .map(|ticks| ticks * 1000 / ticks_per_sec)
         .unwrap_or(0)
 }
 
@@ -231,7 +247,14 @@ async fn main() {
             request
                 .headers_mut()
                 .insert("authorization", format!("Bearer {token}").parse().unwrap());
-            opening.push(tokio_tungstenite::connect_async(request));
+            // tungstenite zeroes its whole read buffer on every read; at the default
+            // 128 KiB that memset, not the network, was most of the tool's CPU.
+            let config = WebSocketConfig::default().read_buffer_size(8 * 1024);
+            opening.push(tokio_tungstenite::connect_async_with_config(
+                request,
+                Some(config),
+                true,
+            ));
         }
         for opened in futures::future::join_all(opening).await {
             let (mut ws, _) = opened.expect("socket");
@@ -287,6 +310,7 @@ async fn main() {
     let secret = switchboard::server::config::SIMULATOR_APP_SECRET;
     let acks: Arc<Mutex<Vec<u32>>> = Arc::new(Mutex::new(Vec::with_capacity(total as usize)));
     let failures = Arc::new(AtomicUsize::new(0));
+    let (server_cpu0, tool_cpu0) = (cpu_ms(&pid.to_string()), cpu_ms("self"));
     let send_start = Instant::now();
     let mut sent: u64 = 0;
     let mut inflight = Vec::new();
@@ -340,6 +364,9 @@ async fn main() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     sampler.abort();
+    let busy_secs = send_start.elapsed().as_secs_f64();
+    let server_cpu = cpu_ms(&pid.to_string()) - server_cpu0;
+    let tool_cpu = cpu_ms("self") - tool_cpu0;
     let rss_peak = peak.load(Ordering::Relaxed);
     drop(server);
     for r in readers {
@@ -365,6 +392,10 @@ async fn main() {
         "deliveries received {got}, missing {}, duplicates {}",
         expected.saturating_sub(got),
         duplicates.load(Ordering::Relaxed)
+    );
+    println!(
+        "CPU while sending and delivering ({busy_secs:.1} s, 2 cores = {:.0} ms): server {server_cpu} ms, load tool {tool_cpu} ms",
+        busy_secs * 2000.0
     );
     let per_socket = if o.sockets > 0 {
         (rss_idle.saturating_sub(rss_before)) as f64 / o.sockets as f64

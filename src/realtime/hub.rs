@@ -2,7 +2,8 @@
 //!
 //! The hub does not trust in-memory publishing order: it tails the event log. Each commit
 //! wakes it; it reads the events after the last one it published and broadcasts them in
-//! sequence order. A write whose caller went away, a commit on another instance, or a
+//! sequence order. (When the store hands over the events this process just committed and
+//! they continue exactly from the last one published, the read is skipped.) A write whose caller went away, a commit on another instance, or a
 //! sequence number a concurrent writer has reserved but not yet committed all resolve the
 //! same way: the log is the single source of order, and sockets never see a gap the log
 //! does not have.
@@ -107,6 +108,38 @@ impl Hub {
         self.inner.local.subscribe()
     }
 
+    /// Broadcasts this process's just-committed events without reading them back, if the
+    /// store handed them over and they continue exactly from `head`. Says whether it did.
+    fn publish_staged(&self, store: &DynStore, head: i64) -> bool {
+        let staged = store.take_committed();
+        let fresh: Vec<LiveEvent> = staged
+            .iter()
+            .filter(|e| e.seq > head)
+            .map(LiveEvent::from)
+            .collect();
+        let continues = fresh
+            .iter()
+            .zip(head + 1..)
+            .all(|(event, expected)| event.seq == expected);
+        if fresh.is_empty() || !continues {
+            return false;
+        }
+        self.broadcast(fresh);
+        true
+    }
+
+    fn broadcast(&self, batch: Vec<LiveEvent>) {
+        if let Some(tail) = batch.last().map(|e| e.seq) {
+            // Head first, then the broadcast. A socket subscribes, then reads the head,
+            // then replays the log up to it: a batch broadcast before it subscribed is
+            // already below the head it reads, so the replay has it; one broadcast after
+            // reaches it live. Overlap is dropped by seq.
+            self.inner.head.store(tail, Ordering::Release);
+            // No receivers is not an error: nobody is watching right now.
+            let _ = self.inner.tx.send(Arc::new(batch));
+        }
+    }
+
     async fn tail(self, store: DynStore, poll: Duration, shutdown: CancellationToken) {
         let commits = store.commits();
         let mut gap_since: Option<Instant> = None;
@@ -123,6 +156,10 @@ impl Hub {
                 _ = tokio::time::sleep(wait) => false,
             };
             let before = self.head();
+            if local && self.publish_staged(&store, before) {
+                self.inner.local.send_replace(self.head());
+                continue;
+            }
             loop {
                 let last = self.head();
                 let events = match store.events_after(last, READ_BATCH).await {
@@ -152,15 +189,7 @@ impl Hub {
                     batch.push(LiveEvent::from(event));
                     expected = event.seq + 1;
                 }
-                if let Some(tail) = batch.last().map(|e| e.seq) {
-                    // Head first, then the broadcast. A socket subscribes, then reads the
-                    // head, then replays the log up to it: a batch broadcast before it
-                    // subscribed is already below the head it reads, so the replay has it;
-                    // one broadcast after reaches it live. Overlap is dropped by seq.
-                    self.inner.head.store(tail, Ordering::Release);
-                    // No receivers is not an error: nobody is watching right now.
-                    let _ = self.inner.tx.send(Arc::new(batch));
-                }
+                self.broadcast(batch);
                 if !full || gap_since.is_some() {
                     break;
                 }

@@ -6,8 +6,9 @@
 //! [`CLOSE_TOO_SLOW`] rather than skipped, and comes back with `since`.
 //!
 //! A socket belongs to a signed-in caller and carries only the events of inboxes they may
-//! see. Each event frame names the seq of the previous frame this socket sent (`prev`),
-//! so the client can tell a hidden event of another inbox from a lost one. The caller is
+//! see. An event frame that does not directly follow the previous one this socket sent
+//! names that one's seq (`prev`), so the client can tell a hidden event of another inbox
+//! from a lost one. The caller is
 //! re-checked every half minute: signing out, being disabled or losing an inbox takes
 //! effect on open sockets too.
 
@@ -172,12 +173,17 @@ struct Session {
 }
 
 impl Session {
-    /// An event frame for this socket: the shared frame with this socket's `prev` added.
-    fn event_frame(&mut self, seq: i64, frame: &str) -> Message {
-        let body = frame.strip_prefix('{').unwrap_or(frame);
-        let text = format!(r#"{{"prev":{},{body}"#, self.last);
+    /// An event frame for this socket. When it directly follows the last one sent, the
+    /// shared frame goes as it is (no copy per socket); otherwise `prev` is added.
+    fn event_frame(&mut self, seq: i64, frame: &Utf8Bytes) -> Message {
+        let message = if seq == self.last + 1 {
+            Message::Text(frame.clone())
+        } else {
+            let body = frame.strip_prefix('{').unwrap_or(frame);
+            Message::Text(format!(r#"{{"prev":{},{body}"#, self.last).into())
+        };
         self.last = seq;
-        Message::Text(text.into())
+        message
     }
 
     /// Runs the socket until it has to end, and says why.
@@ -216,7 +222,7 @@ impl Session {
                         };
                         for e in page.iter().filter(|e| e.seq <= head) {
                             if self.scope.allows(&e.inbox_id) {
-                                let frame = self.event_frame(e.seq, &e.frame_json());
+                                let frame = self.event_frame(e.seq, &e.frame_json().into());
                                 send(sink, frame).await?;
                             }
                         }
@@ -234,9 +240,13 @@ impl Session {
         let mut reauthorise = tokio::time::interval(REAUTHORISE_EVERY);
         reauthorise.tick().await;
         let mut answered = true;
+        // Made once: a fresh one per wake-up would register with the token each time, and
+        // thousands of sockets would queue on its lock.
+        let shutdown = state.shutdown.cancelled();
+        tokio::pin!(shutdown);
         loop {
             tokio::select! {
-                _ = state.shutdown.cancelled() => return Err(End::Shutdown),
+                _ = &mut shutdown => return Err(End::Shutdown),
                 received = live.recv() => {
                     let mut batch = match received {
                         Ok(batch) => batch,

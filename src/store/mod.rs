@@ -359,6 +359,13 @@ pub trait Store: Send + Sync + 'static {
     /// Signalled after every commit that appended events; the hub waits on it.
     fn commits(&self) -> Arc<Notify>;
 
+    /// Events this process committed since the last call, in seq order, when the backend
+    /// knows them without a read. The hub uses them only if they continue exactly where
+    /// it is; otherwise it reads the log, which stays the source of truth.
+    fn take_committed(&self) -> Vec<Event> {
+        Vec::new()
+    }
+
     // ---- inboxes
     async fn ensure_inbox(
         &self,

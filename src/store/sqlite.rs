@@ -7,10 +7,12 @@
 //! is acknowledged that is not durable. Reads use a small pool of read-only connections,
 //! which WAL lets run beside the writer.
 
-use std::cell::Cell;
+use std::cell::RefCell;
+use std::collections::HashMap;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, Row, params};
@@ -58,9 +60,19 @@ pub struct SqliteStore {
     readers: Arc<Mutex<Vec<Connection>>>,
     read_slots: Arc<Semaphore>,
     commits: Arc<Notify>,
+    committed: Arc<Mutex<Vec<Event>>>,
+    /// Every webhook looks its inbox up, twice; the answer rarely changes.
+    inbox_cache: Mutex<HashMap<String, (Option<Inbox>, Instant)>>,
+    /// Dropped with the store, which ends the checkpoint thread.
+    _stop_checkpoints: std::sync::mpsc::Sender<()>,
 }
 
 const MAX_BATCH: usize = 512;
+/// Committed events waiting for the hub; past this, it reads them from the log instead.
+const MAX_STAGED: usize = 100_000;
+/// How long an inbox looked up by phone number is trusted: another instance may change
+/// it, and credentials must not stay stale for long.
+const INBOX_CACHE_TTL: Duration = Duration::from_secs(1);
 
 impl SqliteStore {
     /// Opens (creating if needed) the database file and brings its schema up to date.
@@ -72,23 +84,46 @@ impl SqliteStore {
         }
         let writer = open_connection(&options.path, options.synchronous, false)?;
         migrate(&writer)?;
+        // Checkpoints (copying the WAL into the database, with fsyncs) run on their own
+        // thread, so no commit waits behind one. The writer's own automatic checkpoint
+        // stays as a backstop, far out, in case that thread cannot keep up.
+        writer
+            .execute_batch("PRAGMA wal_autocheckpoint = 20000;")
+            .map_err(map_err)?;
+        let checkpointer = open_connection(&options.path, options.synchronous, false)?;
+        let (stop_checkpoints, stopped) = std::sync::mpsc::channel::<()>();
+        std::thread::Builder::new()
+            .name("sqlite-checkpoint".into())
+            .spawn(move || checkpoint_loop(checkpointer, stopped))
+            .map_err(|e| StoreError::Unavailable(format!("cannot start checkpoint thread: {e}")))?;
         let mut readers = Vec::with_capacity(options.readers.max(1));
         for _ in 0..options.readers.max(1) {
             readers.push(open_connection(&options.path, options.synchronous, true)?);
         }
         let commits = Arc::new(Notify::new());
+        let committed = Arc::new(Mutex::new(Vec::new()));
         let (tx, rx) = mpsc::channel(4096);
-        let notify = commits.clone();
+        let (notify, stage) = (commits.clone(), committed.clone());
         std::thread::Builder::new()
             .name("sqlite-writer".into())
-            .spawn(move || writer_loop(writer, rx, notify))
+            .spawn(move || writer_loop(writer, rx, notify, stage))
             .map_err(|e| StoreError::Unavailable(format!("cannot start writer thread: {e}")))?;
         Ok(Self {
             writer: tx,
             read_slots: Arc::new(Semaphore::new(readers.len())),
             readers: Arc::new(Mutex::new(readers)),
             commits,
+            committed,
+            inbox_cache: Mutex::new(HashMap::new()),
+            _stop_checkpoints: stop_checkpoints,
         })
+    }
+
+    /// After a change to inboxes, so the next lookup reads it.
+    fn forget_inboxes(&self) {
+        if let Ok(mut cache) = self.inbox_cache.lock() {
+            cache.clear();
+        }
     }
 
     async fn write<R, F>(&self, f: F) -> StoreResult<R>
@@ -340,18 +375,30 @@ fn map_err(e: rusqlite::Error) -> StoreError {
 /// The writer's view of the open transaction.
 struct Tx<'a> {
     conn: &'a Connection,
-    appended: Cell<bool>,
+    /// Events appended in this transaction, handed to the hub once it commits.
+    appended: RefCell<Vec<Event>>,
 }
 
 impl Tx<'_> {
     fn append_event(&self, inbox_id: &str, kind: EventKind, data: String) -> StoreResult<()> {
-        self.conn
+        let seq = self
+            .conn
             .prepare_cached(
-                "INSERT INTO events (inbox_id, kind, data, created_at) VALUES (?1, ?2, ?3, ?4)",
+                "INSERT INTO events (inbox_id, kind, data, created_at) VALUES (?1, ?2, ?3, ?4) \
+                 RETURNING seq",
             )
-            .and_then(|mut s| s.execute(params![inbox_id, kind.as_str(), data, now_ms()]))
+            .and_then(|mut s| {
+                s.query_row(params![inbox_id, kind.as_str(), &data, now_ms()], |r| {
+                    r.get(0)
+                })
+            })
             .map_err(map_err)?;
-        self.appended.set(true);
+        self.appended.borrow_mut().push(Event {
+            seq,
+            inbox_id: inbox_id.to_string(),
+            kind,
+            data,
+        });
         Ok(())
     }
 
@@ -412,7 +459,26 @@ where
     }
 }
 
-fn writer_loop(conn: Connection, mut rx: mpsc::Receiver<Box<dyn WriteJob>>, commits: Arc<Notify>) {
+/// How often the WAL is copied into the database file.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(200);
+
+fn checkpoint_loop(conn: Connection, stop: std::sync::mpsc::Receiver<()>) {
+    use std::sync::mpsc::RecvTimeoutError;
+    while let Err(RecvTimeoutError::Timeout) = stop.recv_timeout(CHECKPOINT_EVERY) {
+        // PASSIVE never blocks the writer or readers; it copies what it can now and
+        // the rest next time.
+        if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+            tracing::debug!(error = %e, "SQLite: checkpoint postponed");
+        }
+    }
+}
+
+fn writer_loop(
+    conn: Connection,
+    mut rx: mpsc::Receiver<Box<dyn WriteJob>>,
+    commits: Arc<Notify>,
+    committed: Arc<Mutex<Vec<Event>>>,
+) {
     while let Some(first) = rx.blocking_recv() {
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
@@ -431,18 +497,18 @@ fn writer_loop(conn: Connection, mut rx: mpsc::Receiver<Box<dyn WriteJob>>, comm
         }
         let tx = Tx {
             conn: &conn,
-            appended: Cell::new(false),
+            appended: RefCell::new(Vec::new()),
         };
         let mut completions = Vec::with_capacity(batch.len());
         for job in batch {
             let _ = conn.execute_batch("SAVEPOINT job");
-            let before = tx.appended.get();
+            let before = tx.appended.borrow().len();
             let (ok, done) = job.run(&tx);
             if ok {
                 let _ = conn.execute_batch("RELEASE job");
             } else {
                 let _ = conn.execute_batch("ROLLBACK TO job; RELEASE job");
-                tx.appended.set(before);
+                tx.appended.borrow_mut().truncate(before);
             }
             completions.push(done);
         }
@@ -452,7 +518,17 @@ fn writer_loop(conn: Connection, mut rx: mpsc::Receiver<Box<dyn WriteJob>>, comm
             tracing::error!(error = %err, "SQLite: commit failed");
             err
         });
-        let notify = commit_error.is_none() && tx.appended.get();
+        let appended = tx.appended.into_inner();
+        let notify = commit_error.is_none() && !appended.is_empty();
+        if notify && let Ok(mut staged) = committed.lock() {
+            // Bounded: the hub takes everything on each wake-up. Should it fall behind,
+            // the stage starts over, and the hub, seeing it does not continue from its
+            // head, reads the log instead.
+            if staged.len() >= MAX_STAGED {
+                staged.clear();
+            }
+            staged.extend(appended);
+        }
         for done in completions {
             done(commit_error.clone());
         }
@@ -956,6 +1032,13 @@ impl Store for SqliteStore {
         self.commits.clone()
     }
 
+    fn take_committed(&self) -> Vec<Event> {
+        self.committed
+            .lock()
+            .map(|mut staged| std::mem::take(&mut *staged))
+            .unwrap_or_default()
+    }
+
     async fn ensure_inbox(
         &self,
         phone_number_id: &str,
@@ -963,7 +1046,7 @@ impl Store for SqliteStore {
     ) -> StoreResult<Inbox> {
         let pnid = phone_number_id.to_string();
         let display = display_phone_number.map(str::to_string);
-        self.write(move |tx| {
+        let result = self.write(move |tx| {
             tx.conn
                 .execute(
                     "INSERT INTO inboxes (id, phone_number_id, display_phone_number, created_at) \
@@ -975,13 +1058,27 @@ impl Store for SqliteStore {
             query_inbox(tx.conn, "phone_number_id", &pnid)?
                 .ok_or(StoreError::NotFound("inbox"))
         })
-        .await
+        .await;
+        self.forget_inboxes();
+        result
     }
 
     async fn inbox_by_phone_number_id(&self, phone_number_id: &str) -> StoreResult<Option<Inbox>> {
+        if let Ok(cache) = self.inbox_cache.lock()
+            && let Some((inbox, at)) = cache.get(phone_number_id)
+            && at.elapsed() < INBOX_CACHE_TTL
+        {
+            return Ok(inbox.clone());
+        }
         let pnid = phone_number_id.to_string();
-        self.read(move |c| query_inbox(c, "phone_number_id", &pnid))
-            .await
+        let inbox = self
+            .read(move |c| query_inbox(c, "phone_number_id", &pnid))
+            .await?;
+        if let Ok(mut cache) = self.inbox_cache.lock() {
+            cache.retain(|_, (_, at)| at.elapsed() < INBOX_CACHE_TTL);
+            cache.insert(phone_number_id.to_string(), (inbox.clone(), Instant::now()));
+        }
+        Ok(inbox)
     }
 
     async fn inbox(&self, id: &str) -> StoreResult<Option<Inbox>> {
@@ -1001,82 +1098,88 @@ impl Store for SqliteStore {
     }
 
     async fn create_inbox(&self, inbox: NewInbox) -> StoreResult<Inbox> {
-        self.write(move |tx| {
-            let id = new_id();
-            let clean = |v: &Option<String>| {
-                v.as_ref()
-                    .map(|s| s.trim().to_string())
-                    .filter(|s| !s.is_empty())
-            };
-            tx.conn
-                .execute(
-                    "INSERT INTO inboxes (id, phone_number_id, display_phone_number, name, \
+        let result = self
+            .write(move |tx| {
+                let id = new_id();
+                let clean = |v: &Option<String>| {
+                    v.as_ref()
+                        .map(|s| s.trim().to_string())
+                        .filter(|s| !s.is_empty())
+                };
+                tx.conn
+                    .execute(
+                        "INSERT INTO inboxes (id, phone_number_id, display_phone_number, name, \
                      access_token, app_secret, verify_token, created_at) \
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-                    params![
-                        id,
-                        inbox.phone_number_id,
-                        inbox.display_phone_number,
-                        inbox.name,
-                        clean(&inbox.credentials.access_token),
-                        clean(&inbox.credentials.app_secret),
-                        clean(&inbox.credentials.verify_token),
-                        now_ms()
-                    ],
-                )
-                .map_err(|e| match map_err(e) {
-                    StoreError::Conflict(_) => StoreError::Conflict(format!(
-                        "an inbox for phone number id {} already exists",
-                        inbox.phone_number_id
-                    )),
-                    other => other,
-                })?;
-            query_inbox(tx.conn, "id", &id)?.ok_or(StoreError::NotFound("inbox"))
-        })
-        .await
+                        params![
+                            id,
+                            inbox.phone_number_id,
+                            inbox.display_phone_number,
+                            inbox.name,
+                            clean(&inbox.credentials.access_token),
+                            clean(&inbox.credentials.app_secret),
+                            clean(&inbox.credentials.verify_token),
+                            now_ms()
+                        ],
+                    )
+                    .map_err(|e| match map_err(e) {
+                        StoreError::Conflict(_) => StoreError::Conflict(format!(
+                            "an inbox for phone number id {} already exists",
+                            inbox.phone_number_id
+                        )),
+                        other => other,
+                    })?;
+                query_inbox(tx.conn, "id", &id)?.ok_or(StoreError::NotFound("inbox"))
+            })
+            .await;
+        self.forget_inboxes();
+        result
     }
 
     async fn update_inbox(&self, id: &str, update: InboxUpdate) -> StoreResult<Inbox> {
         let id = id.to_string();
-        self.write(move |tx| {
-            if query_inbox(tx.conn, "id", &id)?.is_none() {
-                return Err(StoreError::NotFound("inbox"));
-            }
-            if let Some(name) = &update.name {
-                tx.conn
-                    .execute(
-                        "UPDATE inboxes SET name = ?2 WHERE id = ?1",
-                        params![id, Some(name.trim()).filter(|n| !n.is_empty())],
-                    )
-                    .map_err(map_err)?;
-            }
-            if let Some(display) = &update.display_phone_number {
-                tx.conn
-                    .execute(
-                        "UPDATE inboxes SET display_phone_number = ?2 WHERE id = ?1",
-                        params![id, Some(display.trim()).filter(|n| !n.is_empty())],
-                    )
-                    .map_err(map_err)?;
-            }
-            let c = &update.credentials;
-            for (column, value) in [
-                ("access_token", &c.access_token),
-                ("app_secret", &c.app_secret),
-                ("verify_token", &c.verify_token),
-            ] {
-                let (change, value) = credential_sql(value);
-                if change {
+        let result = self
+            .write(move |tx| {
+                if query_inbox(tx.conn, "id", &id)?.is_none() {
+                    return Err(StoreError::NotFound("inbox"));
+                }
+                if let Some(name) = &update.name {
                     tx.conn
                         .execute(
-                            &format!("UPDATE inboxes SET {column} = ?2 WHERE id = ?1"),
-                            params![id, value],
+                            "UPDATE inboxes SET name = ?2 WHERE id = ?1",
+                            params![id, Some(name.trim()).filter(|n| !n.is_empty())],
                         )
                         .map_err(map_err)?;
                 }
-            }
-            query_inbox(tx.conn, "id", &id)?.ok_or(StoreError::NotFound("inbox"))
-        })
-        .await
+                if let Some(display) = &update.display_phone_number {
+                    tx.conn
+                        .execute(
+                            "UPDATE inboxes SET display_phone_number = ?2 WHERE id = ?1",
+                            params![id, Some(display.trim()).filter(|n| !n.is_empty())],
+                        )
+                        .map_err(map_err)?;
+                }
+                let c = &update.credentials;
+                for (column, value) in [
+                    ("access_token", &c.access_token),
+                    ("app_secret", &c.app_secret),
+                    ("verify_token", &c.verify_token),
+                ] {
+                    let (change, value) = credential_sql(value);
+                    if change {
+                        tx.conn
+                            .execute(
+                                &format!("UPDATE inboxes SET {column} = ?2 WHERE id = ?1"),
+                                params![id, value],
+                            )
+                            .map_err(map_err)?;
+                    }
+                }
+                query_inbox(tx.conn, "id", &id)?.ok_or(StoreError::NotFound("inbox"))
+            })
+            .await;
+        self.forget_inboxes();
+        result
     }
 
     async fn set_member(&self, inbox_id: &str, user_id: &str, member: bool) -> StoreResult<()> {
