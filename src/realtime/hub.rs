@@ -3,10 +3,10 @@
 //! The hub does not trust in-memory publishing order: it tails the event log. Each commit
 //! wakes it; it reads the events after the last one it published and broadcasts them in
 //! sequence order. (When the store hands over the events this process just committed and
-//! they continue exactly from the last one published, the read is skipped.) A write whose caller went away, a commit on another instance, or a
-//! sequence number a concurrent writer has reserved but not yet committed all resolve the
-//! same way: the log is the single source of order, and sockets never see a gap the log
-//! does not have.
+//! they continue exactly from the last one published, the read is skipped.) A write whose
+//! caller went away, a commit on another instance, or a sequence number a concurrent
+//! writer has reserved but not yet committed all resolve the same way: the log is the
+//! single source of order, and sockets never see a gap the log does not have.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};

@@ -410,15 +410,28 @@ async fn sign_in_is_throttled_per_account_and_address() {
 #[tokio::test]
 async fn each_inbox_checks_webhooks_against_its_own_app_secret() {
     let app = TestApp::start().await;
-    two_inboxes(&app).await;
-    let body = text_for(PNID_B, "wamid.SIG", "5511300", "signed?");
+    // Looked up before the inbox exists: an unknown number is checked against the
+    // environment's secret, and that answer must not outlive the inbox's creation.
+    let early = text_for(PNID_B, "wamid.EARLY", "5511300", "too early");
     let default_secret = switchboard::server::config::SIMULATOR_APP_SECRET;
+    assert_eq!(post_signed(&app, &early, default_secret).await, 200);
+    let (_, inbox_b, _, _) = two_inboxes(&app).await;
+    let body = text_for(PNID_B, "wamid.SIG", "5511300", "signed?");
     assert_eq!(
         post_signed(&app, &body, default_secret).await,
         401,
         "not B's secret"
     );
     assert_eq!(post_signed(&app, &body, SECRET_B).await, 200);
+    // A rotated secret applies to the very next webhook.
+    app.ok(
+        "update_inbox",
+        json!({"inbox_id": inbox_b, "app_secret": "inbox-b-rotated"}),
+    )
+    .await;
+    let after = text_for(PNID_B, "wamid.ROTATED", "5511300", "rotated");
+    assert_eq!(post_signed(&app, &after, SECRET_B).await, 401);
+    assert_eq!(post_signed(&app, &after, "inbox-b-rotated").await, 200);
     // A body naming both numbers must be signed for both: it cannot be.
     let mut both: Value = serde_json::from_slice(&body).unwrap();
     let mut change_a = both["entry"][0]["changes"][0].clone();
@@ -428,7 +441,7 @@ async fn each_inbox_checks_webhooks_against_its_own_app_secret() {
         .unwrap()
         .push(change_a);
     let both = serde_json::to_vec(&both).unwrap();
-    assert_eq!(post_signed(&app, &both, SECRET_B).await, 401);
+    assert_eq!(post_signed(&app, &both, "inbox-b-rotated").await, 401);
     assert_eq!(post_signed(&app, &both, default_secret).await, 401);
 }
 
