@@ -5,6 +5,7 @@ mod cli;
 mod conformance;
 mod http;
 mod mongo_app;
+mod parser_props;
 mod realtime;
 mod security;
 mod send;
