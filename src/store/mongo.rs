@@ -520,6 +520,29 @@ impl MongoStore {
         self.coll(coll).find_one(filter).await.map_err(map_err)
     }
 
+    /// The documents of `coll` matching `filter`, in `sort` order, at most `limit`.
+    async fn find_all(
+        &self,
+        coll: &str,
+        filter: Document,
+        sort: Option<Document>,
+        limit: Option<i64>,
+    ) -> StoreResult<Vec<Document>> {
+        let collection = self.coll(coll);
+        let mut find = collection.find(filter);
+        if let Some(sort) = sort {
+            find = find.sort(sort);
+        }
+        if let Some(limit) = limit {
+            find = find.limit(limit);
+        }
+        find.await
+            .map_err(map_err)?
+            .try_collect()
+            .await
+            .map_err(map_err)
+    }
+
     async fn message_by_id(&self, id: &str) -> StoreResult<Option<Message>> {
         match self.find("messages", doc! { "_id": id }).await? {
             Some(d) => Ok(Some(message_from_doc(&d)?)),
@@ -782,18 +805,17 @@ impl MongoStore {
             return Ok(false);
         };
         let receipts: Vec<Document> = self
-            .coll("status_events")
-            .find(doc! {
-                "inbox_id": &m.inbox_id,
-                "wamid": wamid,
-                "pending": { "$exists": true },
-            })
-            .sort(doc! { "timestamp": 1, "received_at": 1 })
-            .await
-            .map_err(map_err)?
-            .try_collect()
-            .await
-            .map_err(map_err)?;
+            .find_all(
+                "status_events",
+                doc! {
+                    "inbox_id": &m.inbox_id,
+                    "wamid": wamid,
+                    "pending": { "$exists": true },
+                },
+                Some(doc! { "timestamp": 1, "received_at": 1 }),
+                None,
+            )
+            .await?;
         if receipts.is_empty() {
             return Ok(false);
         }
@@ -967,14 +989,7 @@ impl MongoStore {
 
     /// One side of the memberships matching `filter`, sorted.
     async fn membership_ids(&self, filter: Document, field: &str) -> StoreResult<Vec<String>> {
-        let docs: Vec<Document> = self
-            .coll("inbox_members")
-            .find(filter)
-            .await
-            .map_err(map_err)?
-            .try_collect()
-            .await
-            .map_err(map_err)?;
+        let docs: Vec<Document> = self.find_all("inbox_members", filter, None, None).await?;
         let mut ids = docs
             .iter()
             .map(|d| string(d, field))
@@ -1087,14 +1102,8 @@ impl Store for MongoStore {
 
     async fn list_inboxes(&self) -> StoreResult<Vec<Inbox>> {
         let docs: Vec<Document> = self
-            .coll("inboxes")
-            .find(doc! {})
-            .sort(doc! { "created_at": 1 })
-            .await
-            .map_err(map_err)?
-            .try_collect()
-            .await
-            .map_err(map_err)?;
+            .find_all("inboxes", doc! {}, Some(doc! { "created_at": 1 }), None)
+            .await?;
         docs.iter().map(inbox_from_doc).collect()
     }
 
@@ -1240,14 +1249,8 @@ impl Store for MongoStore {
 
     async fn list_users(&self) -> StoreResult<Vec<User>> {
         let docs: Vec<Document> = self
-            .coll("users")
-            .find(doc! {})
-            .sort(doc! { "email": 1 })
-            .await
-            .map_err(map_err)?
-            .try_collect()
-            .await
-            .map_err(map_err)?;
+            .find_all("users", doc! {}, Some(doc! { "email": 1 }), None)
+            .await?;
         docs.iter().map(user_from_doc).collect()
     }
 
@@ -1382,14 +1385,8 @@ impl Store for MongoStore {
 
     async fn list_api_tokens(&self) -> StoreResult<Vec<ApiTokenInfo>> {
         let docs: Vec<Document> = self
-            .coll("api_tokens")
-            .find(doc! {})
-            .sort(doc! { "created_at": 1 })
-            .await
-            .map_err(map_err)?
-            .try_collect()
-            .await
-            .map_err(map_err)?;
+            .find_all("api_tokens", doc! {}, Some(doc! { "created_at": 1 }), None)
+            .await?;
         docs.iter().map(token_from_doc).collect()
     }
 
@@ -1478,15 +1475,13 @@ impl Store for MongoStore {
 
     async fn unfinished_webhooks(&self, limit: usize) -> StoreResult<Vec<StoredWebhook>> {
         let docs: Vec<Document> = self
-            .coll("webhooks")
-            .find(doc! { "processed_at": { "$exists": false } })
-            .sort(doc! { "received_at": 1 })
-            .limit(limit as i64)
-            .await
-            .map_err(map_err)?
-            .try_collect()
-            .await
-            .map_err(map_err)?;
+            .find_all(
+                "webhooks",
+                doc! { "processed_at": { "$exists": false } },
+                Some(doc! { "received_at": 1 }),
+                Some(limit as i64),
+            )
+            .await?;
         docs.iter()
             .map(|d| {
                 Ok(StoredWebhook {
@@ -1774,15 +1769,13 @@ impl Store for MongoStore {
             Scope::Inboxes(ids) => doc! { "inbox_id": { "$in": ids.clone() } },
         };
         let docs: Vec<Document> = self
-            .coll("conversations")
-            .find(filter)
-            .sort(doc! { "last_activity_at": -1, "_id": 1 })
-            .limit(limit as i64)
-            .await
-            .map_err(map_err)?
-            .try_collect()
-            .await
-            .map_err(map_err)?;
+            .find_all(
+                "conversations",
+                filter,
+                Some(doc! { "last_activity_at": -1, "_id": 1 }),
+                Some(limit as i64),
+            )
+            .await?;
         docs.iter().map(conversation_from_doc).collect()
     }
 
@@ -1805,15 +1798,13 @@ impl Store for MongoStore {
             filter.insert("sort_key", doc! { "$lt": sort_key(c.timestamp, c.seq) });
         }
         let docs: Vec<Document> = self
-            .coll("messages")
-            .find(filter)
-            .sort(doc! { "sort_key": -1 })
-            .limit(limit as i64 + 1)
-            .await
-            .map_err(map_err)?
-            .try_collect()
-            .await
-            .map_err(map_err)?;
+            .find_all(
+                "messages",
+                filter,
+                Some(doc! { "sort_key": -1 }),
+                Some(limit as i64 + 1),
+            )
+            .await?;
         let mut messages = docs
             .iter()
             .map(message_from_doc)
@@ -1829,15 +1820,13 @@ impl Store for MongoStore {
 
     async fn events_after(&self, after: i64, limit: usize) -> StoreResult<Vec<Event>> {
         let docs: Vec<Document> = self
-            .coll("events")
-            .find(doc! { "seq": { "$gt": after } })
-            .sort(doc! { "seq": 1 })
-            .limit(limit as i64)
-            .await
-            .map_err(map_err)?
-            .try_collect()
-            .await
-            .map_err(map_err)?;
+            .find_all(
+                "events",
+                doc! { "seq": { "$gt": after } },
+                Some(doc! { "seq": 1 }),
+                Some(limit as i64),
+            )
+            .await?;
         docs.iter()
             .map(|d| {
                 let kind = string(d, "kind")?;
@@ -1889,14 +1878,8 @@ impl Store for MongoStore {
         let stale = doc! { "unpublished": { "$exists": true }, "changed_at": { "$lt": cutoff } };
         let mut repaired = 0;
         let messages: Vec<Document> = self
-            .coll("messages")
-            .find(stale.clone())
-            .limit(200)
-            .await
-            .map_err(map_err)?
-            .try_collect()
-            .await
-            .map_err(map_err)?;
+            .find_all("messages", stale.clone(), None, Some(200))
+            .await?;
         for d in &messages {
             let m = message_from_doc(d)?;
             if d.contains_key("new") {
@@ -1907,27 +1890,20 @@ impl Store for MongoStore {
             repaired += 1;
         }
         let conversations: Vec<Document> = self
-            .coll("conversations")
-            .find(stale)
-            .limit(200)
-            .await
-            .map_err(map_err)?
-            .try_collect()
-            .await
-            .map_err(map_err)?;
+            .find_all("conversations", stale, None, Some(200))
+            .await?;
         for d in &conversations {
             self.publish_conversation(&string(d, "_id")?).await?;
             repaired += 1;
         }
         let receipts: Vec<Document> = self
-            .coll("status_events")
-            .find(doc! { "pending": { "$exists": true }, "received_at": { "$lt": cutoff } })
-            .limit(200)
-            .await
-            .map_err(map_err)?
-            .try_collect()
-            .await
-            .map_err(map_err)?;
+            .find_all(
+                "status_events",
+                doc! { "pending": { "$exists": true }, "received_at": { "$lt": cutoff } },
+                None,
+                Some(200),
+            )
+            .await?;
         for r in &receipts {
             let by_wamid =
                 doc! { "inbox_id": string(r, "inbox_id")?, "wamid": string(r, "wamid")? };
