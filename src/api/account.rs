@@ -82,7 +82,7 @@ pub async fn sign_out() -> Result<(), ApiError> {
             .store
             .delete_session(token_hash)
             .await
-            .map_err(|e| crate::server::error::AppError::from(e).into_api())?;
+            .map_err(ApiError::from)?;
     }
     let headers = ctx::headers()?;
     if let Some(res) = use_context::<leptos_axum::ResponseOptions>() {

@@ -23,11 +23,7 @@ fn admin() -> Result<
 #[server(endpoint = "list_users", input = Json, output = Json)]
 pub async fn list_users() -> Result<Vec<User>, ApiError> {
     let (state, _) = admin()?;
-    state
-        .store
-        .list_users()
-        .await
-        .map_err(|e| crate::server::error::AppError::from(e).into_api())
+    state.store.list_users().await.map_err(ApiError::from)
 }
 
 /// Adds an agent or admin with an initial password (at least 10 characters).
@@ -189,11 +185,7 @@ pub async fn set_inbox_member(
 #[server(endpoint = "list_api_tokens", input = Json, output = Json)]
 pub async fn list_api_tokens() -> Result<Vec<ApiTokenInfo>, ApiError> {
     let (state, _) = admin()?;
-    state
-        .store
-        .list_api_tokens()
-        .await
-        .map_err(|e| crate::server::error::AppError::from(e).into_api())
+    state.store.list_api_tokens().await.map_err(ApiError::from)
 }
 
 /// Creates an API token that acts as `user_id` (and sees what that user sees). The
@@ -218,7 +210,7 @@ pub async fn revoke_api_token(token_id: String) -> Result<ApiTokenInfo, ApiError
         .store
         .revoke_api_token(&token_id)
         .await
-        .map_err(|e| crate::server::error::AppError::from(e).into_api())?;
+        .map_err(ApiError::from)?;
     tracing::info!(by = %principal.user.email, token = %token.id, "API token revoked");
     Ok(token)
 }

@@ -19,7 +19,7 @@ pub async fn list_conversations() -> Result<ConversationList, ApiError> {
         .store
         .list_conversations(&principal.scope, 500)
         .await
-        .map_err(|e| crate::server::error::AppError::from(e).into_api())?;
+        .map_err(ApiError::from)?;
     Ok(ConversationList { conversations, seq })
 }
 
