@@ -303,10 +303,35 @@ fn not_simulating() -> Response {
 /// The simulator's controls act on real inboxes: they need a signed-in caller who may see
 /// the inbox in question (the Graph endpoint instead checks the inbox's access token, as
 /// Meta does).
-fn signed_in(principal: Option<Extension<Principal>>) -> Result<Principal, AppError> {
-    principal.map(|Extension(p)| p).ok_or_else(|| {
-        AppError::Unauthorized("sign in, or send Authorization: Bearer <API token>".into())
-    })
+fn controls(
+    state: &AppState,
+    principal: Option<Extension<Principal>>,
+) -> Result<(&Simulator, Principal), Refusal> {
+    let Some(Extension(principal)) = principal else {
+        return Err(Refusal::NotSignedIn);
+    };
+    match state.simulator.as_ref() {
+        Some(sim) => Ok((sim, principal)),
+        None => Err(Refusal::NotSimulating),
+    }
+}
+
+/// Why a simulator control was refused.
+enum Refusal {
+    NotSignedIn,
+    NotSimulating,
+}
+
+impl IntoResponse for Refusal {
+    fn into_response(self) -> Response {
+        match self {
+            Self::NotSignedIn => {
+                AppError::Unauthorized("sign in, or send Authorization: Bearer <API token>".into())
+                    .into_response()
+            }
+            Self::NotSimulating => not_simulating(),
+        }
+    }
 }
 
 fn graph_error(status: StatusCode, code: i64, message: &str, details: &str) -> Response {
@@ -443,12 +468,9 @@ async fn customer_message(
     principal: Option<Extension<Principal>>,
     body: Option<Json<CustomerMessage>>,
 ) -> Response {
-    let principal = match signed_in(principal) {
-        Ok(p) => p,
-        Err(e) => return e.into_response(),
-    };
-    let Some(sim) = state.simulator.as_ref() else {
-        return not_simulating();
+    let (sim, principal) = match controls(&state, principal) {
+        Ok(c) => c,
+        Err(refused) => return refused.into_response(),
     };
     let m = body.map(|Json(b)| b).unwrap_or(CustomerMessage {
         wa_id: None,
@@ -489,12 +511,9 @@ async fn list_faults(
     State(state): State<AppState>,
     principal: Option<Extension<Principal>>,
 ) -> Response {
-    if let Err(e) = signed_in(principal) {
-        return e.into_response();
-    }
-    match state.simulator.as_ref() {
-        Some(s) => Json(s.pending_faults()).into_response(),
-        None => not_simulating(),
+    match controls(&state, principal) {
+        Ok((sim, _)) => Json(sim.pending_faults()).into_response(),
+        Err(refused) => refused.into_response(),
     }
 }
 
@@ -505,11 +524,9 @@ async fn add_faults(
     principal: Option<Extension<Principal>>,
     body: axum::body::Bytes,
 ) -> Response {
-    if let Err(e) = signed_in(principal) {
-        return e.into_response();
-    }
-    let Some(sim) = state.simulator.as_ref() else {
-        return not_simulating();
+    let sim = match controls(&state, principal) {
+        Ok((sim, _)) => sim,
+        Err(refused) => return refused.into_response(),
     };
     let faults: Vec<Fault> = match serde_json::from_slice::<faults::FaultInput>(&body) {
         Ok(input) => input.into_vec(),
@@ -530,16 +547,13 @@ async fn clear_faults(
     State(state): State<AppState>,
     principal: Option<Extension<Principal>>,
 ) -> Response {
-    if let Err(e) = signed_in(principal) {
-        return e.into_response();
-    }
-    match state.simulator.as_ref() {
-        Some(s) => {
-            if let Ok(mut q) = s.inner.faults.lock() {
+    match controls(&state, principal) {
+        Ok((sim, _)) => {
+            if let Ok(mut q) = sim.inner.faults.lock() {
                 q.clear();
             }
             StatusCode::NO_CONTENT.into_response()
         }
-        None => not_simulating(),
+        Err(refused) => refused.into_response(),
     }
 }
