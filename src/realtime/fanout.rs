@@ -56,22 +56,18 @@ async fn publish(
             },
         };
         attempt = 0;
-        // The first round publishes the current head: a notice may have been lost with
-        // the old connection, and a repeated one only costs a log read.
-        let mut first = true;
+        // Publishes the current head first: a notice may have been lost with the old
+        // connection, and a repeated one only costs a log read.
         loop {
-            if !first {
-                tokio::select! {
-                    _ = shutdown.cancelled() => return,
-                    changed = heads.changed() => if changed.is_err() { return },
-                }
-            }
-            first = false;
             let head = *heads.borrow_and_update();
             if let Err(e) = conn.publish::<_, _, ()>(CHANNEL, head).await {
                 // Other instances still find the events by polling the log.
                 tracing::warn!(error = %e, "fan-out: publish to Redis failed; reconnecting");
                 continue 'connect;
+            }
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                changed = heads.changed() => if changed.is_err() { return },
             }
         }
     }

@@ -140,6 +140,45 @@ impl Hub {
         }
     }
 
+    /// Reads the log after the head and broadcasts it in order, waiting out a short hole
+    /// (a seq reserved by a writer that has not committed yet).
+    async fn publish_from_log(&self, store: &DynStore, gap_since: &mut Option<Instant>) {
+        loop {
+            let last = self.head();
+            let events = match store.events_after(last, READ_BATCH).await {
+                Ok(events) => events,
+                Err(e) => {
+                    tracing::warn!(error = %e, "hub: cannot read the event log; will retry");
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                    break;
+                }
+            };
+            let full = events.len() == READ_BATCH;
+            let mut expected = last + 1;
+            let mut batch = Vec::with_capacity(events.len());
+            for event in &events {
+                if event.seq != expected {
+                    let since = *gap_since.get_or_insert_with(Instant::now);
+                    if since.elapsed() < GAP_GRACE {
+                        break;
+                    }
+                    tracing::warn!(
+                        from = expected,
+                        to = event.seq - 1,
+                        "hub: skipping event seqs that never appeared in the log"
+                    );
+                }
+                *gap_since = None;
+                batch.push(LiveEvent::from(event));
+                expected = event.seq + 1;
+            }
+            self.broadcast(batch);
+            if !full || gap_since.is_some() {
+                break;
+            }
+        }
+    }
+
     async fn tail(self, store: DynStore, poll: Duration, shutdown: CancellationToken) {
         let commits = store.commits();
         let mut gap_since: Option<Instant> = None;
@@ -156,43 +195,8 @@ impl Hub {
                 _ = tokio::time::sleep(wait) => false,
             };
             let before = self.head();
-            if local && self.publish_staged(&store, before) {
-                self.inner.local.send_replace(self.head());
-                continue;
-            }
-            loop {
-                let last = self.head();
-                let events = match store.events_after(last, READ_BATCH).await {
-                    Ok(events) => events,
-                    Err(e) => {
-                        tracing::warn!(error = %e, "hub: cannot read the event log; will retry");
-                        tokio::time::sleep(Duration::from_millis(200)).await;
-                        break;
-                    }
-                };
-                let full = events.len() == READ_BATCH;
-                let mut expected = last + 1;
-                let mut batch = Vec::with_capacity(events.len());
-                for event in &events {
-                    if event.seq != expected {
-                        let since = *gap_since.get_or_insert_with(Instant::now);
-                        if since.elapsed() < GAP_GRACE {
-                            break;
-                        }
-                        tracing::warn!(
-                            from = expected,
-                            to = event.seq - 1,
-                            "hub: skipping event seqs that never appeared in the log"
-                        );
-                    }
-                    gap_since = None;
-                    batch.push(LiveEvent::from(event));
-                    expected = event.seq + 1;
-                }
-                self.broadcast(batch);
-                if !full || gap_since.is_some() {
-                    break;
-                }
+            if !(local && self.publish_staged(&store, before)) {
+                self.publish_from_log(&store, &mut gap_since).await;
             }
             if local && self.head() > before {
                 self.inner.local.send_replace(self.head());
