@@ -75,6 +75,7 @@ async fn main() {
                 // Ten messages per second: many timestamp ties, as in real bursts.
                 timestamp: base_ts + (*i as i64) / 10,
                 reply_to: None,
+                details: Default::default(),
                 raw: "{}".into(),
             };
             async move { store.record_inbound(msg).await.expect("insert") }

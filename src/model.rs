@@ -29,6 +29,8 @@ pub enum MessageKind {
     Reaction,
     Order,
     System,
+    /// An approved template we sent (the only kind allowed outside the 24-hour window).
+    Template,
     #[serde(other)]
     Unsupported,
 }
@@ -51,6 +53,7 @@ impl MessageKind {
             "reaction" => Self::Reaction,
             "order" => Self::Order,
             "system" => Self::System,
+            "template" => Self::Template,
             _ => Self::Unsupported,
         }
     }
@@ -70,6 +73,7 @@ impl MessageKind {
             Self::Reaction => "reaction",
             Self::Order => "order",
             Self::System => "system",
+            Self::Template => "template",
             Self::Unsupported => "unsupported",
         }
     }
@@ -90,6 +94,7 @@ impl MessageKind {
             Self::Reaction => "Reaction",
             Self::Order => "🛒 Order",
             Self::System => "System notice",
+            Self::Template => "📋 Template",
             Self::Unsupported => "Unsupported message",
         }
     }
@@ -163,6 +168,71 @@ impl MessageStatus {
     }
 }
 
+/// What an agent sends. Text goes through `send_message`; everything goes through
+/// `send_outgoing`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Outgoing {
+    Text {
+        body: String,
+        /// Our id of the message this replies to.
+        #[serde(default)]
+        reply_to: Option<String>,
+    },
+    /// Media Meta fetches from a public HTTPS link.
+    Media {
+        kind: MessageKind,
+        link: String,
+        #[serde(default)]
+        caption: Option<String>,
+        #[serde(default)]
+        filename: Option<String>,
+    },
+    /// Our id of the message reacted to; no emoji removes our reaction.
+    Reaction {
+        message_id: String,
+        #[serde(default)]
+        emoji: Option<String>,
+    },
+    Template {
+        name: String,
+        language: String,
+        #[serde(default)]
+        params: Vec<String>,
+    },
+    /// Reply buttons (no `button`) or a list opened by `button`.
+    Interactive {
+        body: String,
+        #[serde(default)]
+        header: Option<String>,
+        #[serde(default)]
+        footer: Option<String>,
+        #[serde(default)]
+        button: Option<String>,
+        options: Vec<ChoiceOption>,
+    },
+}
+
+impl Outgoing {
+    /// Only templates may be sent outside the 24-hour customer service window.
+    pub fn needs_open_window(&self) -> bool {
+        !matches!(self, Self::Template { .. })
+    }
+}
+
+/// How long a customer service window stays open after the customer's last message.
+pub const WINDOW_SECS: i64 = 24 * 3600;
+
+impl Conversation {
+    /// Seconds left in the 24-hour window at `now` (Unix seconds); 0 when closed.
+    pub fn window_left(&self, now: i64) -> i64 {
+        match self.last_inbound_at {
+            Some(t) => (t + WINDOW_SECS - now).max(0),
+            None => 0,
+        }
+    }
+}
+
 /// A delivery error as Meta reports it, plus what the agent should do about it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ErrorInfo {
@@ -170,6 +240,41 @@ pub struct ErrorInfo {
     pub title: String,
     #[serde(default)]
     pub detail: Option<String>,
+}
+
+impl ErrorInfo {
+    /// What the agent should do next, in plain words, for the codes an agent can act on.
+    pub fn advice(&self) -> Option<&'static str> {
+        Some(match self.code {
+            131047 => {
+                "More than 24 hours have passed since the customer last wrote. Send an approved template; they can reply to it."
+            }
+            131026 => {
+                "WhatsApp could not deliver this: the number may not use WhatsApp, or the app is out of date."
+            }
+            131049 | 131050 => {
+                "WhatsApp held this marketing message for this customer. Do not resend it for now."
+            }
+            131053 => {
+                "WhatsApp could not process the attachment. Check its size and type, then retry."
+            }
+            131056 | 130429 | 131048 => {
+                "Too many messages in a short time. Wait a moment and retry."
+            }
+            0 | 190 => "The WhatsApp access token is invalid or expired. An admin must replace it.",
+            132000 | 132001 | 132005 | 132007 | 132012 | 132015 | 132016 => {
+                "The template was refused. Check its name, language and parameters."
+            }
+            131021 => "You cannot message your own business number.",
+            131030 => "This number is not in the test number's allowed list.",
+            131051 => "WhatsApp does not support this message type.",
+            131062 => "This customer can only be reached by phone number for this message type.",
+            368 | 131031 | 131042 => {
+                "The WhatsApp account is restricted. An admin must check WhatsApp Manager."
+            }
+            _ => return None,
+        })
+    }
 }
 
 /// One message in a conversation.
@@ -199,15 +304,32 @@ pub struct Message {
     pub version: i64,
     /// The wamid this message replies to, if any (it may be one we never stored).
     pub reply_to: Option<String>,
+    /// Everything a type carries beyond its text: structured content, media, reactions.
+    #[serde(default)]
+    pub details: Details,
 }
 
 impl Message {
     /// The text a list shows for this message.
     pub fn preview(&self) -> String {
+        if self.details.deleted {
+            return "🚫 Message deleted".to_string();
+        }
+        if let Some(Content::Reaction { emoji, .. }) = &self.details.content {
+            return match emoji.as_deref().filter(|e| !e.is_empty()) {
+                Some(e) => format!("Reacted {e}"),
+                None => "Removed a reaction".to_string(),
+            };
+        }
         match &self.text {
             Some(t) if !t.is_empty() => t.clone(),
             _ => self.kind.placeholder().to_string(),
         }
+    }
+
+    /// Reactions are shown on the message they react to, not as bubbles of their own.
+    pub fn is_reaction(&self) -> bool {
+        self.kind == MessageKind::Reaction
     }
 
     /// Ordering of a conversation's history: timestamp, then insertion order.
@@ -219,6 +341,265 @@ impl Message {
         Cursor {
             timestamp: self.timestamp,
             seq: self.seq,
+        }
+    }
+}
+
+/// What a message carries beyond its text. Every part is optional, so an older or newer
+/// copy of this struct still reads.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Details {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content: Option<Content>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub media: Option<Media>,
+    /// One slot per side (customer, agent); an emptied slot keeps its time so an older
+    /// reaction arriving late cannot bring it back.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub reactions: Vec<Reaction>,
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub forwarded: bool,
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub frequently_forwarded: bool,
+    /// The customer edited the message; `text` holds the latest version.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub edited: bool,
+    /// The customer deleted the message for everyone.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub deleted: bool,
+    /// The Click-to-WhatsApp ad or post the customer came from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub referral: Option<Referral>,
+    /// What the replied-to message said, once it is known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quote: Option<Quote>,
+    /// Outbound: why the message is still waiting (a retry is scheduled, sending is paused).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub waiting: Option<Waiting>,
+    /// Outbound: how many times an agent asked to send it again.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub attempt: i64,
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
+}
+
+fn is_zero(n: &i64) -> bool {
+    *n == 0
+}
+
+/// Type-specific content, for the types that are more than a body or a caption.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Content {
+    Location {
+        latitude: f64,
+        longitude: f64,
+        #[serde(default)]
+        name: Option<String>,
+        #[serde(default)]
+        address: Option<String>,
+        #[serde(default)]
+        url: Option<String>,
+    },
+    Contacts {
+        cards: Vec<ContactCard>,
+    },
+    /// The customer tapped one of our buttons or list rows, or finished a Flow.
+    Choice {
+        /// `button_reply`, `list_reply`, `nfm_reply` or `button` (a template quick reply).
+        via: String,
+        #[serde(default)]
+        id: Option<String>,
+        title: String,
+        #[serde(default)]
+        description: Option<String>,
+        /// A Flow's answers (`nfm_reply.response_json`), as sent.
+        #[serde(default)]
+        response: Option<String>,
+    },
+    Order {
+        #[serde(default)]
+        catalog_id: Option<String>,
+        #[serde(default)]
+        note: Option<String>,
+        items: Vec<OrderItem>,
+    },
+    System {
+        #[serde(default)]
+        kind: Option<String>,
+        #[serde(default)]
+        new_wa_id: Option<String>,
+    },
+    Reaction {
+        target: String,
+        /// `None` removes the sender's reaction.
+        #[serde(default)]
+        emoji: Option<String>,
+    },
+    Template {
+        name: String,
+        language: String,
+        #[serde(default)]
+        params: Vec<String>,
+    },
+    /// Our interactive message: reply buttons, or a list behind a button.
+    Interactive {
+        #[serde(default)]
+        header: Option<String>,
+        body: String,
+        #[serde(default)]
+        footer: Option<String>,
+        /// The list's button label; `None` for reply buttons.
+        #[serde(default)]
+        button: Option<String>,
+        options: Vec<ChoiceOption>,
+    },
+    /// A type shown as a placeholder; the raw payload is kept by the store.
+    Unsupported {
+        wire_type: String,
+        #[serde(default)]
+        reason: Option<String>,
+    },
+    /// A content type from a newer server.
+    #[serde(other)]
+    Unknown,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ContactCard {
+    pub name: String,
+    #[serde(default)]
+    pub phones: Vec<String>,
+    #[serde(default)]
+    pub emails: Vec<String>,
+    #[serde(default)]
+    pub org: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct OrderItem {
+    pub sku: String,
+    pub quantity: i64,
+    #[serde(default)]
+    pub price: Option<f64>,
+    #[serde(default)]
+    pub currency: Option<String>,
+}
+
+/// A reply button or a list row.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChoiceOption {
+    pub id: String,
+    pub title: String,
+    #[serde(default)]
+    pub description: Option<String>,
+}
+
+/// A media attachment and where fetching it stands.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Media {
+    /// Meta's media id (inbound, or an upload of ours).
+    #[serde(default)]
+    pub media_id: Option<String>,
+    /// A public link Meta fetches (outbound by link).
+    #[serde(default)]
+    pub link: Option<String>,
+    #[serde(default)]
+    pub mime_type: Option<String>,
+    #[serde(default)]
+    pub filename: Option<String>,
+    /// Base64 SHA-256 as Meta states it.
+    #[serde(default)]
+    pub sha256: Option<String>,
+    #[serde(default)]
+    pub size: Option<i64>,
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub voice: bool,
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub animated: bool,
+    pub state: MediaState,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub attempts: i64,
+    #[serde(default)]
+    pub error: Option<String>,
+}
+
+/// pending → stored, or failed (retried) → stored, or unavailable (for good).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MediaState {
+    #[default]
+    Pending,
+    Stored,
+    Failed,
+    Unavailable,
+}
+
+impl MediaState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Stored => "stored",
+            Self::Failed => "failed",
+            Self::Unavailable => "unavailable",
+        }
+    }
+}
+
+/// One side's reaction to a message.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Reaction {
+    /// `in`: the customer; `out`: an agent.
+    pub by: Direction,
+    /// Empty when removed.
+    pub emoji: String,
+    /// Unix seconds of the reaction; a later one replaces an earlier one.
+    pub at: i64,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Referral {
+    #[serde(default)]
+    pub headline: Option<String>,
+    #[serde(default)]
+    pub body: Option<String>,
+    #[serde(default)]
+    pub source_url: Option<String>,
+    #[serde(default)]
+    pub source_type: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Quote {
+    pub direction: Direction,
+    pub text: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Waiting {
+    pub reason: String,
+    /// Unix milliseconds of the next attempt, when one is scheduled.
+    #[serde(default)]
+    pub retry_at: Option<i64>,
+}
+
+impl Details {
+    /// Sets `by`'s reaction unless a newer one is already there. Returns whether it changed.
+    pub fn react(&mut self, by: Direction, emoji: Option<&str>, at: i64) -> bool {
+        let emoji = emoji.unwrap_or("").to_string();
+        match self.reactions.iter_mut().find(|r| r.by == by) {
+            Some(r) if r.at > at || (r.at == at && r.emoji == emoji) => false,
+            Some(r) => {
+                r.emoji = emoji;
+                r.at = at;
+                true
+            }
+            None => {
+                self.reactions.push(Reaction { by, emoji, at });
+                true
+            }
         }
     }
 }
@@ -388,6 +769,9 @@ pub struct InboxInfo {
     /// than using the ones from the server's environment.
     pub own_credentials: bool,
     pub member_ids: Vec<String>,
+    /// Why sending from this inbox is paused (WhatsApp rejected its access token).
+    #[serde(default)]
+    pub sending_paused: Option<String>,
 }
 
 /// An API token as listed: the secret itself is shown once, at creation.

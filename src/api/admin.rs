@@ -140,6 +140,7 @@ pub async fn update_inbox(
 ) -> Result<InboxInfo, ApiError> {
     use crate::store::{InboxCredentials, InboxUpdate};
     let (state, _) = admin()?;
+    let new_token = access_token.is_some();
     let run = async {
         let inbox = crate::server::admin::update_inbox(
             &state.store,
@@ -155,6 +156,28 @@ pub async fn update_inbox(
             },
         )
         .await?;
+        // A replaced token is the fix for a token error: send what queued up.
+        if new_token {
+            crate::outbound::dispatch::resume(&state, &inbox.id).await?;
+        }
+        crate::server::admin::inbox_info(&state.store, &inbox).await
+    };
+    run.await.map_err(|e| e.into_api())
+}
+
+/// Lifts a pause that a rejected access token put on an inbox's sending (e.g. once the
+/// token was fixed where the environment sets it). Queued messages go out at once.
+#[server(endpoint = "resume_sending", input = Json, output = Json)]
+pub async fn resume_sending(inbox_id: String) -> Result<InboxInfo, ApiError> {
+    use crate::server::error::AppError;
+    let (state, _) = admin()?;
+    let run = async {
+        let inbox = state
+            .store
+            .inbox(&inbox_id)
+            .await?
+            .ok_or(AppError::NotFound("inbox"))?;
+        crate::outbound::dispatch::resume(&state, &inbox.id).await?;
         crate::server::admin::inbox_info(&state.store, &inbox).await
     };
     run.await.map_err(|e| e.into_api())

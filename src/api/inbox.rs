@@ -4,7 +4,7 @@ use leptos::prelude::*;
 use leptos::server_fn::codec::Json;
 
 use crate::error::ApiError;
-use crate::model::{Conversation, ConversationList, Message, MessagePage, ServerInfo};
+use crate::model::{Conversation, ConversationList, Message, MessagePage, Outgoing, ServerInfo};
 
 /// The caller's conversations, most recent activity first, with the event-log position
 /// they reflect (open `/ws?since=seq` to follow on from them).
@@ -69,9 +69,73 @@ pub async fn send_message(
     use super::ctx;
     let state = ctx::state()?;
     let principal = ctx::principal()?;
-    crate::outbound::send_text(&state, &principal, &conversation_id, &text, &client_id)
+    let outgoing = crate::model::Outgoing::Text {
+        body: text,
+        reply_to: None,
+    };
+    crate::outbound::send(&state, &principal, &conversation_id, &client_id, outgoing)
         .await
         .map_err(|e| e.into_api())
+}
+
+/// Sends any kind of message: text (optionally as a reply), media by link, a reaction, a
+/// template or interactive buttons/list. Idempotent on `client_id` like `send_message`.
+/// Outside the 24-hour window only templates go out; anything else gets 409
+/// `window_closed` before WhatsApp is called.
+#[server(endpoint = "send_outgoing", input = Json, output = Json)]
+pub async fn send_outgoing(
+    conversation_id: String,
+    client_id: String,
+    message: Outgoing,
+) -> Result<Message, ApiError> {
+    use super::ctx;
+    let state = ctx::state()?;
+    let principal = ctx::principal()?;
+    crate::outbound::send(&state, &principal, &conversation_id, &client_id, message)
+        .await
+        .map_err(|e| e.into_api())
+}
+
+/// Sends a failed message again: a new call to WhatsApp. The old error stays on the
+/// message until the new attempt has an outcome.
+#[server(endpoint = "retry_message", input = Json, output = Json)]
+pub async fn retry_message(message_id: String) -> Result<Message, ApiError> {
+    use super::ctx;
+    let state = ctx::state()?;
+    let principal = ctx::principal()?;
+    crate::outbound::retry(&state, &principal, &message_id)
+        .await
+        .map_err(|e| e.into_api())
+}
+
+/// Downloads a message's media again after it failed for good.
+#[server(endpoint = "refetch_media", input = Json, output = Json)]
+pub async fn refetch_media(message_id: String) -> Result<(), ApiError> {
+    use super::ctx;
+    use crate::server::error::AppError;
+    let state = ctx::state()?;
+    let principal = ctx::principal()?;
+    let run = async {
+        let m = state
+            .store
+            .message(&message_id)
+            .await?
+            .filter(|m| principal.can_see(&m.inbox_id) && m.details.media.is_some())
+            .ok_or(AppError::NotFound("media"))?;
+        if m.details
+            .media
+            .as_ref()
+            .and_then(|md| md.media_id.as_ref())
+            .is_none()
+        {
+            return Err(AppError::BadRequest(
+                "this media has no WhatsApp id to fetch".into(),
+            ));
+        }
+        crate::media::refetch(&state, &m).await?;
+        Ok(())
+    };
+    run.await.map_err(|e: AppError| e.into_api())
 }
 
 /// Clears a conversation's unread count (an agent has seen it).

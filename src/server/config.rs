@@ -101,6 +101,11 @@ pub struct Config {
     /// How often each instance reads the event log without being woken: the longest an
     /// event can take to reach another instance's sockets when Redis is unavailable.
     pub log_poll: Duration,
+    /// How long a call to the Graph API may take before it counts as timed out (and is
+    /// retried, once a receipt has had the chance to prove it arrived).
+    pub graph_timeout: Duration,
+    /// Where inbound media files are kept, by SHA-256.
+    pub media_dir: std::path::PathBuf,
 }
 
 pub const SIMULATOR_APP_SECRET: &str = "switchboard-simulator-app-secret";
@@ -292,6 +297,13 @@ impl Config {
         let socket_buffer = parse_positive(&var, "SWITCHBOARD_SOCKET_BUFFER", 4096)? as usize;
         let log_poll =
             Duration::from_millis(parse_positive(&var, "SWITCHBOARD_LOG_POLL_MS", 1000)? as u64);
+        let graph_timeout =
+            Duration::from_millis(
+                parse_positive(&var, "SWITCHBOARD_GRAPH_TIMEOUT_MS", 15_000)? as u64,
+            );
+        let media_dir = var("SWITCHBOARD_MEDIA_DIR")
+            .unwrap_or_else(|| "data/media".into())
+            .into();
 
         Ok(Self {
             site_addr,
@@ -306,6 +318,8 @@ impl Config {
             event_retention,
             socket_buffer,
             log_poll,
+            graph_timeout,
+            media_dir,
         })
     }
 }

@@ -208,13 +208,13 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
     }
 
     let (cloud, simulator) = match &config.whatsapp.api_base {
-        Some(base) => (CloudApi::new(base), None),
+        Some(base) => (CloudApi::new(base, config.graph_timeout), None),
         None => {
             let sim = Simulator::new(SimulatorSettings {
                 app_url: app_url.clone(),
                 receipt_delays: config.simulator.receipt_delays,
             });
-            let cloud = CloudApi::new(&Simulator::api_base(&app_url));
+            let cloud = CloudApi::new(&Simulator::api_base(&app_url), config.graph_timeout);
             (cloud, Some(sim))
         }
     };
@@ -250,11 +250,13 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         simulator,
         shutdown: shutdown.clone(),
         sign_in_limiter: SignInLimiter::new(Duration::from_secs(15 * 60), 5, 30),
+        jobs: std::sync::Arc::new(tokio::sync::Notify::new()),
     });
 
     tokio::spawn(replay_unfinished_webhooks(state.clone()));
     tokio::spawn(trim_event_log(state.clone()));
     tokio::spawn(repair_store(state.clone()));
+    crate::jobs::start(state.clone());
 
     let app = router(state.clone());
     let server = tokio::spawn(
@@ -292,6 +294,7 @@ pub fn router(state: AppState) -> Router {
                 .layer(DefaultBodyLimit::max(webhook::MAX_BODY)),
         )
         .route("/ws", get(socket::handler))
+        .route("/media/{message_id}", get(crate::media::serve))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz));
     if state.simulator.is_some() {

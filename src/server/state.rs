@@ -29,6 +29,8 @@ pub struct Inner {
     /// Cancelled when the server shuts down; sockets and background tasks watch it.
     pub shutdown: CancellationToken,
     pub sign_in_limiter: SignInLimiter,
+    /// Wakes the job runner (media downloads, send retries) before its next tick.
+    pub jobs: Arc<tokio::sync::Notify>,
 }
 
 impl AppState {

@@ -24,6 +24,15 @@ pub enum Fault {
     /// No receipt at all follows the next send (it stays at the clock), so receipts can
     /// be posted by hand in any order.
     Silent,
+    /// The next send is accepted (its receipts follow) but the HTTP answer comes only
+    /// after the app's Graph timeout: the send whose answer was lost.
+    Timeout,
+    /// The next media download URL has expired: the download answers 401 once.
+    MediaUrlExpired,
+    /// The next media download answers with this HTTP status (e.g. 503).
+    MediaError { http_status: u16 },
+    /// The next media id lookup answers 404, as for media older than its lifetime.
+    MediaGone,
 }
 
 /// `POST /_sim/faults` accepts one fault or a list.

@@ -8,6 +8,7 @@
 mod faults;
 mod payloads;
 
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -18,6 +19,7 @@ use axum::routing::{get, post};
 use axum::{Extension, Json, Router};
 use rand::Rng;
 use serde::Deserialize;
+use sha2::Digest;
 
 pub use faults::Fault;
 
@@ -28,7 +30,7 @@ use crate::server::error::AppError;
 use crate::server::state::AppState;
 use crate::store::Inbox;
 use crate::whatsapp::signature;
-use crate::whatsapp::wire::{GraphError, GraphErrorEnvelope, SendTextRequest};
+use crate::whatsapp::wire::{GraphError, GraphErrorEnvelope};
 
 /// Customers the simulator can write as.
 pub const DEMO_CUSTOMERS: &[(&str, &str)] = &[
@@ -61,6 +63,44 @@ struct Inner {
     webhook_url: String,
     receipt_delays: [Duration; 3],
     faults: Mutex<Vec<Fault>>,
+    /// Files customers "sent", by media id: what `GET /{media-id}` and the download serve.
+    media: Mutex<HashMap<String, SimMedia>>,
+    /// Every accepted send, so tests and people can check nothing went out twice.
+    sent: Mutex<Vec<SentRecord>>,
+    app_url: String,
+}
+
+#[derive(Clone)]
+struct SimMedia {
+    mime_type: String,
+    bytes: Vec<u8>,
+    access_token: String,
+}
+
+/// One send the simulated Graph API accepted.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct SentRecord {
+    pub wamid: String,
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub to: String,
+    pub callback: Option<String>,
+}
+
+/// A small PNG, the "photo" simulated customers send.
+const SAMPLE_PNG: &[u8] = include_bytes!("sample.png");
+
+/// What a simulated customer sends: `kind` is a message type (text when left out).
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct CustomerInput {
+    pub wa_id: Option<String>,
+    pub name: Option<String>,
+    pub text: Option<String>,
+    #[serde(default)]
+    pub kind: Option<String>,
+    /// The wamid a reaction, reply or button tap refers to.
+    #[serde(default)]
+    pub target: Option<String>,
 }
 
 pub struct SimulatorSettings {
@@ -102,6 +142,9 @@ impl Simulator {
                 webhook_url: format!("{}/webhook", s.app_url.trim_end_matches('/')),
                 receipt_delays: s.receipt_delays,
                 faults: Mutex::new(Vec::new()),
+                media: Mutex::new(HashMap::new()),
+                sent: Mutex::new(Vec::new()),
+                app_url: s.app_url.trim_end_matches('/').to_string(),
             }),
         }
     }
@@ -121,8 +164,7 @@ impl Simulator {
             .collect()
     }
 
-    /// A customer writes to `inbox`: builds Meta's inbound webhook and delivers it.
-    /// Returns the wamid.
+    /// A customer writes a text to `inbox`. Returns the wamid.
     pub async fn customer_text(
         &self,
         state: &AppState,
@@ -131,7 +173,24 @@ impl Simulator {
         name: Option<&str>,
         text: Option<&str>,
     ) -> Result<String, SimError> {
-        let (wa_id, default_name) = match wa_id {
+        let input = CustomerInput {
+            wa_id: wa_id.map(str::to_string),
+            name: name.map(str::to_string),
+            text: text.map(str::to_string),
+            ..CustomerInput::default()
+        };
+        self.customer_message(state, inbox, &input).await
+    }
+
+    /// A customer sends a message of any type to `inbox`: builds Meta's inbound webhook
+    /// and delivers it. Returns the wamid.
+    pub async fn customer_message(
+        &self,
+        state: &AppState,
+        inbox: &Inbox,
+        input: &CustomerInput,
+    ) -> Result<String, SimError> {
+        let (wa_id, default_name) = match input.wa_id.as_deref() {
             Some(w) => {
                 if w.is_empty() || !w.chars().all(|c| c.is_ascii_digit()) || w.len() > 20 {
                     return Err(SimError::BadRequest(
@@ -146,21 +205,22 @@ impl Simulator {
                 (w.to_string(), Some(n.to_string()))
             }
         };
-        let name = name.map(str::to_string).or(default_name);
-        let text = match text.map(str::trim) {
-            Some("") => return Err(SimError::BadRequest("text must not be empty".into())),
-            Some(t) => t.to_string(),
-            None => CUSTOMER_LINES[rand::rng().random_range(0..CUSTOMER_LINES.len())].to_string(),
+        let name = input.name.clone().or(default_name);
+        let text = match input.text.as_deref().map(str::trim) {
+            Some("") => None,
+            Some(t) => Some(t.to_string()),
+            None => None,
         };
         let number = Number::of(state, inbox);
+        let message = self.message_of(&number, input, text)?;
         let wamid = payloads::new_wamid();
-        let body = payloads::inbound_text(
+        let body = payloads::inbound(
             &number.phone_number_id,
             &number.display_phone_number,
             &wa_id,
             name.as_deref(),
             &wamid,
-            &text,
+            message,
         );
         let times = if self
             .take_fault(|f| matches!(f, Fault::DuplicateWebhooks))
@@ -174,6 +234,137 @@ impl Simulator {
             self.deliver(&number.app_secret, body.clone()).await?;
         }
         Ok(wamid)
+    }
+
+    /// The `messages[]` object for one simulated customer message.
+    fn message_of(
+        &self,
+        number: &Number,
+        input: &CustomerInput,
+        text: Option<String>,
+    ) -> Result<serde_json::Value, SimError> {
+        use serde_json::json;
+        let kind = input.kind.as_deref().unwrap_or("text");
+        let target = || {
+            input.target.clone().ok_or_else(|| {
+                SimError::BadRequest(format!("a {kind} needs `target`, the wamid it refers to"))
+            })
+        };
+        let line = || {
+            text.clone().unwrap_or_else(|| {
+                CUSTOMER_LINES[rand::rng().random_range(0..CUSTOMER_LINES.len())].to_string()
+            })
+        };
+        let mut message = match kind {
+            "text" => json!({ "type": "text", "text": { "body": line() } }),
+            "image" | "document" | "audio" => {
+                let (mime, bytes): (&str, Vec<u8>) = match kind {
+                    "image" => ("image/png", SAMPLE_PNG.to_vec()),
+                    "document" => (
+                        "application/pdf",
+                        b"%PDF-1.4\n% Switchboard simulator invoice\n%%EOF\n".to_vec(),
+                    ),
+                    _ => (
+                        "audio/ogg; codecs=opus",
+                        b"OggS simulated voice note".to_vec(),
+                    ),
+                };
+                let media_id = self.add_media(mime, bytes.clone(), &number.access_token);
+                let sha = base64::Engine::encode(
+                    &base64::engine::general_purpose::STANDARD,
+                    sha2::Sha256::digest(&bytes),
+                );
+                let mut object = json!({ "id": media_id, "mime_type": mime, "sha256": sha });
+                match kind {
+                    "document" => object["filename"] = json!("invoice-42.pdf"),
+                    "audio" => object["voice"] = json!(true),
+                    _ => {}
+                }
+                if let Some(t) = &text
+                    && kind != "audio"
+                {
+                    object["caption"] = json!(t);
+                }
+                json!({ "type": kind, kind: object })
+            }
+            "location" => json!({ "type": "location", "location": {
+                "latitude": -23.5613, "longitude": -46.6565,
+                "name": "Av. Paulista, 1578", "address": "São Paulo, SP" } }),
+            "contacts" => json!({ "type": "contacts", "contacts": [{
+                "name": { "formatted_name": "Rachel Green", "first_name": "Rachel" },
+                "phones": [{ "phone": "+1 777-777-7777", "wa_id": "17777777777", "type": "WORK" }],
+                "emails": [{ "email": "rachel@example.com", "type": "WORK" }] }] }),
+            "reaction" => json!({ "type": "reaction", "reaction": {
+                "message_id": target()?, "emoji": text.clone().unwrap_or_default() } }),
+            "button_reply" => json!({ "type": "interactive",
+                "context": { "from": number.display_phone_number, "id": target()? },
+                "interactive": { "type": "button_reply",
+                    "button_reply": { "id": "yes", "title": text.clone().unwrap_or_else(|| "Yes".into()) } } }),
+            "order" => {
+                json!({ "type": "order", "order": { "catalog_id": "354160437058781", "text": "",
+                "product_items": [
+                    { "product_retailer_id": "SKU-1", "quantity": 2, "item_price": 30, "currency": "BRL" },
+                    { "product_retailer_id": "SKU-7", "quantity": 1, "item_price": 12.5, "currency": "BRL" } ] } })
+            }
+            "unsupported" => {
+                json!({ "type": "unsupported", "unsupported": { "type": "poll_creation" },
+                "errors": [{ "code": 131051, "title": "Message type unknown",
+                    "error_data": { "details": "Message type is currently not supported." } }] })
+            }
+            "hologram" => json!({ "type": "hologram", "hologram": { "depth": 3 } }),
+            other => {
+                return Err(SimError::BadRequest(format!(
+                    "unknown kind {other}: use text, image, document, audio, location, contacts, \
+                     reaction, button_reply, order, unsupported or hologram"
+                )));
+            }
+        };
+        if kind == "text"
+            && let Some(t) = &input.target
+        {
+            message["context"] = json!({ "from": number.display_phone_number, "id": t });
+        }
+        Ok(message)
+    }
+
+    fn add_media(&self, mime: &str, bytes: Vec<u8>, access_token: &str) -> String {
+        let id: u64 = rand::rng().random_range(1_000_000_000_000_000..9_000_000_000_000_000);
+        let id = id.to_string();
+        if let Ok(mut m) = self.inner.media.lock() {
+            m.insert(
+                id.clone(),
+                SimMedia {
+                    mime_type: mime.to_string(),
+                    bytes,
+                    access_token: access_token.to_string(),
+                },
+            );
+        }
+        id
+    }
+
+    /// `count` customers write at once, as after an outage or a broadcast reply.
+    pub async fn burst(&self, state: &AppState, inbox: &Inbox, count: usize) -> usize {
+        let mut tasks = Vec::new();
+        for i in 0..count {
+            let sim = self.clone();
+            let state = state.clone();
+            let inbox = inbox.clone();
+            tasks.push(tokio::spawn(async move {
+                let input = CustomerInput {
+                    text: Some(format!("Burst message {}", i + 1)),
+                    ..CustomerInput::default()
+                };
+                sim.customer_message(&state, &inbox, &input).await
+            }));
+        }
+        let mut delivered = 0;
+        for t in tasks {
+            if let Ok(Ok(_)) = t.await {
+                delivered += 1;
+            }
+        }
+        delivered
     }
 
     /// Signs and POSTs one webhook body to the app, retrying like Meta on failure.
@@ -289,7 +480,11 @@ pub fn routes() -> Router<AppState> {
             "/graph/{version}/{phone_number_id}/messages",
             post(graph_send),
         )
+        .route("/graph/{version}/{media_id}", get(graph_media_url))
+        .route("/media/{media_id}", get(media_download))
         .route("/customer/messages", post(customer_message))
+        .route("/burst", post(burst))
+        .route("/sent", get(list_sent))
         .route(
             "/faults",
             get(list_faults).post(add_faults).delete(clear_faults),
@@ -387,7 +582,7 @@ async fn graph_send(
             "The access token is missing or invalid.",
         );
     }
-    let request: SendTextRequest = match serde_json::from_slice(&body) {
+    let request: serde_json::Value = match serde_json::from_slice(&body) {
         Ok(r) => r,
         Err(e) => {
             return graph_error(
@@ -398,15 +593,16 @@ async fn graph_send(
             );
         }
     };
-    if request.messaging_product != "whatsapp" || request.kind != "text" {
+    if let Err(details) = check_send(&request) {
         return graph_error(
             StatusCode::BAD_REQUEST,
             100,
             "(#100) Invalid parameter",
-            "messaging_product must be whatsapp and type must be text.",
+            &details,
         );
     }
-    let Some(to) = request.to.clone().or_else(|| request.recipient.clone()) else {
+    let field = |k: &str| request.get(k).and_then(|v| v.as_str()).map(str::to_string);
+    let Some(to) = field("to").or_else(|| field("recipient")) else {
         return graph_error(
             StatusCode::BAD_REQUEST,
             131008,
@@ -414,14 +610,7 @@ async fn graph_send(
             "Either to or recipient is required.",
         );
     };
-    if request.text.body.trim().is_empty() || request.text.body.chars().count() > 4096 {
-        return graph_error(
-            StatusCode::BAD_REQUEST,
-            100,
-            "(#100) Invalid parameter",
-            "text.body must be 1 to 4096 characters.",
-        );
-    }
+    let kind = field("type").unwrap_or_default();
 
     if let Some(Fault::SendError { http_status, code }) =
         sim.take_fault(|f| matches!(f, Fault::SendError { .. }))
@@ -432,8 +621,21 @@ async fn graph_send(
     }
 
     let wamid = payloads::new_wamid();
-    let plan = faults::ReceiptPlan::from_faults(|pick| sim.take_fault(pick));
-    let callback = request.biz_opaque_callback_data.clone();
+    let mut plan = faults::ReceiptPlan::from_faults(|pick| sim.take_fault(pick));
+    if kind == "reaction" {
+        // Meta only ever confirms a reaction as `sent`.
+        plan.no_read = true;
+    }
+    let callback = field("biz_opaque_callback_data");
+    let timeout = sim.take_fault(|f| matches!(f, Fault::Timeout)).is_some();
+    if let Ok(mut sent) = sim.inner.sent.lock() {
+        sent.push(SentRecord {
+            wamid: wamid.clone(),
+            kind: kind.clone(),
+            to: to.clone(),
+            callback: callback.clone(),
+        });
+    }
     if plan.early {
         // The `sent` receipt lands before this response, as Meta sometimes manages.
         let body = payloads::status(
@@ -450,15 +652,205 @@ async fn graph_send(
         }
     }
     sim.play_receipts(number, plan, wamid.clone(), to.clone(), callback);
+    if timeout {
+        // Accepted, but the answer arrives after the app has stopped waiting for it.
+        tokio::time::sleep(state.config.graph_timeout + Duration::from_millis(500)).await;
+    }
     Json(payloads::send_response(&to, &wamid)).into_response()
 }
 
+/// The checks Meta makes before accepting a send, for the types the app sends.
+fn check_send(r: &serde_json::Value) -> Result<(), String> {
+    let s = |path: &[&str]| {
+        let mut v = r;
+        for k in path {
+            v = v.get(k)?;
+        }
+        v.as_str()
+    };
+    if s(&["messaging_product"]) != Some("whatsapp") {
+        return Err("messaging_product must be whatsapp.".into());
+    }
+    match s(&["type"]).unwrap_or("text") {
+        "text" => match s(&["text", "body"]) {
+            Some(b) if !b.trim().is_empty() && b.chars().count() <= 4096 => Ok(()),
+            _ => Err("text.body must be 1 to 4096 characters.".into()),
+        },
+        "reaction" => s(&["reaction", "message_id"])
+            .map(|_| ())
+            .ok_or_else(|| "reaction.message_id is required.".into()),
+        "template" => match (
+            s(&["template", "name"]),
+            s(&["template", "language", "code"]),
+        ) {
+            (Some(_), Some(_)) => Ok(()),
+            _ => Err("template.name and template.language.code are required.".into()),
+        },
+        "interactive" => s(&["interactive", "body", "text"])
+            .map(|_| ())
+            .ok_or_else(|| "interactive.body.text is required.".into()),
+        kind @ ("image" | "video" | "audio" | "document" | "sticker") => {
+            if s(&[kind, "id"]).is_some() || s(&[kind, "link"]).is_some() {
+                Ok(())
+            } else {
+                Err(format!("{kind}.id or {kind}.link is required."))
+            }
+        }
+        other => Err(format!("type {other} is not supported by the simulator.")),
+    }
+}
+
+/// `GET /{version}/{media-id}`: a short-lived download URL, as Meta answers it.
+async fn graph_media_url(
+    State(state): State<AppState>,
+    Path((_version, media_id)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Response {
+    let Some(sim) = state.simulator.as_ref() else {
+        return not_simulating();
+    };
+    let Some(media) = sim.media_for(&media_id, &headers) else {
+        return graph_error(
+            StatusCode::NOT_FOUND,
+            100,
+            "(#100) Invalid parameter",
+            "Unsupported get request. Object does not exist or has expired.",
+        );
+    };
+    if sim.take_fault(|f| matches!(f, Fault::MediaGone)).is_some() {
+        return graph_error(
+            StatusCode::NOT_FOUND,
+            100,
+            "(#100) Invalid parameter",
+            "Unsupported get request. Object does not exist or has expired.",
+        );
+    }
+    let sha = hex::encode(sha2::Sha256::digest(&media.bytes));
+    Json(serde_json::json!({
+        "messaging_product": "whatsapp",
+        "url": format!("{}/_sim/media/{media_id}?ext={}", sim.inner.app_url, crate::store::now_ms() / 1000 + 300),
+        "mime_type": media.mime_type,
+        "sha256": sha,
+        "file_size": media.bytes.len().to_string(),
+        "id": media_id,
+    }))
+    .into_response()
+}
+
+/// The download itself: needs the bearer token, and the scripted media faults apply.
+async fn media_download(
+    State(state): State<AppState>,
+    Path(media_id): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    let Some(sim) = state.simulator.as_ref() else {
+        return not_simulating();
+    };
+    let Some(media) = sim.media_for(&media_id, &headers) else {
+        return (StatusCode::NOT_FOUND, "no such media").into_response();
+    };
+    if sim
+        .take_fault(|f| matches!(f, Fault::MediaUrlExpired))
+        .is_some()
+    {
+        return (StatusCode::UNAUTHORIZED, "URL signature expired").into_response();
+    }
+    if let Some(Fault::MediaError { http_status }) =
+        sim.take_fault(|f| matches!(f, Fault::MediaError { .. }))
+    {
+        let status = StatusCode::from_u16(http_status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
+        return (status, "simulated media failure").into_response();
+    }
+    (
+        [(axum::http::header::CONTENT_TYPE, media.mime_type)],
+        media.bytes,
+    )
+        .into_response()
+}
+
+impl Simulator {
+    /// The media with this id, if the request carries the token it was sent to.
+    fn media_for(&self, media_id: &str, headers: &HeaderMap) -> Option<SimMedia> {
+        let token = headers
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))?;
+        let media = self.inner.media.lock().ok()?.get(media_id).cloned()?;
+        (media.access_token == token).then_some(media)
+    }
+}
+
 #[derive(Debug, Deserialize)]
+struct BurstInput {
+    count: usize,
+    phone_number_id: Option<String>,
+}
+
+/// `POST /_sim/burst {"count": N}`: N customers write at once.
+async fn burst(
+    State(state): State<AppState>,
+    principal: Option<Extension<Principal>>,
+    body: Option<Json<BurstInput>>,
+) -> Response {
+    let (sim, principal) = match controls(&state, principal) {
+        Ok(c) => c,
+        Err(refused) => return refused.into_response(),
+    };
+    let Some(Json(input)) = body else {
+        return (StatusCode::BAD_REQUEST, "send {\"count\": N}").into_response();
+    };
+    if !(1..=1000).contains(&input.count) {
+        return (StatusCode::BAD_REQUEST, "count must be 1 to 1000").into_response();
+    }
+    let inbox =
+        match first_visible_inbox(&state, &principal, input.phone_number_id.as_deref()).await {
+            Ok(i) => i,
+            Err(r) => return r,
+        };
+    let delivered = sim.burst(&state, &inbox, input.count).await;
+    Json(serde_json::json!({ "delivered": delivered })).into_response()
+}
+
+/// `GET /_sim/sent`: every send the simulated Graph API accepted, oldest first.
+async fn list_sent(
+    State(state): State<AppState>,
+    principal: Option<Extension<Principal>>,
+) -> Response {
+    match controls(&state, principal) {
+        Ok((sim, _)) => {
+            let sent = sim.inner.sent.lock().map(|s| s.clone()).unwrap_or_default();
+            Json(sent).into_response()
+        }
+        Err(refused) => refused.into_response(),
+    }
+}
+
+/// The inbox a simulator control acts on: the named one, or the caller's first.
+async fn first_visible_inbox(
+    state: &AppState,
+    principal: &Principal,
+    phone_number_id: Option<&str>,
+) -> Result<Inbox, Response> {
+    let inbox = match phone_number_id {
+        Some(pnid) => state.store.inbox_by_phone_number_id(pnid).await,
+        None => state
+            .store
+            .list_inboxes()
+            .await
+            .map(|all| all.into_iter().find(|i| principal.can_see(&i.id))),
+    };
+    match inbox {
+        Ok(Some(i)) if principal.can_see(&i.id) => Ok(i),
+        Ok(_) => Err((StatusCode::NOT_FOUND, "no such inbox").into_response()),
+        Err(e) => Err((StatusCode::SERVICE_UNAVAILABLE, e.to_string()).into_response()),
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
 pub struct CustomerMessage {
-    pub wa_id: Option<String>,
-    pub name: Option<String>,
-    pub text: Option<String>,
-    /// Which inbox the customer writes to; the first one if left out.
+    #[serde(flatten)]
+    pub input: CustomerInput,
+    /// Which inbox the customer writes to; the caller's first one if left out.
     pub phone_number_id: Option<String>,
 }
 
@@ -472,35 +864,12 @@ async fn customer_message(
         Ok(c) => c,
         Err(refused) => return refused.into_response(),
     };
-    let m = body.map(|Json(b)| b).unwrap_or(CustomerMessage {
-        wa_id: None,
-        name: None,
-        text: None,
-        phone_number_id: None,
-    });
-    let inbox = match &m.phone_number_id {
-        Some(pnid) => state.store.inbox_by_phone_number_id(pnid).await,
-        None => state
-            .store
-            .list_inboxes()
-            .await
-            .map(|all| all.into_iter().next()),
+    let m = body.map(|Json(b)| b).unwrap_or_default();
+    let inbox = match first_visible_inbox(&state, &principal, m.phone_number_id.as_deref()).await {
+        Ok(i) => i,
+        Err(r) => return r,
     };
-    let inbox = match inbox {
-        Ok(Some(i)) if principal.can_see(&i.id) => i,
-        Ok(_) => return (StatusCode::NOT_FOUND, "no such inbox").into_response(),
-        Err(e) => return (StatusCode::SERVICE_UNAVAILABLE, e.to_string()).into_response(),
-    };
-    match sim
-        .customer_text(
-            &state,
-            &inbox,
-            m.wa_id.as_deref(),
-            m.name.as_deref(),
-            m.text.as_deref(),
-        )
-        .await
-    {
+    match sim.customer_message(&state, &inbox, &m.input).await {
         Ok(wamid) => Json(serde_json::json!({ "wamid": wamid })).into_response(),
         Err(SimError::BadRequest(reason)) => (StatusCode::BAD_REQUEST, reason).into_response(),
         Err(e) => (StatusCode::BAD_GATEWAY, e.to_string()).into_response(),

@@ -42,31 +42,27 @@ fn envelope(phone_number_id: &str, display: &str, value: Value) -> String {
     meta_escape(&body.to_string())
 }
 
-pub fn inbound_text(
+/// One customer message: `message` holds `type`, its object and any `context`.
+pub fn inbound(
     phone_number_id: &str,
     display: &str,
     wa_id: &str,
     name: Option<&str>,
     wamid: &str,
-    text: &str,
+    message: Value,
 ) -> String {
     let mut contact = json!({ "wa_id": wa_id });
     if let Some(name) = name {
         contact["profile"] = json!({ "name": name });
     }
+    let mut message = message;
+    message["from"] = json!(wa_id);
+    message["id"] = json!(wamid);
+    message["timestamp"] = json!(now_secs());
     envelope(
         phone_number_id,
         display,
-        json!({
-            "contacts": [contact],
-            "messages": [{
-                "from": wa_id,
-                "id": wamid,
-                "timestamp": now_secs(),
-                "type": "text",
-                "text": { "body": text }
-            }]
-        }),
+        json!({ "contacts": [contact], "messages": [message] }),
     )
 }
 

@@ -14,7 +14,7 @@ use async_trait::async_trait;
 use tokio::sync::Notify;
 
 use crate::model::{
-    ApiTokenInfo, Conversation, Cursor, ErrorInfo, Message, MessageKind, MessagePage,
+    ApiTokenInfo, Conversation, Cursor, Details, ErrorInfo, Message, MessageKind, MessagePage,
     MessageStatus, Role, User,
 };
 
@@ -213,6 +213,7 @@ pub struct NewInbound {
     /// Meta's timestamp, Unix seconds.
     pub timestamp: i64,
     pub reply_to: Option<String>,
+    pub details: Details,
     /// The message object exactly as received, for types we do not render yet.
     pub raw: String,
 }
@@ -260,6 +261,70 @@ pub struct NewOutbound {
     pub kind: MessageKind,
     pub text: Option<String>,
     pub reply_to: Option<String>,
+    pub details: Details,
+}
+
+/// A change to a message's `text` and `details` (nothing else is kept). It returns whether
+/// it changed anything, and may run more than once if the message changes meanwhile.
+pub type MessageEdit = Arc<dyn Fn(&mut Message) -> bool + Send + Sync>;
+
+/// Background work that must survive a restart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum JobKind {
+    /// Fetch an inbound message's media from Meta.
+    Media,
+    /// Hand an outbound message to Meta (again).
+    Send,
+}
+
+impl JobKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Media => "media",
+            Self::Send => "send",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "media" => Some(Self::Media),
+            "send" => Some(Self::Send),
+            _ => None,
+        }
+    }
+}
+
+/// One scheduled job: `key` is the message id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Job {
+    pub kind: JobKind,
+    pub key: String,
+    /// Unix milliseconds.
+    pub due_at: i64,
+    /// Attempts made so far.
+    pub attempts: i64,
+}
+
+/// The `biz_opaque_callback_data` of a send: our message id, plus the agent's retry
+/// number from the second attempt on, so a late receipt of an earlier attempt cannot
+/// claim the new one.
+pub fn callback_data(message_id: &str, attempt: i64) -> String {
+    if attempt == 0 {
+        message_id.to_string()
+    } else {
+        format!("{message_id}.{attempt}")
+    }
+}
+
+/// Reads `callback_data` back into (message id, attempt).
+pub fn parse_callback_data(data: &str) -> (&str, i64) {
+    match data.rsplit_once('.') {
+        Some((id, n)) => match n.parse() {
+            Ok(n) => (id, n),
+            Err(_) => (data, 0),
+        },
+        None => (data, 0),
+    }
 }
 
 /// A raw webhook body, kept before processing so a crash cannot lose it.
@@ -398,6 +463,25 @@ pub trait Store: Send + Sync + 'static {
     async fn mark_accepted(&self, message_id: &str, wamid: &str) -> StoreResult<Message>;
     /// Records a send Meta refused.
     async fn mark_send_failed(&self, message_id: &str, error: &ErrorInfo) -> StoreResult<Message>;
+    /// Starts an agent's retry of a failed message: forgets its wamid, resets its delivery
+    /// state to pending (keeping the old error to show until a new status arrives) and
+    /// counts the attempt. `Conflict` unless the message is outbound and shows as failed.
+    async fn retry_outbound(&self, message_id: &str) -> StoreResult<Message>;
+    /// Applies `edit` to the message's text and details and publishes the change.
+    /// `None` if the edit changed nothing.
+    async fn edit_message(
+        &self,
+        message_id: &str,
+        edit: MessageEdit,
+    ) -> StoreResult<Option<Message>>;
+    /// Moves a contact to a new phone number (the customer changed numbers). Their
+    /// conversation and history stay. Returns whether a contact was found.
+    async fn change_contact_phone(
+        &self,
+        inbox_id: &str,
+        old_wa_id: &str,
+        new_wa_id: &str,
+    ) -> StoreResult<bool>;
     /// Clears the unread count.
     async fn mark_conversation_read(&self, conversation_id: &str) -> StoreResult<Conversation>;
 
@@ -410,6 +494,15 @@ pub trait Store: Send + Sync + 'static {
     ) -> StoreResult<Vec<Conversation>>;
     async fn conversation(&self, id: &str) -> StoreResult<Option<Conversation>>;
     async fn message(&self, id: &str) -> StoreResult<Option<Message>>;
+    async fn message_by_wamid(&self, inbox_id: &str, wamid: &str) -> StoreResult<Option<Message>>;
+    /// Messages (replies and reactions) whose `reply_to` is `wamid`, oldest first, at most
+    /// `limit`.
+    async fn replies_to(
+        &self,
+        inbox_id: &str,
+        wamid: &str,
+        limit: usize,
+    ) -> StoreResult<Vec<Message>>;
     /// A page of history, newest first, strictly older than `before`.
     async fn load_messages(
         &self,
@@ -417,6 +510,13 @@ pub trait Store: Send + Sync + 'static {
         before: Option<Cursor>,
         limit: usize,
     ) -> StoreResult<MessagePage>;
+
+    // ---- background jobs
+    /// Creates or replaces the job with this kind and key.
+    async fn schedule_job(&self, job: Job) -> StoreResult<()>;
+    /// Jobs due at `now` (Unix ms), soonest first.
+    async fn due_jobs(&self, now: i64, limit: usize) -> StoreResult<Vec<Job>>;
+    async fn finish_job(&self, kind: JobKind, key: &str) -> StoreResult<()>;
 
     // ---- event log
     /// Events with `seq > after`, in order, at most `limit`.
@@ -456,6 +556,14 @@ mod tests {
             title: "t".into(),
             detail: None,
         }
+    }
+
+    #[test]
+    fn callback_data_round_trips_with_the_attempt() {
+        let id = "0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b";
+        assert_eq!(parse_callback_data(&callback_data(id, 0)), (id, 0));
+        assert_eq!(parse_callback_data(&callback_data(id, 3)), (id, 3));
+        assert_eq!(parse_callback_data("local.x"), ("local.x", 0));
     }
 
     #[test]

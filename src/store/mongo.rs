@@ -25,14 +25,14 @@ use tokio::sync::Notify;
 
 use super::{
     ContactKey, DeliveryState, Event, EventBounds, EventKind, InboundOutcome, Inbox,
-    InboxCredentials, InboxUpdate, NewApiToken, NewInbound, NewInbox, NewOutbound, NewUser, Scope,
-    StatusOutcome, StatusReport, Store, StoreError, StoreResult, StoredWebhook, UserUpdate,
-    WebhookState, new_id, now_ms,
+    InboxCredentials, InboxUpdate, Job, JobKind, MessageEdit, NewApiToken, NewInbound, NewInbox,
+    NewOutbound, NewUser, Scope, StatusOutcome, StatusReport, Store, StoreError, StoreResult,
+    StoredWebhook, UserUpdate, WebhookState, new_id, now_ms,
 };
 use crate::model::ApiTokenInfo;
 use crate::model::{
-    Contact, Conversation, Cursor, Direction, ErrorInfo, Message, MessageKind, MessagePage,
-    MessagePreview, MessageStatus, Role, UNREAD_CAP, User,
+    Contact, Conversation, Cursor, Details, Direction, ErrorInfo, Message, MessageKind,
+    MessagePage, MessagePreview, MessageStatus, Role, UNREAD_CAP, User,
 };
 
 /// Documents whose publication is this old are assumed abandoned by a crashed writer.
@@ -192,6 +192,7 @@ impl MongoStore {
                     ),
                     // History pages: (conversation, timestamp, seq), as one sortable key.
                     plain(doc! { "conversation_id": 1, "sort_key": 1 }, "history"),
+                    plain(doc! { "inbox_id": 1, "reply_to": 1 }, "by_reply_to"),
                     marker("unpublished"),
                 ],
             ),
@@ -210,6 +211,7 @@ impl MongoStore {
                 )],
             ),
             ("users", vec![unique(doc! { "email": 1 }, "by_email")]),
+            ("jobs", vec![plain(doc! { "due_at": 1 }, "by_due")]),
             ("sessions", vec![plain(doc! { "user_id": 1 }, "by_user")]),
             (
                 "api_tokens",
@@ -362,7 +364,27 @@ fn message_from_doc(d: &Document) -> StoreResult<Message> {
         seq: int(d, "seq")?,
         version: int(d, "version")?,
         reply_to: opt_string(d, "reply_to"),
+        details: details_from_doc(d),
     })
+}
+
+/// Details are a sub-document; one this build cannot read leaves the message readable.
+fn details_from_doc(d: &Document) -> Details {
+    match d.get("details") {
+        Some(Bson::Document(inner)) => {
+            mongodb::bson::from_document(inner.clone()).unwrap_or_default()
+        }
+        _ => Details::default(),
+    }
+}
+
+fn details_bson(d: &Details) -> StoreResult<Bson> {
+    if *d == Details::default() {
+        return Ok(Bson::Null);
+    }
+    mongodb::bson::to_document(d)
+        .map(Bson::Document)
+        .map_err(|e| StoreError::Corrupt(e.to_string()))
 }
 
 fn contact_doc(c: &Contact) -> Document {
@@ -1025,6 +1047,9 @@ impl MongoStore {
         if let Some(raw) = raw {
             d.insert("raw", raw);
         }
+        if let Ok(details @ Bson::Document(_)) = details_bson(&m.details) {
+            d.insert("details", details);
+        }
         d
     }
 }
@@ -1519,6 +1544,7 @@ impl Store for MongoStore {
             seq: self.next("messages", 1).await?,
             version: 1,
             reply_to: msg.reply_to.clone(),
+            details: msg.details.clone(),
         };
         match self
             .coll("messages")
@@ -1570,7 +1596,12 @@ impl Store for MongoStore {
         let mut message = self.find("messages", by_wamid.clone()).await?;
         let mut linked = false;
         if message.is_none()
-            && let Some(our_id) = &report.callback_data
+            && let Some(data) = &report.callback_data
+            && let (our_id, attempt) = super::parse_callback_data(data)
+            && let Some(current) = self
+                .message_by_id(our_id)
+                .await?
+                .filter(|m| m.details.attempt == attempt)
         {
             let result = self
                 .coll("messages")
@@ -1580,6 +1611,8 @@ impl Store for MongoStore {
                         "inbox_id": &report.inbox_id,
                         "direction": "out",
                         "wamid": { "$exists": false },
+                        // An agent's retry in between starts a new attempt.
+                        "version": current.version,
                     },
                     doc! {
                         "$set": { "wamid": &report.wamid, "unpublished": true, "changed_at": now_ms() },
@@ -1647,6 +1680,7 @@ impl Store for MongoStore {
             seq: self.next("messages", 1).await?,
             version: 1,
             reply_to: msg.reply_to.clone(),
+            details: msg.details.clone(),
         };
         match self
             .coll("messages")
@@ -1733,6 +1767,130 @@ impl Store for MongoStore {
         }
     }
 
+    async fn retry_outbound(&self, message_id: &str) -> StoreResult<Message> {
+        let m = self
+            .message_by_id(message_id)
+            .await?
+            .ok_or(StoreError::NotFound("message"))?;
+        if m.direction != Direction::Out || m.status != MessageStatus::Failed {
+            return Err(StoreError::Conflict(
+                "only a failed outbound message can be retried".into(),
+            ));
+        }
+        let mut details = m.details.clone();
+        details.attempt += 1;
+        details.waiting = None;
+        let result = self
+            .coll("messages")
+            .update_one(
+                doc! { "_id": message_id, "version": m.version },
+                doc! {
+                    "$set": {
+                        "details": details_bson(&details)?,
+                        "status_rank": 0i64,
+                        "failed": false,
+                        "unpublished": true,
+                        "changed_at": now_ms(),
+                    },
+                    "$unset": { "wamid": "" },
+                    "$inc": { "version": 1 },
+                },
+            )
+            .await
+            .map_err(map_err)?;
+        if result.matched_count != 1 {
+            return Err(StoreError::Conflict(
+                "the message changed meanwhile; try again".into(),
+            ));
+        }
+        self.publish_message(message_id).await
+    }
+
+    async fn edit_message(
+        &self,
+        message_id: &str,
+        edit: MessageEdit,
+    ) -> StoreResult<Option<Message>> {
+        for _ in 0..20 {
+            let before = self
+                .message_by_id(message_id)
+                .await?
+                .ok_or(StoreError::NotFound("message"))?;
+            let mut after = before.clone();
+            if !edit(&mut after) || (after.text == before.text && after.details == before.details) {
+                return Ok(None);
+            }
+            let text = after.text.clone().map(Bson::String).unwrap_or(Bson::Null);
+            let result = self
+                .coll("messages")
+                .update_one(
+                    doc! { "_id": message_id, "version": before.version },
+                    doc! {
+                        "$set": {
+                            "text": text,
+                            "details": details_bson(&after.details)?,
+                            "unpublished": true,
+                            "changed_at": now_ms(),
+                        },
+                        "$inc": { "version": 1 },
+                    },
+                )
+                .await
+                .map_err(map_err)?;
+            if result.matched_count == 1 {
+                return self.publish_message(message_id).await.map(Some);
+            }
+        }
+        Err(StoreError::Unavailable(format!(
+            "message {message_id} is being changed too often to update"
+        )))
+    }
+
+    async fn change_contact_phone(
+        &self,
+        inbox_id: &str,
+        old_wa_id: &str,
+        new_wa_id: &str,
+    ) -> StoreResult<bool> {
+        let Some(contact) = self
+            .find(
+                "contacts",
+                doc! { "inbox_id": inbox_id, "wa_id": old_wa_id },
+            )
+            .await?
+        else {
+            return Ok(false);
+        };
+        if old_wa_id == new_wa_id {
+            return Ok(true);
+        }
+        let contact_id = string(&contact, "_id")?;
+        let result = self
+            .coll("contacts")
+            .update_one(
+                doc! { "_id": &contact_id },
+                doc! { "$set": { "wa_id": new_wa_id } },
+            )
+            .await;
+        match result {
+            Ok(_) => {}
+            Err(e) if is_duplicate(&e) => {
+                return Err(StoreError::Conflict(format!(
+                    "another contact already has the number {new_wa_id}"
+                )));
+            }
+            Err(e) => return Err(map_err(e)),
+        }
+        self.embed_contact(&contact_id).await?;
+        if let Some(c) = self
+            .find("conversations", doc! { "contact_id": &contact_id })
+            .await?
+        {
+            self.publish_conversation(&string(&c, "_id")?).await?;
+        }
+        Ok(true)
+    }
+
     async fn mark_conversation_read(&self, conversation_id: &str) -> StoreResult<Conversation> {
         // Every message stored so far has a seq at or below the counter.
         let upto = self
@@ -1785,6 +1943,81 @@ impl Store for MongoStore {
 
     async fn message(&self, id: &str) -> StoreResult<Option<Message>> {
         self.message_by_id(id).await
+    }
+
+    async fn message_by_wamid(&self, inbox_id: &str, wamid: &str) -> StoreResult<Option<Message>> {
+        match self
+            .find("messages", doc! { "inbox_id": inbox_id, "wamid": wamid })
+            .await?
+        {
+            Some(d) => Ok(Some(message_from_doc(&d)?)),
+            None => Ok(None),
+        }
+    }
+
+    async fn replies_to(
+        &self,
+        inbox_id: &str,
+        wamid: &str,
+        limit: usize,
+    ) -> StoreResult<Vec<Message>> {
+        self.find_all(
+            "messages",
+            doc! { "inbox_id": inbox_id, "reply_to": wamid },
+            Some(doc! { "timestamp": 1, "seq": 1 }),
+            Some(limit as i64),
+        )
+        .await?
+        .iter()
+        .map(message_from_doc)
+        .collect()
+    }
+
+    async fn schedule_job(&self, job: Job) -> StoreResult<()> {
+        self.coll("jobs")
+            .update_one(
+                doc! { "_id": format!("{}:{}", job.kind.as_str(), job.key) },
+                doc! { "$set": {
+                    "kind": job.kind.as_str(),
+                    "key": &job.key,
+                    "due_at": job.due_at,
+                    "attempts": job.attempts,
+                } },
+            )
+            .upsert(true)
+            .await
+            .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn due_jobs(&self, now: i64, limit: usize) -> StoreResult<Vec<Job>> {
+        let docs = self
+            .find_all(
+                "jobs",
+                doc! { "due_at": { "$lte": now } },
+                Some(doc! { "due_at": 1 }),
+                Some(limit as i64),
+            )
+            .await?;
+        Ok(docs
+            .iter()
+            .filter_map(|d| {
+                Some(Job {
+                    kind: JobKind::parse(&opt_string(d, "kind")?)?,
+                    key: opt_string(d, "key")?,
+                    due_at: opt_int(d, "due_at")?,
+                    attempts: opt_int(d, "attempts").unwrap_or(0),
+                })
+            })
+            .collect())
+    }
+
+    async fn finish_job(&self, kind: JobKind, key: &str) -> StoreResult<()> {
+        self.coll("jobs")
+            .delete_one(doc! { "_id": format!("{}:{key}", kind.as_str()) })
+            .await
+            .map_err(map_err)?;
+        Ok(())
     }
 
     async fn load_messages(

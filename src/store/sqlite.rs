@@ -20,13 +20,13 @@ use tokio::sync::{Notify, Semaphore, mpsc, oneshot};
 
 use super::{
     ContactKey, DeliveryState, Event, EventBounds, EventKind, InboundOutcome, Inbox,
-    InboxCredentials, InboxUpdate, NewApiToken, NewInbound, NewInbox, NewOutbound, NewUser, Scope,
-    StatusOutcome, StatusReport, Store, StoreError, StoreResult, StoredWebhook, UserUpdate,
-    WebhookState, new_id, now_ms,
+    InboxCredentials, InboxUpdate, Job, JobKind, MessageEdit, NewApiToken, NewInbound, NewInbox,
+    NewOutbound, NewUser, Scope, StatusOutcome, StatusReport, Store, StoreError, StoreResult,
+    StoredWebhook, UserUpdate, WebhookState, new_id, now_ms,
 };
 use crate::model::{
-    ApiTokenInfo, Contact, Conversation, Cursor, Direction, ErrorInfo, Message, MessageKind,
-    MessagePage, MessagePreview, MessageStatus, Role, UNREAD_CAP, User,
+    ApiTokenInfo, Contact, Conversation, Cursor, Details, Direction, ErrorInfo, Message,
+    MessageKind, MessagePage, MessagePreview, MessageStatus, Role, UNREAD_CAP, User,
 };
 
 /// How hard SQLite syncs. `Normal` (the default) survives a killed process, `kill -9`
@@ -133,7 +133,7 @@ impl SqliteStore {
     {
         let (reply, rx) = oneshot::channel();
         self.writer
-            .send(Box::new(Job { f, reply }))
+            .send(Box::new(WriteTask { f, reply }))
             .await
             .map_err(|_| StoreError::Unavailable("the SQLite writer has stopped".into()))?;
         rx.await
@@ -194,7 +194,7 @@ fn open_connection(path: &Path, sync: Synchronous, read_only: bool) -> StoreResu
     Ok(conn)
 }
 
-const SCHEMA_VERSION: i64 = 2;
+const SCHEMA_VERSION: i64 = 3;
 
 fn migrate(conn: &Connection) -> StoreResult<()> {
     let version: i64 = conn
@@ -211,8 +211,28 @@ fn migrate(conn: &Connection) -> StoreResult<()> {
     if version < 2 {
         conn.execute_batch(SCHEMA_V2).map_err(map_err)?;
     }
+    if version < 3 {
+        conn.execute_batch(SCHEMA_V3).map_err(map_err)?;
+    }
     Ok(())
 }
+
+/// Message details (content, media, reactions), replies by target, and durable jobs.
+const SCHEMA_V3: &str = r#"
+BEGIN;
+ALTER TABLE messages ADD COLUMN details TEXT;
+CREATE INDEX messages_by_reply_to ON messages(inbox_id, reply_to) WHERE reply_to IS NOT NULL;
+CREATE TABLE jobs (
+    kind TEXT NOT NULL,
+    key TEXT NOT NULL,
+    due_at INTEGER NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (kind, key)
+);
+CREATE INDEX jobs_by_due ON jobs(due_at);
+PRAGMA user_version = 3;
+COMMIT;
+"#;
 
 /// Agents, sessions, API tokens, per-inbox credentials and membership.
 const SCHEMA_V2: &str = r#"
@@ -428,18 +448,18 @@ trait WriteJob: Send {
     fn fail(self: Box<Self>, error: StoreError);
 }
 
-struct Job<F, R> {
+struct WriteTask<F, R> {
     f: F,
     reply: oneshot::Sender<StoreResult<R>>,
 }
 
-impl<F, R> WriteJob for Job<F, R>
+impl<F, R> WriteJob for WriteTask<F, R>
 where
     F: FnOnce(&Tx) -> StoreResult<R> + Send,
     R: Send + 'static,
 {
     fn run(self: Box<Self>, tx: &Tx) -> (bool, Completion) {
-        let Job { f, reply } = *self;
+        let WriteTask { f, reply } = *self;
         let result = catch_unwind(AssertUnwindSafe(|| f(tx)))
             .unwrap_or_else(|_| Err(StoreError::Corrupt("a write panicked".into())));
         let ok = result.is_ok();
@@ -542,7 +562,7 @@ fn writer_loop(
 
 const MESSAGE_COLUMNS: &str = "id, wamid, conversation_id, inbox_id, direction, kind, text, \
      status, error_code, error_title, error_detail, timestamp, created_at, client_id, seq, \
-     version, reply_to";
+     version, reply_to, details";
 
 fn message_from_row(r: &Row) -> rusqlite::Result<Message> {
     let direction: String = r.get(4)?;
@@ -576,7 +596,20 @@ fn message_from_row(r: &Row) -> rusqlite::Result<Message> {
         seq: r.get(14)?,
         version: r.get(15)?,
         reply_to: r.get(16)?,
+        details: match r.get::<_, Option<String>>(17)? {
+            // A details blob this build cannot read still leaves the message readable.
+            Some(json) => serde_json::from_str(&json).unwrap_or_default(),
+            None => Details::default(),
+        },
     })
+}
+
+fn details_json(d: &Details) -> StoreResult<Option<String>> {
+    if *d == Details::default() {
+        Ok(None)
+    } else {
+        to_json(d).map(Some)
+    }
 }
 
 fn parse_status(s: &str) -> MessageStatus {
@@ -981,10 +1014,11 @@ fn publish_message_change(tx: &Tx, message_id: &str) -> StoreResult<Message> {
 
 fn insert_message(conn: &Connection, m: &Message, raw: Option<&str>) -> StoreResult<i64> {
     let status_rank = m.status.rank();
+    let details = details_json(&m.details)?;
     conn.prepare_cached(
         "INSERT INTO messages (id, inbox_id, conversation_id, direction, wamid, client_id, kind, \
-         text, status, status_rank, timestamp, created_at, version, reply_to, raw) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, 1, ?13, ?14) RETURNING seq",
+         text, status, status_rank, timestamp, created_at, version, reply_to, raw, details) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, 1, ?13, ?14, ?15) RETURNING seq",
     )
     .and_then(|mut s| {
         s.query_row(
@@ -1007,6 +1041,7 @@ fn insert_message(conn: &Connection, m: &Message, raw: Option<&str>) -> StoreRes
                 m.created_at,
                 m.reply_to,
                 raw,
+                details,
             ],
             |r| r.get(0),
         )
@@ -1615,6 +1650,7 @@ impl Store for SqliteStore {
                 seq: 0,
                 version: 1,
                 reply_to: msg.reply_to.clone(),
+                details: msg.details.clone(),
             };
             m.seq = insert_message(tx.conn, &m, Some(&msg.raw))?;
             touch_conversation(tx.conn, &m, m.timestamp.saturating_mul(1000))?;
@@ -1660,16 +1696,21 @@ impl Store for SqliteStore {
             let mut linked = false;
             if message.is_none() {
                 // The receipt beat the send response: our id rides in the callback data.
-                if let Some(our_id) = &report.callback_data {
-                    let updated = tx
-                        .conn
-                        .execute(
-                            "UPDATE messages SET wamid = ?3 WHERE id = ?1 AND inbox_id = ?2 \
-                             AND direction = 'out' AND wamid IS NULL",
-                            params![our_id, report.inbox_id, report.wamid],
-                        )
-                        .map_err(map_err)?;
-                    if updated == 1 {
+                if let Some(data) = &report.callback_data {
+                    let (our_id, attempt) = super::parse_callback_data(data);
+                    let current = query_message(tx.conn, our_id)?.filter(|m| {
+                        m.inbox_id == report.inbox_id
+                            && m.direction == Direction::Out
+                            && m.wamid.is_none()
+                            && m.details.attempt == attempt
+                    });
+                    if current.is_some() {
+                        tx.conn
+                            .execute(
+                                "UPDATE messages SET wamid = ?2 WHERE id = ?1",
+                                params![our_id, report.wamid],
+                            )
+                            .map_err(map_err)?;
                         linked = true;
                         message = query_message(tx.conn, our_id)?;
                     }
@@ -1736,6 +1777,7 @@ impl Store for SqliteStore {
                 seq: 0,
                 version: 1,
                 reply_to: msg.reply_to.clone(),
+                details: msg.details.clone(),
             };
             m.seq = insert_message(tx.conn, &m, None)?;
             touch_conversation(tx.conn, &m, created_at)?;
@@ -1791,6 +1833,111 @@ impl Store for SqliteStore {
             let after = before.apply(MessageStatus::Failed, Some(&error));
             save_delivery_state(tx.conn, &id, &after)?;
             publish_message_change(tx, &id)
+        })
+        .await
+    }
+
+    async fn retry_outbound(&self, message_id: &str) -> StoreResult<Message> {
+        let id = message_id.to_string();
+        self.write(move |tx| {
+            let m = query_message(tx.conn, &id)?.ok_or(StoreError::NotFound("message"))?;
+            if m.direction != Direction::Out || m.status != MessageStatus::Failed {
+                return Err(StoreError::Conflict(
+                    "only a failed outbound message can be retried".into(),
+                ));
+            }
+            let mut details = m.details.clone();
+            details.attempt += 1;
+            details.waiting = None;
+            tx.conn
+                .execute(
+                    "UPDATE messages SET wamid = NULL, status_rank = 0, failed = 0, \
+                     status = 'pending', details = ?2 WHERE id = ?1",
+                    params![id, details_json(&details)?],
+                )
+                .map_err(map_err)?;
+            publish_message_change(tx, &id)
+        })
+        .await
+    }
+
+    async fn edit_message(
+        &self,
+        message_id: &str,
+        edit: MessageEdit,
+    ) -> StoreResult<Option<Message>> {
+        let id = message_id.to_string();
+        self.write(move |tx| {
+            let before = query_message(tx.conn, &id)?.ok_or(StoreError::NotFound("message"))?;
+            let mut after = before.clone();
+            if !edit(&mut after) || (after.text == before.text && after.details == before.details) {
+                return Ok(None);
+            }
+            tx.conn
+                .execute(
+                    "UPDATE messages SET text = ?2, details = ?3 WHERE id = ?1",
+                    params![id, after.text, details_json(&after.details)?],
+                )
+                .map_err(map_err)?;
+            publish_message_change(tx, &id).map(Some)
+        })
+        .await
+    }
+
+    async fn change_contact_phone(
+        &self,
+        inbox_id: &str,
+        old_wa_id: &str,
+        new_wa_id: &str,
+    ) -> StoreResult<bool> {
+        let (inbox_id, old, new) = (
+            inbox_id.to_string(),
+            old_wa_id.to_string(),
+            new_wa_id.to_string(),
+        );
+        self.write(move |tx| {
+            let contact: Option<String> = tx
+                .conn
+                .prepare_cached("SELECT id FROM contacts WHERE inbox_id = ?1 AND wa_id = ?2")
+                .and_then(|mut s| s.query_row([&inbox_id, &old], |r| r.get(0)).optional())
+                .map_err(map_err)?;
+            let Some(contact) = contact else {
+                return Ok(false);
+            };
+            if old == new {
+                return Ok(true);
+            }
+            let taken: Option<String> = tx
+                .conn
+                .prepare_cached("SELECT id FROM contacts WHERE inbox_id = ?1 AND wa_id = ?2")
+                .and_then(|mut s| s.query_row([&inbox_id, &new], |r| r.get(0)).optional())
+                .map_err(map_err)?;
+            if taken.is_some() {
+                return Err(StoreError::Conflict(format!(
+                    "another contact already has the number {new}"
+                )));
+            }
+            tx.conn
+                .execute(
+                    "UPDATE contacts SET wa_id = ?2 WHERE id = ?1",
+                    params![contact, new],
+                )
+                .map_err(map_err)?;
+            let conversation: Option<String> = tx
+                .conn
+                .prepare_cached("SELECT id FROM conversations WHERE contact_id = ?1")
+                .and_then(|mut s| s.query_row([&contact], |r| r.get(0)).optional())
+                .map_err(map_err)?;
+            if let Some(c) = conversation {
+                tx.conn
+                    .execute(
+                        "UPDATE conversations SET version = version + 1 WHERE id = ?1",
+                        [&c],
+                    )
+                    .map_err(map_err)?;
+                tx.emit_conversation(&c)?;
+            }
+            Ok(true)
         })
         .await
     }
@@ -1857,6 +2004,97 @@ impl Store for SqliteStore {
     async fn message(&self, id: &str) -> StoreResult<Option<Message>> {
         let id = id.to_string();
         self.read(move |c| query_message(c, &id)).await
+    }
+
+    async fn message_by_wamid(&self, inbox_id: &str, wamid: &str) -> StoreResult<Option<Message>> {
+        let (inbox_id, wamid) = (inbox_id.to_string(), wamid.to_string());
+        self.read(move |c| query_message_by_wamid(c, &inbox_id, &wamid))
+            .await
+    }
+
+    async fn replies_to(
+        &self,
+        inbox_id: &str,
+        wamid: &str,
+        limit: usize,
+    ) -> StoreResult<Vec<Message>> {
+        let (inbox_id, wamid) = (inbox_id.to_string(), wamid.to_string());
+        self.read(move |c| {
+            c.prepare_cached(&format!(
+                "SELECT {MESSAGE_COLUMNS} FROM messages WHERE inbox_id = ?1 AND reply_to = ?2 \
+                 ORDER BY timestamp, seq LIMIT ?3"
+            ))
+            .and_then(|mut s| {
+                s.query_map(params![inbox_id, wamid, limit as i64], message_from_row)?
+                    .collect()
+            })
+            .map_err(map_err)
+        })
+        .await
+    }
+
+    async fn schedule_job(&self, job: Job) -> StoreResult<()> {
+        self.write(move |tx| {
+            tx.conn
+                .prepare_cached(
+                    "INSERT INTO jobs (kind, key, due_at, attempts) VALUES (?1, ?2, ?3, ?4) \
+                     ON CONFLICT (kind, key) DO UPDATE SET due_at = ?3, attempts = ?4",
+                )
+                .and_then(|mut s| {
+                    s.execute(params![
+                        job.kind.as_str(),
+                        job.key,
+                        job.due_at,
+                        job.attempts
+                    ])
+                })
+                .map_err(map_err)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn due_jobs(&self, now: i64, limit: usize) -> StoreResult<Vec<Job>> {
+        self.read(move |c| {
+            let rows: Vec<(String, String, i64, i64)> = c
+                .prepare_cached(
+                    "SELECT kind, key, due_at, attempts FROM jobs WHERE due_at <= ?1 \
+                     ORDER BY due_at LIMIT ?2",
+                )
+                .and_then(|mut s| {
+                    s.query_map(params![now, limit as i64], |r| {
+                        Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+                    })?
+                    .collect()
+                })
+                .map_err(map_err)?;
+            Ok(rows
+                .into_iter()
+                .filter_map(|(kind, key, due_at, attempts)| {
+                    Some(Job {
+                        kind: JobKind::parse(&kind)?,
+                        key,
+                        due_at,
+                        attempts,
+                    })
+                })
+                .collect())
+        })
+        .await
+    }
+
+    async fn finish_job(&self, kind: JobKind, key: &str) -> StoreResult<()> {
+        let key = key.to_string();
+        self.write(move |tx| {
+            tx.conn
+                .execute(
+                    "DELETE FROM jobs WHERE kind = ?1 AND key = ?2",
+                    params![kind.as_str(), key],
+                )
+                .map_err(map_err)?;
+            Ok(())
+        })
+        .await
     }
 
     async fn load_messages(

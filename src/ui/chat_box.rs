@@ -3,11 +3,10 @@
 use leptos::html;
 use leptos::prelude::*;
 
-use super::state::{InboxCtx, is_local};
-use super::status_icon::StatusIcon;
-use super::time::clock_time;
+use super::bubble::Bubble;
+use super::state::InboxCtx;
 use crate::api::{DEFAULT_PAGE, load_messages, mark_conversation_read};
-use crate::model::{Direction, Message, MessageKind, MessageStatus};
+use crate::model::{Conversation, Direction, Outgoing};
 
 /// The routed pane: a fresh ChatBox per open conversation.
 #[component]
@@ -102,7 +101,7 @@ pub fn ChatBox(conversation_id: String) -> impl IntoView {
                     }
                 }
             </Transition>
-            <Composer conversation_id=conversation_id/>
+            <Composer conversation_id=conversation_id conversation/>
         </section>
     }
 }
@@ -169,7 +168,10 @@ fn ThreadView(conversation_id: String) -> impl IntoView {
                 <p class="hint">"No messages yet."</p>
             </Show>
             <For
-                each=move || ctx.thread.get().messages
+                each=move || {
+                    // Reactions show on the message they react to.
+                    ctx.thread.get().messages.into_iter().filter(|m| !m.is_reaction())
+                }
                 key=|m| (m.id.clone(), m.version, m.status)
                 children=move |m| view! { <Bubble m/> }
             />
@@ -177,86 +179,129 @@ fn ThreadView(conversation_id: String) -> impl IntoView {
     }
 }
 
-#[component]
-fn Bubble(m: Message) -> impl IntoView {
-    let ctx = expect_context::<InboxCtx>();
-    let direction = if m.direction == Direction::Out {
-        "out"
+/// How the 24-hour window stands, as the composer shows it.
+fn window_text(left_secs: i64) -> String {
+    let hours = left_secs / 3600;
+    let minutes = (left_secs % 3600) / 60;
+    if hours > 0 {
+        format!("{hours} h {minutes} min left to reply freely")
     } else {
-        "in"
-    };
-    let ts = m.timestamp;
-    let failed = m.status == MessageStatus::Failed;
-    let reason = m.error.as_ref().filter(|_| failed).map(|e| e.title.clone());
-    let retry = (failed && is_local(&m)).then(|| m.clone());
-    let kind_label = (m.kind != MessageKind::Text).then(|| m.kind.placeholder());
-    let body = m.text.clone().filter(|t| !t.is_empty());
-    view! {
-        <article
-            class=format!("bubble {direction}")
-            data-testid="message"
-            data-id=m.id.clone()
-            data-direction=direction
-            data-status=m.status.as_str()
-        >
-            {kind_label.map(|k| view! { <p class="kind">{k}</p> })}
-            {body.map(|b| view! { <p class="body">{b}</p> })}
-            <footer class="meta">
-                <time>{move || clock_time(ts, ctx.clock.get())}</time>
-                {(m.direction == Direction::Out).then(|| view! {
-                    <StatusIcon status=m.status error=m.error.clone()/>
-                })}
-            </footer>
-            {reason.map(|r| view! { <p class="failure" data-testid="failure-reason">{r}</p> })}
-            {retry.map(|local| view! {
-                <button class="retry" data-testid="retry" on:click=move |_| ctx.deliver(local.clone())>
-                    "Retry"
-                </button>
-            })}
-        </article>
+        format!("{minutes} min left to reply freely")
     }
 }
 
 #[component]
-fn Composer(conversation_id: String) -> impl IntoView {
+fn Composer(conversation_id: String, conversation: Memo<Option<Conversation>>) -> impl IntoView {
     let ctx = expect_context::<InboxCtx>();
     let text = RwSignal::new(String::new());
-    let send = move || {
-        let body = text.get_untracked().trim().to_string();
-        if body.is_empty() {
-            return;
+    // Seconds left in the window; None until the conversation is known.
+    let window_left = Memo::new(move |_| {
+        let now = ctx.clock.get().now_secs;
+        conversation.get().map(|c| c.window_left(now))
+    });
+    let closed = move || window_left.get() == Some(0);
+    let send = {
+        let conversation_id = conversation_id.clone();
+        move || {
+            let body = text.get_untracked().trim().to_string();
+            if body.is_empty() || body.chars().count() > crate::model::MAX_TEXT_LEN {
+                return;
+            }
+            text.set(String::new());
+            ctx.send(conversation_id.clone(), body);
         }
-        if body.chars().count() > crate::model::MAX_TEXT_LEN {
-            return;
-        }
-        text.set(String::new());
-        ctx.send(conversation_id.clone(), body);
     };
     let too_long = move || text.read().chars().count() > crate::model::MAX_TEXT_LEN;
     let send_on_enter = send.clone();
     view! {
-        <form class="composer" on:submit=move |ev| {
-            ev.prevent_default();
-            send();
-        }>
-            <textarea
-                data-testid="composer"
-                aria-label="Reply"
-                rows="2"
-                placeholder="Type a reply — Enter sends, Shift+Enter adds a line"
-                prop:value=move || text.get()
-                on:input=move |ev| text.set(event_target_value(&ev))
-                on:keydown=move |ev| {
-                    if ev.key() == "Enter" && !ev.shift_key() && !ev.is_composing() {
+        <Show when=move || matches!(window_left.get(), Some(left) if left > 0 && left < 4 * 3600)>
+            <p class="window-left" data-testid="window-left">
+                {move || window_left.get().map(window_text)}
+            </p>
+        </Show>
+        <Show
+            when=closed
+            fallback=move || {
+                let send = send.clone();
+                let send_on_enter = send_on_enter.clone();
+                view! {
+                    <form class="composer" on:submit=move |ev| {
                         ev.prevent_default();
-                        send_on_enter();
-                    }
+                        send();
+                    }>
+                        <textarea
+                            data-testid="composer"
+                            aria-label="Reply"
+                            rows="2"
+                            placeholder="Type a reply — Enter sends, Shift+Enter adds a line"
+                            prop:value=move || text.get()
+                            on:input=move |ev| text.set(event_target_value(&ev))
+                            on:keydown={
+                                let send_on_enter = send_on_enter.clone();
+                                move |ev| {
+                                    if ev.key() == "Enter" && !ev.shift_key() && !ev.is_composing() {
+                                        ev.prevent_default();
+                                        send_on_enter();
+                                    }
+                                }
+                            }
+                        ></textarea>
+                        <button type="submit" data-testid="send" disabled=too_long>"Send"</button>
+                        <Show when=too_long>
+                            <p class="error" role="alert">"WhatsApp allows 4096 characters per message."</p>
+                        </Show>
+                    </form>
                 }
-            ></textarea>
-            <button type="submit" data-testid="send" disabled=too_long>"Send"</button>
-            <Show when=too_long>
-                <p class="error" role="alert">"WhatsApp allows 4096 characters per message."</p>
-            </Show>
+            }
+        >
+            <TemplateForm conversation_id=conversation_id.clone()/>
+        </Show>
+    }
+}
+
+/// Outside the 24-hour window WhatsApp only delivers approved templates.
+#[component]
+fn TemplateForm(conversation_id: String) -> impl IntoView {
+    let ctx = expect_context::<InboxCtx>();
+    let name = RwSignal::new(String::from("hello_world"));
+    let language = RwSignal::new(String::from("en_US"));
+    let params = RwSignal::new(String::new());
+    let send = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        let params: Vec<String> = params
+            .get_untracked()
+            .lines()
+            .map(|l| l.trim().to_string())
+            .filter(|l| !l.is_empty())
+            .collect();
+        ctx.send_outgoing(
+            conversation_id.clone(),
+            Outgoing::Template {
+                name: name.get_untracked().trim().to_string(),
+                language: language.get_untracked().trim().to_string(),
+                params,
+            },
+        );
+    };
+    view! {
+        <form class="composer template" data-testid="window-banner" on:submit=send>
+            <p class="banner" role="status">
+                "The 24-hour window is closed: the customer has not written for more than a day. "
+                "WhatsApp only delivers approved templates now; when the customer replies, you can write freely again."
+            </p>
+            <label>"Template name "
+                <input data-testid="template-name" prop:value=move || name.get()
+                    on:input=move |ev| name.set(event_target_value(&ev))/>
+            </label>
+            <label>"Language "
+                <input data-testid="template-language" size="6" prop:value=move || language.get()
+                    on:input=move |ev| language.set(event_target_value(&ev))/>
+            </label>
+            <label>"Parameters (one per line) "
+                <textarea data-testid="template-params" rows="2" prop:value=move || params.get()
+                    on:input=move |ev| params.set(event_target_value(&ev))></textarea>
+            </label>
+            <button type="submit" data-testid="send-template">"Send template"</button>
         </form>
     }
 }

@@ -1,6 +1,7 @@
 //! The inbox page: conversation list, ChatBox and the live connection.
 
 pub mod admin;
+pub mod bubble;
 pub mod chat_box;
 pub mod inbox;
 #[cfg(feature = "hydrate")]

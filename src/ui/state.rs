@@ -7,8 +7,8 @@ use leptos::prelude::*;
 
 use crate::error::ApiError;
 use crate::model::{
-    Conversation, ConversationList, Cursor, Direction, ErrorInfo, Frame, Message, MessageKind,
-    MessagePage, MessageStatus,
+    Content, Conversation, ConversationList, Cursor, Details, Direction, ErrorInfo, Frame, Message,
+    MessageKind, MessagePage, MessageStatus, Outgoing,
 };
 
 /// Inserts or replaces a conversation, keeping the list ordered by last activity.
@@ -243,16 +243,45 @@ impl InboxCtx {
     /// Shows the reply at once, then sends it (retrying transient failures with the same
     /// client id, which the server deduplicates).
     pub fn send(&self, conversation_id: String, text: String) {
+        self.send_outgoing(
+            conversation_id,
+            Outgoing::Text {
+                body: text,
+                reply_to: None,
+            },
+        );
+    }
+
+    /// Shows a text or template at once as a local bubble, then sends it.
+    pub fn send_outgoing(&self, conversation_id: String, outgoing: Outgoing) {
         let client_id = new_client_id();
         let now = now_secs();
+        let (kind, text, content) = match &outgoing {
+            Outgoing::Template {
+                name,
+                language,
+                params,
+            } => (
+                MessageKind::Template,
+                Some(name.clone()),
+                Some(Content::Template {
+                    name: name.clone(),
+                    language: language.clone(),
+                    params: params.clone(),
+                }),
+            ),
+            Outgoing::Text { body, .. } => (MessageKind::Text, Some(body.clone()), None),
+            // Other kinds are sent without a local bubble (see `react`).
+            _ => return,
+        };
         let local = Message {
             id: format!("local-{client_id}"),
             wamid: None,
             conversation_id,
             inbox_id: String::new(),
             direction: Direction::Out,
-            kind: MessageKind::Text,
-            text: Some(text),
+            kind,
+            text,
             status: MessageStatus::Pending,
             error: None,
             timestamp: now,
@@ -261,6 +290,10 @@ impl InboxCtx {
             seq: i64::MAX,
             version: 0,
             reply_to: None,
+            details: Details {
+                content,
+                ..Details::default()
+            },
         };
         self.thread.update(|t| {
             t.upsert(local.clone());
@@ -268,7 +301,7 @@ impl InboxCtx {
         self.deliver(local);
     }
 
-    /// (Re)sends a local bubble's text with its original client id.
+    /// (Re)sends a local bubble with its original client id.
     pub fn deliver(&self, local: Message) {
         let ctx = *self;
         leptos::task::spawn_local(async move {
@@ -278,14 +311,28 @@ impl InboxCtx {
             ctx.thread.update(|t| {
                 t.upsert(failed.clone());
             });
-            let text = local.text.clone().unwrap_or_default();
+            let outgoing = match &local.details.content {
+                Some(Content::Template {
+                    name,
+                    language,
+                    params,
+                }) => Outgoing::Template {
+                    name: name.clone(),
+                    language: language.clone(),
+                    params: params.clone(),
+                },
+                _ => Outgoing::Text {
+                    body: local.text.clone().unwrap_or_default(),
+                    reply_to: None,
+                },
+            };
             let client_id = local.client_id.clone().unwrap_or_default();
             let mut wait = 500;
             for attempt in 1..=4 {
-                let result = crate::api::send_message(
+                let result = crate::api::send_outgoing(
                     local.conversation_id.clone(),
-                    text.clone(),
                     client_id.clone(),
+                    outgoing.clone(),
                 )
                 .await;
                 match result {
@@ -308,6 +355,56 @@ impl InboxCtx {
                         return;
                     }
                 }
+            }
+        });
+    }
+
+    /// Asks the server to send a failed message again. The answer (and the events that
+    /// follow) replace the bubble; a refusal is shown on it.
+    pub fn retry(&self, failed: Message) {
+        let ctx = *self;
+        leptos::task::spawn_local(async move {
+            match crate::api::retry_message(failed.id.clone()).await {
+                Ok(m) => ctx.thread.update(|t| {
+                    t.upsert(m);
+                }),
+                Err(e) => {
+                    let mut shown = failed.clone();
+                    shown.error = Some(ErrorInfo {
+                        code: failed.error.as_ref().map(|e| e.code).unwrap_or(0),
+                        title: format!("Retry refused: {}", e.message),
+                        detail: None,
+                    });
+                    shown.version += 1;
+                    ctx.thread.update(|t| {
+                        t.upsert(shown);
+                    });
+                }
+            }
+        });
+    }
+
+    /// Reacts to a customer's message. The reaction appears on the bubble once WhatsApp
+    /// accepts it (a `message.updated` event).
+    pub fn react(&self, conversation_id: String, message_id: String, emoji: String) {
+        leptos::task::spawn_local(async move {
+            let outgoing = Outgoing::Reaction {
+                message_id,
+                emoji: Some(emoji),
+            };
+            if let Err(e) =
+                crate::api::send_outgoing(conversation_id, new_client_id(), outgoing).await
+            {
+                leptos::logging::warn!("reaction not sent: {}", e.message);
+            }
+        });
+    }
+
+    /// Asks the server to download a message's media again.
+    pub fn refetch(&self, message_id: String) {
+        leptos::task::spawn_local(async move {
+            if let Err(e) = crate::api::refetch_media(message_id).await {
+                leptos::logging::warn!("media refetch refused: {}", e.message);
             }
         });
     }
@@ -392,6 +489,7 @@ mod tests {
             seq,
             version,
             reply_to: None,
+            details: Details::default(),
         }
     }
 

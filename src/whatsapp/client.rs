@@ -2,8 +2,10 @@
 
 use std::time::Duration;
 
+use serde::Deserialize;
+
 use crate::model::ErrorInfo;
-use crate::whatsapp::wire::{GraphErrorEnvelope, SendResponse, SendTextRequest};
+use crate::whatsapp::wire::{GraphErrorEnvelope, SendResponse};
 
 /// Calls the Graph API. The access token is per inbox, so it is passed to each call.
 #[derive(Clone)]
@@ -25,7 +27,42 @@ pub enum CallError {
     Timeout,
 }
 
+/// What to do after a failed call, as Meta's error codes say (§6.1 of the reference).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Recovery {
+    /// Try again after a backoff starting at `base`, growing by `factor` each attempt.
+    Retry { base: Duration, factor: u32 },
+    /// The access token is bad: stop sending for the whole inbox until it is replaced.
+    PauseInbox,
+    /// Terminal: show the failure.
+    GiveUp,
+}
+
 impl CallError {
+    pub fn recovery(&self) -> Recovery {
+        let seconds = |s| Recovery::Retry {
+            base: Duration::from_secs(s),
+            factor: 2,
+        };
+        match self {
+            Self::Timeout | Self::Transport(_) => seconds(2),
+            Self::Api { http_status, info } => match info.code {
+                190 => Recovery::PauseInbox,
+                0 if *http_status == 401 => Recovery::PauseInbox,
+                // Pair rate limit: Meta suggests waiting 4^n seconds.
+                131056 => Recovery::Retry {
+                    base: Duration::from_secs(1),
+                    factor: 4,
+                },
+                130429 | 131000 | 131016 | 1 | 2 => seconds(1),
+                // Graph call-rate limits reset over minutes.
+                4 | 80007 => seconds(60),
+                _ if *http_status >= 500 => seconds(1),
+                _ => Recovery::GiveUp,
+            },
+        }
+    }
+
     /// What the agent sees on the message.
     pub fn to_info(&self) -> ErrorInfo {
         match self {
@@ -45,9 +82,9 @@ impl CallError {
 }
 
 impl CloudApi {
-    pub fn new(base: &str) -> Self {
+    pub fn new(base: &str, timeout: Duration) -> Self {
         let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(20))
+            .timeout(timeout)
             .connect_timeout(Duration::from_secs(5))
             .user_agent(concat!("switchboard/", env!("CARGO_PKG_VERSION")))
             .build()
@@ -62,43 +99,65 @@ impl CloudApi {
         &self.base
     }
 
-    /// `POST /{phone-number-id}/messages`.
-    pub async fn send_text(
+    /// `POST /{phone-number-id}/messages` with any message body.
+    pub async fn send(
         &self,
         token: &str,
         phone_number_id: &str,
-        request: &SendTextRequest,
+        body: &serde_json::Value,
     ) -> Result<SendResponse, CallError> {
         let url = format!("{}/{phone_number_id}/messages", self.base);
-        let response = self
-            .http
-            .post(url)
-            .bearer_auth(token)
-            .json(request)
-            .send()
+        let request = self.http.post(url).bearer_auth(token).json(body);
+        let bytes = Self::call(request).await?;
+        serde_json::from_slice(&bytes)
+            .map_err(|e| CallError::Transport(format!("unreadable success response: {e}")))
+    }
+
+    /// `GET /{media-id}`: a fresh download URL (valid for about five minutes).
+    pub async fn media_url(&self, token: &str, media_id: &str) -> Result<MediaUrl, CallError> {
+        let url = format!("{}/{media_id}", self.base);
+        let bytes = Self::call(self.http.get(url).bearer_auth(token)).await?;
+        serde_json::from_slice(&bytes)
+            .map_err(|e| CallError::Transport(format!("unreadable media answer: {e}")))
+    }
+
+    /// Downloads a media URL with the bearer token, as Meta requires.
+    pub async fn download(&self, token: &str, url: &str) -> Result<Vec<u8>, CallError> {
+        Self::call(self.http.get(url).bearer_auth(token))
             .await
-            .map_err(transport)?;
+            .map(|b| b.to_vec())
+    }
+
+    async fn call(request: reqwest::RequestBuilder) -> Result<bytes::Bytes, CallError> {
+        let response = request.send().await.map_err(transport)?;
         let status = response.status();
         let bytes = response.bytes().await.map_err(transport)?;
         if status.is_success() {
-            return serde_json::from_slice(&bytes)
-                .map_err(|e| CallError::Transport(format!("unreadable success response: {e}")));
+            return Ok(bytes);
         }
-        match serde_json::from_slice::<GraphErrorEnvelope>(&bytes) {
-            Ok(envelope) => Err(CallError::Api {
-                http_status: status.as_u16(),
-                info: envelope.error.to_info(),
-            }),
-            Err(_) => Err(CallError::Api {
-                http_status: status.as_u16(),
-                info: ErrorInfo {
-                    code: 0,
-                    title: format!("HTTP {} from WhatsApp", status.as_u16()),
-                    detail: Some(String::from_utf8_lossy(&bytes).chars().take(300).collect()),
-                },
-            }),
-        }
+        let info = match serde_json::from_slice::<GraphErrorEnvelope>(&bytes) {
+            Ok(envelope) => envelope.error.to_info(),
+            Err(_) => ErrorInfo {
+                code: 0,
+                title: format!("HTTP {} from WhatsApp", status.as_u16()),
+                detail: Some(String::from_utf8_lossy(&bytes).chars().take(300).collect()),
+            },
+        };
+        Err(CallError::Api {
+            http_status: status.as_u16(),
+            info,
+        })
     }
+}
+
+/// `GET /{media-id}` answer. `file_size` is a number or a numeric string.
+#[derive(Debug, Clone, Deserialize)]
+pub struct MediaUrl {
+    pub url: String,
+    #[serde(default)]
+    pub mime_type: Option<String>,
+    #[serde(default)]
+    pub sha256: Option<String>,
 }
 
 fn transport(e: reqwest::Error) -> CallError {

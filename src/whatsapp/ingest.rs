@@ -5,12 +5,15 @@
 //! fails the whole body (so Meta retries it); everything else is logged and skipped.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
-use crate::model::MessageKind;
+use crate::model::{Content, Direction, Message, MessageKind, Quote};
 use crate::store::{
-    ContactKey, DynStore, InboundOutcome, NewInbound, StatusOutcome, StatusReport, StoreError,
+    ContactKey, DynStore, InboundOutcome, Job, JobKind, NewInbound, StatusOutcome, StatusReport,
+    StoreError, StoreResult,
 };
-use crate::whatsapp::wire::{self, Item, PayloadError, WireContact};
+use crate::whatsapp::content::{self, Inbound};
+use crate::whatsapp::wire::{self, InboundMessage, Item, PayloadError, WireContact};
 
 #[derive(Debug, thiserror::Error)]
 pub enum IngestError {
@@ -28,6 +31,8 @@ pub struct Summary {
     pub statuses_applied: usize,
     pub statuses_parked: usize,
     pub skipped: usize,
+    /// Media downloads queued; the job runner should look now rather than at its next tick.
+    pub media_queued: usize,
 }
 
 pub async fn ingest(store: &DynStore, body: &[u8]) -> Result<Summary, IngestError> {
@@ -71,33 +76,19 @@ pub async fn ingest(store: &DynStore, body: &[u8]) -> Result<Summary, IngestErro
                 summary.skipped += 1;
                 continue;
             }
-            let kind = MessageKind::from_wire(&m.kind);
-            if kind == MessageKind::Unsupported {
-                tracing::info!(wamid = %m.id, kind = %m.kind, "webhook: message type shown as a placeholder");
-            }
             let name = m
                 .from
                 .as_ref()
                 .and_then(|f| names.get(f.as_str()))
                 .or_else(|| m.from_user_id.as_ref().and_then(|u| names.get(u.as_str())))
                 .cloned();
-            let inbound = NewInbound {
-                inbox_id: inbox.id.clone(),
-                wamid: m.id.clone(),
-                contact: ContactKey {
-                    wa_id: m.from.clone(),
-                    user_id: m.from_user_id.clone(),
-                    name,
-                },
-                kind,
-                text: m.text(),
-                timestamp: m.timestamp.unwrap_or_else(|| crate::store::now_ms() / 1000),
-                reply_to: m.context.as_ref().and_then(|c| c.id.clone()),
-                raw: m.raw.to_string(),
+            let contact = ContactKey {
+                wa_id: m.from.clone(),
+                user_id: m.from_user_id.clone(),
+                name,
             };
-            match store.record_inbound(inbound).await {
-                Ok(InboundOutcome::Created(_)) => summary.messages_created += 1,
-                Ok(InboundOutcome::Duplicate) => summary.duplicates += 1,
+            match record_message(store, &inbox.id, contact, &m, &mut summary).await {
+                Ok(()) => {}
                 Err(e @ StoreError::Unavailable(_)) => return Err(e.into()),
                 Err(e) => {
                     tracing::warn!(error = %e, wamid = %m.id, "webhook: message not stored");
@@ -147,6 +138,202 @@ pub async fn ingest(store: &DynStore, body: &[u8]) -> Result<Summary, IngestErro
         }
     }
     Ok(summary)
+}
+
+/// Stores one customer message (or applies an edit or a deletion to an earlier one) and
+/// does what its type implies: queue a media download, move a reaction, update a number.
+async fn record_message(
+    store: &DynStore,
+    inbox_id: &str,
+    contact: ContactKey,
+    m: &InboundMessage,
+    summary: &mut Summary,
+) -> StoreResult<()> {
+    let timestamp = m.timestamp.unwrap_or_else(|| crate::store::now_ms() / 1000);
+    let parsed = match content::read(m) {
+        Inbound::New(parsed) => parsed,
+        Inbound::Edit {
+            original,
+            replacement,
+        } => {
+            if let Some(target) = store.message_by_wamid(inbox_id, &original).await? {
+                let text = replacement.text.clone();
+                store
+                    .edit_message(
+                        &target.id,
+                        Arc::new(move |t: &mut Message| {
+                            t.text = text.clone();
+                            t.details.edited = true;
+                            true
+                        }),
+                    )
+                    .await?;
+                summary.statuses_applied += 1;
+                return Ok(());
+            }
+            // The original is unknown (older than us): keep the edited text as a message.
+            replacement
+        }
+        Inbound::Revoke { original } => {
+            if let Some(target) = store.message_by_wamid(inbox_id, &original).await? {
+                store
+                    .edit_message(
+                        &target.id,
+                        Arc::new(|t: &mut Message| {
+                            t.details.deleted = true;
+                            true
+                        }),
+                    )
+                    .await?;
+                summary.statuses_applied += 1;
+                return Ok(());
+            }
+            content::Parsed {
+                kind: MessageKind::Text,
+                text: None,
+                details: crate::model::Details {
+                    deleted: true,
+                    ..Default::default()
+                },
+            }
+        }
+    };
+    if parsed.kind == MessageKind::Unsupported {
+        tracing::info!(wamid = %m.id, kind = %m.kind, "webhook: message type shown as a placeholder");
+    }
+    let reply_to = match &parsed.details.content {
+        Some(Content::Reaction { target, .. }) => Some(target.clone()),
+        _ => m.context.as_ref().and_then(|c| c.id.clone()),
+    };
+    let mut details = parsed.details;
+    if parsed.kind != MessageKind::Reaction
+        && let Some(target) = &reply_to
+        && let Some(quoted) = store.message_by_wamid(inbox_id, target).await?
+    {
+        details.quote = Some(quote_of(&quoted));
+    }
+    let media_pending = details
+        .media
+        .as_ref()
+        .is_some_and(|md| md.state == crate::model::MediaState::Pending);
+    let reaction = match &details.content {
+        Some(Content::Reaction { target, emoji }) => Some((target.clone(), emoji.clone())),
+        _ => None,
+    };
+    let system = match &details.content {
+        Some(Content::System {
+            kind: Some(kind),
+            new_wa_id: Some(new),
+        }) if kind.ends_with("changed_number") => Some(new.clone()),
+        _ => None,
+    };
+    let outcome = store
+        .record_inbound(NewInbound {
+            inbox_id: inbox_id.to_string(),
+            wamid: m.id.clone(),
+            contact,
+            kind: parsed.kind,
+            text: parsed.text,
+            timestamp,
+            reply_to,
+            details,
+            raw: m.raw.to_string(),
+        })
+        .await?;
+    let created = match outcome {
+        InboundOutcome::Created(created) => created,
+        InboundOutcome::Duplicate => {
+            summary.duplicates += 1;
+            return Ok(());
+        }
+    };
+    summary.messages_created += 1;
+    if media_pending {
+        store
+            .schedule_job(Job {
+                kind: JobKind::Media,
+                key: created.id.clone(),
+                due_at: crate::store::now_ms(),
+                attempts: 0,
+            })
+            .await?;
+        summary.media_queued += 1;
+    }
+    if let Some((target, emoji)) = reaction
+        && let Some(target) = store.message_by_wamid(inbox_id, &target).await?
+    {
+        react(store, &target.id, Direction::In, emoji, timestamp).await?;
+    }
+    if let (Some(new), Some(old)) = (system, m.from.as_deref()) {
+        match store.change_contact_phone(inbox_id, old, &new).await {
+            Ok(true) => tracing::info!(old, new = %new, "webhook: customer changed number"),
+            Ok(false) => {}
+            Err(StoreError::Conflict(reason)) => {
+                tracing::warn!(%reason, "webhook: number change not applied")
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    resolve_waiting_on(store, &created).await
+}
+
+/// A message with a wamid just became known: reactions that were waiting for it land on
+/// it, and replies quoting it learn what it said.
+pub async fn resolve_waiting_on(store: &DynStore, target: &Message) -> StoreResult<()> {
+    let Some(wamid) = &target.wamid else {
+        return Ok(());
+    };
+    for waiting in store.replies_to(&target.inbox_id, wamid, 200).await? {
+        match &waiting.details.content {
+            Some(Content::Reaction { emoji, .. }) => {
+                react(
+                    store,
+                    &target.id,
+                    waiting.direction,
+                    emoji.clone(),
+                    waiting.timestamp,
+                )
+                .await?;
+            }
+            _ if waiting.details.quote.is_none() => {
+                let quote = quote_of(target);
+                store
+                    .edit_message(
+                        &waiting.id,
+                        Arc::new(move |w: &mut Message| {
+                            w.details.quote = Some(quote.clone());
+                            true
+                        }),
+                    )
+                    .await?;
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// Sets one side's reaction on a message, unless a newer one is there already.
+pub async fn react(
+    store: &DynStore,
+    target_id: &str,
+    by: Direction,
+    emoji: Option<String>,
+    at: i64,
+) -> StoreResult<Option<Message>> {
+    store
+        .edit_message(
+            target_id,
+            Arc::new(move |t: &mut Message| t.details.react(by, emoji.as_deref(), at)),
+        )
+        .await
+}
+
+pub fn quote_of(m: &Message) -> Quote {
+    Quote {
+        direction: m.direction,
+        text: m.preview().chars().take(200).collect(),
+    }
 }
 
 /// Profile names by every id a contact is known by.

@@ -18,7 +18,7 @@ use crate::server::admin::effective_credentials;
 use crate::server::error::AppError;
 use crate::server::state::AppState;
 use crate::store::{DynStore, WebhookState};
-use crate::whatsapp::ingest::{IngestError, ingest};
+use crate::whatsapp::ingest::{IngestError, Summary, ingest};
 use crate::whatsapp::{signature, wire};
 
 /// Meta's payloads stay under about 3 MB.
@@ -83,7 +83,11 @@ pub async fn receive(
         }
         WebhookState::New | WebhookState::Pending => {}
     }
-    process(&state.store, &id, &body).await
+    let summary = process(&state.store, &id, &body).await?;
+    if summary.media_queued > 0 {
+        state.jobs.notify_one();
+    }
+    Ok(StatusCode::OK)
 }
 
 /// The body must be signed with the app secret of every inbox it names (each inbox's own,
@@ -117,12 +121,12 @@ async fn check_signature(
 }
 
 /// Applies a kept body and marks it finished. Shared by live delivery and start-up replay.
-pub async fn process(store: &DynStore, id: &str, body: &[u8]) -> Result<StatusCode, AppError> {
+pub async fn process(store: &DynStore, id: &str, body: &[u8]) -> Result<Summary, AppError> {
     match ingest(store, body).await {
         Ok(summary) => {
             store.finish_webhook(id, None).await?;
             tracing::debug!(webhook = %id, ?summary, "webhook: processed");
-            Ok(StatusCode::OK)
+            Ok(summary)
         }
         Err(IngestError::Payload(e)) => {
             // Signed by Meta but unusable: keep it (for audit) and say why.

@@ -56,6 +56,7 @@ pub fn inbound(inbox: &str, wamid: &str, wa_id: &str, ts: i64) -> NewInbound {
         text: Some(format!("text of {wamid}")),
         timestamp: ts,
         reply_to: None,
+        details: Default::default(),
         raw: "{}".into(),
     }
 }
@@ -101,6 +102,7 @@ async fn outbound(store: &DynStore, conversation: &str) -> String {
             kind: MessageKind::Text,
             text: Some("reply".into()),
             reply_to: None,
+            details: Default::default(),
         })
         .await
         .unwrap();
@@ -292,6 +294,7 @@ pub async fn sends_are_idempotent_by_client_id(store: DynStore) {
         kind: MessageKind::Text,
         text: Some(text.into()),
         reply_to: None,
+        details: Default::default(),
     };
     let (a, created_a) = store.create_outbound(new(&conv, "hello")).await.unwrap();
     let (b, created_b) = store.create_outbound(new(&conv, "hello")).await.unwrap();

@@ -1,0 +1,372 @@
+//! Inbound media: fetched from Meta as soon as it arrives, checked, and kept by the app.
+//!
+//! Meta's download URLs live five minutes and its media ids seven days, so the file is
+//! fetched at once: `GET /{media-id}` for a fresh URL, a download with the bearer token,
+//! and a SHA-256 check against the webhook's hash. An expired URL is fetched again; other
+//! failures retry with backoff (state `failed`, shown to agents); media older than the id's
+//! lifetime is marked `unavailable`. Agents read files through `/media/{message_id}`,
+//! never from Meta.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Extension;
+use axum::extract::{Path, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use base64::Engine;
+use sha2::{Digest, Sha256};
+
+use crate::model::{MediaState, Message};
+use crate::server::admin::effective_credentials;
+use crate::server::auth::Principal;
+use crate::server::error::AppError;
+use crate::server::state::AppState;
+use crate::store::{Job, JobKind, StoreResult, now_ms};
+use crate::whatsapp::client::CallError;
+
+/// Meta keeps an inbound media id for seven days.
+pub const MEDIA_ID_LIFETIME_SECS: i64 = 7 * 24 * 3600;
+
+/// Download attempts before a file is left `failed` for good.
+pub const MAX_ATTEMPTS: i64 = 6;
+
+/// Largest file accepted (Meta's document limit).
+const MAX_BYTES: usize = 100 * 1024 * 1024;
+
+/// Where a message's file lives.
+pub fn path_of(state: &AppState, message_id: &str) -> PathBuf {
+    // Message ids are UUIDs we generate; anything else never reaches the disk.
+    state.config.media_dir.join(message_id)
+}
+
+/// Why one download attempt failed.
+enum Failure {
+    /// Try again later.
+    Retry(String),
+    /// It will never work (the id expired at Meta, the file is too big).
+    Gone(String),
+}
+
+/// Runs one download job.
+pub async fn run_job(state: &AppState, job: &Job) -> StoreResult<()> {
+    let store = &state.store;
+    let Some(m) = store.message(&job.key).await? else {
+        return store.finish_job(JobKind::Media, &job.key).await;
+    };
+    let Some(media) = m.details.media.clone() else {
+        return store.finish_job(JobKind::Media, &job.key).await;
+    };
+    if matches!(media.state, MediaState::Stored | MediaState::Unavailable) {
+        return store.finish_job(JobKind::Media, &job.key).await;
+    }
+    let attempt = job.attempts + 1;
+    let age = now_ms() / 1000 - m.timestamp;
+    let outcome = if age > MEDIA_ID_LIFETIME_SECS {
+        Err(Failure::Gone(
+            "older than the 7 days WhatsApp keeps media; ask the customer to send it again".into(),
+        ))
+    } else {
+        download(state, &m).await
+    };
+    match outcome {
+        Ok((size, mime)) => {
+            store.finish_job(JobKind::Media, &m.id).await?;
+            update(state, &m.id, move |md| {
+                md.state = MediaState::Stored;
+                md.size = Some(size);
+                md.attempts = attempt;
+                md.error = None;
+                if md.mime_type.is_none() {
+                    md.mime_type = mime.clone();
+                }
+            })
+            .await?;
+            tracing::info!(message = %m.id, size, "media: stored");
+        }
+        Err(Failure::Gone(reason)) => {
+            store.finish_job(JobKind::Media, &m.id).await?;
+            tracing::warn!(message = %m.id, %reason, "media: unavailable");
+            update(state, &m.id, move |md| {
+                md.state = MediaState::Unavailable;
+                md.attempts = attempt;
+                md.error = Some(reason.clone());
+            })
+            .await?;
+        }
+        Err(Failure::Retry(reason)) => {
+            let last = attempt >= MAX_ATTEMPTS;
+            tracing::warn!(message = %m.id, attempt, %reason, last, "media: download failed");
+            if last {
+                store.finish_job(JobKind::Media, &m.id).await?;
+            } else {
+                let wait = crate::outbound::dispatch::backoff(Duration::from_secs(2), 2, attempt);
+                store
+                    .schedule_job(Job {
+                        kind: JobKind::Media,
+                        key: m.id.clone(),
+                        due_at: now_ms() + wait.as_millis() as i64,
+                        attempts: attempt,
+                    })
+                    .await?;
+            }
+            update(state, &m.id, move |md| {
+                md.state = MediaState::Failed;
+                md.attempts = attempt;
+                md.error = Some(if last {
+                    format!("{reason} (gave up after {attempt} attempts)")
+                } else {
+                    format!("{reason} (retrying)")
+                });
+            })
+            .await?;
+        }
+    }
+    Ok(())
+}
+
+/// Queues a new download of a message whose media failed for good.
+pub async fn refetch(state: &AppState, m: &Message) -> StoreResult<()> {
+    state
+        .store
+        .schedule_job(Job {
+            kind: JobKind::Media,
+            key: m.id.clone(),
+            due_at: now_ms(),
+            attempts: 0,
+        })
+        .await?;
+    update(state, &m.id, |md| {
+        md.state = MediaState::Pending;
+        md.error = None;
+    })
+    .await?;
+    state.jobs.notify_one();
+    Ok(())
+}
+
+async fn update(
+    state: &AppState,
+    id: &str,
+    change: impl Fn(&mut crate::model::Media) + Send + Sync + 'static,
+) -> StoreResult<()> {
+    state
+        .store
+        .edit_message(
+            id,
+            Arc::new(move |m: &mut Message| match m.details.media.as_mut() {
+                Some(md) => {
+                    change(md);
+                    true
+                }
+                None => false,
+            }),
+        )
+        .await?;
+    Ok(())
+}
+
+/// Fetches a fresh URL, downloads, checks the hash and writes the file. Returns its size
+/// and the MIME type Meta states.
+async fn download(state: &AppState, m: &Message) -> Result<(i64, Option<String>), Failure> {
+    let media = m
+        .details
+        .media
+        .as_ref()
+        .ok_or(Failure::Gone("no media".into()))?;
+    let media_id = media
+        .media_id
+        .as_deref()
+        .ok_or(Failure::Gone("WhatsApp sent no media id".into()))?;
+    let inbox = match state.store.inbox(&m.inbox_id).await {
+        Ok(Some(i)) => i,
+        Ok(None) => return Err(Failure::Gone("the inbox no longer exists".into())),
+        Err(e) => return Err(Failure::Retry(e.to_string())),
+    };
+    let token = effective_credentials(&state.config, &inbox)
+        .access_token
+        .unwrap_or_default();
+    let mut bytes = None;
+    let mut stated = None;
+    // A URL can expire between the lookup and the download: look it up once more.
+    for _ in 0..2 {
+        let url = match state.cloud.media_url(&token, media_id).await {
+            Ok(u) => u,
+            Err(CallError::Api {
+                http_status: 404 | 400,
+                info,
+            }) => {
+                return Err(Failure::Gone(format!(
+                    "WhatsApp no longer has this media: {}",
+                    info.title
+                )));
+            }
+            Err(e) => return Err(Failure::Retry(e.to_string())),
+        };
+        stated = url.mime_type.clone();
+        match state.cloud.download(&token, &url.url).await {
+            Ok(b) => {
+                bytes = Some((b, url.sha256));
+                break;
+            }
+            Err(CallError::Api {
+                http_status: 401 | 403 | 404,
+                ..
+            }) => {
+                tracing::info!(message = %m.id, "media: download URL expired; fetching a new one");
+                continue;
+            }
+            Err(e) => return Err(Failure::Retry(e.to_string())),
+        }
+    }
+    let Some((bytes, url_sha)) = bytes else {
+        return Err(Failure::Retry("the download URL kept expiring".into()));
+    };
+    if bytes.len() > MAX_BYTES {
+        return Err(Failure::Gone("the file is larger than 100 MB".into()));
+    }
+    let digest = Sha256::digest(&bytes);
+    let expected = media.sha256.as_deref().or(url_sha.as_deref());
+    if let Some(expected) = expected
+        && !hash_matches(expected, &digest)
+    {
+        return Err(Failure::Retry(
+            "the downloaded file does not match WhatsApp's SHA-256".into(),
+        ));
+    }
+    write_file(state, &m.id, &bytes)
+        .await
+        .map_err(|e| Failure::Retry(format!("could not write the file: {e}")))?;
+    Ok((bytes.len() as i64, stated))
+}
+
+/// Meta states the hash as base64 in webhooks and as hex in some media answers.
+fn hash_matches(expected: &str, digest: &[u8]) -> bool {
+    let expected = expected.trim();
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(expected)
+        .ok()
+        .filter(|d| d.len() == 32)
+        .or_else(|| hex::decode(expected).ok());
+    decoded.is_some_and(|d| d == digest)
+}
+
+async fn write_file(state: &AppState, id: &str, bytes: &[u8]) -> std::io::Result<()> {
+    let path = path_of(state, id);
+    if let Some(dir) = path.parent() {
+        tokio::fs::create_dir_all(dir).await?;
+    }
+    // Written aside and renamed, so a reader never sees half a file.
+    let tmp = path.with_extension("part");
+    tokio::fs::write(&tmp, bytes).await?;
+    tokio::fs::rename(&tmp, &path).await
+}
+
+/// `GET /media/{message_id}`: the stored file, for agents who may see its inbox.
+pub async fn serve(
+    State(state): State<AppState>,
+    principal: Option<Extension<Principal>>,
+    Path(message_id): Path<String>,
+) -> Result<Response, AppError> {
+    let Some(Extension(principal)) = principal else {
+        return Err(AppError::Unauthorized("sign in to see media".into()));
+    };
+    if uuid::Uuid::parse_str(&message_id).is_err() {
+        return Err(AppError::NotFound("media"));
+    }
+    let m = state
+        .store
+        .message(&message_id)
+        .await?
+        .filter(|m| principal.can_see(&m.inbox_id))
+        .ok_or(AppError::NotFound("media"))?;
+    let media = m.details.media.clone().ok_or(AppError::NotFound("media"))?;
+    if media.state != MediaState::Stored {
+        return Err(AppError::Conflict(format!(
+            "the file is {}: {}",
+            media.state.as_str(),
+            media.error.unwrap_or_else(|| "not downloaded yet".into())
+        )));
+    }
+    let bytes = match tokio::fs::read(path_of(&state, &m.id)).await {
+        Ok(b) => b,
+        Err(e) => {
+            tracing::error!(message = %m.id, error = %e, "media: stored file is missing");
+            return Err(AppError::NotFound("media file"));
+        }
+    };
+    let mime = media
+        .mime_type
+        .as_deref()
+        .and_then(safe_mime)
+        .unwrap_or_else(|| "application/octet-stream".into());
+    let filename = media
+        .filename
+        .unwrap_or_else(|| format!("{}.{}", m.kind.as_str(), extension(&mime)))
+        .replace(['"', '\\', '\r', '\n'], "_");
+    Ok((
+        StatusCode::OK,
+        [
+            (header::CONTENT_TYPE, mime),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("inline; filename=\"{filename}\""),
+            ),
+            // Files never change under an id; only signed-in browsers may keep them.
+            (header::CACHE_CONTROL, "private, max-age=86400".into()),
+            (header::X_CONTENT_TYPE_OPTIONS, "nosniff".into()),
+        ],
+        bytes,
+    )
+        .into_response())
+}
+
+fn extension(mime: &str) -> &'static str {
+    match mime.split(';').next().unwrap_or("").trim() {
+        "image/jpeg" => "jpg",
+        "image/png" => "png",
+        "image/webp" => "webp",
+        "video/mp4" => "mp4",
+        "audio/ogg" => "ogg",
+        "audio/mpeg" => "mp3",
+        "application/pdf" => "pdf",
+        _ => "bin",
+    }
+}
+
+/// MIME types from Meta are trusted only as far as their shape: `type/subtype` plus
+/// parameters, printable ASCII, so they are safe to echo in a header.
+fn safe_mime(s: &str) -> Option<String> {
+    let s = s.trim();
+    let main = s.split(';').next().unwrap_or("").trim();
+    let shaped = main.split_once('/').is_some_and(|(a, b)| {
+        !a.is_empty()
+            && !b.is_empty()
+            && main
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "/.+-".contains(c))
+    });
+    (shaped && s.chars().all(|c| (' '..='~').contains(&c))).then(|| s.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hashes_compare_as_base64_or_hex() {
+        let digest = Sha256::digest(b"hello");
+        let b64 = base64::engine::general_purpose::STANDARD.encode(digest);
+        assert!(hash_matches(&b64, &digest));
+        assert!(hash_matches(&hex::encode(digest), &digest));
+        assert!(!hash_matches("not a hash", &digest));
+    }
+
+    #[test]
+    fn only_plain_mime_types_reach_a_header() {
+        assert!(safe_mime("audio/ogg; codecs=opus").is_some());
+        assert!(safe_mime("text/html\r\nX: y").is_none());
+        assert!(safe_mime("nonsense").is_none());
+    }
+}

@@ -1,0 +1,344 @@
+//! One message as a bubble: its content by type, media, reactions, ticks, and what went
+//! wrong with a send and what to do about it.
+
+use leptos::prelude::*;
+
+use super::state::{InboxCtx, is_local};
+use super::status_icon::StatusIcon;
+use super::time::clock_time;
+use crate::model::{Content, Direction, Media, MediaState, Message, MessageKind, MessageStatus};
+
+/// Reactions an agent can add with one click.
+const QUICK_REACTIONS: &[&str] = &["👍", "❤️", "😂", "😮", "🙏"];
+
+#[component]
+pub fn Bubble(m: Message) -> impl IntoView {
+    let ctx = expect_context::<InboxCtx>();
+    let direction = if m.direction == Direction::Out {
+        "out"
+    } else {
+        "in"
+    };
+    let ts = m.timestamp;
+    let failed = m.status == MessageStatus::Failed;
+    let d = m.details.clone();
+    let shows_text = matches!(
+        m.kind,
+        MessageKind::Text
+            | MessageKind::Image
+            | MessageKind::Video
+            | MessageKind::Document
+            | MessageKind::System
+    );
+    let body = m
+        .text
+        .clone()
+        .filter(|t| shows_text && !t.is_empty() && !d.deleted);
+    let kind_label = (!matches!(m.kind, MessageKind::Text | MessageKind::System)
+        && d.media.is_none()
+        && d.content.is_none())
+    .then(|| m.kind.placeholder());
+    let flags = [
+        d.frequently_forwarded.then_some("↪↪ Forwarded many times"),
+        (d.forwarded && !d.frequently_forwarded).then_some("↪ Forwarded"),
+    ];
+    let referral = d.referral.clone().map(|r| {
+        let what = r
+            .headline
+            .or(r.body)
+            .or(r.source_url)
+            .unwrap_or_else(|| "an ad".into());
+        view! { <p class="referral" data-testid="referral">"From ad: " {what}</p> }
+    });
+    let quote = match (&d.quote, &m.reply_to) {
+        (Some(q), _) => Some(view! {
+            <blockquote class="quote" data-testid="quote">
+                <span class="who">{if q.direction == Direction::Out { "You" } else { "Customer" }}</span>
+                {q.text.clone()}
+            </blockquote>
+        }.into_any()),
+        (None, Some(_)) if m.kind != MessageKind::Reaction => Some(view! {
+            <blockquote class="quote dangling" data-testid="quote">"Reply to an earlier message"</blockquote>
+        }.into_any()),
+        _ => None,
+    };
+    let media = d
+        .media
+        .clone()
+        .map(|md| view! { <MediaView message_id=m.id.clone() kind=m.kind media=md/> });
+    let content = d.content.clone().map(content_view);
+    let reactions: Vec<_> = d
+        .reactions
+        .iter()
+        .filter(|r| !r.emoji.is_empty())
+        .map(|r| {
+            let who = if r.by == Direction::Out { "agent" } else { "customer" };
+            view! { <span class="reaction" data-testid="reaction" data-by=who>{r.emoji.clone()}</span> }
+        })
+        .collect();
+    let has_reactions = !reactions.is_empty();
+    let reason = m.error.clone().filter(|_| failed);
+    let advice = reason.as_ref().and_then(|e| e.advice());
+    // After an agent's retry the old error stays in view until the new attempt resolves.
+    let previous = m
+        .error
+        .clone()
+        .filter(|_| m.status == MessageStatus::Pending && m.details.attempt > 0);
+    let waiting = d
+        .waiting
+        .clone()
+        .filter(|_| m.status == MessageStatus::Pending);
+    let retry = failed.then(|| m.clone());
+    let can_react = m.direction == Direction::In && m.wamid.is_some() && !d.deleted;
+    let picking = RwSignal::new(false);
+    let target_id = m.id.clone();
+    let conversation_id = m.conversation_id.clone();
+    view! {
+        <article
+            class=format!("bubble {direction}")
+            data-testid="message"
+            data-id=m.id.clone()
+            data-kind=m.kind.as_str()
+            data-direction=direction
+            data-status=m.status.as_str()
+        >
+            {flags.into_iter().flatten().map(|f| view! { <p class="flag">{f}</p> }).collect_view()}
+            {referral}
+            {quote}
+            {kind_label.map(|k| view! { <p class="kind">{k}</p> })}
+            {media}
+            {content}
+            {d.deleted.then(|| view! { <p class="body deleted" data-testid="deleted">"🚫 This message was deleted"</p> })}
+            {body.map(|b| view! { <p class="body">{b}</p> })}
+            <footer class="meta">
+                {d.edited.then(|| view! { <span class="edited">"edited"</span> })}
+                <time>{move || clock_time(ts, ctx.clock.get())}</time>
+                {(m.direction == Direction::Out).then(|| view! {
+                    <StatusIcon status=m.status error=m.error.clone()/>
+                })}
+            </footer>
+            {has_reactions.then(|| view! { <div class="reactions">{reactions}</div> })}
+            {waiting.map(|w| view! { <p class="waiting" data-testid="waiting">{w.reason}</p> })}
+            {previous.map(|e| view! {
+                <p class="previous-failure" data-testid="previous-failure">"Last attempt failed: " {e.title}</p>
+            })}
+            {reason.map(|e| view! {
+                <div class="failure" data-testid="failure">
+                    <p class="reason" data-testid="failure-reason">
+                        {e.title.clone()}
+                        {(e.code != 0).then(|| format!(" (#{})", e.code))}
+                    </p>
+                    {advice.map(|a| view! { <p class="advice" data-testid="failure-advice">{a}</p> })}
+                </div>
+            })}
+            {retry.map(|failed| view! {
+                <button class="retry" data-testid="retry" on:click=move |_| {
+                    if is_local(&failed) {
+                        ctx.deliver(failed.clone());
+                    } else {
+                        ctx.retry(failed.clone());
+                    }
+                }>
+                    "Retry"
+                </button>
+            })}
+            {can_react.then(|| view! {
+                <div class="react">
+                    <button class="react-toggle" data-testid="react" aria-label="React"
+                        on:click=move |_| picking.update(|p| *p = !*p)>"☺"</button>
+                    <Show when=move || picking.get()>
+                        {QUICK_REACTIONS.iter().map(|e| {
+                            let emoji = e.to_string();
+                            let target = target_id.clone();
+                            let conversation = conversation_id.clone();
+                            view! {
+                                <button class="react-pick" data-testid="react-pick" on:click=move |_| {
+                                    picking.set(false);
+                                    ctx.react(conversation.clone(), target.clone(), emoji.clone());
+                                }>{*e}</button>
+                            }
+                        }).collect_view()}
+                    </Show>
+                </div>
+            })}
+        </article>
+    }
+}
+
+/// A file: shown inline once stored, otherwise where fetching it stands.
+#[component]
+fn MediaView(message_id: String, kind: MessageKind, media: Media) -> impl IntoView {
+    let ctx = expect_context::<InboxCtx>();
+    // Outbound media by link is shown from its link; everything else from our copy.
+    let src = match (&media.link, media.media_id.is_none()) {
+        (Some(link), true) => link.clone(),
+        _ => format!("/media/{message_id}"),
+    };
+    let name = media
+        .filename
+        .clone()
+        .unwrap_or_else(|| kind.placeholder().to_string());
+    match media.state {
+        MediaState::Stored => match kind {
+            MessageKind::Image | MessageKind::Sticker => {
+                let href = src.clone();
+                view! {
+                    <a href=href target="_blank" rel="noopener" class="media">
+                        <img src=src alt=name data-testid="media-image" loading="lazy"/>
+                    </a>
+                }
+                .into_any()
+            }
+            MessageKind::Video => {
+                view! { <video class="media" controls src=src data-testid="media-video"></video> }
+                    .into_any()
+            }
+            MessageKind::Audio => view! {
+                <p class="kind">{if media.voice { "🎤 Voice message" } else { "🎵 Audio" }}</p>
+                <audio controls src=src data-testid="media-audio"></audio>
+            }
+            .into_any(),
+            _ => view! {
+                <a class="media document" href=src target="_blank" rel="noopener" data-testid="media-document">
+                    "📄 " {name}
+                </a>
+            }
+            .into_any(),
+        },
+        MediaState::Pending => view! {
+            <p class="media-state" data-testid="media-state" data-state="pending">
+                {kind.placeholder()} " — downloading…"
+            </p>
+        }
+        .into_any(),
+        MediaState::Failed | MediaState::Unavailable => {
+            let state = media.state;
+            let retrying = media.error.as_deref().is_some_and(|e| e.ends_with("(retrying)"));
+            let error = media.error.clone().unwrap_or_default();
+            view! {
+                <p class="media-state error" data-testid="media-state" data-state=state.as_str()>
+                    {kind.placeholder()}
+                    {if state == MediaState::Unavailable { " unavailable: " } else { " could not be downloaded: " }}
+                    {error}
+                </p>
+                {(state == MediaState::Failed && !retrying).then(|| view! {
+                    <button class="retry" data-testid="refetch" on:click=move |_| {
+                        ctx.refetch(message_id.clone());
+                    }>"Download again"</button>
+                })}
+            }
+            .into_any()
+        }
+    }
+}
+
+fn content_view(c: Content) -> AnyView {
+    match c {
+        Content::Location {
+            latitude,
+            longitude,
+            name,
+            address,
+            ..
+        } => {
+            let map = format!(
+                "https://www.openstreetmap.org/?mlat={latitude}&mlon={longitude}#map=16/{latitude}/{longitude}"
+            );
+            view! {
+                <div class="location" data-testid="location">
+                    <p class="kind">"📍 " {name.unwrap_or_else(|| "Shared location".into())}</p>
+                    {address.map(|a| view! { <p class="body">{a}</p> })}
+                    <a href=map target="_blank" rel="noopener">{format!("{latitude:.5}, {longitude:.5}")}</a>
+                </div>
+            }
+            .into_any()
+        }
+        Content::Contacts { cards } => view! {
+            <ul class="cards" data-testid="contacts">
+                {cards.into_iter().map(|c| view! {
+                    <li>
+                        <strong>"👤 " {c.name}</strong>
+                        {c.org.map(|o| view! { <span class="org">{o}</span> })}
+                        {c.phones.into_iter().map(|p| view! { <span class="phone">{p}</span> }).collect_view()}
+                        {c.emails.into_iter().map(|e| view! { <span class="email">{e}</span> }).collect_view()}
+                    </li>
+                }).collect_view()}
+            </ul>
+        }
+        .into_any(),
+        Content::Choice {
+            via,
+            title,
+            description,
+            response,
+            ..
+        } => {
+            let how = match via.as_str() {
+                "list_reply" => "Picked from the list",
+                "nfm_reply" => "Completed a form",
+                _ => "Tapped",
+            };
+            view! {
+                <div class="choice" data-testid="choice">
+                    <p class="kind">{how}</p>
+                    <p class="body">"“" {title} "”"</p>
+                    {description.map(|d| view! { <p class="hint">{d}</p> })}
+                    {response.map(|r| view! { <pre class="response">{r}</pre> })}
+                </div>
+            }
+            .into_any()
+        }
+        Content::Order { note, items, .. } => view! {
+            <div class="order" data-testid="order">
+                <p class="kind">"🛒 Order"</p>
+                <ul>
+                    {items.into_iter().map(|i| view! {
+                        <li>
+                            {format!("{} × {}", i.quantity, i.sku)}
+                            {i.price.map(|p| format!(" — {p:.2} {}", i.currency.unwrap_or_default()))}
+                        </li>
+                    }).collect_view()}
+                </ul>
+                {note.map(|n| view! { <p class="body">{n}</p> })}
+            </div>
+        }
+        .into_any(),
+        Content::Template {
+            name,
+            language,
+            params,
+        } => view! {
+            <div class="template" data-testid="template">
+                <p class="kind">"📋 Template " <code>{name}</code> " (" {language} ")"</p>
+                {(!params.is_empty()).then(|| view! { <p class="body">{params.join(" · ")}</p> })}
+            </div>
+        }
+        .into_any(),
+        Content::Interactive {
+            header,
+            body,
+            footer,
+            button,
+            options,
+        } => view! {
+            <div class="interactive" data-testid="interactive">
+                {header.map(|h| view! { <p class="kind">{h}</p> })}
+                <p class="body">{body}</p>
+                {footer.map(|f| view! { <p class="hint">{f}</p> })}
+                {button.map(|b| view! { <p class="list-button">"☰ " {b}</p> })}
+                <ul class="options">
+                    {options.into_iter().map(|o| view! { <li>{o.title}</li> }).collect_view()}
+                </ul>
+            </div>
+        }
+        .into_any(),
+        Content::Unsupported { wire_type, reason } => view! {
+            <p class="kind unsupported" data-testid="unsupported">
+                "Unsupported message (" {wire_type} ")"
+                {reason.map(|r| format!(" — {r}"))}
+            </p>
+        }
+        .into_any(),
+        Content::System { .. } | Content::Reaction { .. } | Content::Unknown => ().into_any(),
+    }
+}
