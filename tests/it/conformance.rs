@@ -705,6 +705,188 @@ pub async fn settings_are_kept_and_removed(store: DynStore) {
     assert_eq!(store.setting("k").await.unwrap(), None);
 }
 
+pub async fn message_details_round_trip_and_edits_publish(store: DynStore) {
+    use switchboard::model::{Content, Details, Direction, Media, MediaState};
+    let inbox = inbox(&store).await;
+    let mut m = inbound(&inbox, "wamid.D1", "5511900000001", 100);
+    m.kind = MessageKind::Location;
+    m.details = Details {
+        content: Some(Content::Location {
+            latitude: -23.5,
+            longitude: -46.6,
+            name: Some("Paulista".into()),
+            address: None,
+            url: None,
+        }),
+        media: Some(Media {
+            media_id: Some("123".into()),
+            state: MediaState::Pending,
+            ..Media::default()
+        }),
+        forwarded: true,
+        ..Details::default()
+    };
+    let InboundOutcome::Created(created) = store.record_inbound(m.clone()).await.unwrap() else {
+        panic!()
+    };
+    assert_eq!(created.details, m.details);
+    let read = store.message(&created.id).await.unwrap().unwrap();
+    assert_eq!(read.details, m.details, "details survive a round trip");
+    assert_eq!(
+        store
+            .message_by_wamid(&inbox, "wamid.D1")
+            .await
+            .unwrap()
+            .unwrap()
+            .id,
+        created.id
+    );
+
+    let head = store.event_bounds().await.unwrap().head;
+    let edited = store
+        .edit_message(
+            &created.id,
+            Arc::new(|m: &mut switchboard::model::Message| {
+                m.text = Some("edited".into());
+                m.details.react(Direction::In, Some("👍"), 5)
+            }),
+        )
+        .await
+        .unwrap()
+        .expect("changed");
+    assert_eq!(edited.text.as_deref(), Some("edited"));
+    assert!(edited.version > read.version);
+    assert_eq!(edited.details.reactions[0].emoji, "👍");
+    let events = store.events_after(head, 10).await.unwrap();
+    assert!(
+        events
+            .iter()
+            .any(|e| e.kind == switchboard::store::EventKind::MessageUpdated),
+        "an edit is published"
+    );
+    // An edit that changes nothing is not a change.
+    let same = store
+        .edit_message(
+            &created.id,
+            Arc::new(|m: &mut switchboard::model::Message| {
+                m.details.react(Direction::In, Some("👍"), 5)
+            }),
+        )
+        .await
+        .unwrap();
+    assert!(same.is_none());
+
+    // Replies and reactions are found by the wamid they point at.
+    let mut reply = inbound(&inbox, "wamid.D2", "5511900000001", 101);
+    reply.reply_to = Some("wamid.D1".into());
+    store.record_inbound(reply).await.unwrap();
+    let replies = store.replies_to(&inbox, "wamid.D1", 10).await.unwrap();
+    assert_eq!(replies.len(), 1);
+    assert_eq!(replies[0].wamid.as_deref(), Some("wamid.D2"));
+}
+
+pub async fn a_failed_send_can_be_retried_once_per_failure(store: DynStore) {
+    let inbox = inbox(&store).await;
+    let conv = conversation(&store, &inbox, "5511900000002").await;
+    let id = outbound(&store, &conv).await;
+    assert!(matches!(
+        store.retry_outbound(&id).await,
+        Err(StoreError::Conflict(_))
+    ));
+    store.mark_accepted(&id, "wamid.R1").await.unwrap();
+    let mut failed = status(&inbox, "wamid.R1", "failed", 10);
+    failed.error = Some(ErrorInfo {
+        code: 131026,
+        title: "Message undeliverable".into(),
+        detail: None,
+    });
+    store.record_status(failed).await.unwrap();
+    let retried = store.retry_outbound(&id).await.unwrap();
+    assert_eq!(retried.status, MessageStatus::Pending);
+    assert_eq!(retried.wamid, None);
+    assert_eq!(retried.details.attempt, 1);
+    assert_eq!(
+        retried.error.as_ref().map(|e| e.code),
+        Some(131026),
+        "kept until a new status"
+    );
+    // A receipt of the old attempt, naming the message, does not claim the new one.
+    let mut late = status(&inbox, "wamid.OLD", "sent", 11);
+    late.callback_data = Some(switchboard::store::callback_data(&id, 0));
+    assert_eq!(
+        store.record_status(late).await.unwrap(),
+        StatusOutcome::Parked
+    );
+    let mut early = status(&inbox, "wamid.R2", "sent", 12);
+    early.callback_data = Some(switchboard::store::callback_data(&id, 1));
+    assert!(matches!(
+        store.record_status(early).await.unwrap(),
+        StatusOutcome::Applied(_)
+    ));
+    let m = store.message(&id).await.unwrap().unwrap();
+    assert_eq!(m.wamid.as_deref(), Some("wamid.R2"));
+    assert_eq!(m.status, MessageStatus::Sent);
+}
+
+pub async fn jobs_come_due_in_order_and_finish(store: DynStore) {
+    use switchboard::store::{Job, JobKind};
+    let job = |key: &str, due_at| Job {
+        kind: JobKind::Media,
+        key: key.into(),
+        due_at,
+        attempts: 0,
+    };
+    store.schedule_job(job("b", 200)).await.unwrap();
+    store.schedule_job(job("a", 100)).await.unwrap();
+    store.schedule_job(job("later", 10_000)).await.unwrap();
+    let due = store.due_jobs(500, 10).await.unwrap();
+    assert_eq!(
+        due.iter().map(|j| j.key.as_str()).collect::<Vec<_>>(),
+        ["a", "b"]
+    );
+    // Rescheduling replaces, it does not add.
+    store
+        .schedule_job(Job {
+            attempts: 3,
+            ..job("a", 300)
+        })
+        .await
+        .unwrap();
+    let due = store.due_jobs(500, 10).await.unwrap();
+    assert_eq!(due.len(), 2);
+    assert_eq!(due.iter().find(|j| j.key == "a").unwrap().attempts, 3);
+    store.finish_job(JobKind::Media, "a").await.unwrap();
+    store.finish_job(JobKind::Send, "b").await.unwrap();
+    let due = store.due_jobs(500, 10).await.unwrap();
+    assert_eq!(due.len(), 1, "only the media job a finished");
+}
+
+pub async fn a_number_change_moves_the_contact(store: DynStore) {
+    let inbox = inbox(&store).await;
+    let conv = conversation(&store, &inbox, "5511900000003").await;
+    conversation(&store, &inbox, "5511900000004").await;
+    assert!(
+        store
+            .change_contact_phone(&inbox, "5511900000003", "5511900000033")
+            .await
+            .unwrap()
+    );
+    let c = store.conversation(&conv).await.unwrap().unwrap();
+    assert_eq!(c.contact.wa_id.as_deref(), Some("5511900000033"));
+    assert!(matches!(
+        store
+            .change_contact_phone(&inbox, "5511900000033", "5511900000004")
+            .await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert!(
+        !store
+            .change_contact_phone(&inbox, "0000", "1111")
+            .await
+            .unwrap()
+    );
+}
+
 /// Instantiates every conformance test for one backend. `$open` is an async expression
 /// yielding `(DynStore, guard)`; the guard keeps the backend's resources alive.
 #[macro_export]
@@ -734,6 +916,10 @@ macro_rules! conformance {
                 inboxes_keep_their_own_credentials,
                 membership_scopes_what_an_agent_sees,
                 settings_are_kept_and_removed,
+                message_details_round_trip_and_edits_publish,
+                a_failed_send_can_be_retried_once_per_failure,
+                jobs_come_due_in_order_and_finish,
+                a_number_change_moves_the_contact,
             );
         }
     };

@@ -2,11 +2,13 @@
 //! One binary, so the crate links once.
 
 mod cli;
+mod cloud_api;
 mod conformance;
 mod http;
 mod mongo_app;
 mod parser_props;
 mod realtime;
+mod scenarios;
 mod security;
 mod send;
 mod socket;

@@ -2,7 +2,12 @@ use serde_json::{Value, json};
 
 use crate::support::*;
 
-async fn send(app: &TestApp, conversation_id: &str, text: &str, client_id: &str) -> (u16, Value) {
+pub async fn send(
+    app: &TestApp,
+    conversation_id: &str,
+    text: &str,
+    client_id: &str,
+) -> (u16, Value) {
     app.call(
         "send_message",
         json!({"conversation_id": conversation_id, "text": text, "client_id": client_id}),
@@ -77,7 +82,7 @@ async fn a_repeated_client_id_returns_the_original_and_sends_once() {
     assert_eq!(outbound.len(), 1);
 }
 
-async fn silent_send(app: &TestApp, conv: &str) -> (String, String) {
+pub async fn silent_send(app: &TestApp, conv: &str) -> (String, String) {
     app.add_fault(json!({"fault": "silent"})).await;
     let (status, msg) = send(app, conv, "ticks by hand", &uuid()).await;
     assert_eq!(status, 200, "{msg}");

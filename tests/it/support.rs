@@ -481,3 +481,7 @@ pub fn first_host(url: &str) -> String {
         format!("{host}:27017")
     }
 }
+
+pub fn now_secs() -> i64 {
+    switchboard::store::now_ms() / 1000
+}
