@@ -170,32 +170,6 @@ impl WithRaw for InboundMessage {
     }
 }
 
-impl InboundMessage {
-    /// Body for text, caption for media, or the most telling string for other types.
-    pub fn text(&self) -> Option<String> {
-        let obj = self.raw.get(&self.kind);
-        let pick = |path: &[&str]| {
-            let mut v = obj?;
-            for key in path {
-                v = v.get(key)?;
-            }
-            v.as_str().map(str::to_string)
-        };
-        match self.kind.as_str() {
-            "text" => pick(&["body"]),
-            "image" | "video" | "document" => pick(&["caption"]).or_else(|| pick(&["filename"])),
-            "button" => pick(&["text"]),
-            "interactive" => pick(&["button_reply", "title"])
-                .or_else(|| pick(&["list_reply", "title"]))
-                .or_else(|| pick(&["nfm_reply", "body"])),
-            "reaction" => pick(&["emoji"]),
-            "location" => pick(&["name"]).or_else(|| pick(&["address"])),
-            "system" => pick(&["body"]),
-            _ => None,
-        }
-    }
-}
-
 #[derive(Debug, Clone, Default, Deserialize)]
 pub struct MessageContext {
     #[serde(default)]
@@ -287,40 +261,6 @@ fn lenient_i64<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error>
 }
 
 // ---- Sending -------------------------------------------------------------------------
-
-/// `POST /{phone-number-id}/messages` body for a text message.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct SendTextRequest {
-    pub messaging_product: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub recipient_type: Option<String>,
-    /// Phone digits; absent when sending to a BSUID.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub to: Option<String>,
-    /// BSUID recipient (2026).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub recipient: Option<String>,
-    #[serde(rename = "type")]
-    pub kind: String,
-    pub text: TextBody,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub context: Option<ReplyContext>,
-    /// Echoed in status webhooks; we put our message id here to link early statuses.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub biz_opaque_callback_data: Option<String>,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct TextBody {
-    pub body: String,
-    #[serde(default)]
-    pub preview_url: bool,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct ReplyContext {
-    pub message_id: String,
-}
 
 /// Meta's success answer to a send.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -416,7 +356,7 @@ mod tests {
         let Item::Ok(m) = &c.messages[2] else {
             panic!("third message did not parse")
         };
-        assert_eq!(m.text().as_deref(), Some("second from Ana"));
+        assert_eq!(m.raw["text"]["body"], "second from Ana");
         assert_eq!(m.timestamp, Some(1_763_800_201));
     }
 
@@ -427,8 +367,8 @@ mod tests {
             panic!()
         };
         assert_eq!(
-            m.text().as_deref(),
-            Some("Ação 😀 ok https://example.com/a?b=1")
+            m.raw["text"]["body"],
+            "Ação 😀 ok https://example.com/a?b=1"
         );
         assert_eq!(
             changes[0].contacts[0]
