@@ -185,43 +185,78 @@ pub async fn server_info() -> Result<ServerInfo, ApiError> {
 }
 
 /// Simulator mode only: a demo customer writes to one of the caller's inboxes (the first
-/// when `inbox_id` is left out; a random customer and line when those are).
+/// when `inbox_id` is left out; a random customer and line when those are). `kind` picks
+/// the message type (text, image, document, audio, location, contacts, order,
+/// unsupported, hologram; reaction and button_reply need `target`, a wamid).
 #[server(endpoint = "simulate_customer_message", input = Json, output = Json)]
 pub async fn simulate_customer_message(
     wa_id: Option<String>,
     text: Option<String>,
     inbox_id: Option<String>,
+    kind: Option<String>,
+    target: Option<String>,
 ) -> Result<String, ApiError> {
     use super::ctx;
     use crate::server::error::AppError;
-    use crate::simulator::SimError;
+    use crate::simulator::{CustomerInput, SimError};
     let state = ctx::state()?;
     let principal = ctx::principal()?;
     let Some(sim) = state.simulator.as_ref() else {
         return Err(AppError::NotFound("simulator").into_api());
     };
     let run = async {
-        let inbox = match inbox_id {
-            Some(id) => state
-                .store
-                .inbox(&id)
-                .await?
-                .filter(|i| principal.can_see(&i.id))
-                .ok_or(AppError::NotFound("inbox"))?,
-            None => state
-                .store
-                .list_inboxes()
-                .await?
-                .into_iter()
-                .find(|i| principal.can_see(&i.id))
-                .ok_or(AppError::NotFound("inbox"))?,
+        let inbox = ctx::simulated_inbox(&state, &principal, inbox_id).await?;
+        let input = CustomerInput {
+            wa_id,
+            name: None,
+            text,
+            kind,
+            target,
         };
-        sim.customer_text(&state, &inbox, wa_id.as_deref(), None, text.as_deref())
+        sim.customer_message(&state, &inbox, &input)
             .await
             .map_err(|e| match e {
                 SimError::BadRequest(m) => AppError::BadRequest(m),
                 other => AppError::Internal(other.to_string()),
             })
+    };
+    run.await.map_err(|e| e.into_api())
+}
+
+/// Simulator mode only: schedules faults for the next sends, media downloads or
+/// deliveries (the same JSON as `POST /_sim/faults`: one fault or a list).
+#[server(endpoint = "simulate_fault", input = Json, output = Json)]
+pub async fn simulate_fault(fault: serde_json::Value) -> Result<usize, ApiError> {
+    use super::ctx;
+    use crate::server::error::AppError;
+    let state = ctx::state()?;
+    ctx::principal()?;
+    let Some(sim) = state.simulator.as_ref() else {
+        return Err(AppError::NotFound("simulator").into_api());
+    };
+    let faults = crate::simulator::parse_faults(fault)
+        .map_err(|e| AppError::BadRequest(format!("unknown fault: {e}")).into_api())?;
+    tracing::info!(?faults, "simulator: faults scheduled");
+    sim.add_faults(faults);
+    Ok(sim.pending_faults().len())
+}
+
+/// Simulator mode only: `count` demo customers write at once.
+#[server(endpoint = "simulate_burst", input = Json, output = Json)]
+pub async fn simulate_burst(count: u32, inbox_id: Option<String>) -> Result<usize, ApiError> {
+    use super::ctx;
+    use crate::server::error::AppError;
+    let state = ctx::state()?;
+    let principal = ctx::principal()?;
+    let Some(sim) = state.simulator.as_ref() else {
+        return Err(AppError::NotFound("simulator").into_api());
+    };
+    if !(1..=1000).contains(&count) {
+        return Err(AppError::BadRequest("count must be 1 to 1000".into()).into_api());
+    }
+    let run = async {
+        let inbox = ctx::simulated_inbox(&state, &principal, inbox_id).await?;
+        Ok::<_, AppError>(sim.burst(&state, &inbox, count as usize).await)
     };
     run.await.map_err(|e| e.into_api())
 }

@@ -23,6 +23,11 @@ use sha2::Digest;
 
 pub use faults::Fault;
 
+/// Reads one fault or a list, as `POST /_sim/faults` and the UI send them.
+pub fn parse_faults(value: serde_json::Value) -> Result<Vec<Fault>, serde_json::Error> {
+    serde_json::from_value::<faults::FaultInput>(value).map(faults::FaultInput::into_vec)
+}
+
 use crate::model::DemoCustomer;
 use crate::server::admin::effective_credentials;
 use crate::server::auth::Principal;

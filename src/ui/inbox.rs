@@ -7,7 +7,7 @@ use leptos_router::hooks::use_location;
 use super::state::InboxCtx;
 use super::status_icon::StatusIcon;
 use super::time::list_time;
-use crate::api::{me, server_info, sign_out, simulate_customer_message};
+use crate::api::{me, server_info, sign_out};
 use crate::model::{Conversation, Direction, Me, Role, ServerInfo};
 
 #[component]
@@ -101,7 +101,7 @@ fn InboxShell(me: Me, info: Resource<Result<ServerInfo, crate::error::ApiError>>
             <aside class="sidebar">
                 <Suspense fallback=|| ()>
                     {move || Suspend::new(async move {
-                        info.await.ok().filter(|i| i.simulator).map(|i| view! { <SimulatorPanel info=i/> })
+                        info.await.ok().filter(|i| i.simulator).map(|i| view! { <super::simulator::SimulatorPanel info=i/> })
                     })}
                 </Suspense>
                 <nav class="conversations" data-testid="conversation-list" aria-label="Conversations">
@@ -118,6 +118,26 @@ fn InboxShell(me: Me, info: Resource<Result<ServerInfo, crate::error::ApiError>>
                 </nav>
             </aside>
             <main class="main">
+                <Suspense fallback=|| ()>
+                    {move || Suspend::new(async move {
+                        let info = info.await.ok()?;
+                        let paused: Vec<_> = info
+                            .inboxes
+                            .into_iter()
+                            .filter_map(|i| {
+                                let reason = i.sending_paused.clone()?;
+                                Some((i.name.unwrap_or(i.phone_number_id), reason))
+                            })
+                            .collect();
+                        (!paused.is_empty()).then(|| view! {
+                            <div class="banner paused" role="alert" data-testid="sending-paused">
+                                {paused.into_iter().map(|(name, reason)| view! {
+                                    <p>"Sending from " <strong>{name}</strong> " is paused. " {reason}</p>
+                                }).collect_view()}
+                            </div>
+                        })
+                    })}
+                </Suspense>
                 <Outlet/>
             </main>
         </div>
@@ -229,66 +249,6 @@ fn ConversationRow(c: Conversation) -> impl IntoView {
                 </span>
             </A>
         </li>
-    }
-}
-
-/// Lets a new user play the customer while no Meta account is connected.
-#[component]
-fn SimulatorPanel(info: ServerInfo) -> impl IntoView {
-    let who = RwSignal::new(String::new());
-    let to = RwSignal::new(String::new());
-    let text = RwSignal::new(String::new());
-    let busy = RwSignal::new(false);
-    let problem = RwSignal::new(None::<String>);
-    let send = move || {
-        if busy.get_untracked() {
-            return;
-        }
-        busy.set(true);
-        problem.set(None);
-        let wa_id = Some(who.get_untracked()).filter(|w| !w.is_empty());
-        let body = Some(text.get_untracked()).filter(|t| !t.trim().is_empty());
-        let inbox = Some(to.get_untracked()).filter(|i| !i.is_empty());
-        leptos::task::spawn_local(async move {
-            match simulate_customer_message(wa_id, body, inbox).await {
-                Ok(_) => text.set(String::new()),
-                Err(e) => problem.set(Some(e.message)),
-            }
-            busy.set(false);
-        });
-    };
-    view! {
-        <section class="sim-panel" data-testid="simulator-panel" aria-label="Simulator">
-            <h2>"Try it: play the customer"</h2>
-            <form on:submit=move |ev| {
-                ev.prevent_default();
-                send();
-            }>
-                <select aria-label="Customer" data-testid="sim-customer"
-                    on:change=move |ev| who.set(event_target_value(&ev))>
-                    <option value="">"Any demo customer"</option>
-                    {info.demo_customers.into_iter().map(|c| view! {
-                        <option value=c.wa_id.clone()>{c.name}</option>
-                    }).collect_view()}
-                </select>
-                {(info.inboxes.len() > 1).then(|| view! {
-                    <select aria-label="To inbox" data-testid="sim-inbox"
-                        on:change=move |ev| to.set(event_target_value(&ev))>
-                        {info.inboxes.iter().map(|i| view! {
-                            <option value=i.id.clone()>
-                                {i.name.clone().unwrap_or_else(|| i.phone_number_id.clone())}
-                            </option>
-                        }).collect_view()}
-                    </select>
-                })}
-                <input type="text" placeholder="Their message (blank: a sample line)" data-testid="sim-text"
-                    aria-label="Customer message" bind:value=text/>
-                <button type="submit" data-testid="sim-send" disabled=move || busy.get()>
-                    "Customer sends a message"
-                </button>
-            </form>
-            {move || problem.get().map(|p| view! { <p class="error" role="alert">{p}</p> })}
-        </section>
     }
 }
 

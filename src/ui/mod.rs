@@ -7,6 +7,7 @@ pub mod inbox;
 #[cfg(feature = "hydrate")]
 pub mod live;
 pub mod sign_in;
+pub mod simulator;
 pub mod state;
 pub mod status_icon;
 pub mod time;
