@@ -1,6 +1,7 @@
 // Starts the real `switchboard` binary in simulator mode on a fresh SQLite file, and can
 // kill and restart it on the same file.
 import { ChildProcess, spawn } from "node:child_process";
+import { createHmac } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -102,6 +103,29 @@ export class Server {
       body: JSON.stringify({ wa_id: waId, text }),
     });
     if (!res.ok) throw new Error(`simulator: ${res.status} ${await res.text()}`);
+  }
+
+  /** A simulated customer sends any message type; returns its wamid. */
+  async customerSends(args: object): Promise<string> {
+    const res = await fetch(`${this.url}/_sim/customer/messages`, {
+      method: "POST",
+      headers: { "content-type": "application/json", origin: this.url, cookie: this.cookie },
+      body: JSON.stringify(args),
+    });
+    if (!res.ok) throw new Error(`simulator: ${res.status} ${await res.text()}`);
+    return (await res.json()).wamid;
+  }
+
+  /** POSTs a webhook body signed with the simulator's app secret, as Meta would. */
+  async postWebhook(body: object): Promise<void> {
+    const raw = JSON.stringify(body);
+    const sig = createHmac("sha256", "switchboard-simulator-app-secret").update(raw).digest("hex");
+    const res = await fetch(`${this.url}/webhook`, {
+      method: "POST",
+      headers: { "content-type": "application/json", "x-hub-signature-256": `sha256=${sig}` },
+      body: raw,
+    });
+    if (!res.ok) throw new Error(`webhook: ${res.status} ${await res.text()}`);
   }
 
   output(): string {

@@ -1,0 +1,86 @@
+// What Meta throws at an inbox, in a real browser: a photo, reactions, a send that fails
+// and is retried, and a conversation whose 24-hour window has closed.
+import { Page } from "@playwright/test";
+import { expect, signIn, test } from "./fixtures";
+import { Server } from "./server";
+
+const server = new Server(Number(process.env.E2E_CLOUD_PORT ?? 3414));
+
+test.describe.configure({ mode: "serial" });
+test.beforeAll(async () => server.start());
+test.afterAll(async () => server.stop());
+
+async function openConversation(page: Page, name: string) {
+  await signIn(page, server.url);
+  await expect(page.getByTestId("live-state")).toHaveAttribute("data-state", "live");
+  await page.getByTestId("conversation").filter({ hasText: name }).click();
+}
+
+test("a customer's photo is downloaded by the app and displayed", async ({ page }) => {
+  await server.customerSends({ wa_id: "5511987650001", kind: "image", text: "the damaged box" });
+  await openConversation(page, "Ana Souza");
+  const bubble = page.locator("[data-testid=message][data-kind=image]").last();
+  await expect(bubble).toContainText("the damaged box");
+  const img = bubble.getByTestId("media-image");
+  await expect(img).toBeVisible();
+  await expect(img).toHaveAttribute("src", /^\/media\//);
+  // The file really loaded from the app's own route.
+  await expect.poll(() => img.evaluate((el: HTMLImageElement) => el.naturalWidth)).toBeGreaterThan(0);
+});
+
+test("reactions show on the bubble they react to, live", async ({ page }) => {
+  const wamid = await server.customerSends({ wa_id: "5511987650002", text: "Did you get my photo?" });
+  await openConversation(page, "Bruno Lima");
+  const bubble = page.locator("[data-testid=message][data-direction=in]").filter({ hasText: "Did you get my photo?" });
+  await expect(bubble).toBeVisible();
+  // The customer reacts to their own message…
+  await server.customerSends({ wa_id: "5511987650002", kind: "reaction", target: wamid, text: "👍" });
+  await expect(bubble.locator("[data-testid=reaction][data-by=customer]")).toHaveText("👍");
+  // …and the agent reacts from the bubble.
+  await bubble.getByTestId("react").click();
+  await bubble.getByTestId("react-pick").filter({ hasText: "❤️" }).click();
+  await expect(bubble.locator("[data-testid=reaction][data-by=agent]")).toHaveText("❤️");
+  // A reaction is not a bubble of its own.
+  await expect(page.locator("[data-testid=message][data-kind=reaction]")).toHaveCount(0);
+});
+
+test("a failed send shows Meta's reason and what to do, and Retry really re-sends", async ({ page }) => {
+  await server.customerWrites("4915112345678", "Where is my refund?");
+  await server.api("simulate_fault", { fault: { fault: "fail_with", code: 131026 } });
+  await openConversation(page, "Jonas Weber");
+  const composer = page.getByTestId("composer");
+  await composer.fill("Refund sent yesterday");
+  await composer.press("Enter");
+  const bubble = page.locator("[data-testid=message][data-direction=out]").filter({ hasText: "Refund sent yesterday" });
+  await expect(bubble).toHaveAttribute("data-status", "failed");
+  await expect(bubble.getByTestId("failure-reason")).toContainText("#131026");
+  await expect(bubble.getByTestId("failure-advice")).toContainText("could not deliver");
+  await bubble.getByTestId("retry").click();
+  await expect(bubble).toHaveAttribute("data-status", "read", { timeout: 20_000 });
+  await expect(bubble.getByTestId("failure")).toHaveCount(0);
+});
+
+test("after 24 hours the composer offers a template instead, and it goes out", async ({ page }) => {
+  const old = Math.floor(Date.now() / 1000) - 25 * 3600;
+  await server.postWebhook({
+    object: "whatsapp_business_account",
+    entry: [{ id: "100000000000001", changes: [{ field: "messages", value: {
+      messaging_product: "whatsapp",
+      metadata: { display_phone_number: "15550001000", phone_number_id: "200000000000001" },
+      contacts: [{ profile: { name: "Old Timer" }, wa_id: "5511900000024" }],
+      messages: [{ from: "5511900000024", id: "wamid.E2E.OLD", timestamp: String(old), type: "text",
+        text: { body: "Hello? Anyone?" } }],
+    } }] }],
+  });
+  await openConversation(page, "Old Timer");
+  const banner = page.getByTestId("window-banner");
+  await expect(banner).toBeVisible();
+  await expect(banner).toContainText("24-hour window is closed");
+  await expect(page.getByTestId("composer")).toHaveCount(0);
+  await page.getByTestId("template-name").fill("order_update");
+  await page.getByTestId("template-params").fill("Ana\n#42");
+  await page.getByTestId("send-template").click();
+  const bubble = page.locator("[data-testid=message][data-kind=template]").last();
+  await expect(bubble).toContainText("order_update");
+  await expect(bubble).toHaveAttribute("data-status", /sent|delivered|read/);
+});
