@@ -194,29 +194,38 @@ pub enum Outgoing {
         #[serde(default)]
         emoji: Option<String>,
     },
-    Template {
-        name: String,
-        language: String,
-        #[serde(default)]
-        params: Vec<String>,
-    },
-    /// Reply buttons (no `button`) or a list opened by `button`.
-    Interactive {
-        body: String,
-        #[serde(default)]
-        header: Option<String>,
-        #[serde(default)]
-        footer: Option<String>,
-        #[serde(default)]
-        button: Option<String>,
-        options: Vec<ChoiceOption>,
-    },
+    Template(TemplateSpec),
+    Interactive(InteractiveSpec),
+}
+
+/// An approved template and its body parameters, in order.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TemplateSpec {
+    pub name: String,
+    /// e.g. `en_US`, `pt_BR`.
+    pub language: String,
+    #[serde(default)]
+    pub params: Vec<String>,
+}
+
+/// Our interactive message: reply buttons (no `button`), or a list behind a button.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InteractiveSpec {
+    #[serde(default)]
+    pub header: Option<String>,
+    pub body: String,
+    #[serde(default)]
+    pub footer: Option<String>,
+    /// The list's button label; `None` for reply buttons.
+    #[serde(default)]
+    pub button: Option<String>,
+    pub options: Vec<ChoiceOption>,
 }
 
 impl Outgoing {
     /// Only templates may be sent outside the 24-hour customer service window.
     pub fn needs_open_window(&self) -> bool {
-        !matches!(self, Self::Template { .. })
+        !matches!(self, Self::Template(_))
     }
 }
 
@@ -438,24 +447,8 @@ pub enum Content {
         #[serde(default)]
         emoji: Option<String>,
     },
-    Template {
-        name: String,
-        language: String,
-        #[serde(default)]
-        params: Vec<String>,
-    },
-    /// Our interactive message: reply buttons, or a list behind a button.
-    Interactive {
-        #[serde(default)]
-        header: Option<String>,
-        body: String,
-        #[serde(default)]
-        footer: Option<String>,
-        /// The list's button label; `None` for reply buttons.
-        #[serde(default)]
-        button: Option<String>,
-        options: Vec<ChoiceOption>,
-    },
+    Template(TemplateSpec),
+    Interactive(InteractiveSpec),
     /// A type shown as a placeholder; the raw payload is kept by the store.
     Unsupported {
         wire_type: String,

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use rand::Rng;
 
-use crate::model::{Direction, ErrorInfo, Message, MessageKind, MessageStatus, Waiting};
+use crate::model::{Direction, ErrorInfo, Message, MessageStatus, Waiting};
 use crate::server::admin::effective_credentials;
 use crate::server::error::AppError;
 use crate::server::state::AppState;
@@ -150,9 +150,7 @@ async fn handle_error(
             schedule(state, &m.id, at, made - 1).await?;
             set_waiting(state, m, format!("Sending is paused: {reason}"), None).await
         }
-        Recovery::Retry { base, factor }
-            if made < MAX_ATTEMPTS && m.kind != MessageKind::Reaction =>
-        {
+        Recovery::Retry { base, factor } if made < MAX_ATTEMPTS => {
             let wait = backoff(base, factor, made);
             let at = now_ms() + wait.as_millis() as i64;
             tracing::warn!(message = %m.id, code = info.code, attempt = made, wait_ms = wait.as_millis() as u64,

@@ -10,8 +10,8 @@ pub mod dispatch;
 mod request;
 
 use crate::model::{
-    ChoiceOption, Content, Conversation, Details, MAX_TEXT_LEN, Media, MediaState, Message,
-    MessageKind, Outgoing,
+    ChoiceOption, Content, Conversation, Details, InteractiveSpec, MAX_TEXT_LEN, Media, MediaState,
+    Message, MessageKind, Outgoing, TemplateSpec,
 };
 use crate::server::auth::Principal;
 use crate::server::error::AppError;
@@ -206,11 +206,11 @@ async fn compose(
             draft.reply_to = Some(wamid);
             Ok(draft)
         }
-        Outgoing::Template {
+        Outgoing::Template(TemplateSpec {
             name,
             language,
             params,
-        } => {
+        }) => {
             let name = name.trim().to_string();
             let language = language.trim().to_string();
             let name_ok = !name.is_empty()
@@ -245,20 +245,20 @@ async fn compose(
             Ok(plain(
                 MessageKind::Template,
                 Some(text),
-                Some(Content::Template {
+                Some(Content::Template(TemplateSpec {
                     name,
                     language,
                     params,
-                }),
+                })),
             ))
         }
-        Outgoing::Interactive {
+        Outgoing::Interactive(InteractiveSpec {
             body,
             header,
             footer,
             button,
             options,
-        } => {
+        }) => {
             let body = body.trim().to_string();
             if body.is_empty() {
                 return bad("an interactive message needs a body".into());
@@ -273,13 +273,13 @@ async fn compose(
             Ok(plain(
                 MessageKind::Interactive,
                 Some(body.clone()),
-                Some(Content::Interactive {
+                Some(Content::Interactive(InteractiveSpec {
                     header: header.filter(|h| !h.trim().is_empty()),
                     body,
                     footer: footer.filter(|f| !f.trim().is_empty()),
                     button,
                     options,
-                }),
+                })),
             ))
         }
     }

@@ -3,7 +3,7 @@
 
 use serde_json::{Value, json};
 
-use crate::model::{Contact, Content, Message, MessageKind};
+use crate::model::{Contact, Content, InteractiveSpec, Message, MessageKind, TemplateSpec};
 use crate::store::callback_data;
 
 /// The `POST /{phone-number-id}/messages` body for `m`, sent to `contact`.
@@ -32,11 +32,11 @@ pub fn request_body(m: &Message, contact: &Contact) -> Result<Value, String> {
         ),
         (
             MessageKind::Template,
-            Some(Content::Template {
+            Some(Content::Template(TemplateSpec {
                 name,
                 language,
                 params,
-            }),
+            })),
         ) => {
             let mut template = json!({ "name": name, "language": { "code": language } });
             if !params.is_empty() {
@@ -50,13 +50,13 @@ pub fn request_body(m: &Message, contact: &Contact) -> Result<Value, String> {
         }
         (
             MessageKind::Interactive,
-            Some(Content::Interactive {
+            Some(Content::Interactive(InteractiveSpec {
                 header,
                 body,
                 footer,
                 button,
                 options,
-            }),
+            })),
         ) => {
             let mut interactive = match button {
                 None => json!({

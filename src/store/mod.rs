@@ -316,6 +316,20 @@ pub fn callback_data(message_id: &str, attempt: i64) -> String {
     }
 }
 
+/// The details an agent's retry of `m` starts from, or why it cannot be retried. Both
+/// backends share this rule.
+pub fn retry_details(m: &Message) -> StoreResult<Details> {
+    if m.direction != crate::model::Direction::Out || m.status != MessageStatus::Failed {
+        return Err(StoreError::Conflict(
+            "only a failed outbound message can be retried".into(),
+        ));
+    }
+    let mut details = m.details.clone();
+    details.attempt += 1;
+    details.waiting = None;
+    Ok(details)
+}
+
 /// Reads `callback_data` back into (message id, attempt).
 pub fn parse_callback_data(data: &str) -> (&str, i64) {
     match data.rsplit_once('.') {

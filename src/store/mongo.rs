@@ -1772,14 +1772,7 @@ impl Store for MongoStore {
             .message_by_id(message_id)
             .await?
             .ok_or(StoreError::NotFound("message"))?;
-        if m.direction != Direction::Out || m.status != MessageStatus::Failed {
-            return Err(StoreError::Conflict(
-                "only a failed outbound message can be retried".into(),
-            ));
-        }
-        let mut details = m.details.clone();
-        details.attempt += 1;
-        details.waiting = None;
+        let details = super::retry_details(&m)?;
         let result = self
             .coll("messages")
             .update_one(

@@ -1841,14 +1841,7 @@ impl Store for SqliteStore {
         let id = message_id.to_string();
         self.write(move |tx| {
             let m = query_message(tx.conn, &id)?.ok_or(StoreError::NotFound("message"))?;
-            if m.direction != Direction::Out || m.status != MessageStatus::Failed {
-                return Err(StoreError::Conflict(
-                    "only a failed outbound message can be retried".into(),
-                ));
-            }
-            let mut details = m.details.clone();
-            details.attempt += 1;
-            details.waiting = None;
+            let details = super::retry_details(&m)?;
             tx.conn
                 .execute(
                     "UPDATE messages SET wamid = NULL, status_rank = 0, failed = 0, \

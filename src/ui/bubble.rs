@@ -6,7 +6,10 @@ use leptos::prelude::*;
 use super::state::{InboxCtx, is_local};
 use super::status_icon::StatusIcon;
 use super::time::clock_time;
-use crate::model::{Content, Direction, Media, MediaState, Message, MessageKind, MessageStatus};
+use crate::model::{
+    Content, Direction, InteractiveSpec, Media, MediaState, Message, MessageKind, MessageStatus,
+    TemplateSpec,
+};
 
 /// Reactions an agent can add with one click.
 const QUICK_REACTIONS: &[&str] = &["👍", "❤️", "😂", "😮", "🙏"];
@@ -303,24 +306,24 @@ fn content_view(c: Content) -> AnyView {
             </div>
         }
         .into_any(),
-        Content::Template {
+        Content::Template(TemplateSpec {
             name,
             language,
             params,
-        } => view! {
+        }) => view! {
             <div class="template" data-testid="template">
                 <p class="kind">"📋 Template " <code>{name}</code> " (" {language} ")"</p>
                 {(!params.is_empty()).then(|| view! { <p class="body">{params.join(" · ")}</p> })}
             </div>
         }
         .into_any(),
-        Content::Interactive {
+        Content::Interactive(InteractiveSpec {
             header,
             body,
             footer,
             button,
             options,
-        } => view! {
+        }) => view! {
             <div class="interactive" data-testid="interactive">
                 {header.map(|h| view! { <p class="kind">{h}</p> })}
                 <p class="body">{body}</p>

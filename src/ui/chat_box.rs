@@ -6,7 +6,7 @@ use leptos::prelude::*;
 use super::bubble::Bubble;
 use super::state::InboxCtx;
 use crate::api::{DEFAULT_PAGE, load_messages, mark_conversation_read};
-use crate::model::{Conversation, Direction, Outgoing};
+use crate::model::{Conversation, Direction, Outgoing, TemplateSpec};
 
 /// The routed pane: a fresh ChatBox per open conversation.
 #[component]
@@ -276,11 +276,11 @@ fn TemplateForm(conversation_id: String) -> impl IntoView {
             .collect();
         ctx.send_outgoing(
             conversation_id.clone(),
-            Outgoing::Template {
+            Outgoing::Template(TemplateSpec {
                 name: name.get_untracked().trim().to_string(),
                 language: language.get_untracked().trim().to_string(),
                 params,
-            },
+            }),
         );
     };
     view! {

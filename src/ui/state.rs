@@ -257,18 +257,10 @@ impl InboxCtx {
         let client_id = new_client_id();
         let now = now_secs();
         let (kind, text, content) = match &outgoing {
-            Outgoing::Template {
-                name,
-                language,
-                params,
-            } => (
+            Outgoing::Template(spec) => (
                 MessageKind::Template,
-                Some(name.clone()),
-                Some(Content::Template {
-                    name: name.clone(),
-                    language: language.clone(),
-                    params: params.clone(),
-                }),
+                Some(spec.name.clone()),
+                Some(Content::Template(spec.clone())),
             ),
             Outgoing::Text { body, .. } => (MessageKind::Text, Some(body.clone()), None),
             // Other kinds are sent without a local bubble (see `react`).
@@ -312,15 +304,7 @@ impl InboxCtx {
                 t.upsert(failed.clone());
             });
             let outgoing = match &local.details.content {
-                Some(Content::Template {
-                    name,
-                    language,
-                    params,
-                }) => Outgoing::Template {
-                    name: name.clone(),
-                    language: language.clone(),
-                    params: params.clone(),
-                },
+                Some(Content::Template(spec)) => Outgoing::Template(spec.clone()),
                 _ => Outgoing::Text {
                     body: local.text.clone().unwrap_or_default(),
                     reply_to: None,

@@ -31,6 +31,8 @@ pub struct Summary {
     pub statuses_applied: usize,
     pub statuses_parked: usize,
     pub skipped: usize,
+    /// Earlier messages edited or deleted by their sender.
+    pub edits: usize,
     /// Media downloads queued; the job runner should look now rather than at its next tick.
     pub media_queued: usize,
 }
@@ -168,7 +170,7 @@ async fn record_message(
                         }),
                     )
                     .await?;
-                summary.statuses_applied += 1;
+                summary.edits += 1;
                 return Ok(());
             }
             // The original is unknown (older than us): keep the edited text as a message.
@@ -185,7 +187,7 @@ async fn record_message(
                         }),
                     )
                     .await?;
-                summary.statuses_applied += 1;
+                summary.edits += 1;
                 return Ok(());
             }
             content::Parsed {
