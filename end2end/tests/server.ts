@@ -31,6 +31,7 @@ export class Server {
         LEPTOS_SITE_ROOT: "target/site",
         LEPTOS_OUTPUT_NAME: "switchboard",
         DATABASE_URL: `sqlite://${path.join(this.dir, "e2e.db")}`,
+        SWITCHBOARD_MEDIA_DIR: path.join(this.dir, "media"),
         SIMULATOR_RECEIPT_DELAYS_MS: process.env.E2E_RECEIPT_DELAYS_MS ?? "700,1400,2100",
         RUST_LOG: "info",
       },

@@ -62,6 +62,11 @@ impl TestApp {
             ("LEPTOS_SITE_ADDR".into(), "127.0.0.1:0".into()),
             ("DATABASE_URL".into(), format!("sqlite://{}", db.display())),
             ("SIMULATOR_RECEIPT_DELAYS_MS".into(), "30,60,90".into()),
+            // Media files live beside the test's database, not in the checkout.
+            (
+                "SWITCHBOARD_MEDIA_DIR".into(),
+                db.with_extension("media").display().to_string(),
+            ),
         ]);
         for (k, v) in extra {
             env.insert(k.to_string(), v.to_string());
