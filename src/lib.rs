@@ -5,6 +5,10 @@
 //! UI; everything under `server`, `store`, `realtime`, `whatsapp` and `simulator` runs on
 //! the server only.
 
+// Leptos view types nest deeply; the release WebAssembly build needs more query depth
+// than the default to lay them out.
+#![recursion_limit = "256"]
+
 pub mod api;
 pub mod app;
 pub mod error;

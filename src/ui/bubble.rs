@@ -15,7 +15,7 @@ use crate::model::{
 const QUICK_REACTIONS: &[&str] = &["👍", "❤️", "😂", "😮", "🙏"];
 
 #[component]
-pub fn Bubble(m: Message) -> impl IntoView {
+pub fn Bubble(m: Message) -> AnyView {
     let ctx = expect_context::<InboxCtx>();
     let direction = if m.direction == Direction::Out {
         "out"
@@ -166,6 +166,9 @@ pub fn Bubble(m: Message) -> impl IntoView {
             })}
         </article>
     }
+    // Erased: a bubble's full view type is deep enough to overflow the compiler's query
+    // depth in the release WebAssembly build.
+    .into_any()
 }
 
 /// A file: shown inline once stored, otherwise where fetching it stands.
