@@ -146,10 +146,32 @@ pub async fn mark_conversation_read(conversation_id: String) -> Result<Conversat
     let state = ctx::state()?;
     let principal = ctx::principal()?;
     let run = async {
-        ctx::visible_conversation(&state, &principal, &conversation_id).await?;
-        Ok::<_, AppError>(state.store.mark_conversation_read(&conversation_id).await?)
+        let conversation = ctx::visible_conversation(&state, &principal, &conversation_id).await?;
+        let cleared = state.store.mark_conversation_read(&conversation_id).await?;
+        // Blue ticks for the customer, in the background: the agent does not wait on Meta.
+        let background = state.clone();
+        tokio::spawn(async move {
+            let _ = crate::outbound::receipts::mark_read(&background, &conversation, false).await;
+        });
+        Ok::<_, AppError>(cleared)
     };
     run.await.map_err(|e| e.into_api())
+}
+
+/// Shows the customer "typing…" (and marks their messages read) while an agent writes a
+/// reply. WhatsApp shows it for up to 25 s, so call it again about every 20 s while typing.
+/// Returns whether WhatsApp was told (never outside the 24-hour window).
+#[server(endpoint = "show_typing", input = Json, output = Json)]
+pub async fn show_typing(conversation_id: String) -> Result<bool, ApiError> {
+    use super::ctx;
+    use crate::server::error::AppError;
+    let state = ctx::state()?;
+    let principal = ctx::principal()?;
+    let run = async {
+        let conversation = ctx::visible_conversation(&state, &principal, &conversation_id).await?;
+        crate::outbound::receipts::mark_read(&state, &conversation, true).await
+    };
+    run.await.map_err(|e: AppError| e.into_api())
 }
 
 /// How this server runs, and the inboxes the caller may use.

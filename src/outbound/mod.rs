@@ -7,6 +7,7 @@
 //! named. The call to Meta and its retries live in [`dispatch`].
 
 pub mod dispatch;
+pub mod receipts;
 mod request;
 
 use crate::model::{

@@ -598,6 +598,9 @@ async fn graph_send(
             );
         }
     };
+    if request.get("status").and_then(|s| s.as_str()) == Some("read") {
+        return read_receipt(sim, &request);
+    }
     if let Err(details) = check_send(&request) {
         return graph_error(
             StatusCode::BAD_REQUEST,
@@ -662,6 +665,28 @@ async fn graph_send(
         tokio::time::sleep(state.config.graph_timeout + Duration::from_millis(500)).await;
     }
     Json(payloads::send_response(&to, &wamid)).into_response()
+}
+
+/// A mark-as-read (with or without the typing indicator): `{"success": true}`.
+fn read_receipt(sim: &Simulator, request: &serde_json::Value) -> Response {
+    let Some(wamid) = request.get("message_id").and_then(|v| v.as_str()) else {
+        return graph_error(
+            StatusCode::BAD_REQUEST,
+            131009,
+            "(#131009) Parameter value is not valid",
+            "message_id is required to mark a message read.",
+        );
+    };
+    let typing = request.get("typing_indicator").is_some();
+    if let Ok(mut sent) = sim.inner.sent.lock() {
+        sent.push(SentRecord {
+            wamid: wamid.to_string(),
+            kind: if typing { "read+typing" } else { "read" }.into(),
+            to: String::new(),
+            callback: None,
+        });
+    }
+    Json(serde_json::json!({ "success": true })).into_response()
 }
 
 /// The checks Meta makes before accepting a send, for the types the app sends.

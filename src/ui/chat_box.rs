@@ -213,6 +213,20 @@ fn Composer(conversation_id: String, conversation: Memo<Option<Conversation>>) -
     };
     let too_long = move || text.read().chars().count() > crate::model::MAX_TEXT_LEN;
     let send_on_enter = send.clone();
+    // "typing…" for the customer, refreshed at most every 20 s (WhatsApp keeps it 25 s).
+    let last_typing = StoredValue::new(0i64);
+    let typing_id = conversation_id.clone();
+    let typing = move || {
+        let now = super::state::now_secs();
+        if now - last_typing.get_value() < 20 {
+            return;
+        }
+        last_typing.set_value(now);
+        let id = typing_id.clone();
+        leptos::task::spawn_local(async move {
+            let _ = crate::api::show_typing(id).await;
+        });
+    };
     view! {
         <Show when=move || matches!(window_left.get(), Some(left) if left > 0 && left < 4 * 3600)>
             <p class="window-left" data-testid="window-left">
@@ -235,7 +249,13 @@ fn Composer(conversation_id: String, conversation: Memo<Option<Conversation>>) -
                             rows="2"
                             placeholder="Type a reply — Enter sends, Shift+Enter adds a line"
                             prop:value=move || text.get()
-                            on:input=move |ev| text.set(event_target_value(&ev))
+                            on:input={
+                                let typing = typing.clone();
+                                move |ev| {
+                                    text.set(event_target_value(&ev));
+                                    typing();
+                                }
+                            }
                             on:keydown={
                                 let send_on_enter = send_on_enter.clone();
                                 move |ev| {

@@ -113,6 +113,28 @@ impl CloudApi {
             .map_err(|e| CallError::Transport(format!("unreadable success response: {e}")))
     }
 
+    /// Marks `wamid` (and everything before it) read, and shows "typing…" when `typing`.
+    pub async fn mark_read(
+        &self,
+        token: &str,
+        phone_number_id: &str,
+        wamid: &str,
+        typing: bool,
+    ) -> Result<(), CallError> {
+        let mut body = serde_json::json!({
+            "messaging_product": "whatsapp",
+            "status": "read",
+            "message_id": wamid,
+        });
+        if typing {
+            body["typing_indicator"] = serde_json::json!({ "type": "text" });
+        }
+        let url = format!("{}/{phone_number_id}/messages", self.base);
+        Self::call(self.http.post(url).bearer_auth(token).json(&body))
+            .await
+            .map(|_| ())
+    }
+
     /// `GET /{media-id}`: a fresh download URL (valid for about five minutes).
     pub async fn media_url(&self, token: &str, media_id: &str) -> Result<MediaUrl, CallError> {
         let url = format!("{}/{media_id}", self.base);

@@ -374,3 +374,43 @@ async fn every_sample_fixture_parses_and_is_stored() {
     }
     assert!(!app.conversations().await.is_empty());
 }
+
+#[tokio::test]
+async fn reading_marks_the_customers_messages_read_and_typing_shows_only_in_the_window() {
+    let app = TestApp::start().await;
+    let conv = app.customer_writes("5511987650001", "anyone?").await;
+    let wamid = app.messages(&conv).await[0]["wamid"].clone();
+    app.ok("mark_conversation_read", json!({"conversation_id": conv}))
+        .await;
+    for _ in 0..100 {
+        if sent_log(&app).await.iter().any(|s| s["type"] == "read") {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let log = sent_log(&app).await;
+    assert_eq!(log.len(), 1, "{log:?}");
+    assert_eq!(log[0]["type"], "read");
+    assert_eq!(log[0]["wamid"], wamid);
+
+    let told = app
+        .ok("show_typing", json!({"conversation_id": conv}))
+        .await;
+    assert_eq!(told, true);
+    assert_eq!(sent_log(&app).await[1]["type"], "read+typing");
+
+    // Outside the window nobody can answer, so no "typing…" is promised.
+    let old = now_secs() - 25 * 3600;
+    app.post_webhook(&text_body("wamid.OLDT", "5511900000301", "Late", "hi", old))
+        .await;
+    let late = app
+        .conversations()
+        .await
+        .into_iter()
+        .find(|c| c["contact"]["wa_id"] == "5511900000301")
+        .unwrap();
+    let told = app
+        .ok("show_typing", json!({"conversation_id": late["id"]}))
+        .await;
+    assert_eq!(told, false);
+}
