@@ -262,9 +262,11 @@ impl Simulator {
         };
         let mut message = match kind {
             "text" => json!({ "type": "text", "text": { "body": line() } }),
-            "image" | "document" | "audio" => {
+            "image" | "document" | "audio" | "video" | "sticker" => {
                 let (mime, bytes): (&str, Vec<u8>) = match kind {
                     "image" => ("image/png", SAMPLE_PNG.to_vec()),
+                    "video" => ("video/mp4", b"\0\0\0\x18ftypmp42 simulated".to_vec()),
+                    "sticker" => ("image/png", SAMPLE_PNG.to_vec()),
                     "document" => (
                         "application/pdf",
                         b"%PDF-1.4\n% Switchboard simulator invoice\n%%EOF\n".to_vec(),
@@ -286,7 +288,7 @@ impl Simulator {
                     _ => {}
                 }
                 if let Some(t) = &text
-                    && kind != "audio"
+                    && !matches!(kind, "audio" | "sticker")
                 {
                     object["caption"] = json!(t);
                 }
@@ -305,6 +307,22 @@ impl Simulator {
                 "context": { "from": number.display_phone_number, "id": target()? },
                 "interactive": { "type": "button_reply",
                     "button_reply": { "id": "yes", "title": text.clone().unwrap_or_else(|| "Yes".into()) } } }),
+            "list_reply" => json!({ "type": "interactive",
+                "interactive": { "type": "list_reply",
+                    "list_reply": { "id": "plan_pro", "title": text.clone().unwrap_or_else(|| "Pro".into()),
+                        "description": "5 seats" } } }),
+            "nfm_reply" => json!({ "type": "interactive",
+                "interactive": { "type": "nfm_reply", "nfm_reply": { "name": "flow", "body": "Sent",
+                    "response_json": "{\"flow_token\":\"FT1\",\"rating\":\"5\"}" } } }),
+            "button" => json!({ "type": "button",
+                "button": { "text": text.clone().unwrap_or_else(|| "Stop promotions".into()), "payload": "OPT_OUT" } }),
+            "edit" => json!({ "type": "edit", "edit": { "original_message_id": target()?,
+                "message": { "type": "text", "text": { "body": line() } } } }),
+            "revoke" => json!({ "type": "revoke", "revoke": { "original_message_id": target()? } }),
+            "referral" => json!({ "type": "text", "text": { "body": line() },
+                "referral": { "source_url": "https://fb.me/sim", "source_id": "120211000000",
+                    "source_type": "ad", "headline": "Summer sale", "body": "Tap to chat",
+                    "media_type": "image", "ctwa_clid": "ARAkSIM" } }),
             "order" => {
                 json!({ "type": "order", "order": { "catalog_id": "354160437058781", "text": "",
                 "product_items": [
@@ -319,8 +337,9 @@ impl Simulator {
             "hologram" => json!({ "type": "hologram", "hologram": { "depth": 3 } }),
             other => {
                 return Err(SimError::BadRequest(format!(
-                    "unknown kind {other}: use text, image, document, audio, location, contacts, \
-                     reaction, button_reply, order, unsupported or hologram"
+                    "unknown kind {other}: use text, image, video, document, audio, sticker, \
+                     location, contacts, reaction, button_reply, list_reply, nfm_reply, button, \
+                     order, edit, revoke, referral, unsupported or hologram"
                 )));
             }
         };

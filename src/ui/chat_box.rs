@@ -228,7 +228,7 @@ fn Composer(conversation_id: String, conversation: Memo<Option<Conversation>>) -
         });
     };
     view! {
-        <Show when=move || matches!(window_left.get(), Some(left) if left > 0 && left < 4 * 3600)>
+        <Show when=move || matches!(window_left.get(), Some(left) if left > 0)>
             <p class="window-left" data-testid="window-left">
                 {move || window_left.get().map(window_text)}
             </p>

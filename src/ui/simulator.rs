@@ -10,11 +10,17 @@ use crate::model::ServerInfo;
 /// What a customer can send from the panel: (kind, label).
 const KINDS: &[(&str, &str)] = &[
     ("text", "Text"),
+    ("referral", "Text from an ad"),
     ("image", "Photo"),
+    ("video", "Video"),
     ("document", "Document"),
     ("audio", "Voice note"),
+    ("sticker", "Sticker"),
     ("location", "Location"),
     ("contacts", "Contact card"),
+    ("list_reply", "List choice"),
+    ("nfm_reply", "Form (Flow) answers"),
+    ("button", "Template quick reply"),
     ("order", "Order"),
     ("unsupported", "Unsupported (poll)"),
     ("hologram", "Unknown future type"),

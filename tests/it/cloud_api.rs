@@ -414,3 +414,71 @@ async fn reading_marks_the_customers_messages_read_and_typing_shows_only_in_the_
         .await;
     assert_eq!(told, false);
 }
+
+#[tokio::test]
+async fn the_simulator_sends_every_customer_kind_and_edits_and_deletions_apply() {
+    let app = TestApp::start().await;
+    let sim = |body: Value| {
+        let app = &app;
+        async move {
+            let res = app
+                .http
+                .post(format!("{}/_sim/customer/messages", app.url))
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(res.status(), 200, "{body}");
+            res.json::<Value>().await.unwrap()["wamid"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        }
+    };
+    let wa = "5511987650001";
+    let original = sim(json!({"wa_id": wa, "text": "helo"})).await;
+    let kinds = [
+        ("referral", "text"),
+        ("video", "video"),
+        ("sticker", "sticker"),
+        ("list_reply", "interactive"),
+        ("nfm_reply", "interactive"),
+        ("button", "button"),
+        ("contacts", "contacts"),
+    ];
+    for (kind, _) in kinds {
+        sim(json!({"wa_id": wa, "kind": kind})).await;
+    }
+    sim(json!({"wa_id": wa, "kind": "edit", "target": original, "text": "hello"})).await;
+    let conv = app.conversations().await[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let all = app.messages(&conv).await;
+    for (_, stored) in kinds {
+        assert!(all.iter().any(|m| m["kind"] == stored), "{stored}: {all:?}");
+    }
+    assert!(all.iter().any(|m| !m["details"]["referral"].is_null()));
+    let edited = all
+        .iter()
+        .find(|m| m["wamid"] == original.as_str())
+        .unwrap();
+    assert_eq!(edited["text"], "hello");
+    assert_eq!(edited["details"]["edited"], true);
+
+    sim(json!({"wa_id": wa, "kind": "revoke", "target": original})).await;
+    let all = app.messages(&conv).await;
+    let deleted = all
+        .iter()
+        .find(|m| m["wamid"] == original.as_str())
+        .unwrap();
+    assert_eq!(deleted["details"]["deleted"], true);
+    let res = app
+        .http
+        .post(format!("{}/_sim/customer/messages", app.url))
+        .json(&json!({"kind": "edit"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 400, "an edit needs its target");
+}
