@@ -227,7 +227,8 @@ pub async fn simulate_customer_message(
         return Err(AppError::NotFound("simulator").into_api());
     };
     let run = async {
-        let inbox = ctx::simulated_inbox(&state, &principal, inbox_id).await?;
+        let named = inbox_id.as_deref().map(crate::simulator::InboxRef::Id);
+        let inbox = crate::simulator::target_inbox(&state, &principal, named).await?;
         let input = CustomerInput {
             wa_id,
             name: None,
@@ -277,7 +278,8 @@ pub async fn simulate_burst(count: u32, inbox_id: Option<String>) -> Result<usiz
         return Err(AppError::BadRequest("count must be 1 to 1000".into()).into_api());
     }
     let run = async {
-        let inbox = ctx::simulated_inbox(&state, &principal, inbox_id).await?;
+        let named = inbox_id.as_deref().map(crate::simulator::InboxRef::Id);
+        let inbox = crate::simulator::target_inbox(&state, &principal, named).await?;
         Ok::<_, AppError>(sim.burst(&state, &inbox, count as usize).await)
     };
     run.await.map_err(|e| e.into_api())

@@ -77,26 +77,6 @@ pub(crate) mod ctx {
     }
 
     /// A conversation the caller may see; any other id is "not found".
-    /// The inbox a simulator control acts on: the named one, or the caller's first.
-    pub async fn simulated_inbox(
-        state: &AppState,
-        principal: &Principal,
-        inbox_id: Option<String>,
-    ) -> Result<crate::store::Inbox, AppError> {
-        let inbox = match inbox_id {
-            Some(id) => state.store.inbox(&id).await?,
-            None => state
-                .store
-                .list_inboxes()
-                .await?
-                .into_iter()
-                .find(|i| principal.can_see(&i.id)),
-        };
-        inbox
-            .filter(|i| principal.can_see(&i.id))
-            .ok_or(AppError::NotFound("inbox"))
-    }
-
     pub async fn visible_conversation(
         state: &AppState,
         principal: &Principal,

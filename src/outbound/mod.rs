@@ -41,18 +41,10 @@ pub async fn send(
         .await?
         .filter(|c| principal.can_see(&c.inbox_id))
         .ok_or(AppError::NotFound("conversation"))?;
-    let draft = compose(state, &conversation, outgoing.clone()).await?;
-    let now = crate::store::now_ms() / 1000;
-    if outgoing.needs_open_window() && conversation.window_left(now) == 0 {
-        return Err(AppError::WindowClosed(match conversation.last_inbound_at {
-            Some(_) => "more than 24 hours have passed since the customer last wrote; \
-                        only an approved template can be sent now"
-                .into(),
-            None => "the customer has not written yet; only an approved template can \
-                     start the conversation"
-                .into(),
-        }));
+    if outgoing.needs_open_window() {
+        check_window(&conversation)?;
     }
+    let draft = compose(state, &conversation, outgoing).await?;
     let (message, created) = state
         .store
         .create_outbound(NewOutbound {
@@ -89,17 +81,33 @@ pub async fn retry(
         .conversation(&m.conversation_id)
         .await?
         .ok_or(AppError::NotFound("conversation"))?;
-    let now = crate::store::now_ms() / 1000;
-    if m.kind != MessageKind::Template && conversation.window_left(now) == 0 {
-        return Err(AppError::WindowClosed(
-            "more than 24 hours have passed since the customer last wrote; a retry would \
-             fail again. Send an approved template instead"
-                .into(),
-        ));
+    if m.kind != MessageKind::Template {
+        check_window(&conversation)?;
     }
     let m = state.store.retry_outbound(&m.id).await?;
     tracing::info!(message = %m.id, attempt = m.details.attempt, "send: agent retry");
     dispatch::first_attempt(state, m).await
+}
+
+/// Whether the customer service window is closed now.
+pub fn window_closed(conversation: &Conversation) -> bool {
+    conversation.window_left(crate::store::now_ms() / 1000) == 0
+}
+
+/// Refuses a free-form message outside the window, before Meta is called (Meta would
+/// accept it and fail it later with 131047).
+fn check_window(conversation: &Conversation) -> Result<(), AppError> {
+    if !window_closed(conversation) {
+        return Ok(());
+    }
+    Err(AppError::WindowClosed(match conversation.last_inbound_at {
+        Some(_) => "more than 24 hours have passed since the customer last wrote; \
+                    only an approved template can be sent now"
+            .into(),
+        None => "the customer has not written yet; only an approved template can \
+                 start the conversation"
+            .into(),
+    }))
 }
 
 /// A message ready to store: what the bubble shows and what the request is built from.

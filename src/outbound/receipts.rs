@@ -17,8 +17,7 @@ pub async fn mark_read(
     conversation: &Conversation,
     typing: bool,
 ) -> Result<bool, AppError> {
-    let now = crate::store::now_ms() / 1000;
-    if typing && conversation.window_left(now) == 0 {
+    if typing && super::window_closed(conversation) {
         return Ok(false);
     }
     let page = state

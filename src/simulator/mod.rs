@@ -851,11 +851,19 @@ async fn burst(
     if !(1..=1000).contains(&input.count) {
         return (StatusCode::BAD_REQUEST, "count must be 1 to 1000").into_response();
     }
-    let inbox =
-        match first_visible_inbox(&state, &principal, input.phone_number_id.as_deref()).await {
-            Ok(i) => i,
-            Err(r) => return r,
-        };
+    let inbox = match target_inbox(
+        &state,
+        &principal,
+        input
+            .phone_number_id
+            .as_deref()
+            .map(InboxRef::PhoneNumberId),
+    )
+    .await
+    {
+        Ok(i) => i,
+        Err(e) => return e.into_response(),
+    };
     let delivered = sim.burst(&state, &inbox, input.count).await;
     Json(serde_json::json!({ "delivered": delivered })).into_response()
 }
@@ -875,24 +883,31 @@ async fn list_sent(
 }
 
 /// The inbox a simulator control acts on: the named one, or the caller's first.
-async fn first_visible_inbox(
+/// Names an inbox by our id (server functions) or by its phone number id (HTTP routes).
+pub enum InboxRef<'a> {
+    Id(&'a str),
+    PhoneNumberId(&'a str),
+}
+
+/// The inbox a simulator control acts on: the named one, or the caller's first.
+pub async fn target_inbox(
     state: &AppState,
     principal: &Principal,
-    phone_number_id: Option<&str>,
-) -> Result<Inbox, Response> {
-    let inbox = match phone_number_id {
-        Some(pnid) => state.store.inbox_by_phone_number_id(pnid).await,
+    named: Option<InboxRef<'_>>,
+) -> Result<Inbox, AppError> {
+    let inbox = match named {
+        Some(InboxRef::Id(id)) => state.store.inbox(id).await?,
+        Some(InboxRef::PhoneNumberId(pnid)) => state.store.inbox_by_phone_number_id(pnid).await?,
         None => state
             .store
             .list_inboxes()
-            .await
-            .map(|all| all.into_iter().find(|i| principal.can_see(&i.id))),
+            .await?
+            .into_iter()
+            .find(|i| principal.can_see(&i.id)),
     };
-    match inbox {
-        Ok(Some(i)) if principal.can_see(&i.id) => Ok(i),
-        Ok(_) => Err((StatusCode::NOT_FOUND, "no such inbox").into_response()),
-        Err(e) => Err((StatusCode::SERVICE_UNAVAILABLE, e.to_string()).into_response()),
-    }
+    inbox
+        .filter(|i| principal.can_see(&i.id))
+        .ok_or(AppError::NotFound("inbox"))
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -914,9 +929,15 @@ async fn customer_message(
         Err(refused) => return refused.into_response(),
     };
     let m = body.map(|Json(b)| b).unwrap_or_default();
-    let inbox = match first_visible_inbox(&state, &principal, m.phone_number_id.as_deref()).await {
+    let inbox = match target_inbox(
+        &state,
+        &principal,
+        m.phone_number_id.as_deref().map(InboxRef::PhoneNumberId),
+    )
+    .await
+    {
         Ok(i) => i,
-        Err(r) => return r,
+        Err(e) => return e.into_response(),
     };
     match sim.customer_message(&state, &inbox, &m.input).await {
         Ok(wamid) => Json(serde_json::json!({ "wamid": wamid })).into_response(),

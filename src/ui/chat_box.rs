@@ -6,7 +6,7 @@ use leptos::prelude::*;
 use super::bubble::Bubble;
 use super::state::InboxCtx;
 use crate::api::{DEFAULT_PAGE, load_messages, mark_conversation_read};
-use crate::model::{Conversation, Direction, Outgoing, TemplateSpec};
+use crate::model::{Conversation, Direction, TemplateSpec};
 
 /// The routed pane: a fresh ChatBox per open conversation.
 #[component]
@@ -294,13 +294,13 @@ fn TemplateForm(conversation_id: String) -> impl IntoView {
             .map(|l| l.trim().to_string())
             .filter(|l| !l.is_empty())
             .collect();
-        ctx.send_outgoing(
+        ctx.send_template(
             conversation_id.clone(),
-            Outgoing::Template(TemplateSpec {
+            TemplateSpec {
                 name: name.get_untracked().trim().to_string(),
                 language: language.get_untracked().trim().to_string(),
                 params,
-            }),
+            },
         );
     };
     view! {

@@ -8,7 +8,7 @@ use leptos::prelude::*;
 use crate::error::ApiError;
 use crate::model::{
     Content, Conversation, ConversationList, Cursor, Details, Direction, ErrorInfo, Frame, Message,
-    MessageKind, MessagePage, MessageStatus, Outgoing,
+    MessageKind, MessagePage, MessageStatus, Outgoing, TemplateSpec,
 };
 
 /// Inserts or replaces a conversation, keeping the list ordered by last activity.
@@ -243,29 +243,26 @@ impl InboxCtx {
     /// Shows the reply at once, then sends it (retrying transient failures with the same
     /// client id, which the server deduplicates).
     pub fn send(&self, conversation_id: String, text: String) {
-        self.send_outgoing(
-            conversation_id,
-            Outgoing::Text {
-                body: text,
-                reply_to: None,
-            },
-        );
+        self.show_and_deliver(conversation_id, MessageKind::Text, text, None);
     }
 
-    /// Shows a text or template at once as a local bubble, then sends it.
-    pub fn send_outgoing(&self, conversation_id: String, outgoing: Outgoing) {
+    /// Sends a template the same way (outside the 24-hour window).
+    pub fn send_template(&self, conversation_id: String, spec: TemplateSpec) {
+        let name = spec.name.clone();
+        let content = Some(Content::Template(spec));
+        self.show_and_deliver(conversation_id, MessageKind::Template, name, content);
+    }
+
+    /// Shows a local bubble at once, then sends it (see `deliver`).
+    fn show_and_deliver(
+        &self,
+        conversation_id: String,
+        kind: MessageKind,
+        text: String,
+        content: Option<Content>,
+    ) {
         let client_id = new_client_id();
         let now = now_secs();
-        let (kind, text, content) = match &outgoing {
-            Outgoing::Template(spec) => (
-                MessageKind::Template,
-                Some(spec.name.clone()),
-                Some(Content::Template(spec.clone())),
-            ),
-            Outgoing::Text { body, .. } => (MessageKind::Text, Some(body.clone()), None),
-            // Other kinds are sent without a local bubble (see `react`).
-            _ => return,
-        };
         let local = Message {
             id: format!("local-{client_id}"),
             wamid: None,
@@ -273,7 +270,7 @@ impl InboxCtx {
             inbox_id: String::new(),
             direction: Direction::Out,
             kind,
-            text,
+            text: Some(text),
             status: MessageStatus::Pending,
             error: None,
             timestamp: now,

@@ -8,7 +8,7 @@ use serde_json::Value;
 use crate::model::{
     ContactCard, Content, Details, Media, MediaState, MessageKind, OrderItem, Referral,
 };
-use crate::whatsapp::wire::InboundMessage;
+use crate::whatsapp::wire::{self, InboundMessage};
 
 /// What to do with one inbound message.
 #[derive(Debug, Clone, PartialEq)]
@@ -332,11 +332,7 @@ fn int_at(v: &Value, path: &[&str]) -> Option<i64> {
     for key in path {
         cur = cur.get(key)?;
     }
-    match cur {
-        Value::Number(n) => n.as_i64().or_else(|| n.as_f64().map(|f| f as i64)),
-        Value::String(s) => s.trim().parse().ok(),
-        _ => None,
-    }
+    wire::lenient_int(cur)
 }
 
 /// Coordinates and prices are JSON numbers from Meta but strings from some tools.

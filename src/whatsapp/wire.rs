@@ -252,12 +252,18 @@ fn unknown_type() -> String {
 /// Meta sends Unix seconds as strings; some tools send numbers. Accept both, and treat
 /// anything else as absent rather than failing the item.
 fn lenient_i64<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
-    let v = Option::<Value>::deserialize(d)?;
-    Ok(match v {
-        Some(Value::Number(n)) => n.as_i64().or_else(|| n.as_f64().map(|f| f as i64)),
-        Some(Value::String(s)) => s.trim().parse().ok(),
+    Ok(Option::<Value>::deserialize(d)?
+        .as_ref()
+        .and_then(lenient_int))
+}
+
+/// An integer Meta may send as a number or as a numeric string.
+pub fn lenient_int(v: &Value) -> Option<i64> {
+    match v {
+        Value::Number(n) => n.as_i64().or_else(|| n.as_f64().map(|f| f as i64)),
+        Value::String(s) => s.trim().parse().ok(),
         _ => None,
-    })
+    }
 }
 
 // ---- Sending -------------------------------------------------------------------------
