@@ -2,7 +2,6 @@
 
 #[cfg(feature = "ssr")]
 fn main() -> std::process::ExitCode {
-    tune_allocator();
     match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -14,29 +13,6 @@ fn main() -> std::process::ExitCode {
         }
     }
 }
-
-/// Each WebSocket handshake briefly holds 8–16 KiB of HTTP buffers. glibc carves them
-/// from the heap, between the small long-lived allocations of open sockets, and never
-/// returns the holes: a burst of connections then costs twice the memory it needs.
-/// Serving blocks that size from `mmap` hands them back on free. An operator's own
-/// `MALLOC_MMAP_THRESHOLD_` wins.
-#[cfg(all(feature = "ssr", target_os = "linux", target_env = "gnu"))]
-fn tune_allocator() {
-    const M_MMAP_THRESHOLD: i32 = -3;
-    unsafe extern "C" {
-        fn mallopt(param: i32, value: i32) -> i32;
-    }
-    if std::env::var_os("MALLOC_MMAP_THRESHOLD_").is_none() {
-        // SAFETY: mallopt only changes glibc's allocation policy, and runs before any
-        // other thread exists.
-        unsafe {
-            mallopt(M_MMAP_THRESHOLD, 8 * 1024);
-        }
-    }
-}
-
-#[cfg(all(feature = "ssr", not(all(target_os = "linux", target_env = "gnu"))))]
-fn tune_allocator() {}
 
 #[cfg(feature = "ssr")]
 async fn run() -> std::process::ExitCode {

@@ -20,9 +20,9 @@ use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgr
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
-use futures::stream::{SplitSink, SplitStream};
-use futures::{SinkExt, StreamExt};
+use futures::SinkExt;
 use serde::Deserialize;
+use tokio::sync::broadcast;
 use tokio::sync::broadcast::error::{RecvError, TryRecvError};
 
 use crate::realtime::hub::Batch;
@@ -33,8 +33,13 @@ use crate::server::error::AppError;
 use crate::server::state::AppState;
 use crate::store::Scope;
 
-const PING_EVERY: Duration = Duration::from_secs(20);
-const REAUTHORISE_EVERY: Duration = Duration::from_secs(30);
+/// One timer per socket drives both checks below (a timer per check costs every socket a
+/// second timer poll on each wake-up, and there are thousands of sockets).
+const TICK: Duration = Duration::from_secs(10);
+/// Ticks between pings (20 s).
+const PING_TICKS: u64 = 2;
+/// Ticks between re-checks of the caller (30 s).
+const REAUTHORISE_TICKS: u64 = 3;
 /// A send that takes longer than this means the peer is not reading.
 const SEND_TIMEOUT: Duration = Duration::from_secs(10);
 const REPLAY_PAGE: usize = 500;
@@ -123,19 +128,18 @@ impl Credentials {
 }
 
 async fn serve(
-    socket: WebSocket,
+    mut socket: WebSocket,
     state: AppState,
     principal: Principal,
     credentials: Credentials,
     since: Option<i64>,
 ) {
-    let (mut sink, mut stream) = socket.split();
     let mut session = Session {
         scope: principal.scope,
         credentials,
         last: 0,
     };
-    let end = match session.pump(&mut sink, &mut stream, &state, since).await {
+    let end = match session.pump(&mut socket, &state, since).await {
         Err(end) => end,
         Ok(never) => match never {},
     };
@@ -161,7 +165,7 @@ async fn serve(
         } else {
             Duration::from_secs(1)
         };
-        let _ = tokio::time::timeout(wait, sink.send(Message::Close(Some(frame)))).await;
+        let _ = tokio::time::timeout(wait, socket.send(Message::Close(Some(frame)))).await;
     }
 }
 
@@ -187,10 +191,13 @@ impl Session {
     }
 
     /// Runs the socket until it has to end, and says why.
+    ///
+    /// The socket is not split into halves: one task owns it and reads only between
+    /// writes, which saves a lock on every read and write (`select!` drops the pending
+    /// read before a branch writes, and that read is cancel-safe).
     async fn pump(
         &mut self,
-        sink: &mut SplitSink<WebSocket, Message>,
-        stream: &mut SplitStream<WebSocket>,
+        sink: &mut WebSocket,
         state: &AppState,
         since: Option<i64>,
     ) -> Result<Infallible, End> {
@@ -235,10 +242,9 @@ impl Session {
         }
         let mut seen = head.max(since.unwrap_or(0));
 
-        let mut ping = tokio::time::interval(PING_EVERY);
-        ping.tick().await;
-        let mut reauthorise = tokio::time::interval(REAUTHORISE_EVERY);
-        reauthorise.tick().await;
+        let mut timer = tokio::time::interval(TICK);
+        timer.tick().await;
+        let mut ticks: u64 = 0;
         let mut answered = true;
         // Made once: a fresh one per wake-up would register with the token each time, and
         // thousands of sockets would queue on its lock.
@@ -248,43 +254,35 @@ impl Session {
             tokio::select! {
                 _ = &mut shutdown => return Err(End::Shutdown),
                 received = live.recv() => {
-                    let mut batch = match received {
+                    let batch = match received {
                         Ok(batch) => batch,
                         Err(RecvError::Lagged(_)) => return Err(End::TooSlow),
                         Err(RecvError::Closed) => return Err(End::Shutdown),
                     };
-                    let mut wrote = false;
-                    for _ in 0..BATCHES_PER_FLUSH {
-                        wrote |= self.feed_batch(sink, &batch, &mut seen).await?;
-                        batch = match live.try_recv() {
-                            Ok(next) => next,
-                            Err(TryRecvError::Empty) => break,
-                            Err(TryRecvError::Lagged(_)) => return Err(End::TooSlow),
-                            Err(TryRecvError::Closed) => return Err(End::Shutdown),
-                        };
-                    }
-                    if wrote {
-                        flush(sink).await?;
-                    }
+                    within_send_timeout(self.write_live(sink, &mut live, batch, &mut seen))
+                        .await?;
                 }
-                incoming = stream.next() => match incoming {
+                incoming = sink.recv() => match incoming {
                     Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return Err(End::PeerGone),
                     // Any traffic proves the peer is alive; the protocol has no client frames.
                     Some(Ok(_)) => answered = true,
                 },
-                _ = ping.tick() => {
-                    if !answered {
-                        return Err(End::PeerGone);
+                _ = timer.tick() => {
+                    ticks += 1;
+                    if ticks.is_multiple_of(PING_TICKS) {
+                        if !answered {
+                            return Err(End::PeerGone);
+                        }
+                        answered = false;
+                        send(sink, Message::Ping(Default::default())).await?;
                     }
-                    answered = false;
-                    send(sink, Message::Ping(Default::default())).await?;
-                }
-                _ = reauthorise.tick() => {
-                    match auth::authenticate(&state.store, &self.credentials.headers()).await {
-                        Ok(Some(p)) => self.scope = p.scope,
-                        Ok(None) => return Err(End::SignedOut),
-                        // A store hiccup is not a sign-out; keep the current scope.
-                        Err(_) => {}
+                    if ticks.is_multiple_of(REAUTHORISE_TICKS) {
+                        match auth::authenticate(&state.store, &self.credentials.headers()).await {
+                            Ok(Some(p)) => self.scope = p.scope,
+                            Ok(None) => return Err(End::SignedOut),
+                            // A store hiccup is not a sign-out; keep the current scope.
+                            Err(_) => {}
+                        }
                     }
                 }
             }
@@ -293,26 +291,40 @@ impl Session {
 }
 
 impl Session {
-    /// Queues the batch's new, visible events; says whether anything was queued.
-    async fn feed_batch(
+    /// Writes this batch and any already waiting behind it, then flushes once: a burst is
+    /// a few writes rather than one per event. The caller bounds the whole call with one
+    /// timeout (one timer per wake-up, not one per frame).
+    async fn write_live(
         &mut self,
-        sink: &mut SplitSink<WebSocket, Message>,
-        batch: &Batch,
+        sink: &mut WebSocket,
+        live: &mut broadcast::Receiver<Batch>,
+        mut batch: Batch,
         seen: &mut i64,
-    ) -> Result<bool, End> {
+    ) -> Result<(), End> {
         let mut wrote = false;
-        for e in batch.iter() {
-            if e.seq <= *seen {
-                continue;
+        for _ in 0..BATCHES_PER_FLUSH {
+            for e in batch.iter() {
+                if e.seq <= *seen {
+                    continue;
+                }
+                *seen = e.seq;
+                if self.scope.allows(&e.inbox_id) {
+                    let frame = self.event_frame(e.seq, &e.frame);
+                    sink.feed(frame).await.map_err(|_| End::PeerGone)?;
+                    wrote = true;
+                }
             }
-            *seen = e.seq;
-            if self.scope.allows(&e.inbox_id) {
-                let frame = self.event_frame(e.seq, &e.frame);
-                feed(sink, frame).await?;
-                wrote = true;
-            }
+            batch = match live.try_recv() {
+                Ok(next) => next,
+                Err(TryRecvError::Empty) => break,
+                Err(TryRecvError::Lagged(_)) => return Err(End::TooSlow),
+                Err(TryRecvError::Closed) => return Err(End::Shutdown),
+            };
         }
-        Ok(wrote)
+        if wrote {
+            sink.flush().await.map_err(|_| End::PeerGone)?;
+        }
+        Ok(())
     }
 }
 
@@ -321,35 +333,15 @@ fn control(kind: &str, seq: i64) -> Message {
 }
 
 /// Sends at once (control frames, replay).
-async fn send<S>(sink: &mut S, msg: Message) -> Result<(), End>
-where
-    S: futures::Sink<Message> + Unpin,
-{
-    within_send_timeout(sink.send(msg)).await
-}
-
-/// Queues without flushing; the write buffer flushes itself when full.
-async fn feed<S>(sink: &mut S, msg: Message) -> Result<(), End>
-where
-    S: futures::Sink<Message> + Unpin,
-{
-    within_send_timeout(sink.feed(msg)).await
-}
-
-async fn flush<S>(sink: &mut S) -> Result<(), End>
-where
-    S: futures::Sink<Message> + Unpin,
-{
-    within_send_timeout(sink.flush()).await
+async fn send(sink: &mut WebSocket, msg: Message) -> Result<(), End> {
+    within_send_timeout(async { sink.send(msg).await.map_err(|_| End::PeerGone) }).await
 }
 
 /// A peer that does not take our bytes within the timeout is not reading: it is too slow.
-async fn within_send_timeout<E>(
-    op: impl std::future::Future<Output = Result<(), E>>,
+async fn within_send_timeout(
+    op: impl std::future::Future<Output = Result<(), End>>,
 ) -> Result<(), End> {
-    match tokio::time::timeout(SEND_TIMEOUT, op).await {
-        Ok(Ok(())) => Ok(()),
-        Ok(Err(_)) => Err(End::PeerGone),
-        Err(_) => Err(End::TooSlow),
-    }
+    tokio::time::timeout(SEND_TIMEOUT, op)
+        .await
+        .unwrap_or(Err(End::TooSlow))
 }
