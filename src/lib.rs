@@ -32,6 +32,8 @@ pub mod simulator;
 #[cfg(feature = "ssr")]
 pub mod store;
 #[cfg(feature = "ssr")]
+pub mod uploads;
+#[cfg(feature = "ssr")]
 pub mod whatsapp;
 
 /// The WebAssembly entry point: attach to the server-rendered page.

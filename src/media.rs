@@ -289,13 +289,16 @@ pub async fn serve(
             media.error.unwrap_or_else(|| "not downloaded yet".into())
         )));
     }
-    let bytes = match tokio::fs::read(path_of(&state, &m.id)).await {
-        Ok(b) => b,
+    // Streamed: a 100 MB document is never held in memory.
+    let file = match tokio::fs::File::open(path_of(&state, &m.id)).await {
+        Ok(f) => f,
         Err(e) => {
             tracing::error!(message = %m.id, error = %e, "media: stored file is missing");
             return Err(AppError::NotFound("media file"));
         }
     };
+    let length = file.metadata().await.map(|md| md.len()).unwrap_or(0);
+    let body = axum::body::Body::from_stream(tokio_util::io::ReaderStream::new(file));
     let mime = media
         .mime_type
         .as_deref()
@@ -316,8 +319,9 @@ pub async fn serve(
             // Files never change under an id; only signed-in browsers may keep them.
             (header::CACHE_CONTROL, "private, max-age=86400".into()),
             (header::X_CONTENT_TYPE_OPTIONS, "nosniff".into()),
+            (header::CONTENT_LENGTH, length.to_string()),
         ],
-        bytes,
+        body,
     )
         .into_response())
 }

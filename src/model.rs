@@ -188,6 +188,15 @@ pub enum Outgoing {
         #[serde(default)]
         filename: Option<String>,
     },
+    /// A file the agent uploaded (`POST /uploads`); the app uploads it to Meta.
+    Upload {
+        upload: String,
+        #[serde(default)]
+        caption: Option<String>,
+        /// Our id of the message this replies to.
+        #[serde(default)]
+        reply_to: Option<String>,
+    },
     /// Our id of the message reacted to; no emoji removes our reaction.
     Reaction {
         message_id: String,
@@ -196,6 +205,17 @@ pub enum Outgoing {
     },
     Template(TemplateSpec),
     Interactive(InteractiveSpec),
+}
+
+/// An agent's upload, kept until a send claims it (`POST /uploads` answers this).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UploadInfo {
+    pub upload: String,
+    pub kind: MessageKind,
+    pub mime_type: String,
+    #[serde(default)]
+    pub filename: Option<String>,
+    pub size: i64,
 }
 
 /// An approved template and its body parameters, in order.
@@ -568,6 +588,16 @@ pub struct Referral {
 pub struct Quote {
     pub direction: Direction,
     pub text: String,
+}
+
+impl Quote {
+    /// How a reply shows the message it answers.
+    pub fn of(m: &Message) -> Self {
+        Self {
+            direction: m.direction,
+            text: m.preview().chars().take(200).collect(),
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -84,3 +84,35 @@ test("after 24 hours the composer offers a template instead, and it goes out", a
   await expect(bubble).toContainText("order_update");
   await expect(bubble).toHaveAttribute("data-status", /sent|delivered|read/);
 });
+
+test("an agent attaches a photo with a caption as a reply; it goes out and shows from our copy", async ({ page }) => {
+  await server.customerWrites("14155550123", "Can you show me the blue one?");
+  await openConversation(page, "Maya Chen");
+  const question = page.locator("[data-testid=message][data-direction=in]").filter({ hasText: "blue one" });
+  await question.getByTestId("reply").click();
+  await expect(page.getByTestId("replying")).toContainText("Can you show me the blue one?");
+  await page.getByTestId("composer").fill("This one");
+  // A small PNG, as a file picker would hand it over.
+  const png = Buffer.from(
+    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==",
+    "base64",
+  );
+  await page.getByTestId("attach").setInputFiles({ name: "blue.png", mimeType: "image/png", buffer: png });
+  const bubble = page.locator("[data-testid=message][data-direction=out][data-kind=image]");
+  await expect(bubble).toContainText("This one");
+  await expect(bubble.getByTestId("quote")).toContainText("blue one");
+  await expect(bubble).toHaveAttribute("data-status", "read", { timeout: 20_000 });
+  const img = bubble.getByTestId("media-image");
+  await expect(img).toHaveAttribute("src", /^\/media\//);
+  await expect.poll(() => img.evaluate((el: HTMLImageElement) => el.naturalWidth)).toBeGreaterThan(0);
+  await expect(page.getByTestId("replying")).toHaveCount(0);
+  await expect(page.getByTestId("composer")).toHaveValue("");
+});
+
+test("a file WhatsApp would refuse is refused in the composer, with the reason", async ({ page }) => {
+  await server.customerWrites("447700900123", "Send the spreadsheet please");
+  await openConversation(page, "Olivia Brown");
+  await page.getByTestId("attach").setInputFiles({ name: "cat.gif", mimeType: "image/gif", buffer: Buffer.from("GIF89a") });
+  await expect(page.getByTestId("upload-error")).toContainText("image/gif");
+  await expect(page.locator("[data-testid=message][data-direction=out]")).toHaveCount(0);
+});

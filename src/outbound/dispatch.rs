@@ -81,6 +81,17 @@ async fn attempt(state: &AppState, id: &str, done: i64) -> StoreResult<Message> 
         )
         .await;
     };
+    let token = effective_credentials(&state.config, &inbox)
+        .access_token
+        .unwrap_or_default();
+    let m = match upload_if_needed(state, m, &token, &inbox.phone_number_id).await? {
+        Uploaded::Ready(m) => m,
+        Uploaded::Failed(m, e) => return handle_error(state, &m, done + 1, e).await,
+        Uploaded::Missing(m, detail) => {
+            store.finish_job(JobKind::Send, id).await?;
+            return fail(state, &m, "The file to send is missing", Some(detail)).await;
+        }
+    };
     let body = match super::request_body(&m, &conversation.contact) {
         Ok(b) => b,
         Err(reason) => {
@@ -88,9 +99,6 @@ async fn attempt(state: &AppState, id: &str, done: i64) -> StoreResult<Message> 
             return fail(state, &m, "This message cannot be sent", Some(reason)).await;
         }
     };
-    let token = effective_credentials(&state.config, &inbox)
-        .access_token
-        .unwrap_or_default();
     let result = state
         .cloud
         .send(&token, &inbox.phone_number_id, &body)
@@ -125,6 +133,75 @@ async fn attempt(state: &AppState, id: &str, done: i64) -> StoreResult<Message> 
         }
         Err(e) => handle_error(state, &m, done + 1, e).await,
     }
+}
+
+/// Where a message's own file stands before the send.
+enum Uploaded {
+    /// Nothing to upload, or Meta has it: the message carries its media id.
+    Ready(Message),
+    /// The upload failed; handled like a failed send.
+    Failed(Message, CallError),
+    /// The file is gone from disk: the message cannot be sent.
+    Missing(Message, String),
+}
+
+/// A message with a file of ours (an agent's upload) needs Meta's media id before it can
+/// go out. The id is kept on the message, so a later attempt does not upload again.
+async fn upload_if_needed(
+    state: &AppState,
+    m: Message,
+    token: &str,
+    phone_number_id: &str,
+) -> StoreResult<Uploaded> {
+    let Some(media) = m
+        .details
+        .media
+        .clone()
+        .filter(|md| md.media_id.is_none() && md.link.is_none())
+    else {
+        return Ok(Uploaded::Ready(m));
+    };
+    let path = crate::media::path_of(state, &m.id);
+    if !tokio::fs::try_exists(&path).await.unwrap_or(false) {
+        let detail = format!("{} is not on disk; attach the file again", path.display());
+        return Ok(Uploaded::Missing(m, detail));
+    }
+    let mime = media
+        .mime_type
+        .clone()
+        .unwrap_or_else(|| "application/octet-stream".into());
+    let filename = media
+        .filename
+        .clone()
+        .unwrap_or_else(|| m.kind.as_str().to_string());
+    let media_id = match state
+        .cloud
+        .upload_media(token, phone_number_id, &path, &mime, &filename)
+        .await
+    {
+        Ok(id) => id,
+        Err(e) => return Ok(Uploaded::Failed(m, e)),
+    };
+    tracing::info!(message = %m.id, %media_id, "send: file uploaded to WhatsApp");
+    let kept = media_id.clone();
+    let edit: crate::store::MessageEdit = Arc::new(move |msg: &mut Message| {
+        msg.details.media.as_mut().is_some_and(|md| {
+            md.media_id = Some(kept.clone());
+            true
+        })
+    });
+    Ok(Uploaded::Ready(
+        match state.store.edit_message(&m.id, edit).await? {
+            Some(updated) => updated,
+            None => {
+                let mut m = m;
+                if let Some(md) = m.details.media.as_mut() {
+                    md.media_id = Some(media_id);
+                }
+                m
+            }
+        },
+    ))
 }
 
 async fn handle_error(
@@ -235,7 +312,7 @@ async fn clear_waiting(state: &AppState, m: Message) -> StoreResult<Message> {
     Ok(edited.unwrap_or(m))
 }
 
-async fn fail(
+pub(super) async fn fail(
     state: &AppState,
     m: &Message,
     title: &str,

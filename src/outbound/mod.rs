@@ -44,7 +44,8 @@ pub async fn send(
     if outgoing.needs_open_window() {
         check_window(&conversation)?;
     }
-    let draft = compose(state, &conversation, outgoing).await?;
+    let mut draft = compose(state, principal, &conversation, outgoing).await?;
+    let upload = draft.upload.take();
     let (message, created) = state
         .store
         .create_outbound(NewOutbound {
@@ -59,6 +60,15 @@ pub async fn send(
     if !created {
         tracing::info!(message = %message.id, "send: repeated client_id; returning the original");
         return Ok(message);
+    }
+    if let Some(upload) = upload
+        && let Err(e) = crate::uploads::claim(state, &upload, &message.id).await
+    {
+        tracing::error!(message = %message.id, %upload, error = %e, "send: cannot claim the upload");
+        let detail = format!("the uploaded file could not be kept: {e}; attach it again");
+        return Ok(
+            dispatch::fail(state, &message, "This message cannot be sent", Some(detail)).await?,
+        );
     }
     dispatch::first_attempt(state, message).await
 }
@@ -116,10 +126,13 @@ struct Draft {
     text: Option<String>,
     reply_to: Option<String>,
     details: Details,
+    /// The agent's upload that becomes this message's file.
+    upload: Option<String>,
 }
 
 async fn compose(
     state: &AppState,
+    principal: &Principal,
     conversation: &Conversation,
     outgoing: Outgoing,
 ) -> Result<Draft, AppError> {
@@ -132,6 +145,7 @@ async fn compose(
             content,
             ..Details::default()
         },
+        upload: None,
     };
     match outgoing {
         Outgoing::Text { body, reply_to } => {
@@ -141,11 +155,7 @@ async fn compose(
             }
             check_len("text", &body, MAX_TEXT_LEN)?;
             let mut draft = plain(MessageKind::Text, Some(body), None);
-            if let Some(id) = reply_to {
-                let target = target_in(state, conversation, &id).await?;
-                draft.details.quote = Some(crate::whatsapp::ingest::quote_of(&target));
-                draft.reply_to = target.wamid;
-            }
+            quote(state, conversation, &mut draft, reply_to).await?;
             Ok(draft)
         }
         Outgoing::Media {
@@ -169,18 +179,9 @@ async fn compose(
                 Ok(u) if u.scheme() == "https" || u.scheme() == "http" => {}
                 _ => return bad("link must be an http(s) URL WhatsApp can fetch".into()),
             }
-            let caption = caption
-                .map(|c| c.trim().to_string())
-                .filter(|c| !c.is_empty());
-            if caption.is_some() && matches!(kind, MessageKind::Audio | MessageKind::Sticker) {
-                return bad(format!("a {} cannot have a caption", kind.as_str()));
-            }
-            if let Some(c) = &caption {
-                check_len("caption", c, 1024)?;
-            }
             Ok(Draft {
                 kind,
-                text: caption,
+                text: media_caption(kind, caption)?,
                 reply_to: None,
                 details: Details {
                     media: Some(Media {
@@ -191,7 +192,36 @@ async fn compose(
                     }),
                     ..Details::default()
                 },
+                upload: None,
             })
+        }
+        Outgoing::Upload {
+            upload,
+            caption,
+            reply_to,
+        } => {
+            let found = crate::uploads::find(state, principal, &upload).await?;
+            let kind = found.info.kind;
+            let mut draft = Draft {
+                kind,
+                text: media_caption(kind, caption)?,
+                reply_to: None,
+                details: Details {
+                    // Stored: the file is ours already; Meta gets it at the first attempt.
+                    media: Some(Media {
+                        mime_type: Some(found.info.mime_type),
+                        filename: found.info.filename,
+                        sha256: Some(found.sha256),
+                        size: Some(found.info.size),
+                        state: MediaState::Stored,
+                        ..Media::default()
+                    }),
+                    ..Details::default()
+                },
+                upload: Some(upload),
+            };
+            quote(state, conversation, &mut draft, reply_to).await?;
+            Ok(draft)
         }
         Outgoing::Reaction { message_id, emoji } => {
             let target = target_in(state, conversation, &message_id).await?;
@@ -292,6 +322,38 @@ async fn compose(
             ))
         }
     }
+}
+
+/// Makes the draft a reply to our message `reply_to`, if given.
+async fn quote(
+    state: &AppState,
+    conversation: &Conversation,
+    draft: &mut Draft,
+    reply_to: Option<String>,
+) -> Result<(), AppError> {
+    if let Some(id) = reply_to {
+        let target = target_in(state, conversation, &id).await?;
+        draft.details.quote = Some(crate::model::Quote::of(&target));
+        draft.reply_to = target.wamid;
+    }
+    Ok(())
+}
+
+/// A media caption: trimmed, at most 1024 characters, and not on audio or stickers.
+fn media_caption(kind: MessageKind, caption: Option<String>) -> Result<Option<String>, AppError> {
+    let caption = caption
+        .map(|c| c.trim().to_string())
+        .filter(|c| !c.is_empty());
+    if caption.is_some() && matches!(kind, MessageKind::Audio | MessageKind::Sticker) {
+        return Err(AppError::BadRequest(format!(
+            "a {} cannot have a caption",
+            kind.as_str()
+        )));
+    }
+    if let Some(c) = &caption {
+        check_len("caption", c, 1024)?;
+    }
+    Ok(caption)
 }
 
 /// Meta's limits: 1–3 reply buttons with unique titles of at most 20 characters, or a list

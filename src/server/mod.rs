@@ -15,7 +15,7 @@ use axum::extract::{DefaultBodyLimit, State};
 use axum::http::StatusCode;
 use axum::middleware;
 use axum::response::IntoResponse;
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::serve::ListenerExt;
 use leptos::config::{Env, LeptosOptions};
 use leptos_axum::{LeptosRoutes, generate_route_list};
@@ -257,6 +257,7 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
     tokio::spawn(trim_event_log(state.clone()));
     tokio::spawn(repair_store(state.clone()));
     crate::jobs::start(state.clone());
+    crate::uploads::start_sweeper(state.clone());
 
     let app = router(state.clone());
     let server = tokio::spawn(
@@ -295,6 +296,11 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/ws", get(socket::handler))
         .route("/media/{message_id}", get(crate::media::serve))
+        .route(
+            "/uploads",
+            post(crate::uploads::receive)
+                .layer(DefaultBodyLimit::max(crate::uploads::MAX_UPLOAD as usize)),
+        )
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz));
     if state.simulator.is_some() {

@@ -33,6 +33,9 @@ pub enum Fault {
     MediaError { http_status: u16 },
     /// The next media id lookup answers 404, as for media older than its lifetime.
     MediaGone,
+    /// The next media upload (`POST /{phone-number-id}/media`) answers with this HTTP
+    /// status and Meta's 131016 "service unavailable".
+    UploadError { http_status: u16 },
 }
 
 /// `POST /_sim/faults` accepts one fault or a list.

@@ -504,6 +504,13 @@ pub fn routes() -> Router<AppState> {
             "/graph/{version}/{phone_number_id}/messages",
             post(graph_send),
         )
+        .route(
+            "/graph/{version}/{phone_number_id}/media",
+            // Meta takes documents up to 100 MB.
+            post(graph_upload).layer(axum::extract::DefaultBodyLimit::max(
+                crate::uploads::MAX_UPLOAD as usize + 64 * 1024,
+            )),
+        )
         .route("/graph/{version}/{media_id}", get(graph_media_url))
         .route("/media/{media_id}", get(media_download))
         .route("/customer/messages", post(customer_message))
@@ -570,6 +577,104 @@ fn graph_error(status: StatusCode, code: i64, message: &str, details: &str) -> R
     (status, Json(body)).into_response()
 }
 
+/// The number a Graph call names, if the call carries its access token; otherwise Meta's
+/// error answer.
+async fn authorised_number(
+    state: &AppState,
+    phone_number_id: &str,
+    headers: &HeaderMap,
+) -> Result<Number, Response> {
+    let inbox = match state.store.inbox_by_phone_number_id(phone_number_id).await {
+        Ok(Some(inbox)) => inbox,
+        Ok(None) => {
+            return Err(graph_error(
+                StatusCode::BAD_REQUEST,
+                100,
+                "(#100) Invalid parameter",
+                "Unknown phone number id.",
+            ));
+        }
+        Err(e) => return Err((StatusCode::SERVICE_UNAVAILABLE, e.to_string()).into_response()),
+    };
+    let number = Number::of(state, &inbox);
+    let authorised = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .is_some_and(|t| t == number.access_token);
+    if !authorised {
+        return Err(graph_error(
+            StatusCode::UNAUTHORIZED,
+            190,
+            "Invalid OAuth access token - Cannot parse access token",
+            "The access token is missing or invalid.",
+        ));
+    }
+    Ok(number)
+}
+
+/// `POST /{version}/{phone-number-id}/media`: a multipart upload, answered with a media id
+/// that later sends (and `GET /{media-id}`) accept.
+async fn graph_upload(
+    State(state): State<AppState>,
+    Path((_version, phone_number_id)): Path<(String, String)>,
+    headers: HeaderMap,
+    mut form: axum::extract::Multipart,
+) -> Response {
+    let Some(sim) = state.simulator.as_ref() else {
+        return not_simulating();
+    };
+    let number = match authorised_number(&state, &phone_number_id, &headers).await {
+        Ok(n) => n,
+        Err(refusal) => return refusal,
+    };
+    let invalid = |details: &str| {
+        graph_error(
+            StatusCode::BAD_REQUEST,
+            100,
+            "(#100) Invalid parameter",
+            details,
+        )
+    };
+    let (mut product, mut kind, mut file) = (None, None, None);
+    loop {
+        let field = match form.next_field().await {
+            Ok(Some(f)) => f,
+            Ok(None) => break,
+            Err(e) => return invalid(&format!("The form could not be read: {e}")),
+        };
+        let name = field.name().unwrap_or_default().to_string();
+        let part_type = field.content_type().map(str::to_string);
+        let Ok(data) = field.bytes().await else {
+            return invalid("The form could not be read.");
+        };
+        match name.as_str() {
+            "messaging_product" => product = Some(String::from_utf8_lossy(&data).into_owned()),
+            "type" => kind = Some(String::from_utf8_lossy(&data).into_owned()),
+            "file" => file = Some((part_type, data.to_vec())),
+            _ => {}
+        }
+    }
+    if product.as_deref() != Some("whatsapp") {
+        return invalid("messaging_product must be whatsapp.");
+    }
+    let Some((part_type, bytes)) = file.filter(|(_, b)| !b.is_empty()) else {
+        return invalid("Param file must be a file.");
+    };
+    let Some(mime) = kind.or(part_type) else {
+        return invalid("Param type is required.");
+    };
+    if let Some(Fault::UploadError { http_status }) =
+        sim.take_fault(|f| matches!(f, Fault::UploadError { .. }))
+    {
+        let status = StatusCode::from_u16(http_status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
+        let (title, details) = faults::describe(131016);
+        return graph_error(status, 131016, &format!("(#131016) {title}"), details);
+    }
+    let id = sim.add_media(&mime, bytes, &number.access_token);
+    Json(serde_json::json!({ "id": id })).into_response()
+}
+
 /// `POST /{version}/{phone-number-id}/messages`, as the Graph API answers it.
 async fn graph_send(
     State(state): State<AppState>,
@@ -580,32 +685,10 @@ async fn graph_send(
     let Some(sim) = state.simulator.as_ref() else {
         return not_simulating();
     };
-    let inbox = match state.store.inbox_by_phone_number_id(&phone_number_id).await {
-        Ok(Some(inbox)) => inbox,
-        Ok(None) => {
-            return graph_error(
-                StatusCode::BAD_REQUEST,
-                100,
-                "(#100) Invalid parameter",
-                "Unknown phone number id.",
-            );
-        }
-        Err(e) => return (StatusCode::SERVICE_UNAVAILABLE, e.to_string()).into_response(),
+    let number = match authorised_number(&state, &phone_number_id, &headers).await {
+        Ok(n) => n,
+        Err(refusal) => return refusal,
     };
-    let number = Number::of(&state, &inbox);
-    let authorised = headers
-        .get("authorization")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .is_some_and(|t| t == number.access_token);
-    if !authorised {
-        return graph_error(
-            StatusCode::UNAUTHORIZED,
-            190,
-            "Invalid OAuth access token - Cannot parse access token",
-            "The access token is missing or invalid.",
-        );
-    }
     let request: serde_json::Value = match serde_json::from_slice(&body) {
         Ok(r) => r,
         Err(e) => {
@@ -620,7 +703,7 @@ async fn graph_send(
     if request.get("status").and_then(|s| s.as_str()) == Some("read") {
         return read_receipt(sim, &request);
     }
-    if let Err(details) = check_send(&request) {
+    if let Err(details) = check_send(&request).and_then(|()| sim.check_media_id(&request)) {
         return graph_error(
             StatusCode::BAD_REQUEST,
             100,
@@ -818,6 +901,30 @@ async fn media_download(
 }
 
 impl Simulator {
+    /// A send that names a media id must name one uploaded here.
+    fn check_media_id(&self, request: &serde_json::Value) -> Result<(), String> {
+        let kind = request.get("type").and_then(|t| t.as_str()).unwrap_or("");
+        let Some(id) = request
+            .get(kind)
+            .and_then(|m| m.get("id"))
+            .and_then(|v| v.as_str())
+        else {
+            return Ok(());
+        };
+        let known = self
+            .inner
+            .media
+            .lock()
+            .is_ok_and(|media| media.contains_key(id));
+        if known {
+            Ok(())
+        } else {
+            Err(format!(
+                "{kind}.id {id} is not a media id uploaded to this number."
+            ))
+        }
+    }
+
     /// The media with this id, if the request carries the token it was sent to.
     fn media_for(&self, media_id: &str, headers: &HeaderMap) -> Option<SimMedia> {
         let token = headers

@@ -68,7 +68,7 @@ pub fn Bubble(m: Message) -> AnyView {
     let media = d
         .media
         .clone()
-        .map(|md| view! { <MediaView message_id=m.id.clone() kind=m.kind media=md/> });
+        .map(|md| view! { <MediaView message_id=m.id.clone() kind=m.kind media=md outbound=m.direction == Direction::Out/> });
     let content = d.content.clone().map(content_view);
     let reactions: Vec<_> = d
         .reactions
@@ -93,6 +93,8 @@ pub fn Bubble(m: Message) -> AnyView {
         .filter(|_| m.status == MessageStatus::Pending);
     let retry = failed.then(|| m.clone());
     let can_react = m.direction == Direction::In && m.wamid.is_some() && !d.deleted;
+    // Only a message WhatsApp knows (it has a wamid) can be replied to.
+    let reply_target = (m.wamid.is_some() && !d.deleted && !is_local(&m)).then(|| m.clone());
     let picking = RwSignal::new(false);
     let target_id = m.id.clone();
     let conversation_id = m.conversation_id.clone();
@@ -145,6 +147,10 @@ pub fn Bubble(m: Message) -> AnyView {
                     "Retry"
                 </button>
             })}
+            {reply_target.map(|target| view! {
+                <button class="reply-to" data-testid="reply" aria-label="Reply to this message"
+                    title="Reply" on:click=move |_| ctx.replying.set(Some(target.clone()))>"↩"</button>
+            })}
             {can_react.then(|| view! {
                 <div class="react">
                     <button class="react-toggle" data-testid="react" aria-label="React"
@@ -173,7 +179,7 @@ pub fn Bubble(m: Message) -> AnyView {
 
 /// A file: shown inline once stored, otherwise where fetching it stands.
 #[component]
-fn MediaView(message_id: String, kind: MessageKind, media: Media) -> impl IntoView {
+fn MediaView(message_id: String, kind: MessageKind, media: Media, outbound: bool) -> impl IntoView {
     let ctx = expect_context::<InboxCtx>();
     // Outbound media by link is shown from its link; everything else from our copy.
     let src = match (&media.link, media.media_id.is_none()) {
@@ -213,7 +219,7 @@ fn MediaView(message_id: String, kind: MessageKind, media: Media) -> impl IntoVi
         },
         MediaState::Pending => view! {
             <p class="media-state" data-testid="media-state" data-state="pending">
-                {kind.placeholder()} " — downloading…"
+                {kind.placeholder()} {if outbound { " — sending…" } else { " — downloading…" }}
             </p>
         }
         .into_any(),

@@ -179,6 +179,14 @@ fn ThreadView(conversation_id: String) -> impl IntoView {
     }
 }
 
+/// The file types WhatsApp takes (the server checks them again, with sizes).
+const ACCEPTED_FILES: &str = "image/jpeg,image/png,image/webp,video/mp4,video/3gpp,audio/aac,\
+    audio/amr,audio/mpeg,audio/mp4,audio/ogg,application/pdf,text/plain,application/msword,\
+    application/vnd.ms-excel,application/vnd.ms-powerpoint,\
+    application/vnd.openxmlformats-officedocument.wordprocessingml.document,\
+    application/vnd.openxmlformats-officedocument.spreadsheetml.sheet,\
+    application/vnd.openxmlformats-officedocument.presentationml.presentation";
+
 /// How the 24-hour window stands, as the composer shows it.
 fn window_text(left_secs: i64) -> String {
     let hours = left_secs / 3600;
@@ -213,6 +221,51 @@ fn Composer(conversation_id: String, conversation: Memo<Option<Conversation>>) -
     };
     let too_long = move || text.read().chars().count() > crate::model::MAX_TEXT_LEN;
     let send_on_enter = send.clone();
+    // The file being uploaded, and why the last one was refused.
+    let uploading = RwSignal::new(None::<String>);
+    let upload_error = RwSignal::new(None::<String>);
+    let file_input = NodeRef::<leptos::html::Input>::new();
+    let attach = {
+        let conversation_id = conversation_id.clone();
+        move |_| {
+            #[cfg(feature = "hydrate")]
+            {
+                let Some(input) = file_input.get_untracked() else {
+                    return;
+                };
+                let Some(file) = input.files().and_then(|list| list.get(0)) else {
+                    return;
+                };
+                // Cleared, so picking the same file again is a new change.
+                input.set_value("");
+                uploading.set(Some(file.name()));
+                upload_error.set(None);
+                let conversation_id = conversation_id.clone();
+                leptos::task::spawn_local(async move {
+                    match super::state::upload_file(file).await {
+                        Ok(info) => {
+                            // The text typed so far becomes the caption.
+                            if ctx.send_upload(conversation_id, info, text.get_untracked()) {
+                                text.set(String::new());
+                            }
+                        }
+                        Err(reason) => upload_error.set(Some(reason)),
+                    }
+                    uploading.set(None);
+                });
+            }
+            #[cfg(not(feature = "hydrate"))]
+            let _ = (&conversation_id, file_input, uploading, upload_error);
+        }
+    };
+    let reply_here = {
+        let conversation_id = conversation_id.clone();
+        move || {
+            ctx.replying
+                .get()
+                .filter(|m| m.conversation_id == conversation_id)
+        }
+    };
     // "typing…" for the customer, refreshed at most every 20 s (WhatsApp keeps it 25 s).
     let last_typing = StoredValue::new(0i64);
     let typing_id = conversation_id.clone();
@@ -238,11 +291,38 @@ fn Composer(conversation_id: String, conversation: Memo<Option<Conversation>>) -
             fallback=move || {
                 let send = send.clone();
                 let send_on_enter = send_on_enter.clone();
+                let attach = attach.clone();
+                let reply_here = reply_here.clone();
                 view! {
+                    {move || reply_here().map(|m| view! {
+                        <div class="replying" data-testid="replying">
+                            <span class="who">{if m.direction == crate::model::Direction::Out { "You" } else { "Customer" }}</span>
+                            <span class="text">{crate::model::Quote::of(&m).text}</span>
+                            <button type="button" class="cancel" aria-label="Cancel the reply"
+                                data-testid="cancel-reply" on:click=move |_| ctx.replying.set(None)>"✕"</button>
+                        </div>
+                    })}
+                    <Show when=move || uploading.get().is_some()>
+                        <p class="uploading" data-testid="uploading" role="status">
+                            "Uploading " {move || uploading.get().unwrap_or_default()} "…"
+                        </p>
+                    </Show>
+                    <Show when=move || upload_error.get().is_some()>
+                        <p class="error" role="alert" data-testid="upload-error">
+                            "Not attached: " {move || upload_error.get().unwrap_or_default()}
+                        </p>
+                    </Show>
                     <form class="composer" on:submit=move |ev| {
                         ev.prevent_default();
                         send();
                     }>
+                        <label class="attach" title="Attach a photo, video, audio or document">
+                            <span aria-hidden="true">"📎"</span>
+                            <span class="visually-hidden">"Attach a file"</span>
+                            <input type="file" data-testid="attach" node_ref=file_input
+                                accept=ACCEPTED_FILES on:change=attach.clone()
+                                disabled=move || uploading.get().is_some()/>
+                        </label>
                         <textarea
                             data-testid="composer"
                             aria-label="Reply"

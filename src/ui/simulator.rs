@@ -77,6 +77,10 @@ fn faults() -> Vec<(&'static str, serde_json::Value)> {
             "Next media id gone (expired)",
             json!({"fault": "media_gone"}),
         ),
+        (
+            "Next file upload to Meta: 503, then retried",
+            json!({"fault": "upload_error", "http_status": 503}),
+        ),
     ]
 }
 

@@ -7,8 +7,9 @@ use leptos::prelude::*;
 
 use crate::error::ApiError;
 use crate::model::{
-    Content, Conversation, ConversationList, Cursor, Details, Direction, ErrorInfo, Frame, Message,
-    MessageKind, MessagePage, MessageStatus, Outgoing, TemplateSpec,
+    Content, Conversation, ConversationList, Cursor, Details, Direction, ErrorInfo, Frame, Media,
+    MediaState, Message, MessageKind, MessagePage, MessageStatus, Outgoing, Quote, TemplateSpec,
+    UploadInfo,
 };
 
 /// Inserts or replaces a conversation, keeping the list ordered by last activity.
@@ -176,6 +177,10 @@ pub struct InboxCtx {
     /// The conversation list as loaded (and reloaded on `epoch`). Views that show
     /// conversation data await it, so server rendering and hydration agree.
     pub list: Resource<Result<ConversationList, ApiError>>,
+    /// The message the agent is replying to, if any; the next send quotes it.
+    pub replying: RwSignal<Option<Message>>,
+    /// What each local bubble sends, by client id, so its retry sends the same thing.
+    outgoing: StoredValue<std::collections::HashMap<String, Outgoing>>,
 }
 
 impl InboxCtx {
@@ -194,6 +199,8 @@ impl InboxCtx {
             }),
             visible: RwSignal::new(true),
             list: Resource::new(move || epoch.get(), |_| crate::api::list_conversations()),
+            replying: RwSignal::new(None),
+            outgoing: StoredValue::new(Default::default()),
         }
     }
 
@@ -242,15 +249,73 @@ impl InboxCtx {
 
     /// Shows the reply at once, then sends it (retrying transient failures with the same
     /// client id, which the server deduplicates).
+    /// A reply in progress (see `replying`) makes it a reply to that message.
     pub fn send(&self, conversation_id: String, text: String) {
-        self.show_and_deliver(conversation_id, MessageKind::Text, text, None);
+        let reply = self.take_reply(&conversation_id);
+        let outgoing = Outgoing::Text {
+            body: text.clone(),
+            reply_to: reply.as_ref().map(|m| m.id.clone()),
+        };
+        let details = Details {
+            quote: reply.as_ref().map(Quote::of),
+            ..Details::default()
+        };
+        self.show_and_deliver(conversation_id, MessageKind::Text, text, details, outgoing);
     }
 
     /// Sends a template the same way (outside the 24-hour window).
     pub fn send_template(&self, conversation_id: String, spec: TemplateSpec) {
         let name = spec.name.clone();
-        let content = Some(Content::Template(spec));
-        self.show_and_deliver(conversation_id, MessageKind::Template, name, content);
+        let outgoing = Outgoing::Template(spec.clone());
+        let details = Details {
+            content: Some(Content::Template(spec)),
+            ..Details::default()
+        };
+        self.show_and_deliver(
+            conversation_id,
+            MessageKind::Template,
+            name,
+            details,
+            outgoing,
+        );
+    }
+
+    /// Sends an uploaded file, with `caption` where WhatsApp allows one (not on audio or
+    /// stickers). Returns whether the caption was used.
+    pub fn send_upload(&self, conversation_id: String, info: UploadInfo, caption: String) -> bool {
+        let reply = self.take_reply(&conversation_id);
+        let captioned = !matches!(info.kind, MessageKind::Audio | MessageKind::Sticker);
+        let caption = Some(caption.trim().to_string()).filter(|c| captioned && !c.is_empty());
+        let outgoing = Outgoing::Upload {
+            upload: info.upload,
+            caption: caption.clone(),
+            reply_to: reply.as_ref().map(|m| m.id.clone()),
+        };
+        let details = Details {
+            quote: reply.as_ref().map(Quote::of),
+            media: Some(Media {
+                mime_type: Some(info.mime_type),
+                filename: info.filename,
+                size: Some(info.size),
+                state: MediaState::Pending,
+                ..Media::default()
+            }),
+            ..Details::default()
+        };
+        let used = caption.is_some();
+        let text = caption.unwrap_or_default();
+        self.show_and_deliver(conversation_id, info.kind, text, details, outgoing);
+        used
+    }
+
+    /// The reply in progress, if it is in this conversation; it is used up either way.
+    fn take_reply(&self, conversation_id: &str) -> Option<Message> {
+        let reply = self
+            .replying
+            .get_untracked()
+            .filter(|m| m.conversation_id == conversation_id);
+        self.replying.set(None);
+        reply
     }
 
     /// Shows a local bubble at once, then sends it (see `deliver`).
@@ -259,9 +324,13 @@ impl InboxCtx {
         conversation_id: String,
         kind: MessageKind,
         text: String,
-        content: Option<Content>,
+        details: Details,
+        outgoing: Outgoing,
     ) {
         let client_id = new_client_id();
+        self.outgoing.update_value(|all| {
+            all.insert(client_id.clone(), outgoing);
+        });
         let now = now_secs();
         let local = Message {
             id: format!("local-{client_id}"),
@@ -279,10 +348,7 @@ impl InboxCtx {
             seq: i64::MAX,
             version: 0,
             reply_to: None,
-            details: Details {
-                content,
-                ..Details::default()
-            },
+            details,
         };
         self.thread.update(|t| {
             t.upsert(local.clone());
@@ -294,20 +360,27 @@ impl InboxCtx {
     pub fn deliver(&self, local: Message) {
         let ctx = *self;
         leptos::task::spawn_local(async move {
+            let client_id = local.client_id.clone().unwrap_or_default();
             let mut failed = local.clone();
+            let Some(outgoing) = ctx.outgoing.with_value(|all| all.get(&client_id).cloned()) else {
+                // Only bubbles made on this page can be sent from it.
+                failed.status = MessageStatus::Failed;
+                failed.error = Some(ErrorInfo {
+                    code: 0,
+                    title: "Not sent: write it again".into(),
+                    detail: None,
+                });
+                failed.version += 1;
+                ctx.thread.update(|t| {
+                    t.upsert(failed);
+                });
+                return;
+            };
             failed.status = MessageStatus::Pending;
             failed.error = None;
             ctx.thread.update(|t| {
                 t.upsert(failed.clone());
             });
-            let outgoing = match &local.details.content {
-                Some(Content::Template(spec)) => Outgoing::Template(spec.clone()),
-                _ => Outgoing::Text {
-                    body: local.text.clone().unwrap_or_default(),
-                    reply_to: None,
-                },
-            };
-            let client_id = local.client_id.clone().unwrap_or_default();
             let mut wait = 500;
             for attempt in 1..=4 {
                 let result = crate::api::send_outgoing(
@@ -318,6 +391,9 @@ impl InboxCtx {
                 .await;
                 match result {
                     Ok(m) => {
+                        ctx.outgoing.update_value(|all| {
+                            all.remove(&client_id);
+                        });
                         ctx.thread.update(|t| {
                             t.upsert(m);
                         });
@@ -609,4 +685,26 @@ mod tests {
         assert_eq!(id.len(), 36);
         assert_eq!(&id[14..15], "4");
     }
+}
+
+/// Uploads a file the agent picked (`POST /uploads`); the answer names the upload a send
+/// can then claim. Errors are the server's reason, ready to show.
+#[cfg(feature = "hydrate")]
+pub async fn upload_file(file: web_sys::File) -> Result<UploadInfo, String> {
+    let name = String::from(js_sys::encode_uri_component(&file.name()));
+    let request = gloo_net::http::Request::post(&format!("/uploads?filename={name}"))
+        .header("content-type", &file.type_())
+        .body(wasm_bindgen::JsValue::from(file))
+        .map_err(|e| format!("the file could not be read: {e}"))?;
+    let response = request
+        .send()
+        .await
+        .map_err(|_| "the server could not be reached".to_string())?;
+    let body = response.text().await.unwrap_or_default();
+    if response.ok() {
+        return serde_json::from_str(&body).map_err(|e| format!("unexpected answer: {e}"));
+    }
+    Err(serde_json::from_str::<ApiError>(&body)
+        .map(|e| e.message)
+        .unwrap_or_else(|_| format!("HTTP {}", response.status())))
 }

@@ -135,6 +135,44 @@ impl CloudApi {
             .map(|_| ())
     }
 
+    /// `POST /{phone-number-id}/media`: uploads a file and returns Meta's media id (valid
+    /// for 30 days). The file is streamed from disk, not read into memory.
+    pub async fn upload_media(
+        &self,
+        token: &str,
+        phone_number_id: &str,
+        path: &std::path::Path,
+        mime_type: &str,
+        filename: &str,
+    ) -> Result<String, CallError> {
+        #[derive(Deserialize)]
+        struct Uploaded {
+            id: String,
+        }
+        let file = tokio::fs::File::open(path)
+            .await
+            .map_err(|e| CallError::Transport(format!("cannot read the file to upload: {e}")))?;
+        let len = file
+            .metadata()
+            .await
+            .map_err(|e| CallError::Transport(format!("cannot read the file to upload: {e}")))?
+            .len();
+        let body = reqwest::Body::wrap_stream(tokio_util::io::ReaderStream::new(file));
+        let part = reqwest::multipart::Part::stream_with_length(body, len)
+            .file_name(filename.to_string())
+            .mime_str(mime_type)
+            .map_err(|e| CallError::Transport(format!("bad media type {mime_type:?}: {e}")))?;
+        let form = reqwest::multipart::Form::new()
+            .text("messaging_product", "whatsapp")
+            .text("type", mime_type.to_string())
+            .part("file", part);
+        let url = format!("{}/{phone_number_id}/media", self.base);
+        let bytes = Self::call(self.http.post(url).bearer_auth(token).multipart(form)).await?;
+        serde_json::from_slice::<Uploaded>(&bytes)
+            .map(|u| u.id)
+            .map_err(|e| CallError::Transport(format!("unreadable upload answer: {e}")))
+    }
+
     /// `GET /{media-id}`: a fresh download URL (valid for about five minutes).
     pub async fn media_url(&self, token: &str, media_id: &str) -> Result<MediaUrl, CallError> {
         let url = format!("{}/{media_id}", self.base);

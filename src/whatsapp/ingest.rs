@@ -212,7 +212,7 @@ async fn record_message(
         && let Some(target) = &reply_to
         && let Some(quoted) = store.message_by_wamid(inbox_id, target).await?
     {
-        details.quote = Some(quote_of(&quoted));
+        details.quote = Some(Quote::of(&quoted));
     }
     let media_pending = details
         .media
@@ -298,7 +298,7 @@ pub async fn resolve_waiting_on(store: &DynStore, target: &Message) -> StoreResu
                 .await?;
             }
             _ if waiting.details.quote.is_none() => {
-                let quote = quote_of(target);
+                let quote = Quote::of(target);
                 store
                     .edit_message(
                         &waiting.id,
@@ -329,13 +329,6 @@ pub async fn react(
             Arc::new(move |t: &mut Message| t.details.react(by, emoji.as_deref(), at)),
         )
         .await
-}
-
-pub fn quote_of(m: &Message) -> Quote {
-    Quote {
-        direction: m.direction,
-        text: m.preview().chars().take(200).collect(),
-    }
 }
 
 /// Profile names by every id a contact is known by.

@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 use crate::scenarios::eventually_media;
 use crate::support::*;
 
-async fn send_outgoing(app: &TestApp, conv: &str, message: Value) -> (u16, Value) {
+pub async fn send_outgoing(app: &TestApp, conv: &str, message: Value) -> (u16, Value) {
     app.call(
         "send_outgoing",
         json!({"conversation_id": conv, "client_id": uuid(), "message": message}),
@@ -15,7 +15,7 @@ async fn send_outgoing(app: &TestApp, conv: &str, message: Value) -> (u16, Value
     .await
 }
 
-async fn message(app: &TestApp, conv: &str, id: &str) -> Value {
+pub async fn message(app: &TestApp, conv: &str, id: &str) -> Value {
     app.messages(conv)
         .await
         .into_iter()
@@ -23,7 +23,7 @@ async fn message(app: &TestApp, conv: &str, id: &str) -> Value {
         .unwrap()
 }
 
-async fn wait_status(app: &TestApp, conv: &str, id: &str, status: &str) -> Value {
+pub async fn wait_status(app: &TestApp, conv: &str, id: &str, status: &str) -> Value {
     for _ in 0..300 {
         let m = message(app, conv, id).await;
         if m["status"] == status {
@@ -37,7 +37,7 @@ async fn wait_status(app: &TestApp, conv: &str, id: &str, status: &str) -> Value
     );
 }
 
-async fn sent_log(app: &TestApp) -> Vec<Value> {
+pub async fn sent_log(app: &TestApp) -> Vec<Value> {
     app.http
         .get(format!("{}/_sim/sent", app.url))
         .send()

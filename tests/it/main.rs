@@ -14,4 +14,5 @@ mod security;
 mod send;
 mod socket;
 mod support;
+mod uploads;
 mod webhook;

@@ -1,0 +1,306 @@
+//! Files agents attach: `POST /uploads` keeps the file until a send claims it.
+//!
+//! The file is checked against what WhatsApp accepts (type and size, reference §8) while
+//! it streams to disk, so a 100 MB document never sits in memory and a wrong file is
+//! refused before anything is stored. A send then claims the upload: the file becomes the
+//! message's own (served by `/media/{message_id}` like any other), and the send job
+//! uploads it to Meta (`POST /{phone-number-id}/media`) before the message goes out.
+//! Uploads no send claimed are removed after a day.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use axum::Extension;
+use axum::Json;
+use axum::body::Body;
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use base64::Engine;
+use futures::StreamExt;
+use serde::{Deserialize, Serialize};
+use sha2::Digest;
+use tokio::io::AsyncWriteExt;
+
+use crate::model::{MessageKind, UploadInfo};
+use crate::server::auth::Principal;
+use crate::server::error::AppError;
+use crate::server::state::AppState;
+use crate::store::now_ms;
+
+/// An upload no send has claimed is removed after this long.
+const KEEP_UNCLAIMED: Duration = Duration::from_secs(24 * 3600);
+
+/// An upload on disk: the file, and this record beside it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Upload {
+    pub info: UploadInfo,
+    /// Base64 SHA-256, as Meta states hashes.
+    pub sha256: String,
+    /// The user who uploaded it; only they can send it.
+    pub by: String,
+    pub at_ms: i64,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct UploadParams {
+    filename: Option<String>,
+}
+
+/// What WhatsApp accepts, and the largest file of each kind (reference §8).
+pub fn kind_of(mime: &str) -> Option<(MessageKind, u64)> {
+    const MB: u64 = 1024 * 1024;
+    Some(match mime {
+        "image/jpeg" | "image/png" => (MessageKind::Image, 5 * MB),
+        "video/mp4" | "video/3gpp" => (MessageKind::Video, 16 * MB),
+        "audio/aac" | "audio/amr" | "audio/mpeg" | "audio/mp4" | "audio/ogg" => {
+            (MessageKind::Audio, 16 * MB)
+        }
+        "image/webp" => (MessageKind::Sticker, 500 * 1024),
+        "application/pdf"
+        | "text/plain"
+        | "application/msword"
+        | "application/vnd.ms-excel"
+        | "application/vnd.ms-powerpoint"
+        | "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
+        | "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+        | "application/vnd.openxmlformats-officedocument.presentationml.presentation" => {
+            (MessageKind::Document, 100 * MB)
+        }
+        _ => return None,
+    })
+}
+
+/// The largest upload of any kind.
+pub const MAX_UPLOAD: u64 = 100 * 1024 * 1024;
+
+fn dir(state: &AppState) -> PathBuf {
+    state.config.media_dir.join("uploads")
+}
+
+fn file_path(state: &AppState, id: &str) -> PathBuf {
+    dir(state).join(id)
+}
+
+fn record_path(state: &AppState, id: &str) -> PathBuf {
+    dir(state).join(format!("{id}.json"))
+}
+
+/// A name safe to show and to put in a header: no path, no control characters.
+fn clean_filename(name: &str) -> Option<String> {
+    let base = name.rsplit(['/', '\\']).next().unwrap_or("");
+    let clean: String = base
+        .chars()
+        .filter(|c| !c.is_control() && *c != '"')
+        .take(200)
+        .collect();
+    let clean = clean.trim().to_string();
+    (!clean.is_empty()).then_some(clean)
+}
+
+/// `POST /uploads?filename=…` with the file as the body and its type as `Content-Type`.
+pub async fn receive(
+    State(state): State<AppState>,
+    principal: Option<Extension<Principal>>,
+    Query(params): Query<UploadParams>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<(StatusCode, Json<UploadInfo>), AppError> {
+    let Some(Extension(principal)) = principal else {
+        return Err(AppError::Unauthorized("sign in to upload files".into()));
+    };
+    let mime = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .map(|v| v.trim().to_ascii_lowercase())
+        .unwrap_or_default();
+    let Some((kind, max)) = kind_of(&mime) else {
+        return Err(AppError::UnsupportedMediaType(format!(
+            "WhatsApp does not take {:?} files; send JPEG or PNG images, MP4 or 3GP video, \
+             AAC, AMR, MP3, M4A or OGG audio, WebP stickers, or PDF, Office and text documents",
+            if mime.is_empty() { "untyped" } else { &mime }
+        )));
+    };
+    let id = uuid::Uuid::new_v4().to_string();
+    let filename = params.filename.as_deref().and_then(clean_filename);
+    let (size, sha256) = store_body(&state, &id, body, max, kind).await?;
+    let info = UploadInfo {
+        upload: id.clone(),
+        kind,
+        mime_type: mime,
+        filename,
+        size: size as i64,
+    };
+    let upload = Upload {
+        info: info.clone(),
+        sha256,
+        by: principal.user.id.clone(),
+        at_ms: now_ms(),
+    };
+    let record = serde_json::to_vec(&upload)
+        .map_err(|e| AppError::Internal(format!("upload record: {e}")))?;
+    if let Err(e) = tokio::fs::write(record_path(&state, &id), record).await {
+        let _ = tokio::fs::remove_file(file_path(&state, &id)).await;
+        return Err(AppError::Internal(format!("cannot keep the upload: {e}")));
+    }
+    tracing::info!(upload = %id, kind = kind.as_str(), size, user = %principal.user.email, "upload kept");
+    Ok((StatusCode::CREATED, Json(info)))
+}
+
+/// Streams the body to disk, refusing it once it passes `max`. Returns size and hash.
+async fn store_body(
+    state: &AppState,
+    id: &str,
+    body: Body,
+    max: u64,
+    kind: MessageKind,
+) -> Result<(u64, String), AppError> {
+    let io = |e: std::io::Error| AppError::Internal(format!("cannot keep the upload: {e}"));
+    tokio::fs::create_dir_all(dir(state)).await.map_err(io)?;
+    let part = dir(state).join(format!("{id}.part"));
+    let mut file = tokio::fs::File::create(&part).await.map_err(io)?;
+    let mut hasher = sha2::Sha256::new();
+    let mut size: u64 = 0;
+    let mut stream = body.into_data_stream();
+    let outcome = loop {
+        let Some(chunk) = stream.next().await else {
+            break Ok(());
+        };
+        let chunk = match chunk {
+            Ok(c) => c,
+            Err(e) => {
+                break Err(AppError::BadRequest(format!(
+                    "the upload was cut short: {e}"
+                )));
+            }
+        };
+        size += chunk.len() as u64;
+        if size > max {
+            break Err(AppError::PayloadTooLarge(format!(
+                "WhatsApp takes {} files of at most {} KiB",
+                kind.as_str(),
+                max / 1024
+            )));
+        }
+        hasher.update(&chunk);
+        if let Err(e) = file.write_all(&chunk).await {
+            break Err(io(e));
+        }
+    };
+    let outcome = match outcome {
+        Ok(()) if size == 0 => Err(AppError::BadRequest("the file is empty".into())),
+        Ok(()) => file.flush().await.map_err(io),
+        Err(e) => Err(e),
+    };
+    drop(file);
+    if let Err(e) = outcome {
+        let _ = tokio::fs::remove_file(&part).await;
+        return Err(e);
+    }
+    tokio::fs::rename(&part, file_path(state, id))
+        .await
+        .map_err(io)?;
+    let sha = base64::engine::general_purpose::STANDARD.encode(hasher.finalize());
+    Ok((size, sha))
+}
+
+/// The upload `id`, if it exists and `principal` made it.
+pub async fn find(state: &AppState, principal: &Principal, id: &str) -> Result<Upload, AppError> {
+    if uuid::Uuid::parse_str(id).is_err() {
+        return Err(AppError::NotFound("upload"));
+    }
+    let bytes = match tokio::fs::read(record_path(state, id)).await {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(AppError::NotFound("upload"));
+        }
+        Err(e) => return Err(AppError::Internal(format!("cannot read the upload: {e}"))),
+    };
+    let upload: Upload = serde_json::from_slice(&bytes)
+        .map_err(|e| AppError::Internal(format!("unreadable upload record {id}: {e}")))?;
+    if upload.by != principal.user.id {
+        return Err(AppError::NotFound("upload"));
+    }
+    Ok(upload)
+}
+
+/// Makes the upload's file message `message_id`'s file. A claimed upload is gone.
+pub async fn claim(state: &AppState, id: &str, message_id: &str) -> std::io::Result<()> {
+    let target = crate::media::path_of(state, message_id);
+    if let Some(parent) = target.parent() {
+        tokio::fs::create_dir_all(parent).await?;
+    }
+    tokio::fs::rename(file_path(state, id), &target).await?;
+    // The record alone is harmless; the sweep removes it if this fails.
+    let _ = tokio::fs::remove_file(record_path(state, id)).await;
+    Ok(())
+}
+
+/// Removes uploads no send claimed within a day. Runs hourly.
+pub fn start_sweeper(state: AppState) {
+    tokio::spawn(async move {
+        loop {
+            let removed = sweep(&state).await;
+            if removed > 0 {
+                tracing::info!(count = removed, "uploads: removed files no send claimed");
+            }
+            tokio::select! {
+                _ = state.shutdown.cancelled() => return,
+                _ = tokio::time::sleep(Duration::from_secs(3600)) => {}
+            }
+        }
+    });
+}
+
+async fn sweep(state: &AppState) -> usize {
+    let Ok(mut entries) = tokio::fs::read_dir(dir(state)).await else {
+        return 0;
+    };
+    let mut removed = 0;
+    while let Ok(Some(entry)) = entries.next_entry().await {
+        let old = entry
+            .metadata()
+            .await
+            .ok()
+            .and_then(|m| m.modified().ok())
+            .and_then(|t| t.elapsed().ok())
+            .is_some_and(|age| age > KEEP_UNCLAIMED);
+        if old && tokio::fs::remove_file(entry.path()).await.is_ok() {
+            removed += 1;
+        }
+    }
+    removed
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kinds_follow_metas_list() {
+        assert_eq!(kind_of("image/png").map(|k| k.0), Some(MessageKind::Image));
+        assert_eq!(
+            kind_of("image/webp").map(|k| k.0),
+            Some(MessageKind::Sticker)
+        );
+        assert_eq!(
+            kind_of("application/pdf").map(|k| k.0),
+            Some(MessageKind::Document)
+        );
+        assert_eq!(kind_of("image/gif"), None);
+        assert_eq!(kind_of("application/x-msdownload"), None);
+    }
+
+    #[test]
+    fn filenames_lose_paths_and_control_characters() {
+        assert_eq!(
+            clean_filename("../../etc/passwd").as_deref(),
+            Some("passwd")
+        );
+        assert_eq!(
+            clean_filename("C:\\x\\a\"b\n.pdf").as_deref(),
+            Some("ab.pdf")
+        );
+        assert_eq!(clean_filename("  "), None);
+    }
+}
