@@ -68,6 +68,18 @@ async fn attempt(state: &AppState, id: &str, done: i64) -> StoreResult<Message> 
         schedule(state, id, at, done).await?;
         return set_waiting(state, &m, format!("Sending is paused: {reason}"), None).await;
     }
+    if let Some(until) = state.send_throttle.held_until(&m.inbox_id, now_ms()) {
+        // Spread the queued sends over a second so they do not all hit the limit again.
+        let at = until + rand::rng().random_range(0..1000);
+        schedule(state, id, at, done).await?;
+        return set_waiting(
+            state,
+            &m,
+            "WhatsApp's rate limit for this number (130429) — waiting for it to lift".into(),
+            Some(at),
+        )
+        .await;
+    }
     let (Some(inbox), Some(conversation)) = (
         store.inbox(&m.inbox_id).await?,
         store.conversation(&m.conversation_id).await?,
@@ -233,6 +245,9 @@ async fn handle_error(
             tracing::warn!(message = %m.id, code = info.code, attempt = made, wait_ms = wait.as_millis() as u64,
                 error = %e, "send: transient failure; will retry");
             schedule(state, &m.id, at, made).await?;
+            if info.code == 130429 {
+                state.send_throttle.hold(&m.inbox_id, at);
+            }
             set_waiting(
                 state,
                 m,

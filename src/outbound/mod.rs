@@ -9,6 +9,7 @@
 pub mod dispatch;
 pub mod receipts;
 mod request;
+pub mod throttle;
 
 use crate::model::{
     ChoiceOption, Content, Conversation, Details, InteractiveSpec, MAX_TEXT_LEN, Media, MediaState,

@@ -251,6 +251,7 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         shutdown: shutdown.clone(),
         sign_in_limiter: SignInLimiter::new(Duration::from_secs(15 * 60), 5, 30),
         jobs: std::sync::Arc::new(tokio::sync::Notify::new()),
+        send_throttle: Default::default(),
     });
 
     tokio::spawn(replay_unfinished_webhooks(state.clone()));

@@ -31,6 +31,8 @@ pub struct Inner {
     pub sign_in_limiter: SignInLimiter,
     /// Wakes the job runner (media downloads, send retries) before its next tick.
     pub jobs: Arc<tokio::sync::Notify>,
+    /// Numbers WhatsApp told to slow down (130429): their sends wait.
+    pub send_throttle: crate::outbound::throttle::Throttle,
 }
 
 impl AppState {

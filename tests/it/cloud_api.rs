@@ -159,6 +159,32 @@ async fn retryable_errors_retry_with_the_same_message_and_send_once() {
 }
 
 #[tokio::test]
+async fn a_rate_limited_number_holds_its_other_sends_until_the_limit_lifts() {
+    let app = TestApp::start().await;
+    let ana = app.customer_writes("5511987650001", "hi").await;
+    let bruno = app.customer_writes("5511987650002", "hello").await;
+    app.add_fault(json!({"fault": "send_error", "http_status": 429, "code": 130429}))
+        .await;
+    let (_, first) = crate::send::send(&app, &ana, "first", &uuid()).await;
+    assert_eq!(first["status"], "pending", "{first}");
+    // 130429 is about the number: the next send waits without calling Meta, although
+    // nothing would have refused it.
+    let (status, second) = crate::send::send(&app, &bruno, "second", &uuid()).await;
+    assert_eq!(status, 200, "{second}");
+    assert_eq!(second["status"], "pending", "{second}");
+    assert!(second["wamid"].is_null(), "{second}");
+    let reason = second["details"]["waiting"]["reason"].as_str().unwrap();
+    assert!(reason.contains("rate limit for this number"), "{reason}");
+    assert!(sent_log(&app).await.is_empty());
+    // Both go out once the hold has passed, each exactly once.
+    for (conv, m) in [(&ana, &first), (&bruno, &second)] {
+        let id = m["id"].as_str().unwrap();
+        wait_status(&app, conv, id, "read").await;
+        assert_eq!(accepted_for(&app, id).await, 1);
+    }
+}
+
+#[tokio::test]
 async fn a_lost_answer_is_not_sent_twice() {
     let dir = tempfile::tempdir().unwrap();
     let app = TestApp::start_on(
