@@ -577,13 +577,16 @@ fn graph_error(status: StatusCode, code: i64, message: &str, details: &str) -> R
     (status, Json(body)).into_response()
 }
 
-/// The number a Graph call names, if the call carries its access token; otherwise Meta's
-/// error answer.
-async fn authorised_number(
-    state: &AppState,
+/// The simulator and the number a Graph call names, if the call carries that number's
+/// access token; otherwise the answer to give.
+async fn graph_caller<'a>(
+    state: &'a AppState,
     phone_number_id: &str,
     headers: &HeaderMap,
-) -> Result<Number, Response> {
+) -> Result<(&'a Simulator, Number), Response> {
+    let Some(sim) = state.simulator.as_ref() else {
+        return Err(not_simulating());
+    };
     let inbox = match state.store.inbox_by_phone_number_id(phone_number_id).await {
         Ok(Some(inbox)) => inbox,
         Ok(None) => {
@@ -610,7 +613,7 @@ async fn authorised_number(
             "The access token is missing or invalid.",
         ));
     }
-    Ok(number)
+    Ok((sim, number))
 }
 
 /// `POST /{version}/{phone-number-id}/media`: a multipart upload, answered with a media id
@@ -621,11 +624,8 @@ async fn graph_upload(
     headers: HeaderMap,
     mut form: axum::extract::Multipart,
 ) -> Response {
-    let Some(sim) = state.simulator.as_ref() else {
-        return not_simulating();
-    };
-    let number = match authorised_number(&state, &phone_number_id, &headers).await {
-        Ok(n) => n,
+    let (sim, number) = match graph_caller(&state, &phone_number_id, &headers).await {
+        Ok(caller) => caller,
         Err(refusal) => return refusal,
     };
     let invalid = |details: &str| {
@@ -682,11 +682,8 @@ async fn graph_send(
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Response {
-    let Some(sim) = state.simulator.as_ref() else {
-        return not_simulating();
-    };
-    let number = match authorised_number(&state, &phone_number_id, &headers).await {
-        Ok(n) => n,
+    let (sim, number) = match graph_caller(&state, &phone_number_id, &headers).await {
+        Ok(caller) => caller,
         Err(refusal) => return refusal,
     };
     let request: serde_json::Value = match serde_json::from_slice(&body) {
