@@ -248,8 +248,8 @@ impl InboxCtx {
     }
 
     /// Shows the reply at once, then sends it (retrying transient failures with the same
-    /// client id, which the server deduplicates).
-    /// A reply in progress (see `replying`) makes it a reply to that message.
+    /// client id, which the server deduplicates). A reply in progress (see `replying`)
+    /// makes it a reply to that message.
     pub fn send(&self, conversation_id: String, text: String) {
         let reply = self.take_reply(&conversation_id);
         let outgoing = Outgoing::Text {
