@@ -297,7 +297,13 @@ pub async fn serve(
             return Err(AppError::NotFound("media file"));
         }
     };
-    let length = file.metadata().await.map(|md| md.len()).unwrap_or(0);
+    let length = match file.metadata().await {
+        Ok(md) => md.len(),
+        Err(e) => {
+            tracing::error!(message = %m.id, error = %e, "media: stored file cannot be read");
+            return Err(AppError::Internal(format!("media file: {e}")));
+        }
+    };
     let body = axum::body::Body::from_stream(tokio_util::io::ReaderStream::new(file));
     let mime = media
         .mime_type

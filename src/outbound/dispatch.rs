@@ -195,25 +195,18 @@ async fn upload_if_needed(
         Err(e) => return Ok(Uploaded::Failed(m, e)),
     };
     tracing::info!(message = %m.id, %media_id, "send: file uploaded to WhatsApp");
-    let kept = media_id.clone();
+    let mut m = m;
+    if let Some(md) = m.details.media.as_mut() {
+        md.media_id = Some(media_id.clone());
+    }
     let edit: crate::store::MessageEdit = Arc::new(move |msg: &mut Message| {
         msg.details.media.as_mut().is_some_and(|md| {
-            md.media_id = Some(kept.clone());
+            md.media_id = Some(media_id.clone());
             true
         })
     });
-    Ok(Uploaded::Ready(
-        match state.store.edit_message(&m.id, edit).await? {
-            Some(updated) => updated,
-            None => {
-                let mut m = m;
-                if let Some(md) = m.details.media.as_mut() {
-                    md.media_id = Some(media_id);
-                }
-                m
-            }
-        },
-    ))
+    let updated = state.store.edit_message(&m.id, edit).await?;
+    Ok(Uploaded::Ready(updated.unwrap_or(m)))
 }
 
 async fn handle_error(
