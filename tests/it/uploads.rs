@@ -138,7 +138,9 @@ async fn a_failed_upload_to_meta_is_retried_and_the_file_goes_out_once() {
     assert_eq!(m["status"], "pending", "waiting for the retry: {m}");
     assert!(m["details"]["waiting"].is_object(), "{m}");
     let id = m["id"].as_str().unwrap();
-    wait_status(&app, &conv, id, "sent").await;
+    // The receipts follow at once: wait for the last, not for `sent`, which may pass
+    // between two looks.
+    wait_status(&app, &conv, id, "read").await;
     let m = message(&app, &conv, id).await;
     assert_eq!(m["details"]["media"]["filename"], "invoice.pdf");
     let documents = sent_log(&app)
