@@ -13,6 +13,7 @@ pub mod api;
 pub mod app;
 pub mod error;
 pub mod model;
+pub mod templates;
 pub mod ui;
 
 #[cfg(feature = "ssr")]

@@ -226,6 +226,10 @@ pub struct TemplateSpec {
     pub language: String,
     #[serde(default)]
     pub params: Vec<String>,
+    /// For a template with named variables: the name of each value in `params`. Filled
+    /// in from the approved template when the caller leaves it out.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub param_names: Vec<String>,
 }
 
 /// Our interactive message: reply buttons (no `button`), or a list behind a button.

@@ -77,11 +77,17 @@ test("after 24 hours the composer offers a template instead, and it goes out", a
   await expect(banner).toBeVisible();
   await expect(banner).toContainText("24-hour window is closed");
   await expect(page.getByTestId("composer")).toHaveCount(0);
-  await page.getByTestId("template-name").fill("order_update");
-  await page.getByTestId("template-params").fill("Ana\n#42");
-  await page.getByTestId("send-template").click();
+  // The approved templates come from WhatsApp Manager (here, the simulator's account).
+  const send = page.getByTestId("send-template");
+  await page.getByTestId("template-pick").selectOption({ label: "order_update · pt_BR · utility" });
+  await expect(send).toBeDisabled();
+  await page.getByTestId("template-param").nth(0).fill("Ana");
+  await page.getByTestId("template-param").nth(1).fill("#42");
+  await expect(page.getByTestId("template-preview")).toContainText("Olá Ana, seu pedido #42 saiu para entrega.");
+  await send.click();
   const bubble = page.locator("[data-testid=message][data-kind=template]").last();
   await expect(bubble).toContainText("order_update");
+  await expect(bubble).toContainText("Olá Ana, seu pedido #42 saiu para entrega.");
   await expect(bubble).toHaveAttribute("data-status", /sent|delivered|read/);
 });
 

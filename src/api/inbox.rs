@@ -5,6 +5,7 @@ use leptos::server_fn::codec::Json;
 
 use crate::error::ApiError;
 use crate::model::{Conversation, ConversationList, Message, MessagePage, Outgoing, ServerInfo};
+use crate::templates::TemplateList;
 
 /// The caller's conversations, most recent activity first, with the event-log position
 /// they reflect (open `/ws?since=seq` to follow on from them).
@@ -94,6 +95,30 @@ pub async fn send_outgoing(
     crate::outbound::send(&state, &principal, &conversation_id, &client_id, message)
         .await
         .map_err(|e| e.into_api())
+}
+
+/// The approved templates a conversation's number can send (WhatsApp Manager's list,
+/// cached for ten minutes); `refresh` reads it again. When the list cannot be had, it is
+/// empty and `problem` says why; templates can still be sent by name.
+#[server(endpoint = "approved_templates", input = Json, output = Json)]
+pub async fn approved_templates(
+    conversation_id: String,
+    #[server(default)] refresh: bool,
+) -> Result<TemplateList, ApiError> {
+    use super::ctx;
+    use crate::server::error::AppError;
+    let state = ctx::state()?;
+    let principal = ctx::principal()?;
+    let run = async {
+        let conversation = ctx::visible_conversation(&state, &principal, &conversation_id).await?;
+        let inbox = state
+            .store
+            .inbox(&conversation.inbox_id)
+            .await?
+            .ok_or(AppError::NotFound("inbox"))?;
+        crate::outbound::catalog::list(&state, &inbox, refresh).await
+    };
+    run.await.map_err(|e: AppError| e.into_api())
 }
 
 /// Sends a failed message again: a new call to WhatsApp. The old error stays on the

@@ -6,6 +6,7 @@
 //! the 24-hour window are refused here, before Meta is called, with the template path
 //! named. The call to Meta and its retries live in [`dispatch`].
 
+pub mod catalog;
 pub mod dispatch;
 pub mod receipts;
 mod request;
@@ -250,6 +251,7 @@ async fn compose(
             name,
             language,
             params,
+            param_names,
         }) => {
             let name = name.trim().to_string();
             let language = language.trim().to_string();
@@ -277,10 +279,39 @@ async fn compose(
             for p in &params {
                 check_len("a template parameter", p, 1024)?;
             }
-            let text = if params.is_empty() {
-                name.clone()
-            } else {
-                format!("{name}: {}", params.join(" · "))
+            if !param_names.is_empty() && param_names.len() != params.len() {
+                return bad("param_names must name every value in params, in order".into());
+            }
+            let inbox = state
+                .store
+                .inbox(&conversation.inbox_id)
+                .await?
+                .ok_or(AppError::NotFound("inbox"))?;
+            let (text, param_names) = match catalog::lookup(state, &inbox, &name, &language).await?
+            {
+                // The list cannot be read: Meta judges the send.
+                None if params.is_empty() => (name.clone(), param_names),
+                None => (format!("{name}: {}", params.join(" · ")), param_names),
+                Some(Err(reason)) => return bad(format!("{reason}; pick one from the list")),
+                Some(Ok(approved)) => {
+                    if let Some(why) = approved.unsupported {
+                        return bad(format!("{name}: {why}"));
+                    }
+                    if params.len() != approved.params.len() {
+                        return bad(format!(
+                            "{name} takes {} value(s) ({}), not {}",
+                            approved.params.len(),
+                            approved.params.join(", "),
+                            params.len()
+                        ));
+                    }
+                    let names = if approved.named {
+                        approved.params.clone()
+                    } else {
+                        Vec::new()
+                    };
+                    (approved.render(&params), names)
+                }
             };
             Ok(plain(
                 MessageKind::Template,
@@ -289,6 +320,7 @@ async fn compose(
                     name,
                     language,
                     params,
+                    param_names,
                 })),
             ))
         }

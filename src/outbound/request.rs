@@ -36,13 +36,18 @@ pub fn request_body(m: &Message, contact: &Contact) -> Result<Value, String> {
                 name,
                 language,
                 params,
+                param_names,
             })),
         ) => {
             let mut template = json!({ "name": name, "language": { "code": language } });
             if !params.is_empty() {
                 let parameters: Vec<Value> = params
                     .iter()
-                    .map(|p| json!({ "type": "text", "text": p }))
+                    .enumerate()
+                    .map(|(i, p)| match param_names.get(i) {
+                        Some(n) => json!({ "type": "text", "parameter_name": n, "text": p }),
+                        None => json!({ "type": "text", "text": p }),
+                    })
                     .collect();
                 template["components"] = json!([{ "type": "body", "parameters": parameters }]);
             }

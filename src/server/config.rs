@@ -52,6 +52,9 @@ pub struct WhatsAppConfig {
     pub verify_token: String,
     pub phone_number_id: String,
     pub display_phone_number: Option<String>,
+    /// `WHATSAPP_WABA_ID`: the business account whose approved templates the composer
+    /// offers, until a webhook names it.
+    pub waba_id: Option<String>,
 }
 
 impl WhatsAppConfig {
@@ -67,6 +70,7 @@ impl std::fmt::Debug for WhatsAppConfig {
             .field("api_base", &self.api_base)
             .field("phone_number_id", &self.phone_number_id)
             .field("display_phone_number", &self.display_phone_number)
+            .field("waba_id", &self.waba_id)
             .finish_non_exhaustive()
     }
 }
@@ -115,6 +119,8 @@ pub const SIMULATOR_ACCESS_TOKEN: &str = "switchboard-simulator-access-token";
 /// posted to a simulator-mode server by hand.
 pub const SIMULATOR_PHONE_NUMBER_ID: &str = "200000000000001";
 pub const SIMULATOR_DISPLAY_NUMBER: &str = "15550001000";
+/// The simulator's business account, named in `entry[].id` of its webhooks.
+pub const SIMULATOR_WABA_ID: &str = "100000000000001";
 pub const DEFAULT_API_BASE: &str = "https://graph.facebook.com/v24.0";
 
 impl std::fmt::Debug for Config {
@@ -185,6 +191,7 @@ impl Config {
                     var("WHATSAPP_DISPLAY_PHONE_NUMBER")
                         .unwrap_or_else(|| SIMULATOR_DISPLAY_NUMBER.into()),
                 ),
+                waba_id: Some(var("WHATSAPP_WABA_ID").unwrap_or_else(|| SIMULATOR_WABA_ID.into())),
             },
             Some(access_token) => {
                 let required = |k: &'static str| {
@@ -206,9 +213,18 @@ impl Config {
                     verify_token: required("WHATSAPP_VERIFY_TOKEN")?,
                     phone_number_id: required("WHATSAPP_PHONE_NUMBER_ID")?,
                     display_phone_number: var("WHATSAPP_DISPLAY_PHONE_NUMBER"),
+                    waba_id: var("WHATSAPP_WABA_ID"),
                 }
             }
         };
+        if let Some(id) = &whatsapp.waba_id {
+            if id.is_empty() || !id.chars().all(|c| c.is_ascii_digit()) {
+                return Err(ConfigError::new(
+                    "WHATSAPP_WABA_ID",
+                    "must be the numeric WhatsApp Business Account id from WhatsApp Manager",
+                ));
+            }
+        }
         if !whatsapp.phone_number_id.chars().all(|c| c.is_ascii_digit()) {
             return Err(ConfigError::new(
                 "WHATSAPP_PHONE_NUMBER_ID",

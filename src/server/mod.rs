@@ -252,6 +252,7 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         sign_in_limiter: SignInLimiter::new(Duration::from_secs(15 * 60), 5, 30),
         jobs: std::sync::Arc::new(tokio::sync::Notify::new()),
         send_throttle: Default::default(),
+        templates: Default::default(),
     });
 
     tokio::spawn(replay_unfinished_webhooks(state.clone()));

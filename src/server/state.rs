@@ -33,6 +33,8 @@ pub struct Inner {
     pub jobs: Arc<tokio::sync::Notify>,
     /// Numbers WhatsApp told to slow down (130429): their sends wait.
     pub send_throttle: crate::outbound::throttle::Throttle,
+    /// Approved templates per inbox, read from WhatsApp Manager now and then.
+    pub templates: crate::outbound::catalog::Catalog,
 }
 
 impl AppState {

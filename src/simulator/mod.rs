@@ -7,6 +7,7 @@
 
 mod faults;
 mod payloads;
+mod templates;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -512,6 +513,10 @@ pub fn routes() -> Router<AppState> {
             )),
         )
         .route("/graph/{version}/{media_id}", get(graph_media_url))
+        .route(
+            "/graph/{version}/{waba_id}/message_templates",
+            get(graph_templates),
+        )
         .route("/media/{media_id}", get(media_download))
         .route("/customer/messages", post(customer_message))
         .route("/burst", post(burst))
@@ -616,6 +621,53 @@ async fn graph_caller<'a>(
     Ok((sim, number))
 }
 
+#[derive(Deserialize)]
+struct TemplateQuery {
+    status: Option<String>,
+    after: Option<String>,
+    limit: Option<usize>,
+}
+
+/// `GET /{version}/{waba-id}/message_templates`: the simulated business account's
+/// templates, for any number's access token (they all belong to that one account).
+async fn graph_templates(
+    State(state): State<AppState>,
+    Path((_version, _waba_id)): Path<(String, String)>,
+    axum::extract::Query(query): axum::extract::Query<TemplateQuery>,
+    headers: HeaderMap,
+) -> Response {
+    if state.simulator.is_none() {
+        return not_simulating();
+    }
+    let bearer = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    let inboxes = match state.store.list_inboxes().await {
+        Ok(inboxes) => inboxes,
+        Err(e) => return (StatusCode::SERVICE_UNAVAILABLE, e.to_string()).into_response(),
+    };
+    let authorised = bearer.is_some_and(|t| {
+        inboxes
+            .iter()
+            .any(|i| Number::of(&state, i).access_token == t)
+    });
+    if !authorised {
+        return graph_error(
+            StatusCode::UNAUTHORIZED,
+            190,
+            "Invalid OAuth access token - Cannot parse access token",
+            "The access token is missing or invalid.",
+        );
+    }
+    Json(templates::page(
+        query.status.as_deref(),
+        query.after.as_deref(),
+        query.limit,
+    ))
+    .into_response()
+}
+
 /// `POST /{version}/{phone-number-id}/media`: a multipart upload, answered with a media id
 /// that later sends (and `GET /{media-id}`) accept.
 async fn graph_upload(
@@ -705,6 +757,16 @@ async fn graph_send(
             StatusCode::BAD_REQUEST,
             100,
             "(#100) Invalid parameter",
+            &details,
+        );
+    }
+    if request.get("type").and_then(|t| t.as_str()) == Some("template")
+        && let Err((code, title, details)) = templates::check(&request)
+    {
+        return graph_error(
+            StatusCode::BAD_REQUEST,
+            code,
+            &format!("(#{code}) {title}"),
             &details,
         );
     }

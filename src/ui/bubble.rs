@@ -69,7 +69,7 @@ pub fn Bubble(m: Message) -> AnyView {
         .media
         .clone()
         .map(|md| view! { <MediaView message_id=m.id.clone() kind=m.kind media=md outbound=m.direction == Direction::Out/> });
-    let content = d.content.clone().map(content_view);
+    let content = d.content.clone().map(|c| content_view(c, m.text.clone()));
     let reactions: Vec<_> = d
         .reactions
         .iter()
@@ -244,7 +244,8 @@ fn MediaView(message_id: String, kind: MessageKind, media: Media, outbound: bool
     }
 }
 
-fn content_view(c: Content) -> AnyView {
+/// `text` is the message's text: for a template, its body as the customer read it.
+fn content_view(c: Content, text: Option<String>) -> AnyView {
     match c {
         Content::Location {
             latitude,
@@ -319,13 +320,20 @@ fn content_view(c: Content) -> AnyView {
             name,
             language,
             params,
-        }) => view! {
-            <div class="template" data-testid="template">
-                <p class="kind">"📋 Template " <code>{name}</code> " (" {language} ")"</p>
-                {(!params.is_empty()).then(|| view! { <p class="body">{params.join(" · ")}</p> })}
-            </div>
+            ..
+        }) => {
+            // A template sent while its approved text was unknown has only its values.
+            let body = text
+                .filter(|t| *t != name && !t.starts_with(&format!("{name}: ")))
+                .or_else(|| (!params.is_empty()).then(|| params.join(" · ")));
+            view! {
+                <div class="template" data-testid="template">
+                    <p class="kind">"📋 Template " <code>{name}</code> " (" {language} ")"</p>
+                    {body.map(|b| view! { <p class="body">{b}</p> })}
+                </div>
+            }
+            .into_any()
         }
-        .into_any(),
         Content::Interactive(InteractiveSpec {
             header,
             body,

@@ -5,8 +5,9 @@ use leptos::prelude::*;
 
 use super::bubble::Bubble;
 use super::state::InboxCtx;
-use crate::api::{DEFAULT_PAGE, load_messages, mark_conversation_read};
+use crate::api::{DEFAULT_PAGE, approved_templates, load_messages, mark_conversation_read};
 use crate::model::{Conversation, Direction, TemplateSpec};
+use crate::templates::TemplateInfo;
 
 /// The routed pane: a fresh ChatBox per open conversation.
 #[component]
@@ -359,9 +360,171 @@ fn Composer(conversation_id: String, conversation: Memo<Option<Conversation>>) -
     }
 }
 
-/// Outside the 24-hour window WhatsApp only delivers approved templates.
+/// Outside the 24-hour window WhatsApp only delivers approved templates: pick one from
+/// WhatsApp Manager's list and fill in its values, watching the text the customer will
+/// read. When the list cannot be had, a template can still be typed by name.
 #[component]
 fn TemplateForm(conversation_id: String) -> impl IntoView {
+    let reload = RwSignal::new(0u32);
+    let by_hand = RwSignal::new(false);
+    let list = {
+        let conversation_id = conversation_id.clone();
+        Resource::new(
+            move || reload.get(),
+            move |n| approved_templates(conversation_id.clone(), n > 0),
+        )
+    };
+    let body = move || {
+        let conversation_id = conversation_id.clone();
+        list.get().map(move |answer| {
+            let (templates, problem) = match answer {
+                Ok(l) => (l.templates, l.problem),
+                Err(e) => (Vec::new(), Some(e.message)),
+            };
+            let problem = problem.map(|p| view! { <p class="hint" data-testid="template-problem">{p}</p> });
+            if templates.is_empty() || by_hand.get() {
+                let back = (!templates.is_empty()).then(|| view! {
+                    <button type="button" class="link" on:click=move |_| by_hand.set(false)>"Choose from the list"</button>
+                });
+                view! { {problem} <TemplateByName conversation_id=conversation_id/> {back} }.into_any()
+            } else {
+                view! {
+                    {problem}
+                    <TemplatePicker conversation_id=conversation_id templates=templates reload=reload/>
+                    <button type="button" class="link" data-testid="template-by-name"
+                        on:click=move |_| by_hand.set(true)>"Type a template by name"</button>
+                }
+                .into_any()
+            }
+        })
+    };
+    view! {
+        <div class="composer template" data-testid="window-banner">
+            <p class="banner" role="status">
+                "The 24-hour window is closed: the customer has not written for more than a day. "
+                "WhatsApp only delivers approved templates now; when the customer replies, you can write freely again."
+            </p>
+            <Transition fallback=|| view! { <p class="hint">"Loading approved templates…"</p> }>
+                {body.clone()}
+            </Transition>
+        </div>
+    }
+}
+
+/// The approved templates, one chosen, its values and a preview of the text.
+#[component]
+fn TemplatePicker(
+    conversation_id: String,
+    templates: Vec<TemplateInfo>,
+    reload: RwSignal<u32>,
+) -> impl IntoView {
+    let ctx = expect_context::<InboxCtx>();
+    let chosen = RwSignal::new(None::<TemplateInfo>);
+    let values = RwSignal::new(Vec::<String>::new());
+    let options = templates.clone();
+    let pick = move |ev: leptos::ev::Event| {
+        let t = event_target_value(&ev)
+            .parse::<usize>()
+            .ok()
+            .and_then(|i| templates.get(i).cloned());
+        values.set(vec![
+            String::new();
+            t.as_ref().map_or(0, |t| t.params.len())
+        ]);
+        chosen.set(t);
+    };
+    let ready = move || {
+        chosen.with(|t| t.as_ref().is_some_and(|t| t.unsupported.is_none()))
+            && values.with(|v| v.iter().all(|v| !v.trim().is_empty()))
+    };
+    let send = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        let Some(t) = chosen.get_untracked().filter(|_| ready()) else {
+            return;
+        };
+        let params: Vec<String> = values
+            .get_untracked()
+            .iter()
+            .map(|v| v.trim().to_string())
+            .collect();
+        let text = t.render(&params);
+        let param_names = if t.named {
+            t.params.clone()
+        } else {
+            Vec::new()
+        };
+        ctx.send_template(
+            conversation_id.clone(),
+            TemplateSpec {
+                name: t.name,
+                language: t.language,
+                params,
+                param_names,
+            },
+            text,
+        );
+        values.update(|v| v.iter_mut().for_each(String::clear));
+    };
+    let inputs = move || {
+        chosen.get().map(|t| {
+            t.params
+                .iter()
+                .enumerate()
+                .map(|(i, name)| {
+                    let label = if t.named { name.clone() } else { format!("{{{{{name}}}}}") };
+                    view! {
+                        <label>{label}
+                            <input data-testid="template-param"
+                                prop:value=move || values.with(|v| v.get(i).cloned().unwrap_or_default())
+                                on:input=move |ev| {
+                                    let value = event_target_value(&ev);
+                                    values.update(|v| if let Some(slot) = v.get_mut(i) { *slot = value; });
+                                }/>
+                        </label>
+                    }
+                })
+                .collect_view()
+        })
+    };
+    let preview = move || {
+        chosen.get().map(|t| {
+            let text = values.with(|v| t.render(v));
+            view! {
+                <div class="template-preview" data-testid="template-preview">
+                    {t.header.clone().map(|h| view! { <p class="kind">{h}</p> })}
+                    <p class="body">{text}</p>
+                    {t.footer.clone().map(|f| view! { <p class="hint">{f}</p> })}
+                    {(!t.buttons.is_empty()).then(|| view! { <p class="hint">{t.buttons.join(" · ")}</p> })}
+                    {t.unsupported.clone().map(|u| view! { <p class="error" role="alert">{u}</p> })}
+                </div>
+            }
+        })
+    };
+    view! {
+        <form class="template-picker" on:submit=send>
+            <label>"Approved template"
+                <select data-testid="template-pick" on:change=pick>
+                    <option value="">"Choose…"</option>
+                    {options.iter().enumerate().map(|(i, t)| view! {
+                        <option value=i.to_string() data-name=t.name.clone()>
+                            {format!("{} · {} · {}", t.name, t.language, t.category.to_lowercase())}
+                            {t.unsupported.is_some().then_some(" (not from here)")}
+                        </option>
+                    }).collect_view()}
+                </select>
+            </label>
+            <button type="button" class="link" data-testid="template-refresh" title="Read the list from WhatsApp again"
+                on:click=move |_| reload.update(|n| *n += 1)>"↻"</button>
+            {inputs}
+            {preview}
+            <button type="submit" data-testid="send-template" disabled=move || !ready()>"Send template"</button>
+        </form>
+    }
+}
+
+/// A template typed by name, language and values, for when the list is not available.
+#[component]
+fn TemplateByName(conversation_id: String) -> impl IntoView {
     let ctx = expect_context::<InboxCtx>();
     let name = RwSignal::new(String::from("hello_world"));
     let language = RwSignal::new(String::from("en_US"));
@@ -374,21 +537,25 @@ fn TemplateForm(conversation_id: String) -> impl IntoView {
             .map(|l| l.trim().to_string())
             .filter(|l| !l.is_empty())
             .collect();
+        let name = name.get_untracked().trim().to_string();
+        let text = if params.is_empty() {
+            name.clone()
+        } else {
+            format!("{name}: {}", params.join(" · "))
+        };
         ctx.send_template(
             conversation_id.clone(),
             TemplateSpec {
-                name: name.get_untracked().trim().to_string(),
+                name,
                 language: language.get_untracked().trim().to_string(),
                 params,
+                param_names: Vec::new(),
             },
+            text,
         );
     };
     view! {
-        <form class="composer template" data-testid="window-banner" on:submit=send>
-            <p class="banner" role="status">
-                "The 24-hour window is closed: the customer has not written for more than a day. "
-                "WhatsApp only delivers approved templates now; when the customer replies, you can write freely again."
-            </p>
+        <form class="template-picker" on:submit=send>
             <label>"Template name "
                 <input data-testid="template-name" prop:value=move || name.get()
                     on:input=move |ev| name.set(event_target_value(&ev))/>
@@ -397,7 +564,7 @@ fn TemplateForm(conversation_id: String) -> impl IntoView {
                 <input data-testid="template-language" size="6" prop:value=move || language.get()
                     on:input=move |ev| language.set(event_target_value(&ev))/>
             </label>
-            <label>"Parameters (one per line) "
+            <label>"Values (one per line) "
                 <textarea data-testid="template-params" rows="2" prop:value=move || params.get()
                     on:input=move |ev| params.set(event_target_value(&ev))></textarea>
             </label>

@@ -264,8 +264,8 @@ impl InboxCtx {
     }
 
     /// Sends a template the same way (outside the 24-hour window).
-    pub fn send_template(&self, conversation_id: String, spec: TemplateSpec) {
-        let name = spec.name.clone();
+    /// `text` is what the customer will read, shown until the server's copy arrives.
+    pub fn send_template(&self, conversation_id: String, spec: TemplateSpec, text: String) {
         let outgoing = Outgoing::Template(spec.clone());
         let details = Details {
             content: Some(Content::Template(spec)),
@@ -274,7 +274,7 @@ impl InboxCtx {
         self.show_and_deliver(
             conversation_id,
             MessageKind::Template,
-            name,
+            text,
             details,
             outgoing,
         );

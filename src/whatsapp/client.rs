@@ -181,6 +181,34 @@ impl CloudApi {
             .map_err(|e| CallError::Transport(format!("unreadable media answer: {e}")))
     }
 
+    /// `GET /{waba-id}/message_templates`: one page of the approved templates, from the
+    /// `after` cursor of the previous page.
+    pub async fn message_templates(
+        &self,
+        token: &str,
+        waba_id: &str,
+        after: Option<&str>,
+    ) -> Result<super::templates::TemplatePage, CallError> {
+        let mut url = reqwest::Url::parse(&format!("{}/{waba_id}/message_templates", self.base))
+            .map_err(|e| CallError::Transport(format!("bad template list URL: {e}")))?;
+        {
+            let mut query = url.query_pairs_mut();
+            query
+                .append_pair(
+                    "fields",
+                    "name,language,status,category,components,parameter_format",
+                )
+                .append_pair("status", "APPROVED")
+                .append_pair("limit", "100");
+            if let Some(after) = after {
+                query.append_pair("after", after);
+            }
+        }
+        let bytes = Self::call(self.http.get(url).bearer_auth(token)).await?;
+        super::templates::parse_page(&bytes)
+            .map_err(|e| CallError::Transport(format!("unreadable template list: {e}")))
+    }
+
     /// Downloads a media URL with the bearer token, as Meta requires.
     pub async fn download(&self, token: &str, url: &str) -> Result<Vec<u8>, CallError> {
         Self::call(self.http.get(url).bearer_auth(token))

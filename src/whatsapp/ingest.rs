@@ -5,7 +5,7 @@
 //! fails the whole body (so Meta retries it); everything else is logged and skipped.
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock, Mutex};
 
 use crate::model::{Content, Direction, Message, MessageKind, Quote};
 use crate::store::{
@@ -63,6 +63,9 @@ pub async fn ingest(store: &DynStore, body: &[u8]) -> Result<Summary, IngestErro
             continue;
         };
 
+        if let Some(waba) = change.waba_id.as_deref() {
+            remember_waba(store, &inbox.id, waba).await?;
+        }
         let names = contact_names(&change.contacts);
         for item in change.messages {
             let m = match item {
@@ -140,6 +143,34 @@ pub async fn ingest(store: &DynStore, body: &[u8]) -> Result<Summary, IngestErro
         }
     }
     Ok(summary)
+}
+
+/// Keeps the business account an inbox's webhooks name, which is where its approved
+/// templates live. A per-process memo keeps this to one write per change of account, not
+/// one per webhook.
+async fn remember_waba(store: &DynStore, inbox_id: &str, waba: &str) -> StoreResult<()> {
+    static KNOWN: LazyLock<Mutex<HashMap<String, String>>> = LazyLock::new(Default::default);
+    let known = |id: &str| {
+        KNOWN
+            .lock()
+            .is_ok_and(|k| k.get(id).is_some_and(|w| w == waba))
+    };
+    if known(inbox_id) || !waba.chars().all(|c| c.is_ascii_digit()) || waba.is_empty() {
+        return Ok(());
+    }
+    let key = super::templates::waba_setting(inbox_id);
+    if store.setting(&key).await?.as_deref() != Some(waba) {
+        tracing::info!(
+            inbox = inbox_id,
+            waba,
+            "webhook: inbox's business account learned"
+        );
+        store.set_setting(&key, Some(waba)).await?;
+    }
+    if let Ok(mut k) = KNOWN.lock() {
+        k.insert(inbox_id.to_string(), waba.to_string());
+    }
+    Ok(())
 }
 
 /// Stores one customer message (or applies an edit or a deletion to an earlier one) and

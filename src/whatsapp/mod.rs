@@ -4,5 +4,6 @@ pub mod client;
 pub mod content;
 pub mod ingest;
 pub mod signature;
+pub mod templates;
 pub mod webhook;
 pub mod wire;

@@ -19,6 +19,8 @@ pub enum PayloadError {
 /// One `entry[].changes[]` element, flattened with the parts of its `value` we use.
 #[derive(Debug, Clone)]
 pub struct Change {
+    /// `entry[].id`: the WhatsApp Business Account the change belongs to.
+    pub waba_id: Option<String>,
     pub field: String,
     pub phone_number_id: Option<String>,
     pub display_phone_number: Option<String>,
@@ -49,8 +51,14 @@ pub fn parse_payload(body: &[u8]) -> Result<Vec<Change>, PayloadError> {
         let Some(list) = entry.get("changes").and_then(Value::as_array) else {
             continue;
         };
+        // Meta sends the id as a string; a number is read too rather than dropped.
+        let waba_id = match entry.get("id") {
+            Some(Value::String(s)) => Some(s.clone()),
+            Some(Value::Number(n)) => Some(n.to_string()),
+            _ => None,
+        };
         for change in list {
-            changes.push(read_change(change));
+            changes.push(read_change(waba_id.clone(), change));
         }
     }
     Ok(changes)
@@ -72,7 +80,7 @@ pub fn phone_number_ids(body: &[u8]) -> Vec<String> {
     ids
 }
 
-fn read_change(change: &Value) -> Change {
+fn read_change(waba_id: Option<String>, change: &Value) -> Change {
     let field = change
         .get("field")
         .and_then(Value::as_str)
@@ -87,6 +95,7 @@ fn read_change(change: &Value) -> Change {
             .map(str::to_string)
     };
     Change {
+        waba_id,
         field,
         phone_number_id: meta_str("phone_number_id"),
         display_phone_number: meta_str("display_phone_number"),

@@ -14,5 +14,6 @@ mod security;
 mod send;
 mod socket;
 mod support;
+mod templates;
 mod uploads;
 mod webhook;
