@@ -122,3 +122,46 @@ test("a file WhatsApp would refuse is refused in the composer, with the reason",
   await expect(page.getByTestId("upload-error")).toContainText("image/gif");
   await expect(page.locator("[data-testid=message][data-direction=out]")).toHaveCount(0);
 });
+
+test("an agent sends reply buttons, a list and a document by link from the composer", async ({ page }) => {
+  await server.customerWrites("14155550123", "Which plan should I take?");
+  await openConversation(page, "Maya Chen");
+  const sent = (kind: string) => page.locator(`[data-testid=message][data-direction=out][data-kind=${kind}]`).last();
+
+  await page.getByTestId("more-buttons").click();
+  const buttons = page.getByTestId("buttons-form");
+  await buttons.getByTestId("structured-body").fill("Did that answer it?");
+  await buttons.getByTestId("option-title").nth(0).fill("Yes");
+  await expect(buttons.getByTestId("send-structured")).toBeDisabled();
+  await buttons.getByTestId("option-title").nth(1).fill("Not yet");
+  await buttons.getByTestId("send-structured").click();
+  await expect(buttons).toHaveCount(0);
+  await expect(sent("interactive")).toContainText("Did that answer it?");
+  await expect(sent("interactive")).toContainText("Not yet");
+  await expect(sent("interactive")).toHaveAttribute("data-status", /sent|delivered|read/);
+
+  await page.getByTestId("more-list").click();
+  const list = page.getByTestId("list-form");
+  await list.getByTestId("structured-body").fill("Pick a plan");
+  await list.getByTestId("list-button").fill("Plans");
+  await list.getByTestId("option-title").nth(0).fill("Basic");
+  await list.getByTestId("option-description").nth(0).fill("1 seat");
+  await list.getByTestId("option-title").nth(1).fill("Team");
+  await list.getByTestId("add-option").click();
+  await list.getByTestId("option-title").nth(2).fill("Enterprise");
+  await list.getByTestId("send-structured").click();
+  await expect(sent("interactive")).toContainText("Plans");
+  await expect(sent("interactive")).toContainText("Enterprise");
+  await expect(sent("interactive")).toHaveAttribute("data-status", /sent|delivered|read/);
+
+  await page.getByTestId("more-link").click();
+  const link = page.getByTestId("link-form");
+  await link.getByTestId("link-kind").selectOption("document");
+  await link.getByTestId("link-url").fill("https://cdn.example.com/plans.pdf");
+  await link.getByTestId("link-filename").fill("plans.pdf");
+  await link.getByTestId("link-caption").fill("All the plans");
+  await link.getByTestId("send-structured").click();
+  await expect(sent("document")).toContainText("plans.pdf");
+  await expect(sent("document")).toContainText("All the plans");
+  await expect(sent("document")).toHaveAttribute("data-status", /sent|delivered|read/);
+});

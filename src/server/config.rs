@@ -217,13 +217,13 @@ impl Config {
                 }
             }
         };
-        if let Some(id) = &whatsapp.waba_id {
-            if id.is_empty() || !id.chars().all(|c| c.is_ascii_digit()) {
-                return Err(ConfigError::new(
-                    "WHATSAPP_WABA_ID",
-                    "must be the numeric WhatsApp Business Account id from WhatsApp Manager",
-                ));
-            }
+        if let Some(id) = &whatsapp.waba_id
+            && (id.is_empty() || !id.chars().all(|c| c.is_ascii_digit()))
+        {
+            return Err(ConfigError::new(
+                "WHATSAPP_WABA_ID",
+                "must be the numeric WhatsApp Business Account id from WhatsApp Manager",
+            ));
         }
         if !whatsapp.phone_number_id.chars().all(|c| c.is_ascii_digit()) {
             return Err(ConfigError::new(

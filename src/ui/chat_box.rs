@@ -5,6 +5,7 @@ use leptos::prelude::*;
 
 use super::bubble::Bubble;
 use super::state::InboxCtx;
+use super::structured::StructuredComposer;
 use crate::api::{DEFAULT_PAGE, approved_templates, load_messages, mark_conversation_read};
 use crate::model::{Conversation, Direction, TemplateSpec};
 use crate::templates::TemplateInfo;
@@ -281,6 +282,7 @@ fn Composer(conversation_id: String, conversation: Memo<Option<Conversation>>) -
             let _ = crate::api::show_typing(id).await;
         });
     };
+    let structured_id = conversation_id.clone();
     view! {
         <Show when=move || matches!(window_left.get(), Some(left) if left > 0)>
             <p class="window-left" data-testid="window-left">
@@ -294,7 +296,9 @@ fn Composer(conversation_id: String, conversation: Memo<Option<Conversation>>) -
                 let send_on_enter = send_on_enter.clone();
                 let attach = attach.clone();
                 let reply_here = reply_here.clone();
+                let structured_id = structured_id.clone();
                 view! {
+                    <StructuredComposer conversation_id=structured_id/>
                     {move || reply_here().map(|m| view! {
                         <div class="replying" data-testid="replying">
                             <span class="who">{if m.direction == crate::model::Direction::Out { "You" } else { "Customer" }}</span>

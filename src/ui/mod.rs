@@ -10,6 +10,7 @@ pub mod sign_in;
 pub mod simulator;
 pub mod state;
 pub mod status_icon;
+pub mod structured;
 pub mod time;
 
 /// Waits in the browser; a no-op elsewhere (nothing on the server waits through the UI).

@@ -280,6 +280,40 @@ impl InboxCtx {
         );
     }
 
+    /// Sends reply buttons, a list or media by link; other kinds have their own methods.
+    pub fn send_structured(&self, conversation_id: String, outgoing: Outgoing) {
+        let (kind, text, details) = match &outgoing {
+            Outgoing::Interactive(spec) => (
+                MessageKind::Interactive,
+                spec.body.clone(),
+                Details {
+                    content: Some(Content::Interactive(spec.clone())),
+                    ..Details::default()
+                },
+            ),
+            Outgoing::Media {
+                kind,
+                link,
+                caption,
+                filename,
+            } => (
+                *kind,
+                caption.clone().unwrap_or_default(),
+                Details {
+                    media: Some(Media {
+                        link: Some(link.clone()),
+                        filename: filename.clone(),
+                        state: MediaState::Stored,
+                        ..Media::default()
+                    }),
+                    ..Details::default()
+                },
+            ),
+            _ => return,
+        };
+        self.show_and_deliver(conversation_id, kind, text, details, outgoing);
+    }
+
     /// Sends an uploaded file, with `caption` where WhatsApp allows one (not on audio or
     /// stickers). Returns whether the caption was used.
     pub fn send_upload(&self, conversation_id: String, info: UploadInfo, caption: String) -> bool {

@@ -40,7 +40,7 @@ pub fn parse_page(body: &[u8]) -> Result<TemplatePage, String> {
 
 fn template(t: &Value) -> Option<TemplateInfo> {
     let s = |v: &Value, k: &str| v.get(k).and_then(Value::as_str).map(str::to_string);
-    if s(t, "status")?.to_ascii_uppercase() != "APPROVED" {
+    if !s(t, "status")?.eq_ignore_ascii_case("APPROVED") {
         return None;
     }
     let name = s(t, "name")?;
