@@ -801,6 +801,15 @@ pub struct InboxInfo {
     pub sending_paused: Option<String>,
 }
 
+/// Whether an inbox can send, as `inbox.updated` frames announce it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InboxStatus {
+    pub id: String,
+    /// Why sending is paused; `None` once it is resumed.
+    #[serde(default)]
+    pub sending_paused: Option<String>,
+}
+
 /// An API token as listed: the secret itself is shown once, at creation.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ApiTokenInfo {
@@ -866,6 +875,14 @@ pub enum Frame {
         prev: Option<i64>,
         data: Conversation,
     },
+    /// Sending from an inbox was paused or resumed.
+    #[serde(rename = "inbox.updated")]
+    InboxUpdated {
+        seq: i64,
+        #[serde(default)]
+        prev: Option<i64>,
+        data: InboxStatus,
+    },
     /// Replay is over; live events follow.
     #[serde(rename = "ready")]
     Ready { seq: i64 },
@@ -883,7 +900,8 @@ impl Frame {
         match self {
             Self::MessageCreated { seq, .. }
             | Self::MessageUpdated { seq, .. }
-            | Self::ConversationUpdated { seq, .. } => Some(*seq),
+            | Self::ConversationUpdated { seq, .. }
+            | Self::InboxUpdated { seq, .. } => Some(*seq),
             _ => None,
         }
     }
@@ -894,7 +912,8 @@ impl Frame {
         match self {
             Self::MessageCreated { prev, .. }
             | Self::MessageUpdated { prev, .. }
-            | Self::ConversationUpdated { prev, .. } => *prev,
+            | Self::ConversationUpdated { prev, .. }
+            | Self::InboxUpdated { prev, .. } => *prev,
             _ => None,
         }
     }

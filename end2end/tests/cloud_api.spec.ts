@@ -165,3 +165,22 @@ test("an agent sends reply buttons, a list and a document by link from the compo
   await expect(sent("document")).toContainText("All the plans");
   await expect(sent("document")).toHaveAttribute("data-status", /sent|delivered|read/);
 });
+
+test("a rejected token shows the paused banner live, and resuming clears it", async ({ page }) => {
+  await server.customerWrites("5511987650001", "Still there?");
+  await openConversation(page, "Ana Souza");
+  const banner = page.getByTestId("sending-paused");
+  await expect(banner).toHaveCount(0);
+  await server.api("simulate_fault", { fault: { fault: "send_error", http_status: 401, code: 190 } });
+  const composer = page.getByTestId("composer");
+  await composer.fill("Yes, checking now");
+  await composer.press("Enter");
+  // No reload: the pause arrives over the socket.
+  await expect(banner).toContainText("access token");
+  const bubble = page.locator("[data-testid=message][data-direction=out]").filter({ hasText: "Yes, checking now" });
+  await expect(bubble).toHaveAttribute("data-status", "pending");
+  const info = await server.api("server_info", {});
+  await server.api("resume_sending", { inbox_id: info.inboxes[0].id });
+  await expect(banner).toHaveCount(0);
+  await expect(bubble).toHaveAttribute("data-status", "read", { timeout: 20_000 });
+});

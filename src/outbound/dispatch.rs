@@ -17,7 +17,7 @@ use crate::model::{Direction, ErrorInfo, Message, MessageStatus, Waiting};
 use crate::server::admin::effective_credentials;
 use crate::server::error::AppError;
 use crate::server::state::AppState;
-use crate::store::{Job, JobKind, StoreResult, now_ms};
+use crate::store::{Job, JobKind, StoreResult, now_ms, pause_key};
 use crate::whatsapp::client::{CallError, Recovery};
 
 /// Attempts before a retryable error is shown as a failure.
@@ -28,11 +28,6 @@ const MAX_BACKOFF: Duration = Duration::from_secs(300);
 
 /// While an inbox is paused, queued sends look again this often.
 const PAUSED_RECHECK: Duration = Duration::from_secs(10);
-
-/// The settings key holding why an inbox's sending is paused.
-pub fn pause_key(inbox_id: &str) -> String {
-    format!("sending_paused:{inbox_id}")
-}
 
 /// Runs the first attempt inline, so the caller's answer already says accepted, waiting
 /// or failed. It runs in its own task: a caller that goes away cannot cut it short.
@@ -225,9 +220,7 @@ async fn handle_error(
             );
             tracing::error!(inbox = %m.inbox_id, code = info.code, title = %info.title,
                 "send: access token rejected; sending paused for this inbox");
-            store
-                .set_setting(&pause_key(&m.inbox_id), Some(&reason))
-                .await?;
+            store.set_sending_paused(&m.inbox_id, Some(&reason)).await?;
             let at = now_ms() + PAUSED_RECHECK.as_millis() as i64;
             schedule(state, &m.id, at, made - 1).await?;
             set_waiting(state, m, format!("Sending is paused: {reason}"), None).await
@@ -342,11 +335,9 @@ pub(super) async fn fail(
 
 /// Lifts an inbox's pause (after its token was replaced) and sends what queued up.
 pub async fn resume(state: &AppState, inbox_id: &str) -> StoreResult<bool> {
-    let key = pause_key(inbox_id);
-    if state.store.setting(&key).await?.is_none() {
+    if !state.store.set_sending_paused(inbox_id, None).await? {
         return Ok(false);
     }
-    state.store.set_setting(&key, None).await?;
     tracing::info!(inbox = %inbox_id, "send: sending resumed");
     let now = now_ms();
     for job in state.store.due_jobs(i64::MAX, 10_000).await? {

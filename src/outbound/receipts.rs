@@ -32,7 +32,7 @@ pub async fn mark_read(
     else {
         return Ok(false);
     };
-    let pause = super::dispatch::pause_key(&conversation.inbox_id);
+    let pause = crate::store::pause_key(&conversation.inbox_id);
     if state.store.setting(&pause).await?.is_some() {
         return Ok(false);
     }

@@ -152,9 +152,7 @@ pub async fn inbox_info(store: &DynStore, inbox: &Inbox) -> Result<InboxInfo, Ap
         name: inbox.name.clone(),
         own_credentials: inbox.credentials.any(),
         member_ids: store.inbox_members(&inbox.id).await?,
-        sending_paused: store
-            .setting(&crate::outbound::dispatch::pause_key(&inbox.id))
-            .await?,
+        sending_paused: store.setting(&crate::store::pause_key(&inbox.id)).await?,
     })
 }
 

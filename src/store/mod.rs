@@ -144,6 +144,8 @@ pub enum EventKind {
     MessageCreated,
     MessageUpdated,
     ConversationUpdated,
+    /// An inbox's sending was paused or resumed (`data` is a `model::InboxStatus`).
+    InboxUpdated,
 }
 
 impl EventKind {
@@ -152,6 +154,7 @@ impl EventKind {
             Self::MessageCreated => "message.created",
             Self::MessageUpdated => "message.updated",
             Self::ConversationUpdated => "conversation.updated",
+            Self::InboxUpdated => "inbox.updated",
         }
     }
 
@@ -160,9 +163,15 @@ impl EventKind {
             "message.created" => Some(Self::MessageCreated),
             "message.updated" => Some(Self::MessageUpdated),
             "conversation.updated" => Some(Self::ConversationUpdated),
+            "inbox.updated" => Some(Self::InboxUpdated),
             _ => None,
         }
     }
+}
+
+/// The settings key holding why an inbox's sending is paused.
+pub fn pause_key(inbox_id: &str) -> String {
+    format!("sending_paused:{inbox_id}")
 }
 
 /// One committed entry of the event log. `data` is the JSON of the whole object.
@@ -434,6 +443,10 @@ pub trait Store: Send + Sync + 'static {
     // ---- small settings (e.g. the simulator's demo sign-in)
     async fn setting(&self, key: &str) -> StoreResult<Option<String>>;
     async fn set_setting(&self, key: &str, value: Option<&str>) -> StoreResult<()>;
+    /// Pauses an inbox's sending with the reason shown to agents, or resumes it (`None`).
+    /// A change is an `inbox.updated` event, so every open inbox page sees it at once;
+    /// returns whether anything changed.
+    async fn set_sending_paused(&self, inbox_id: &str, reason: Option<&str>) -> StoreResult<bool>;
 
     /// Signalled after every commit that appended events; the hub waits on it.
     fn commits(&self) -> Arc<Notify>;

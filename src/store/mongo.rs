@@ -27,12 +27,12 @@ use super::{
     ContactKey, DeliveryState, Event, EventBounds, EventKind, InboundOutcome, Inbox,
     InboxCredentials, InboxUpdate, Job, JobKind, MessageEdit, NewApiToken, NewInbound, NewInbox,
     NewOutbound, NewUser, Scope, StatusOutcome, StatusReport, Store, StoreError, StoreResult,
-    StoredWebhook, UserUpdate, WebhookState, new_id, now_ms,
+    StoredWebhook, UserUpdate, WebhookState, new_id, now_ms, pause_key,
 };
 use crate::model::ApiTokenInfo;
 use crate::model::{
-    Contact, Conversation, Cursor, Details, Direction, ErrorInfo, Message, MessageKind,
-    MessagePage, MessagePreview, MessageStatus, Role, UNREAD_CAP, User,
+    Contact, Conversation, Cursor, Details, Direction, ErrorInfo, InboxStatus, Message,
+    MessageKind, MessagePage, MessagePreview, MessageStatus, Role, UNREAD_CAP, User,
 };
 
 /// Documents whose publication is this old are assumed abandoned by a crashed writer.
@@ -1455,6 +1455,23 @@ impl Store for MongoStore {
             }
         }
         Ok(())
+    }
+
+    async fn set_sending_paused(&self, inbox_id: &str, reason: Option<&str>) -> StoreResult<bool> {
+        // The setting is written before its event: a crash between the two leaves the
+        // pause in force and shown on the next page load, which is the safe side.
+        let key = pause_key(inbox_id);
+        if self.setting(&key).await?.as_deref() == reason {
+            return Ok(false);
+        }
+        self.set_setting(&key, reason).await?;
+        let status = InboxStatus {
+            id: inbox_id.to_string(),
+            sending_paused: reason.map(str::to_string),
+        };
+        self.append_event(inbox_id, EventKind::InboxUpdated, to_json(&status)?)
+            .await?;
+        Ok(true)
     }
 
     async fn save_webhook(&self, id: &str, body: &[u8]) -> StoreResult<WebhookState> {

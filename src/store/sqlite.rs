@@ -22,11 +22,11 @@ use super::{
     ContactKey, DeliveryState, Event, EventBounds, EventKind, InboundOutcome, Inbox,
     InboxCredentials, InboxUpdate, Job, JobKind, MessageEdit, NewApiToken, NewInbound, NewInbox,
     NewOutbound, NewUser, Scope, StatusOutcome, StatusReport, Store, StoreError, StoreResult,
-    StoredWebhook, UserUpdate, WebhookState, new_id, now_ms,
+    StoredWebhook, UserUpdate, WebhookState, new_id, now_ms, pause_key,
 };
 use crate::model::{
-    ApiTokenInfo, Contact, Conversation, Cursor, Details, Direction, ErrorInfo, Message,
-    MessageKind, MessagePage, MessagePreview, MessageStatus, Role, UNREAD_CAP, User,
+    ApiTokenInfo, Contact, Conversation, Cursor, Details, Direction, ErrorInfo, InboxStatus,
+    Message, MessageKind, MessagePage, MessagePreview, MessageStatus, Role, UNREAD_CAP, User,
 };
 
 /// How hard SQLite syncs. `Normal` (the default) survives a killed process, `kill -9`
@@ -1558,6 +1558,42 @@ impl Store for SqliteStore {
             }
             .map_err(map_err)?;
             Ok(())
+        })
+        .await
+    }
+
+    async fn set_sending_paused(&self, inbox_id: &str, reason: Option<&str>) -> StoreResult<bool> {
+        let inbox_id = inbox_id.to_string();
+        let reason = reason.map(str::to_string);
+        self.write(move |tx| {
+            let key = pause_key(&inbox_id);
+            let current: Option<String> = tx
+                .conn
+                .query_row("SELECT value FROM settings WHERE key = ?1", [&key], |r| {
+                    r.get(0)
+                })
+                .optional()
+                .map_err(map_err)?;
+            if current == reason {
+                return Ok(false);
+            }
+            match &reason {
+                Some(v) => tx.conn.execute(
+                    "INSERT INTO settings (key, value) VALUES (?1, ?2) \
+                     ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                    params![key, v],
+                ),
+                None => tx
+                    .conn
+                    .execute("DELETE FROM settings WHERE key = ?1", [&key]),
+            }
+            .map_err(map_err)?;
+            let status = InboxStatus {
+                id: inbox_id.clone(),
+                sending_paused: reason,
+            };
+            tx.append_event(&inbox_id, EventKind::InboxUpdated, to_json(&status)?)?;
+            Ok(true)
         })
         .await
     }

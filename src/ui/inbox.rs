@@ -24,7 +24,8 @@ pub fn InboxLayout() -> impl IntoView {
     let ctx = InboxCtx::new(open);
     provide_context(ctx);
 
-    let info = Resource::new(|| (), |_| server_info());
+    // Reloaded with everything else after a `resync`, so the paused banner is current.
+    let info = Resource::new(move || ctx.epoch.get(), |_| server_info());
 
     #[cfg(feature = "hydrate")]
     {
@@ -120,21 +121,27 @@ fn InboxShell(me: Me, info: Resource<Result<ServerInfo, crate::error::ApiError>>
             <main class="main">
                 <Suspense fallback=|| ()>
                     {move || Suspend::new(async move {
-                        let info = info.await.ok()?;
-                        let paused: Vec<_> = info
-                            .inboxes
-                            .into_iter()
-                            .filter_map(|i| {
-                                let reason = i.sending_paused.clone()?;
-                                Some((i.name.unwrap_or(i.phone_number_id), reason))
+                        let inboxes = info.await.ok()?.inboxes;
+                        // Live: `inbox.updated` events pause and resume after the load.
+                        Some(move || {
+                            let paused: Vec<_> = inboxes
+                                .iter()
+                                .filter_map(|i| {
+                                    let reason = ctx
+                                        .paused
+                                        .with(|p| p.get(&i.id).cloned())
+                                        .unwrap_or_else(|| i.sending_paused.clone())?;
+                                    let name = i.name.clone().unwrap_or_else(|| i.phone_number_id.clone());
+                                    Some((name, reason))
+                                })
+                                .collect();
+                            (!paused.is_empty()).then(|| view! {
+                                <div class="banner paused" role="alert" data-testid="sending-paused">
+                                    {paused.into_iter().map(|(name, reason)| view! {
+                                        <p>"Sending from " <strong>{name}</strong> " is paused. " {reason}</p>
+                                    }).collect_view()}
+                                </div>
                             })
-                            .collect();
-                        (!paused.is_empty()).then(|| view! {
-                            <div class="banner paused" role="alert" data-testid="sending-paused">
-                                {paused.into_iter().map(|(name, reason)| view! {
-                                    <p>"Sending from " <strong>{name}</strong> " is paused. " {reason}</p>
-                                }).collect_view()}
-                            </div>
                         })
                     })}
                 </Suspense>

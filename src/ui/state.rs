@@ -181,6 +181,9 @@ pub struct InboxCtx {
     pub replying: RwSignal<Option<Message>>,
     /// What each local bubble sends, by client id, so its retry sends the same thing.
     outgoing: StoredValue<std::collections::HashMap<String, Outgoing>>,
+    /// Sending paused (with why) or resumed (`None`) per inbox, as events told since the
+    /// page's server info was loaded; it wins over that.
+    pub paused: RwSignal<std::collections::HashMap<String, Option<String>>>,
 }
 
 impl InboxCtx {
@@ -201,6 +204,7 @@ impl InboxCtx {
             list: Resource::new(move || epoch.get(), |_| crate::api::list_conversations()),
             replying: RwSignal::new(None),
             outgoing: StoredValue::new(Default::default()),
+            paused: RwSignal::new(Default::default()),
         }
     }
 
@@ -238,12 +242,20 @@ impl InboxCtx {
                 });
                 true
             }
+            Frame::InboxUpdated { data, .. } => {
+                self.paused.update(|p| {
+                    p.insert(data.id, data.sending_paused);
+                });
+                true
+            }
             Frame::Ready { .. } | Frame::Resync { .. } | Frame::Unknown => false,
         }
     }
 
     /// Reloads the list and the open history (the socket said `resync`).
     pub fn reload(&self) {
+        // The server info reloads with the epoch, so what events said is superseded.
+        self.paused.update(|p| p.clear());
         self.epoch.update(|e| *e += 1);
     }
 

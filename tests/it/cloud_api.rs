@@ -212,6 +212,8 @@ async fn a_lost_answer_is_not_sent_twice() {
 async fn a_rejected_token_pauses_the_inbox_until_resumed() {
     let app = TestApp::start().await;
     let conv = app.customer_writes("5511987650001", "hi").await;
+    let mut socket = app.socket(None).await;
+    socket.replay().await;
     app.add_fault(json!({"fault": "send_error", "http_status": 401, "code": 190}))
         .await;
     let (_, first) = crate::send::send(&app, &conv, "one", &uuid()).await;
@@ -234,8 +236,20 @@ async fn a_rejected_token_pauses_the_inbox_until_resumed() {
             .contains("access token")
     );
 
+    // Open pages learn of the pause at once, and of its end.
     let inbox = info["inboxes"][0]["id"].as_str().unwrap();
+    let paused = socket.until(|f| f["type"] == "inbox.updated").await;
+    let paused = paused.last().unwrap();
+    assert_eq!(paused["data"]["id"], inbox);
+    assert!(
+        paused["data"]["sending_paused"]
+            .as_str()
+            .unwrap()
+            .contains("access token")
+    );
     app.ok("resume_sending", json!({"inbox_id": inbox})).await;
+    let resumed = socket.until(|f| f["type"] == "inbox.updated").await;
+    assert!(resumed.last().unwrap()["data"]["sending_paused"].is_null());
     for m in [&first, &second] {
         wait_status(&app, &conv, m["id"].as_str().unwrap(), "read").await;
     }

@@ -705,6 +705,54 @@ pub async fn settings_are_kept_and_removed(store: DynStore) {
     assert_eq!(store.setting("k").await.unwrap(), None);
 }
 
+pub async fn pausing_an_inbox_is_an_event_only_when_it_changes(store: DynStore) {
+    use switchboard::model::InboxStatus;
+    use switchboard::store::{EventKind, pause_key};
+    let inbox = inbox(&store).await;
+    let head = store.event_bounds().await.unwrap().head;
+    let events = || async {
+        store
+            .events_after(head, 100)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|e| {
+                assert_eq!(e.kind, EventKind::InboxUpdated);
+                assert_eq!(e.inbox_id, inbox);
+                serde_json::from_str::<InboxStatus>(&e.data).unwrap()
+            })
+            .collect::<Vec<_>>()
+    };
+    assert!(
+        store
+            .set_sending_paused(&inbox, Some("token rejected"))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .set_sending_paused(&inbox, Some("token rejected"))
+            .await
+            .unwrap()
+    );
+    let key = pause_key(&inbox);
+    assert_eq!(
+        store.setting(&key).await.unwrap().as_deref(),
+        Some("token rejected")
+    );
+    assert!(store.set_sending_paused(&inbox, None).await.unwrap());
+    assert!(!store.set_sending_paused(&inbox, None).await.unwrap());
+    assert_eq!(store.setting(&key).await.unwrap(), None);
+    let paused = |reason: Option<&str>| InboxStatus {
+        id: inbox.clone(),
+        sending_paused: reason.map(str::to_string),
+    };
+    assert_eq!(
+        events().await,
+        [paused(Some("token rejected")), paused(None)]
+    );
+}
+
 pub async fn message_details_round_trip_and_edits_publish(store: DynStore) {
     use switchboard::model::{Content, Details, Direction, Media, MediaState};
     let inbox = inbox(&store).await;
@@ -916,6 +964,7 @@ macro_rules! conformance {
                 inboxes_keep_their_own_credentials,
                 membership_scopes_what_an_agent_sees,
                 settings_are_kept_and_removed,
+                pausing_an_inbox_is_an_event_only_when_it_changes,
                 message_details_round_trip_and_edits_publish,
                 a_failed_send_can_be_retried_once_per_failure,
                 jobs_come_due_in_order_and_finish,
