@@ -268,6 +268,7 @@ pub async fn serve(
     State(state): State<AppState>,
     principal: Option<Extension<Principal>>,
     Path(message_id): Path<String>,
+    headers: axum::http::HeaderMap,
 ) -> Result<Response, AppError> {
     let Some(Extension(principal)) = principal else {
         return Err(AppError::Unauthorized("sign in to see media".into()));
@@ -290,7 +291,7 @@ pub async fn serve(
         )));
     }
     // Streamed: a 100 MB document is never held in memory.
-    let file = match tokio::fs::File::open(path_of(&state, &m.id)).await {
+    let mut file = match tokio::fs::File::open(path_of(&state, &m.id)).await {
         Ok(f) => f,
         Err(e) => {
             tracing::error!(message = %m.id, error = %e, "media: stored file is missing");
@@ -304,7 +305,29 @@ pub async fn serve(
             return Err(AppError::Internal(format!("media file: {e}")));
         }
     };
-    let body = axum::body::Body::from_stream(tokio_util::io::ReaderStream::new(file));
+    // Video and audio players seek with `Range`; one range is served, several are not
+    // (answering the whole file is allowed and no player asks for more than one).
+    let range = match headers
+        .get(header::RANGE)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| byte_range(v, length))
+    {
+        Some(Ok(range)) => range,
+        Some(Err(())) => return Err(AppError::RangeNotSatisfiable { length }),
+        None => None,
+    };
+    let (status, first, count) = match range {
+        Some((first, last)) => (StatusCode::PARTIAL_CONTENT, first, last - first + 1),
+        None => (StatusCode::OK, 0, length),
+    };
+    if first > 0 {
+        use tokio::io::AsyncSeekExt;
+        file.seek(std::io::SeekFrom::Start(first))
+            .await
+            .map_err(|e| AppError::Internal(format!("media file: {e}")))?;
+    }
+    use tokio::io::AsyncReadExt;
+    let body = axum::body::Body::from_stream(tokio_util::io::ReaderStream::new(file.take(count)));
     let mime = media
         .mime_type
         .as_deref()
@@ -314,8 +337,8 @@ pub async fn serve(
         .filename
         .unwrap_or_else(|| format!("{}.{}", m.kind.as_str(), extension(&mime)))
         .replace(['"', '\\', '\r', '\n'], "_");
-    Ok((
-        StatusCode::OK,
+    let mut res = (
+        status,
         [
             (header::CONTENT_TYPE, mime),
             (
@@ -325,11 +348,58 @@ pub async fn serve(
             // Files never change under an id; only signed-in browsers may keep them.
             (header::CACHE_CONTROL, "private, max-age=86400".into()),
             (header::X_CONTENT_TYPE_OPTIONS, "nosniff".into()),
-            (header::CONTENT_LENGTH, length.to_string()),
+            (header::CONTENT_LENGTH, count.to_string()),
+            (header::ACCEPT_RANGES, "bytes".into()),
         ],
         body,
     )
-        .into_response())
+        .into_response();
+    if let Some((first, last)) = range
+        && let Ok(v) = header::HeaderValue::from_str(&format!("bytes {first}-{last}/{length}"))
+    {
+        res.headers_mut().insert(header::CONTENT_RANGE, v);
+    }
+    Ok(res)
+}
+
+/// Reads a `Range` header against a file of `length` bytes: `Ok(Some((first, last)))`
+/// for one satisfiable range, `Ok(None)` for anything to ignore (not bytes, several
+/// ranges, malformed), `Err(())` when the range starts past the end.
+fn byte_range(value: &str, length: u64) -> Result<Option<(u64, u64)>, ()> {
+    let Some(spec) = value.trim().strip_prefix("bytes=") else {
+        return Ok(None);
+    };
+    if spec.contains(',') {
+        return Ok(None);
+    }
+    let Some((start, end)) = spec.trim().split_once('-') else {
+        return Ok(None);
+    };
+    let (start, end) = (start.trim(), end.trim());
+    let parse = |s: &str| s.parse::<u64>().ok();
+    let (first, last) = match (start.is_empty(), end.is_empty()) {
+        // `-n`: the last n bytes.
+        (true, false) => match parse(end) {
+            Some(0) => return Err(()),
+            Some(n) => (length.saturating_sub(n), length.saturating_sub(1)),
+            None => return Ok(None),
+        },
+        (false, true) => match parse(start) {
+            Some(first) => (first, length.saturating_sub(1)),
+            None => return Ok(None),
+        },
+        (false, false) => match (parse(start), parse(end)) {
+            (Some(first), Some(last)) if first <= last => {
+                (first, last.min(length.saturating_sub(1)))
+            }
+            _ => return Ok(None),
+        },
+        (true, true) => return Ok(None),
+    };
+    if first >= length {
+        return Err(());
+    }
+    Ok(Some((first, last)))
 }
 
 fn extension(mime: &str) -> &'static str {
@@ -371,6 +441,27 @@ mod tests {
         assert!(hash_matches(&b64, &digest));
         assert!(hash_matches(&hex::encode(digest), &digest));
         assert!(!hash_matches("not a hash", &digest));
+    }
+
+    #[test]
+    fn one_byte_range_is_served_and_others_are_ignored_or_refused() {
+        assert_eq!(byte_range("bytes=0-9", 100), Ok(Some((0, 9))));
+        assert_eq!(byte_range("bytes=90-", 100), Ok(Some((90, 99))));
+        assert_eq!(byte_range("bytes=-10", 100), Ok(Some((90, 99))));
+        assert_eq!(byte_range("bytes=-500", 100), Ok(Some((0, 99))));
+        assert_eq!(byte_range("bytes=50-5000", 100), Ok(Some((50, 99))));
+        for ignored in [
+            "items=0-1",
+            "bytes=0-1,5-6",
+            "bytes=9-2",
+            "bytes=x-",
+            "bytes=-",
+        ] {
+            assert_eq!(byte_range(ignored, 100), Ok(None), "{ignored}");
+        }
+        assert_eq!(byte_range("bytes=100-", 100), Err(()));
+        assert_eq!(byte_range("bytes=-0", 100), Err(()));
+        assert_eq!(byte_range("bytes=0-", 0), Err(()));
     }
 
     #[test]

@@ -31,6 +31,9 @@ pub enum AppError {
     PayloadTooLarge(String),
     #[error("{0}")]
     UnsupportedMediaType(String),
+    /// A `Range` that starts past the end of a file of `length` bytes.
+    #[error("the range asked for is outside the file's {length} bytes")]
+    RangeNotSatisfiable { length: u64 },
     #[error("too many attempts; try again in {retry_after} s")]
     TooManyRequests { retry_after: u64 },
     #[error("the store is unavailable; try again")]
@@ -49,6 +52,7 @@ impl AppError {
             Self::Conflict(_) | Self::WindowClosed(_) => StatusCode::CONFLICT,
             Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::RangeNotSatisfiable { .. } => StatusCode::RANGE_NOT_SATISFIABLE,
             Self::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -65,6 +69,7 @@ impl AppError {
             Self::WindowClosed(_) => "window_closed",
             Self::PayloadTooLarge(_) => "too_large",
             Self::UnsupportedMediaType(_) => "unsupported_media_type",
+            Self::RangeNotSatisfiable { .. } => "range_not_satisfiable",
             Self::TooManyRequests { .. } => "too_many_requests",
             Self::Unavailable(_) => "unavailable",
             Self::Internal(_) => "internal",
@@ -110,9 +115,18 @@ impl From<StoreError> for AppError {
 impl IntoResponse for AppError {
     fn into_response(self) -> Response {
         let status = self.status();
+        // RFC 9110 §15.5.17: a 416 says how long the file is.
+        let range = match &self {
+            Self::RangeNotSatisfiable { length } => Some(format!("bytes */{length}")),
+            _ => None,
+        };
         let body = self.into_api();
         let json = serde_json::to_string(&body).unwrap_or_else(|_| "{}".into());
-        (status, [(header::CONTENT_TYPE, "application/json")], json).into_response()
+        let mut res = (status, [(header::CONTENT_TYPE, "application/json")], json).into_response();
+        if let Some(range) = range.and_then(|r| header::HeaderValue::from_str(&r).ok()) {
+            res.headers_mut().insert(header::CONTENT_RANGE, range);
+        }
+        res
     }
 }
 

@@ -489,7 +489,28 @@ async fn s20_inbound_media_is_fetched_checked_and_served_by_the_app() {
         .unwrap();
     assert_eq!(file.status(), 200);
     assert_eq!(file.headers()["content-type"], "image/png");
-    assert!(file.bytes().await.unwrap().starts_with(b"\x89PNG"));
+    assert_eq!(file.headers()["accept-ranges"], "bytes");
+    let whole = file.bytes().await.unwrap();
+    assert!(whole.starts_with(b"\x89PNG"));
+    // Players seek with one byte range; past the end is a 416 that names the length.
+    let url = format!("{}/media/{}", app.url, stored["id"].as_str().unwrap());
+    let ranged = |range: &'static str| app.http.get(&url).header("range", range).send();
+    let part = ranged("bytes=1-3").await.unwrap();
+    assert_eq!(part.status(), 206);
+    assert_eq!(
+        part.headers()["content-range"],
+        format!("bytes 1-3/{}", whole.len()).as_str()
+    );
+    assert_eq!(part.bytes().await.unwrap(), &whole[1..4]);
+    let tail = ranged("bytes=-4").await.unwrap();
+    assert_eq!(tail.status(), 206);
+    assert_eq!(tail.bytes().await.unwrap(), &whole[whole.len() - 4..]);
+    let past = ranged("bytes=99999999-").await.unwrap();
+    assert_eq!(past.status(), 416);
+    assert_eq!(
+        past.headers()["content-range"],
+        format!("bytes */{}", whole.len()).as_str()
+    );
     // Without a session or token: no file.
     let anon = reqwest::get(format!(
         "{}/media/{}",
