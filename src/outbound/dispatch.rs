@@ -20,6 +20,8 @@ use crate::server::state::AppState;
 use crate::store::{Job, JobKind, StoreResult, now_ms, pause_key};
 use crate::whatsapp::client::{CallError, Recovery};
 
+use super::throttle::hold_key;
+
 /// Attempts before a retryable error is shown as a failure.
 pub const MAX_ATTEMPTS: i64 = 8;
 
@@ -63,7 +65,7 @@ async fn attempt(state: &AppState, id: &str, done: i64) -> StoreResult<Message> 
         schedule(state, id, at, done).await?;
         return set_waiting(state, &m, format!("Sending is paused: {reason}"), None).await;
     }
-    if let Some(until) = state.send_throttle.held_until(&m.inbox_id, now_ms()) {
+    if let Some(until) = held_until(state, &m.inbox_id).await? {
         // Spread the queued sends over a second so they do not all hit the limit again.
         let at = until + rand::rng().random_range(0..1000);
         schedule(state, id, at, done).await?;
@@ -232,7 +234,7 @@ async fn handle_error(
                 error = %e, "send: transient failure; will retry");
             schedule(state, &m.id, at, made).await?;
             if info.code == 130429 {
-                state.send_throttle.hold(&m.inbox_id, at);
+                hold(state, &m.inbox_id, at).await?;
             }
             set_waiting(
                 state,
@@ -330,6 +332,38 @@ pub(super) async fn fail(
                 detail,
             },
         )
+        .await
+}
+
+/// Until when sends from `inbox_id` wait for Meta's rate limit (130429), if they must:
+/// this process's hold, or one another instance stored.
+async fn held_until(state: &AppState, inbox_id: &str) -> StoreResult<Option<i64>> {
+    let now = now_ms();
+    if let Some(until) = state.send_throttle.held_until(inbox_id, now) {
+        return Ok(Some(until));
+    }
+    let shared = state
+        .store
+        .setting(&hold_key(inbox_id))
+        .await?
+        .and_then(|v| v.parse::<i64>().ok())
+        .filter(|until| *until > now);
+    if let Some(until) = shared {
+        state.send_throttle.hold(inbox_id, until);
+    }
+    Ok(shared)
+}
+
+/// Holds the number's sends until `until`, here and for every other instance.
+async fn hold(state: &AppState, inbox_id: &str, until: i64) -> StoreResult<()> {
+    state.send_throttle.hold(inbox_id, until);
+    let latest = state
+        .send_throttle
+        .held_until(inbox_id, now_ms())
+        .unwrap_or(until);
+    state
+        .store
+        .set_setting(&hold_key(inbox_id), Some(&latest.to_string()))
         .await
 }
 

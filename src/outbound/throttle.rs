@@ -3,11 +3,16 @@
 //! Error 130429 means the number sent too much in a short time, so it is about every
 //! message of the inbox, not just the one that got it. Once one send hits it, the others
 //! queued for the same number wait until that send's backoff has passed instead of each
-//! calling Meta and each collecting its own 130429. The hold is per process: another
-//! instance learns it from its own first 130429.
+//! calling Meta and each collecting its own 130429. The hold is kept here for this
+//! process and in the store for the other instances (see `dispatch::held_until`).
 
 use std::collections::HashMap;
 use std::sync::Mutex;
+
+/// The settings key holding until when (Unix ms) an inbox's number is held.
+pub fn hold_key(inbox_id: &str) -> String {
+    format!("send_hold:{inbox_id}")
+}
 
 #[derive(Default)]
 pub struct Throttle {

@@ -184,6 +184,30 @@ async fn a_rate_limited_number_holds_its_other_sends_until_the_limit_lifts() {
     }
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_rate_limit_hold_is_shared_by_every_instance() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("shared.db");
+    let a = TestApp::start_on(&db, &[]).await;
+    let b = TestApp::start_on(&db, &[]).await;
+    let ana = a.customer_writes("5511987650001", "hi").await;
+    let bruno = a.customer_writes("5511987650002", "hello").await;
+    a.add_fault(json!({"fault": "send_error", "http_status": 429, "code": 130429}))
+        .await;
+    let (_, first) = crate::send::send(&a, &ana, "first", &uuid()).await;
+    assert_eq!(first["status"], "pending", "{first}");
+    // Instance b never got a 130429 itself, yet holds the number's sends too.
+    let (status, second) = crate::send::send(&b, &bruno, "second", &uuid()).await;
+    assert_eq!(status, 200, "{second}");
+    assert_eq!(second["status"], "pending", "{second}");
+    let reason = second["details"]["waiting"]["reason"].as_str().unwrap();
+    assert!(reason.contains("rate limit for this number"), "{reason}");
+    assert!(sent_log(&b).await.is_empty());
+    for (app, conv, m) in [(&a, &ana, &first), (&b, &bruno, &second)] {
+        wait_status(app, conv, m["id"].as_str().unwrap(), "read").await;
+    }
+}
+
 #[tokio::test]
 async fn a_lost_answer_is_not_sent_twice() {
     let dir = tempfile::tempdir().unwrap();
