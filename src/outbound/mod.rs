@@ -305,12 +305,29 @@ async fn compose(
                             params.len()
                         ));
                     }
-                    let names = if approved.named {
-                        approved.params.clone()
+                    if !approved.named {
+                        (approved.render(&params), Vec::new())
+                    } else if param_names.is_empty() {
+                        // Values in the order the body names them.
+                        (approved.render(&params), approved.params.clone())
                     } else {
-                        Vec::new()
-                    };
-                    (approved.render(&params), names)
+                        // The caller named each value: any order, but every name.
+                        let in_body_order: Option<Vec<String>> = approved
+                            .params
+                            .iter()
+                            .map(|p| {
+                                let i = param_names.iter().position(|n| n == p)?;
+                                Some(params[i].clone())
+                            })
+                            .collect();
+                        let Some(values) = in_body_order else {
+                            return bad(format!(
+                                "{name} takes values named {}",
+                                approved.params.join(", ")
+                            ));
+                        };
+                        (approved.render(&values), param_names)
+                    }
                 }
             };
             Ok(plain(

@@ -392,6 +392,20 @@ fn map_err(e: rusqlite::Error) -> StoreError {
 
 // ---- the writer ----------------------------------------------------------------------
 
+/// Sets a setting, or removes it when `value` is `None`.
+fn write_setting(conn: &Connection, key: &str, value: Option<&str>) -> StoreResult<()> {
+    match value {
+        Some(v) => conn.execute(
+            "INSERT INTO settings (key, value) VALUES (?1, ?2) \
+             ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+            params![key, v],
+        ),
+        None => conn.execute("DELETE FROM settings WHERE key = ?1", [key]),
+    }
+    .map_err(map_err)?;
+    Ok(())
+}
+
 /// The writer's view of the open transaction.
 struct Tx<'a> {
     conn: &'a Connection,
@@ -1545,21 +1559,8 @@ impl Store for SqliteStore {
     async fn set_setting(&self, key: &str, value: Option<&str>) -> StoreResult<()> {
         let key = key.to_string();
         let value = value.map(str::to_string);
-        self.write(move |tx| {
-            match value {
-                Some(v) => tx.conn.execute(
-                    "INSERT INTO settings (key, value) VALUES (?1, ?2) \
-                     ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-                    params![key, v],
-                ),
-                None => tx
-                    .conn
-                    .execute("DELETE FROM settings WHERE key = ?1", [key]),
-            }
-            .map_err(map_err)?;
-            Ok(())
-        })
-        .await
+        self.write(move |tx| write_setting(tx.conn, &key, value.as_deref()))
+            .await
     }
 
     async fn set_sending_paused(&self, inbox_id: &str, reason: Option<&str>) -> StoreResult<bool> {
@@ -1577,17 +1578,7 @@ impl Store for SqliteStore {
             if current == reason {
                 return Ok(false);
             }
-            match &reason {
-                Some(v) => tx.conn.execute(
-                    "INSERT INTO settings (key, value) VALUES (?1, ?2) \
-                     ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-                    params![key, v],
-                ),
-                None => tx
-                    .conn
-                    .execute("DELETE FROM settings WHERE key = ?1", [&key]),
-            }
-            .map_err(map_err)?;
+            write_setting(tx.conn, &key, reason.as_deref())?;
             let status = InboxStatus {
                 id: inbox_id.clone(),
                 sending_paused: reason,

@@ -7,6 +7,11 @@ use leptos::prelude::*;
 use super::state::InboxCtx;
 use crate::model::{ChoiceOption, InteractiveSpec, MessageKind, Outgoing};
 
+/// An input's text, trimmed; `None` when that leaves nothing.
+fn trimmed(s: RwSignal<String>) -> Option<String> {
+    Some(s.get_untracked().trim().to_string()).filter(|s| !s.is_empty())
+}
+
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Mode {
     Buttons,
@@ -74,14 +79,11 @@ fn ChoicesForm(
         if !ready() {
             return;
         }
-        let text = |s: RwSignal<String>| {
-            Some(s.get_untracked().trim().to_string()).filter(|s| !s.is_empty())
-        };
         let spec = InteractiveSpec {
-            header: text(header),
+            header: trimmed(header),
             body: body.get_untracked().trim().to_string(),
-            footer: text(footer),
-            button: if list { text(button) } else { None },
+            footer: trimmed(footer),
+            button: if list { trimmed(button) } else { None },
             options: options
                 .get_untracked()
                 .into_iter()
@@ -169,16 +171,13 @@ fn LinkForm(conversation_id: String, done: impl Fn() + Clone + 'static) -> impl 
         if !ready() {
             return;
         }
-        let text = |s: RwSignal<String>| {
-            Some(s.get_untracked().trim().to_string()).filter(|s| !s.is_empty())
-        };
         let kind = kind.get_untracked();
         let outgoing = Outgoing::Media {
             kind,
             link: link.get_untracked().trim().to_string(),
-            caption: text(caption)
+            caption: trimmed(caption)
                 .filter(|_| !matches!(kind, MessageKind::Audio | MessageKind::Sticker)),
-            filename: text(filename).filter(|_| kind == MessageKind::Document),
+            filename: trimmed(filename).filter(|_| kind == MessageKind::Document),
         };
         ctx.send_structured(conversation_id.clone(), outgoing);
         done();

@@ -104,6 +104,17 @@ async fn a_template_send_is_checked_against_the_list_and_keeps_the_text_the_cust
     );
     let m = wait_status(&app, &conv, m["id"].as_str().unwrap(), "read").await;
     assert!(m["error"].is_null(), "{m}");
+    // A caller may name the values itself, in any order.
+    let (status, m) = send_outgoing(
+        &app,
+        &conv,
+        json!({"type": "template", "name": "appointment_reminder", "language": "en_US",
+            "params": ["June 1", "Bo"], "param_names": ["date", "first_name"]}),
+    )
+    .await;
+    assert_eq!(status, 200, "{m}");
+    assert!(m["text"].as_str().unwrap().starts_with("Hi Bo, "), "{m}");
+    wait_status(&app, &conv, m["id"].as_str().unwrap(), "read").await;
 
     let before = sent_log(&app).await.len();
     for (bad, reason) in [
@@ -114,6 +125,11 @@ async fn a_template_send_is_checked_against_the_list_and_keeps_the_text_the_cust
         (
             json!({"type": "template", "name": "order_update", "language": "de_DE", "params": ["a", "b"]}),
             "approved in en_US, pt_BR but not in de_DE",
+        ),
+        (
+            json!({"type": "template", "name": "appointment_reminder", "language": "en_US",
+                "params": ["a", "b"], "param_names": ["first_name", "time"]}),
+            "takes values named first_name, date",
         ),
         (
             json!({"type": "template", "name": "winter_sale", "language": "en_US"}),
