@@ -61,6 +61,30 @@ impl TemplateInfo {
     }
 }
 
+impl TemplateInfo {
+    /// The values a caller named (`names[i]` names `values[i]`), in the order the body's
+    /// variables take them; `None` unless every variable is named.
+    pub fn in_body_order(&self, names: &[String], values: &[String]) -> Option<Vec<String>> {
+        self.params
+            .iter()
+            .map(|p| {
+                let i = names.iter().position(|n| n == p)?;
+                values.get(i).cloned()
+            })
+            .collect()
+    }
+}
+
+/// The text kept for a template sent while its approved body was unknown: its name and
+/// values. The bubble recognises it and shows the values alone.
+pub fn unrendered_text(name: &str, values: &[String]) -> String {
+    if values.is_empty() {
+        name.to_string()
+    } else {
+        format!("{name}: {}", values.join(" · "))
+    }
+}
+
 /// What the composer gets: the approved templates of a conversation's number, or why there
 /// are none to offer.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]

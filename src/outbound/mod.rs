@@ -20,6 +20,7 @@ use crate::server::auth::Principal;
 use crate::server::error::AppError;
 use crate::server::state::AppState;
 use crate::store::NewOutbound;
+use crate::templates::{TemplateInfo, unrendered_text};
 
 pub use request::request_body;
 
@@ -290,45 +291,9 @@ async fn compose(
             let (text, param_names) = match catalog::lookup(state, &inbox, &name, &language).await?
             {
                 // The list cannot be read: Meta judges the send.
-                None if params.is_empty() => (name.clone(), param_names),
-                None => (format!("{name}: {}", params.join(" · ")), param_names),
+                None => (unrendered_text(&name, &params), param_names),
                 Some(Err(reason)) => return bad(format!("{reason}; pick one from the list")),
-                Some(Ok(approved)) => {
-                    if let Some(why) = approved.unsupported {
-                        return bad(format!("{name}: {why}"));
-                    }
-                    if params.len() != approved.params.len() {
-                        return bad(format!(
-                            "{name} takes {} value(s) ({}), not {}",
-                            approved.params.len(),
-                            approved.params.join(", "),
-                            params.len()
-                        ));
-                    }
-                    if !approved.named {
-                        (approved.render(&params), Vec::new())
-                    } else if param_names.is_empty() {
-                        // Values in the order the body names them.
-                        (approved.render(&params), approved.params.clone())
-                    } else {
-                        // The caller named each value: any order, but every name.
-                        let in_body_order: Option<Vec<String>> = approved
-                            .params
-                            .iter()
-                            .map(|p| {
-                                let i = param_names.iter().position(|n| n == p)?;
-                                Some(params[i].clone())
-                            })
-                            .collect();
-                        let Some(values) = in_body_order else {
-                            return bad(format!(
-                                "{name} takes values named {}",
-                                approved.params.join(", ")
-                            ));
-                        };
-                        (approved.render(&values), param_names)
-                    }
-                }
+                Some(Ok(approved)) => fill_template(&approved, &name, &params, param_names)?,
             };
             Ok(plain(
                 MessageKind::Template,
@@ -371,6 +336,42 @@ async fn compose(
                 })),
             ))
         }
+    }
+}
+
+/// Checks a template's values against its approved form: the text the customer will read,
+/// and the names the values go out with (none for a positional template).
+fn fill_template(
+    approved: &TemplateInfo,
+    name: &str,
+    params: &[String],
+    param_names: Vec<String>,
+) -> Result<(String, Vec<String>), AppError> {
+    if let Some(why) = &approved.unsupported {
+        return Err(AppError::BadRequest(format!("{name}: {why}")));
+    }
+    if params.len() != approved.params.len() {
+        return Err(AppError::BadRequest(format!(
+            "{name} takes {} value(s) ({}), not {}",
+            approved.params.len(),
+            approved.params.join(", "),
+            params.len()
+        )));
+    }
+    if !approved.named {
+        return Ok((approved.render(params), Vec::new()));
+    }
+    if param_names.is_empty() {
+        // Values in the order the body names them.
+        return Ok((approved.render(params), approved.params.clone()));
+    }
+    // The caller named each value: any order, but every name.
+    match approved.in_body_order(&param_names, params) {
+        Some(values) => Ok((approved.render(&values), param_names)),
+        None => Err(AppError::BadRequest(format!(
+            "{name} takes values named {}",
+            approved.params.join(", ")
+        ))),
     }
 }
 

@@ -324,7 +324,7 @@ fn content_view(c: Content, text: Option<String>) -> AnyView {
         }) => {
             // A template sent while its approved text was unknown has only its values.
             let body = text
-                .filter(|t| *t != name && !t.starts_with(&format!("{name}: ")))
+                .filter(|t| *t != crate::templates::unrendered_text(&name, &params))
                 .or_else(|| (!params.is_empty()).then(|| params.join(" · ")));
             view! {
                 <div class="template" data-testid="template">

@@ -542,11 +542,7 @@ fn TemplateByName(conversation_id: String) -> impl IntoView {
             .filter(|l| !l.is_empty())
             .collect();
         let name = name.get_untracked().trim().to_string();
-        let text = if params.is_empty() {
-            name.clone()
-        } else {
-            format!("{name}: {}", params.join(" · "))
-        };
+        let text = crate::templates::unrendered_text(&name, &params);
         ctx.send_template(
             conversation_id.clone(),
             TemplateSpec {
