@@ -31,7 +31,7 @@ pub fn parse_faults(value: serde_json::Value) -> Result<Vec<Fault>, serde_json::
 
 use crate::model::DemoCustomer;
 use crate::server::admin::effective_credentials;
-use crate::server::auth::Principal;
+use crate::server::auth::{Principal, bearer};
 use crate::server::error::AppError;
 use crate::server::state::AppState;
 use crate::store::Inbox;
@@ -212,11 +212,12 @@ impl Simulator {
             }
         };
         let name = input.name.clone().or(default_name);
-        let text = match input.text.as_deref().map(str::trim) {
-            Some("") => None,
-            Some(t) => Some(t.to_string()),
-            None => None,
-        };
+        let text = input
+            .text
+            .as_deref()
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .map(str::to_string);
         let number = Number::of(state, inbox);
         let message = self.message_of(&number, input, text)?;
         let wamid = payloads::new_wamid();
@@ -605,20 +606,20 @@ async fn graph_caller<'a>(
         Err(e) => return Err((StatusCode::SERVICE_UNAVAILABLE, e.to_string()).into_response()),
     };
     let number = Number::of(state, &inbox);
-    let authorised = headers
-        .get("authorization")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .is_some_and(|t| t == number.access_token);
-    if !authorised {
-        return Err(graph_error(
-            StatusCode::UNAUTHORIZED,
-            190,
-            "Invalid OAuth access token - Cannot parse access token",
-            "The access token is missing or invalid.",
-        ));
+    if bearer(headers) != Some(number.access_token.as_str()) {
+        return Err(bad_token());
     }
     Ok((sim, number))
+}
+
+/// Meta's answer to a call without a valid access token.
+fn bad_token() -> Response {
+    graph_error(
+        StatusCode::UNAUTHORIZED,
+        190,
+        "Invalid OAuth access token - Cannot parse access token",
+        "The access token is missing or invalid.",
+    )
 }
 
 #[derive(Deserialize)]
@@ -639,26 +640,17 @@ async fn graph_templates(
     if state.simulator.is_none() {
         return not_simulating();
     }
-    let bearer = headers
-        .get("authorization")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "));
     let inboxes = match state.store.list_inboxes().await {
         Ok(inboxes) => inboxes,
         Err(e) => return (StatusCode::SERVICE_UNAVAILABLE, e.to_string()).into_response(),
     };
-    let authorised = bearer.is_some_and(|t| {
+    let authorised = bearer(&headers).is_some_and(|t| {
         inboxes
             .iter()
             .any(|i| Number::of(&state, i).access_token == t)
     });
     if !authorised {
-        return graph_error(
-            StatusCode::UNAUTHORIZED,
-            190,
-            "Invalid OAuth access token - Cannot parse access token",
-            "The access token is missing or invalid.",
-        );
+        return bad_token();
     }
     Json(templates::page(
         query.status.as_deref(),
@@ -900,7 +892,11 @@ async fn graph_media_url(
     let Some(sim) = state.simulator.as_ref() else {
         return not_simulating();
     };
-    let Some(media) = sim.media_for(&media_id, &headers) else {
+    // The `media_gone` fault is only used up on a lookup that would have succeeded.
+    let Some(media) = sim
+        .media_for(&media_id, &headers)
+        .filter(|_| sim.take_fault(|f| matches!(f, Fault::MediaGone)).is_none())
+    else {
         return graph_error(
             StatusCode::NOT_FOUND,
             100,
@@ -908,14 +904,6 @@ async fn graph_media_url(
             "Unsupported get request. Object does not exist or has expired.",
         );
     };
-    if sim.take_fault(|f| matches!(f, Fault::MediaGone)).is_some() {
-        return graph_error(
-            StatusCode::NOT_FOUND,
-            100,
-            "(#100) Invalid parameter",
-            "Unsupported get request. Object does not exist or has expired.",
-        );
-    }
     let sha = hex::encode(sha2::Sha256::digest(&media.bytes));
     Json(serde_json::json!({
         "messaging_product": "whatsapp",
@@ -986,10 +974,7 @@ impl Simulator {
 
     /// The media with this id, if the request carries the token it was sent to.
     fn media_for(&self, media_id: &str, headers: &HeaderMap) -> Option<SimMedia> {
-        let token = headers
-            .get("authorization")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))?;
+        let token = bearer(headers)?;
         let media = self.inner.media.lock().ok()?.get(media_id).cloned()?;
         (media.access_token == token).then_some(media)
     }
@@ -1048,7 +1033,6 @@ async fn list_sent(
     }
 }
 
-/// The inbox a simulator control acts on: the named one, or the caller's first.
 /// Names an inbox by our id (server functions) or by its phone number id (HTTP routes).
 pub enum InboxRef<'a> {
     Id(&'a str),
