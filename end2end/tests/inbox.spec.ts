@@ -29,6 +29,36 @@ test("a visitor who is not signed in is sent to the sign-in page, which shows th
   await expect(page.getByTestId("sign-in-error")).toHaveText("wrong email or password");
 });
 
+test("what is typed before the app has loaded is kept, and forms wait for the app", async ({ page }) => {
+  // Hold the WebAssembly back, so the page stays server-rendered HTML while we type.
+  const holdApp = async () => {
+    let release = () => {};
+    const held = new Promise<void>((r) => (release = r));
+    await page.route("**/*.wasm", async (route) => {
+      await held;
+      await route.continue();
+    });
+    return release;
+  };
+  let release = await holdApp();
+  await page.goto(server.url + "/login");
+  await page.getByTestId("email").fill(server.demo.email);
+  await page.getByTestId("password").fill(server.demo.password);
+  await expect(page.getByTestId("sign-in")).toBeDisabled();
+  release();
+  await page.getByTestId("sign-in").click();
+  await expect(page.getByTestId("signed-in-as")).toBeVisible();
+
+  // Elsewhere the controls cannot be used at all until the app runs: a plain form submit
+  // would put the fields in a URL, and hydration would reset what was typed.
+  await page.unrouteAll();
+  release = await holdApp();
+  await page.reload();
+  await expect(page.getByTestId("sim-text")).toBeDisabled();
+  release();
+  await expect(page.getByTestId("sim-text")).toBeEnabled();
+});
+
 test("the inbox is server-rendered, then hydrated, and says it is a simulator", async ({ page }) => {
   await signIn(page, server.url);
   const html = await (await page.request.get(server.url + "/")).text();

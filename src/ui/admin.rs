@@ -2,6 +2,7 @@
 
 use leptos::prelude::*;
 
+use super::Interactive;
 use crate::api::{
     create_api_token, create_inbox, create_user, list_api_tokens, list_inboxes, list_users,
     revoke_api_token, set_inbox_member, update_inbox, update_user,
@@ -116,15 +117,17 @@ fn Agents(
             </tbody>
         </table>
         <form class="inline-form" on:submit=add data-testid="add-agent">
-            <input type="email" placeholder="email" required bind:value=email aria-label="Email"/>
-            <input type="text" placeholder="name" required bind:value=name aria-label="Name"/>
-            <select aria-label="Role" on:change=move |ev| role.set(event_target_value(&ev))>
-                <option value="agent" selected>"agent"</option>
-                <option value="admin">"admin"</option>
-            </select>
-            <input type="password" placeholder="initial password (10+ characters)" required
-                bind:value=password aria-label="Initial password" autocomplete="new-password"/>
-            <button type="submit">"Add agent"</button>
+            <Interactive>
+                <input type="email" placeholder="email" required bind:value=email aria-label="Email"/>
+                <input type="text" placeholder="name" required bind:value=name aria-label="Name"/>
+                <select aria-label="Role" on:change=move |ev| role.set(event_target_value(&ev))>
+                    <option value="agent" selected>"agent"</option>
+                    <option value="admin">"admin"</option>
+                </select>
+                <input type="password" placeholder="initial password (10+ characters)" required
+                    bind:value=password aria-label="Initial password" autocomplete="new-password"/>
+                <button type="submit">"Add agent"</button>
+            </Interactive>
         </form>
     }
 }
@@ -204,17 +207,19 @@ fn Inboxes(
             </tbody>
         </table>
         <form class="inline-form" on:submit=add data-testid="add-inbox">
-            <input type="text" inputmode="numeric" placeholder="phone number id" required bind:value=pnid
-                aria-label="Phone number id"/>
-            <input type="text" placeholder="name" bind:value=name aria-label="Inbox name"/>
-            <input type="text" placeholder="display number" bind:value=display aria-label="Display number"/>
-            <input type="password" placeholder="access token (optional)" bind:value=token
-                aria-label="Access token" autocomplete="off"/>
-            <input type="password" placeholder="app secret (optional)" bind:value=secret
-                aria-label="App secret" autocomplete="off"/>
-            <input type="password" placeholder="verify token (optional)" bind:value=verify
-                aria-label="Verify token" autocomplete="off"/>
-            <button type="submit">"Add inbox"</button>
+            <Interactive>
+                <input type="text" inputmode="numeric" placeholder="phone number id" required bind:value=pnid
+                    aria-label="Phone number id"/>
+                <input type="text" placeholder="name" bind:value=name aria-label="Inbox name"/>
+                <input type="text" placeholder="display number" bind:value=display aria-label="Display number"/>
+                <input type="password" placeholder="access token (optional)" bind:value=token
+                    aria-label="Access token" autocomplete="off"/>
+                <input type="password" placeholder="app secret (optional)" bind:value=secret
+                    aria-label="App secret" autocomplete="off"/>
+                <input type="password" placeholder="verify token (optional)" bind:value=verify
+                    aria-label="Verify token" autocomplete="off"/>
+                <button type="submit">"Add inbox"</button>
+            </Interactive>
         </form>
     }
 }
@@ -312,11 +317,13 @@ fn Tokens(
             </tbody>
         </table>
         <form class="inline-form" on:submit=create data-testid="add-token">
-            <input type="text" placeholder="token name, e.g. crm-sync" required bind:value=name aria-label="Token name"/>
-            <select aria-label="Acts as" on:change=move |ev| user.set(event_target_value(&ev))>
-                {names.into_iter().map(|(id, email)| view! { <option value=id>{email}</option> }).collect_view()}
-            </select>
-            <button type="submit">"Create token"</button>
+            <Interactive>
+                <input type="text" placeholder="token name, e.g. crm-sync" required bind:value=name aria-label="Token name"/>
+                <select aria-label="Acts as" on:change=move |ev| user.set(event_target_value(&ev))>
+                    {names.into_iter().map(|(id, email)| view! { <option value=id>{email}</option> }).collect_view()}
+                </select>
+                <button type="submit">"Create token"</button>
+            </Interactive>
         </form>
     }
 }

@@ -3,6 +3,7 @@
 use leptos::html;
 use leptos::prelude::*;
 
+use super::Interactive;
 use super::bubble::Bubble;
 use super::state::InboxCtx;
 use super::structured::StructuredComposer;
@@ -297,6 +298,7 @@ fn Composer(conversation_id: String, conversation: Memo<Option<Conversation>>) -
                 let attach = attach.clone();
                 let reply_here = reply_here.clone();
                 let structured_id = structured_id.clone();
+                let typing = typing.clone();
                 view! {
                     <StructuredComposer conversation_id=structured_id/>
                     {move || reply_here().map(|m| view! {
@@ -321,40 +323,36 @@ fn Composer(conversation_id: String, conversation: Memo<Option<Conversation>>) -
                         ev.prevent_default();
                         send();
                     }>
-                        <label class="attach" title="Attach a photo, video, audio or document">
-                            <span aria-hidden="true">"📎"</span>
-                            <span class="visually-hidden">"Attach a file"</span>
-                            <input type="file" data-testid="attach" node_ref=file_input
-                                accept=ACCEPTED_FILES on:change=attach.clone()
-                                disabled=move || uploading.get().is_some()/>
-                        </label>
-                        <textarea
-                            data-testid="composer"
-                            aria-label="Reply"
-                            rows="2"
-                            placeholder="Type a reply — Enter sends, Shift+Enter adds a line"
-                            prop:value=move || text.get()
-                            on:input={
-                                let typing = typing.clone();
-                                move |ev| {
+                        <Interactive>
+                            <label class="attach" title="Attach a photo, video, audio or document">
+                                <span aria-hidden="true">"📎"</span>
+                                <span class="visually-hidden">"Attach a file"</span>
+                                <input type="file" data-testid="attach" node_ref=file_input
+                                    accept=ACCEPTED_FILES on:change=attach
+                                    disabled=move || uploading.get().is_some()/>
+                            </label>
+                            <textarea
+                                data-testid="composer"
+                                aria-label="Reply"
+                                rows="2"
+                                placeholder="Type a reply — Enter sends, Shift+Enter adds a line"
+                                prop:value=move || text.get()
+                                on:input=move |ev| {
                                     text.set(event_target_value(&ev));
                                     typing();
                                 }
-                            }
-                            on:keydown={
-                                let send_on_enter = send_on_enter.clone();
-                                move |ev| {
+                                on:keydown=move |ev| {
                                     if ev.key() == "Enter" && !ev.shift_key() && !ev.is_composing() {
                                         ev.prevent_default();
                                         send_on_enter();
                                     }
                                 }
-                            }
-                        ></textarea>
-                        <button type="submit" data-testid="send" disabled=too_long>"Send"</button>
-                        <Show when=too_long>
-                            <p class="error" role="alert">"WhatsApp allows 4096 characters per message."</p>
-                        </Show>
+                            ></textarea>
+                            <button type="submit" data-testid="send" disabled=too_long>"Send"</button>
+                            <Show when=too_long>
+                                <p class="error" role="alert">"WhatsApp allows 4096 characters per message."</p>
+                            </Show>
+                        </Interactive>
                     </form>
                 }
             }

@@ -13,6 +13,25 @@ pub mod status_icon;
 pub mod structured;
 pub mod time;
 
+use leptos::prelude::*;
+
+/// Becomes true once the page is interactive (never on the server).
+pub fn hydrated() -> Signal<bool> {
+    let ready = RwSignal::new(false);
+    Effect::new(move |_| ready.set(true));
+    ready.into()
+}
+
+/// A form's controls, disabled until the page is interactive. Before hydration a submit
+/// would fall back to a plain GET that puts the fields (passwords and tokens included) in
+/// the URL, and whatever was typed would be reset by hydration; so nothing can be typed
+/// or sent until the app has taken over.
+#[component]
+pub fn Interactive(children: Children) -> impl IntoView {
+    let ready = hydrated();
+    view! { <fieldset class="interactive" disabled=move || !ready.get()>{children()}</fieldset> }
+}
+
 /// Waits in the browser; a no-op elsewhere (nothing on the server waits through the UI).
 pub async fn sleep_ms(ms: u32) {
     #[cfg(feature = "hydrate")]

@@ -9,14 +9,16 @@ use crate::api::{me, sign_in, sign_in_info};
 pub fn SignInPage() -> impl IntoView {
     let info = Resource::new(|| (), |_| sign_in_info());
     let already = Resource::new(|| (), |_| me());
-    let email = RwSignal::new(String::new());
-    let password = RwSignal::new(String::new());
+    // Uncontrolled inputs, read when the form is sent: a value bound to a signal would be
+    // reset by hydration, wiping whatever was typed (or autofilled) before the app loaded.
+    let email = NodeRef::<leptos::html::Input>::new();
+    let password = NodeRef::<leptos::html::Input>::new();
     let problem = RwSignal::new(None::<String>);
     let busy = RwSignal::new(false);
     // The button stays disabled until the page is interactive, so a submit can never fall
-    // back to a plain form post that would put the password in a URL.
-    let hydrated = RwSignal::new(false);
-    Effect::new(move |_| hydrated.set(true));
+    // back to a plain form post that would put the password in a URL. The inputs stay
+    // usable (see above), unlike the other forms' `Interactive`.
+    let hydrated = super::hydrated();
 
     let submit = move || {
         if busy.get_untracked() {
@@ -24,7 +26,10 @@ pub fn SignInPage() -> impl IntoView {
         }
         busy.set(true);
         problem.set(None);
-        let (e, p) = (email.get_untracked(), password.get_untracked());
+        let read = |input: NodeRef<leptos::html::Input>| {
+            input.get_untracked().map(|i| i.value()).unwrap_or_default()
+        };
+        let (e, p) = (read(email), read(password));
         leptos::task::spawn_local(async move {
             match sign_in(e, p).await {
                 Ok(_) => {
@@ -57,12 +62,12 @@ pub fn SignInPage() -> impl IntoView {
                 <p class="muted">"Sign in to your team inbox"</p>
                 <label>
                     "Email"
-                    <input type="email" autocomplete="username" required data-testid="email" bind:value=email/>
+                    <input type="email" autocomplete="username" required data-testid="email" node_ref=email/>
                 </label>
                 <label>
                     "Password"
                     <input type="password" autocomplete="current-password" required data-testid="password"
-                        bind:value=password/>
+                        node_ref=password/>
                 </label>
                 {move || problem.get().map(|p| view! { <p class="error" role="alert" data-testid="sign-in-error">{p}</p> })}
                 <button type="submit" data-testid="sign-in" disabled=move || !hydrated.get() || busy.get()>

@@ -4,6 +4,7 @@
 use leptos::prelude::*;
 use serde_json::json;
 
+use super::Interactive;
 use crate::api::{simulate_burst, simulate_customer_message, simulate_fault};
 use crate::model::ServerInfo;
 
@@ -136,32 +137,34 @@ pub fn SimulatorPanel(info: ServerInfo) -> impl IntoView {
                 ev.prevent_default();
                 send();
             }>
-                <select aria-label="Customer" data-testid="sim-customer"
-                    on:change=move |ev| who.set(event_target_value(&ev))>
-                    <option value="">"Any demo customer"</option>
-                    {info.demo_customers.into_iter().map(|c| view! {
-                        <option value=c.wa_id.clone()>{c.name}</option>
-                    }).collect_view()}
-                </select>
-                {(info.inboxes.len() > 1).then(|| view! {
-                    <select aria-label="To inbox" data-testid="sim-inbox"
-                        on:change=move |ev| to.set(event_target_value(&ev))>
-                        {info.inboxes.iter().map(|i| view! {
-                            <option value=i.id.clone()>
-                                {i.name.clone().unwrap_or_else(|| i.phone_number_id.clone())}
-                            </option>
+                <Interactive>
+                    <select aria-label="Customer" data-testid="sim-customer"
+                        on:change=move |ev| who.set(event_target_value(&ev))>
+                        <option value="">"Any demo customer"</option>
+                        {info.demo_customers.into_iter().map(|c| view! {
+                            <option value=c.wa_id.clone()>{c.name}</option>
                         }).collect_view()}
                     </select>
-                })}
-                <select aria-label="Message type" data-testid="sim-kind"
-                    on:change=move |ev| kind.set(event_target_value(&ev))>
-                    {KINDS.iter().map(|(k, label)| view! { <option value=*k>{*label}</option> }).collect_view()}
-                </select>
-                <input type="text" placeholder="Their message or caption (blank: a sample)" data-testid="sim-text"
-                    aria-label="Customer message" bind:value=text/>
-                <button type="submit" data-testid="sim-send" disabled=move || busy.get()>
-                    "Customer sends a message"
-                </button>
+                    {(info.inboxes.len() > 1).then(|| view! {
+                        <select aria-label="To inbox" data-testid="sim-inbox"
+                            on:change=move |ev| to.set(event_target_value(&ev))>
+                            {info.inboxes.iter().map(|i| view! {
+                                <option value=i.id.clone()>
+                                    {i.name.clone().unwrap_or_else(|| i.phone_number_id.clone())}
+                                </option>
+                            }).collect_view()}
+                        </select>
+                    })}
+                    <select aria-label="Message type" data-testid="sim-kind"
+                        on:change=move |ev| kind.set(event_target_value(&ev))>
+                        {KINDS.iter().map(|(k, label)| view! { <option value=*k>{*label}</option> }).collect_view()}
+                    </select>
+                    <input type="text" placeholder="Their message or caption (blank: a sample)" data-testid="sim-text"
+                        aria-label="Customer message" bind:value=text/>
+                    <button type="submit" data-testid="sim-send" disabled=move || busy.get()>
+                        "Customer sends a message"
+                    </button>
+                </Interactive>
             </form>
             <details class="sim-faults">
                 <summary>"Break something"</summary>
