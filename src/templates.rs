@@ -4,6 +4,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::model::ButtonValueKind;
+
 /// One approved template in one language, as WhatsApp Manager holds it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TemplateInfo {
@@ -14,6 +16,12 @@ pub struct TemplateInfo {
     /// A text header, or what kind of media header it has (`[IMAGE]`).
     #[serde(default)]
     pub header: Option<String>,
+    /// Meta's header format: `TEXT`, `IMAGE`, `VIDEO`, `DOCUMENT` or `LOCATION`.
+    #[serde(default)]
+    pub header_format: Option<String>,
+    /// A text header's variable (Meta allows one).
+    #[serde(default)]
+    pub header_params: Vec<String>,
     pub body: String,
     #[serde(default)]
     pub footer: Option<String>,
@@ -27,38 +35,79 @@ pub struct TemplateInfo {
     /// Whether the variables are sent by name (`parameter_name`) rather than position.
     #[serde(default)]
     pub named: bool,
-    /// Why this template cannot be sent with body values alone, if it cannot.
+    /// The buttons that take a value, or may (a quick reply's payload).
+    #[serde(default)]
+    pub button_slots: Vec<ButtonSlot>,
+    /// Why this template cannot be sent from the app, if it cannot.
     #[serde(default)]
     pub unsupported: Option<String>,
+}
+
+/// A button of an approved template that takes a value.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ButtonSlot {
+    /// The button's position among the template's buttons, from 0.
+    pub index: u8,
+    pub sub_type: ButtonValueKind,
+    /// The button's label, as the customer sees it.
+    pub label: String,
+    /// Whether Meta refuses the send without it (a quick reply's payload is optional).
+    pub required: bool,
+    /// An authentication template's code button: its value is the code in the body.
+    #[serde(default)]
+    pub otp: bool,
 }
 
 impl TemplateInfo {
     /// The body as the customer will read it. Variables without a value stay as `{{x}}`,
     /// which is what a preview should show while the agent types.
     pub fn render(&self, values: &[String]) -> String {
-        let mut out = String::with_capacity(self.body.len());
-        let mut rest = self.body.as_str();
-        while let Some((before, var, after)) = next_variable(rest) {
-            out.push_str(before);
-            match self
-                .params
-                .iter()
-                .position(|p| p == var)
-                .and_then(|i| values.get(i))
-                .filter(|v| !v.trim().is_empty())
-            {
-                Some(value) => out.push_str(value),
-                None => {
-                    out.push_str("{{");
-                    out.push_str(var);
-                    out.push_str("}}");
-                }
-            }
-            rest = after;
-        }
-        out.push_str(rest);
-        out
+        fill(&self.body, &self.params, values)
     }
+
+    /// The header format that needs a value when sending: any media or location header,
+    /// and a text header with a variable.
+    pub fn header_needs(&self) -> Option<&str> {
+        let format = self.header_format.as_deref()?;
+        (format != "TEXT" || !self.header_params.is_empty()).then_some(format)
+    }
+
+    /// What the customer reads: a text header's line, then the body.
+    pub fn customer_text(&self, values: &[String], header_value: Option<&str>) -> String {
+        let body = self.render(values);
+        match (self.header_format.as_deref(), &self.header) {
+            (Some("TEXT"), Some(header)) if !header.is_empty() => {
+                let value: Vec<String> = header_value.map(str::to_string).into_iter().collect();
+                format!("{}\n{body}", fill(header, &self.header_params, &value))
+            }
+            _ => body,
+        }
+    }
+}
+
+/// `text` with each variable named in `names` replaced by its value, by position.
+fn fill(text: &str, names: &[String], values: &[String]) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some((before, var, after)) = next_variable(rest) {
+        out.push_str(before);
+        match names
+            .iter()
+            .position(|p| p == var)
+            .and_then(|i| values.get(i))
+            .filter(|v| !v.trim().is_empty())
+        {
+            Some(value) => out.push_str(value),
+            None => {
+                out.push_str("{{");
+                out.push_str(var);
+                out.push_str("}}");
+            }
+        }
+        rest = after;
+    }
+    out.push_str(rest);
+    out
 }
 
 impl TemplateInfo {
@@ -149,11 +198,14 @@ mod tests {
             language: "en_US".into(),
             category: "UTILITY".into(),
             header: None,
+            header_format: None,
+            header_params: vec![],
             body: body.into(),
             footer: None,
             buttons: vec![],
             params,
             named,
+            button_slots: vec![],
             unsupported: None,
         }
     }

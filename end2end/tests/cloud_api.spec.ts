@@ -91,6 +91,39 @@ test("after 24 hours the composer offers a template instead, and it goes out", a
   await expect(bubble).toHaveAttribute("data-status", /sent|delivered|read/);
 });
 
+test("a template's header and buttons are filled in the composer: a value, a link's end, an uploaded image", async ({ page }) => {
+  // "Old Timer", from the test before, is still outside the window.
+  await openConversation(page, "Old Timer");
+  const send = page.getByTestId("send-template");
+  await page.getByTestId("template-pick").selectOption({ label: "delivery_update · en_US · utility" });
+  await page.getByTestId("template-header-text").fill("#42");
+  await page.getByTestId("template-param").fill("Ana");
+  await expect(send).toBeDisabled();
+  await page.getByTestId("template-button-value").fill("42");
+  await expect(page.getByTestId("template-preview")).toContainText("Order #42");
+  await send.click();
+  const delivery = page.locator("[data-testid=message][data-kind=template]").filter({ hasText: "delivery_update" });
+  await expect(delivery).toContainText("Order #42");
+  await expect(delivery).toContainText("Hi Ana, your parcel is out for delivery today.");
+  await expect(delivery).toHaveAttribute("data-status", "read", { timeout: 20_000 });
+
+  await page.getByTestId("template-pick").selectOption({ label: "seasonal_promo · en_US · marketing" });
+  const png = Buffer.from(
+    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg==",
+    "base64",
+  );
+  await page.getByTestId("template-header-file").setInputFiles({ name: "spring.png", mimeType: "image/png", buffer: png });
+  await expect(page.getByTestId("template-header-attached")).toContainText("spring.png");
+  await page.getByTestId("template-param").fill("Ana");
+  await send.click();
+  const promo = page.locator("[data-testid=message][data-kind=template]").filter({ hasText: "seasonal_promo" });
+  await expect(promo).toContainText("Ana, our new collection is here.");
+  await expect(promo).toHaveAttribute("data-status", "read", { timeout: 20_000 });
+  const img = promo.getByTestId("media-image");
+  await expect(img).toHaveAttribute("src", /^\/media\//);
+  await expect.poll(() => img.evaluate((el: HTMLImageElement) => el.naturalWidth)).toBeGreaterThan(0);
+});
+
 test("an agent attaches a photo with a caption as a reply; it goes out and shows from our copy", async ({ page }) => {
   await server.customerWrites("14155550123", "Can you show me the blue one?");
   await openConversation(page, "Maya Chen");

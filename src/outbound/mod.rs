@@ -10,17 +10,17 @@ pub mod catalog;
 pub mod dispatch;
 pub mod receipts;
 mod request;
+mod template;
 pub mod throttle;
 
 use crate::model::{
     ChoiceOption, Content, Conversation, Details, InteractiveSpec, MAX_TEXT_LEN, Media, MediaState,
-    Message, MessageKind, Outgoing, TemplateSpec,
+    Message, MessageKind, Outgoing,
 };
 use crate::server::auth::Principal;
 use crate::server::error::AppError;
 use crate::server::state::AppState;
 use crate::store::NewOutbound;
-use crate::templates::{TemplateInfo, unrendered_text};
 
 pub use request::request_body;
 
@@ -177,11 +177,7 @@ async fn compose(
             ) {
                 return bad(format!("{} is not a media type", kind.as_str()));
             }
-            let link = link.trim().to_string();
-            match reqwest::Url::parse(&link) {
-                Ok(u) if u.scheme() == "https" || u.scheme() == "http" => {}
-                _ => return bad("link must be an http(s) URL WhatsApp can fetch".into()),
-            }
+            let link = check_link(&link)?;
             Ok(Draft {
                 kind,
                 text: media_caption(kind, caption)?,
@@ -248,64 +244,7 @@ async fn compose(
             draft.reply_to = Some(wamid);
             Ok(draft)
         }
-        Outgoing::Template(TemplateSpec {
-            name,
-            language,
-            params,
-            param_names,
-        }) => {
-            let name = name.trim().to_string();
-            let language = language.trim().to_string();
-            let name_ok = !name.is_empty()
-                && name.len() <= 512
-                && name
-                    .chars()
-                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
-            if !name_ok {
-                return bad(
-                    "template name must be the approved name: lowercase letters, digits and _"
-                        .into(),
-                );
-            }
-            let lang_ok = (2..=15).contains(&language.len())
-                && language
-                    .chars()
-                    .all(|c| c.is_ascii_alphabetic() || c == '_');
-            if !lang_ok {
-                return bad("language must be a code such as en_US or pt_BR".into());
-            }
-            if params.len() > 20 || params.iter().any(|p| p.trim().is_empty()) {
-                return bad("template parameters must be 1 to 20 non-empty values".into());
-            }
-            for p in &params {
-                check_len("a template parameter", p, 1024)?;
-            }
-            if !param_names.is_empty() && param_names.len() != params.len() {
-                return bad("param_names must name every value in params, in order".into());
-            }
-            let inbox = state
-                .store
-                .inbox(&conversation.inbox_id)
-                .await?
-                .ok_or(AppError::NotFound("inbox"))?;
-            let (text, param_names) = match catalog::lookup(state, &inbox, &name, &language).await?
-            {
-                // The list cannot be read: Meta judges the send.
-                None => (unrendered_text(&name, &params), param_names),
-                Some(Err(reason)) => return bad(format!("{reason}; pick one from the list")),
-                Some(Ok(approved)) => fill_template(&approved, &name, &params, param_names)?,
-            };
-            Ok(plain(
-                MessageKind::Template,
-                Some(text),
-                Some(Content::Template(TemplateSpec {
-                    name,
-                    language,
-                    params,
-                    param_names,
-                })),
-            ))
-        }
+        Outgoing::Template(spec) => template::compose(state, principal, conversation, spec).await,
         Outgoing::Interactive(InteractiveSpec {
             body,
             header,
@@ -336,42 +275,6 @@ async fn compose(
                 })),
             ))
         }
-    }
-}
-
-/// Checks a template's values against its approved form: the text the customer will read,
-/// and the names the values go out with (none for a positional template).
-fn fill_template(
-    approved: &TemplateInfo,
-    name: &str,
-    params: &[String],
-    param_names: Vec<String>,
-) -> Result<(String, Vec<String>), AppError> {
-    if let Some(why) = &approved.unsupported {
-        return Err(AppError::BadRequest(format!("{name}: {why}")));
-    }
-    if params.len() != approved.params.len() {
-        return Err(AppError::BadRequest(format!(
-            "{name} takes {} value(s) ({}), not {}",
-            approved.params.len(),
-            approved.params.join(", "),
-            params.len()
-        )));
-    }
-    if !approved.named {
-        return Ok((approved.render(params), Vec::new()));
-    }
-    if param_names.is_empty() {
-        // Values in the order the body names them.
-        return Ok((approved.render(params), approved.params.clone()));
-    }
-    // The caller named each value: any order, but every name.
-    match approved.in_body_order(&param_names, params) {
-        Some(values) => Ok((approved.render(&values), param_names)),
-        None => Err(AppError::BadRequest(format!(
-            "{name} takes values named {}",
-            approved.params.join(", ")
-        ))),
     }
 }
 
@@ -444,6 +347,17 @@ fn check_options(button: Option<&str>, options: &[ChoiceOption]) -> Result<(), A
         }
     }
     Ok(())
+}
+
+/// A link WhatsApp fetches a file from, trimmed.
+fn check_link(link: &str) -> Result<String, AppError> {
+    let link = link.trim();
+    match reqwest::Url::parse(link) {
+        Ok(u) if u.scheme() == "https" || u.scheme() == "http" => Ok(link.to_string()),
+        _ => Err(AppError::BadRequest(
+            "link must be an http(s) URL WhatsApp can fetch".into(),
+        )),
+    }
 }
 
 fn check_len(what: &str, value: &str, max: usize) -> Result<(), AppError> {

@@ -3,7 +3,10 @@
 
 use serde_json::{Value, json};
 
-use crate::model::{Contact, Content, InteractiveSpec, Message, MessageKind, TemplateSpec};
+use crate::model::{
+    ButtonValueKind, Contact, Content, InteractiveSpec, Media, Message, MessageKind,
+    TemplateHeader, TemplateSpec,
+};
 use crate::store::callback_data;
 
 /// The `POST /{phone-number-id}/messages` body for `m`, sent to `contact`.
@@ -30,28 +33,8 @@ pub fn request_body(m: &Message, contact: &Contact) -> Result<Value, String> {
             // An empty emoji removes our reaction.
             json!({ "message_id": target, "emoji": emoji.clone().unwrap_or_default() }),
         ),
-        (
-            MessageKind::Template,
-            Some(Content::Template(TemplateSpec {
-                name,
-                language,
-                params,
-                param_names,
-            })),
-        ) => {
-            let mut template = json!({ "name": name, "language": { "code": language } });
-            if !params.is_empty() {
-                let parameters: Vec<Value> = params
-                    .iter()
-                    .enumerate()
-                    .map(|(i, p)| match param_names.get(i) {
-                        Some(n) => json!({ "type": "text", "parameter_name": n, "text": p }),
-                        None => json!({ "type": "text", "text": p }),
-                    })
-                    .collect();
-                template["components"] = json!([{ "type": "body", "parameters": parameters }]);
-            }
-            ("template", template)
+        (MessageKind::Template, Some(Content::Template(spec))) => {
+            ("template", template(spec, m.details.media.as_ref())?)
         }
         (
             MessageKind::Interactive,
@@ -129,4 +112,81 @@ pub fn request_body(m: &Message, contact: &Contact) -> Result<Value, String> {
         body["context"] = json!({ "message_id": wamid });
     }
     Ok(body)
+}
+
+/// The `template` object: name, language and a component per part that takes values.
+fn template(spec: &TemplateSpec, media: Option<&Media>) -> Result<Value, String> {
+    let mut components = Vec::new();
+    if let Some(header) = &spec.header {
+        let parameter = match header {
+            TemplateHeader::Text {
+                text,
+                parameter_name,
+            } => text_parameter(text, parameter_name.as_deref()),
+            TemplateHeader::Location {
+                latitude,
+                longitude,
+                name,
+                address,
+            } => {
+                let mut location = json!({ "latitude": latitude, "longitude": longitude });
+                for (k, v) in [("name", name), ("address", address)] {
+                    if let Some(v) = v {
+                        location[k] = json!(v);
+                    }
+                }
+                json!({ "type": "location", "location": location })
+            }
+            media_header => {
+                let kind = header.format().to_ascii_lowercase();
+                let media = media.ok_or("the header's file is missing")?;
+                let mut object = match (&media.media_id, &media.link) {
+                    (Some(id), _) => json!({ "id": id }),
+                    (None, Some(link)) => json!({ "link": link }),
+                    (None, None) => {
+                        return Err("the header's file has neither an id nor a link".into());
+                    }
+                };
+                if let (TemplateHeader::Document(_), Some(f)) = (media_header, &media.filename) {
+                    object["filename"] = json!(f);
+                }
+                json!({ "type": kind, kind: object })
+            }
+        };
+        components.push(json!({ "type": "header", "parameters": [parameter] }));
+    }
+    if !spec.params.is_empty() {
+        let parameters: Vec<Value> = spec
+            .params
+            .iter()
+            .enumerate()
+            .map(|(i, p)| text_parameter(p, spec.param_names.get(i).map(String::as_str)))
+            .collect();
+        components.push(json!({ "type": "body", "parameters": parameters }));
+    }
+    for b in &spec.buttons {
+        let parameter = match b.sub_type {
+            ButtonValueKind::Url => json!({ "type": "text", "text": b.value }),
+            ButtonValueKind::QuickReply => json!({ "type": "payload", "payload": b.value }),
+            ButtonValueKind::CopyCode => json!({ "type": "coupon_code", "coupon_code": b.value }),
+        };
+        components.push(json!({
+            "type": "button",
+            "sub_type": b.sub_type.as_str(),
+            "index": b.index.to_string(),
+            "parameters": [parameter],
+        }));
+    }
+    let mut template = json!({ "name": spec.name, "language": { "code": spec.language } });
+    if !components.is_empty() {
+        template["components"] = json!(components);
+    }
+    Ok(template)
+}
+
+fn text_parameter(text: &str, name: Option<&str>) -> Value {
+    match name {
+        Some(n) => json!({ "type": "text", "parameter_name": n, "text": text }),
+        None => json!({ "type": "text", "text": text }),
+    }
 }

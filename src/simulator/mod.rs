@@ -91,6 +91,10 @@ pub struct SentRecord {
     pub kind: String,
     pub to: String,
     pub callback: Option<String>,
+    /// The type's object as sent (`template`, `image`, …), so a test can see exactly what
+    /// went out; empty for read receipts.
+    #[serde(skip_serializing_if = "serde_json::Value::is_null")]
+    pub payload: serde_json::Value,
 }
 
 /// A small PNG, the "photo" simulated customers send.
@@ -795,6 +799,7 @@ async fn graph_send(
             kind: kind.clone(),
             to: to.clone(),
             callback: callback.clone(),
+            payload: request.get(&kind).cloned().unwrap_or_default(),
         });
     }
     if plan.early {
@@ -837,6 +842,7 @@ fn read_receipt(sim: &Simulator, request: &serde_json::Value) -> Response {
             kind: if typing { "read+typing" } else { "read" }.into(),
             to: String::new(),
             callback: None,
+            payload: serde_json::Value::Null,
         });
     }
     Json(serde_json::json!({ "success": true })).into_response()

@@ -2,8 +2,9 @@
 //! Meta makes when one is sent.
 //!
 //! The set covers what the composer must handle: positional and named variables, a
-//! template in two languages, ones it cannot fill in (media header, one-time password)
-//! and a paused one that is not offered but is refused with 132015 when sent anyway.
+//! template in two languages, headers that take a value (text, image, location), buttons
+//! that take one (a link's end, a coupon code, a one-time password), a carousel it
+//! cannot fill, and a paused one that is not offered but is refused with 132015.
 
 use serde_json::{Value, json};
 
@@ -92,6 +93,50 @@ pub fn all() -> Vec<Value> {
                 { "type": "BUTTONS", "buttons": [{ "type": "OTP", "otp_type": "COPY_CODE", "text": "Copy code" }] }
             ]),
         ),
+        template(
+            8,
+            "delivery_update",
+            "en_US",
+            "UTILITY",
+            json!([
+                { "type": "HEADER", "format": "TEXT", "text": "Order {{1}}" },
+                body("Hi {{1}}, your parcel is out for delivery today."),
+                { "type": "BUTTONS", "buttons": [
+                    { "type": "URL", "text": "Track it", "url": "https://shop.example/track/{{1}}" },
+                    { "type": "QUICK_REPLY", "text": "Wrong address" }
+                ]}
+            ]),
+        ),
+        template(
+            9,
+            "welcome_offer",
+            "en_US",
+            "MARKETING",
+            json!([
+                body("Welcome, {{1}}! Here is 10% off your first order."),
+                { "type": "BUTTONS", "buttons": [{ "type": "COPY_CODE", "example": "WELCOME10" }] }
+            ]),
+        ),
+        template(
+            10,
+            "store_pickup",
+            "en_US",
+            "UTILITY",
+            json!([
+                { "type": "HEADER", "format": "LOCATION" },
+                body("Your order {{1}} is ready for pickup at this store.")
+            ]),
+        ),
+        template(
+            11,
+            "spring_collection",
+            "en_US",
+            "MARKETING",
+            json!([
+                body("Our spring collection is in."),
+                { "type": "CAROUSEL", "cards": [] }
+            ]),
+        ),
         paused,
     ]
 }
@@ -167,15 +212,197 @@ pub fn check(request: &Value) -> Result<(), (i64, &'static str, String)> {
                 == 1
         });
     if given.len() != expected.len() || !names_match {
-        return Err((
-            132000,
-            "Number of parameters does not match the expected number of params",
-            format!(
-                "body: number of localizable_params ({}) does not match the expected number of params ({})",
-                given.len(),
-                expected.len()
-            ),
-        ));
+        return Err(count_mismatch("body", given.len(), expected.len()));
+    }
+    let sent = |kind: &str| -> Vec<Value> {
+        request
+            .pointer("/template/components")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter(|c| c["type"] == kind)
+            .cloned()
+            .collect()
+    };
+    check_header(&found, &sent("header"))?;
+    check_buttons(&found, &sent("button"))
+}
+
+type Refusal = (i64, &'static str, String);
+
+fn count_mismatch(part: &str, given: usize, expected: usize) -> Refusal {
+    (
+        132000,
+        "Number of parameters does not match the expected number of params",
+        format!(
+            "{part}: number of localizable_params ({given}) does not match the expected number of params ({expected})"
+        ),
+    )
+}
+
+/// A media or location header needs a parameter of its format; a text header one per
+/// variable.
+fn check_header(template: &Value, sent: &[Value]) -> Result<(), Refusal> {
+    let header = components(template).find(|c| c["type"] == "HEADER");
+    let format = header
+        .and_then(|h| h["format"].as_str())
+        .unwrap_or("TEXT")
+        .to_ascii_lowercase();
+    let expected = match header {
+        None => 0,
+        Some(h) if format == "text" => {
+            crate::templates::variables(h["text"].as_str().unwrap_or(""))
+                .0
+                .len()
+        }
+        Some(_) => 1,
+    };
+    let given: Vec<&Value> = sent
+        .iter()
+        .flat_map(|c| c["parameters"].as_array().into_iter().flatten())
+        .collect();
+    if given.len() != expected {
+        if expected == 1 && format != "text" {
+            return Err(format_mismatch(&format, "unknown"));
+        }
+        return Err(count_mismatch("header", given.len(), expected));
+    }
+    if let Some(p) = given.first() {
+        let kind = p["type"].as_str().unwrap_or("unknown");
+        if kind != format || (format != "text" && !p[kind].is_object()) {
+            return Err(format_mismatch(&format, kind));
+        }
     }
     Ok(())
+}
+
+fn format_mismatch(expected: &str, received: &str) -> Refusal {
+    (
+        132012,
+        "Parameter format does not match format in the created template",
+        format!(
+            "header: Format mismatch, expected {}, received {}",
+            expected.to_ascii_uppercase(),
+            received.to_ascii_uppercase()
+        ),
+    )
+}
+
+/// A link button with a variable, a coupon button and a code button each need their
+/// value; a quick reply may carry a payload; nothing else takes one.
+fn check_buttons(template: &Value, sent: &[Value]) -> Result<(), Refusal> {
+    let buttons: Vec<Value> = components(template)
+        .filter(|c| c["type"] == "BUTTONS")
+        .flat_map(|c| c["buttons"].as_array().cloned().unwrap_or_default())
+        .collect();
+    let takes = |b: &Value| -> Option<(&'static str, bool)> {
+        match b["type"].as_str()? {
+            "URL" if b["url"].as_str().is_some_and(|u| u.contains("{{")) => Some(("url", true)),
+            "OTP" => Some(("url", true)),
+            "COPY_CODE" => Some(("copy_code", true)),
+            "QUICK_REPLY" => Some(("quick_reply", false)),
+            _ => None,
+        }
+    };
+    for c in sent {
+        let fits = index_of(c)
+            .and_then(|i| buttons.get(i))
+            .and_then(takes)
+            .is_some_and(|(sub_type, _)| c["sub_type"].as_str() == Some(sub_type));
+        let has_value = c["parameters"].as_array().is_some_and(|p| p.len() == 1);
+        if !fits || !has_value {
+            return Err((
+                131009,
+                "Parameter value is not valid",
+                format!(
+                    "buttons: the button at index {} takes no such parameter",
+                    c["index"]
+                ),
+            ));
+        }
+    }
+    for (i, b) in buttons.iter().enumerate() {
+        let Some((sub_type, true)) = takes(b) else {
+            continue;
+        };
+        let given = sent.iter().any(|c| index_of(c) == Some(i));
+        if !given {
+            return Err((
+                131008,
+                "Required parameter is missing",
+                format!("buttons: Button at index {i} of type {sub_type} requires a parameter"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// A button component's `index`: Meta documents a string, and takes a number too.
+fn index_of(component: &Value) -> Option<usize> {
+    let index = &component["index"];
+    index
+        .as_str()
+        .and_then(|i| i.parse().ok())
+        .or_else(|| index.as_u64().and_then(|i| usize::try_from(i).ok()))
+}
+
+fn components(template: &Value) -> impl Iterator<Item = &Value> {
+    template["components"].as_array().into_iter().flatten()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn send(name: &str, components: Value) -> Result<(), i64> {
+        let request = json!({ "type": "template", "template": {
+            "name": name, "language": { "code": "en_US" }, "components": components } });
+        check(&request).map_err(|(code, _, _)| code)
+    }
+
+    #[test]
+    fn headers_and_buttons_are_refused_the_way_meta_refuses_them() {
+        let body =
+            |v: &str| json!({ "type": "body", "parameters": [{ "type": "text", "text": v }] });
+        let image = json!({ "type": "header", "parameters": [
+            { "type": "image", "image": { "link": "https://x.example/a.png" } }] });
+        assert_eq!(send("seasonal_promo", json!([image, body("Ana")])), Ok(()));
+        // No header, or the wrong kind: a format mismatch.
+        assert_eq!(send("seasonal_promo", json!([body("Ana")])), Err(132012));
+        let video = json!({ "type": "header", "parameters": [
+            { "type": "video", "video": { "link": "https://x.example/a.mp4" } }] });
+        assert_eq!(
+            send("seasonal_promo", json!([video, body("Ana")])),
+            Err(132012)
+        );
+        // A header where the template has none that takes a value.
+        let text = json!({ "type": "header", "parameters": [{ "type": "text", "text": "x" }] });
+        assert_eq!(send("hello_world", json!([text.clone()])), Err(132000));
+
+        let track = json!({ "type": "button", "sub_type": "url", "index": "0",
+            "parameters": [{ "type": "text", "text": "42" }] });
+        assert_eq!(
+            send("delivery_update", json!([text.clone(), body("Ana"), track])),
+            Ok(())
+        );
+        assert_eq!(
+            send("delivery_update", json!([text.clone(), body("Ana")])),
+            Err(131008),
+            "the link button's value is missing"
+        );
+        let payload = json!({ "type": "button", "sub_type": "quick_reply", "index": 0,
+            "parameters": [{ "type": "payload", "payload": "P" }] });
+        assert_eq!(
+            send(
+                "delivery_update",
+                json!([text.clone(), body("Ana"), payload])
+            ),
+            Err(131009),
+            "index 0 is the link, not the quick reply"
+        );
+        let otp = json!({ "type": "button", "sub_type": "url", "index": "0",
+            "parameters": [{ "type": "text", "text": "482913" }] });
+        assert_eq!(send("login_code", json!([body("482913"), otp])), Ok(()));
+        assert_eq!(send("login_code", json!([body("482913")])), Err(131008));
+    }
 }

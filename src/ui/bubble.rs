@@ -8,7 +8,7 @@ use super::status_icon::StatusIcon;
 use super::time::clock_time;
 use crate::model::{
     Content, Direction, InteractiveSpec, Media, MediaState, Message, MessageKind, MessageStatus,
-    TemplateSpec,
+    TemplateHeader, TemplateSpec,
 };
 
 /// Reactions an agent can add with one click.
@@ -65,10 +65,17 @@ pub fn Bubble(m: Message) -> AnyView {
         }.into_any()),
         _ => None,
     };
+    // A template's media is its header's file.
+    let media_kind = match &d.content {
+        Some(Content::Template(TemplateSpec {
+            header: Some(h), ..
+        })) => h.media().map_or(m.kind, |(kind, _)| kind),
+        _ => m.kind,
+    };
     let media = d
         .media
         .clone()
-        .map(|md| view! { <MediaView message_id=m.id.clone() kind=m.kind media=md outbound=m.direction == Direction::Out/> });
+        .map(|md| view! { <MediaView message_id=m.id.clone() kind=media_kind media=md outbound=m.direction == Direction::Out/> });
     let content = d.content.clone().map(|c| content_view(c, m.text.clone()));
     let reactions: Vec<_> = d
         .reactions
@@ -320,8 +327,23 @@ fn content_view(c: Content, text: Option<String>) -> AnyView {
             name,
             language,
             params,
+            header,
             ..
         }) => {
+            let place = match header {
+                Some(TemplateHeader::Location {
+                    latitude,
+                    longitude,
+                    name,
+                    address,
+                }) => Some(view! {
+                    <p class="kind" data-testid="template-location">
+                        "📍 " {[name, address].into_iter().flatten().collect::<Vec<_>>().join(", ")}
+                        " (" {format!("{latitude:.5}, {longitude:.5}")} ")"
+                    </p>
+                }),
+                _ => None,
+            };
             // A template sent while its approved text was unknown has only its values.
             let body = text
                 .filter(|t| *t != crate::templates::unrendered_text(&name, &params))
@@ -329,6 +351,7 @@ fn content_view(c: Content, text: Option<String>) -> AnyView {
             view! {
                 <div class="template" data-testid="template">
                     <p class="kind">"📋 Template " <code>{name}</code> " (" {language} ")"</p>
+                    {place}
                     {body.map(|b| view! { <p class="body">{b}</p> })}
                 </div>
             }

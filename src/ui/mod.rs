@@ -11,6 +11,7 @@ pub mod simulator;
 pub mod state;
 pub mod status_icon;
 pub mod structured;
+pub mod template_form;
 pub mod time;
 
 use leptos::prelude::*;

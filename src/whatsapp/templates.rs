@@ -6,7 +6,8 @@
 
 use serde_json::Value;
 
-use crate::templates::{TemplateInfo, variables};
+use crate::model::ButtonValueKind;
+use crate::templates::{ButtonSlot, TemplateInfo, variables};
 
 /// The settings key holding the WABA id last seen in an inbox's webhooks.
 pub fn waba_setting(inbox_id: &str) -> String {
@@ -40,86 +41,128 @@ pub fn parse_page(body: &[u8]) -> Result<TemplatePage, String> {
 
 fn template(t: &Value) -> Option<TemplateInfo> {
     let s = |v: &Value, k: &str| v.get(k).and_then(Value::as_str).map(str::to_string);
+    let upper = |v: &Value, k: &str| s(v, k).unwrap_or_default().to_ascii_uppercase();
     if !s(t, "status")?.eq_ignore_ascii_case("APPROVED") {
         return None;
     }
-    let name = s(t, "name")?;
-    let language = s(t, "language")?;
-    let category = s(t, "category").unwrap_or_default().to_ascii_uppercase();
-    let components = t
-        .get("components")
-        .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default();
-    let (mut header, mut body, mut footer, mut buttons) = (None, String::new(), None, Vec::new());
-    let mut unsupported = None;
-    let mut refuse = |why: &str| {
-        unsupported.get_or_insert_with(|| why.to_string());
+    let mut info = TemplateInfo {
+        name: s(t, "name")?,
+        language: s(t, "language")?,
+        category: upper(t, "category"),
+        header: None,
+        header_format: None,
+        header_params: Vec::new(),
+        body: String::new(),
+        footer: None,
+        buttons: Vec::new(),
+        params: Vec::new(),
+        named: false,
+        button_slots: Vec::new(),
+        unsupported: None,
     };
-    // The first reason found is the one shown, so the plainest goes first.
-    if category == "AUTHENTICATION" {
-        refuse("one-time-password templates are sent by your sign-in system");
-    }
-    for c in &components {
-        let kind = s(c, "type").unwrap_or_default().to_ascii_uppercase();
-        match kind.as_str() {
-            "HEADER" => match s(c, "format")
-                .unwrap_or_default()
-                .to_ascii_uppercase()
-                .as_str()
-            {
-                "TEXT" | "" => {
+    let components = t.get("components").and_then(Value::as_array);
+    for c in components.into_iter().flatten() {
+        match upper(c, "type").as_str() {
+            "HEADER" => {
+                let format = match upper(c, "format") {
+                    f if f.is_empty() => "TEXT".to_string(),
+                    f => f,
+                };
+                if format == "TEXT" {
                     let text = s(c, "text").unwrap_or_default();
-                    if !variables(&text).0.is_empty() {
-                        refuse("its header takes a value");
-                    }
-                    header = Some(text);
+                    info.header_params = variables(&text).0;
+                    info.header = Some(text);
+                } else {
+                    info.header = Some(format!("[{format}]"));
                 }
-                other => {
-                    refuse(&format!(
-                        "its header needs a file ({})",
-                        other.to_ascii_lowercase()
-                    ));
-                    header = Some(format!("[{other}]"));
-                }
-            },
-            "BODY" => body = s(c, "text").unwrap_or_default(),
-            "FOOTER" => footer = s(c, "text"),
+                info.header_format = Some(format);
+            }
+            "BODY" => info.body = s(c, "text").unwrap_or_default(),
+            "FOOTER" => info.footer = s(c, "text"),
             "BUTTONS" => {
-                for b in c
-                    .get("buttons")
-                    .and_then(Value::as_array)
-                    .into_iter()
-                    .flatten()
-                {
-                    let text = s(b, "text").unwrap_or_default();
-                    let kind = s(b, "type").unwrap_or_default().to_ascii_uppercase();
-                    let dynamic_url =
-                        kind == "URL" && s(b, "url").is_some_and(|u| !variables(&u).0.is_empty());
-                    if dynamic_url || matches!(kind.as_str(), "OTP" | "COPY_CODE" | "FLOW") {
-                        refuse("a button takes a value");
+                let buttons = c.get("buttons").and_then(Value::as_array);
+                for (i, b) in buttons.into_iter().flatten().enumerate() {
+                    let label = s(b, "text").unwrap_or_default();
+                    if let Some(slot) = button_slot(i, b, &label, &mut info.unsupported) {
+                        info.button_slots.push(slot);
                     }
-                    buttons.push(text);
+                    info.buttons.push(label);
                 }
             }
-            "CAROUSEL" | "LIMITED_TIME_OFFER" => refuse("it has cards or an offer"),
+            "CAROUSEL" => refuse(&mut info.unsupported, "it is a carousel of cards"),
+            "LIMITED_TIME_OFFER" => refuse(&mut info.unsupported, "it has a limited-time offer"),
             _ => {}
         }
     }
-    let (params, named) = variables(&body);
-    let named = named || s(t, "parameter_format").is_some_and(|f| f.eq_ignore_ascii_case("NAMED"));
-    Some(TemplateInfo {
-        name,
-        language,
-        category,
-        header,
-        body,
-        footer,
-        buttons,
-        params,
-        named,
-        unsupported: unsupported.map(|why| format!("Not from the composer: {why}.")),
-    })
+    if info
+        .header_format
+        .as_deref()
+        .is_some_and(|f| !matches!(f, "TEXT" | "IMAGE" | "VIDEO" | "DOCUMENT" | "LOCATION"))
+    {
+        refuse(
+            &mut info.unsupported,
+            "its header is of a kind the app cannot fill",
+        );
+    }
+    let (params, named) = variables(&info.body);
+    info.params = params;
+    info.named = named || s(t, "parameter_format").is_some_and(|f| f.eq_ignore_ascii_case("NAMED"));
+    info.unsupported = info
+        .unsupported
+        .map(|why| format!("Not from the composer: {why}."));
+    Some(info)
+}
+
+/// Keeps the first reason found, which is the one shown.
+fn refuse(unsupported: &mut Option<String>, why: &str) {
+    unsupported.get_or_insert_with(|| why.to_string());
+}
+
+/// The value button `b` (at `index`) takes when sent, if any.
+fn button_slot(
+    index: usize,
+    b: &Value,
+    label: &str,
+    unsupported: &mut Option<String>,
+) -> Option<ButtonSlot> {
+    let kind = b
+        .get("type")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_ascii_uppercase();
+    let slot = |sub_type, required, otp| {
+        Some(ButtonSlot {
+            index: u8::try_from(index).ok()?,
+            sub_type,
+            label: label.to_string(),
+            required,
+            otp,
+        })
+    };
+    match kind.as_str() {
+        "QUICK_REPLY" => slot(ButtonValueKind::QuickReply, false, false),
+        "URL" => {
+            let url = b.get("url").and_then(Value::as_str).unwrap_or_default();
+            let dynamic = !variables(url).0.is_empty();
+            if dynamic {
+                slot(ButtonValueKind::Url, true, false)
+            } else {
+                None
+            }
+        }
+        "COPY_CODE" => slot(ButtonValueKind::CopyCode, true, false),
+        // Every kind of code button (copy, one-tap, zero-tap) is sent as a `url` button
+        // whose value is the code.
+        "OTP" => slot(ButtonValueKind::Url, true, true),
+        "PHONE_NUMBER" | "VOICE_CALL" | "FLOW" | "CATALOG" => None,
+        _ => {
+            refuse(
+                unsupported,
+                &format!("its {} button", kind.to_ascii_lowercase()),
+            );
+            None
+        }
+    }
 }
 
 #[cfg(test)]
@@ -127,7 +170,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn reads_approved_templates_and_says_which_need_more_than_body_values() {
+    fn reads_approved_templates_with_what_their_header_and_buttons_take() {
         let body = serde_json::json!({
             "data": [
                 {"name": "order_update", "language": "pt_BR", "status": "APPROVED",
@@ -140,6 +183,18 @@ mod tests {
                 {"name": "promo", "language": "en_US", "status": "APPROVED", "category": "MARKETING",
                  "components": [{"type": "HEADER", "format": "IMAGE"},
                                 {"type": "BODY", "text": "Hi {{first_name}}"}]},
+                {"name": "track", "language": "en_US", "status": "APPROVED", "category": "UTILITY",
+                 "components": [{"type": "HEADER", "format": "TEXT", "text": "Order {{1}}"},
+                                {"type": "BODY", "text": "On its way"},
+                                {"type": "BUTTONS", "buttons": [
+                                    {"type": "URL", "text": "Track", "url": "https://x.example/t/{{1}}"},
+                                    {"type": "URL", "text": "Shop", "url": "https://x.example/"},
+                                    {"type": "COPY_CODE", "example": "SAVE10"}]}]},
+                {"name": "code", "language": "en_US", "status": "APPROVED", "category": "AUTHENTICATION",
+                 "components": [{"type": "BODY", "text": "{{1}} is your code"},
+                                {"type": "BUTTONS", "buttons": [{"type": "OTP", "otp_type": "ONE_TAP", "text": "Autofill"}]}]},
+                {"name": "cards", "language": "en_US", "status": "APPROVED", "category": "MARKETING",
+                 "components": [{"type": "BODY", "text": "Look"}, {"type": "CAROUSEL", "cards": []}]},
                 {"name": "paused_one", "language": "en_US", "status": "PAUSED",
                  "components": [{"type": "BODY", "text": "x"}]},
                 {"status": "APPROVED"}
@@ -148,16 +203,50 @@ mod tests {
         });
         let page = parse_page(body.to_string().as_bytes()).unwrap();
         assert_eq!(page.after.as_deref(), Some("a1"));
-        let [order, promo] = &page.templates[..] else {
+        let [order, promo, track, code, cards] = &page.templates[..] else {
             panic!("{:?}", page.templates)
         };
         assert_eq!(order.params, ["1", "2"]);
         assert_eq!(order.header.as_deref(), Some("Pedido"));
         assert_eq!(order.buttons, ["Obrigado"]);
         assert!(order.unsupported.is_none());
+        assert_eq!(
+            order.header_needs(),
+            None,
+            "a fixed text header takes nothing"
+        );
+        assert_eq!(order.button_slots.len(), 1);
+        assert!(
+            !order.button_slots[0].required,
+            "a quick reply's payload is optional"
+        );
         assert!(promo.named);
         assert_eq!(promo.params, ["first_name"]);
-        assert!(promo.unsupported.as_deref().unwrap().contains("image"));
+        assert_eq!(promo.header_needs(), Some("IMAGE"));
+        assert!(promo.unsupported.is_none());
+
+        assert_eq!(track.header_needs(), Some("TEXT"));
+        assert_eq!(
+            track.customer_text(&[], Some("#42")),
+            "Order #42\nOn its way"
+        );
+        let slots: Vec<_> = track
+            .button_slots
+            .iter()
+            .map(|b| (b.index, b.sub_type, b.required))
+            .collect();
+        assert_eq!(
+            slots,
+            [
+                (0, ButtonValueKind::Url, true),
+                (2, ButtonValueKind::CopyCode, true)
+            ],
+            "a fixed link takes nothing"
+        );
+        assert!(code.unsupported.is_none());
+        assert!(code.button_slots[0].otp);
+        assert_eq!(code.button_slots[0].sub_type, ButtonValueKind::Url);
+        assert!(cards.unsupported.as_deref().unwrap().contains("carousel"));
     }
 
     #[test]

@@ -6,6 +6,7 @@ use switchboard::server::config::SIMULATOR_APP_SECRET;
 
 use crate::cloud_api::{send_outgoing, sent_log, wait_status};
 use crate::support::*;
+use crate::uploads::{PNG, upload};
 
 async fn templates(app: &TestApp, conv: &str, refresh: bool) -> Value {
     app.ok(
@@ -43,16 +44,20 @@ async fn the_composer_gets_every_approved_template_across_pages_and_no_others() 
             )
         })
         .collect();
-    // Six approved templates over two simulator pages of four; the paused one is left out.
+    // Ten approved templates over three simulator pages of four; the paused one is left out.
     assert_eq!(
         names,
         [
             "appointment_reminder/en_US",
+            "delivery_update/en_US",
             "hello_world/en_US",
             "login_code/en_US",
             "order_update/en_US",
             "order_update/pt_BR",
-            "seasonal_promo/en_US"
+            "seasonal_promo/en_US",
+            "spring_collection/en_US",
+            "store_pickup/en_US",
+            "welcome_offer/en_US"
         ]
     );
     let order = named(&list, "order_update", "pt_BR");
@@ -62,10 +67,32 @@ async fn the_composer_gets_every_approved_template_across_pages_and_no_others() 
     assert_eq!(reminder["params"], json!(["first_name", "date"]));
     assert_eq!(reminder["named"], true);
     assert_eq!(reminder["buttons"], json!(["Confirm", "Reschedule"]));
-    for (name, why) in [("seasonal_promo", "image"), ("login_code", "password")] {
-        let t = named(&list, name, "en_US");
-        assert!(t["unsupported"].as_str().unwrap().contains(why), "{t}");
-    }
+    // What each header and button takes is listed, so the composer can ask for it.
+    assert_eq!(
+        named(&list, "seasonal_promo", "en_US")["header_format"],
+        "IMAGE"
+    );
+    let delivery = named(&list, "delivery_update", "en_US");
+    assert_eq!(delivery["header_params"], json!(["1"]));
+    assert_eq!(
+        delivery["button_slots"],
+        json!([
+            {"index": 0, "sub_type": "url", "label": "Track it", "required": true, "otp": false},
+            {"index": 1, "sub_type": "quick_reply", "label": "Wrong address", "required": false, "otp": false}
+        ])
+    );
+    assert_eq!(
+        named(&list, "login_code", "en_US")["button_slots"][0]["otp"],
+        true
+    );
+    let unsupported: Vec<&str> = list["templates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|t| !t["unsupported"].is_null())
+        .map(|t| t["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(unsupported, ["spring_collection"], "only the carousel");
     // A refresh right after a read is answered from the cache, not by calling Meta again.
     let again = templates(&app, &conv, true).await;
     assert_eq!(again["fetched_at"], list["fetched_at"]);
@@ -137,7 +164,7 @@ async fn a_template_send_is_checked_against_the_list_and_keeps_the_text_the_cust
         ),
         (
             json!({"type": "template", "name": "seasonal_promo", "language": "en_US", "params": ["Ana"]}),
-            "header needs a file (image)",
+            "header needs an image (a link or an upload)",
         ),
     ] {
         let (status, body) = send_outgoing(&app, &conv, bad.clone()).await;
@@ -226,4 +253,219 @@ async fn without_a_readable_list_the_reason_is_given_and_templates_still_go_by_n
     .await;
     assert_eq!(status, 200, "{m}");
     assert_eq!(m["text"], "anything_goes: x");
+}
+
+/// The template object of the last request that reached the simulator.
+async fn last_template(app: &TestApp) -> Value {
+    let sent = sent_log(app).await;
+    let last = sent.iter().rev().find(|s| s["type"] == "template");
+    last.expect("a template was sent")["payload"].clone()
+}
+
+#[tokio::test]
+async fn headers_and_buttons_take_their_values_and_go_out_as_meta_documents_them() {
+    let app = TestApp::start().await;
+    let conv = app.customer_writes("5511987650001", "hi").await;
+    let send = |message: Value| {
+        let (app, conv) = (&app, &conv);
+        async move {
+            let (status, m) = send_outgoing(app, conv, message.clone()).await;
+            assert_eq!(status, 200, "{message}: {m}");
+            // Read: the simulator accepted every part.
+            wait_status(app, conv, m["id"].as_str().unwrap(), "read").await
+        }
+    };
+
+    // A text header's value and a link button's ending.
+    let m = send(
+        json!({"type": "template", "name": "delivery_update", "language": "en_US",
+        "header": {"type": "text", "text": "#42"}, "params": ["Ana"],
+        "buttons": [{"index": 0, "sub_type": "url", "value": "42"}]}),
+    )
+    .await;
+    assert_eq!(
+        m["text"],
+        "Order #42\nHi Ana, your parcel is out for delivery today."
+    );
+    let sent = last_template(&app).await;
+    assert_eq!(
+        sent["components"],
+        json!([
+            {"type": "header", "parameters": [{"type": "text", "text": "#42"}]},
+            {"type": "body", "parameters": [{"type": "text", "text": "Ana"}]},
+            {"type": "button", "sub_type": "url", "index": "0",
+             "parameters": [{"type": "text", "text": "42"}]}
+        ])
+    );
+
+    // An image header by link: the bubble shows it from the link.
+    let m = send(json!({"type": "template", "name": "seasonal_promo", "language": "en_US",
+        "header": {"type": "image", "link": "https://cdn.example.com/spring.png"}, "params": ["Ana"]}))
+    .await;
+    assert_eq!(
+        m["details"]["media"]["link"],
+        "https://cdn.example.com/spring.png"
+    );
+    assert_eq!(
+        last_template(&app).await["components"][0],
+        json!({"type": "header", "parameters": [
+            {"type": "image", "image": {"link": "https://cdn.example.com/spring.png"}}]})
+    );
+
+    // An image header from an agent's upload: uploaded to WhatsApp, sent by media id, and
+    // served to agents from our copy.
+    let (status, info) = upload(&app, "image/png", "spring.png", PNG.to_vec()).await;
+    assert_eq!(status, 201, "{info}");
+    let m = send(
+        json!({"type": "template", "name": "seasonal_promo", "language": "en_US",
+        "header": {"type": "image", "upload": info["upload"]}, "params": ["Bo"]}),
+    )
+    .await;
+    let media_id = m["details"]["media"]["media_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        last_template(&app).await["components"][0]["parameters"][0],
+        json!({"type": "image", "image": {"id": media_id}})
+    );
+    let res = app
+        .http
+        .get(format!("{}/media/{}", app.url, m["id"].as_str().unwrap()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(&res.bytes().await.unwrap()[..], PNG);
+
+    // A location header, and a coupon code.
+    send(
+        json!({"type": "template", "name": "store_pickup", "language": "en_US",
+        "header": {"type": "location", "latitude": -23.55, "longitude": -46.63,
+                   "name": "Loja Paulista", "address": "Av. Paulista 1000"},
+        "params": ["#42"]}),
+    )
+    .await;
+    assert_eq!(
+        last_template(&app).await["components"][0]["parameters"][0],
+        json!({"type": "location", "location": {"latitude": -23.55, "longitude": -46.63,
+            "name": "Loja Paulista", "address": "Av. Paulista 1000"}})
+    );
+    send(json!({"type": "template", "name": "welcome_offer", "language": "en_US",
+        "params": ["Ana"], "buttons": [{"index": 0, "sub_type": "copy_code", "value": "WELCOME10"}]}))
+    .await;
+    assert_eq!(
+        last_template(&app).await["components"][1],
+        json!({"type": "button", "sub_type": "copy_code", "index": "0",
+            "parameters": [{"type": "coupon_code", "coupon_code": "WELCOME10"}]})
+    );
+
+    // A one-time password: the code button carries the body's code without being asked.
+    send(json!({"type": "template", "name": "login_code", "language": "en_US", "params": ["482913"]}))
+        .await;
+    assert_eq!(
+        last_template(&app).await["components"][1],
+        json!({"type": "button", "sub_type": "url", "index": "0",
+            "parameters": [{"type": "text", "text": "482913"}]})
+    );
+}
+
+#[tokio::test]
+async fn a_header_or_button_value_that_does_not_fit_is_refused_before_meta() {
+    let app = TestApp::start().await;
+    let conv = app.customer_writes("5511987650001", "hi").await;
+    let before = sent_log(&app).await.len();
+    let delivery = |header: Value, buttons: Value| {
+        json!({"type": "template", "name": "delivery_update", "language": "en_US",
+            "header": header, "params": ["Ana"], "buttons": buttons})
+    };
+    let text = json!({"type": "text", "text": "#42"});
+    let track = json!([{"index": 0, "sub_type": "url", "value": "42"}]);
+    for (bad, reason) in [
+        (
+            delivery(text.clone(), json!([])),
+            "button \"Track it\" needs a value",
+        ),
+        (delivery(Value::Null, track.clone()), "header needs a value"),
+        (
+            delivery(
+                text.clone(),
+                json!([{"index": 0, "sub_type": "copy_code", "value": "X"}]),
+            ),
+            "has no button 1 that takes a copy_code value",
+        ),
+        (
+            delivery(
+                text.clone(),
+                json!([{"index": 0, "sub_type": "url", "value": "1"},
+                                          {"index": 0, "sub_type": "url", "value": "2"}]),
+            ),
+            "distinct positions",
+        ),
+        (
+            delivery(
+                json!({"type": "image", "link": "https://x.example/a.png"}),
+                track.clone(),
+            ),
+            "header takes a value, not an image",
+        ),
+        (
+            json!({"type": "template", "name": "order_update", "language": "en_US",
+                "params": ["a", "b"], "header": {"type": "text", "text": "x"}}),
+            "has no header that takes a value",
+        ),
+        (
+            json!({"type": "template", "name": "seasonal_promo", "language": "en_US", "params": ["a"],
+                "header": {"type": "image", "link": "https://x.example/a.png", "upload": "u"}}),
+            "either a link or an upload",
+        ),
+        (
+            json!({"type": "template", "name": "seasonal_promo", "language": "en_US", "params": ["a"],
+                "header": {"type": "image", "link": "ftp://x.example/a.png"}}),
+            "http(s) URL",
+        ),
+        (
+            json!({"type": "template", "name": "store_pickup", "language": "en_US", "params": ["a"],
+                "header": {"type": "location", "latitude": 91.0, "longitude": 0.0}}),
+            "latitude (-90 to 90)",
+        ),
+        (
+            json!({"type": "template", "name": "welcome_offer", "language": "en_US", "params": ["a"],
+                "buttons": [{"index": 0, "sub_type": "copy_code", "value": "A CODE FAR TOO LONG"}]}),
+            "longer than WhatsApp's 15",
+        ),
+        (
+            json!({"type": "template", "name": "spring_collection", "language": "en_US"}),
+            "carousel",
+        ),
+    ] {
+        let (status, body) = send_outgoing(&app, &conv, bad.clone()).await;
+        assert_eq!(status, 400, "{bad}: {body}");
+        assert!(
+            body["message"].as_str().unwrap().contains(reason),
+            "{bad}: {body}"
+        );
+    }
+    // A header upload of the wrong kind is refused too, and stays unclaimed.
+    let (_, pdf) = upload(&app, "application/pdf", "a.pdf", b"%PDF-1.4 x".to_vec()).await;
+    let (status, body) = send_outgoing(
+        &app,
+        &conv,
+        json!({"type": "template", "name": "seasonal_promo", "language": "en_US", "params": ["a"],
+            "header": {"type": "image", "upload": pdf["upload"]}}),
+    )
+    .await;
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap()
+            .contains("the upload is a document, but the header takes an image"),
+        "{body}"
+    );
+    assert_eq!(
+        sent_log(&app).await.len(),
+        before,
+        "a refused send reached Meta"
+    );
 }

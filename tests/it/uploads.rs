@@ -6,9 +6,9 @@ use serde_json::{Value, json};
 use crate::cloud_api::{message, send_outgoing, sent_log, wait_status};
 use crate::support::*;
 
-const PNG: &[u8] = include_bytes!("../../src/simulator/sample.png");
+pub const PNG: &[u8] = include_bytes!("../../src/simulator/sample.png");
 
-async fn upload(app: &TestApp, mime: &str, name: &str, bytes: Vec<u8>) -> (u16, Value) {
+pub async fn upload(app: &TestApp, mime: &str, name: &str, bytes: Vec<u8>) -> (u16, Value) {
     let res = app
         .http
         .post(format!("{}/uploads?filename={name}", app.url))
