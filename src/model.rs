@@ -511,6 +511,65 @@ pub struct Details {
     /// Outbound: how many times an agent asked to send it again.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub attempt: i64,
+    /// Outbound: the attempts an agent's retry replaced, with what their late receipts
+    /// said (the newest last).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub earlier_attempts: Vec<EarlierAttempt>,
+}
+
+/// How many replaced attempts a message remembers.
+pub const MAX_EARLIER_ATTEMPTS: usize = 20;
+
+/// An attempt an agent's retry replaced, and what became of it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EarlierAttempt {
+    pub attempt: i64,
+    /// Meta's id for it, if Meta accepted it.
+    #[serde(default)]
+    pub wamid: Option<String>,
+    pub status: MessageStatus,
+    #[serde(default)]
+    pub error: Option<ErrorInfo>,
+}
+
+impl Details {
+    /// Applies a receipt that arrived for an earlier attempt, by the same rule as a
+    /// message's own receipts: the highest step wins, and a failure shows only while
+    /// nothing proves delivery. Returns whether anything changed.
+    pub fn note_earlier_receipt(
+        &mut self,
+        attempt: i64,
+        wamid: &str,
+        status: MessageStatus,
+        error: Option<ErrorInfo>,
+    ) -> bool {
+        let Some(a) = self
+            .earlier_attempts
+            .iter_mut()
+            .find(|a| a.attempt == attempt)
+        else {
+            return false;
+        };
+        if a.wamid.as_deref().is_some_and(|w| w != wamid) {
+            return false;
+        }
+        let failed = a.status == MessageStatus::Failed || status == MessageStatus::Failed;
+        let shown = MessageStatus::displayed(a.status.rank().max(status.rank()), failed);
+        let before = a.clone();
+        a.wamid = Some(wamid.to_string());
+        a.status = shown;
+        if status == MessageStatus::Failed && a.error.is_none() {
+            a.error = error;
+        }
+        *a != before
+    }
+
+    /// An earlier attempt that reached the customer: they may have the message twice.
+    pub fn earlier_attempt_delivered(&self) -> Option<&EarlierAttempt> {
+        self.earlier_attempts
+            .iter()
+            .find(|a| a.status.rank() >= MessageStatus::Delivered.rank())
+    }
 }
 
 fn is_false(b: &bool) -> bool {
@@ -1044,6 +1103,51 @@ pub const MAX_TEXT_LEN: usize = 4096;
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_late_receipt_for_a_replaced_attempt_follows_the_same_rules_as_any_receipt() {
+        let failure = ErrorInfo {
+            code: 131026,
+            title: "Message undeliverable".into(),
+            detail: None,
+        };
+        let mut d = Details {
+            earlier_attempts: vec![EarlierAttempt {
+                attempt: 0,
+                wamid: Some("wamid.A".into()),
+                status: MessageStatus::Failed,
+                error: Some(failure.clone()),
+            }],
+            ..Details::default()
+        };
+        assert!(
+            !d.note_earlier_receipt(1, "wamid.A", MessageStatus::Read, None),
+            "no such attempt"
+        );
+        assert!(
+            !d.note_earlier_receipt(0, "wamid.B", MessageStatus::Read, None),
+            "another wamid"
+        );
+        assert!(
+            !d.note_earlier_receipt(0, "wamid.A", MessageStatus::Sent, None),
+            "sent does not hide a failure"
+        );
+        assert!(d.earlier_attempt_delivered().is_none());
+        assert!(d.note_earlier_receipt(0, "wamid.A", MessageStatus::Delivered, None));
+        assert_eq!(
+            d.earlier_attempt_delivered().map(|a| a.status),
+            Some(MessageStatus::Delivered)
+        );
+        assert!(
+            !d.note_earlier_receipt(0, "wamid.A", MessageStatus::Failed, None),
+            "nor a failure delivery"
+        );
+        assert_eq!(
+            d.earlier_attempts[0].error,
+            Some(failure),
+            "the original reason stays"
+        );
+    }
 
     #[test]
     fn displayed_status_keeps_failure_until_delivery_is_proven() {

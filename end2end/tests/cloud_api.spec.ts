@@ -58,6 +58,26 @@ test("a failed send shows Meta's reason and what to do, and Retry really re-send
   await bubble.getByTestId("retry").click();
   await expect(bubble).toHaveAttribute("data-status", "read", { timeout: 20_000 });
   await expect(bubble.getByTestId("failure")).toHaveCount(0);
+  await expect(bubble.getByTestId("earlier-attempt")).toHaveAttribute("data-status", "failed");
+
+  // Meta then says the failed attempt was delivered after all: the agent is told, live,
+  // that the customer may have the message twice.
+  const id = await bubble.getAttribute("data-id");
+  const conversation = page.url().split("/c/")[1];
+  const history = await server.api("load_messages", { conversation_id: conversation, before: null, limit: 50 });
+  const sent = history.messages.find((m: any) => m.id === id);
+  const oldWamid = sent.details.earlier_attempts[0].wamid;
+  await server.postWebhook({
+    object: "whatsapp_business_account",
+    entry: [{ id: "100000000000001", changes: [{ field: "messages", value: {
+      messaging_product: "whatsapp",
+      metadata: { display_phone_number: "15550001000", phone_number_id: "200000000000001" },
+      statuses: [{ id: oldWamid, status: "delivered", timestamp: String(Math.floor(Date.now() / 1000)),
+        recipient_id: "4915112345678", biz_opaque_callback_data: id }],
+    } }] }],
+  });
+  await expect(bubble.getByTestId("delivered-twice")).toContainText("may have this message twice");
+  await expect(bubble).toHaveAttribute("data-status", "read");
 });
 
 test("after 24 hours the composer offers a template instead, and it goes out", async ({ page }) => {

@@ -334,6 +334,18 @@ pub fn retry_details(m: &Message) -> StoreResult<Details> {
         ));
     }
     let mut details = m.details.clone();
+    // Its late receipts still find it, by the attempt in their callback data.
+    details.earlier_attempts.push(crate::model::EarlierAttempt {
+        attempt: details.attempt,
+        wamid: m.wamid.clone(),
+        status: m.status,
+        error: m.error.clone(),
+    });
+    let excess = details
+        .earlier_attempts
+        .len()
+        .saturating_sub(crate::model::MAX_EARLIER_ATTEMPTS);
+    details.earlier_attempts.drain(..excess);
     details.attempt += 1;
     details.waiting = None;
     Ok(details)

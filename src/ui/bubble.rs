@@ -94,6 +94,28 @@ pub fn Bubble(m: Message) -> AnyView {
         .error
         .clone()
         .filter(|_| m.status == MessageStatus::Pending && m.details.attempt > 0);
+    // A replaced attempt that reached the customer after all: they may have it twice.
+    let twice = d.earlier_attempt_delivered().map(|a| {
+        format!(
+            "Attempt {} was {} too, after all: the customer may have this message twice.",
+            a.attempt + 1,
+            a.status.as_str()
+        )
+    });
+    let attempts = (!d.earlier_attempts.is_empty()).then(|| {
+        d.earlier_attempts
+            .iter()
+            .map(|a| {
+                let error = a.error.as_ref().map(|e| format!(": {}", e.title));
+                view! {
+                    <li data-testid="earlier-attempt" data-status=a.status.as_str()>
+                        {format!("Attempt {}: {}", a.attempt + 1, a.status.as_str())}
+                        {error}
+                    </li>
+                }
+            })
+            .collect_view()
+    });
     let waiting = d
         .waiting
         .clone()
@@ -133,6 +155,13 @@ pub fn Bubble(m: Message) -> AnyView {
             {waiting.map(|w| view! { <p class="waiting" data-testid="waiting">{w.reason}</p> })}
             {previous.map(|e| view! {
                 <p class="previous-failure" data-testid="previous-failure">"Last attempt failed: " {e.title}</p>
+            })}
+            {twice.map(|t| view! { <p class="twice" role="status" data-testid="delivered-twice">"⚠ " {t}</p> })}
+            {attempts.map(|list| view! {
+                <details class="attempts">
+                    <summary>"Earlier attempts"</summary>
+                    <ul>{list}</ul>
+                </details>
             })}
             {reason.map(|e| view! {
                 <div class="failure" data-testid="failure">

@@ -7,10 +7,10 @@
 use std::collections::HashMap;
 use std::sync::{Arc, LazyLock, Mutex};
 
-use crate::model::{Content, Direction, Message, MessageKind, Quote};
+use crate::model::{Content, Direction, Message, MessageKind, MessageStatus, Quote};
 use crate::store::{
-    ContactKey, DynStore, InboundOutcome, Job, JobKind, NewInbound, StatusOutcome, StatusReport,
-    StoreError, StoreResult,
+    ContactKey, DynStore, InboundOutcome, Job, JobKind, MessageEdit, NewInbound, StatusOutcome,
+    StatusReport, StoreError, StoreResult,
 };
 use crate::whatsapp::content::{self, Inbound};
 use crate::whatsapp::wire::{self, InboundMessage, Item, PayloadError, WireContact};
@@ -120,15 +120,27 @@ pub async fn ingest(store: &DynStore, body: &[u8]) -> Result<Summary, IngestErro
                 callback_data: s.biz_opaque_callback_data.clone(),
                 raw: s.raw.to_string(),
             };
-            match store.record_status(report).await {
+            match store.record_status(report.clone()).await {
                 Ok(StatusOutcome::Applied(_) | StatusOutcome::Unchanged) => {
                     summary.statuses_applied += 1
                 }
-                Ok(StatusOutcome::Parked) => {
-                    tracing::info!(wamid = %s.id, status = %s.status,
-                        "webhook: receipt for a message not known yet; kept for later");
-                    summary.statuses_parked += 1;
-                }
+                Ok(StatusOutcome::Parked) => match earlier_attempt(store, &report).await {
+                    Ok(true) => {
+                        tracing::info!(wamid = %s.id, status = %s.status,
+                            "webhook: receipt for an attempt a retry replaced; noted on its message");
+                        summary.statuses_applied += 1;
+                    }
+                    Ok(false) => {
+                        tracing::info!(wamid = %s.id, status = %s.status,
+                            "webhook: receipt for a message not known yet; kept for later");
+                        summary.statuses_parked += 1;
+                    }
+                    Err(e @ StoreError::Unavailable(_)) => return Err(e.into()),
+                    Err(e) => {
+                        tracing::warn!(error = %e, wamid = %s.id, "webhook: receipt for an earlier attempt not noted");
+                        summary.statuses_parked += 1;
+                    }
+                },
                 Ok(StatusOutcome::Duplicate) => summary.duplicates += 1,
                 Ok(StatusOutcome::Unrecognised) => {
                     tracing::info!(wamid = %s.id, status = %s.status, "webhook: unknown status kept raw");
@@ -143,6 +155,33 @@ pub async fn ingest(store: &DynStore, body: &[u8]) -> Result<Summary, IngestErro
         }
     }
     Ok(summary)
+}
+
+/// A receipt for an attempt an agent's retry replaced. Its callback data names our
+/// message and the attempt; the message keeps that attempt, so the receipt is noted there
+/// (an earlier attempt that was delivered after all means the customer may have it twice).
+async fn earlier_attempt(store: &DynStore, report: &StatusReport) -> StoreResult<bool> {
+    let (Some(data), Some(status)) = (
+        &report.callback_data,
+        MessageStatus::from_wire(&report.status),
+    ) else {
+        return Ok(false);
+    };
+    let (our_id, attempt) = crate::store::parse_callback_data(data);
+    let replaced = store.message(our_id).await?.is_some_and(|m| {
+        m.inbox_id == report.inbox_id
+            && m.direction == Direction::Out
+            && attempt < m.details.attempt
+    });
+    if !replaced {
+        return Ok(false);
+    }
+    let (wamid, error) = (report.wamid.clone(), report.error.clone());
+    let edit: MessageEdit = Arc::new(move |m: &mut Message| {
+        m.details
+            .note_earlier_receipt(attempt, &wamid, status, error.clone())
+    });
+    Ok(store.edit_message(our_id, edit).await?.is_some())
 }
 
 /// Keeps the business account an inbox's webhooks name, which is where its approved

@@ -301,7 +301,15 @@ async fn an_agent_retry_of_a_failed_message_is_a_new_call() {
     let (status, body) = app.call("retry_message", json!({"message_id": id})).await;
     assert_eq!(status, 409, "{body}");
 
-    // A late receipt for the failed attempt does not touch the new one.
+    // The replaced attempt is kept, with its wamid and why it failed.
+    let earlier = &done["details"]["earlier_attempts"];
+    assert_eq!(earlier.as_array().unwrap().len(), 1, "{done}");
+    assert_eq!(earlier[0]["attempt"], 0);
+    assert_eq!(earlier[0]["wamid"], old_wamid);
+    assert_eq!(earlier[0]["status"], "failed");
+    assert_eq!(earlier[0]["error"]["code"], 131026);
+
+    // A late receipt for the failed attempt does not touch the new one...
     let res = app
         .post_webhook(&status_body(
             old_wamid.as_str().unwrap(),
@@ -311,6 +319,31 @@ async fn an_agent_retry_of_a_failed_message_is_a_new_call() {
         .await;
     assert_eq!(res.status(), 200);
     assert_eq!(message(&app, &conv, id).await["status"], "read");
+    // ...but one that says the failed attempt was delivered after all is noted on it, live,
+    // found by the attempt its callback data names: the customer may have it twice.
+    let mut socket = app.socket(None).await;
+    let mut late: Value = serde_json::from_slice(&status_body(
+        old_wamid.as_str().unwrap(),
+        "delivered",
+        now_secs(),
+    ))
+    .unwrap();
+    late["entry"][0]["changes"][0]["value"]["statuses"][0]["biz_opaque_callback_data"] =
+        json!(switchboard::store::callback_data(id, 0));
+    let res = app.post_webhook(late.to_string().as_bytes()).await;
+    assert_eq!(res.status(), 200);
+    let frames = socket
+        .until(|f| f["data"]["details"]["earlier_attempts"][0]["status"] == "delivered")
+        .await;
+    assert_eq!(frames.last().unwrap()["data"]["id"], id);
+    let now = message(&app, &conv, id).await;
+    assert_eq!(now["status"], "read", "the current attempt is untouched");
+    assert_eq!(now["wamid"], done["wamid"]);
+    assert_eq!(now["details"]["earlier_attempts"][0]["status"], "delivered");
+    assert_eq!(
+        now["details"]["earlier_attempts"][0]["error"]["code"],
+        131026
+    );
 }
 
 #[tokio::test]

@@ -858,6 +858,18 @@ pub async fn a_failed_send_can_be_retried_once_per_failure(store: DynStore) {
         Some(131026),
         "kept until a new status"
     );
+    // The replaced attempt is kept, so its late receipts can be noted on it.
+    let earlier = &retried.details.earlier_attempts;
+    assert_eq!(earlier.len(), 1);
+    assert_eq!(
+        (
+            earlier[0].attempt,
+            earlier[0].wamid.as_deref(),
+            earlier[0].status
+        ),
+        (0, Some("wamid.R1"), MessageStatus::Failed)
+    );
+    assert_eq!(earlier[0].error.as_ref().map(|e| e.code), Some(131026));
     // A receipt of the old attempt, naming the message, does not claim the new one.
     let mut late = status(&inbox, "wamid.OLD", "sent", 11);
     late.callback_data = Some(switchboard::store::callback_data(&id, 0));
