@@ -24,8 +24,16 @@ pub fn InboxLayout() -> impl IntoView {
     let ctx = InboxCtx::new(open);
     provide_context(ctx);
 
-    // Reloaded with everything else after a `resync`, so the paused banner is current.
-    let info = Resource::new(move || ctx.epoch.get(), |_| server_info());
+    // Reloaded with everything else after a `resync`, so the paused banner is current. Read
+    // after the conversation list: the socket starts from the list's seq, so a pause that
+    // lands between the two reads is in this answer rather than lost between them.
+    let info = Resource::new(
+        move || ctx.epoch.get(),
+        move |_| async move {
+            let _ = ctx.list.await;
+            server_info().await
+        },
+    );
 
     #[cfg(feature = "hydrate")]
     {
