@@ -153,12 +153,7 @@ fn TemplatePicker(
                     let label = if t.named { name.clone() } else { format!("{{{{{name}}}}}") };
                     view! {
                         <label>{label}
-                            <input data-testid="template-param"
-                                prop:value=move || values.with(|v| v.get(i).cloned().unwrap_or_default())
-                                on:input=move |ev| {
-                                    let value = event_target_value(&ev);
-                                    values.update(|v| if let Some(slot) = v.get_mut(i) { *slot = value; });
-                                }/>
+                            <ValueInput values=values index=i testid="template-param" placeholder="" max=1024/>
                         </label>
                     }
                 })
@@ -184,12 +179,7 @@ fn TemplatePicker(
                     };
                     view! {
                         <label>{format!("Button “{}”", slot.label)}
-                            <input data-testid="template-button-value" placeholder=hint maxlength=max
-                                prop:value=move || button_values.with(|v| v.get(i).cloned().unwrap_or_default())
-                                on:input=move |ev| {
-                                    let value = event_target_value(&ev);
-                                    button_values.update(|v| if let Some(slot) = v.get_mut(i) { *slot = value; });
-                                }/>
+                            <ValueInput values=button_values index=i testid="template-button-value" placeholder=hint max=max/>
                         </label>
                     }
                 })
@@ -237,6 +227,25 @@ fn TemplatePicker(
             {preview}
             <button type="submit" data-testid="send-template" disabled=move || !ready()>"Send template"</button>
         </form>
+    }
+}
+
+/// An input for one of a list of values.
+#[component]
+fn ValueInput(
+    values: RwSignal<Vec<String>>,
+    index: usize,
+    testid: &'static str,
+    placeholder: &'static str,
+    max: usize,
+) -> impl IntoView {
+    view! {
+        <input data-testid=testid placeholder=placeholder maxlength=max
+            prop:value=move || values.with(|v| v.get(index).cloned().unwrap_or_default())
+            on:input=move |ev| {
+                let value = event_target_value(&ev);
+                values.update(|v| if let Some(slot) = v.get_mut(index) { *slot = value; });
+            }/>
     }
 }
 

@@ -141,7 +141,18 @@ pub async fn ingest(store: &DynStore, body: &[u8]) -> Result<Summary, IngestErro
                         summary.statuses_parked += 1;
                     }
                 },
-                Ok(StatusOutcome::Duplicate) => summary.duplicates += 1,
+                Ok(StatusOutcome::Duplicate) => {
+                    summary.duplicates += 1;
+                    // Noting an earlier attempt's receipt is idempotent, so a redelivery
+                    // after a crash between storing it and noting it completes the note.
+                    match earlier_attempt(store, &report).await {
+                        Ok(_) => {}
+                        Err(e @ StoreError::Unavailable(_)) => return Err(e.into()),
+                        Err(e) => {
+                            tracing::warn!(error = %e, wamid = %s.id, "webhook: receipt for an earlier attempt not noted");
+                        }
+                    }
+                }
                 Ok(StatusOutcome::Unrecognised) => {
                     tracing::info!(wamid = %s.id, status = %s.status, "webhook: unknown status kept raw");
                     summary.skipped += 1;
