@@ -107,27 +107,24 @@ fn check_shape(spec: &mut TemplateSpec) -> Result<(), AppError> {
                 }
             }
         }
-        Some(h) => {
-            let is_document = matches!(h, TemplateHeader::Document(_));
-            let Some((kind, file)) = h.media() else {
-                return Ok(());
-            };
-            match (&file.link, &file.upload) {
-                (Some(link), None) => {
-                    check_link(link)?;
-                }
-                (None, Some(_)) => {}
-                _ => {
-                    return bad(format!(
-                        "a {} header needs either a link or an upload, not both",
-                        kind.as_str()
-                    ));
-                }
-            }
-            if file.filename.is_some() && !is_document {
-                return bad("only a document header has a file name");
-            }
+        Some(TemplateHeader::Image(file) | TemplateHeader::Video(file))
+            if file.filename.is_some() =>
+        {
+            return bad("only a document header has a file name");
         }
+        Some(
+            TemplateHeader::Image(file)
+            | TemplateHeader::Video(file)
+            | TemplateHeader::Document(file),
+        ) => match (&file.link, &file.upload) {
+            (Some(link), None) => {
+                check_link(link)?;
+            }
+            (None, Some(_)) => {}
+            _ => {
+                return bad("a header file needs either a link or an upload, not both");
+            }
+        },
     }
     let mut seen = HashSet::new();
     for b in &mut spec.buttons {

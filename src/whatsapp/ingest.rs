@@ -124,34 +124,22 @@ pub async fn ingest(store: &DynStore, body: &[u8]) -> Result<Summary, IngestErro
                 Ok(StatusOutcome::Applied(_) | StatusOutcome::Unchanged) => {
                     summary.statuses_applied += 1
                 }
-                Ok(StatusOutcome::Parked) => match earlier_attempt(store, &report).await {
-                    Ok(true) => {
+                Ok(StatusOutcome::Parked) => {
+                    if note_earlier_attempt(store, &report).await? {
                         tracing::info!(wamid = %s.id, status = %s.status,
                             "webhook: receipt for an attempt a retry replaced; noted on its message");
                         summary.statuses_applied += 1;
-                    }
-                    Ok(false) => {
+                    } else {
                         tracing::info!(wamid = %s.id, status = %s.status,
                             "webhook: receipt for a message not known yet; kept for later");
                         summary.statuses_parked += 1;
                     }
-                    Err(e @ StoreError::Unavailable(_)) => return Err(e.into()),
-                    Err(e) => {
-                        tracing::warn!(error = %e, wamid = %s.id, "webhook: receipt for an earlier attempt not noted");
-                        summary.statuses_parked += 1;
-                    }
-                },
+                }
                 Ok(StatusOutcome::Duplicate) => {
                     summary.duplicates += 1;
                     // Noting an earlier attempt's receipt is idempotent, so a redelivery
                     // after a crash between storing it and noting it completes the note.
-                    match earlier_attempt(store, &report).await {
-                        Ok(_) => {}
-                        Err(e @ StoreError::Unavailable(_)) => return Err(e.into()),
-                        Err(e) => {
-                            tracing::warn!(error = %e, wamid = %s.id, "webhook: receipt for an earlier attempt not noted");
-                        }
-                    }
+                    note_earlier_attempt(store, &report).await?;
                 }
                 Ok(StatusOutcome::Unrecognised) => {
                     tracing::info!(wamid = %s.id, status = %s.status, "webhook: unknown status kept raw");
@@ -166,6 +154,23 @@ pub async fn ingest(store: &DynStore, body: &[u8]) -> Result<Summary, IngestErro
         }
     }
     Ok(summary)
+}
+
+/// [`earlier_attempt`], with a failure other than an outage logged and reported as
+/// "not noted": the receipt itself is stored either way.
+async fn note_earlier_attempt(
+    store: &DynStore,
+    report: &StatusReport,
+) -> Result<bool, IngestError> {
+    match earlier_attempt(store, report).await {
+        Ok(noted) => Ok(noted),
+        Err(e @ StoreError::Unavailable(_)) => Err(e.into()),
+        Err(e) => {
+            tracing::warn!(error = %e, wamid = %report.wamid,
+                "webhook: receipt for an earlier attempt not noted");
+            Ok(false)
+        }
+    }
 }
 
 /// A receipt for an attempt an agent's retry replaced. Its callback data names our

@@ -477,16 +477,7 @@ async fn s20_inbound_media_is_fetched_checked_and_served_by_the_app() {
     let stored = eventually_media(&app, "5511987650001", &wamid, "stored").await;
     assert_eq!(stored["text"], "receipt");
     assert_eq!(stored["details"]["media"]["mime_type"], "image/png");
-    let file = app
-        .http
-        .get(format!(
-            "{}/media/{}",
-            app.url,
-            stored["id"].as_str().unwrap()
-        ))
-        .send()
-        .await
-        .unwrap();
+    let file = app.media(&stored).await;
     assert_eq!(file.status(), 200);
     assert_eq!(file.headers()["content-type"], "image/png");
     assert_eq!(file.headers()["accept-ranges"], "bytes");

@@ -40,6 +40,16 @@ pub fn client_with_token(token: &str) -> reqwest::Client {
 }
 
 impl TestApp {
+    /// A message's file through `GET /media/{id}`, as the signed-in agent.
+    pub async fn media(&self, message: &Value) -> reqwest::Response {
+        let id = message["id"].as_str().unwrap();
+        self.http
+            .get(format!("{}/media/{id}", self.url))
+            .send()
+            .await
+            .unwrap()
+    }
+
     pub async fn start() -> Self {
         let dir = tempfile::tempdir().unwrap();
         let db = dir.path().join("switchboard.db");

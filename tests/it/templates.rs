@@ -329,12 +329,7 @@ async fn headers_and_buttons_take_their_values_and_go_out_as_meta_documents_them
         last_template(&app).await["components"][0]["parameters"][0],
         json!({"type": "image", "image": {"id": media_id}})
     );
-    let res = app
-        .http
-        .get(format!("{}/media/{}", app.url, m["id"].as_str().unwrap()))
-        .send()
-        .await
-        .unwrap();
+    let res = app.media(&m).await;
     assert_eq!(res.status(), 200);
     assert_eq!(&res.bytes().await.unwrap()[..], PNG);
 

@@ -50,12 +50,7 @@ async fn an_attached_photo_goes_out_by_media_id_and_is_served_from_our_copy() {
     assert_eq!(sent.last().unwrap()["type"], "image");
 
     // Agents see it from our copy, streamed with its type and length.
-    let res = app
-        .http
-        .get(format!("{}/media/{}", app.url, m["id"].as_str().unwrap()))
-        .send()
-        .await
-        .unwrap();
+    let res = app.media(&m).await;
     assert_eq!(res.status(), 200);
     assert_eq!(res.headers()["content-type"], "image/png");
     assert_eq!(
