@@ -175,7 +175,7 @@ pub async fn run(config: &Config, raw: &[String]) -> Result<String, CliError> {
             words.join(" ")
         )));
     }
-    let store = crate::server::open_store(&config.database)
+    let (store, _files) = crate::server::open_storage(&config.database, &config.media)
         .await
         .map_err(|e| CliError::Failed(format!("cannot open the database: {e}")))?;
     match words.as_slice() {

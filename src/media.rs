@@ -4,10 +4,10 @@
 //! fetched at once: `GET /{media-id}` for a fresh URL, a download with the bearer token,
 //! and a SHA-256 check against the webhook's hash. An expired URL is fetched again; other
 //! failures retry with backoff (state `failed`, shown to agents); media older than the id's
-//! lifetime is marked `unavailable`. Agents read files through `/media/{message_id}`,
-//! never from Meta.
+//! lifetime is marked `unavailable`. The download streams into the app's file store
+//! (disk or GridFS) with the hash computed on the way, so a 100 MB document is never held
+//! in memory. Agents read files through `/media/{message_id}`, never from Meta.
 
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -24,7 +24,7 @@ use crate::server::auth::Principal;
 use crate::server::error::AppError;
 use crate::server::state::AppState;
 use crate::store::{Job, JobKind, StoreResult, now_ms};
-use crate::whatsapp::client::CallError;
+use crate::whatsapp::client::{CallError, Download};
 
 /// Meta keeps an inbound media id for seven days.
 pub const MEDIA_ID_LIFETIME_SECS: i64 = 7 * 24 * 3600;
@@ -33,13 +33,7 @@ pub const MEDIA_ID_LIFETIME_SECS: i64 = 7 * 24 * 3600;
 pub const MAX_ATTEMPTS: i64 = 6;
 
 /// Largest file accepted (Meta's document limit).
-const MAX_BYTES: usize = 100 * 1024 * 1024;
-
-/// Where a message's file lives.
-pub fn path_of(state: &AppState, message_id: &str) -> PathBuf {
-    // Message ids are UUIDs we generate; anything else never reaches the disk.
-    state.config.media_dir.join(message_id)
-}
+const MAX_BYTES: u64 = 100 * 1024 * 1024;
 
 /// Why one download attempt failed.
 enum Failure {
@@ -187,8 +181,6 @@ async fn download(state: &AppState, m: &Message) -> Result<(i64, Option<String>)
     let token = effective_credentials(&state.config, &inbox)
         .access_token
         .unwrap_or_default();
-    let mut bytes = None;
-    let mut stated = None;
     // A URL can expire between the lookup and the download: look it up once more.
     for _ in 0..2 {
         let url = match state.cloud.media_url(&token, media_id).await {
@@ -204,11 +196,11 @@ async fn download(state: &AppState, m: &Message) -> Result<(i64, Option<String>)
             }
             Err(e) => return Err(Failure::Retry(e.to_string())),
         };
-        stated = url.mime_type.clone();
         match state.cloud.download(&token, &url.url).await {
-            Ok(b) => {
-                bytes = Some((b, url.sha256));
-                break;
+            Ok(body) => {
+                let expected = media.sha256.as_deref().or(url.sha256.as_deref());
+                let size = keep(state, &m.id, body, expected).await?;
+                return Ok((size, url.mime_type));
             }
             Err(CallError::Api {
                 http_status: 401 | 403 | 404,
@@ -220,25 +212,61 @@ async fn download(state: &AppState, m: &Message) -> Result<(i64, Option<String>)
             Err(e) => return Err(Failure::Retry(e.to_string())),
         }
     }
-    let Some((bytes, url_sha)) = bytes else {
-        return Err(Failure::Retry("the download URL kept expiring".into()));
-    };
-    if bytes.len() > MAX_BYTES {
-        return Err(Failure::Gone("the file is larger than 100 MB".into()));
+    Err(Failure::Retry("the download URL kept expiring".into()))
+}
+
+/// Streams a download into the file store, hashing it on the way. The file is kept only
+/// if it is whole, within the size limit and matches WhatsApp's hash.
+async fn keep(
+    state: &AppState,
+    id: &str,
+    mut body: Download,
+    expected: Option<&str>,
+) -> Result<i64, Failure> {
+    let too_big = || Failure::Gone("the file is larger than 100 MB".into());
+    if body.stated_len().is_some_and(|n| n > MAX_BYTES) {
+        return Err(too_big());
     }
-    let digest = Sha256::digest(&bytes);
-    let expected = media.sha256.as_deref().or(url_sha.as_deref());
-    if let Some(expected) = expected
-        && !hash_matches(expected, &digest)
-    {
-        return Err(Failure::Retry(
-            "the downloaded file does not match WhatsApp's SHA-256".into(),
-        ));
-    }
-    write_file(state, &m.id, &bytes)
+    let mut file = state
+        .files
+        .create(id)
         .await
-        .map_err(|e| Failure::Retry(format!("could not write the file: {e}")))?;
-    Ok((bytes.len() as i64, stated))
+        .map_err(|e| Failure::Retry(format!("could not store the file: {e}")))?;
+    let mut hasher = Sha256::new();
+    let mut size: u64 = 0;
+    let outcome = loop {
+        let chunk = match body.chunk().await {
+            Ok(Some(c)) => c,
+            Ok(None) => break Ok(()),
+            Err(e) => break Err(Failure::Retry(format!("the download broke off: {e}"))),
+        };
+        size += chunk.len() as u64;
+        if size > MAX_BYTES {
+            break Err(too_big());
+        }
+        hasher.update(&chunk);
+        if let Err(e) = file.write(&chunk).await {
+            break Err(Failure::Retry(format!("could not store the file: {e}")));
+        }
+    };
+    let digest = hasher.finalize();
+    let outcome = outcome.and_then(|()| match expected {
+        Some(expected) if !hash_matches(expected, &digest) => Err(Failure::Retry(
+            "the downloaded file does not match WhatsApp's SHA-256".into(),
+        )),
+        _ => Ok(()),
+    });
+    match outcome {
+        Ok(()) => file
+            .finish()
+            .await
+            .map(|n| n as i64)
+            .map_err(|e| Failure::Retry(format!("could not store the file: {e}"))),
+        Err(failure) => {
+            file.abort().await;
+            Err(failure)
+        }
+    }
 }
 
 /// Meta states the hash as base64 in webhooks and as hex in some media answers.
@@ -250,17 +278,6 @@ fn hash_matches(expected: &str, digest: &[u8]) -> bool {
         .filter(|d| d.len() == 32)
         .or_else(|| hex::decode(expected).ok());
     decoded.is_some_and(|d| d == digest)
-}
-
-async fn write_file(state: &AppState, id: &str, bytes: &[u8]) -> std::io::Result<()> {
-    let path = path_of(state, id);
-    if let Some(dir) = path.parent() {
-        tokio::fs::create_dir_all(dir).await?;
-    }
-    // Written aside and renamed, so a reader never sees half a file.
-    let tmp = path.with_extension("part");
-    tokio::fs::write(&tmp, bytes).await?;
-    tokio::fs::rename(&tmp, &path).await
 }
 
 /// `GET /media/{message_id}`: the stored file, for agents who may see its inbox.
@@ -291,20 +308,18 @@ pub async fn serve(
         )));
     }
     // Streamed: a 100 MB document is never held in memory.
-    let mut file = match tokio::fs::File::open(path_of(&state, &m.id)).await {
-        Ok(f) => f,
-        Err(e) => {
-            tracing::error!(message = %m.id, error = %e, "media: stored file is missing");
+    let file = match state.files.open(&m.id).await {
+        Ok(Some(f)) => f,
+        Ok(None) => {
+            tracing::error!(message = %m.id, files = %state.files.describe(), "media: stored file is missing");
             return Err(AppError::NotFound("media file"));
         }
-    };
-    let length = match file.metadata().await {
-        Ok(md) => md.len(),
         Err(e) => {
             tracing::error!(message = %m.id, error = %e, "media: stored file cannot be read");
             return Err(AppError::Internal(format!("media file: {e}")));
         }
     };
+    let length = file.len();
     // Video and audio players seek with `Range`; one range is served, several are not
     // (answering the whole file is allowed and no player asks for more than one).
     let range = match headers
@@ -320,14 +335,11 @@ pub async fn serve(
         Some((first, last)) => (StatusCode::PARTIAL_CONTENT, first, last - first + 1),
         None => (StatusCode::OK, 0, length),
     };
-    if first > 0 {
-        use tokio::io::AsyncSeekExt;
-        file.seek(std::io::SeekFrom::Start(first))
-            .await
-            .map_err(|e| AppError::Internal(format!("media file: {e}")))?;
-    }
-    use tokio::io::AsyncReadExt;
-    let body = axum::body::Body::from_stream(tokio_util::io::ReaderStream::new(file.take(count)));
+    let stream = file
+        .read(first, count)
+        .await
+        .map_err(|e| AppError::Internal(format!("media file: {e}")))?;
+    let body = axum::body::Body::from_stream(stream);
     let mime = media
         .mime_type
         .as_deref()

@@ -1,13 +1,12 @@
 //! Files agents attach: `POST /uploads` keeps the file until a send claims it.
 //!
 //! The file is checked against what WhatsApp accepts (type and size, reference §8) while
-//! it streams to disk, so a 100 MB document never sits in memory and a wrong file is
+//! it streams into the app's file store, so a 100 MB document never sits in memory and a wrong file is
 //! refused before anything is stored. A send then claims the upload: the file becomes the
 //! message's own (served by `/media/{message_id}` like any other), and the send job
 //! uploads it to Meta (`POST /{phone-number-id}/media`) before the message goes out.
 //! Uploads no send claimed are removed after a day.
 
-use std::path::PathBuf;
 use std::time::Duration;
 
 use axum::Extension;
@@ -19,7 +18,6 @@ use base64::Engine;
 use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 use sha2::Digest;
-use tokio::io::AsyncWriteExt;
 
 use crate::model::{MessageKind, UploadInfo};
 use crate::server::auth::Principal;
@@ -30,7 +28,7 @@ use crate::store::now_ms;
 /// An upload no send has claimed is removed after this long.
 const KEEP_UNCLAIMED: Duration = Duration::from_secs(24 * 3600);
 
-/// An upload on disk: the file, and this record beside it.
+/// A kept upload: the file, and this record beside it.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Upload {
     pub info: UploadInfo,
@@ -73,17 +71,18 @@ pub fn kind_of(mime: &str) -> Option<(MessageKind, u64)> {
 /// The largest upload of any kind.
 pub const MAX_UPLOAD: u64 = 100 * 1024 * 1024;
 
-fn dir(state: &AppState) -> PathBuf {
-    state.config.media_dir.join("uploads")
+const FOLDER: &str = "uploads";
+
+fn file_name(id: &str) -> String {
+    format!("{FOLDER}/{id}")
 }
 
-fn file_path(state: &AppState, id: &str) -> PathBuf {
-    dir(state).join(id)
+fn record_name(id: &str) -> String {
+    format!("{FOLDER}/{id}.json")
 }
 
-fn record_path(state: &AppState, id: &str) -> PathBuf {
-    dir(state).join(format!("{id}.json"))
-}
+/// Upload records are a few hundred bytes; anything bigger is not one.
+const MAX_RECORD: u64 = 64 * 1024;
 
 /// A name safe to show and to put in a header: no path, no control characters.
 fn clean_filename(name: &str) -> Option<String> {
@@ -139,15 +138,16 @@ pub async fn receive(
     };
     let record = serde_json::to_vec(&upload)
         .map_err(|e| AppError::Internal(format!("upload record: {e}")))?;
-    if let Err(e) = tokio::fs::write(record_path(&state, &id), record).await {
-        let _ = tokio::fs::remove_file(file_path(&state, &id)).await;
+    if let Err(e) = crate::files::write_all(&*state.files, &record_name(&id), &record).await {
+        let _ = state.files.remove(&file_name(&id)).await;
         return Err(AppError::Internal(format!("cannot keep the upload: {e}")));
     }
     tracing::info!(upload = %id, kind = kind.as_str(), size, user = %principal.user.email, "upload kept");
     Ok((StatusCode::CREATED, Json(info)))
 }
 
-/// Streams the body to disk, refusing it once it passes `max`. Returns size and hash.
+/// Streams the body into the file store, refusing it once it passes `max`. Returns size
+/// and hash.
 async fn store_body(
     state: &AppState,
     id: &str,
@@ -156,9 +156,7 @@ async fn store_body(
     kind: MessageKind,
 ) -> Result<(u64, String), AppError> {
     let io = |e: std::io::Error| AppError::Internal(format!("cannot keep the upload: {e}"));
-    tokio::fs::create_dir_all(dir(state)).await.map_err(io)?;
-    let part = dir(state).join(format!("{id}.part"));
-    let mut file = tokio::fs::File::create(&part).await.map_err(io)?;
+    let mut file = state.files.create(&file_name(id)).await.map_err(io)?;
     let mut hasher = sha2::Sha256::new();
     let mut size: u64 = 0;
     let mut stream = body.into_data_stream();
@@ -183,23 +181,23 @@ async fn store_body(
             )));
         }
         hasher.update(&chunk);
-        if let Err(e) = file.write_all(&chunk).await {
+        if let Err(e) = file.write(&chunk).await {
             break Err(io(e));
         }
     };
-    let outcome = match outcome {
-        Ok(()) if size == 0 => Err(AppError::BadRequest("the file is empty".into())),
-        Ok(()) => file.flush().await.map_err(io),
-        Err(e) => Err(e),
-    };
-    drop(file);
-    if let Err(e) = outcome {
-        let _ = tokio::fs::remove_file(&part).await;
-        return Err(e);
+    match outcome {
+        Ok(()) if size == 0 => {
+            file.abort().await;
+            return Err(AppError::BadRequest("the file is empty".into()));
+        }
+        Ok(()) => {
+            file.finish().await.map_err(io)?;
+        }
+        Err(e) => {
+            file.abort().await;
+            return Err(e);
+        }
     }
-    tokio::fs::rename(&part, file_path(state, id))
-        .await
-        .map_err(io)?;
     let sha = base64::engine::general_purpose::STANDARD.encode(hasher.finalize());
     Ok((size, sha))
 }
@@ -209,11 +207,9 @@ pub async fn find(state: &AppState, principal: &Principal, id: &str) -> Result<U
     if uuid::Uuid::parse_str(id).is_err() {
         return Err(AppError::NotFound("upload"));
     }
-    let bytes = match tokio::fs::read(record_path(state, id)).await {
-        Ok(b) => b,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            return Err(AppError::NotFound("upload"));
-        }
+    let bytes = match crate::files::read_all(&*state.files, &record_name(id), MAX_RECORD).await {
+        Ok(Some(b)) => b,
+        Ok(None) => return Err(AppError::NotFound("upload")),
         Err(e) => return Err(AppError::Internal(format!("cannot read the upload: {e}"))),
     };
     let upload: Upload = serde_json::from_slice(&bytes)
@@ -226,13 +222,14 @@ pub async fn find(state: &AppState, principal: &Principal, id: &str) -> Result<U
 
 /// Makes the upload's file message `message_id`'s file. A claimed upload is gone.
 pub async fn claim(state: &AppState, id: &str, message_id: &str) -> std::io::Result<()> {
-    let target = crate::media::path_of(state, message_id);
-    if let Some(parent) = target.parent() {
-        tokio::fs::create_dir_all(parent).await?;
+    if !state.files.rename(&file_name(id), message_id).await? {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::NotFound,
+            format!("upload {id} is gone"),
+        ));
     }
-    tokio::fs::rename(file_path(state, id), &target).await?;
     // The record alone is harmless; the sweep removes it if this fails.
-    let _ = tokio::fs::remove_file(record_path(state, id)).await;
+    let _ = state.files.remove(&record_name(id)).await;
     Ok(())
 }
 
@@ -253,20 +250,19 @@ pub fn start_sweeper(state: AppState) {
 }
 
 async fn sweep(state: &AppState) -> usize {
-    let Ok(mut entries) = tokio::fs::read_dir(dir(state)).await else {
-        return 0;
+    let before = now_ms() - KEEP_UNCLAIMED.as_millis() as i64;
+    let old = match state.files.older_than(FOLDER, before).await {
+        Ok(names) => names,
+        Err(e) => {
+            tracing::warn!(error = %e, "uploads: cannot list old uploads; trying again later");
+            return 0;
+        }
     };
     let mut removed = 0;
-    while let Ok(Some(entry)) = entries.next_entry().await {
-        let old = entry
-            .metadata()
-            .await
-            .ok()
-            .and_then(|m| m.modified().ok())
-            .and_then(|t| t.elapsed().ok())
-            .is_some_and(|age| age > KEEP_UNCLAIMED);
-        if old && tokio::fs::remove_file(entry.path()).await.is_ok() {
-            removed += 1;
+    for name in old {
+        match state.files.remove(&name).await {
+            Ok(()) => removed += 1,
+            Err(e) => tracing::warn!(file = %name, error = %e, "uploads: cannot remove"),
         }
     }
     removed

@@ -150,7 +150,7 @@ enum Uploaded {
     Ready(Message),
     /// The upload failed; handled like a failed send.
     Failed(Message, CallError),
-    /// The file is gone from disk: the message cannot be sent.
+    /// The file is gone: the message cannot be sent.
     Missing(Message, String),
 }
 
@@ -170,11 +170,20 @@ async fn upload_if_needed(
     else {
         return Ok(Uploaded::Ready(m));
     };
-    let path = crate::media::path_of(state, &m.id);
-    if !tokio::fs::try_exists(&path).await.unwrap_or(false) {
-        let detail = format!("{} is not on disk; attach the file again", path.display());
-        return Ok(Uploaded::Missing(m, detail));
-    }
+    let file = match state.files.open(&m.id).await {
+        Ok(Some(file)) => file,
+        Ok(None) => {
+            let detail = format!(
+                "the file is no longer in {}; attach it again",
+                state.files.describe()
+            );
+            return Ok(Uploaded::Missing(m, detail));
+        }
+        Err(e) => {
+            let e = CallError::Transport(format!("cannot read the file to upload: {e}"));
+            return Ok(Uploaded::Failed(m, e));
+        }
+    };
     let mime = media
         .mime_type
         .clone()
@@ -185,7 +194,7 @@ async fn upload_if_needed(
         .unwrap_or_else(|| m.kind.as_str().to_string());
     let media_id = match state
         .cloud
-        .upload_media(token, phone_number_id, &path, &mime, &filename)
+        .upload_media(token, phone_number_id, file, &mime, &filename)
         .await
     {
         Ok(id) => id,

@@ -108,8 +108,17 @@ pub struct Config {
     /// How long a call to the Graph API may take before it counts as timed out (and is
     /// retried, once a receipt has had the chance to prove it arrived).
     pub graph_timeout: Duration,
-    /// Where inbound media files are kept, by SHA-256.
-    pub media_dir: std::path::PathBuf,
+    /// Where media files (downloaded and attached) are kept.
+    pub media: MediaStoreConfig,
+}
+
+/// `SWITCHBOARD_MEDIA_STORE`: where files live.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MediaStoreConfig {
+    /// A directory (`SWITCHBOARD_MEDIA_DIR`).
+    Disk(std::path::PathBuf),
+    /// GridFS in the MongoDB database (the default with MongoDB).
+    GridFs,
 }
 
 pub const SIMULATOR_APP_SECRET: &str = "switchboard-simulator-app-secret";
@@ -317,9 +326,30 @@ impl Config {
             Duration::from_millis(
                 parse_positive(&var, "SWITCHBOARD_GRAPH_TIMEOUT_MS", 15_000)? as u64,
             );
-        let media_dir = var("SWITCHBOARD_MEDIA_DIR")
-            .unwrap_or_else(|| "data/media".into())
-            .into();
+        let media_dir = || {
+            var("SWITCHBOARD_MEDIA_DIR")
+                .unwrap_or_else(|| "data/media".into())
+                .into()
+        };
+        let mongo = matches!(database, DatabaseConfig::Mongo(_));
+        let media = match var("SWITCHBOARD_MEDIA_STORE").as_deref() {
+            Some("disk") => MediaStoreConfig::Disk(media_dir()),
+            Some("gridfs") if mongo => MediaStoreConfig::GridFs,
+            Some("gridfs") => {
+                return Err(ConfigError::new(
+                    "SWITCHBOARD_MEDIA_STORE",
+                    "gridfs needs a mongodb:// DATABASE_URL; use disk with SQLite",
+                ));
+            }
+            Some(other) => {
+                return Err(ConfigError::new(
+                    "SWITCHBOARD_MEDIA_STORE",
+                    format!("{other:?} is not disk or gridfs"),
+                ));
+            }
+            None if mongo => MediaStoreConfig::GridFs,
+            None => MediaStoreConfig::Disk(media_dir()),
+        };
 
         Ok(Self {
             site_addr,
@@ -335,7 +365,7 @@ impl Config {
             socket_buffer,
             log_poll,
             graph_timeout,
-            media_dir,
+            media,
         })
     }
 }
@@ -497,6 +527,23 @@ mod tests {
                 .var,
             "SIMULATOR_RECEIPT_DELAYS_MS"
         );
+    }
+
+    #[test]
+    fn media_goes_to_gridfs_with_mongodb_and_to_disk_otherwise() {
+        let mongo = ("DATABASE_URL", "mongodb://h/x");
+        let disk = MediaStoreConfig::Disk(PathBuf::from("data/media"));
+        assert_eq!(config(&[]).unwrap().media, disk);
+        assert_eq!(config(&[mongo]).unwrap().media, MediaStoreConfig::GridFs);
+        assert_eq!(
+            config(&[mongo, ("SWITCHBOARD_MEDIA_STORE", "disk"), ("SWITCHBOARD_MEDIA_DIR", "/m")])
+                .unwrap()
+                .media,
+            MediaStoreConfig::Disk(PathBuf::from("/m"))
+        );
+        for bad in [vec![("SWITCHBOARD_MEDIA_STORE", "gridfs")], vec![mongo, ("SWITCHBOARD_MEDIA_STORE", "s3")]] {
+            assert_eq!(config(&bad).unwrap_err().var, "SWITCHBOARD_MEDIA_STORE");
+        }
     }
 
     #[test]

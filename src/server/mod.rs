@@ -8,6 +8,7 @@ pub mod ratelimit;
 pub mod state;
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
@@ -27,12 +28,15 @@ use tower_http::trace::TraceLayer;
 use crate::app::{App, shell};
 use crate::realtime::{hub::Hub, socket};
 use crate::simulator::{Simulator, SimulatorSettings};
+use crate::files::DynFiles;
+use crate::files::disk::DiskFiles;
+use crate::files::gridfs::GridFsFiles;
 use crate::store::mongo::MongoStore;
 use crate::store::sqlite::SqliteStore;
 use crate::store::{DynStore, StoreError};
 use crate::whatsapp::client::CloudApi;
 use crate::whatsapp::webhook;
-use config::{Config, DatabaseConfig};
+use config::{Config, DatabaseConfig, MediaStoreConfig};
 use ratelimit::SignInLimiter;
 use state::{AppState, Inner};
 
@@ -149,16 +153,37 @@ pub fn leptos_options(site_addr: SocketAddr) -> LeptosOptions {
         .build()
 }
 
-pub async fn open_store(config: &DatabaseConfig) -> Result<DynStore, StoreError> {
+/// The store, and the files beside it (GridFS shares the store's MongoDB client).
+pub async fn open_storage(
+    config: &DatabaseConfig,
+    media: &MediaStoreConfig,
+) -> Result<(DynStore, DynFiles), StoreError> {
+    let disk = |dir: &std::path::PathBuf| -> DynFiles { Arc::new(DiskFiles::new(dir.clone())) };
     match config {
         DatabaseConfig::Sqlite(options) => {
             let options = options.clone();
             let store = tokio::task::spawn_blocking(move || SqliteStore::open(options))
                 .await
                 .map_err(|e| StoreError::Unavailable(e.to_string()))??;
-            Ok(std::sync::Arc::new(store))
+            let files = match media {
+                MediaStoreConfig::Disk(dir) => disk(dir),
+                // The configuration refuses GridFS without MongoDB.
+                MediaStoreConfig::GridFs => {
+                    return Err(StoreError::Unavailable(
+                        "GridFS media needs a MongoDB database".into(),
+                    ));
+                }
+            };
+            Ok((Arc::new(store), files))
         }
-        DatabaseConfig::Mongo(url) => Ok(std::sync::Arc::new(MongoStore::connect(url).await?)),
+        DatabaseConfig::Mongo(url) => {
+            let store = MongoStore::connect(url).await?;
+            let files = match media {
+                MediaStoreConfig::Disk(dir) => disk(dir),
+                MediaStoreConfig::GridFs => Arc::new(GridFsFiles::new(store.database())),
+            };
+            Ok((Arc::new(store), files))
+        }
     }
 }
 
@@ -179,9 +204,10 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
     })?;
     let app_url = format!("http://{}", loopback(addr));
 
-    let store = open_store(&config.database)
+    let (store, files) = open_storage(&config.database, &config.media)
         .await
         .map_err(StartError::Store)?;
+    tracing::info!(files = %files.describe(), "media files");
     store
         .ensure_inbox(
             &config.whatsapp.phone_number_id,
@@ -245,6 +271,7 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         leptos_options: leptos_options(addr),
         config,
         store,
+        files,
         hub,
         cloud,
         simulator,

@@ -12,6 +12,7 @@ use crate::server::ratelimit::SignInLimiter;
 
 use crate::server::config::Config;
 use crate::simulator::Simulator;
+use crate::files::DynFiles;
 use crate::store::DynStore;
 use crate::whatsapp::client::CloudApi;
 
@@ -22,6 +23,8 @@ pub struct Inner {
     pub leptos_options: LeptosOptions,
     pub config: Config,
     pub store: DynStore,
+    /// Media files: downloaded from WhatsApp and attached by agents.
+    pub files: DynFiles,
     pub hub: Hub,
     pub cloud: CloudApi,
     /// Present in simulator mode only.

@@ -80,6 +80,11 @@ pub fn describe_connect_error(e: &mongodb::error::Error) -> String {
 
 impl MongoStore {
     /// Connects, checks the server answers, and creates collections' indexes (idempotent).
+    /// The database the store uses (GridFS media lives beside the messages).
+    pub fn database(&self) -> &Database {
+        &self.db
+    }
+
     pub async fn connect(uri: &str) -> Result<Self, StoreError> {
         let mut options = ClientOptions::parse(uri)
             .await

@@ -136,12 +136,12 @@ impl CloudApi {
     }
 
     /// `POST /{phone-number-id}/media`: uploads a file and returns Meta's media id (valid
-    /// for 30 days). The file is streamed from disk, not read into memory.
+    /// for 30 days). The file is streamed from where the app keeps it, not read into memory.
     pub async fn upload_media(
         &self,
         token: &str,
         phone_number_id: &str,
-        path: &std::path::Path,
+        file: Box<dyn crate::files::StoredFile>,
         mime_type: &str,
         filename: &str,
     ) -> Result<String, CallError> {
@@ -149,15 +149,12 @@ impl CloudApi {
         struct Uploaded {
             id: String,
         }
-        let file = tokio::fs::File::open(path)
+        let len = file.len();
+        let stream = file
+            .read(0, len)
             .await
             .map_err(|e| CallError::Transport(format!("cannot read the file to upload: {e}")))?;
-        let len = file
-            .metadata()
-            .await
-            .map_err(|e| CallError::Transport(format!("cannot read the file to upload: {e}")))?
-            .len();
-        let body = reqwest::Body::wrap_stream(tokio_util::io::ReaderStream::new(file));
+        let body = reqwest::Body::wrap_stream(stream);
         let part = reqwest::multipart::Part::stream_with_length(body, len)
             .file_name(filename.to_string())
             .mime_str(mime_type)
@@ -209,11 +206,23 @@ impl CloudApi {
             .map_err(|e| CallError::Transport(format!("unreadable template list: {e}")))
     }
 
-    /// Downloads a media URL with the bearer token, as Meta requires.
-    pub async fn download(&self, token: &str, url: &str) -> Result<Vec<u8>, CallError> {
-        Self::call(self.http.get(url).bearer_auth(token))
+    /// Starts downloading a media URL with the bearer token, as Meta requires. The body is
+    /// left to the caller to read chunk by chunk.
+    pub async fn download(&self, token: &str, url: &str) -> Result<Download, CallError> {
+        let response = self
+            .http
+            .get(url)
+            .bearer_auth(token)
+            .timeout(DOWNLOAD_TIMEOUT)
+            .send()
             .await
-            .map(|b| b.to_vec())
+            .map_err(transport)?;
+        if response.status().is_success() {
+            return Ok(Download(response));
+        }
+        let status = response.status();
+        let bytes = response.bytes().await.map_err(transport)?;
+        Err(Self::api_error(status, &bytes))
     }
 
     async fn call(request: reqwest::RequestBuilder) -> Result<bytes::Bytes, CallError> {
@@ -223,18 +232,41 @@ impl CloudApi {
         if status.is_success() {
             return Ok(bytes);
         }
-        let info = match serde_json::from_slice::<GraphErrorEnvelope>(&bytes) {
+        Err(Self::api_error(status, &bytes))
+    }
+
+    fn api_error(status: reqwest::StatusCode, bytes: &[u8]) -> CallError {
+        let info = match serde_json::from_slice::<GraphErrorEnvelope>(bytes) {
             Ok(envelope) => envelope.error.to_info(),
             Err(_) => ErrorInfo {
                 code: 0,
                 title: format!("HTTP {} from WhatsApp", status.as_u16()),
-                detail: Some(String::from_utf8_lossy(&bytes).chars().take(300).collect()),
+                detail: Some(String::from_utf8_lossy(bytes).chars().take(300).collect()),
             },
         };
-        Err(CallError::Api {
+        CallError::Api {
             http_status: status.as_u16(),
             info,
-        })
+        }
+    }
+}
+
+/// A whole media download may take this long (the Graph call timeout is for small
+/// answers; a 100 MB document needs longer).
+const DOWNLOAD_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// A download under way.
+pub struct Download(reqwest::Response);
+
+impl Download {
+    /// The size the server states, if it states one.
+    pub fn stated_len(&self) -> Option<u64> {
+        self.0.content_length()
+    }
+
+    /// The next piece of the body; `None` at its end.
+    pub async fn chunk(&mut self) -> Result<Option<bytes::Bytes>, CallError> {
+        self.0.chunk().await.map_err(transport)
     }
 }
 

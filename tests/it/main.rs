@@ -4,6 +4,7 @@
 mod cli;
 mod cloud_api;
 mod conformance;
+mod files;
 mod golden;
 mod http;
 mod mongo_app;

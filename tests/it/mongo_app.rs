@@ -246,3 +246,65 @@ async fn a_write_cut_short_by_a_crash_is_finished_by_repair() {
     assert_eq!(store.events_after(head, 10).await.unwrap().len(), 2);
     guard.cleanup().await;
 }
+
+/// With MongoDB, files live in GridFS: an instance that never saw a file serves it, whole
+/// and by range, with nothing on its own disk.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn media_lives_in_gridfs_so_every_instance_serves_it() {
+    let url = mongo_url(&unique_db());
+    let first = TestApp::start_on_mongo(&url).await;
+    let res = first
+        .http
+        .post(format!("{}/_sim/customer/messages", first.url))
+        .json(&json!({"wa_id": "5511987650001", "kind": "image", "text": "receipt"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let wamid = res.json::<serde_json::Value>().await.unwrap()["wamid"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let photo =
+        crate::scenarios::eventually_media(&first, "5511987650001", &wamid, "stored").await;
+    let conv = photo["conversation_id"].as_str().unwrap().to_string();
+
+    // A document bigger than a GridFS chunk, attached and sent.
+    let pdf: Vec<u8> = (0..700_000u32).map(|i| (i % 251) as u8).collect();
+    let (status, info) =
+        crate::uploads::upload(&first, "application/pdf", "big.pdf", pdf.clone()).await;
+    assert_eq!(status, 201, "{info}");
+    let (status, sent) = crate::cloud_api::send_outgoing(
+        &first,
+        &conv,
+        json!({"type": "upload", "upload": info["upload"]}),
+    )
+    .await;
+    assert_eq!(status, 200, "{sent}");
+    assert!(sent["details"]["media"]["media_id"].is_string(), "{sent}");
+    let photo_bytes = first.media(&photo).await.bytes().await.unwrap();
+    assert!(photo_bytes.starts_with(b"\x89PNG"));
+    // The first instance goes, and its temporary directory with it.
+    let (_, dir) = first.stop().await;
+    drop(dir);
+
+    let second = TestApp::start_on_mongo(&url).await;
+    assert_eq!(
+        second.media(&photo).await.bytes().await.unwrap(),
+        photo_bytes
+    );
+    let whole = second.media(&sent).await;
+    assert_eq!(whole.status(), 200);
+    assert_eq!(whole.headers()["content-type"], "application/pdf");
+    assert_eq!(&whole.bytes().await.unwrap()[..], &pdf[..]);
+    // Across the first chunk boundary (255 KiB).
+    let part = second
+        .http
+        .get(format!("{}/media/{}", second.url, sent["id"].as_str().unwrap()))
+        .header("range", "bytes=261100-261150")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(part.status(), 206);
+    assert_eq!(&part.bytes().await.unwrap()[..], &pdf[261_100..=261_150]);
+}

@@ -1,0 +1,165 @@
+//! One suite for both file stores: a directory and GridFS (on the test MongoDB server).
+//! Files are written in uneven pieces and larger than a GridFS chunk (255 KiB), so ranges
+//! cross chunk boundaries.
+
+use std::sync::Arc;
+
+use futures::StreamExt;
+use switchboard::files::disk::DiskFiles;
+use switchboard::files::gridfs::GridFsFiles;
+use switchboard::files::{DynFiles, read_all, write_all};
+use switchboard::store::now_ms;
+
+use crate::conformance::Guard;
+
+const CHUNK: usize = 255 * 1024;
+
+/// Bytes that differ at every position within a few hundred KiB.
+fn pattern(len: usize) -> Vec<u8> {
+    (0..len).map(|i| (i * 7 + i / 251) as u8).collect()
+}
+
+async fn write_in_pieces(files: &DynFiles, name: &str, bytes: &[u8]) {
+    let mut w = files.create(name).await.unwrap();
+    for piece in bytes.chunks(70_001) {
+        w.write(piece).await.unwrap();
+    }
+    assert_eq!(w.finish().await.unwrap(), bytes.len() as u64);
+}
+
+async fn read(files: &DynFiles, name: &str, offset: u64, count: u64) -> Vec<u8> {
+    let file = files.open(name).await.unwrap().expect("the file exists");
+    let mut body = file.read(offset, count).await.unwrap();
+    let mut out = vec![];
+    while let Some(piece) = body.next().await {
+        out.extend_from_slice(&piece.unwrap());
+    }
+    out
+}
+
+pub async fn files_round_trip_whole_and_by_range(files: DynFiles) {
+    let bytes = pattern(2 * CHUNK + 12_345);
+    write_in_pieces(&files, "m-1", &bytes).await;
+    let file = files.open("m-1").await.unwrap().unwrap();
+    assert_eq!(file.len(), bytes.len() as u64);
+    assert_eq!(read(&files, "m-1", 0, bytes.len() as u64).await, bytes);
+    for (offset, count) in [
+        (0, 1),
+        (CHUNK - 3, 10),
+        (CHUNK, CHUNK),
+        (CHUNK - 1, CHUNK + 2),
+        (bytes.len() - 5, 5),
+        (10, 2 * CHUNK),
+    ] {
+        assert_eq!(
+            read(&files, "m-1", offset as u64, count as u64).await,
+            &bytes[offset..offset + count],
+            "{offset}+{count}"
+        );
+    }
+    // Past the end reads what there is.
+    assert_eq!(
+        read(&files, "m-1", bytes.len() as u64 - 2, 100).await,
+        &bytes[bytes.len() - 2..]
+    );
+    assert!(files.open("m-2").await.unwrap().is_none());
+    assert_eq!(
+        read_all(&*files, "m-1", bytes.len() as u64).await.unwrap(),
+        Some(bytes.clone())
+    );
+    assert!(read_all(&*files, "m-1", 10).await.is_err(), "over the cap");
+}
+
+pub async fn files_appear_only_whole_and_replace_older_ones(files: DynFiles) {
+    let mut w = files.create("m-1").await.unwrap();
+    w.write(b"half").await.unwrap();
+    assert!(files.open("m-1").await.unwrap().is_none(), "not yet whole");
+    w.abort().await;
+    assert!(files.open("m-1").await.unwrap().is_none(), "aborted");
+
+    write_all(&*files, "m-1", b"first").await.unwrap();
+    let mut w = files.create("m-1").await.unwrap();
+    w.write(b"second").await.unwrap();
+    assert_eq!(read(&files, "m-1", 0, 100).await, b"first", "old until done");
+    w.finish().await.unwrap();
+    assert_eq!(read(&files, "m-1", 0, 100).await, b"second");
+}
+
+pub async fn files_rename_and_remove(files: DynFiles) {
+    write_all(&*files, "uploads/u-1", b"attached").await.unwrap();
+    write_all(&*files, "m-1", b"older file").await.unwrap();
+    assert!(files.rename("uploads/u-1", "m-1").await.unwrap());
+    assert!(files.open("uploads/u-1").await.unwrap().is_none());
+    assert_eq!(read(&files, "m-1", 0, 100).await, b"attached");
+    assert!(!files.rename("uploads/u-1", "m-2").await.unwrap(), "gone");
+
+    files.remove("m-1").await.unwrap();
+    assert!(files.open("m-1").await.unwrap().is_none());
+    files.remove("m-1").await.unwrap();
+}
+
+pub async fn files_older_than_lists_one_folder(files: DynFiles) {
+    write_all(&*files, "uploads/old", b"1").await.unwrap();
+    write_all(&*files, "uploadsx", b"2").await.unwrap();
+    write_all(&*files, "m-1", b"3").await.unwrap();
+    // File times have a resolution of their own: wait past it.
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let cut = now_ms();
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    write_all(&*files, "uploads/new", b"4").await.unwrap();
+    assert_eq!(
+        files.older_than("uploads", cut).await.unwrap(),
+        vec!["uploads/old".to_string()]
+    );
+    assert!(files.older_than("elsewhere", cut).await.unwrap().is_empty());
+}
+
+pub async fn files_refuse_names_the_app_does_not_make(files: DynFiles) {
+    for bad in ["../x", "a/../../b", "", "a/b/c"] {
+        assert!(files.create(bad).await.is_err(), "{bad}");
+        assert!(files.open(bad).await.is_err(), "{bad}");
+        assert!(files.remove(bad).await.is_err(), "{bad}");
+    }
+}
+
+/// Instantiates every file-store test for one backend.
+#[macro_export]
+macro_rules! file_store {
+    ($backend:ident, $open:expr) => {
+        mod $backend {
+            $crate::file_store!(@tests $open;
+                files_round_trip_whole_and_by_range,
+                files_appear_only_whole_and_replace_older_ones,
+                files_rename_and_remove,
+                files_older_than_lists_one_folder,
+                files_refuse_names_the_app_does_not_make,
+            );
+        }
+    };
+    (@tests $open:expr; $($name:ident),* $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() {
+                let (files, guard) = $open.await;
+                $crate::files::$name(files).await;
+                guard.cleanup().await;
+            }
+        )*
+    };
+}
+
+pub async fn open_disk() -> (DynFiles, Guard) {
+    let dir = tempfile::tempdir().unwrap();
+    let files = DiskFiles::new(dir.path().join("media"));
+    (Arc::new(files), Guard::Dir(dir))
+}
+
+pub async fn open_gridfs() -> (DynFiles, Guard) {
+    let url = crate::support::mongo_url(&crate::support::unique_db());
+    let client = mongodb::Client::with_uri_str(&url).await.unwrap();
+    let db = client.default_database().unwrap();
+    (Arc::new(GridFsFiles::new(&db)), Guard::Database(db))
+}
+
+file_store!(disk, crate::files::open_disk());
+file_store!(gridfs, crate::files::open_gridfs());
