@@ -238,6 +238,10 @@ pub struct TemplateSpec {
     /// password) or a quick reply's payload.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub buttons: Vec<TemplateButton>,
+    /// When a limited-time offer ends (Unix milliseconds), for a template whose offer
+    /// shows a countdown.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub offer_expires_at_ms: Option<i64>,
 }
 
 /// What fills a template's header.

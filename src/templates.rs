@@ -38,9 +38,20 @@ pub struct TemplateInfo {
     /// The buttons that take a value, or may (a quick reply's payload).
     #[serde(default)]
     pub button_slots: Vec<ButtonSlot>,
+    /// A limited-time offer's headline, if the template has one.
+    #[serde(default)]
+    pub offer: Option<Offer>,
     /// Why this template cannot be sent from the app, if it cannot.
     #[serde(default)]
     pub unsupported: Option<String>,
+}
+
+/// A limited-time offer: its headline, and whether it counts down to an end the send
+/// names.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Offer {
+    pub text: String,
+    pub has_expiration: bool,
 }
 
 /// A button of an approved template that takes a value.
@@ -206,6 +217,7 @@ mod tests {
             params,
             named,
             button_slots: vec![],
+            offer: None,
             unsupported: None,
         }
     }

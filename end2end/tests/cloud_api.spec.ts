@@ -111,7 +111,7 @@ test("after 24 hours the composer offers a template instead, and it goes out", a
   await expect(bubble).toHaveAttribute("data-status", /sent|delivered|read/);
 });
 
-test("a template's header and buttons are filled in the composer: a value, a link's end, an uploaded image", async ({ page }) => {
+test("a template's header and buttons are filled in the composer: a value, a link's end, an uploaded image, an offer's end", async ({ page }) => {
   // "Old Timer", from the test before, is still outside the window.
   await openConversation(page, "Old Timer");
   const send = page.getByTestId("send-template");
@@ -142,6 +142,21 @@ test("a template's header and buttons are filled in the composer: a value, a lin
   const img = promo.getByTestId("media-image");
   await expect(img).toHaveAttribute("src", /^\/media\//);
   await expect.poll(() => img.evaluate((el: HTMLImageElement) => el.naturalWidth)).toBeGreaterThan(0);
+
+  // A limited-time offer asks when it ends, in the agent's own time.
+  await page.getByTestId("template-pick").selectOption({ label: "flash_sale · en_US · marketing" });
+  await page.getByTestId("template-param").fill("Ana");
+  await page.getByTestId("template-button-value").fill("HALF50");
+  await expect(send).toBeDisabled();
+  const ends = new Date(Date.now() + 2 * 86_400_000);
+  const pad = (n: number) => String(n).padStart(2, "0");
+  const local = `${ends.getFullYear()}-${pad(ends.getMonth() + 1)}-${pad(ends.getDate())}T18:30`;
+  await page.getByTestId("template-offer-end").fill(local);
+  await send.click();
+  const sale = page.locator("[data-testid=message][data-kind=template]").filter({ hasText: "flash_sale" });
+  await expect(sale).toContainText("Ana, everything is half price");
+  await expect(sale.getByTestId("template-offer")).toContainText("18:30");
+  await expect(sale).toHaveAttribute("data-status", "read", { timeout: 20_000 });
 });
 
 test("an agent attaches a photo with a caption as a reply; it goes out and shows from our copy", async ({ page }) => {

@@ -164,6 +164,15 @@ fn template(spec: &TemplateSpec, media: Option<&Media>) -> Result<Value, String>
             .collect();
         components.push(json!({ "type": "body", "parameters": parameters }));
     }
+    if let Some(at) = spec.offer_expires_at_ms {
+        components.push(json!({
+            "type": "limited_time_offer",
+            "parameters": [{
+                "type": "limited_time_offer",
+                "limited_time_offer": { "expiration_time_ms": at },
+            }],
+        }));
+    }
     for b in &spec.buttons {
         let parameter = match b.sub_type {
             ButtonValueKind::Url => json!({ "type": "text", "text": b.value }),

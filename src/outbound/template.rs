@@ -126,6 +126,11 @@ fn check_shape(spec: &mut TemplateSpec) -> Result<(), AppError> {
             }
         },
     }
+    if let Some(at) = spec.offer_expires_at_ms
+        && at <= crate::store::now_ms()
+    {
+        return bad("the offer's end (offer_expires_at_ms) has passed; give a time to come");
+    }
     let mut seen = HashSet::new();
     for b in &mut spec.buttons {
         b.value = b.value.trim().to_string();
@@ -155,6 +160,7 @@ fn fill(approved: &TemplateInfo, spec: &mut TemplateSpec) -> Result<String, AppE
     let values = body_values(approved, spec)?;
     let header_value = check_header(approved, spec)?;
     check_buttons(approved, spec, &values)?;
+    check_offer(approved, spec)?;
     Ok(approved.customer_text(&values, header_value.as_deref()))
 }
 
@@ -281,6 +287,19 @@ fn check_buttons(
     }
     spec.buttons.sort_by_key(|b| b.index);
     Ok(())
+}
+
+/// A limited-time offer that counts down needs its end; no other template takes one.
+fn check_offer(approved: &TemplateInfo, spec: &TemplateSpec) -> Result<(), AppError> {
+    let name = &spec.name;
+    let counts_down = approved.offer.as_ref().is_some_and(|o| o.has_expiration);
+    match (counts_down, spec.offer_expires_at_ms) {
+        (true, None) => bad(format!(
+            "{name}'s offer counts down: give offer_expires_at_ms, when it ends"
+        )),
+        (false, Some(_)) => bad(format!("{name} has no offer that ends")),
+        _ => Ok(()),
+    }
 }
 
 /// A media header's file as the message's media, and the upload it claims if any.

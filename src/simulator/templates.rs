@@ -3,8 +3,9 @@
 //!
 //! The set covers what the composer must handle: positional and named variables, a
 //! template in two languages, headers that take a value (text, image, location), buttons
-//! that take one (a link's end, a coupon code, a one-time password), a carousel it
-//! cannot fill, and a paused one that is not offered but is refused with 132015.
+//! that take one (a link's end, a coupon code, a one-time password), a limited-time offer
+//! that counts down, a carousel it cannot fill, and a paused one that is not offered but
+//! is refused with 132015.
 
 use serde_json::{Value, json};
 
@@ -128,6 +129,21 @@ pub fn all() -> Vec<Value> {
             ]),
         ),
         template(
+            12,
+            "flash_sale",
+            "en_US",
+            "MARKETING",
+            json!([
+                { "type": "LIMITED_TIME_OFFER",
+                  "limited_time_offer": { "text": "Flash sale!", "has_expiration": true } },
+                body("{{1}}, everything is half price until the timer runs out."),
+                { "type": "BUTTONS", "buttons": [
+                    { "type": "COPY_CODE", "example": "HALF50" },
+                    { "type": "URL", "text": "Shop now", "url": "https://shop.example/sale" }
+                ]}
+            ]),
+        ),
+        template(
             11,
             "spring_collection",
             "en_US",
@@ -225,7 +241,38 @@ pub fn check(request: &Value) -> Result<(), (i64, &'static str, String)> {
             .collect()
     };
     check_header(&found, &sent("header"))?;
-    check_buttons(&found, &sent("button"))
+    check_buttons(&found, &sent("button"))?;
+    check_offer(&found, &sent("limited_time_offer"))
+}
+
+/// An offer that counts down needs its end, in milliseconds and still to come; no other
+/// template takes one.
+fn check_offer(template: &Value, sent: &[Value]) -> Result<(), Refusal> {
+    let counts_down = components(template)
+        .find(|c| c["type"] == "LIMITED_TIME_OFFER")
+        .is_some_and(|c| c["limited_time_offer"]["has_expiration"] == true);
+    let end = sent.first().map(|c| {
+        c.pointer("/parameters/0/limited_time_offer/expiration_time_ms")
+            .and_then(Value::as_i64)
+    });
+    match (counts_down, end) {
+        (true, None) => Err((
+            131008,
+            "Required parameter is missing",
+            "limited_time_offer: expiration_time_ms is required".into(),
+        )),
+        (false, Some(_)) => Err((
+            131009,
+            "Parameter value is not valid",
+            "limited_time_offer: this template has no offer that expires".into(),
+        )),
+        (true, Some(at)) if at.is_none_or(|at| at <= crate::store::now_ms()) => Err((
+            131009,
+            "Parameter value is not valid",
+            "limited_time_offer: expiration_time_ms must be a time in the future".into(),
+        )),
+        _ => Ok(()),
+    }
 }
 
 type Refusal = (i64, &'static str, String);
@@ -404,5 +451,34 @@ mod tests {
             "parameters": [{ "type": "text", "text": "482913" }] });
         assert_eq!(send("login_code", json!([body("482913"), otp])), Ok(()));
         assert_eq!(send("login_code", json!([body("482913")])), Err(131008));
+    }
+
+    #[test]
+    fn an_offer_that_counts_down_needs_an_end_to_come() {
+        let body = json!({ "type": "body", "parameters": [{ "type": "text", "text": "Ana" }] });
+        let code = json!({ "type": "button", "sub_type": "copy_code", "index": "0",
+            "parameters": [{ "type": "coupon_code", "coupon_code": "HALF50" }] });
+        let ends = |at: i64| json!({ "type": "limited_time_offer", "parameters": [
+            { "type": "limited_time_offer", "limited_time_offer": { "expiration_time_ms": at } }] });
+        let later = crate::store::now_ms() + 3_600_000;
+        assert_eq!(
+            send("flash_sale", json!([body, ends(later), code])),
+            Ok(())
+        );
+        assert_eq!(
+            send("flash_sale", json!([body, code])),
+            Err(131008),
+            "no end"
+        );
+        assert_eq!(
+            send("flash_sale", json!([body, ends(1_000), code])),
+            Err(131009),
+            "an end that has passed"
+        );
+        assert_eq!(
+            send("welcome_offer", json!([body, ends(later), code])),
+            Err(131009),
+            "no offer to end"
+        );
     }
 }

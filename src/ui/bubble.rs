@@ -5,7 +5,7 @@ use leptos::prelude::*;
 
 use super::state::{InboxCtx, is_local};
 use super::status_icon::StatusIcon;
-use super::time::clock_time;
+use super::time::{clock_time, list_time};
 use crate::model::{
     Content, Direction, InteractiveSpec, Media, MediaState, Message, MessageKind, MessageStatus,
     TemplateHeader, TemplateSpec,
@@ -357,8 +357,19 @@ fn content_view(c: Content, text: Option<String>) -> AnyView {
             language,
             params,
             header,
+            offer_expires_at_ms,
             ..
         }) => {
+            let offer = offer_expires_at_ms.zip(use_context::<InboxCtx>()).map(|(ms, ctx)| {
+                let ends = move || {
+                    let (secs, clock) = (ms / 1000, ctx.clock.get());
+                    match (list_time(secs, clock), clock_time(secs, clock)) {
+                        (day, time) if day == time => time,
+                        (day, time) => format!("{day}, {time}"),
+                    }
+                };
+                view! { <p class="hint" data-testid="template-offer">"⏳ Offer ends " {ends}</p> }
+            });
             let place = match header {
                 Some(TemplateHeader::Location {
                     latitude,
@@ -382,6 +393,7 @@ fn content_view(c: Content, text: Option<String>) -> AnyView {
                     <p class="kind">"📋 Template " <code>{name}</code> " (" {language} ")"</p>
                     {place}
                     {body.map(|b| view! { <p class="body">{b}</p> })}
+                    {offer}
                 </div>
             }
             .into_any()

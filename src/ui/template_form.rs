@@ -73,6 +73,8 @@ fn TemplatePicker(
     let header = RwSignal::new(HeaderDraft::default());
     // One per button slot; only the slots an agent fills are shown.
     let button_values = RwSignal::new(Vec::<String>::new());
+    // A limited-time offer's end, as the agent's `datetime-local` input gives it.
+    let offer_end = RwSignal::new(String::new());
     let options = templates.clone();
     let pick = move |ev: leptos::ev::Event| {
         let t = event_target_value(&ev)
@@ -83,8 +85,10 @@ fn TemplatePicker(
         values.set(blank(t.as_ref().map_or(0, |t| t.params.len())));
         button_values.set(blank(t.as_ref().map_or(0, |t| t.button_slots.len())));
         header.set(HeaderDraft::default());
+        offer_end.set(String::new());
         chosen.set(t);
     };
+    let counts_down = |t: &TemplateInfo| t.offer.as_ref().is_some_and(|o| o.has_expiration);
     let filled = |v: &Vec<String>| v.iter().all(|v| !v.trim().is_empty());
     let ready = move || {
         chosen.with(|t| {
@@ -97,7 +101,8 @@ fn TemplatePicker(
             let buttons_ok = button_values.with(|v| {
                 asked_slots(t).all(|(i, _)| v.get(i).is_some_and(|v| !v.trim().is_empty()))
             });
-            header_ok && buttons_ok && values.with(filled)
+            let offer_ok = !counts_down(t) || offer_end.with(|e| local_time_ms(e).is_some());
+            header_ok && buttons_ok && offer_ok && values.with(filled)
         })
     };
     let send = move |ev: leptos::ev::SubmitEvent| {
@@ -137,6 +142,9 @@ fn TemplatePicker(
                 param_names,
                 header: header_value,
                 buttons,
+                offer_expires_at_ms: counts_down(&t)
+                    .then(|| offer_end.with_untracked(|e| local_time_ms(e)))
+                    .flatten(),
             },
             text,
         );
@@ -187,6 +195,18 @@ fn TemplatePicker(
             view! { {asked} {otp} }
         })
     };
+    let offer_input = move || {
+        chosen.get().filter(counts_down).map(|t| {
+            let headline = t.offer.map(|o| o.text).unwrap_or_default();
+            view! {
+                <label>{format!("“{headline}” ends at")}
+                    <input type="datetime-local" data-testid="template-offer-end"
+                        prop:value=move || offer_end.get()
+                        on:input=move |ev| offer_end.set(event_target_value(&ev))/>
+                </label>
+            }
+        })
+    };
     let preview = move || {
         chosen.get().map(|t| {
             let header_text = header.with(|h| Some(h.text.trim().to_string()).filter(|s| !s.is_empty()));
@@ -224,6 +244,7 @@ fn TemplatePicker(
             {header_inputs}
             {inputs}
             {button_inputs}
+            {offer_input}
             {preview}
             <button type="submit" data-testid="send-template" disabled=move || !ready()>"Send template"</button>
         </form>
@@ -246,6 +267,21 @@ fn ValueInput(
                 let value = event_target_value(&ev);
                 values.update(|v| if let Some(slot) = v.get_mut(index) { *slot = value; });
             }/>
+    }
+}
+
+/// A `datetime-local` value (the agent's own time zone) as Unix milliseconds, if it is a
+/// time to come. Only the browser knows the agent's zone.
+fn local_time_ms(value: &str) -> Option<i64> {
+    #[cfg(feature = "hydrate")]
+    {
+        let ms = js_sys::Date::new(&wasm_bindgen::JsValue::from_str(value)).get_time();
+        (!value.is_empty() && ms.is_finite() && ms > js_sys::Date::now()).then_some(ms as i64)
+    }
+    #[cfg(not(feature = "hydrate"))]
+    {
+        let _ = value;
+        None
     }
 }
 

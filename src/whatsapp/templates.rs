@@ -7,7 +7,7 @@
 use serde_json::Value;
 
 use crate::model::ButtonValueKind;
-use crate::templates::{ButtonSlot, TemplateInfo, variables};
+use crate::templates::{ButtonSlot, Offer, TemplateInfo, variables};
 
 /// The settings key holding the WABA id last seen in an inbox's webhooks.
 pub fn waba_setting(inbox_id: &str) -> String {
@@ -58,6 +58,7 @@ fn template(t: &Value) -> Option<TemplateInfo> {
         params: Vec::new(),
         named: false,
         button_slots: Vec::new(),
+        offer: None,
         unsupported: None,
     };
     let components = t.get("components").and_then(Value::as_array);
@@ -90,7 +91,16 @@ fn template(t: &Value) -> Option<TemplateInfo> {
                 }
             }
             "CAROUSEL" => refuse(&mut info.unsupported, "it is a carousel of cards"),
-            "LIMITED_TIME_OFFER" => refuse(&mut info.unsupported, "it has a limited-time offer"),
+            "LIMITED_TIME_OFFER" => {
+                let offer = c.get("limited_time_offer");
+                info.offer = Some(Offer {
+                    text: offer.and_then(|o| s(o, "text")).unwrap_or_default(),
+                    has_expiration: offer
+                        .and_then(|o| o.get("has_expiration"))
+                        .and_then(Value::as_bool)
+                        .unwrap_or(false),
+                });
+            }
             _ => {}
         }
     }
@@ -195,6 +205,11 @@ mod tests {
                                 {"type": "BUTTONS", "buttons": [{"type": "OTP", "otp_type": "ONE_TAP", "text": "Autofill"}]}]},
                 {"name": "cards", "language": "en_US", "status": "APPROVED", "category": "MARKETING",
                  "components": [{"type": "BODY", "text": "Look"}, {"type": "CAROUSEL", "cards": []}]},
+                {"name": "flash", "language": "en_US", "status": "APPROVED", "category": "MARKETING",
+                 "components": [{"type": "LIMITED_TIME_OFFER", "limited_time_offer": {"text": "Ends soon!", "has_expiration": true}},
+                                {"type": "BODY", "text": "Half price"},
+                                {"type": "BUTTONS", "buttons": [{"type": "COPY_CODE", "example": "HALF"},
+                                                               {"type": "URL", "text": "Shop", "url": "https://x.example/"}]}]},
                 {"name": "paused_one", "language": "en_US", "status": "PAUSED",
                  "components": [{"type": "BODY", "text": "x"}]},
                 {"status": "APPROVED"}
@@ -203,7 +218,7 @@ mod tests {
         });
         let page = parse_page(body.to_string().as_bytes()).unwrap();
         assert_eq!(page.after.as_deref(), Some("a1"));
-        let [order, promo, track, code, cards] = &page.templates[..] else {
+        let [order, promo, track, code, cards, flash] = &page.templates[..] else {
             panic!("{:?}", page.templates)
         };
         assert_eq!(order.params, ["1", "2"]);
@@ -247,6 +262,15 @@ mod tests {
         assert!(code.button_slots[0].otp);
         assert_eq!(code.button_slots[0].sub_type, ButtonValueKind::Url);
         assert!(cards.unsupported.as_deref().unwrap().contains("carousel"));
+        assert!(flash.unsupported.is_none());
+        assert_eq!(
+            flash.offer,
+            Some(Offer {
+                text: "Ends soon!".into(),
+                has_expiration: true
+            })
+        );
+        assert_eq!(flash.button_slots[0].sub_type, ButtonValueKind::CopyCode);
     }
 
     #[test]

@@ -44,12 +44,14 @@ async fn the_composer_gets_every_approved_template_across_pages_and_no_others() 
             )
         })
         .collect();
-    // Ten approved templates over three simulator pages of four; the paused one is left out.
+    // Eleven approved templates over three simulator pages of four; the paused one is left
+    // out.
     assert_eq!(
         names,
         [
             "appointment_reminder/en_US",
             "delivery_update/en_US",
+            "flash_sale/en_US",
             "hello_world/en_US",
             "login_code/en_US",
             "order_update/en_US",
@@ -84,6 +86,10 @@ async fn the_composer_gets_every_approved_template_across_pages_and_no_others() 
     assert_eq!(
         named(&list, "login_code", "en_US")["button_slots"][0]["otp"],
         true
+    );
+    assert_eq!(
+        named(&list, "flash_sale", "en_US")["offer"],
+        json!({"text": "Flash sale!", "has_expiration": true})
     );
     let unsupported: Vec<&str> = list["templates"]
         .as_array()
@@ -363,6 +369,23 @@ async fn headers_and_buttons_take_their_values_and_go_out_as_meta_documents_them
         json!({"type": "button", "sub_type": "url", "index": "0",
             "parameters": [{"type": "text", "text": "482913"}]})
     );
+
+    // A limited-time offer: its end, then its coupon code.
+    let ends = now_secs() * 1000 + 6 * 3_600_000;
+    send(json!({"type": "template", "name": "flash_sale", "language": "en_US", "params": ["Ana"],
+        "offer_expires_at_ms": ends,
+        "buttons": [{"index": 0, "sub_type": "copy_code", "value": "HALF50"}]}))
+    .await;
+    assert_eq!(
+        last_template(&app).await["components"],
+        json!([
+            {"type": "body", "parameters": [{"type": "text", "text": "Ana"}]},
+            {"type": "limited_time_offer", "parameters": [
+                {"type": "limited_time_offer", "limited_time_offer": {"expiration_time_ms": ends}}]},
+            {"type": "button", "sub_type": "copy_code", "index": "0",
+             "parameters": [{"type": "coupon_code", "coupon_code": "HALF50"}]}
+        ])
+    );
 }
 
 #[tokio::test]
@@ -432,6 +455,23 @@ async fn a_header_or_button_value_that_does_not_fit_is_refused_before_meta() {
         (
             json!({"type": "template", "name": "spring_collection", "language": "en_US"}),
             "carousel",
+        ),
+        (
+            json!({"type": "template", "name": "flash_sale", "language": "en_US", "params": ["a"],
+                "buttons": [{"index": 0, "sub_type": "copy_code", "value": "HALF50"}]}),
+            "give offer_expires_at_ms",
+        ),
+        (
+            json!({"type": "template", "name": "flash_sale", "language": "en_US", "params": ["a"],
+                "offer_expires_at_ms": 1_000,
+                "buttons": [{"index": 0, "sub_type": "copy_code", "value": "HALF50"}]}),
+            "has passed",
+        ),
+        (
+            json!({"type": "template", "name": "welcome_offer", "language": "en_US", "params": ["a"],
+                "offer_expires_at_ms": 4_102_444_800_000_i64,
+                "buttons": [{"index": 0, "sub_type": "copy_code", "value": "W"}]}),
+            "has no offer that ends",
         ),
     ] {
         let (status, body) = send_outgoing(&app, &conv, bad.clone()).await;
