@@ -80,11 +80,7 @@ impl GridFsFiles {
 impl Files for GridFsFiles {
     async fn create(&self, name: &str) -> io::Result<Box<dyn FileWriter>> {
         check_name(name)?;
-        let stream = self
-            .bucket
-            .open_upload_stream(name)
-            .await
-            .map_err(io_err)?;
+        let stream = self.bucket.open_upload_stream(name).await.map_err(io_err)?;
         Ok(Box::new(GridFsWriter {
             stream,
             name: name.to_string(),

@@ -536,12 +536,19 @@ mod tests {
         assert_eq!(config(&[]).unwrap().media, disk);
         assert_eq!(config(&[mongo]).unwrap().media, MediaStoreConfig::GridFs);
         assert_eq!(
-            config(&[mongo, ("SWITCHBOARD_MEDIA_STORE", "disk"), ("SWITCHBOARD_MEDIA_DIR", "/m")])
-                .unwrap()
-                .media,
+            config(&[
+                mongo,
+                ("SWITCHBOARD_MEDIA_STORE", "disk"),
+                ("SWITCHBOARD_MEDIA_DIR", "/m")
+            ])
+            .unwrap()
+            .media,
             MediaStoreConfig::Disk(PathBuf::from("/m"))
         );
-        for bad in [vec![("SWITCHBOARD_MEDIA_STORE", "gridfs")], vec![mongo, ("SWITCHBOARD_MEDIA_STORE", "s3")]] {
+        for bad in [
+            vec![("SWITCHBOARD_MEDIA_STORE", "gridfs")],
+            vec![mongo, ("SWITCHBOARD_MEDIA_STORE", "s3")],
+        ] {
             assert_eq!(config(&bad).unwrap_err().var, "SWITCHBOARD_MEDIA_STORE");
         }
     }

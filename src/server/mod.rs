@@ -26,11 +26,11 @@ use tokio_util::sync::CancellationToken;
 use tower_http::trace::TraceLayer;
 
 use crate::app::{App, shell};
-use crate::realtime::{hub::Hub, socket};
-use crate::simulator::{Simulator, SimulatorSettings};
 use crate::files::DynFiles;
 use crate::files::disk::DiskFiles;
 use crate::files::gridfs::GridFsFiles;
+use crate::realtime::{hub::Hub, socket};
+use crate::simulator::{Simulator, SimulatorSettings};
 use crate::store::mongo::MongoStore;
 use crate::store::sqlite::SqliteStore;
 use crate::store::{DynStore, StoreError};

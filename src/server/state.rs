@@ -10,9 +10,9 @@ use tokio_util::sync::CancellationToken;
 use crate::realtime::hub::Hub;
 use crate::server::ratelimit::SignInLimiter;
 
+use crate::files::DynFiles;
 use crate::server::config::Config;
 use crate::simulator::Simulator;
-use crate::files::DynFiles;
 use crate::store::DynStore;
 use crate::whatsapp::client::CloudApi;
 

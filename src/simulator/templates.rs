@@ -458,13 +458,12 @@ mod tests {
         let body = json!({ "type": "body", "parameters": [{ "type": "text", "text": "Ana" }] });
         let code = json!({ "type": "button", "sub_type": "copy_code", "index": "0",
             "parameters": [{ "type": "coupon_code", "coupon_code": "HALF50" }] });
-        let ends = |at: i64| json!({ "type": "limited_time_offer", "parameters": [
-            { "type": "limited_time_offer", "limited_time_offer": { "expiration_time_ms": at } }] });
+        let ends = |at: i64| {
+            json!({ "type": "limited_time_offer", "parameters": [
+            { "type": "limited_time_offer", "limited_time_offer": { "expiration_time_ms": at } }] })
+        };
         let later = crate::store::now_ms() + 3_600_000;
-        assert_eq!(
-            send("flash_sale", json!([body, ends(later), code])),
-            Ok(())
-        );
+        assert_eq!(send("flash_sale", json!([body, ends(later), code])), Ok(()));
         assert_eq!(
             send("flash_sale", json!([body, code])),
             Err(131008),

@@ -80,13 +80,19 @@ pub async fn files_appear_only_whole_and_replace_older_ones(files: DynFiles) {
     write_all(&*files, "m-1", b"first").await.unwrap();
     let mut w = files.create("m-1").await.unwrap();
     w.write(b"second").await.unwrap();
-    assert_eq!(read(&files, "m-1", 0, 100).await, b"first", "old until done");
+    assert_eq!(
+        read(&files, "m-1", 0, 100).await,
+        b"first",
+        "old until done"
+    );
     w.finish().await.unwrap();
     assert_eq!(read(&files, "m-1", 0, 100).await, b"second");
 }
 
 pub async fn files_rename_and_remove(files: DynFiles) {
-    write_all(&*files, "uploads/u-1", b"attached").await.unwrap();
+    write_all(&*files, "uploads/u-1", b"attached")
+        .await
+        .unwrap();
     write_all(&*files, "m-1", b"older file").await.unwrap();
     assert!(files.rename("uploads/u-1", "m-1").await.unwrap());
     assert!(files.open("uploads/u-1").await.unwrap().is_none());

@@ -265,8 +265,7 @@ async fn media_lives_in_gridfs_so_every_instance_serves_it() {
         .as_str()
         .unwrap()
         .to_string();
-    let photo =
-        crate::scenarios::eventually_media(&first, "5511987650001", &wamid, "stored").await;
+    let photo = crate::scenarios::eventually_media(&first, "5511987650001", &wamid, "stored").await;
     let conv = photo["conversation_id"].as_str().unwrap().to_string();
 
     // A document bigger than a GridFS chunk, attached and sent.
@@ -300,7 +299,11 @@ async fn media_lives_in_gridfs_so_every_instance_serves_it() {
     // Across the first chunk boundary (255 KiB).
     let part = second
         .http
-        .get(format!("{}/media/{}", second.url, sent["id"].as_str().unwrap()))
+        .get(format!(
+            "{}/media/{}",
+            second.url,
+            sent["id"].as_str().unwrap()
+        ))
         .header("range", "bytes=261100-261150")
         .send()
         .await

@@ -372,9 +372,11 @@ async fn headers_and_buttons_take_their_values_and_go_out_as_meta_documents_them
 
     // A limited-time offer: its end, then its coupon code.
     let ends = now_secs() * 1000 + 6 * 3_600_000;
-    send(json!({"type": "template", "name": "flash_sale", "language": "en_US", "params": ["Ana"],
+    send(
+        json!({"type": "template", "name": "flash_sale", "language": "en_US", "params": ["Ana"],
         "offer_expires_at_ms": ends,
-        "buttons": [{"index": 0, "sub_type": "copy_code", "value": "HALF50"}]}))
+        "buttons": [{"index": 0, "sub_type": "copy_code", "value": "HALF50"}]}),
+    )
     .await;
     assert_eq!(
         last_template(&app).await["components"],
