@@ -319,7 +319,7 @@ pub async fn serve(
             return Err(AppError::Internal(format!("media file: {e}")));
         }
     };
-    let length = file.len();
+    let length = file.size();
     // Video and audio players seek with `Range`; one range is served, several are not
     // (answering the whole file is allowed and no player asks for more than one).
     let range = match headers

@@ -139,7 +139,7 @@ struct DiskFile {
 
 #[async_trait]
 impl StoredFile for DiskFile {
-    fn len(&self) -> u64 {
+    fn size(&self) -> u64 {
         self.len
     }
 

@@ -182,7 +182,7 @@ struct GridFsFile {
 
 #[async_trait]
 impl StoredFile for GridFsFile {
-    fn len(&self) -> u64 {
+    fn size(&self) -> u64 {
         self.file.length
     }
 

@@ -80,8 +80,8 @@ pub trait FileWriter: Send {
 /// A stored file, opened.
 #[async_trait]
 pub trait StoredFile: Send {
-    fn len(&self) -> u64;
-    /// `count` bytes from `offset`.
+    fn size(&self) -> u64;
+    /// `count` bytes from `offset` (fewer at the end of the file).
     async fn read(self: Box<Self>, offset: u64, count: u64) -> io::Result<ByteStream>;
 }
 
@@ -100,7 +100,7 @@ pub async fn read_all(files: &dyn Files, name: &str, max: u64) -> io::Result<Opt
     let Some(file) = files.open(name).await? else {
         return Ok(None);
     };
-    let len = file.len();
+    let len = file.size();
     if len > max {
         return Err(io::Error::other(format!(
             "{name} is {len} bytes; at most {max} are read whole"

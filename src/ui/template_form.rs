@@ -133,6 +133,9 @@ fn TemplatePicker(
         } else {
             Vec::new()
         };
+        let offer_expires_at_ms = counts_down(&t)
+            .then(|| offer_end.with_untracked(|e| local_time_ms(e)))
+            .flatten();
         ctx.send_template(
             conversation_id.clone(),
             TemplateSpec {
@@ -142,9 +145,7 @@ fn TemplatePicker(
                 param_names,
                 header: header_value,
                 buttons,
-                offer_expires_at_ms: counts_down(&t)
-                    .then(|| offer_end.with_untracked(|e| local_time_ms(e)))
-                    .flatten(),
+                offer_expires_at_ms,
             },
             text,
         );

@@ -149,7 +149,7 @@ impl CloudApi {
         struct Uploaded {
             id: String,
         }
-        let len = file.len();
+        let len = file.size();
         let stream = file
             .read(0, len)
             .await

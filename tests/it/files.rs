@@ -41,7 +41,7 @@ pub async fn files_round_trip_whole_and_by_range(files: DynFiles) {
     let bytes = pattern(2 * CHUNK + 12_345);
     write_in_pieces(&files, "m-1", &bytes).await;
     let file = files.open("m-1").await.unwrap().unwrap();
-    assert_eq!(file.len(), bytes.len() as u64);
+    assert_eq!(file.size(), bytes.len() as u64);
     assert_eq!(read(&files, "m-1", 0, bytes.len() as u64).await, bytes);
     for (offset, count) in [
         (0, 1),
