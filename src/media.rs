@@ -5,7 +5,7 @@
 //! and a SHA-256 check against the webhook's hash. An expired URL is fetched again; other
 //! failures retry with backoff (state `failed`, shown to agents); media older than the id's
 //! lifetime is marked `unavailable`. The download streams into the app's file store
-//! (disk or GridFS) with the hash computed on the way, so a 100 MB document is never held
+//! (disk or MongoDB) with the hash computed on the way, so a 100 MB document is never held
 //! in memory. Agents read files through `/media/{message_id}`, never from Meta.
 
 use std::sync::Arc;

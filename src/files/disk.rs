@@ -1,5 +1,5 @@
 //! Files in a directory (`SWITCHBOARD_MEDIA_DIR`). Several instances can share it only
-//! through a shared filesystem; with MongoDB, GridFS needs none.
+//! through a shared filesystem; files in MongoDB need none.
 
 use std::io;
 use std::path::PathBuf;

@@ -1,13 +1,13 @@
 //! Where the app keeps files: media it downloaded from WhatsApp and files agents attached.
 //!
 //! Two backends behind one trait: a directory on disk (the default, and the only choice
-//! with SQLite) and GridFS in the MongoDB database, so several instances on one MongoDB
+//! with SQLite) and the MongoDB database (chunked as GridFS does it), so several instances on one MongoDB
 //! share their files without a shared disk. Files are streamed both ways; a 100 MB
 //! document is never held in memory. A file appears under its name only once it is
 //! whole, so a reader never sees half of one.
 
 pub mod disk;
-pub mod gridfs;
+pub mod mongo;
 
 use std::io;
 use std::sync::Arc;

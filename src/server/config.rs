@@ -117,8 +117,8 @@ pub struct Config {
 pub enum MediaStoreConfig {
     /// A directory (`SWITCHBOARD_MEDIA_DIR`).
     Disk(std::path::PathBuf),
-    /// GridFS in the MongoDB database (the default with MongoDB).
-    GridFs,
+    /// The MongoDB database, in chunks as GridFS lays them out (the default with MongoDB).
+    Mongo,
 }
 
 pub const SIMULATOR_APP_SECRET: &str = "switchboard-simulator-app-secret";
@@ -334,20 +334,20 @@ impl Config {
         let mongo = matches!(database, DatabaseConfig::Mongo(_));
         let media = match var("SWITCHBOARD_MEDIA_STORE").as_deref() {
             Some("disk") => MediaStoreConfig::Disk(media_dir()),
-            Some("gridfs") if mongo => MediaStoreConfig::GridFs,
-            Some("gridfs") => {
+            Some("mongodb") if mongo => MediaStoreConfig::Mongo,
+            Some("mongodb") => {
                 return Err(ConfigError::new(
                     "SWITCHBOARD_MEDIA_STORE",
-                    "gridfs needs a mongodb:// DATABASE_URL; use disk with SQLite",
+                    "mongodb needs a mongodb:// DATABASE_URL; use disk with SQLite",
                 ));
             }
             Some(other) => {
                 return Err(ConfigError::new(
                     "SWITCHBOARD_MEDIA_STORE",
-                    format!("{other:?} is not disk or gridfs"),
+                    format!("{other:?} is not disk or mongodb"),
                 ));
             }
-            None if mongo => MediaStoreConfig::GridFs,
+            None if mongo => MediaStoreConfig::Mongo,
             None => MediaStoreConfig::Disk(media_dir()),
         };
 
@@ -530,11 +530,11 @@ mod tests {
     }
 
     #[test]
-    fn media_goes_to_gridfs_with_mongodb_and_to_disk_otherwise() {
+    fn media_goes_to_the_database_with_mongodb_and_to_disk_otherwise() {
         let mongo = ("DATABASE_URL", "mongodb://h/x");
         let disk = MediaStoreConfig::Disk(PathBuf::from("data/media"));
         assert_eq!(config(&[]).unwrap().media, disk);
-        assert_eq!(config(&[mongo]).unwrap().media, MediaStoreConfig::GridFs);
+        assert_eq!(config(&[mongo]).unwrap().media, MediaStoreConfig::Mongo);
         assert_eq!(
             config(&[
                 mongo,
@@ -546,7 +546,7 @@ mod tests {
             MediaStoreConfig::Disk(PathBuf::from("/m"))
         );
         for bad in [
-            vec![("SWITCHBOARD_MEDIA_STORE", "gridfs")],
+            vec![("SWITCHBOARD_MEDIA_STORE", "mongodb")],
             vec![mongo, ("SWITCHBOARD_MEDIA_STORE", "s3")],
         ] {
             assert_eq!(config(&bad).unwrap_err().var, "SWITCHBOARD_MEDIA_STORE");

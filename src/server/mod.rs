@@ -28,7 +28,7 @@ use tower_http::trace::TraceLayer;
 use crate::app::{App, shell};
 use crate::files::DynFiles;
 use crate::files::disk::DiskFiles;
-use crate::files::gridfs::GridFsFiles;
+use crate::files::mongo::MongoFiles;
 use crate::realtime::{hub::Hub, socket};
 use crate::simulator::{Simulator, SimulatorSettings};
 use crate::store::mongo::MongoStore;
@@ -153,7 +153,7 @@ pub fn leptos_options(site_addr: SocketAddr) -> LeptosOptions {
         .build()
 }
 
-/// The store, and the files beside it (GridFS shares the store's MongoDB client).
+/// The store, and the files beside it (in MongoDB, through the store's client).
 pub async fn open_storage(
     config: &DatabaseConfig,
     media: &MediaStoreConfig,
@@ -167,10 +167,10 @@ pub async fn open_storage(
                 .map_err(|e| StoreError::Unavailable(e.to_string()))??;
             let files = match media {
                 MediaStoreConfig::Disk(dir) => disk(dir),
-                // The configuration refuses GridFS without MongoDB.
-                MediaStoreConfig::GridFs => {
+                // The configuration refuses this without MongoDB.
+                MediaStoreConfig::Mongo => {
                     return Err(StoreError::Unavailable(
-                        "GridFS media needs a MongoDB database".into(),
+                        "media in the database needs MongoDB".into(),
                     ));
                 }
             };
@@ -180,7 +180,11 @@ pub async fn open_storage(
             let store = MongoStore::connect(url).await?;
             let files = match media {
                 MediaStoreConfig::Disk(dir) => disk(dir),
-                MediaStoreConfig::GridFs => Arc::new(GridFsFiles::new(store.database())),
+                MediaStoreConfig::Mongo => Arc::new(
+                    MongoFiles::open(store.database())
+                        .await
+                        .map_err(|e| StoreError::Unavailable(e.to_string()))?,
+                ),
             };
             Ok((Arc::new(store), files))
         }

@@ -80,7 +80,7 @@ pub fn describe_connect_error(e: &mongodb::error::Error) -> String {
 
 impl MongoStore {
     /// Connects, checks the server answers, and creates collections' indexes (idempotent).
-    /// The database the store uses (GridFS media lives beside the messages).
+    /// The database the store uses (media files live beside the messages).
     pub fn database(&self) -> &Database {
         &self.db
     }

@@ -247,10 +247,10 @@ async fn a_write_cut_short_by_a_crash_is_finished_by_repair() {
     guard.cleanup().await;
 }
 
-/// With MongoDB, files live in GridFS: an instance that never saw a file serves it, whole
+/// With MongoDB, files live in the database: an instance that never saw a file serves it, whole
 /// and by range, with nothing on its own disk.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn media_lives_in_gridfs_so_every_instance_serves_it() {
+async fn media_lives_in_mongodb_so_every_instance_serves_it() {
     let url = mongo_url(&unique_db());
     let first = TestApp::start_on_mongo(&url).await;
     let res = first
@@ -268,7 +268,7 @@ async fn media_lives_in_gridfs_so_every_instance_serves_it() {
     let photo = crate::scenarios::eventually_media(&first, "5511987650001", &wamid, "stored").await;
     let conv = photo["conversation_id"].as_str().unwrap().to_string();
 
-    // A document bigger than a GridFS chunk, attached and sent.
+    // A document bigger than a chunk (255 KiB), attached and sent.
     let pdf: Vec<u8> = (0..700_000u32).map(|i| (i % 251) as u8).collect();
     let (status, info) =
         crate::uploads::upload(&first, "application/pdf", "big.pdf", pdf.clone()).await;
