@@ -102,16 +102,18 @@ impl MongoFiles {
         })
     }
 
-    async fn revisions(&self, filter: Document) -> io::Result<Vec<FileDoc>> {
-        let docs: Vec<Document> = self
-            .files
+    async fn find(&self, filter: Document) -> io::Result<Vec<Document>> {
+        self.files
             .find(filter)
             .await
             .map_err(io_err)?
             .try_collect()
             .await
-            .map_err(io_err)?;
-        docs.iter().map(FileDoc::read).collect()
+            .map_err(io_err)
+    }
+
+    async fn revisions(&self, filter: Document) -> io::Result<Vec<FileDoc>> {
+        self.find(filter).await?.iter().map(FileDoc::read).collect()
     }
 
     /// The description first, so a reader never finds a file with chunks missing.
@@ -214,15 +216,9 @@ impl Files for MongoFiles {
             "filename": { "$gte": format!("{folder}/"), "$lt": format!("{folder}0") },
             "uploaded_at_ms": { "$lt": before_ms },
         };
-        let docs: Vec<Document> = self
-            .files
+        Ok(self
             .find(filter)
-            .await
-            .map_err(io_err)?
-            .try_collect()
-            .await
-            .map_err(io_err)?;
-        Ok(docs
+            .await?
             .iter()
             .filter_map(|d| d.get_str("filename").ok().map(str::to_string))
             .collect())
