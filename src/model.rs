@@ -242,6 +242,29 @@ pub struct TemplateSpec {
     /// shows a countdown.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub offer_expires_at_ms: Option<i64>,
+    /// A carousel's cards, in the template's order: every card it has.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cards: Vec<TemplateCard>,
+}
+
+/// The values of one card of a carousel template: its header file, its body's values and
+/// its buttons'.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TemplateCard {
+    /// An image or a video, by a public link (every card of a template has the same kind).
+    pub header: TemplateHeader,
+    #[serde(default)]
+    pub params: Vec<String>,
+    /// The name of each value, for a card with named variables; filled in from the
+    /// approved template.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub param_names: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub buttons: Vec<TemplateButton>,
+    /// The card's text as the customer reads it, filled in from the approved template
+    /// (absent when the send could not be checked against it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub text: Option<String>,
 }
 
 /// What fills a template's header.

@@ -41,6 +41,9 @@ pub struct TemplateInfo {
     /// A limited-time offer's headline, if the template has one.
     #[serde(default)]
     pub offer: Option<Offer>,
+    /// A carousel's cards, which the customer swipes through below the body.
+    #[serde(default)]
+    pub cards: Vec<CardInfo>,
     /// Why this template cannot be sent from the app, if it cannot.
     #[serde(default)]
     pub unsupported: Option<String>,
@@ -52,6 +55,30 @@ pub struct TemplateInfo {
 pub struct Offer {
     pub text: String,
     pub has_expiration: bool,
+}
+
+/// One card of an approved carousel template.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CardInfo {
+    /// `IMAGE` or `VIDEO`: each card shows a file above its text.
+    pub header_format: String,
+    pub body: String,
+    /// The card body's variables, as for a template's body.
+    #[serde(default)]
+    pub params: Vec<String>,
+    #[serde(default)]
+    pub named: bool,
+    #[serde(default)]
+    pub buttons: Vec<String>,
+    #[serde(default)]
+    pub button_slots: Vec<ButtonSlot>,
+}
+
+impl CardInfo {
+    /// The card's text as the customer will read it.
+    pub fn render(&self, values: &[String]) -> String {
+        fill(&self.body, &self.params, values)
+    }
 }
 
 /// A button of an approved template that takes a value.
@@ -121,18 +148,16 @@ fn fill(text: &str, names: &[String], values: &[String]) -> String {
     out
 }
 
-impl TemplateInfo {
-    /// The values a caller named (`names[i]` names `values[i]`), in the order the body's
-    /// variables take them; `None` unless every variable is named.
-    pub fn in_body_order(&self, names: &[String], values: &[String]) -> Option<Vec<String>> {
-        self.params
-            .iter()
-            .map(|p| {
-                let i = names.iter().position(|n| n == p)?;
-                values.get(i).cloned()
-            })
-            .collect()
-    }
+/// The values a caller named (`names[i]` names `values[i]`), in the order a text's
+/// variables (`params`) take them; `None` unless every variable is named.
+pub fn in_order(params: &[String], names: &[String], values: &[String]) -> Option<Vec<String>> {
+    params
+        .iter()
+        .map(|p| {
+            let i = names.iter().position(|n| n == p)?;
+            values.get(i).cloned()
+        })
+        .collect()
 }
 
 /// The text kept for a template sent while its approved body was unknown: its name and
@@ -218,6 +243,7 @@ mod tests {
             named,
             button_slots: vec![],
             offer: None,
+            cards: vec![],
             unsupported: None,
         }
     }

@@ -111,7 +111,7 @@ test("after 24 hours the composer offers a template instead, and it goes out", a
   await expect(bubble).toHaveAttribute("data-status", /sent|delivered|read/);
 });
 
-test("a template's header and buttons are filled in the composer: a value, a link's end, an uploaded image, an offer's end", async ({ page }) => {
+test("a template's header and buttons are filled in the composer: a value, a link's end, an uploaded image, an offer's end, a carousel", async ({ page }) => {
   // "Old Timer", from the test before, is still outside the window.
   await openConversation(page, "Old Timer");
   const send = page.getByTestId("send-template");
@@ -157,6 +157,32 @@ test("a template's header and buttons are filled in the composer: a value, a lin
   await expect(sale).toContainText("Ana, everything is half price");
   await expect(sale.getByTestId("template-offer")).toContainText("18:30");
   await expect(sale).toHaveAttribute("data-status", "read", { timeout: 20_000 });
+
+  // A carousel asks for each card's photo, values and product link.
+  await page.getByTestId("template-pick").selectOption({ label: "spring_collection · en_US · marketing" });
+  await expect(page.getByTestId("template-card-fields")).toHaveCount(2);
+  await page.getByTestId("template-param").fill("Ana");
+  const cardFields = page.getByTestId("template-card-fields");
+  // The app's own icon stands in for a product photo at a public link.
+  const photo = `${server.url}/favicon.svg`;
+  await cardFields.nth(0).getByTestId("template-card-link").fill(photo);
+  await cardFields.nth(0).getByTestId("template-card-param").nth(0).fill("Tulips");
+  await cardFields.nth(0).getByTestId("template-card-param").nth(1).fill("$5");
+  await cardFields.nth(0).getByTestId("template-card-button-value").fill("tulips");
+  await cardFields.nth(1).getByTestId("template-card-link").fill(photo);
+  await cardFields.nth(1).getByTestId("template-card-param").fill("Lilies");
+  await expect(page.getByTestId("template-card-preview").nth(1)).toContainText("Card 2: Also in: Lilies");
+  await expect(send).toBeDisabled();
+  await cardFields.nth(1).getByTestId("template-card-button-value").fill("lilies");
+  await send.click();
+  const spring = page.locator("[data-testid=message][data-kind=template]").filter({ hasText: "spring_collection" });
+  await expect(spring).toContainText("Ana, our spring collection is in.");
+  const cards = spring.getByTestId("template-card");
+  await expect(cards).toHaveCount(2);
+  await expect(cards.nth(0)).toContainText("Tulips, now $5");
+  await expect(cards.nth(1)).toContainText("Also in: Lilies");
+  await expect(cards.nth(0).locator("img")).toHaveAttribute("src", photo);
+  await expect(spring).toHaveAttribute("data-status", "read", { timeout: 20_000 });
 });
 
 test("an agent attaches a photo with a caption as a reply; it goes out and shows from our copy", async ({ page }) => {

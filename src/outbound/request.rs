@@ -5,7 +5,7 @@ use serde_json::{Value, json};
 
 use crate::model::{
     ButtonValueKind, Contact, Content, InteractiveSpec, Media, Message, MessageKind,
-    TemplateHeader, TemplateSpec,
+    TemplateButton, TemplateCard, TemplateHeader, TemplateSpec,
 };
 use crate::store::callback_data;
 
@@ -155,15 +155,7 @@ fn template(spec: &TemplateSpec, media: Option<&Media>) -> Result<Value, String>
         };
         components.push(json!({ "type": "header", "parameters": [parameter] }));
     }
-    if !spec.params.is_empty() {
-        let parameters: Vec<Value> = spec
-            .params
-            .iter()
-            .enumerate()
-            .map(|(i, p)| text_parameter(p, spec.param_names.get(i).map(String::as_str)))
-            .collect();
-        components.push(json!({ "type": "body", "parameters": parameters }));
-    }
+    components.extend(body_component(&spec.params, &spec.param_names));
     if let Some(at) = spec.offer_expires_at_ms {
         components.push(json!({
             "type": "limited_time_offer",
@@ -173,24 +165,62 @@ fn template(spec: &TemplateSpec, media: Option<&Media>) -> Result<Value, String>
             }],
         }));
     }
-    for b in &spec.buttons {
-        let parameter = match b.sub_type {
-            ButtonValueKind::Url => json!({ "type": "text", "text": b.value }),
-            ButtonValueKind::QuickReply => json!({ "type": "payload", "payload": b.value }),
-            ButtonValueKind::CopyCode => json!({ "type": "coupon_code", "coupon_code": b.value }),
-        };
-        components.push(json!({
-            "type": "button",
-            "sub_type": b.sub_type.as_str(),
-            "index": b.index.to_string(),
-            "parameters": [parameter],
-        }));
+    components.extend(spec.buttons.iter().map(button_component));
+    if !spec.cards.is_empty() {
+        let cards = spec
+            .cards
+            .iter()
+            .enumerate()
+            .map(|(i, card)| card_object(i, card))
+            .collect::<Result<Vec<_>, _>>()?;
+        components.push(json!({ "type": "carousel", "cards": cards }));
     }
     let mut template = json!({ "name": spec.name, "language": { "code": spec.language } });
     if !components.is_empty() {
         template["components"] = json!(components);
     }
     Ok(template)
+}
+
+/// One carousel card: its header file by link, its body's values and its buttons'.
+fn card_object(index: usize, card: &TemplateCard) -> Result<Value, String> {
+    let kind = card.header.format().to_ascii_lowercase();
+    let link = card
+        .header
+        .media()
+        .and_then(|(_, file)| file.link.as_ref())
+        .ok_or_else(|| format!("card {} has no link to its file", index + 1))?;
+    let mut components = vec![json!({
+        "type": "header",
+        "parameters": [{ "type": kind, kind: { "link": link } }],
+    })];
+    components.extend(body_component(&card.params, &card.param_names));
+    components.extend(card.buttons.iter().map(button_component));
+    Ok(json!({ "card_index": index, "components": components }))
+}
+
+/// The `body` component, when the body takes values.
+fn body_component(params: &[String], names: &[String]) -> Option<Value> {
+    let parameters: Vec<Value> = params
+        .iter()
+        .enumerate()
+        .map(|(i, p)| text_parameter(p, names.get(i).map(String::as_str)))
+        .collect();
+    (!parameters.is_empty()).then(|| json!({ "type": "body", "parameters": parameters }))
+}
+
+fn button_component(b: &TemplateButton) -> Value {
+    let parameter = match b.sub_type {
+        ButtonValueKind::Url => json!({ "type": "text", "text": b.value }),
+        ButtonValueKind::QuickReply => json!({ "type": "payload", "payload": b.value }),
+        ButtonValueKind::CopyCode => json!({ "type": "coupon_code", "coupon_code": b.value }),
+    };
+    json!({
+        "type": "button",
+        "sub_type": b.sub_type.as_str(),
+        "index": b.index.to_string(),
+        "parameters": [parameter],
+    })
 }
 
 fn text_parameter(text: &str, name: Option<&str>) -> Value {

@@ -13,7 +13,7 @@ use crate::model::{
 use crate::server::auth::Principal;
 use crate::server::error::AppError;
 use crate::server::state::AppState;
-use crate::templates::{TemplateInfo, unrendered_text};
+use crate::templates::{ButtonSlot, TemplateInfo, in_order, unrendered_text};
 
 fn bad<T>(why: impl Into<String>) -> Result<T, AppError> {
     Err(AppError::BadRequest(why.into()))
@@ -72,15 +72,7 @@ fn check_shape(spec: &mut TemplateSpec) -> Result<(), AppError> {
     if !lang_ok {
         return bad("language must be a code such as en_US or pt_BR");
     }
-    if spec.params.len() > 20 || spec.params.iter().any(|p| p.trim().is_empty()) {
-        return bad("template parameters must be 1 to 20 non-empty values");
-    }
-    for p in &spec.params {
-        check_len("a template parameter", p, 1024)?;
-    }
-    if !spec.param_names.is_empty() && spec.param_names.len() != spec.params.len() {
-        return bad("param_names must name every value in params, in order");
-    }
+    check_values("", &spec.params, &spec.param_names)?;
     match &mut spec.header {
         None => {}
         Some(TemplateHeader::Text { text, .. }) => {
@@ -131,21 +123,85 @@ fn check_shape(spec: &mut TemplateSpec) -> Result<(), AppError> {
     {
         return bad("the offer's end (offer_expires_at_ms) has passed; give a time to come");
     }
+    check_button_values("", &mut spec.buttons)?;
+    if spec.cards.len() > 10 {
+        return bad("a carousel has at most 10 cards");
+    }
+    if !spec.cards.is_empty() && spec.header.is_some() {
+        return bad("a carousel has no header of its own: each card has its file");
+    }
+    for (i, card) in spec.cards.iter_mut().enumerate() {
+        let which = format!("card {}: ", i + 1);
+        match &mut card.header {
+            TemplateHeader::Image(file) | TemplateHeader::Video(file)
+                if file.upload.is_none() && file.filename.is_none() =>
+            {
+                let Some(link) = &mut file.link else {
+                    return bad(format!(
+                        "{which}its header needs a link to its image or video"
+                    ));
+                };
+                *link = check_link(link)?;
+            }
+            _ => {
+                return bad(format!(
+                    "{which}a card's header is an image or a video by a public link \
+                     (uploads and file names are not taken for cards)"
+                ));
+            }
+        }
+        check_values(&which, &card.params, &card.param_names)?;
+        check_button_values(&which, &mut card.buttons)?;
+        // Filled in from the approved template, never taken from the caller.
+        card.text = None;
+    }
+    Ok(())
+}
+
+/// A body's values: at most 20, none empty, each named if any is.
+fn check_values(which: &str, params: &[String], names: &[String]) -> Result<(), AppError> {
+    if params.len() > 20 || params.iter().any(|p| p.trim().is_empty()) {
+        return bad(format!(
+            "{which}template parameters must be 1 to 20 non-empty values"
+        ));
+    }
+    for p in params {
+        check_len(&format!("{which}a template parameter"), p, 1024)?;
+    }
+    if !names.is_empty() && names.len() != params.len() {
+        return bad(format!(
+            "{which}param_names must name every value in params, in order"
+        ));
+    }
+    Ok(())
+}
+
+/// Button values at distinct positions, each present and within WhatsApp's length.
+fn check_button_values(which: &str, buttons: &mut [TemplateButton]) -> Result<(), AppError> {
     let mut seen = HashSet::new();
-    for b in &mut spec.buttons {
+    for b in buttons {
         b.value = b.value.trim().to_string();
         if b.index > 9 || !seen.insert(b.index) {
-            return bad("button values need distinct positions from 0 to 9");
+            return bad(format!(
+                "{which}button values need distinct positions from 0 to 9"
+            ));
         }
         if b.value.is_empty() {
-            return bad(format!("button {}'s value must not be empty", b.index + 1));
+            return bad(format!(
+                "{which}button {}'s value must not be empty",
+                b.index + 1
+            ));
         }
         let max = match b.sub_type {
             ButtonValueKind::Url => 2000,
             ButtonValueKind::QuickReply => 1024,
             ButtonValueKind::CopyCode => 15,
         };
-        check_len(&format!("button {}'s value", b.index + 1), &b.value, max)?;
+        check_len(
+            &format!("{which}button {}'s value", b.index + 1),
+            &b.value,
+            max,
+        )?;
     }
     Ok(())
 }
@@ -157,42 +213,135 @@ fn fill(approved: &TemplateInfo, spec: &mut TemplateSpec) -> Result<String, AppE
     if let Some(why) = &approved.unsupported {
         return bad(format!("{name}: {why}"));
     }
-    let values = body_values(approved, spec)?;
+    let body = Part {
+        what: name.clone(),
+        params: &approved.params,
+        named: approved.named,
+        slots: &approved.button_slots,
+    };
+    let values = body.values(&spec.params, &mut spec.param_names)?;
     let header_value = check_header(approved, spec)?;
-    check_buttons(approved, spec, &values)?;
+    body.check_buttons(&mut spec.buttons, &values)?;
     check_offer(approved, spec)?;
+    check_cards(approved, spec)?;
     Ok(approved.customer_text(&values, header_value.as_deref()))
 }
 
-/// The body's values in the order its variables take them; names them if it is named.
-fn body_values(approved: &TemplateInfo, spec: &mut TemplateSpec) -> Result<Vec<String>, AppError> {
-    let name = &spec.name;
-    if spec.params.len() != approved.params.len() {
-        return bad(format!(
-            "{name} takes {} value(s) ({}), not {}",
-            approved.params.len(),
-            approved.params.join(", "),
-            spec.params.len()
-        ));
-    }
-    if !approved.named {
-        spec.param_names.clear();
-        return Ok(spec.params.clone());
-    }
-    if spec.param_names.is_empty() {
-        // Values in the order the body names them.
-        spec.param_names = approved.params.clone();
-        return Ok(spec.params.clone());
-    }
-    // The caller named each value: any order, but every name.
-    approved
-        .in_body_order(&spec.param_names, &spec.params)
-        .ok_or_else(|| {
+/// What an approved body takes, the template's own or a card's: its variables and the
+/// buttons that take a value.
+struct Part<'a> {
+    /// How refusals name it: the template, or one of its cards.
+    what: String,
+    params: &'a [String],
+    named: bool,
+    slots: &'a [ButtonSlot],
+}
+
+impl Part<'_> {
+    /// The values in the order the variables take them; names them if they are named.
+    fn values(&self, params: &[String], names: &mut Vec<String>) -> Result<Vec<String>, AppError> {
+        let what = &self.what;
+        if params.len() != self.params.len() {
+            return bad(format!(
+                "{what} takes {} value(s) ({}), not {}",
+                self.params.len(),
+                self.params.join(", "),
+                params.len()
+            ));
+        }
+        if !self.named {
+            names.clear();
+            return Ok(params.to_vec());
+        }
+        if names.is_empty() {
+            // Values in the order the text names them.
+            *names = self.params.to_vec();
+            return Ok(params.to_vec());
+        }
+        // The caller named each value: any order, but every name.
+        in_order(self.params, names, params).ok_or_else(|| {
             AppError::BadRequest(format!(
-                "{name} takes values named {}",
-                approved.params.join(", ")
+                "{what} takes values named {}",
+                self.params.join(", ")
             ))
         })
+    }
+
+    /// Every button that needs a value has one of the right kind, and no other button
+    /// gets one. A code button of an authentication template takes the code from the body.
+    fn check_buttons(
+        &self,
+        buttons: &mut Vec<TemplateButton>,
+        body_values: &[String],
+    ) -> Result<(), AppError> {
+        let what = &self.what;
+        for b in buttons.iter() {
+            let fits = self
+                .slots
+                .iter()
+                .any(|s| s.index == b.index && s.sub_type == b.sub_type);
+            if !fits {
+                return bad(format!(
+                    "{what} has no button {} that takes a {} value",
+                    b.index + 1,
+                    b.sub_type.as_str()
+                ));
+            }
+        }
+        for slot in self.slots.iter().filter(|s| s.required) {
+            if buttons.iter().any(|b| b.index == slot.index) {
+                continue;
+            }
+            match body_values.first().filter(|_| slot.otp) {
+                Some(code) => buttons.push(TemplateButton {
+                    index: slot.index,
+                    sub_type: slot.sub_type,
+                    value: code.clone(),
+                }),
+                None => {
+                    return bad(format!("{what}'s button \"{}\" needs a value", slot.label));
+                }
+            }
+        }
+        buttons.sort_by_key(|b| b.index);
+        Ok(())
+    }
+}
+
+/// A carousel's send has every card, in order, each with its file of the card's kind and
+/// its values; no other template takes cards. Each card's text is kept for the bubble.
+fn check_cards(approved: &TemplateInfo, spec: &mut TemplateSpec) -> Result<(), AppError> {
+    let name = &spec.name;
+    match (approved.cards.len(), spec.cards.len()) {
+        (0, 0) => return Ok(()),
+        (0, _) => return bad(format!("{name} is not a carousel: it takes no cards")),
+        (want, given) if want != given => {
+            return bad(format!(
+                "{name} is a carousel of {want} cards: give each card's values (cards), not {given}"
+            ));
+        }
+        _ => {}
+    }
+    for (i, (approved, card)) in approved.cards.iter().zip(&mut spec.cards).enumerate() {
+        let what = format!("{name}'s card {}", i + 1);
+        if card.header.format() != approved.header_format {
+            return bad(format!(
+                "{what} shows {}, not {}",
+                header_words(&approved.header_format),
+                header_words(card.header.format())
+            ));
+        }
+        let part = Part {
+            what,
+            params: &approved.params,
+            named: approved.named,
+            slots: &approved.button_slots,
+        };
+        let values = part.values(&card.params, &mut card.param_names)?;
+        part.check_buttons(&mut card.buttons, &values)?;
+        card.text = Some(approved.render(&values));
+    }
+    Ok(())
 }
 
 /// A header value where the template's header takes one, of its format. Returns a text
@@ -247,46 +396,6 @@ fn header_words(format: &str) -> &'static str {
         "AUDIO" => "an audio file",
         _ => "something else",
     }
-}
-
-/// Every button that needs a value has one of the right kind, and no other button gets
-/// one. A code button of an authentication template takes the code from the body.
-fn check_buttons(
-    approved: &TemplateInfo,
-    spec: &mut TemplateSpec,
-    body_values: &[String],
-) -> Result<(), AppError> {
-    let name = &spec.name;
-    for b in &spec.buttons {
-        let fits = approved
-            .button_slots
-            .iter()
-            .any(|s| s.index == b.index && s.sub_type == b.sub_type);
-        if !fits {
-            return bad(format!(
-                "{name} has no button {} that takes a {} value",
-                b.index + 1,
-                b.sub_type.as_str()
-            ));
-        }
-    }
-    for slot in approved.button_slots.iter().filter(|s| s.required) {
-        if spec.buttons.iter().any(|b| b.index == slot.index) {
-            continue;
-        }
-        match body_values.first().filter(|_| slot.otp) {
-            Some(code) => spec.buttons.push(TemplateButton {
-                index: slot.index,
-                sub_type: slot.sub_type,
-                value: code.clone(),
-            }),
-            None => {
-                return bad(format!("{name}'s button \"{}\" needs a value", slot.label));
-            }
-        }
-    }
-    spec.buttons.sort_by_key(|b| b.index);
-    Ok(())
 }
 
 /// A limited-time offer that counts down needs its end; no other template takes one.

@@ -4,7 +4,7 @@
 //! The set covers what the composer must handle: positional and named variables, a
 //! template in two languages, headers that take a value (text, image, location), buttons
 //! that take one (a link's end, a coupon code, a one-time password), a limited-time offer
-//! that counts down, a carousel it cannot fill, and a paused one that is not offered but
+//! that counts down, a carousel of cards, and a paused one that is not offered but
 //! is refused with 132015.
 
 use serde_json::{Value, json};
@@ -14,6 +14,17 @@ pub const PAGE_SIZE: usize = 4;
 
 pub fn all() -> Vec<Value> {
     let body = |text: &str| json!({ "type": "BODY", "text": text });
+    // A carousel card: a photo, its text, and a button to see more and one to buy.
+    let card = |text: &str| {
+        json!({ "components": [
+            { "type": "HEADER", "format": "IMAGE" },
+            body(text),
+            { "type": "BUTTONS", "buttons": [
+                { "type": "QUICK_REPLY", "text": "More like this" },
+                { "type": "URL", "text": "Buy", "url": "https://shop.example/p/{{1}}" }
+            ]}
+        ]})
+    };
     let template = |id: u32, name: &str, language: &str, category: &str, components: Value| {
         json!({
             "id": format!("9{id:014}"),
@@ -149,8 +160,8 @@ pub fn all() -> Vec<Value> {
             "en_US",
             "MARKETING",
             json!([
-                body("Our spring collection is in."),
-                { "type": "CAROUSEL", "cards": [] }
+                body("{{1}}, our spring collection is in."),
+                { "type": "CAROUSEL", "cards": [card("{{1}}, now {{2}}"), card("Also in: {{1}}")] }
             ]),
         ),
         paused,
@@ -202,23 +213,40 @@ pub fn check(request: &Value) -> Result<(), (i64, &'static str, String)> {
             format!("The template {name} is paused because of low quality."),
         ));
     }
-    let text = found["components"]
-        .as_array()
-        .into_iter()
-        .flatten()
+    let sent: Vec<Value> = request
+        .pointer("/template/components")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    check_part(&found, &sent)?;
+    check_offer(&found, &of_type(&sent, "limited_time_offer"))?;
+    check_carousel(&found, &of_type(&sent, "carousel"))
+}
+
+/// The sent components of one type.
+fn of_type(sent: &[Value], kind: &str) -> Vec<Value> {
+    sent.iter().filter(|c| c["type"] == kind).cloned().collect()
+}
+
+/// A template's, or a carousel card's, body, header and buttons.
+fn check_part(template: &Value, sent: &[Value]) -> Result<(), Refusal> {
+    check_body(template, &of_type(sent, "body"))?;
+    check_header(template, &of_type(sent, "header"))?;
+    check_buttons(template, &of_type(sent, "button"))
+}
+
+/// One value per variable of the body; named values may come in any order, but each
+/// name once.
+fn check_body(template: &Value, sent: &[Value]) -> Result<(), Refusal> {
+    let text = components(template)
         .find(|c| c["type"] == "BODY")
         .and_then(|c| c["text"].as_str())
         .unwrap_or("");
     let (expected, named) = crate::templates::variables(text);
-    let given: Vec<&Value> = request
-        .pointer("/template/components")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .filter(|c| c["type"] == "body")
+    let given: Vec<&Value> = sent
+        .iter()
         .flat_map(|c| c["parameters"].as_array().into_iter().flatten())
         .collect();
-    // Named values may come in any order, but each name once.
     let names_match = !named
         || expected.iter().all(|e| {
             given
@@ -230,19 +258,40 @@ pub fn check(request: &Value) -> Result<(), (i64, &'static str, String)> {
     if given.len() != expected.len() || !names_match {
         return Err(count_mismatch("body", given.len(), expected.len()));
     }
-    let sent = |kind: &str| -> Vec<Value> {
-        request
-            .pointer("/template/components")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-            .filter(|c| c["type"] == kind)
-            .cloned()
-            .collect()
-    };
-    check_header(&found, &sent("header"))?;
-    check_buttons(&found, &sent("button"))?;
-    check_offer(&found, &sent("limited_time_offer"))
+    Ok(())
+}
+
+/// A carousel needs every card, each at its `card_index` with what the card takes; no
+/// other template takes cards.
+fn check_carousel(template: &Value, sent: &[Value]) -> Result<(), Refusal> {
+    let cards = components(template)
+        .find(|c| c["type"] == "CAROUSEL")
+        .and_then(|c| c["cards"].as_array());
+    let given = sent.first().map(|c| c["cards"].as_array());
+    let invalid = |why: String| Err((131009, "Parameter value is not valid", why));
+    match (cards, given) {
+        (None, None) => Ok(()),
+        (None, Some(_)) => invalid("carousel: this template has no cards".into()),
+        (Some(_), None) => Err((
+            131008,
+            "Required parameter is missing",
+            "carousel: cards are required".into(),
+        )),
+        (Some(_), Some(None)) => invalid("carousel: cards must be a list".into()),
+        (Some(cards), Some(Some(given))) => {
+            if cards.len() != given.len() {
+                return Err(count_mismatch("carousel cards", given.len(), cards.len()));
+            }
+            for (i, (card, sent)) in cards.iter().zip(given).enumerate() {
+                if as_index(&sent["card_index"]) != Some(i) {
+                    return invalid(format!("carousel: card {i} must have card_index {i}"));
+                }
+                let sent = sent["components"].as_array().cloned().unwrap_or_default();
+                check_part(card, &sent)?;
+            }
+            Ok(())
+        }
+    }
 }
 
 /// An offer that counts down needs its end, in milliseconds and still to come; no other
@@ -386,7 +435,10 @@ fn check_buttons(template: &Value, sent: &[Value]) -> Result<(), Refusal> {
 
 /// A button component's `index`: Meta documents a string, and takes a number too.
 fn index_of(component: &Value) -> Option<usize> {
-    let index = &component["index"];
+    as_index(&component["index"])
+}
+
+fn as_index(index: &Value) -> Option<usize> {
     index
         .as_str()
         .and_then(|i| i.parse().ok())
@@ -451,6 +503,81 @@ mod tests {
             "parameters": [{ "type": "text", "text": "482913" }] });
         assert_eq!(send("login_code", json!([body("482913"), otp])), Ok(()));
         assert_eq!(send("login_code", json!([body("482913")])), Err(131008));
+    }
+
+    #[test]
+    fn a_carousel_needs_every_card_with_its_photo_values_and_link() {
+        let body =
+            |v: &str| json!({ "type": "body", "parameters": [{ "type": "text", "text": v }] });
+        let card = |i: usize, values: &[&str], header: Value| {
+            let values: Vec<Value> = values
+                .iter()
+                .map(|v| json!({ "type": "text", "text": v }))
+                .collect();
+            json!({ "card_index": i, "components": [
+                { "type": "header", "parameters": [header] },
+                { "type": "body", "parameters": values },
+                { "type": "button", "sub_type": "url", "index": "1",
+                  "parameters": [{ "type": "text", "text": "p1" }] }
+            ]})
+        };
+        let image = json!({ "type": "image", "image": { "link": "https://x.example/a.png" } });
+        let cards = |cards: Vec<Value>| json!({ "type": "carousel", "cards": cards });
+        let first = card(0, &["Tulips", "$5"], image.clone());
+        let second = card(1, &["Lilies"], image.clone());
+        assert_eq!(
+            send(
+                "spring_collection",
+                json!([body("Ana"), cards(vec![first.clone(), second.clone()])])
+            ),
+            Ok(())
+        );
+        assert_eq!(
+            send("spring_collection", json!([body("Ana")])),
+            Err(131008),
+            "no cards"
+        );
+        assert_eq!(
+            send(
+                "spring_collection",
+                json!([body("Ana"), cards(vec![first.clone()])])
+            ),
+            Err(132000),
+            "a card missing"
+        );
+        assert_eq!(
+            send(
+                "spring_collection",
+                json!([body("Ana"), cards(vec![second.clone(), first.clone()])])
+            ),
+            Err(131009),
+            "out of order"
+        );
+        let video = json!({ "type": "video", "video": { "link": "https://x.example/a.mp4" } });
+        assert_eq!(
+            send(
+                "spring_collection",
+                json!([
+                    body("Ana"),
+                    cards(vec![first.clone(), card(1, &["Lilies"], video)])
+                ])
+            ),
+            Err(132012),
+            "a video where the card shows a photo"
+        );
+        assert_eq!(
+            send(
+                "spring_collection",
+                json!([body("Ana"), cards(vec![first.clone(), card(1, &[], image)])])
+            ),
+            Err(132000),
+            "a card's value missing"
+        );
+        assert_eq!(
+            send("hello_world", json!([cards(vec![first])])),
+            Err(131009),
+            "cards for a template without them"
+        );
     }
 
     #[test]

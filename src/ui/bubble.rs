@@ -8,7 +8,7 @@ use super::status_icon::StatusIcon;
 use super::time::{clock_time, list_time};
 use crate::model::{
     Content, Direction, InteractiveSpec, Media, MediaState, Message, MessageKind, MessageStatus,
-    TemplateHeader, TemplateSpec,
+    TemplateCard, TemplateHeader, TemplateSpec,
 };
 
 /// Reactions an agent can add with one click.
@@ -280,6 +280,35 @@ fn MediaView(message_id: String, kind: MessageKind, media: Media, outbound: bool
     }
 }
 
+/// A carousel's cards as the customer swipes through them: each card's file (from its
+/// public link, as outbound media by link is shown) above its text.
+fn carousel_view(cards: Vec<TemplateCard>) -> AnyView {
+    let card = |c: TemplateCard| {
+        let link = c.header.media().and_then(|(_, f)| f.link.clone());
+        let file = link.map(|l| match c.header {
+            TemplateHeader::Video(_) => view! {
+                <video src=l controls preload="metadata"></video>
+            }
+            .into_any(),
+            _ => view! { <img src=l alt="" loading="lazy"/> }.into_any(),
+        });
+        // A card sent unchecked has only its values.
+        let text = c.text.unwrap_or_else(|| c.params.join(" · "));
+        view! {
+            <li class="card" data-testid="template-card">
+                {file}
+                <p class="body">{text}</p>
+            </li>
+        }
+    };
+    view! {
+        <ol class="carousel" data-testid="template-cards">
+            {cards.into_iter().map(card).collect_view()}
+        </ol>
+    }
+    .into_any()
+}
+
 /// `text` is the message's text: for a template, its body as the customer read it.
 fn content_view(c: Content, text: Option<String>) -> AnyView {
     match c {
@@ -358,6 +387,7 @@ fn content_view(c: Content, text: Option<String>) -> AnyView {
             params,
             header,
             offer_expires_at_ms,
+            cards,
             ..
         }) => {
             let offer = offer_expires_at_ms.zip(use_context::<InboxCtx>()).map(|(ms, ctx)| {
@@ -394,6 +424,7 @@ fn content_view(c: Content, text: Option<String>) -> AnyView {
                     {place}
                     {body.map(|b| view! { <p class="body">{b}</p> })}
                     {offer}
+                    {(!cards.is_empty()).then(|| carousel_view(cards))}
                 </div>
             }
             .into_any()

@@ -5,7 +5,8 @@ use leptos::prelude::*;
 use super::state::InboxCtx;
 use crate::api::approved_templates;
 use crate::model::{
-    ButtonValueKind, HeaderMedia, TemplateButton, TemplateHeader, TemplateSpec, UploadInfo,
+    ButtonValueKind, HeaderMedia, TemplateButton, TemplateCard, TemplateHeader, TemplateSpec,
+    UploadInfo,
 };
 use crate::templates::{ButtonSlot, TemplateInfo};
 
@@ -75,6 +76,8 @@ fn TemplatePicker(
     let button_values = RwSignal::new(Vec::<String>::new());
     // A limited-time offer's end, as the agent's `datetime-local` input gives it.
     let offer_end = RwSignal::new(String::new());
+    // A carousel's cards, one draft each.
+    let cards = RwSignal::new(Vec::<CardDraft>::new());
     let options = templates.clone();
     let pick = move |ev: leptos::ev::Event| {
         let t = event_target_value(&ev)
@@ -86,6 +89,16 @@ fn TemplatePicker(
         button_values.set(blank(t.as_ref().map_or(0, |t| t.button_slots.len())));
         header.set(HeaderDraft::default());
         offer_end.set(String::new());
+        cards.set(
+            t.iter()
+                .flat_map(|t| &t.cards)
+                .map(|c| CardDraft {
+                    link: String::new(),
+                    values: blank(c.params.len()),
+                    buttons: blank(c.button_slots.len()),
+                })
+                .collect(),
+        );
         chosen.set(t);
     };
     let counts_down = |t: &TemplateInfo| t.offer.as_ref().is_some_and(|o| o.has_expiration);
@@ -98,11 +111,16 @@ fn TemplatePicker(
             let header_ok = t
                 .header_needs()
                 .is_none_or(|f| header.with(|h| h.value(f).is_some()));
-            let buttons_ok = button_values.with(|v| {
-                asked_slots(t).all(|(i, _)| v.get(i).is_some_and(|v| !v.trim().is_empty()))
-            });
+            let buttons_ok = button_values.with(|v| buttons_filled(&t.button_slots, v));
             let offer_ok = !counts_down(t) || offer_end.with(|e| local_time_ms(e).is_some());
-            header_ok && buttons_ok && offer_ok && values.with(filled)
+            let cards_ok = cards.with(|drafts| {
+                t.cards.iter().zip(drafts).all(|(c, d)| {
+                    !d.link.trim().is_empty()
+                        && filled(&d.values)
+                        && buttons_filled(&c.button_slots, &d.buttons)
+                })
+            });
+            header_ok && buttons_ok && offer_ok && cards_ok && values.with(filled)
         })
     };
     let send = move |ev: leptos::ev::SubmitEvent| {
@@ -119,12 +137,32 @@ fn TemplatePicker(
             Some(TemplateHeader::Text { text, .. }) => Some(text.clone()),
             _ => None,
         };
-        let typed = trimmed(button_values.get_untracked());
-        let buttons = asked_slots(&t)
-            .map(|(i, slot)| TemplateButton {
-                index: slot.index,
-                sub_type: slot.sub_type,
-                value: typed.get(i).cloned().unwrap_or_default(),
+        let buttons = button_specs(&t.button_slots, &trimmed(button_values.get_untracked()));
+        let card_specs = t
+            .cards
+            .iter()
+            .zip(cards.get_untracked())
+            .map(|(c, d)| {
+                let params = trimmed(d.values);
+                let file = HeaderMedia {
+                    link: Some(d.link.trim().to_string()),
+                    ..HeaderMedia::default()
+                };
+                TemplateCard {
+                    header: if c.header_format == "VIDEO" {
+                        TemplateHeader::Video(file)
+                    } else {
+                        TemplateHeader::Image(file)
+                    },
+                    param_names: if c.named {
+                        c.params.clone()
+                    } else {
+                        Vec::new()
+                    },
+                    buttons: button_specs(&c.button_slots, &trimmed(d.buttons)),
+                    text: Some(c.render(&params)),
+                    params,
+                }
             })
             .collect();
         let text = t.customer_text(&params, header_text.as_deref());
@@ -146,12 +184,14 @@ fn TemplatePicker(
                 header: header_value,
                 buttons,
                 offer_expires_at_ms,
+                cards: card_specs,
             },
             text,
         );
         values.update(|v| v.iter_mut().for_each(String::clear));
         button_values.update(|v| v.iter_mut().for_each(String::clear));
         header.set(HeaderDraft::default());
+        cards.update(|drafts| drafts.iter_mut().for_each(CardDraft::clear));
     };
     let inputs = move || {
         chosen.get().map(|t| {
@@ -159,9 +199,8 @@ fn TemplatePicker(
                 .iter()
                 .enumerate()
                 .map(|(i, name)| {
-                    let label = if t.named { name.clone() } else { format!("{{{{{name}}}}}") };
                     view! {
-                        <label>{label}
+                        <label>{variable_label(name, t.named)}
                             <ValueInput values=values index=i testid="template-param" placeholder="" max=1024/>
                         </label>
                     }
@@ -180,7 +219,7 @@ fn TemplatePicker(
             let otp = t.button_slots.iter().find(|s| s.otp).map(|s| view! {
                 <p class="hint">{format!("“{}” carries the code given as {{{{1}}}}.", s.label)}</p>
             });
-            let asked = asked_slots(&t)
+            let asked = asked_slots(&t.button_slots)
                 .map(|(i, slot)| {
                     let (hint, max) = match slot.sub_type {
                         ButtonValueKind::CopyCode => ("the coupon code", 15),
@@ -194,6 +233,45 @@ fn TemplatePicker(
                 })
                 .collect_view();
             view! { {asked} {otp} }
+        })
+    };
+    let card_inputs = move || {
+        chosen.get().map(|t| {
+            t.cards
+                .iter()
+                .enumerate()
+                .map(|(c, card)| {
+                    let kind = if card.header_format == "VIDEO" { "video" } else { "photo" };
+                    let values = card
+                        .params
+                        .iter()
+                        .enumerate()
+                        .map(|(i, name)| view! {
+                            <label>{variable_label(name, card.named)}
+                                <CardInput cards=cards card=c field=CardField::Value(i) testid="template-card-param" placeholder="" max=1024/>
+                            </label>
+                        })
+                        .collect_view();
+                    let buttons = asked_slots(&card.button_slots)
+                        .map(|(i, slot)| view! {
+                            <label>{format!("Button “{}”", slot.label)}
+                                <CardInput cards=cards card=c field=CardField::Button(i) testid="template-card-button-value"
+                                    placeholder="the end of the button's link" max=2000/>
+                            </label>
+                        })
+                        .collect_view();
+                    view! {
+                        <fieldset class="card" data-testid="template-card-fields">
+                            <legend>{format!("Card {}", c + 1)}</legend>
+                            <label>{format!("Its {kind}: a public link")}
+                                <CardInput cards=cards card=c field=CardField::Link testid="template-card-link" placeholder="https://…" max=2000/>
+                            </label>
+                            {values}
+                            {buttons}
+                        </fieldset>
+                    }
+                })
+                .collect_view()
         })
     };
     let offer_input = move || {
@@ -222,6 +300,12 @@ fn TemplatePicker(
                     <p class="body">{text}</p>
                     {t.footer.clone().map(|f| view! { <p class="hint">{f}</p> })}
                     {(!t.buttons.is_empty()).then(|| view! { <p class="hint">{t.buttons.join(" · ")}</p> })}
+                    {cards.with(|drafts| t.cards.iter().zip(drafts).enumerate().map(|(i, (c, d))| view! {
+                        <p class="hint" data-testid="template-card-preview">
+                            {format!("Card {}: {}", i + 1, c.render(&d.values))}
+                            {(!c.buttons.is_empty()).then(|| format!(" [{}]", c.buttons.join(" · ")))}
+                        </p>
+                    }).collect_view())}
                     {t.unsupported.clone().map(|u| view! { <p class="error" role="alert">{u}</p> })}
                 </div>
             }
@@ -245,6 +329,7 @@ fn TemplatePicker(
             {header_inputs}
             {inputs}
             {button_inputs}
+            {card_inputs}
             {offer_input}
             {preview}
             <button type="submit" data-testid="send-template" disabled=move || !ready()>"Send template"</button>
@@ -271,6 +356,82 @@ fn ValueInput(
     }
 }
 
+/// How the composer names a variable: by name, or as `{{1}}`.
+fn variable_label(name: &str, named: bool) -> String {
+    if named {
+        name.to_string()
+    } else {
+        format!("{{{{{name}}}}}")
+    }
+}
+
+/// What is typed for one card of a carousel.
+#[derive(Clone, Debug, Default)]
+struct CardDraft {
+    link: String,
+    values: Vec<String>,
+    /// One per button slot of the card, as for the template's own buttons.
+    buttons: Vec<String>,
+}
+
+/// One input of a card.
+#[derive(Clone, Copy, Debug)]
+enum CardField {
+    Link,
+    Value(usize),
+    Button(usize),
+}
+
+impl CardDraft {
+    fn get(&self, field: CardField) -> Option<&String> {
+        match field {
+            CardField::Link => Some(&self.link),
+            CardField::Value(i) => self.values.get(i),
+            CardField::Button(i) => self.buttons.get(i),
+        }
+    }
+
+    fn field(&mut self, field: CardField) -> Option<&mut String> {
+        match field {
+            CardField::Link => Some(&mut self.link),
+            CardField::Value(i) => self.values.get_mut(i),
+            CardField::Button(i) => self.buttons.get_mut(i),
+        }
+    }
+
+    fn clear(&mut self) {
+        self.link.clear();
+        self.values.iter_mut().for_each(String::clear);
+        self.buttons.iter_mut().for_each(String::clear);
+    }
+}
+
+/// An input for one field of one carousel card.
+#[component]
+fn CardInput(
+    cards: RwSignal<Vec<CardDraft>>,
+    card: usize,
+    field: CardField,
+    testid: &'static str,
+    placeholder: &'static str,
+    max: usize,
+) -> impl IntoView {
+    view! {
+        <input data-testid=testid placeholder=placeholder maxlength=max
+            prop:value=move || cards.with(|c| {
+                c.get(card).and_then(|d| d.get(field)).cloned().unwrap_or_default()
+            })
+            on:input=move |ev| {
+                let value = event_target_value(&ev);
+                cards.update(|c| {
+                    if let Some(slot) = c.get_mut(card).and_then(|d| d.field(field)) {
+                        *slot = value;
+                    }
+                });
+            }/>
+    }
+}
+
 /// A `datetime-local` value (the agent's own time zone) as Unix milliseconds, if it is a
 /// time to come. Only the browser knows the agent's zone.
 fn local_time_ms(value: &str) -> Option<i64> {
@@ -286,13 +447,29 @@ fn local_time_ms(value: &str) -> Option<i64> {
     }
 }
 
-/// The button slots an agent types a value for, with their position in `button_slots`:
+/// The button slots an agent types a value for, with their position in `slots`:
 /// required ones, except a code button, which takes the body's code.
-fn asked_slots(t: &TemplateInfo) -> impl Iterator<Item = (usize, &ButtonSlot)> {
-    t.button_slots
+fn asked_slots(slots: &[ButtonSlot]) -> impl Iterator<Item = (usize, &ButtonSlot)> {
+    slots
         .iter()
         .enumerate()
         .filter(|(_, s)| s.required && !s.otp)
+}
+
+/// Whether every asked slot has a value (`typed` holds one per slot).
+fn buttons_filled(slots: &[ButtonSlot], typed: &[String]) -> bool {
+    asked_slots(slots).all(|(i, _)| typed.get(i).is_some_and(|v| !v.trim().is_empty()))
+}
+
+/// The button values to send: one per asked slot.
+fn button_specs(slots: &[ButtonSlot], typed: &[String]) -> Vec<TemplateButton> {
+    asked_slots(slots)
+        .map(|(i, slot)| TemplateButton {
+            index: slot.index,
+            sub_type: slot.sub_type,
+            value: typed.get(i).cloned().unwrap_or_default(),
+        })
+        .collect()
 }
 
 /// What is typed for a header, for every kind of header.

@@ -7,7 +7,7 @@
 use serde_json::Value;
 
 use crate::model::ButtonValueKind;
-use crate::templates::{ButtonSlot, Offer, TemplateInfo, variables};
+use crate::templates::{ButtonSlot, CardInfo, Offer, TemplateInfo, variables};
 
 /// The settings key holding the WABA id last seen in an inbox's webhooks.
 pub fn waba_setting(inbox_id: &str) -> String {
@@ -39,9 +39,15 @@ pub fn parse_page(body: &[u8]) -> Result<TemplatePage, String> {
     Ok(TemplatePage { templates, after })
 }
 
+fn s(v: &Value, k: &str) -> Option<String> {
+    v.get(k).and_then(Value::as_str).map(str::to_string)
+}
+
+fn upper(v: &Value, k: &str) -> String {
+    s(v, k).unwrap_or_default().to_ascii_uppercase()
+}
+
 fn template(t: &Value) -> Option<TemplateInfo> {
-    let s = |v: &Value, k: &str| v.get(k).and_then(Value::as_str).map(str::to_string);
-    let upper = |v: &Value, k: &str| s(v, k).unwrap_or_default().to_ascii_uppercase();
     if !s(t, "status")?.eq_ignore_ascii_case("APPROVED") {
         return None;
     }
@@ -59,8 +65,10 @@ fn template(t: &Value) -> Option<TemplateInfo> {
         named: false,
         button_slots: Vec::new(),
         offer: None,
+        cards: Vec::new(),
         unsupported: None,
     };
+    let named_format = s(t, "parameter_format").is_some_and(|f| f.eq_ignore_ascii_case("NAMED"));
     let components = t.get("components").and_then(Value::as_array);
     for c in components.into_iter().flatten() {
         match upper(c, "type").as_str() {
@@ -80,17 +88,22 @@ fn template(t: &Value) -> Option<TemplateInfo> {
             }
             "BODY" => info.body = s(c, "text").unwrap_or_default(),
             "FOOTER" => info.footer = s(c, "text"),
-            "BUTTONS" => {
-                let buttons = c.get("buttons").and_then(Value::as_array);
-                for (i, b) in buttons.into_iter().flatten().enumerate() {
-                    let label = s(b, "text").unwrap_or_default();
-                    if let Some(slot) = button_slot(i, b, &label, &mut info.unsupported) {
-                        info.button_slots.push(slot);
-                    }
-                    info.buttons.push(label);
+            "BUTTONS" => read_buttons(
+                c,
+                &mut info.buttons,
+                &mut info.button_slots,
+                &mut info.unsupported,
+            ),
+            "CAROUSEL" => {
+                let cards = c.get("cards").and_then(Value::as_array);
+                for c in cards.into_iter().flatten() {
+                    let card = card(c, named_format, &mut info.unsupported);
+                    info.cards.push(card);
+                }
+                if info.cards.is_empty() {
+                    refuse(&mut info.unsupported, "its carousel has no cards");
                 }
             }
-            "CAROUSEL" => refuse(&mut info.unsupported, "it is a carousel of cards"),
             "LIMITED_TIME_OFFER" => {
                 let offer = c.get("limited_time_offer");
                 info.offer = Some(Offer {
@@ -116,11 +129,59 @@ fn template(t: &Value) -> Option<TemplateInfo> {
     }
     let (params, named) = variables(&info.body);
     info.params = params;
-    info.named = named || s(t, "parameter_format").is_some_and(|f| f.eq_ignore_ascii_case("NAMED"));
+    info.named = named || named_format;
     info.unsupported = info
         .unsupported
         .map(|why| format!("Not from the composer: {why}."));
     Some(info)
+}
+
+/// One card of a carousel: a media header, a body and buttons, as a template has.
+fn card(c: &Value, named_format: bool, unsupported: &mut Option<String>) -> CardInfo {
+    let mut card = CardInfo {
+        header_format: String::new(),
+        body: String::new(),
+        params: Vec::new(),
+        named: false,
+        buttons: Vec::new(),
+        button_slots: Vec::new(),
+    };
+    let components = c.get("components").and_then(Value::as_array);
+    for c in components.into_iter().flatten() {
+        match upper(c, "type").as_str() {
+            "HEADER" => card.header_format = upper(c, "format"),
+            "BODY" => card.body = s(c, "text").unwrap_or_default(),
+            "BUTTONS" => read_buttons(c, &mut card.buttons, &mut card.button_slots, unsupported),
+            _ => {}
+        }
+    }
+    if !matches!(card.header_format.as_str(), "IMAGE" | "VIDEO") {
+        refuse(
+            unsupported,
+            "a carousel card's header is not an image or a video",
+        );
+    }
+    let (params, named) = variables(&card.body);
+    card.params = params;
+    card.named = named || named_format;
+    card
+}
+
+/// A `BUTTONS` component: each button's label, and the value it takes if any.
+fn read_buttons(
+    c: &Value,
+    labels: &mut Vec<String>,
+    slots: &mut Vec<ButtonSlot>,
+    unsupported: &mut Option<String>,
+) {
+    let buttons = c.get("buttons").and_then(Value::as_array);
+    for (i, b) in buttons.into_iter().flatten().enumerate() {
+        let label = s(b, "text").unwrap_or_default();
+        if let Some(slot) = button_slot(i, b, &label, unsupported) {
+            slots.push(slot);
+        }
+        labels.push(label);
+    }
 }
 
 /// Keeps the first reason found, which is the one shown.
@@ -204,7 +265,22 @@ mod tests {
                  "components": [{"type": "BODY", "text": "{{1}} is your code"},
                                 {"type": "BUTTONS", "buttons": [{"type": "OTP", "otp_type": "ONE_TAP", "text": "Autofill"}]}]},
                 {"name": "cards", "language": "en_US", "status": "APPROVED", "category": "MARKETING",
+                 "components": [{"type": "BODY", "text": "Look, {{1}}"}, {"type": "CAROUSEL", "cards": [
+                    {"components": [{"type": "HEADER", "format": "IMAGE"},
+                                    {"type": "BODY", "text": "{{1}} for {{2}}"},
+                                    {"type": "BUTTONS", "buttons": [
+                                        {"type": "QUICK_REPLY", "text": "More"},
+                                        {"type": "URL", "text": "Buy", "url": "https://x.example/p/{{1}}"}]}]},
+                    {"components": [{"type": "HEADER", "format": "IMAGE"},
+                                    {"type": "BODY", "text": "Plain"},
+                                    {"type": "BUTTONS", "buttons": [
+                                        {"type": "QUICK_REPLY", "text": "More"},
+                                        {"type": "URL", "text": "Buy", "url": "https://x.example/p/{{1}}"}]}]}]}]},
+                {"name": "empty_cards", "language": "en_US", "status": "APPROVED", "category": "MARKETING",
                  "components": [{"type": "BODY", "text": "Look"}, {"type": "CAROUSEL", "cards": []}]},
+                {"name": "doc_cards", "language": "en_US", "status": "APPROVED", "category": "MARKETING",
+                 "components": [{"type": "BODY", "text": "Look"}, {"type": "CAROUSEL", "cards": [
+                    {"components": [{"type": "HEADER", "format": "DOCUMENT"}, {"type": "BODY", "text": "x"}]}]}]},
                 {"name": "flash", "language": "en_US", "status": "APPROVED", "category": "MARKETING",
                  "components": [{"type": "LIMITED_TIME_OFFER", "limited_time_offer": {"text": "Ends soon!", "has_expiration": true}},
                                 {"type": "BODY", "text": "Half price"},
@@ -218,7 +294,17 @@ mod tests {
         });
         let page = parse_page(body.to_string().as_bytes()).unwrap();
         assert_eq!(page.after.as_deref(), Some("a1"));
-        let [order, promo, track, code, cards, flash] = &page.templates[..] else {
+        let [
+            order,
+            promo,
+            track,
+            code,
+            cards,
+            empty_cards,
+            doc_cards,
+            flash,
+        ] = &page.templates[..]
+        else {
             panic!("{:?}", page.templates)
         };
         assert_eq!(order.params, ["1", "2"]);
@@ -261,7 +347,45 @@ mod tests {
         assert!(code.unsupported.is_none());
         assert!(code.button_slots[0].otp);
         assert_eq!(code.button_slots[0].sub_type, ButtonValueKind::Url);
-        assert!(cards.unsupported.as_deref().unwrap().contains("carousel"));
+        assert!(cards.unsupported.is_none(), "{:?}", cards.unsupported);
+        assert_eq!(cards.params, ["1"]);
+        let [first, second] = &cards.cards[..] else {
+            panic!("{:?}", cards.cards)
+        };
+        assert_eq!(first.header_format, "IMAGE");
+        assert_eq!(first.params, ["1", "2"]);
+        assert_eq!(
+            first.render(&["Tulips".into(), "$5".into()]),
+            "Tulips for $5"
+        );
+        assert_eq!(first.buttons, ["More", "Buy"]);
+        let slots: Vec<_> = second
+            .button_slots
+            .iter()
+            .map(|b| (b.index, b.sub_type, b.required))
+            .collect();
+        assert_eq!(
+            slots,
+            [
+                (0, ButtonValueKind::QuickReply, false),
+                (1, ButtonValueKind::Url, true)
+            ]
+        );
+        assert!(second.params.is_empty());
+        assert!(
+            empty_cards
+                .unsupported
+                .as_deref()
+                .unwrap()
+                .contains("no cards")
+        );
+        assert!(
+            doc_cards
+                .unsupported
+                .as_deref()
+                .unwrap()
+                .contains("not an image or a video")
+        );
         assert!(flash.unsupported.is_none());
         assert_eq!(
             flash.offer,

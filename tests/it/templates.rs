@@ -98,7 +98,20 @@ async fn the_composer_gets_every_approved_template_across_pages_and_no_others() 
         .filter(|t| !t["unsupported"].is_null())
         .map(|t| t["name"].as_str().unwrap())
         .collect();
-    assert_eq!(unsupported, ["spring_collection"], "only the carousel");
+    assert!(unsupported.is_empty(), "{unsupported:?}");
+    // A carousel lists its cards and what each takes.
+    let carousel = named(&list, "spring_collection", "en_US");
+    assert_eq!(carousel["params"], json!(["1"]));
+    assert_eq!(carousel["cards"][0]["header_format"], "IMAGE");
+    assert_eq!(carousel["cards"][0]["params"], json!(["1", "2"]));
+    assert_eq!(carousel["cards"][1]["params"], json!(["1"]));
+    assert_eq!(
+        carousel["cards"][1]["button_slots"],
+        json!([
+            {"index": 0, "sub_type": "quick_reply", "label": "More like this", "required": false, "otp": false},
+            {"index": 1, "sub_type": "url", "label": "Buy", "required": true, "otp": false}
+        ])
+    );
     // A refresh right after a read is answered from the cache, not by calling Meta again.
     let again = templates(&app, &conv, true).await;
     assert_eq!(again["fetched_at"], list["fetched_at"]);
@@ -455,10 +468,6 @@ async fn a_header_or_button_value_that_does_not_fit_is_refused_before_meta() {
             "longer than WhatsApp's 15",
         ),
         (
-            json!({"type": "template", "name": "spring_collection", "language": "en_US"}),
-            "carousel",
-        ),
-        (
             json!({"type": "template", "name": "flash_sale", "language": "en_US", "params": ["a"],
                 "buttons": [{"index": 0, "sub_type": "copy_code", "value": "HALF50"}]}),
             "give offer_expires_at_ms",
@@ -500,6 +509,128 @@ async fn a_header_or_button_value_that_does_not_fit_is_refused_before_meta() {
             .contains("the upload is a document, but the header takes an image"),
         "{body}"
     );
+    assert_eq!(
+        sent_log(&app).await.len(),
+        before,
+        "a refused send reached Meta"
+    );
+}
+
+/// A carousel card of `spring_collection`: its photo, its values and its product's link.
+fn card(link: &str, params: Value, product: &str) -> Value {
+    json!({"header": {"type": "image", "link": link}, "params": params,
+        "buttons": [{"index": 1, "sub_type": "url", "value": product}]})
+}
+
+fn carousel(cards: Value) -> Value {
+    json!({"type": "template", "name": "spring_collection", "language": "en_US",
+        "params": ["Ana"], "cards": cards})
+}
+
+#[tokio::test]
+async fn a_carousel_goes_out_with_every_card_and_keeps_what_each_card_reads() {
+    let app = TestApp::start().await;
+    let conv = app.customer_writes("5511987650001", "hi").await;
+    let mut tulips = card(
+        "https://cdn.example.com/tulips.png",
+        json!(["Tulips", "$5"]),
+        "tulips",
+    );
+    // A card's quick reply may carry a payload, which comes back when it is tapped.
+    tulips["buttons"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"index": 0, "sub_type": "quick_reply", "value": "MORE_TULIPS"}));
+    let lilies = card(
+        "https://cdn.example.com/lilies.png",
+        json!(["Lilies"]),
+        "lilies",
+    );
+    let (status, m) = send_outgoing(&app, &conv, carousel(json!([tulips, lilies]))).await;
+    assert_eq!(status, 200, "{m}");
+    assert_eq!(m["text"], "Ana, our spring collection is in.");
+    let cards = &m["details"]["content"]["cards"];
+    assert_eq!(cards[0]["text"], "Tulips, now $5");
+    assert_eq!(cards[1]["text"], "Also in: Lilies");
+    // Read: the simulator, checking as Meta does, accepted every card.
+    let m = wait_status(&app, &conv, m["id"].as_str().unwrap(), "read").await;
+    assert!(m["error"].is_null(), "{m}");
+    let button = |index: &str, sub_type: &str, parameter: Value| json!({"type": "button", "sub_type": sub_type, "index": index, "parameters": [parameter]});
+    let image = |link: &str| json!({"type": "header", "parameters": [{"type": "image", "image": {"link": link}}]});
+    let text = |v: &str| json!({"type": "text", "text": v});
+    assert_eq!(
+        last_template(&app).await["components"],
+        json!([
+            {"type": "body", "parameters": [text("Ana")]},
+            {"type": "carousel", "cards": [
+                {"card_index": 0, "components": [
+                    image("https://cdn.example.com/tulips.png"),
+                    {"type": "body", "parameters": [text("Tulips"), text("$5")]},
+                    button("0", "quick_reply", json!({"type": "payload", "payload": "MORE_TULIPS"})),
+                    button("1", "url", text("tulips"))
+                ]},
+                {"card_index": 1, "components": [
+                    image("https://cdn.example.com/lilies.png"),
+                    {"type": "body", "parameters": [text("Lilies")]},
+                    button("1", "url", text("lilies"))
+                ]}
+            ]}
+        ])
+    );
+}
+
+#[tokio::test]
+async fn a_carousel_without_each_of_its_cards_filled_is_refused_before_meta() {
+    let app = TestApp::start().await;
+    let conv = app.customer_writes("5511987650001", "hi").await;
+    let before = sent_log(&app).await.len();
+    let tulips = card("https://x.example/t.png", json!(["Tulips", "$5"]), "t");
+    let lilies = card("https://x.example/l.png", json!(["Lilies"]), "l");
+    let mut video = lilies.clone();
+    video["header"]["type"] = json!("video");
+    let mut no_link = lilies.clone();
+    no_link["buttons"] = json!([]);
+    let mut uploaded = lilies.clone();
+    uploaded["header"] = json!({"type": "image", "upload": "u1"});
+    let mut ftp = lilies.clone();
+    ftp["header"]["link"] = json!("ftp://x.example/l.png");
+    let mut order = json!({"type": "template", "name": "order_update", "language": "en_US",
+        "params": ["a", "b"]});
+    order["cards"] = json!([tulips.clone()]);
+    let eleven: Vec<Value> = (0..11).map(|_| lilies.clone()).collect();
+    for (bad, reason) in [
+        (
+            carousel(json!([])),
+            "is a carousel of 2 cards: give each card's values (cards), not 0",
+        ),
+        (carousel(json!([tulips.clone()])), "not 1"),
+        (
+            carousel(json!([tulips.clone(), video])),
+            "card 2 shows an image, not a video",
+        ),
+        (
+            carousel(json!([tulips.clone(), no_link])),
+            "spring_collection's card 2's button \"Buy\" needs a value",
+        ),
+        (
+            carousel(json!([lilies.clone(), lilies.clone()])),
+            "spring_collection's card 1 takes 2 value(s) (1, 2), not 1",
+        ),
+        (
+            carousel(json!([tulips.clone(), uploaded])),
+            "card 2: a card's header is an image or a video by a public link",
+        ),
+        (carousel(json!([tulips.clone(), ftp])), "http(s) URL"),
+        (order, "order_update is not a carousel"),
+        (carousel(json!(eleven)), "at most 10 cards"),
+    ] {
+        let (status, body) = send_outgoing(&app, &conv, bad.clone()).await;
+        assert_eq!(status, 400, "{bad}: {body}");
+        assert!(
+            body["message"].as_str().unwrap().contains(reason),
+            "{bad}: {body}"
+        );
+    }
     assert_eq!(
         sent_log(&app).await.len(),
         before,
