@@ -233,13 +233,23 @@ pub async fn claim(state: &AppState, id: &str, message_id: &str) -> std::io::Res
     Ok(())
 }
 
-/// Removes uploads no send claimed within a day. Runs hourly.
+/// Removes uploads no send claimed within a day, and what writes of any file left
+/// unfinished a day ago (a process that died mid-download or mid-upload; no write runs
+/// that long). Runs hourly.
 pub fn start_sweeper(state: AppState) {
     tokio::spawn(async move {
         loop {
             let removed = sweep(&state).await;
             if removed > 0 {
                 tracing::info!(count = removed, "uploads: removed files no send claimed");
+            }
+            let before = now_ms() - KEEP_UNCLAIMED.as_millis() as i64;
+            match state.files.sweep_unfinished(before).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(count = n, "files: dropped what unfinished writes left"),
+                Err(e) => {
+                    tracing::warn!(error = %e, "files: cannot sweep unfinished writes; trying again later")
+                }
             }
             tokio::select! {
                 _ = state.shutdown.cancelled() => return,

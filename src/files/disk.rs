@@ -92,6 +92,40 @@ impl Files for DiskFiles {
         Ok(old)
     }
 
+    async fn sweep_unfinished(&self, before_ms: i64) -> io::Result<usize> {
+        let before = std::time::UNIX_EPOCH + std::time::Duration::from_millis(before_ms as u64);
+        // Names have at most two parts, so parts lie in the root or one folder down.
+        let mut dirs = vec![self.root.clone()];
+        let mut removed = 0;
+        while let Some(dir) = dirs.pop() {
+            let mut entries = match tokio::fs::read_dir(&dir).await {
+                Ok(e) => e,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(e),
+            };
+            while let Some(entry) = entries.next_entry().await? {
+                let meta = entry.metadata().await?;
+                if meta.is_dir() {
+                    if dir == self.root {
+                        dirs.push(entry.path());
+                    }
+                    continue;
+                }
+                let is_part = entry
+                    .file_name()
+                    .to_str()
+                    .is_some_and(|n| n.ends_with(".part"));
+                if is_part && meta.modified().is_ok_and(|t| t < before) {
+                    match tokio::fs::remove_file(entry.path()).await {
+                        Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
+                        _ => removed += 1,
+                    }
+                }
+            }
+        }
+        Ok(removed)
+    }
+
     fn describe(&self) -> String {
         format!("directory {}", self.root.display())
     }

@@ -63,6 +63,10 @@ pub trait Files: Send + Sync {
     /// were never finished.
     async fn older_than(&self, folder: &str, before_ms: i64) -> io::Result<Vec<String>>;
 
+    /// Drops what writes started before `before_ms` and never finished or aborted (a
+    /// process that died mid-write) left behind. Returns how many it dropped.
+    async fn sweep_unfinished(&self, before_ms: i64) -> io::Result<usize>;
+
     /// Where the files are, for the log.
     fn describe(&self) -> String;
 }

@@ -9,6 +9,11 @@
 //! names and does not return BSON dates as dates (see `tests/it/files.rs`). Reads fetch
 //! only the chunks a range covers, so a player seeking in a video does not pull the
 //! whole file.
+//!
+//! Without transactions, a process that dies while writing a file (or removing one) would
+//! leave chunks that no description names. Each write and removal therefore notes its
+//! chunks in `media_writes` first and clears the note when done; a sweep drops the chunks
+//! of old notes that no description names.
 
 use std::io;
 
@@ -29,6 +34,8 @@ const CHUNK: usize = 255 * 1024;
 pub struct MongoFiles {
     files: Collection<Document>,
     chunks: Collection<Document>,
+    /// Chunk sets being written or removed: `{_id: chunks_id, started_at_ms}`.
+    writes: Collection<Document>,
     database: String,
 }
 
@@ -87,19 +94,49 @@ impl MongoFiles {
                 .options(IndexOptions::builder().unique(unique).build())
                 .build()
         };
-        files
-            .create_index(index(doc! { "filename": 1 }, false))
-            .await
-            .map_err(io_err)?;
+        for keys in [doc! { "filename": 1 }, doc! { "chunks_id": 1 }] {
+            files
+                .create_index(index(keys, false))
+                .await
+                .map_err(io_err)?;
+        }
         chunks
             .create_index(index(doc! { "files_id": 1, "n": 1 }, true))
+            .await
+            .map_err(io_err)?;
+        let writes = db.collection::<Document>("media_writes");
+        writes
+            .create_index(index(doc! { "started_at_ms": 1 }, false))
             .await
             .map_err(io_err)?;
         Ok(Self {
             files,
             chunks,
+            writes,
             database: db.name().to_string(),
         })
+    }
+
+    /// Notes that the chunks `chunks_id` are being written or removed. An upsert, since a
+    /// removal may follow a write whose note a crash kept.
+    async fn note_write(&self, chunks_id: &str) -> io::Result<()> {
+        self.writes
+            .update_one(
+                doc! { "_id": chunks_id },
+                doc! { "$set": { "started_at_ms": now_ms() } },
+            )
+            .upsert(true)
+            .await
+            .map_err(io_err)?;
+        Ok(())
+    }
+
+    /// The write or removal of `chunks_id` is over. Failing to say so costs only a later
+    /// look by the sweep, so it is logged, not returned.
+    async fn clear_write(&self, chunks_id: &str) {
+        if let Err(e) = self.writes.delete_one(doc! { "_id": chunks_id }).await {
+            tracing::warn!(chunks = %chunks_id, error = %e, "MongoDB files: could not clear a write's note");
+        }
     }
 
     async fn find(&self, filter: Document) -> io::Result<Vec<Document>> {
@@ -118,11 +155,22 @@ impl MongoFiles {
 
     /// The description first, so a reader never finds a file with chunks missing.
     async fn delete(&self, file: &FileDoc) -> io::Result<()> {
+        self.note_write(&file.chunks_id).await?;
         self.files
             .delete_one(doc! { "_id": &file.id })
             .await
             .map_err(io_err)?;
-        self.delete_chunks(&file.chunks_id).await
+        // A renamed file's chunks stay while another description names them.
+        let named = self
+            .files
+            .find_one(doc! { "chunks_id": &file.chunks_id })
+            .await
+            .map_err(io_err)?;
+        if named.is_none() {
+            self.delete_chunks(&file.chunks_id).await?;
+        }
+        self.clear_write(&file.chunks_id).await;
+        Ok(())
     }
 
     async fn delete_chunks(&self, chunks_id: &str) -> io::Result<()> {
@@ -224,6 +272,35 @@ impl Files for MongoFiles {
             .collect())
     }
 
+    async fn sweep_unfinished(&self, before_ms: i64) -> io::Result<usize> {
+        let notes: Vec<Document> = self
+            .writes
+            .find(doc! { "started_at_ms": { "$lt": before_ms } })
+            .await
+            .map_err(io_err)?
+            .try_collect()
+            .await
+            .map_err(io_err)?;
+        let mut dropped = 0;
+        for note in notes {
+            let Ok(chunks_id) = note.get_str("_id") else {
+                continue;
+            };
+            // A write that got as far as its description is a file, not debris.
+            let named = self
+                .files
+                .find_one(doc! { "chunks_id": chunks_id })
+                .await
+                .map_err(io_err)?;
+            if named.is_none() {
+                self.delete_chunks(chunks_id).await?;
+                dropped += 1;
+            }
+            self.clear_write(chunks_id).await;
+        }
+        Ok(dropped)
+    }
+
     fn describe(&self) -> String {
         format!(
             "collections media_files and media_chunks of MongoDB database {}",
@@ -243,6 +320,9 @@ struct MongoWriter {
 
 impl MongoWriter {
     async fn flush_chunk(&mut self) -> io::Result<()> {
+        if self.n == 0 {
+            self.files.note_write(&self.id).await?;
+        }
         let data = Binary {
             subtype: BinarySubtype::Generic,
             bytes: std::mem::take(&mut self.buffer),
@@ -293,16 +373,23 @@ impl FileWriter for MongoWriter {
         }
         .await;
         if let Err(e) = written {
-            let _ = self.files.delete_chunks(&self.id).await;
+            if self.files.delete_chunks(&self.id).await.is_ok() {
+                self.files.clear_write(&self.id).await;
+            }
             return Err(e);
         }
+        self.files.clear_write(&self.id).await;
         self.files.newest(&self.name, true).await?;
         Ok(self.size)
     }
 
     async fn abort(self: Box<Self>) {
-        if let Err(e) = self.files.delete_chunks(&self.id).await {
-            tracing::warn!(file = %self.name, error = %e, "MongoDB files: could not drop an unfinished file");
+        match self.files.delete_chunks(&self.id).await {
+            Ok(()) => self.files.clear_write(&self.id).await,
+            // The note stays, so the sweep drops them later.
+            Err(e) => {
+                tracing::warn!(file = %self.name, error = %e, "MongoDB files: could not drop an unfinished file")
+            }
         }
     }
 }

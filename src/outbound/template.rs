@@ -1,7 +1,7 @@
 //! A template send, checked before Meta is called: its name and language, and every value
-//! (body, header, buttons) against the approved template when the list can be read. A
-//! media header's file becomes the message's media, so an upload goes to WhatsApp the
-//! same way an attachment does and the bubble shows it.
+//! (body, header, buttons, a carousel's cards) against the approved template when the
+//! list can be read. A media header's file becomes the message's media, so an upload goes
+//! to WhatsApp the same way an attachment does and the bubble shows it.
 
 use std::collections::HashSet;
 

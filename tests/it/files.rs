@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use futures::StreamExt;
+use futures::{StreamExt, TryStreamExt};
 use switchboard::files::disk::DiskFiles;
 use switchboard::files::mongo::MongoFiles;
 use switchboard::files::{DynFiles, read_all, write_all};
@@ -120,6 +120,104 @@ pub async fn files_older_than_lists_one_folder(files: DynFiles) {
     assert!(files.older_than("elsewhere", cut).await.unwrap().is_empty());
 }
 
+/// A process that dies mid-write leaves pieces (a part file, chunks) that no finish or
+/// abort will remove; the sweep does, once they are old, and leaves whole files and
+/// writes still under way alone.
+pub async fn files_sweep_drops_what_unfinished_writes_left(files: DynFiles, guard: &Guard) {
+    let bytes = pattern(CHUNK + 10);
+    write_in_pieces(&files, "m-1", &bytes).await;
+    write_in_pieces(&files, "uploads/u-1", &bytes).await;
+    // Two writes cut off by a crash: dropped without finish or abort, past a chunk.
+    for name in ["m-2", "uploads/u-2"] {
+        let mut w = files.create(name).await.unwrap();
+        w.write(&bytes).await.unwrap();
+        drop(w);
+    }
+    // A removal cut off after its description went would leave chunks too; it is noted
+    // the same way, so a finished removal leaves nothing for the sweep.
+    write_in_pieces(&files, "m-3", &bytes).await;
+    files.remove("m-3").await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let cut = now_ms();
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let mut running = files.create("m-4").await.unwrap();
+    running.write(&bytes).await.unwrap();
+    assert!(debris(guard).await > 0, "the crashed writes left pieces");
+
+    assert_eq!(files.sweep_unfinished(cut).await.unwrap(), 2);
+    assert_eq!(
+        files.sweep_unfinished(cut).await.unwrap(),
+        0,
+        "already gone"
+    );
+    assert_eq!(read(&files, "m-1", 0, bytes.len() as u64).await, bytes);
+    assert_eq!(read(&files, "uploads/u-1", 0, 10).await, &bytes[..10]);
+    assert!(files.open("m-2").await.unwrap().is_none());
+    assert_eq!(running.finish().await.unwrap(), bytes.len() as u64);
+    assert_eq!(read(&files, "m-4", 0, bytes.len() as u64).await, bytes);
+    assert_eq!(
+        files.sweep_unfinished(now_ms() + 1000).await.unwrap(),
+        0,
+        "a finished write leaves nothing to sweep"
+    );
+    assert_eq!(debris(guard).await, 0);
+}
+
+/// What no file owns: part files on disk; in MongoDB, chunks no description names and
+/// notes of writes.
+async fn debris(guard: &Guard) -> usize {
+    match guard {
+        Guard::Dir(dir) => {
+            let mut parts = 0;
+            let mut dirs = vec![dir.path().to_path_buf()];
+            while let Some(d) = dirs.pop() {
+                for entry in std::fs::read_dir(d).into_iter().flatten().flatten() {
+                    let path = entry.path();
+                    if path.is_dir() {
+                        dirs.push(path);
+                    } else if path.to_string_lossy().ends_with(".part") {
+                        parts += 1;
+                    }
+                }
+            }
+            parts
+        }
+        Guard::Database(db) => {
+            let collection = |name| db.collection::<mongodb::bson::Document>(name);
+            let named: Vec<String> = collection("media_files")
+                .find(mongodb::bson::doc! {})
+                .await
+                .unwrap()
+                .try_collect::<Vec<_>>()
+                .await
+                .unwrap()
+                .iter()
+                .map(|d| d.get_str("chunks_id").unwrap().to_string())
+                .collect();
+            let chunks: Vec<_> = collection("media_chunks")
+                .find(mongodb::bson::doc! {})
+                .await
+                .unwrap()
+                .try_collect::<Vec<_>>()
+                .await
+                .unwrap();
+            let orphans = chunks
+                .iter()
+                .filter(|c| {
+                    !named
+                        .iter()
+                        .any(|n| c.get_str("files_id") == Ok(n.as_str()))
+                })
+                .count();
+            let notes = collection("media_writes")
+                .count_documents(mongodb::bson::doc! {})
+                .await
+                .unwrap();
+            orphans + notes as usize
+        }
+    }
+}
+
 pub async fn files_refuse_names_the_app_does_not_make(files: DynFiles) {
     for bad in ["../x", "a/../../b", "", "a/b/c"] {
         assert!(files.create(bad).await.is_err(), "{bad}");
@@ -140,6 +238,12 @@ macro_rules! file_store {
                 files_older_than_lists_one_folder,
                 files_refuse_names_the_app_does_not_make,
             );
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn files_sweep_drops_what_unfinished_writes_left() {
+                let (files, guard) = $open.await;
+                $crate::files::files_sweep_drops_what_unfinished_writes_left(files, &guard).await;
+                guard.cleanup().await;
+            }
         }
     };
     (@tests $open:expr; $($name:ident),* $(,)?) => {
