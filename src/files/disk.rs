@@ -104,7 +104,12 @@ impl Files for DiskFiles {
                 Err(e) => return Err(e),
             };
             while let Some(entry) = entries.next_entry().await? {
-                let meta = entry.metadata().await?;
+                // A write that finished (renamed) since the listing is no longer there.
+                let meta = match entry.metadata().await {
+                    Ok(m) => m,
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+                    Err(e) => return Err(e),
+                };
                 if meta.is_dir() {
                     if dir == self.root {
                         dirs.push(entry.path());
