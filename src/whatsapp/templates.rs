@@ -240,6 +240,13 @@ fn button_slot(
 mod tests {
     use super::*;
 
+    fn slots(slots: &[ButtonSlot]) -> Vec<(u8, ButtonValueKind, bool)> {
+        slots
+            .iter()
+            .map(|b| (b.index, b.sub_type, b.required))
+            .collect()
+    }
+
     #[test]
     fn reads_approved_templates_with_what_their_header_and_buttons_take() {
         let body = serde_json::json!({
@@ -331,13 +338,8 @@ mod tests {
             track.customer_text(&[], Some("#42")),
             "Order #42\nOn its way"
         );
-        let slots: Vec<_> = track
-            .button_slots
-            .iter()
-            .map(|b| (b.index, b.sub_type, b.required))
-            .collect();
         assert_eq!(
-            slots,
+            slots(&track.button_slots),
             [
                 (0, ButtonValueKind::Url, true),
                 (2, ButtonValueKind::CopyCode, true)
@@ -359,13 +361,8 @@ mod tests {
             "Tulips for $5"
         );
         assert_eq!(first.buttons, ["More", "Buy"]);
-        let slots: Vec<_> = second
-            .button_slots
-            .iter()
-            .map(|b| (b.index, b.sub_type, b.required))
-            .collect();
         assert_eq!(
-            slots,
+            slots(&second.button_slots),
             [
                 (0, ButtonValueKind::QuickReply, false),
                 (1, ButtonValueKind::Url, true)

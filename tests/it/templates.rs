@@ -186,12 +186,7 @@ async fn a_template_send_is_checked_against_the_list_and_keeps_the_text_the_cust
             "header needs an image (a link or an upload)",
         ),
     ] {
-        let (status, body) = send_outgoing(&app, &conv, bad.clone()).await;
-        assert_eq!(status, 400, "{bad}: {body}");
-        assert!(
-            body["message"].as_str().unwrap().contains(reason),
-            "{bad}: {body}"
-        );
+        refused(&app, &conv, bad, reason).await;
     }
     assert_eq!(
         sent_log(&app).await.len(),
@@ -272,6 +267,16 @@ async fn without_a_readable_list_the_reason_is_given_and_templates_still_go_by_n
     .await;
     assert_eq!(status, 200, "{m}");
     assert_eq!(m["text"], "anything_goes: x");
+}
+
+/// `bad` is answered 400 with a message that says `reason`.
+async fn refused(app: &TestApp, conv: &str, bad: Value, reason: &str) {
+    let (status, body) = send_outgoing(app, conv, bad.clone()).await;
+    assert_eq!(status, 400, "{bad}: {body}");
+    assert!(
+        body["message"].as_str().unwrap().contains(reason),
+        "{bad}: {body}"
+    );
 }
 
 /// The template object of the last request that reached the simulator.
@@ -485,12 +490,7 @@ async fn a_header_or_button_value_that_does_not_fit_is_refused_before_meta() {
             "has no offer that ends",
         ),
     ] {
-        let (status, body) = send_outgoing(&app, &conv, bad.clone()).await;
-        assert_eq!(status, 400, "{bad}: {body}");
-        assert!(
-            body["message"].as_str().unwrap().contains(reason),
-            "{bad}: {body}"
-        );
+        refused(&app, &conv, bad, reason).await;
     }
     // A header upload of the wrong kind is refused too, and stays unclaimed.
     let (_, pdf) = upload(&app, "application/pdf", "a.pdf", b"%PDF-1.4 x".to_vec()).await;
@@ -624,12 +624,7 @@ async fn a_carousel_without_each_of_its_cards_filled_is_refused_before_meta() {
         (order, "order_update is not a carousel"),
         (carousel(json!(eleven)), "at most 10 cards"),
     ] {
-        let (status, body) = send_outgoing(&app, &conv, bad.clone()).await;
-        assert_eq!(status, 400, "{bad}: {body}");
-        assert!(
-            body["message"].as_str().unwrap().contains(reason),
-            "{bad}: {body}"
-        );
+        refused(&app, &conv, bad, reason).await;
     }
     assert_eq!(
         sent_log(&app).await.len(),
