@@ -97,12 +97,12 @@ pub async fn run_job(state: &AppState, job: &Job) -> StoreResult<()> {
             } else {
                 let wait = crate::outbound::dispatch::backoff(Duration::from_secs(2), 2, attempt);
                 store
-                    .schedule_job(Job {
-                        kind: JobKind::Media,
-                        key: m.id.clone(),
-                        due_at: now_ms() + wait.as_millis() as i64,
-                        attempts: attempt,
-                    })
+                    .schedule_job(Job::new(
+                        JobKind::Media,
+                        m.id.clone(),
+                        now_ms() + wait.as_millis() as i64,
+                        attempt,
+                    ))
                     .await?;
             }
             update(state, &m.id, move |md| {
@@ -124,12 +124,7 @@ pub async fn run_job(state: &AppState, job: &Job) -> StoreResult<()> {
 pub async fn refetch(state: &AppState, m: &Message) -> StoreResult<()> {
     state
         .store
-        .schedule_job(Job {
-            kind: JobKind::Media,
-            key: m.id.clone(),
-            due_at: now_ms(),
-            attempts: 0,
-        })
+        .schedule_job(Job::new(JobKind::Media, m.id.clone(), now_ms(), 0))
         .await?;
     update(state, &m.id, |md| {
         md.state = MediaState::Pending;
@@ -340,26 +335,31 @@ pub async fn serve(
         .await
         .map_err(|e| AppError::Internal(format!("media file: {e}")))?;
     let body = axum::body::Body::from_stream(stream);
-    let mime = media
+    let stored_mime = media
         .mime_type
         .as_deref()
         .and_then(safe_mime)
         .unwrap_or_else(|| "application/octet-stream".into());
+    let (mime, disposition) = presentation(&stored_mime);
     let filename = media
         .filename
-        .unwrap_or_else(|| format!("{}.{}", m.kind.as_str(), extension(&mime)))
-        .replace(['"', '\\', '\r', '\n'], "_");
+        .unwrap_or_else(|| format!("{}.{}", m.kind.as_str(), extension(&stored_mime)));
     let mut res = (
         status,
         [
             (header::CONTENT_TYPE, mime),
             (
                 header::CONTENT_DISPOSITION,
-                format!("inline; filename=\"{filename}\""),
+                content_disposition(disposition, &filename),
             ),
             // Files never change under an id; only signed-in browsers may keep them.
             (header::CACHE_CONTROL, "private, max-age=86400".into()),
             (header::X_CONTENT_TYPE_OPTIONS, "nosniff".into()),
+            // Even a file a browser does open runs no script and loads nothing.
+            (
+                header::CONTENT_SECURITY_POLICY,
+                "sandbox; default-src 'none'".into(),
+            ),
             (header::CONTENT_LENGTH, count.to_string()),
             (header::ACCEPT_RANGES, "bytes".into()),
         ],
@@ -427,6 +427,55 @@ fn extension(mime: &str) -> &'static str {
     }
 }
 
+/// Types a browser shows without running anything in them. Every other file a customer
+/// or an agent sends (HTML, SVG, XML, scripts, archives) is only ever downloaded.
+const INLINE_TYPES: &[&str] = &[
+    "image/jpeg",
+    "image/png",
+    "image/webp",
+    "video/mp4",
+    "video/3gpp",
+    "audio/aac",
+    "audio/amr",
+    "audio/mpeg",
+    "audio/mp4",
+    "audio/ogg",
+    "application/pdf",
+];
+
+/// The `Content-Type` and disposition a stored file is served with: passive types
+/// inline as themselves, anything else as an opaque download.
+fn presentation(mime: &str) -> (String, &'static str) {
+    let essence = mime
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    if INLINE_TYPES.contains(&essence.as_str()) {
+        (mime.to_string(), "inline")
+    } else {
+        ("application/octet-stream".into(), "attachment")
+    }
+}
+
+/// `Content-Disposition` with the file's name: a plain-ASCII fallback for old clients
+/// and the exact name in RFC 6266's `filename*`, so no name can break the header.
+fn content_disposition(disposition: &str, filename: &str) -> String {
+    let fallback: String = filename
+        .chars()
+        .map(|c| {
+            if c.is_ascii_graphic() && c != '"' && c != '\\' || c == ' ' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let exact = percent_encoding::utf8_percent_encode(filename, percent_encoding::NON_ALPHANUMERIC);
+    format!("{disposition}; filename=\"{fallback}\"; filename*=UTF-8''{exact}")
+}
+
 /// MIME types from Meta are trusted only as far as their shape: `type/subtype` plus
 /// parameters, printable ASCII, so they are safe to echo in a header.
 fn safe_mime(s: &str) -> Option<String> {
@@ -474,6 +523,51 @@ mod tests {
         assert_eq!(byte_range("bytes=100-", 100), Err(()));
         assert_eq!(byte_range("bytes=-0", 100), Err(()));
         assert_eq!(byte_range("bytes=0-", 0), Err(()));
+    }
+
+    #[test]
+    fn only_passive_types_are_served_inline() {
+        for passive in [
+            "image/jpeg",
+            "audio/ogg; codecs=opus",
+            "application/pdf",
+            "video/mp4",
+        ] {
+            assert_eq!(presentation(passive), (passive.to_string(), "inline"));
+        }
+        for active in [
+            "text/html",
+            "image/svg+xml",
+            "application/xhtml+xml",
+            "text/xml",
+            "application/xml",
+            "TEXT/HTML; charset=utf-8",
+            "application/javascript",
+        ] {
+            assert_eq!(
+                presentation(active),
+                ("application/octet-stream".to_string(), "attachment"),
+                "{active}"
+            );
+        }
+    }
+
+    #[test]
+    fn any_file_name_makes_a_valid_header() {
+        for name in [
+            "a\u{1}b.pdf",
+            "x\ty\r\n.pdf",
+            "\"quoted\".pdf",
+            "fatura ção.pdf",
+            "\u{7f}",
+        ] {
+            let v = content_disposition("attachment", name);
+            assert!(header::HeaderValue::from_str(&v).is_ok(), "{name:?} -> {v}");
+        }
+        assert_eq!(
+            content_disposition("inline", "ação 1.pdf"),
+            "inline; filename=\"a__o 1.pdf\"; filename*=UTF-8''a%C3%A7%C3%A3o%201%2Epdf"
+        );
     }
 
     #[test]

@@ -17,31 +17,39 @@ pub async fn sign_in(email: String, password: String) -> Result<Me, ApiError> {
     let address = ctx::client_address(&state);
     let email = auth::normalise_email(&email);
     let run = async {
-        if let Err(wait) = state.sign_in_limiter.check(&email, &address) {
+        let headers = ctx::headers().map_err(|e| AppError::Internal(e.message))?;
+        // Login CSRF: another site must not sign a browser in to an account of its choosing.
+        if !auth::same_origin(&headers) {
+            tracing::warn!(%address, "sign-in refused: cross-site request");
+            return Err(AppError::Forbidden("cross-site sign-in refused".into()));
+        }
+        if let Err(wait) = state.sign_in_limiter.begin(&email, &address) {
             tracing::warn!(%email, %address, "sign-in throttled");
             return Err(AppError::TooManyRequests {
                 retry_after: wait.as_secs().max(1),
             });
         }
         let found = state.store.user_by_email(&email).await?;
+        let hash = found.as_ref().map(|(_, hash)| hash.clone());
+        let matches = auth::check_password(&state.password_checks, hash, password).await?;
+        // A disabled account answers exactly like a wrong password: the answer must not
+        // tell a guesser that the password was right.
         let user = match found {
-            Some((user, hash)) if auth::verify_password(&hash, &password) => user,
+            Some((user, _)) if matches && !user.disabled => user,
+            Some((user, _)) if matches => {
+                tracing::info!(email = %user.email, %address, "sign-in refused: account disabled");
+                return Err(AppError::Unauthorized("wrong email or password".into()));
+            }
             Some(_) => {
-                state.sign_in_limiter.record_failure(&email, &address);
                 tracing::info!(%email, %address, "sign-in failed: wrong password");
                 return Err(AppError::Unauthorized("wrong email or password".into()));
             }
             None => {
-                auth::burn_password_check(&password);
-                state.sign_in_limiter.record_failure(&email, &address);
                 tracing::info!(%email, %address, "sign-in failed: unknown email");
                 return Err(AppError::Unauthorized("wrong email or password".into()));
             }
         };
-        if user.disabled {
-            return Err(AppError::Forbidden("this account is disabled".into()));
-        }
-        state.sign_in_limiter.record_success(&email);
+        state.sign_in_limiter.record_success(&email, &address);
         let secret = auth::new_secret("");
         let token_hash = auth::sha256_hex(&secret);
         let lifetime = state.config.session_lifetime;
@@ -53,7 +61,6 @@ pub async fn sign_in(email: String, password: String) -> Result<Me, ApiError> {
                 crate::store::now_ms() + lifetime.as_millis() as i64,
             )
             .await?;
-        let headers = ctx::headers().map_err(|e| AppError::Internal(e.message))?;
         let cookie = auth::session_cookie(&secret, lifetime, auth::is_https(&state, &headers));
         if let Some(res) = use_context::<leptos_axum::ResponseOptions>() {
             res.append_header(axum::http::header::SET_COOKIE, cookie);
@@ -135,7 +142,7 @@ pub async fn change_password(current: String, new: String) -> Result<(), ApiErro
             .user_by_email(&principal.user.email)
             .await?
             .ok_or(AppError::NotFound("user"))?;
-        if !auth::verify_password(&hash, &current) {
+        if !auth::check_password(&state.password_checks, Some(hash), current).await? {
             return Err(AppError::Unauthorized(
                 "the current password is wrong".into(),
             ));

@@ -260,6 +260,7 @@ pub async fn simulate_customer_message(
             text,
             kind,
             target,
+            file: None,
         };
         sim.customer_message(&state, &inbox, &input)
             .await
@@ -274,19 +275,26 @@ pub async fn simulate_customer_message(
 /// Simulator mode only: schedules faults for the next sends, media downloads or
 /// deliveries (the same JSON as `POST /_sim/faults`: one fault or a list).
 #[server(endpoint = "simulate_fault", input = Json, output = Json)]
-pub async fn simulate_fault(fault: serde_json::Value) -> Result<usize, ApiError> {
+pub async fn simulate_fault(
+    fault: serde_json::Value,
+    inbox_id: Option<String>,
+) -> Result<usize, ApiError> {
     use super::ctx;
     use crate::server::error::AppError;
     let state = ctx::state()?;
-    ctx::principal()?;
+    let principal = ctx::principal()?;
     let Some(sim) = state.simulator.as_ref() else {
         return Err(AppError::NotFound("simulator").into_api());
     };
     let faults = crate::simulator::parse_faults(fault)
         .map_err(|e| AppError::BadRequest(format!("unknown fault: {e}")).into_api())?;
-    tracing::info!(?faults, "simulator: faults scheduled");
-    sim.add_faults(faults);
-    Ok(sim.pending_faults().len())
+    let named = inbox_id.as_deref().map(crate::simulator::InboxRef::Id);
+    let inbox = crate::simulator::target_inbox(&state, &principal, named)
+        .await
+        .map_err(AppError::into_api)?;
+    tracing::info!(?faults, phone_number_id = %inbox.phone_number_id, "simulator: faults scheduled");
+    sim.add_faults(&inbox.phone_number_id, faults);
+    Ok(sim.pending_faults(&inbox.phone_number_id).len())
 }
 
 /// Simulator mode only: `count` demo customers write at once.

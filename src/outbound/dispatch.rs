@@ -95,7 +95,8 @@ async fn attempt(state: &AppState, id: &str, done: i64) -> StoreResult<Message> 
         .unwrap_or_default();
     let m = match upload_if_needed(state, m, &token, &inbox.phone_number_id).await? {
         Uploaded::Ready(m) => m,
-        Uploaded::Failed(m, e) => return handle_error(state, &m, done + 1, e).await,
+        // A duplicate upload costs nothing: only the send itself can be uncertain.
+        Uploaded::Failed(m, e) => return handle_error(state, &m, done + 1, e, false).await,
         Uploaded::Missing(m, detail) => {
             store.finish_job(JobKind::Send, id).await?;
             return fail(state, &m, "The file to send is missing", Some(detail)).await;
@@ -140,7 +141,7 @@ async fn attempt(state: &AppState, id: &str, done: i64) -> StoreResult<Message> 
             }
             Ok(m)
         }
-        Err(e) => handle_error(state, &m, done + 1, e).await,
+        Err(e) => handle_error(state, &m, done + 1, e, true).await,
     }
 }
 
@@ -215,11 +216,13 @@ async fn upload_if_needed(
     Ok(Uploaded::Ready(updated.unwrap_or(m)))
 }
 
+/// `sent` says the failed call was the send itself, which Meta may have accepted.
 async fn handle_error(
     state: &AppState,
     m: &Message,
     made: i64,
     e: CallError,
+    sent: bool,
 ) -> StoreResult<Message> {
     let store = &state.store;
     let info = e.to_info();
@@ -235,6 +238,26 @@ async fn handle_error(
             let at = now_ms() + PAUSED_RECHECK.as_millis() as i64;
             schedule(state, &m.id, at, made - 1).await?;
             set_waiting(state, m, format!("Sending is paused: {reason}"), None).await
+        }
+        Recovery::Retry { .. } if sent && e.outcome_unknown() && made < MAX_ATTEMPTS => {
+            // Meta may have accepted it: a receipt will say so (and link it through its
+            // callback id). Only when none comes for a good while is it sent again.
+            let wait = state.config.uncertain_send_wait;
+            let at = now_ms() + wait.as_millis() as i64;
+            tracing::warn!(message = %m.id, attempt = made, wait_ms = wait.as_millis() as u64,
+                error = %e, "send: outcome unknown; waiting for a receipt before trying again");
+            schedule(state, &m.id, at, made).await?;
+            set_waiting(
+                state,
+                m,
+                format!(
+                    "Outcome unknown — waiting for WhatsApp ({}). It is sent again only if \
+                     no receipt comes.",
+                    info.title
+                ),
+                Some(at),
+            )
+            .await
         }
         Recovery::Retry { base, factor } if made < MAX_ATTEMPTS => {
             let wait = backoff(base, factor, made);
@@ -279,12 +302,7 @@ pub fn backoff(base: Duration, factor: u32, attempt: i64) -> Duration {
 async fn schedule(state: &AppState, id: &str, due_at: i64, attempts: i64) -> StoreResult<()> {
     state
         .store
-        .schedule_job(Job {
-            kind: JobKind::Send,
-            key: id.to_string(),
-            due_at,
-            attempts,
-        })
+        .schedule_job(Job::new(JobKind::Send, id, due_at, attempts))
         .await?;
     state.jobs.notify_one();
     Ok(())

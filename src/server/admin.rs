@@ -183,6 +183,9 @@ pub async fn create_token(
 /// missing. In simulator mode with no accounts at all, a demo admin with a random password
 /// is created; its credentials are returned (to print once) and kept for the sign-in page.
 pub async fn bootstrap(store: &DynStore, config: &Config) -> Result<Option<DemoLogin>, AppError> {
+    if !config.whatsapp.simulator() {
+        retire_demo_admin(store).await?;
+    }
     if let Some((email, password)) = &config.admin {
         if store
             .user_by_email(&normalise_email(email))
@@ -224,6 +227,38 @@ pub async fn bootstrap(store: &DynStore, config: &Config) -> Result<Option<DemoL
     let json = serde_json::to_string(&demo).map_err(|e| AppError::Internal(e.to_string()))?;
     store.set_setting(DEMO_LOGIN_SETTING, Some(&json)).await?;
     Ok(Some(demo))
+}
+
+/// With real credentials the demo admin (whose password the simulator's sign-in page
+/// showed) must not keep working: it is disabled, its sessions end and the stored demo
+/// password is deleted. An admin may enable it again with a new password.
+async fn retire_demo_admin(store: &DynStore) -> Result<(), AppError> {
+    if store.setting(DEMO_LOGIN_SETTING).await?.is_some() {
+        store.set_setting(DEMO_LOGIN_SETTING, None).await?;
+        tracing::warn!("live mode: deleted the simulator's stored demo password");
+    }
+    let Some((demo, _)) = store.user_by_email(DEMO_ADMIN_EMAIL).await? else {
+        return Ok(());
+    };
+    if demo.disabled {
+        return Ok(());
+    }
+    store
+        .update_user(
+            &demo.id,
+            UserUpdate {
+                disabled: Some(true),
+                ..Default::default()
+            },
+        )
+        .await?;
+    store.delete_user_sessions(&demo.id).await?;
+    tracing::warn!(
+        email = DEMO_ADMIN_EMAIL,
+        "live mode: disabled the simulator's demo admin; sign in with an admin of your own \
+         (SWITCHBOARD_ADMIN_EMAIL or `switchboard user add --role admin`)"
+    );
+    Ok(())
 }
 
 /// The demo sign-in, if still valid (simulator mode only).

@@ -112,6 +112,33 @@ pub fn hash_password(password: &str) -> Result<String, AppError> {
         .map_err(|e| AppError::Internal(format!("password hashing failed: {e}")))
 }
 
+/// Password checks run at once, at most: each holds a blocking thread for tens of
+/// milliseconds, and sign-ins must never stall sockets or webhooks.
+pub const PARALLEL_PASSWORD_CHECKS: usize = 2;
+
+/// Checks `password` against `hash` on a blocking thread, behind `slots`; a missing hash
+/// (unknown email) costs the same as a wrong password, so timing does not reveal which
+/// accounts exist.
+pub async fn check_password(
+    slots: &tokio::sync::Semaphore,
+    hash: Option<String>,
+    password: String,
+) -> Result<bool, AppError> {
+    let _slot = slots
+        .acquire()
+        .await
+        .map_err(|e| AppError::Internal(format!("password check slots closed: {e}")))?;
+    tokio::task::spawn_blocking(move || match hash {
+        Some(hash) => verify_password(&hash, &password),
+        None => {
+            burn_password_check(&password);
+            false
+        }
+    })
+    .await
+    .map_err(|e| AppError::Internal(format!("password check failed: {e}")))
+}
+
 pub fn verify_password(hash: &str, password: &str) -> bool {
     PasswordHash::new(hash)
         .map(|parsed| {

@@ -110,6 +110,9 @@ pub struct Config {
     pub graph_timeout: Duration,
     /// Where media files (downloaded and attached) are kept.
     pub media: MediaStoreConfig,
+    /// After a send whose outcome is unknown (a timeout, a lost answer), how long to wait
+    /// for a receipt before sending it again.
+    pub uncertain_send_wait: Duration,
 }
 
 /// `SWITCHBOARD_MEDIA_STORE`: where files live.
@@ -241,6 +244,21 @@ impl Config {
             ));
         }
 
+        // The simulator's sign-in page shows the demo admin's password: it is for one
+        // machine, unless the operator says otherwise.
+        let simulator_public = parse_flag(&var, "SWITCHBOARD_SIMULATOR_PUBLIC")?;
+        if whatsapp.simulator() && !site_addr.ip().is_loopback() && !simulator_public {
+            return Err(ConfigError::new(
+                "LEPTOS_SITE_ADDR",
+                format!(
+                    "{site_addr} is reachable from other machines, but simulator mode (no \
+                     WHATSAPP_ACCESS_TOKEN) shows the demo admin's password on the sign-in page; \
+                     bind to 127.0.0.1, set WHATSAPP_ACCESS_TOKEN, or set \
+                     SWITCHBOARD_SIMULATOR_PUBLIC=1 if you really mean to"
+                ),
+            ));
+        }
+
         let receipt_delays = match var("SIMULATOR_RECEIPT_DELAYS_MS") {
             None => [400, 900, 1600].map(Duration::from_millis),
             Some(v) => parse_delays(&v).ok_or_else(|| {
@@ -294,16 +312,7 @@ impl Config {
             None => None,
         };
         let session_hours = parse_positive(&var, "SWITCHBOARD_SESSION_HOURS", 24 * 7)?;
-        let trust_proxy = match var("SWITCHBOARD_TRUST_PROXY").as_deref() {
-            None | Some("0" | "false" | "no") => false,
-            Some("1" | "true" | "yes") => true,
-            Some(other) => {
-                return Err(ConfigError::new(
-                    "SWITCHBOARD_TRUST_PROXY",
-                    format!("{other:?} is not true or false"),
-                ));
-            }
-        };
+        let trust_proxy = parse_flag(&var, "SWITCHBOARD_TRUST_PROXY")?;
 
         let redis_url = match var("REDIS_URL") {
             Some(url) => {
@@ -326,6 +335,11 @@ impl Config {
             Duration::from_millis(
                 parse_positive(&var, "SWITCHBOARD_GRAPH_TIMEOUT_MS", 15_000)? as u64,
             );
+        let uncertain_send_wait = Duration::from_millis(parse_positive(
+            &var,
+            "SWITCHBOARD_UNCERTAIN_SEND_WAIT_MS",
+            300_000,
+        )? as u64);
         let media_dir = || {
             var("SWITCHBOARD_MEDIA_DIR")
                 .unwrap_or_else(|| "data/media".into())
@@ -366,6 +380,7 @@ impl Config {
             log_poll,
             graph_timeout,
             media,
+            uncertain_send_wait,
         })
     }
 }
@@ -382,6 +397,20 @@ fn parse_positive(
             .ok()
             .filter(|n| *n > 0)
             .ok_or_else(|| ConfigError::new(name, format!("{v:?} is not a positive integer"))),
+    }
+}
+
+fn parse_flag(
+    var: &impl Fn(&str) -> Option<String>,
+    name: &'static str,
+) -> Result<bool, ConfigError> {
+    match var(name).as_deref() {
+        None | Some("0" | "false" | "no") => Ok(false),
+        Some("1" | "true" | "yes") => Ok(true),
+        Some(other) => Err(ConfigError::new(
+            name,
+            format!("{other:?} is not true or false"),
+        )),
     }
 }
 
@@ -465,6 +494,29 @@ mod tests {
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
         Config::from_lookup(|k| map.get(k).cloned())
+    }
+
+    #[test]
+    fn simulator_mode_stays_on_loopback_unless_told_otherwise() {
+        let e = config(&[("LEPTOS_SITE_ADDR", "0.0.0.0:3000")]).unwrap_err();
+        assert_eq!(e.var, "LEPTOS_SITE_ADDR");
+        assert!(e.reason.contains("SWITCHBOARD_SIMULATOR_PUBLIC"), "{e}");
+        assert!(config(&[("LEPTOS_SITE_ADDR", "[::1]:3000")]).is_ok());
+        assert!(
+            config(&[
+                ("LEPTOS_SITE_ADDR", "0.0.0.0:3000"),
+                ("SWITCHBOARD_SIMULATOR_PUBLIC", "1")
+            ])
+            .is_ok()
+        );
+        let live = [
+            ("LEPTOS_SITE_ADDR", "0.0.0.0:3000"),
+            ("WHATSAPP_ACCESS_TOKEN", "t"),
+            ("WHATSAPP_APP_SECRET", "s"),
+            ("WHATSAPP_VERIFY_TOKEN", "v"),
+            ("WHATSAPP_PHONE_NUMBER_ID", "123"),
+        ];
+        assert!(config(&live).is_ok(), "live mode may listen anywhere");
     }
 
     #[test]

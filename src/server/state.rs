@@ -32,6 +32,8 @@ pub struct Inner {
     /// Cancelled when the server shuts down; sockets and background tasks watch it.
     pub shutdown: CancellationToken,
     pub sign_in_limiter: SignInLimiter,
+    /// Slots for password checks (Argon2 on blocking threads).
+    pub password_checks: tokio::sync::Semaphore,
     /// Wakes the job runner (media downloads, send retries) before its next tick.
     pub jobs: Arc<tokio::sync::Notify>,
     /// Numbers WhatsApp told to slow down (130429): their sends wait.

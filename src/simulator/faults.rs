@@ -25,8 +25,14 @@ pub enum Fault {
     /// be posted by hand in any order.
     Silent,
     /// The next send is accepted (its receipts follow) but the HTTP answer comes only
-    /// after the app's Graph timeout: the send whose answer was lost.
-    Timeout,
+    /// after the app's Graph timeout: the send whose answer was lost. With
+    /// `receipts_after_ms`, its receipts also come late (the first that long after the
+    /// send), as when WhatsApp is slow to confirm: an app that resends on a timeout
+    /// delivers the message twice.
+    Timeout {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        receipts_after_ms: Option<u64>,
+    },
     /// The next media download URL has expired: the download answers 401 once.
     MediaUrlExpired,
     /// The next media download answers with this HTTP status (e.g. 503).
@@ -111,6 +117,8 @@ pub struct ReceiptPlan {
     pub early: bool,
     pub no_read: bool,
     pub silent: bool,
+    /// Added before the first receipt.
+    pub late_by: Duration,
 }
 
 impl ReceiptPlan {
@@ -128,6 +136,12 @@ impl ReceiptPlan {
         plan
     }
 
+    /// Receipts that start `late_by` after the send.
+    pub fn late(mut self, late_by: Duration) -> Self {
+        self.late_by = late_by;
+        self
+    }
+
     /// The receipts to send after the response, with the wait before each.
     pub fn steps(&self, delays: &[Duration; 3]) -> Vec<ReceiptStep> {
         if self.silent {
@@ -135,7 +149,7 @@ impl ReceiptPlan {
         }
         if let Some(code) = self.fail_with {
             return vec![ReceiptStep {
-                delay: delays[0],
+                delay: delays[0] + self.late_by,
                 status: "failed",
                 error_code: Some(code),
             }];
@@ -156,13 +170,19 @@ impl ReceiptPlan {
             }
         }
         let mut previous = Duration::ZERO;
+        let mut first = true;
         statuses
             .into_iter()
             .enumerate()
             .map(|(i, status)| {
                 let at = delays[i.min(2)];
+                let late = if std::mem::take(&mut first) {
+                    self.late_by
+                } else {
+                    Duration::ZERO
+                };
                 let step = ReceiptStep {
-                    delay: at.saturating_sub(previous),
+                    delay: at.saturating_sub(previous) + late,
                     status,
                     error_code: None,
                 };
@@ -188,6 +208,22 @@ mod tests {
         let steps = ReceiptPlan::default().steps(&DELAYS);
         let s: Vec<_> = steps.iter().map(|s| s.status).collect();
         assert_eq!(s, ["sent", "delivered", "read"]);
+    }
+
+    #[test]
+    fn a_late_plan_delays_only_its_first_receipt() {
+        let steps = ReceiptPlan::default()
+            .late(Duration::from_secs(5))
+            .steps(&DELAYS);
+        let d: Vec<_> = steps.iter().map(|s| s.delay.as_millis()).collect();
+        assert_eq!(d, [5010, 10, 10]);
+        let f: FaultInput = serde_json::from_str(r#"{"fault":"timeout"}"#).unwrap();
+        assert_eq!(
+            f.into_vec(),
+            vec![Fault::Timeout {
+                receipts_after_ms: None
+            }]
+        );
     }
 
     #[test]

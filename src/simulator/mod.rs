@@ -13,7 +13,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -68,7 +68,8 @@ struct Inner {
     http: reqwest::Client,
     webhook_url: String,
     receipt_delays: [Duration; 3],
-    faults: Mutex<Vec<Fault>>,
+    /// Queued faults, per phone number id: one inbox's test never trips another's send.
+    faults: Mutex<HashMap<String, Vec<Fault>>>,
     /// Files customers "sent", by media id: what `GET /{media-id}` and the download serve.
     media: Mutex<HashMap<String, SimMedia>>,
     /// Every accepted send, so tests and people can check nothing went out twice.
@@ -81,11 +82,15 @@ struct SimMedia {
     mime_type: String,
     bytes: Vec<u8>,
     access_token: String,
+    /// The number it was sent to or uploaded from: its faults apply.
+    phone_number_id: String,
 }
 
 /// One send the simulated Graph API accepted.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct SentRecord {
+    /// The number that sent it: each caller sees only its own inboxes' sends.
+    pub phone_number_id: String,
     pub wamid: String,
     #[serde(rename = "type")]
     pub kind: String,
@@ -111,6 +116,18 @@ pub struct CustomerInput {
     /// The wamid a reaction, reply or button tap refers to.
     #[serde(default)]
     pub target: Option<String>,
+    /// A file of the caller's choosing for a media kind, instead of the sample: its
+    /// type, its name (documents) and its content as text.
+    #[serde(default)]
+    pub file: Option<CustomerFile>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct CustomerFile {
+    pub mime_type: String,
+    pub filename: Option<String>,
+    #[serde(default)]
+    pub content: String,
 }
 
 pub struct SimulatorSettings {
@@ -151,7 +168,7 @@ impl Simulator {
                 http,
                 webhook_url: format!("{}/webhook", s.app_url.trim_end_matches('/')),
                 receipt_delays: s.receipt_delays,
-                faults: Mutex::new(Vec::new()),
+                faults: Mutex::new(HashMap::new()),
                 media: Mutex::new(HashMap::new()),
                 sent: Mutex::new(Vec::new()),
                 app_url: s.app_url.trim_end_matches('/').to_string(),
@@ -234,7 +251,9 @@ impl Simulator {
             message,
         );
         let times = if self
-            .take_fault(|f| matches!(f, Fault::DuplicateWebhooks))
+            .take_fault(&number.phone_number_id, |f| {
+                matches!(f, Fault::DuplicateWebhooks)
+            })
             .is_some()
         {
             2
@@ -269,27 +288,33 @@ impl Simulator {
         let mut message = match kind {
             "text" => json!({ "type": "text", "text": { "body": line() } }),
             "image" | "document" | "audio" | "video" | "sticker" => {
-                let (mime, bytes): (&str, Vec<u8>) = match kind {
-                    "image" => ("image/png", SAMPLE_PNG.to_vec()),
-                    "video" => ("video/mp4", b"\0\0\0\x18ftypmp42 simulated".to_vec()),
-                    "sticker" => ("image/png", SAMPLE_PNG.to_vec()),
-                    "document" => (
-                        "application/pdf",
-                        b"%PDF-1.4\n% Switchboard simulator invoice\n%%EOF\n".to_vec(),
-                    ),
-                    _ => (
-                        "audio/ogg; codecs=opus",
-                        b"OggS simulated voice note".to_vec(),
-                    ),
+                let (mime, bytes): (&str, Vec<u8>) = match (kind, &input.file) {
+                    (_, Some(f)) => (f.mime_type.as_str(), f.content.clone().into_bytes()),
+                    (kind, None) => match kind {
+                        "image" => ("image/png", SAMPLE_PNG.to_vec()),
+                        "video" => ("video/mp4", b"\0\0\0\x18ftypmp42 simulated".to_vec()),
+                        "sticker" => ("image/png", SAMPLE_PNG.to_vec()),
+                        "document" => (
+                            "application/pdf",
+                            b"%PDF-1.4\n% Switchboard simulator invoice\n%%EOF\n".to_vec(),
+                        ),
+                        _ => (
+                            "audio/ogg; codecs=opus",
+                            b"OggS simulated voice note".to_vec(),
+                        ),
+                    },
                 };
-                let media_id = self.add_media(mime, bytes.clone(), &number.access_token);
+                let media_id = self.add_media(mime, bytes.clone(), number);
                 let sha = base64::Engine::encode(
                     &base64::engine::general_purpose::STANDARD,
                     sha2::Sha256::digest(&bytes),
                 );
                 let mut object = json!({ "id": media_id, "mime_type": mime, "sha256": sha });
                 match kind {
-                    "document" => object["filename"] = json!("invoice-42.pdf"),
+                    "document" => {
+                        let name = input.file.as_ref().and_then(|f| f.filename.clone());
+                        object["filename"] = json!(name.as_deref().unwrap_or("invoice-42.pdf"))
+                    }
                     "audio" => object["voice"] = json!(true),
                     _ => {}
                 }
@@ -357,7 +382,7 @@ impl Simulator {
         Ok(message)
     }
 
-    fn add_media(&self, mime: &str, bytes: Vec<u8>, access_token: &str) -> String {
+    fn add_media(&self, mime: &str, bytes: Vec<u8>, number: &Number) -> String {
         let id: u64 = rand::rng().random_range(1_000_000_000_000_000..9_000_000_000_000_000);
         let id = id.to_string();
         if let Ok(mut m) = self.inner.media.lock() {
@@ -366,7 +391,8 @@ impl Simulator {
                 SimMedia {
                     mime_type: mime.to_string(),
                     bytes,
-                    access_token: access_token.to_string(),
+                    access_token: number.access_token.clone(),
+                    phone_number_id: number.phone_number_id.clone(),
                 },
             );
         }
@@ -432,24 +458,35 @@ impl Simulator {
         Err(SimError::Undelivered)
     }
 
-    fn take_fault(&self, pick: impl Fn(&Fault) -> bool) -> Option<Fault> {
+    fn take_fault(&self, phone_number_id: &str, pick: impl Fn(&Fault) -> bool) -> Option<Fault> {
         let mut faults = self.inner.faults.lock().ok()?;
-        let i = faults.iter().position(pick)?;
-        Some(faults.remove(i))
+        let queue = faults.get_mut(phone_number_id)?;
+        let i = queue.iter().position(pick)?;
+        Some(queue.remove(i))
     }
 
-    pub fn add_faults(&self, faults: Vec<Fault>) {
+    /// Queues faults for the inbox with this phone number id.
+    pub fn add_faults(&self, phone_number_id: &str, faults: Vec<Fault>) {
         if let Ok(mut q) = self.inner.faults.lock() {
-            q.extend(faults);
+            q.entry(phone_number_id.to_string())
+                .or_default()
+                .extend(faults);
         }
     }
 
-    pub fn pending_faults(&self) -> Vec<Fault> {
+    pub fn pending_faults(&self, phone_number_id: &str) -> Vec<Fault> {
         self.inner
             .faults
             .lock()
-            .map(|q| q.clone())
+            .ok()
+            .and_then(|q| q.get(phone_number_id).cloned())
             .unwrap_or_default()
+    }
+
+    fn clear_faults(&self, phone_number_id: &str) {
+        if let Ok(mut q) = self.inner.faults.lock() {
+            q.remove(phone_number_id);
+        }
     }
 
     /// Plays the receipts for an accepted send, in the order a fault asks for.
@@ -712,14 +749,14 @@ async fn graph_upload(
     let Some(mime) = kind.or(part_type) else {
         return invalid("Param type is required.");
     };
-    if let Some(Fault::UploadError { http_status }) =
-        sim.take_fault(|f| matches!(f, Fault::UploadError { .. }))
-    {
+    if let Some(Fault::UploadError { http_status }) = sim.take_fault(&number.phone_number_id, |f| {
+        matches!(f, Fault::UploadError { .. })
+    }) {
         let status = StatusCode::from_u16(http_status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
         let (title, details) = faults::describe(131016);
         return graph_error(status, 131016, &format!("(#131016) {title}"), details);
     }
-    let id = sim.add_media(&mime, bytes, &number.access_token);
+    let id = sim.add_media(&mime, bytes, &number);
     Json(serde_json::json!({ "id": id })).into_response()
 }
 
@@ -746,7 +783,7 @@ async fn graph_send(
         }
     };
     if request.get("status").and_then(|s| s.as_str()) == Some("read") {
-        return read_receipt(sim, &request);
+        return read_receipt(sim, &number.phone_number_id, &request);
     }
     if let Err(details) = check_send(&request).and_then(|()| sim.check_media_id(&request)) {
         return graph_error(
@@ -777,8 +814,10 @@ async fn graph_send(
     };
     let kind = field("type").unwrap_or_default();
 
-    if let Some(Fault::SendError { http_status, code }) =
-        sim.take_fault(|f| matches!(f, Fault::SendError { .. }))
+    if let Some(Fault::SendError { http_status, code }) = sim
+        .take_fault(&number.phone_number_id, |f| {
+            matches!(f, Fault::SendError { .. })
+        })
     {
         let status = StatusCode::from_u16(http_status).unwrap_or(StatusCode::BAD_REQUEST);
         let (title, details) = faults::describe(code);
@@ -786,15 +825,23 @@ async fn graph_send(
     }
 
     let wamid = payloads::new_wamid();
-    let mut plan = faults::ReceiptPlan::from_faults(|pick| sim.take_fault(pick));
+    let pnid = number.phone_number_id.clone();
+    let timeout = sim.take_fault(&pnid, |f| matches!(f, Fault::Timeout { .. }));
+    let mut plan = faults::ReceiptPlan::from_faults(|pick| sim.take_fault(&pnid, pick));
+    if let Some(Fault::Timeout {
+        receipts_after_ms: Some(ms),
+    }) = timeout
+    {
+        plan = plan.late(Duration::from_millis(ms));
+    }
     if kind == "reaction" {
         // Meta only ever confirms a reaction as `sent`.
         plan.no_read = true;
     }
     let callback = field("biz_opaque_callback_data");
-    let timeout = sim.take_fault(|f| matches!(f, Fault::Timeout)).is_some();
     if let Ok(mut sent) = sim.inner.sent.lock() {
         sent.push(SentRecord {
+            phone_number_id: pnid.clone(),
             wamid: wamid.clone(),
             kind: kind.clone(),
             to: to.clone(),
@@ -818,7 +865,7 @@ async fn graph_send(
         }
     }
     sim.play_receipts(number, plan, wamid.clone(), to.clone(), callback);
-    if timeout {
+    if timeout.is_some() {
         // Accepted, but the answer arrives after the app has stopped waiting for it.
         tokio::time::sleep(state.config.graph_timeout + Duration::from_millis(500)).await;
     }
@@ -826,7 +873,7 @@ async fn graph_send(
 }
 
 /// A mark-as-read (with or without the typing indicator): `{"success": true}`.
-fn read_receipt(sim: &Simulator, request: &serde_json::Value) -> Response {
+fn read_receipt(sim: &Simulator, phone_number_id: &str, request: &serde_json::Value) -> Response {
     let Some(wamid) = request.get("message_id").and_then(|v| v.as_str()) else {
         return graph_error(
             StatusCode::BAD_REQUEST,
@@ -838,6 +885,7 @@ fn read_receipt(sim: &Simulator, request: &serde_json::Value) -> Response {
     let typing = request.get("typing_indicator").is_some();
     if let Ok(mut sent) = sim.inner.sent.lock() {
         sent.push(SentRecord {
+            phone_number_id: phone_number_id.to_string(),
             wamid: wamid.to_string(),
             kind: if typing { "read+typing" } else { "read" }.into(),
             to: String::new(),
@@ -899,10 +947,10 @@ async fn graph_media_url(
         return not_simulating();
     };
     // The `media_gone` fault is only used up on a lookup that would have succeeded.
-    let Some(media) = sim
-        .media_for(&media_id, &headers)
-        .filter(|_| sim.take_fault(|f| matches!(f, Fault::MediaGone)).is_none())
-    else {
+    let Some(media) = sim.media_for(&media_id, &headers).filter(|m| {
+        sim.take_fault(&m.phone_number_id, |f| matches!(f, Fault::MediaGone))
+            .is_none()
+    }) else {
         return graph_error(
             StatusCode::NOT_FOUND,
             100,
@@ -935,14 +983,16 @@ async fn media_download(
         return (StatusCode::NOT_FOUND, "no such media").into_response();
     };
     if sim
-        .take_fault(|f| matches!(f, Fault::MediaUrlExpired))
+        .take_fault(&media.phone_number_id, |f| {
+            matches!(f, Fault::MediaUrlExpired)
+        })
         .is_some()
     {
         return (StatusCode::UNAUTHORIZED, "URL signature expired").into_response();
     }
-    if let Some(Fault::MediaError { http_status }) =
-        sim.take_fault(|f| matches!(f, Fault::MediaError { .. }))
-    {
+    if let Some(Fault::MediaError { http_status }) = sim.take_fault(&media.phone_number_id, |f| {
+        matches!(f, Fault::MediaError { .. })
+    }) {
         let status = StatusCode::from_u16(http_status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
         return (status, "simulated media failure").into_response();
     }
@@ -1025,18 +1075,44 @@ async fn burst(
     Json(serde_json::json!({ "delivered": delivered })).into_response()
 }
 
-/// `GET /_sim/sent`: every send the simulated Graph API accepted, oldest first.
+/// `?phone_number_id=` on the simulator's routes: which inbox they act on.
+#[derive(Debug, Default, Deserialize)]
+pub struct NumberQuery {
+    phone_number_id: Option<String>,
+}
+
+/// `GET /_sim/sent`: every send the simulated Graph API accepted from the inboxes the
+/// caller may see (or the one `?phone_number_id=` names), oldest first.
 async fn list_sent(
     State(state): State<AppState>,
     principal: Option<Extension<Principal>>,
+    Query(query): Query<NumberQuery>,
 ) -> Response {
-    match controls(&state, principal) {
-        Ok((sim, _)) => {
-            let sent = sim.inner.sent.lock().map(|s| s.clone()).unwrap_or_default();
-            Json(sent).into_response()
-        }
-        Err(refused) => refused.into_response(),
-    }
+    let (sim, principal) = match controls(&state, principal) {
+        Ok(c) => c,
+        Err(refused) => return refused.into_response(),
+    };
+    let visible: Vec<String> = match state.store.list_inboxes().await {
+        Ok(inboxes) => inboxes
+            .into_iter()
+            .filter(|i| principal.can_see(&i.id))
+            .map(|i| i.phone_number_id)
+            .filter(|p| query.phone_number_id.as_ref().is_none_or(|q| q == p))
+            .collect(),
+        Err(e) => return AppError::from(e).into_response(),
+    };
+    let sent: Vec<SentRecord> = sim
+        .inner
+        .sent
+        .lock()
+        .map(|s| {
+            s.iter()
+                .filter(|r| visible.contains(&r.phone_number_id))
+                .cloned()
+                .collect()
+        })
+        .unwrap_or_default();
+    Json(sent).into_response()
 }
 
 /// Names an inbox by our id (server functions) or by its phone number id (HTTP routes).
@@ -1102,26 +1178,45 @@ async fn customer_message(
     }
 }
 
+/// The inbox a fault route acts on: `?phone_number_id=`, else the caller's first.
+async fn fault_target(
+    state: &AppState,
+    principal: Option<Extension<Principal>>,
+    query: &NumberQuery,
+) -> Result<(Simulator, String), Response> {
+    let (sim, principal) = controls(state, principal).map_err(IntoResponse::into_response)?;
+    let named = query
+        .phone_number_id
+        .as_deref()
+        .map(InboxRef::PhoneNumberId);
+    let inbox = target_inbox(state, &principal, named)
+        .await
+        .map_err(IntoResponse::into_response)?;
+    Ok((sim.clone(), inbox.phone_number_id))
+}
+
 async fn list_faults(
     State(state): State<AppState>,
     principal: Option<Extension<Principal>>,
+    Query(query): Query<NumberQuery>,
 ) -> Response {
-    match controls(&state, principal) {
-        Ok((sim, _)) => Json(sim.pending_faults()).into_response(),
-        Err(refused) => refused.into_response(),
+    match fault_target(&state, principal, &query).await {
+        Ok((sim, pnid)) => Json(sim.pending_faults(&pnid)).into_response(),
+        Err(refused) => refused,
     }
 }
 
 /// `POST /_sim/faults` with one fault or a list; each applies to one later send (or, for
-/// `duplicate_webhooks`, one later customer message or send).
+/// `duplicate_webhooks`, one later customer message or send) of the inbox.
 async fn add_faults(
     State(state): State<AppState>,
     principal: Option<Extension<Principal>>,
+    Query(query): Query<NumberQuery>,
     body: axum::body::Bytes,
 ) -> Response {
-    let sim = match controls(&state, principal) {
-        Ok((sim, _)) => sim,
-        Err(refused) => return refused.into_response(),
+    let (sim, pnid) = match fault_target(&state, principal, &query).await {
+        Ok(target) => target,
+        Err(refused) => return refused,
     };
     let faults: Vec<Fault> = match serde_json::from_slice::<faults::FaultInput>(&body) {
         Ok(input) => input.into_vec(),
@@ -1133,22 +1228,21 @@ async fn add_faults(
                 .into_response();
         }
     };
-    tracing::info!(?faults, "simulator: faults scheduled");
-    sim.add_faults(faults);
-    Json(sim.pending_faults()).into_response()
+    tracing::info!(?faults, phone_number_id = %pnid, "simulator: faults scheduled");
+    sim.add_faults(&pnid, faults);
+    Json(sim.pending_faults(&pnid)).into_response()
 }
 
 async fn clear_faults(
     State(state): State<AppState>,
     principal: Option<Extension<Principal>>,
+    Query(query): Query<NumberQuery>,
 ) -> Response {
-    match controls(&state, principal) {
-        Ok((sim, _)) => {
-            if let Ok(mut q) = sim.inner.faults.lock() {
-                q.clear();
-            }
+    match fault_target(&state, principal, &query).await {
+        Ok((sim, pnid)) => {
+            sim.clear_faults(&pnid);
             StatusCode::NO_CONTENT.into_response()
         }
-        Err(refused) => refused.into_response(),
+        Err(refused) => refused,
     }
 }

@@ -303,6 +303,17 @@ impl JobKind {
     }
 }
 
+/// How long the instance that stores a new outbound message holds its send job while it
+/// makes the first attempt itself: the job is written with the message, so a crash before
+/// or during that attempt leaves it to whichever instance claims it once this runs out.
+pub const SEND_LEASE_MS: i64 = 300_000;
+
+/// The send job stored with a new (or retried) outbound message: held by its creator,
+/// who runs the first attempt at once.
+pub fn first_send_job(message_id: &str, now: i64) -> Job {
+    Job::new(JobKind::Send, message_id, now + SEND_LEASE_MS, 0)
+}
+
 /// One scheduled job: `key` is the message id.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Job {
@@ -312,6 +323,21 @@ pub struct Job {
     pub due_at: i64,
     /// Attempts made so far.
     pub attempts: i64,
+    /// Claims since it was last scheduled: more than one means runs that ended in an
+    /// error (or an instance that died holding it), so the next run backs off.
+    pub claims: i64,
+}
+
+impl Job {
+    pub fn new(kind: JobKind, key: impl Into<String>, due_at: i64, attempts: i64) -> Self {
+        Self {
+            kind,
+            key: key.into(),
+            due_at,
+            attempts,
+            claims: 0,
+        }
+    }
 }
 
 /// The `biz_opaque_callback_data` of a send: our message id, plus the agent's retry
@@ -497,6 +523,7 @@ pub trait Store: Send + Sync + 'static {
     // ---- writes from agents
     /// Creates a pending outbound message, or returns the one already created with the
     /// same client id (`false`), so a repeated send never creates a second message.
+    /// Stores a new outbound message together with its send job ([`first_send_job`]).
     async fn create_outbound(&self, msg: NewOutbound) -> StoreResult<(Message, bool)>;
     /// Records the wamid Meta assigned, then applies receipts that arrived before it.
     async fn mark_accepted(&self, message_id: &str, wamid: &str) -> StoreResult<Message>;
@@ -505,6 +532,7 @@ pub trait Store: Send + Sync + 'static {
     /// Starts an agent's retry of a failed message: forgets its wamid, resets its delivery
     /// state to pending (keeping the old error to show until a new status arrives) and
     /// counts the attempt. `Conflict` unless the message is outbound and shows as failed.
+    /// (With a fresh send job, like [`Store::create_outbound`].)
     async fn retry_outbound(&self, message_id: &str) -> StoreResult<Message>;
     /// Applies `edit` to the message's text and details and publishes the change.
     /// `None` if the edit changed nothing.
@@ -551,10 +579,27 @@ pub trait Store: Send + Sync + 'static {
     ) -> StoreResult<MessagePage>;
 
     // ---- background jobs
-    /// Creates or replaces the job with this kind and key.
+    /// Creates or replaces the job with this kind and key; any claim on it ends.
     async fn schedule_job(&self, job: Job) -> StoreResult<()>;
+    /// Creates the job unless one of its kind and key exists; says whether it did.
+    async fn add_job_if_missing(&self, job: Job) -> StoreResult<bool>;
     /// Jobs due at `now` (Unix ms), soonest first.
     async fn due_jobs(&self, now: i64, limit: usize) -> StoreResult<Vec<Job>>;
+    /// Claims up to `limit` jobs of `kind` due at `now` for `owner`, soonest first. Each
+    /// claim is atomic: the job's due time moves to `now + lease_ms` (its lease) in the
+    /// same write that picks it, so no other instance sees it due until the lease runs
+    /// out. The returned jobs carry their new `due_at` and `claims`.
+    async fn claim_jobs(
+        &self,
+        kind: JobKind,
+        now: i64,
+        owner: &str,
+        lease_ms: i64,
+        limit: usize,
+    ) -> StoreResult<Vec<Job>>;
+    /// Gives a claimed job back, due at `due_at`, keeping its count of claims (a run that
+    /// failed; the runner chose the backoff).
+    async fn release_job(&self, kind: JobKind, key: &str, due_at: i64) -> StoreResult<()>;
     async fn finish_job(&self, kind: JobKind, key: &str) -> StoreResult<()>;
 
     // ---- event log

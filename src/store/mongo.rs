@@ -216,7 +216,13 @@ impl MongoStore {
                 )],
             ),
             ("users", vec![unique(doc! { "email": 1 }, "by_email")]),
-            ("jobs", vec![plain(doc! { "due_at": 1 }, "by_due")]),
+            (
+                "jobs",
+                vec![
+                    plain(doc! { "due_at": 1 }, "by_due"),
+                    plain(doc! { "kind": 1, "due_at": 1 }, "by_kind_due"),
+                ],
+            ),
             ("sessions", vec![plain(doc! { "user_id": 1 }, "by_user")]),
             (
                 "api_tokens",
@@ -270,6 +276,32 @@ impl MongoStore {
 // ---- document mapping ------------------------------------------------------------------
 
 /// Numbers may come back as 32- or 64-bit integers (or doubles from other writers).
+fn job_id(kind: JobKind, key: &str) -> Document {
+    doc! { "_id": format!("{}:{key}", kind.as_str()) }
+}
+
+/// The upsert that creates or replaces a job; any claim on it ends.
+fn job_update(job: &Job) -> Document {
+    doc! { "$set": {
+        "kind": job.kind.as_str(),
+        "key": &job.key,
+        "due_at": job.due_at,
+        "attempts": job.attempts,
+        "owner": Bson::Null,
+        "claims": 0_i64,
+    } }
+}
+
+fn job_from_doc(d: &Document) -> Option<Job> {
+    Some(Job {
+        kind: JobKind::parse(&opt_string(d, "kind")?)?,
+        key: opt_string(d, "key")?,
+        due_at: opt_int(d, "due_at")?,
+        attempts: opt_int(d, "attempts").unwrap_or(0),
+        claims: opt_int(d, "claims").unwrap_or(0),
+    })
+}
+
 fn opt_int(d: &Document, key: &str) -> Option<i64> {
     match d.get(key)? {
         Bson::Int32(n) => Some(i64::from(*n)),
@@ -1704,6 +1736,10 @@ impl Store for MongoStore {
             reply_to: msg.reply_to.clone(),
             details: msg.details.clone(),
         };
+        // The job goes first: without a transaction, a crash between the two writes must
+        // leave a job without a message (it ends itself), never a message without a job.
+        let job = super::first_send_job(&m.id, created_at);
+        self.schedule_job(job).await?;
         match self
             .coll("messages")
             .insert_one(Self::new_message_doc(&m, None))
@@ -1711,6 +1747,7 @@ impl Store for MongoStore {
         {
             Ok(_) => {}
             Err(e) if is_duplicate(&e) => {
+                self.finish_job(JobKind::Send, &m.id).await?;
                 let d = self
                     .find("messages", by_client)
                     .await?
@@ -1795,6 +1832,10 @@ impl Store for MongoStore {
             .await?
             .ok_or(StoreError::NotFound("message"))?;
         let details = super::retry_details(&m)?;
+        // Job first, as in create_outbound: a job for a message that is not pending ends
+        // itself.
+        self.schedule_job(super::first_send_job(message_id, now_ms()))
+            .await?;
         let result = self
             .coll("messages")
             .update_one(
@@ -1990,19 +2031,31 @@ impl Store for MongoStore {
 
     async fn schedule_job(&self, job: Job) -> StoreResult<()> {
         self.coll("jobs")
+            .update_one(job_id(job.kind, &job.key), job_update(&job))
+            .upsert(true)
+            .await
+            .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn add_job_if_missing(&self, job: Job) -> StoreResult<bool> {
+        // $setOnInsert leaves an existing job (and any claim on it) as it is.
+        let result = self
+            .coll("jobs")
             .update_one(
-                doc! { "_id": format!("{}:{}", job.kind.as_str(), job.key) },
-                doc! { "$set": {
+                job_id(job.kind, &job.key),
+                doc! { "$setOnInsert": {
                     "kind": job.kind.as_str(),
                     "key": &job.key,
                     "due_at": job.due_at,
                     "attempts": job.attempts,
+                    "claims": 0_i64,
                 } },
             )
             .upsert(true)
             .await
             .map_err(map_err)?;
-        Ok(())
+        Ok(result.upserted_id.is_some())
     }
 
     async fn due_jobs(&self, now: i64, limit: usize) -> StoreResult<Vec<Job>> {
@@ -2014,22 +2067,56 @@ impl Store for MongoStore {
                 Some(limit as i64),
             )
             .await?;
-        Ok(docs
-            .iter()
-            .filter_map(|d| {
-                Some(Job {
-                    kind: JobKind::parse(&opt_string(d, "kind")?)?,
-                    key: opt_string(d, "key")?,
-                    due_at: opt_int(d, "due_at")?,
-                    attempts: opt_int(d, "attempts").unwrap_or(0),
-                })
-            })
-            .collect())
+        Ok(docs.iter().filter_map(job_from_doc).collect())
+    }
+
+    async fn claim_jobs(
+        &self,
+        kind: JobKind,
+        now: i64,
+        owner: &str,
+        lease_ms: i64,
+        limit: usize,
+    ) -> StoreResult<Vec<Job>> {
+        let mut claimed = Vec::new();
+        // findOneAndUpdate is atomic per document: of several instances racing for one
+        // due job, exactly one matches it while it is still due.
+        while claimed.len() < limit {
+            let found = self
+                .coll("jobs")
+                .find_one_and_update(
+                    doc! { "kind": kind.as_str(), "due_at": { "$lte": now } },
+                    doc! {
+                        "$set": { "due_at": now + lease_ms, "owner": owner },
+                        "$inc": { "claims": 1_i64 },
+                    },
+                )
+                .sort(doc! { "due_at": 1 })
+                .return_document(ReturnDocument::After)
+                .await
+                .map_err(map_err)?;
+            let Some(d) = found else { break };
+            if let Some(job) = job_from_doc(&d) {
+                claimed.push(job);
+            }
+        }
+        Ok(claimed)
+    }
+
+    async fn release_job(&self, kind: JobKind, key: &str, due_at: i64) -> StoreResult<()> {
+        self.coll("jobs")
+            .update_one(
+                job_id(kind, key),
+                doc! { "$set": { "due_at": due_at, "owner": Bson::Null } },
+            )
+            .await
+            .map_err(map_err)?;
+        Ok(())
     }
 
     async fn finish_job(&self, kind: JobKind, key: &str) -> StoreResult<()> {
         self.coll("jobs")
-            .delete_one(doc! { "_id": format!("{}:{key}", kind.as_str()) })
+            .delete_one(job_id(kind, key))
             .await
             .map_err(map_err)?;
         Ok(())

@@ -194,7 +194,40 @@ fn open_connection(path: &Path, sync: Synchronous, read_only: bool) -> StoreResu
     Ok(conn)
 }
 
-const SCHEMA_VERSION: i64 = 3;
+const SCHEMA_VERSION: i64 = 4;
+
+/// Creates or replaces a job; any claim on it ends (used inside other writes too, so a
+/// job is stored with the change that makes it necessary).
+fn put_job(conn: &Connection, job: &Job) -> StoreResult<()> {
+    conn.prepare_cached(
+        "INSERT INTO jobs (kind, key, due_at, attempts, owner, claims) \
+         VALUES (?1, ?2, ?3, ?4, NULL, 0) \
+         ON CONFLICT (kind, key) DO UPDATE SET due_at = ?3, attempts = ?4, owner = NULL, claims = 0",
+    )
+    .and_then(|mut s| s.execute(params![job.kind.as_str(), job.key, job.due_at, job.attempts]))
+    .map_err(map_err)?;
+    Ok(())
+}
+
+type JobRow = (String, String, i64, i64, i64);
+
+fn job_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<JobRow> {
+    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+}
+
+fn jobs_of(rows: Vec<JobRow>) -> Vec<Job> {
+    rows.into_iter()
+        .filter_map(|(kind, key, due_at, attempts, claims)| {
+            Some(Job {
+                kind: JobKind::parse(&kind)?,
+                key,
+                due_at,
+                attempts,
+                claims,
+            })
+        })
+        .collect()
+}
 
 fn migrate(conn: &Connection) -> StoreResult<()> {
     let version: i64 = conn
@@ -214,8 +247,21 @@ fn migrate(conn: &Connection) -> StoreResult<()> {
     if version < 3 {
         conn.execute_batch(SCHEMA_V3).map_err(map_err)?;
     }
+    if version < 4 {
+        conn.execute_batch(SCHEMA_V4).map_err(map_err)?;
+    }
     Ok(())
 }
+
+/// Jobs are claimed by one instance at a time.
+const SCHEMA_V4: &str = r#"
+BEGIN;
+ALTER TABLE jobs ADD COLUMN owner TEXT;
+ALTER TABLE jobs ADD COLUMN claims INTEGER NOT NULL DEFAULT 0;
+CREATE INDEX jobs_by_kind_due ON jobs(kind, due_at);
+PRAGMA user_version = 4;
+COMMIT;
+"#;
 
 /// Message details (content, media, reactions), replies by target, and durable jobs.
 const SCHEMA_V3: &str = r#"
@@ -1123,7 +1169,11 @@ impl Store for SqliteStore {
         let inbox = self
             .read(move |c| query_inbox(c, "phone_number_id", &pnid))
             .await?;
-        if let Ok(mut cache) = self.inbox_cache.lock() {
+        // Misses are never cached: any body can name any number, so caching them would let
+        // strangers fill the map, and an inbox created a moment later must be found.
+        if inbox.is_some()
+            && let Ok(mut cache) = self.inbox_cache.lock()
+        {
             cache.retain(|_, (_, at)| at.elapsed() < INBOX_CACHE_TTL);
             cache.insert(phone_number_id.to_string(), (inbox.clone(), Instant::now()));
         }
@@ -1807,6 +1857,7 @@ impl Store for SqliteStore {
                 details: msg.details.clone(),
             };
             m.seq = insert_message(tx.conn, &m, None)?;
+            put_job(tx.conn, &super::first_send_job(&m.id, created_at))?;
             touch_conversation(tx.conn, &m, created_at)?;
             tx.emit_message(EventKind::MessageCreated, &m)?;
             tx.emit_conversation(&m.conversation_id)?;
@@ -1876,6 +1927,7 @@ impl Store for SqliteStore {
                     params![id, details_json(&details)?],
                 )
                 .map_err(map_err)?;
+            put_job(tx.conn, &super::first_send_job(&id, now_ms()))?;
             publish_message_change(tx, &id)
         })
         .await
@@ -2054,11 +2106,15 @@ impl Store for SqliteStore {
     }
 
     async fn schedule_job(&self, job: Job) -> StoreResult<()> {
+        self.write(move |tx| put_job(tx.conn, &job)).await
+    }
+
+    async fn add_job_if_missing(&self, job: Job) -> StoreResult<bool> {
         self.write(move |tx| {
             tx.conn
                 .prepare_cached(
                     "INSERT INTO jobs (kind, key, due_at, attempts) VALUES (?1, ?2, ?3, ?4) \
-                     ON CONFLICT (kind, key) DO UPDATE SET due_at = ?3, attempts = ?4",
+                     ON CONFLICT (kind, key) DO NOTHING",
                 )
                 .and_then(|mut s| {
                     s.execute(params![
@@ -2068,37 +2124,68 @@ impl Store for SqliteStore {
                         job.attempts
                     ])
                 })
-                .map_err(map_err)?;
-            Ok(())
+                .map(|n| n > 0)
+                .map_err(map_err)
         })
         .await
     }
 
     async fn due_jobs(&self, now: i64, limit: usize) -> StoreResult<Vec<Job>> {
         self.read(move |c| {
-            let rows: Vec<(String, String, i64, i64)> = c
+            c.prepare_cached(
+                "SELECT kind, key, due_at, attempts, claims FROM jobs WHERE due_at <= ?1 \
+                 ORDER BY due_at LIMIT ?2",
+            )
+            .and_then(|mut s| s.query_map(params![now, limit as i64], job_row)?.collect())
+            .map(jobs_of)
+            .map_err(map_err)
+        })
+        .await
+    }
+
+    async fn claim_jobs(
+        &self,
+        kind: JobKind,
+        now: i64,
+        owner: &str,
+        lease_ms: i64,
+        limit: usize,
+    ) -> StoreResult<Vec<Job>> {
+        let owner = owner.to_string();
+        // One statement picks and leases, inside the writer's IMMEDIATE transaction, so
+        // another process on the same file waits for the lock and then sees the new due
+        // times.
+        self.write(move |tx| {
+            tx.conn
                 .prepare_cached(
-                    "SELECT kind, key, due_at, attempts FROM jobs WHERE due_at <= ?1 \
-                     ORDER BY due_at LIMIT ?2",
+                    "UPDATE jobs SET due_at = ?2 + ?4, owner = ?3, claims = claims + 1 \
+                     WHERE rowid IN (SELECT rowid FROM jobs WHERE kind = ?1 AND due_at <= ?2 \
+                     ORDER BY due_at LIMIT ?5) \
+                     RETURNING kind, key, due_at, attempts, claims",
                 )
                 .and_then(|mut s| {
-                    s.query_map(params![now, limit as i64], |r| {
-                        Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
-                    })?
+                    s.query_map(
+                        params![kind.as_str(), now, owner, lease_ms, limit as i64],
+                        job_row,
+                    )?
                     .collect()
                 })
+                .map(jobs_of)
+                .map_err(map_err)
+        })
+        .await
+    }
+
+    async fn release_job(&self, kind: JobKind, key: &str, due_at: i64) -> StoreResult<()> {
+        let key = key.to_string();
+        self.write(move |tx| {
+            tx.conn
+                .execute(
+                    "UPDATE jobs SET due_at = ?3, owner = NULL WHERE kind = ?1 AND key = ?2",
+                    params![kind.as_str(), key, due_at],
+                )
                 .map_err(map_err)?;
-            Ok(rows
-                .into_iter()
-                .filter_map(|(kind, key, due_at, attempts)| {
-                    Some(Job {
-                        kind: JobKind::parse(&kind)?,
-                        key,
-                        due_at,
-                        attempts,
-                    })
-                })
-                .collect())
+            Ok(())
         })
         .await
     }

@@ -114,8 +114,9 @@ pub fn SimulatorPanel(info: ServerInfo) -> impl IntoView {
         });
     };
     let fault = move |label: &'static str, value: serde_json::Value| {
+        let inbox = Some(to.get_untracked()).filter(|i| !i.is_empty());
         leptos::task::spawn_local(async move {
-            match simulate_fault(value).await {
+            match simulate_fault(value, inbox).await {
                 Ok(n) => notice.set(Some(format!("Scheduled: {label} ({n} pending)"))),
                 Err(e) => problem.set(Some(e.message)),
             }

@@ -12,6 +12,20 @@ use crate::whatsapp::wire::{GraphErrorEnvelope, SendResponse};
 pub struct CloudApi {
     http: reqwest::Client,
     base: String,
+    /// The timeout of a call with a small answer; uploads add time for their size.
+    timeout: Duration,
+}
+
+/// An upload may take the Graph timeout plus this long per MiB (a slow 256 KiB/s link)...
+const UPLOAD_SECS_PER_MIB: u64 = 4;
+/// ...and at most this long in all.
+pub const MAX_UPLOAD_TIMEOUT: Duration = Duration::from_secs(240);
+
+/// How long an upload of `len` bytes may take.
+pub fn upload_timeout(graph_timeout: Duration, len: u64) -> Duration {
+    let mib = len.div_ceil(1024 * 1024);
+    (graph_timeout + Duration::from_secs(mib.saturating_mul(UPLOAD_SECS_PER_MIB)))
+        .min(MAX_UPLOAD_TIMEOUT.max(graph_timeout))
 }
 
 /// Why a call to Meta did not succeed.
@@ -20,9 +34,15 @@ pub enum CallError {
     /// Meta answered with its error envelope.
     #[error("Graph API error {code} (HTTP {http_status}): {title}", code = .info.code, title = .info.title)]
     Api { http_status: u16, info: ErrorInfo },
-    /// No usable answer: connection refused, reset, or an unreadable body.
+    /// The connection could not be made: the request never left, so trying again soon
+    /// cannot send anything twice.
+    #[error("could not connect to the Graph API: {0}")]
+    Unreachable(String),
+    /// No usable answer after the request went out: reset, or an unreadable body. Meta may
+    /// have accepted it.
     #[error("could not reach the Graph API: {0}")]
     Transport(String),
+    /// Meta may have accepted it.
     #[error("the Graph API did not answer in time")]
     Timeout,
 }
@@ -45,7 +65,7 @@ impl CallError {
             factor: 2,
         };
         match self {
-            Self::Timeout | Self::Transport(_) => seconds(2),
+            Self::Timeout | Self::Transport(_) | Self::Unreachable(_) => seconds(2),
             Self::Api { http_status, info } => match info.code {
                 190 => Recovery::PauseInbox,
                 0 if *http_status == 401 => Recovery::PauseInbox,
@@ -63,11 +83,17 @@ impl CallError {
         }
     }
 
+    /// The request may have reached Meta and been accepted although no answer said so:
+    /// sending it again blindly could deliver it twice.
+    pub fn outcome_unknown(&self) -> bool {
+        matches!(self, Self::Timeout | Self::Transport(_))
+    }
+
     /// What the agent sees on the message.
     pub fn to_info(&self) -> ErrorInfo {
         match self {
             Self::Api { info, .. } => info.clone(),
-            Self::Transport(detail) => ErrorInfo {
+            Self::Unreachable(detail) | Self::Transport(detail) => ErrorInfo {
                 code: 0,
                 title: "Could not reach WhatsApp".into(),
                 detail: Some(detail.clone()),
@@ -92,6 +118,7 @@ impl CloudApi {
         Self {
             http,
             base: base.trim_end_matches('/').to_string(),
+            timeout,
         }
     }
 
@@ -164,7 +191,13 @@ impl CloudApi {
             .text("type", mime_type.to_string())
             .part("file", part);
         let url = format!("{}/{phone_number_id}/media", self.base);
-        let bytes = Self::call(self.http.post(url).bearer_auth(token).multipart(form)).await?;
+        let request = self
+            .http
+            .post(url)
+            .bearer_auth(token)
+            .timeout(upload_timeout(self.timeout, len))
+            .multipart(form);
+        let bytes = Self::call(request).await?;
         serde_json::from_slice::<Uploaded>(&bytes)
             .map(|u| u.id)
             .map_err(|e| CallError::Transport(format!("unreadable upload answer: {e}")))
@@ -283,6 +316,8 @@ pub struct MediaUrl {
 fn transport(e: reqwest::Error) -> CallError {
     if e.is_timeout() {
         CallError::Timeout
+    } else if e.is_connect() {
+        CallError::Unreachable(e.to_string())
     } else {
         CallError::Transport(e.to_string())
     }

@@ -121,9 +121,11 @@ pub async fn ingest(store: &DynStore, body: &[u8]) -> Result<Summary, IngestErro
                 raw: s.raw.to_string(),
             };
             match store.record_status(report.clone()).await {
-                Ok(StatusOutcome::Applied(_) | StatusOutcome::Unchanged) => {
-                    summary.statuses_applied += 1
+                Ok(StatusOutcome::Applied(m)) => {
+                    summary.statuses_applied += 1;
+                    settle_uncertain_send(store, &m).await?;
                 }
+                Ok(StatusOutcome::Unchanged) => summary.statuses_applied += 1,
                 Ok(StatusOutcome::Parked) => {
                     if note_earlier_attempt(store, &report).await? {
                         tracing::info!(wamid = %s.id, status = %s.status,
@@ -154,6 +156,23 @@ pub async fn ingest(store: &DynStore, body: &[u8]) -> Result<Summary, IngestErro
         }
     }
     Ok(summary)
+}
+
+/// A receipt proves a send whose outcome was unknown reached Meta: its retry is called
+/// off and the "outcome unknown" note goes.
+async fn settle_uncertain_send(store: &DynStore, m: &Message) -> Result<(), IngestError> {
+    if m.direction != Direction::Out || m.wamid.is_none() || m.details.waiting.is_none() {
+        return Ok(());
+    }
+    store.finish_job(JobKind::Send, &m.id).await?;
+    store
+        .edit_message(
+            &m.id,
+            Arc::new(|m: &mut Message| m.details.waiting.take().is_some()),
+        )
+        .await?;
+    tracing::info!(message = %m.id, "send: a receipt settled a send whose outcome was unknown");
+    Ok(())
 }
 
 /// [`earlier_attempt`], with a failure other than an outage logged and reported as
@@ -329,23 +348,42 @@ async fn record_message(
         })
         .await?;
     let created = match outcome {
-        InboundOutcome::Created(created) => created,
+        InboundOutcome::Created(created) => {
+            summary.messages_created += 1;
+            Some(created)
+        }
+        // A redelivery still applies what it carries beyond the message itself (all of it
+        // idempotent): a first delivery may have died after storing the message.
         InboundOutcome::Duplicate => {
             summary.duplicates += 1;
-            return Ok(());
+            None
         }
     };
-    summary.messages_created += 1;
     if media_pending {
-        store
-            .schedule_job(Job {
-                kind: JobKind::Media,
-                key: created.id.clone(),
-                due_at: crate::store::now_ms(),
-                attempts: 0,
-            })
-            .await?;
-        summary.media_queued += 1;
+        let now = crate::store::now_ms();
+        match &created {
+            Some(created) => {
+                store
+                    .schedule_job(Job::new(JobKind::Media, created.id.clone(), now, 0))
+                    .await?;
+                summary.media_queued += 1;
+            }
+            None => {
+                if let Some(stored) = store.message_by_wamid(inbox_id, &m.id).await?
+                    && stored
+                        .details
+                        .media
+                        .as_ref()
+                        .is_some_and(|md| md.state == crate::model::MediaState::Pending)
+                    && store
+                        .add_job_if_missing(Job::new(JobKind::Media, stored.id.clone(), now, 0))
+                        .await?
+                {
+                    tracing::info!(message = %stored.id, "webhook: redelivery queued a download its first delivery did not");
+                    summary.media_queued += 1;
+                }
+            }
+        }
     }
     if let Some((target, emoji)) = reaction
         && let Some(target) = store.message_by_wamid(inbox_id, &target).await?
@@ -362,7 +400,13 @@ async fn record_message(
             Err(e) => return Err(e),
         }
     }
-    resolve_waiting_on(store, &created).await
+    match created {
+        Some(created) => resolve_waiting_on(store, &created).await,
+        None => match store.message_by_wamid(inbox_id, &m.id).await? {
+            Some(stored) => resolve_waiting_on(store, &stored).await,
+            None => Ok(()),
+        },
+    }
 }
 
 /// A message with a wamid just became known: reactions that were waiting for it land on

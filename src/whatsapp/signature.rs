@@ -9,7 +9,7 @@ use sha2::Sha256;
 
 type HmacSha256 = Hmac<Sha256>;
 
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
 pub enum SignatureError {
     #[error("missing X-Hub-Signature-256 header")]
     Missing,
@@ -22,6 +22,15 @@ pub enum SignatureError {
 /// Verifies `header` (the full header value) against `body`. Hex digits are decoded before
 /// comparing, so upper-case hex is accepted; the comparison is constant-time.
 pub fn verify(secret: &[u8], body: &[u8], header: Option<&str>) -> Result<(), SignatureError> {
+    let expected = parse_header(header)?;
+    let mut mac = HmacSha256::new_from_slice(secret).map_err(|_| SignatureError::Mismatch)?;
+    mac.update(body);
+    mac.verify_slice(&expected)
+        .map_err(|_| SignatureError::Mismatch)
+}
+
+/// The 32-byte digest a header states, before any work is spent on the body.
+pub fn parse_header(header: Option<&str>) -> Result<Vec<u8>, SignatureError> {
     let header = header.map(str::trim).filter(|h| !h.is_empty());
     let header = header.ok_or(SignatureError::Missing)?;
     let hex_digest = header
@@ -31,10 +40,7 @@ pub fn verify(secret: &[u8], body: &[u8], header: Option<&str>) -> Result<(), Si
     if expected.len() != 32 {
         return Err(SignatureError::Malformed);
     }
-    let mut mac = HmacSha256::new_from_slice(secret).map_err(|_| SignatureError::Mismatch)?;
-    mac.update(body);
-    mac.verify_slice(&expected)
-        .map_err(|_| SignatureError::Mismatch)
+    Ok(expected)
 }
 
 /// The header value Meta would send for `body`; the simulator and tests sign with it.

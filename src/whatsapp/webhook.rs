@@ -65,6 +65,10 @@ pub async fn verify(
     }
 }
 
+/// Meta's deliveries name a handful of phone numbers at most; a body naming more is not
+/// one of Meta's and is refused before a single number is looked up.
+pub const MAX_NUMBERS_PER_BODY: usize = 16;
+
 pub async fn receive(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -72,7 +76,8 @@ pub async fn receive(
 ) -> Result<StatusCode, AppError> {
     let header = headers
         .get("x-hub-signature-256")
-        .and_then(|v| v.to_str().ok());
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
     check_signature(&state, &body, header).await?;
 
     let id = hex::encode(Sha256::digest(&body));
@@ -94,28 +99,95 @@ pub async fn receive(
 /// or the environment's). A body that names no known inbox is checked against the
 /// environment's secret. Meta signs each app's deliveries with that app's secret, so a
 /// genuine body never mixes numbers of different apps.
+///
+/// Refusing must stay cheap, since anyone can POST here. A missing or malformed header is
+/// refused before the body is touched; then the signature is checked against the
+/// environment's secret and, only if that fails, the inboxes' own secrets (hashing runs
+/// off the runtime threads). A body no secret signed is refused without being parsed.
+/// Only a signed body is read for the numbers it names, at most
+/// [`MAX_NUMBERS_PER_BODY`] of which are looked up.
 async fn check_signature(
     state: &AppState,
-    body: &[u8],
-    header: Option<&str>,
+    body: &Bytes,
+    header: Option<String>,
 ) -> Result<(), AppError> {
-    let mut secrets: Vec<String> = Vec::new();
-    for pnid in wire::phone_number_ids(body) {
-        if let Some(inbox) = state.store.inbox_by_phone_number_id(&pnid).await? {
-            let secret = effective_credentials(&state.config, &inbox)
-                .app_secret
-                .unwrap_or_default();
-            if !secrets.contains(&secret) {
-                secrets.push(secret);
+    let unauthorized = |e: signature::SignatureError| AppError::Unauthorized(e.to_string());
+    signature::parse_header(header.as_deref()).map_err(unauthorized)?;
+    let verify = |secret: String| {
+        let (body, header) = (body.clone(), header.clone());
+        async move {
+            tokio::task::spawn_blocking(move || {
+                signature::verify(secret.as_bytes(), &body, header.as_deref())
+            })
+            .await
+            .map_err(|e| AppError::Internal(format!("signature check failed: {e}")))
+        }
+    };
+    let env_secret = state.config.whatsapp.app_secret.clone();
+    let mut signed_by = None;
+    let mut refusal = match verify(env_secret.clone()).await? {
+        Ok(()) => {
+            signed_by = Some(env_secret.clone());
+            None
+        }
+        Err(e) => Some(e),
+    };
+    if signed_by.is_none() {
+        let own: std::collections::BTreeSet<String> = state
+            .store
+            .list_inboxes()
+            .await?
+            .into_iter()
+            .filter_map(|i| i.credentials.app_secret)
+            .filter(|s| *s != env_secret)
+            .collect();
+        for secret in own {
+            match verify(secret.clone()).await? {
+                Ok(()) => {
+                    signed_by = Some(secret);
+                    refusal = None;
+                    break;
+                }
+                Err(e) => refusal = Some(e),
             }
         }
     }
-    if secrets.is_empty() {
-        secrets.push(state.config.whatsapp.app_secret.clone());
+    let Some(signed_by) = signed_by else {
+        return Err(unauthorized(
+            refusal.unwrap_or(signature::SignatureError::Mismatch),
+        ));
+    };
+    let numbers = {
+        let body = body.clone();
+        tokio::task::spawn_blocking(move || wire::phone_number_ids(&body))
+            .await
+            .map_err(|e| AppError::Internal(format!("reading the body failed: {e}")))?
+    };
+    if numbers.len() > MAX_NUMBERS_PER_BODY {
+        tracing::warn!(
+            numbers = numbers.len(),
+            "webhook: refused a signed body naming more phone numbers than Meta ever sends"
+        );
+        return Err(AppError::Unauthorized(format!(
+            "the body names {} phone numbers; Meta names at most {MAX_NUMBERS_PER_BODY}",
+            numbers.len()
+        )));
     }
-    for secret in &secrets {
-        signature::verify(secret.as_bytes(), body, header)
-            .map_err(|e| AppError::Unauthorized(e.to_string()))?;
+    let mut known = false;
+    for pnid in &numbers {
+        if let Some(inbox) = state.store.inbox_by_phone_number_id(pnid).await? {
+            known = true;
+            let secret = effective_credentials(&state.config, &inbox)
+                .app_secret
+                .unwrap_or_default();
+            if secret != signed_by {
+                tracing::warn!(phone_number_id = %pnid, "webhook: body not signed with its inbox's app secret");
+                return Err(unauthorized(signature::SignatureError::Mismatch));
+            }
+        }
+    }
+    if !known && signed_by != env_secret {
+        return Err(unauthorized(signature::SignatureError::Mismatch));
     }
     Ok(())
 }

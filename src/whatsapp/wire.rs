@@ -67,17 +67,15 @@ pub fn parse_payload(body: &[u8]) -> Result<Vec<Change>, PayloadError> {
 /// Every `metadata.phone_number_id` a body names, in order, without duplicates. Used to
 /// pick the app secret(s) to check the signature with, so it reads leniently and returns
 /// nothing for a body that is not a webhook envelope.
-pub fn phone_number_ids(body: &[u8]) -> Vec<String> {
-    let Ok(changes) = parse_payload(body) else {
-        return Vec::new();
-    };
-    let mut ids: Vec<String> = Vec::new();
-    for id in changes.into_iter().filter_map(|c| c.phone_number_id) {
-        if !ids.contains(&id) {
-            ids.push(id);
-        }
-    }
-    ids
+pub fn phone_number_ids(body: &[u8]) -> std::collections::BTreeSet<String> {
+    parse_payload(body)
+        .map(|changes| {
+            changes
+                .into_iter()
+                .filter_map(|c| c.phone_number_id)
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 fn read_change(waba_id: Option<String>, change: &Value) -> Change {

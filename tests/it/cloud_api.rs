@@ -49,7 +49,7 @@ pub async fn sent_log(app: &TestApp) -> Vec<Value> {
 }
 
 /// Accepted sends whose callback data names message `id` (any attempt).
-async fn accepted_for(app: &TestApp, id: &str) -> usize {
+pub async fn accepted_for(app: &TestApp, id: &str) -> usize {
     sent_log(app)
         .await
         .iter()

@@ -890,12 +890,7 @@ pub async fn a_failed_send_can_be_retried_once_per_failure(store: DynStore) {
 
 pub async fn jobs_come_due_in_order_and_finish(store: DynStore) {
     use switchboard::store::{Job, JobKind};
-    let job = |key: &str, due_at| Job {
-        kind: JobKind::Media,
-        key: key.into(),
-        due_at,
-        attempts: 0,
-    };
+    let job = |key: &str, due_at| Job::new(JobKind::Media, key, due_at, 0);
     store.schedule_job(job("b", 200)).await.unwrap();
     store.schedule_job(job("a", 100)).await.unwrap();
     store.schedule_job(job("later", 10_000)).await.unwrap();
@@ -919,6 +914,168 @@ pub async fn jobs_come_due_in_order_and_finish(store: DynStore) {
     store.finish_job(JobKind::Send, "b").await.unwrap();
     let due = store.due_jobs(500, 10).await.unwrap();
     assert_eq!(due.len(), 1, "only the media job a finished");
+}
+
+pub async fn each_due_job_is_claimed_by_exactly_one_of_many_racing_instances(store: DynStore) {
+    use switchboard::store::{Job, JobKind};
+    for i in 0..12 {
+        store
+            .schedule_job(Job::new(JobKind::Send, format!("j{i:02}"), 100 + i, 0))
+            .await
+            .unwrap();
+    }
+    store
+        .schedule_job(Job::new(JobKind::Media, "media", 100, 0))
+        .await
+        .unwrap();
+    let claims = (0..6).map(|n| {
+        let store = store.clone();
+        async move {
+            store
+                .claim_jobs(JobKind::Send, 1_000, &format!("instance-{n}"), 60_000, 3)
+                .await
+                .unwrap()
+        }
+    });
+    let claimed: Vec<Job> = join_all(claims).await.into_iter().flatten().collect();
+    let mut keys: Vec<&str> = claimed.iter().map(|j| j.key.as_str()).collect();
+    keys.sort();
+    let expected: Vec<String> = (0..12).map(|i| format!("j{i:02}")).collect();
+    assert_eq!(keys, expected, "every job once, none twice, no media job");
+    assert!(claimed.iter().all(|j| j.due_at == 61_000 && j.claims == 1));
+    // Leased: nobody sees them due until the lease runs out.
+    assert!(
+        store
+            .claim_jobs(JobKind::Send, 60_999, "late", 60_000, 20)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let again = store
+        .claim_jobs(JobKind::Send, 61_000, "late", 60_000, 20)
+        .await
+        .unwrap();
+    assert_eq!(
+        again.len(),
+        12,
+        "an instance that died holding them leaves them to others"
+    );
+    assert!(again.iter().all(|j| j.claims == 2));
+    let media = store
+        .claim_jobs(JobKind::Media, 1_000, "x", 60_000, 5)
+        .await
+        .unwrap();
+    assert_eq!(media.len(), 1, "each kind is claimed on its own");
+}
+
+pub async fn a_released_job_keeps_its_claims_and_a_rescheduled_one_starts_over(store: DynStore) {
+    use switchboard::store::{Job, JobKind};
+    store
+        .schedule_job(Job::new(JobKind::Send, "k", 100, 2))
+        .await
+        .unwrap();
+    let first = store
+        .claim_jobs(JobKind::Send, 100, "a", 1_000, 1)
+        .await
+        .unwrap();
+    assert_eq!(first[0].claims, 1);
+    store.release_job(JobKind::Send, "k", 5_000).await.unwrap();
+    assert!(
+        store
+            .claim_jobs(JobKind::Send, 4_999, "b", 1_000, 1)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let second = store
+        .claim_jobs(JobKind::Send, 5_000, "b", 1_000, 1)
+        .await
+        .unwrap();
+    assert_eq!((second[0].claims, second[0].attempts), (2, 2));
+    store
+        .schedule_job(Job::new(JobKind::Send, "k", 7_000, 3))
+        .await
+        .unwrap();
+    let third = store
+        .claim_jobs(JobKind::Send, 7_000, "c", 1_000, 1)
+        .await
+        .unwrap();
+    assert_eq!((third[0].claims, third[0].attempts), (1, 3));
+    // An existing job is left alone; a missing one is added.
+    assert!(
+        !store
+            .add_job_if_missing(Job::new(JobKind::Send, "k", 0, 0))
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .claim_jobs(JobKind::Send, 7_999, "d", 1_000, 1)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        store
+            .add_job_if_missing(Job::new(JobKind::Media, "k", 50, 0))
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        store
+            .claim_jobs(JobKind::Media, 50, "d", 1_000, 1)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+}
+
+pub async fn a_new_or_retried_outbound_message_is_stored_with_its_send_job(store: DynStore) {
+    use switchboard::store::{JobKind, SEND_LEASE_MS};
+    let inbox = inbox(&store).await;
+    let conv = conversation(&store, &inbox, "5511900000015").await;
+    let before = now_ms();
+    let id = outbound(&store, &conv).await;
+    // Held by its creator (who tries at once) for the lease; then anyone's to claim.
+    assert!(
+        store
+            .claim_jobs(JobKind::Send, before, "other", 1_000, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let later = now_ms() + SEND_LEASE_MS;
+    let jobs = store
+        .claim_jobs(JobKind::Send, later, "other", 1_000, 10)
+        .await
+        .unwrap();
+    assert_eq!(
+        jobs.iter().map(|j| j.key.as_str()).collect::<Vec<_>>(),
+        [id.as_str()]
+    );
+    store.finish_job(JobKind::Send, &id).await.unwrap();
+    store
+        .mark_send_failed(
+            &id,
+            &ErrorInfo {
+                code: 131026,
+                title: "x".into(),
+                detail: None,
+            },
+        )
+        .await
+        .unwrap();
+    store.retry_outbound(&id).await.unwrap();
+    let jobs = store
+        .claim_jobs(JobKind::Send, now_ms() + SEND_LEASE_MS, "other", 1_000, 10)
+        .await
+        .unwrap();
+    assert_eq!(
+        jobs.len(),
+        1,
+        "the agent's retry is stored with its job too"
+    );
 }
 
 pub async fn a_number_change_moves_the_contact(store: DynStore) {
@@ -980,6 +1137,9 @@ macro_rules! conformance {
                 message_details_round_trip_and_edits_publish,
                 a_failed_send_can_be_retried_once_per_failure,
                 jobs_come_due_in_order_and_finish,
+                each_due_job_is_claimed_by_exactly_one_of_many_racing_instances,
+                a_released_job_keeps_its_claims_and_a_rescheduled_one_starts_over,
+                a_new_or_retried_outbound_message_is_stored_with_its_send_job,
                 a_number_change_moves_the_contact,
             );
         }

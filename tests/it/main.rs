@@ -6,6 +6,7 @@ mod cloud_api;
 mod conformance;
 mod files;
 mod golden;
+mod holes;
 mod http;
 mod mongo_app;
 mod parser_props;

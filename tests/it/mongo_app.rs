@@ -99,6 +99,19 @@ async fn a_store_outage_gives_503_then_nothing_is_lost() {
 
     proxy.cut();
     assert_eq!(ready(&app).await, 503, "/readyz reports the store is down");
+    // As a load balancer asks: no credentials.
+    let said = reqwest::Client::new()
+        .get(format!("{}/readyz", app.url))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(
+        said, "store unavailable",
+        "the driver's error (hosts, ports) stays in the log"
+    );
     let body = text_body(
         "wamid.OUTAGE",
         "5511000000777",
@@ -108,6 +121,8 @@ async fn a_store_outage_gives_503_then_nothing_is_lost() {
     );
     let res = app.post_webhook(&body).await;
     assert_eq!(res.status(), 503, "Meta must retry what was not stored");
+    let said = res.text().await.unwrap();
+    assert!(!said.contains(&proxy.addr.to_string()), "{said}");
 
     proxy.restore().await;
     eventually("the store is back", || {

@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 use crate::support::*;
 
 const SECRET_B: &str = "inbox-b-app-secret";
-const PNID_B: &str = "300000000000009";
+pub const PNID_B: &str = "300000000000009";
 
 /// Signs in over HTTP; returns the session cookie (`sb_session=…`).
 async fn sign_in(app: &TestApp, email: &str, password: &str) -> Result<String, (u16, Value)> {
@@ -44,7 +44,7 @@ async fn demo_login(app: &TestApp) -> (String, String) {
 
 /// Two inboxes (A: the default, B: its own app secret), one agent for each, and a token
 /// for each agent. Returns (inbox A id, inbox B id, token A, token B).
-async fn two_inboxes(app: &TestApp) -> (String, String, String, String) {
+pub async fn two_inboxes(app: &TestApp) -> (String, String, String, String) {
     let inbox_b = app
         .ok(
             "create_inbox",
