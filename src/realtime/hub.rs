@@ -28,6 +28,8 @@ pub struct LiveEvent {
     pub seq: i64,
     pub inbox_id: String,
     pub frame: Utf8Bytes,
+    /// Not an event: every socket must tell its client to reload (`resync` at `seq`).
+    pub resync: bool,
 }
 
 impl From<&Event> for LiveEvent {
@@ -36,8 +38,17 @@ impl From<&Event> for LiveEvent {
             seq: e.seq,
             inbox_id: e.inbox_id.clone(),
             frame: e.frame_json().into(),
+            resync: false,
         }
     }
+}
+
+/// Seqs the hub gave up on after [`GAP_GRACE`]: if an event lands in one later, it cannot
+/// be sent in order any more, so the sockets are told to resync.
+struct Hole {
+    from: i64,
+    to: i64,
+    skipped_at: Instant,
 }
 
 #[derive(Clone)]
@@ -59,6 +70,9 @@ struct Inner {
 /// writer that reserved a number and then failed).
 const GAP_GRACE: Duration = Duration::from_secs(2);
 const READ_BATCH: usize = 1000;
+/// How often skipped holes are looked at again, and for how long.
+const HOLE_RECHECK: Duration = Duration::from_secs(1);
+const HOLE_WATCH: Duration = Duration::from_secs(600);
 
 impl Hub {
     /// Starts tailing from the log's current head; earlier events are served by replay.
@@ -142,7 +156,12 @@ impl Hub {
 
     /// Reads the log after the head and broadcasts it in order, waiting out a short hole
     /// (a seq reserved by a writer that has not committed yet).
-    async fn publish_from_log(&self, store: &DynStore, gap_since: &mut Option<Instant>) {
+    async fn publish_from_log(
+        &self,
+        store: &DynStore,
+        gap_since: &mut Option<Instant>,
+        holes: &mut Vec<Hole>,
+    ) {
         loop {
             let last = self.head();
             let events = match store.events_after(last, READ_BATCH).await {
@@ -167,6 +186,11 @@ impl Hub {
                         to = event.seq - 1,
                         "hub: skipping event seqs that never appeared in the log"
                     );
+                    holes.push(Hole {
+                        from: expected,
+                        to: event.seq - 1,
+                        skipped_at: Instant::now(),
+                    });
                 }
                 *gap_since = None;
                 batch.push(LiveEvent::from(event));
@@ -179,12 +203,57 @@ impl Hub {
         }
     }
 
+    /// Looks into the holes skipped lately. An event found in one arrived below the head:
+    /// it was never broadcast, so every socket is told to resync.
+    async fn recheck_holes(&self, store: &DynStore, holes: &mut Vec<Hole>) {
+        holes.retain(|h| h.skipped_at.elapsed() < HOLE_WATCH);
+        let mut late = false;
+        let mut i = 0;
+        while i < holes.len() {
+            let hole = &holes[i];
+            let span = usize::try_from(hole.to - hole.from + 1).unwrap_or(READ_BATCH);
+            match store
+                .events_after(hole.from - 1, span.min(READ_BATCH))
+                .await
+            {
+                Ok(events) if events.iter().any(|e| e.seq <= hole.to) => {
+                    tracing::warn!(
+                        from = hole.from,
+                        to = hole.to,
+                        "hub: an event landed in a skipped hole; sockets will resync"
+                    );
+                    holes.swap_remove(i);
+                    late = true;
+                }
+                Ok(_) => i += 1,
+                Err(e) => {
+                    tracing::warn!(error = %e, "hub: cannot re-read a skipped hole; will retry");
+                    return;
+                }
+            }
+        }
+        if late {
+            let seq = self.head();
+            let resync = LiveEvent {
+                seq,
+                inbox_id: String::new(),
+                frame: format!(r#"{{"type":"resync","seq":{seq}}}"#).into(),
+                resync: true,
+            };
+            let _ = self.inner.tx.send(Arc::new(vec![resync]));
+        }
+    }
+
     async fn tail(self, store: DynStore, poll: Duration, shutdown: CancellationToken) {
         let commits = store.commits();
         let mut gap_since: Option<Instant> = None;
+        let mut holes: Vec<Hole> = Vec::new();
+        let mut holes_checked = Instant::now();
         loop {
             let wait = if gap_since.is_some() {
                 Duration::from_millis(10)
+            } else if !holes.is_empty() {
+                poll.min(HOLE_RECHECK)
             } else {
                 poll
             };
@@ -196,7 +265,12 @@ impl Hub {
             };
             let before = self.head();
             if !(local && self.publish_staged(&store, before)) {
-                self.publish_from_log(&store, &mut gap_since).await;
+                self.publish_from_log(&store, &mut gap_since, &mut holes)
+                    .await;
+            }
+            if !holes.is_empty() && holes_checked.elapsed() >= HOLE_RECHECK {
+                holes_checked = Instant::now();
+                self.recheck_holes(&store, &mut holes).await;
             }
             if local && self.head() > before {
                 self.inner.local.send_replace(self.head());

@@ -304,6 +304,17 @@ impl Session {
         let mut wrote = false;
         for _ in 0..BATCHES_PER_FLUSH {
             for e in batch.iter() {
+                if e.resync {
+                    // An event arrived below what this socket was sent: start over.
+                    let seq = e.seq.max(*seen);
+                    sink.feed(control("resync", seq))
+                        .await
+                        .map_err(|_| End::PeerGone)?;
+                    self.last = seq;
+                    *seen = seq;
+                    wrote = true;
+                    continue;
+                }
                 if e.seq <= *seen {
                     continue;
                 }

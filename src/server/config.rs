@@ -113,6 +113,8 @@ pub struct Config {
     /// After a send whose outcome is unknown (a timeout, a lost answer), how long to wait
     /// for a receipt before sending it again.
     pub uncertain_send_wait: Duration,
+    /// How long webhook bodies and receipts are kept (`SWITCHBOARD_WEBHOOK_RETENTION_DAYS`).
+    pub webhook_retention: Duration,
 }
 
 /// `SWITCHBOARD_MEDIA_STORE`: where files live.
@@ -340,6 +342,9 @@ impl Config {
             "SWITCHBOARD_UNCERTAIN_SEND_WAIT_MS",
             300_000,
         )? as u64);
+        let webhook_retention = Duration::from_secs(
+            parse_positive(&var, "SWITCHBOARD_WEBHOOK_RETENTION_DAYS", 30)? as u64 * 86_400,
+        );
         let media_dir = || {
             var("SWITCHBOARD_MEDIA_DIR")
                 .unwrap_or_else(|| "data/media".into())
@@ -381,6 +386,7 @@ impl Config {
             graph_timeout,
             media,
             uncertain_send_wait,
+            webhook_retention,
         })
     }
 }

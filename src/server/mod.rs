@@ -373,13 +373,35 @@ async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
     }
 }
 
-/// Applies webhook bodies that were kept but not processed before the last stop.
+/// Applies webhook bodies that were kept but not finished (before the last stop, or for a
+/// number that had no inbox yet: one created meanwhile, say by the CLI, gets them now),
+/// and drops bodies and receipts older than their retention. Every instance does it; all
+/// of it is idempotent.
 async fn replay_unfinished_webhooks(state: AppState) {
-    match webhook::replay_unfinished(&state.store).await {
-        Ok(0) => {}
-        Ok(n) => tracing::info!(count = n, "recovered webhooks kept before the last stop"),
-        Err(e) => {
-            tracing::error!(error = %e, "could not recover kept webhooks; will retry at next start")
+    const EVERY: Duration = Duration::from_secs(600);
+    loop {
+        match webhook::replay_unfinished(&state.store).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(count = n, "applied kept webhook bodies"),
+            Err(e) => {
+                tracing::error!(error = %e, "could not apply kept webhook bodies; will retry")
+            }
+        }
+        let before = crate::store::now_ms() - state.config.webhook_retention.as_millis() as i64;
+        match state.store.trim_received(before).await {
+            Ok((0, 0)) => {}
+            Ok((bodies, receipts)) => {
+                tracing::info!(
+                    bodies,
+                    receipts,
+                    "trimmed kept webhook bodies and receipts by age"
+                )
+            }
+            Err(e) => tracing::warn!(error = %e, "trimming kept webhook bodies failed; will retry"),
+        }
+        tokio::select! {
+            _ = state.shutdown.cancelled() => return,
+            _ = tokio::time::sleep(EVERY) => {}
         }
     }
 }

@@ -510,8 +510,16 @@ pub trait Store: Send + Sync + 'static {
     async fn save_webhook(&self, id: &str, body: &[u8]) -> StoreResult<WebhookState>;
     /// Marks a webhook processed; `error` records why a body could not be used.
     async fn finish_webhook(&self, id: &str, error: Option<&str>) -> StoreResult<()>;
-    /// Bodies saved but never finished, oldest first (crash recovery).
-    async fn unfinished_webhooks(&self, limit: usize) -> StoreResult<Vec<StoredWebhook>>;
+    /// Bodies saved but never finished (crash recovery, or waiting for an inbox to be
+    /// created for a number they name), by id, after the id `after`.
+    async fn unfinished_webhooks(
+        &self,
+        after: Option<&str>,
+        limit: usize,
+    ) -> StoreResult<Vec<StoredWebhook>>;
+    /// Drops webhook bodies and receipts received before `before` (Unix ms); returns how
+    /// many of each went.
+    async fn trim_received(&self, before: i64) -> StoreResult<(u64, u64)>;
 
     // ---- writes from webhooks
     /// Stores a customer message once per (inbox, wamid), creating the contact and the

@@ -206,14 +206,15 @@ impl MongoStore {
                 vec![
                     plain(doc! { "inbox_id": 1, "wamid": 1 }, "by_wamid"),
                     marker("pending"),
+                    plain(doc! { "received_at": 1 }, "by_received"),
                 ],
             ),
             (
                 "webhooks",
-                vec![plain(
-                    doc! { "processed_at": 1, "received_at": 1 },
-                    "unfinished",
-                )],
+                vec![
+                    plain(doc! { "processed_at": 1, "received_at": 1 }, "unfinished"),
+                    plain(doc! { "received_at": 1 }, "by_received"),
+                ],
             ),
             ("users", vec![unique(doc! { "email": 1 }, "by_email")]),
             (
@@ -859,6 +860,63 @@ impl MongoStore {
     }
 
     /// Folds every not-yet-applied receipt for the message's wamid into its state.
+    /// Links and applies a stored, pending receipt: by wamid, else through its callback id.
+    async fn apply_receipt(&self, report: &StatusReport) -> StoreResult<StatusOutcome> {
+        // The receipt is stored before the message is looked up, and `mark_accepted`
+        // stores the wamid before it looks for receipts: whichever runs second sees the
+        // other, so no receipt is stranded.
+        let by_wamid = doc! { "inbox_id": &report.inbox_id, "wamid": &report.wamid };
+        let mut message = self.find("messages", by_wamid.clone()).await?;
+        let mut linked = false;
+        if message.is_none()
+            && let Some(data) = &report.callback_data
+            && let (our_id, attempt) = super::parse_callback_data(data)
+            && let Some(current) = self
+                .message_by_id(our_id)
+                .await?
+                .filter(|m| m.details.attempt == attempt)
+        {
+            let result = self
+                .coll("messages")
+                .update_one(
+                    doc! {
+                        "_id": our_id,
+                        "inbox_id": &report.inbox_id,
+                        "direction": "out",
+                        "wamid": { "$exists": false },
+                        // An agent's retry in between starts a new attempt.
+                        "version": current.version,
+                    },
+                    doc! {
+                        "$set": { "wamid": &report.wamid, "unpublished": true, "changed_at": now_ms() },
+                        "$inc": { "version": 1 },
+                    },
+                )
+                .await;
+            match result {
+                Ok(r) if r.matched_count == 1 => linked = true,
+                Ok(_) => {}
+                Err(e) if is_duplicate(&e) => {}
+                Err(e) => return Err(map_err(e)),
+            }
+            message = self.find("messages", by_wamid).await?;
+        }
+        let Some(d) = message else {
+            return Ok(StatusOutcome::Parked);
+        };
+        let m = message_from_doc(&d)?;
+        if m.direction == Direction::In {
+            return Ok(StatusOutcome::Unchanged);
+        }
+        let changed = self.apply_pending_receipts(&m).await?;
+        if changed || linked {
+            let m = self.publish_message(&m.id).await?;
+            Ok(StatusOutcome::Applied(Box::new(m)))
+        } else {
+            Ok(StatusOutcome::Unchanged)
+        }
+    }
+
     async fn apply_pending_receipts(&self, m: &Message) -> StoreResult<bool> {
         let Some(wamid) = &m.wamid else {
             return Ok(false);
@@ -1552,12 +1610,16 @@ impl Store for MongoStore {
         Ok(())
     }
 
-    async fn unfinished_webhooks(&self, limit: usize) -> StoreResult<Vec<StoredWebhook>> {
+    async fn unfinished_webhooks(
+        &self,
+        after: Option<&str>,
+        limit: usize,
+    ) -> StoreResult<Vec<StoredWebhook>> {
         let docs: Vec<Document> = self
             .find_all(
                 "webhooks",
-                doc! { "processed_at": { "$exists": false } },
-                Some(doc! { "received_at": 1 }),
+                doc! { "processed_at": { "$exists": false }, "_id": { "$gt": after.unwrap_or("") } },
+                Some(doc! { "_id": 1 }),
                 Some(limit as i64),
             )
             .await?;
@@ -1572,6 +1634,21 @@ impl Store for MongoStore {
                 })
             })
             .collect()
+    }
+
+    async fn trim_received(&self, before: i64) -> StoreResult<(u64, u64)> {
+        let old = doc! { "received_at": { "$lt": before } };
+        let webhooks = self
+            .coll("webhooks")
+            .delete_many(old.clone())
+            .await
+            .map_err(map_err)?;
+        let receipts = self
+            .coll("status_events")
+            .delete_many(old)
+            .await
+            .map_err(map_err)?;
+        Ok((webhooks.deleted_count, receipts.deleted_count))
     }
 
     async fn record_inbound(&self, msg: NewInbound) -> StoreResult<InboundOutcome> {
@@ -1635,67 +1712,36 @@ impl Store for MongoStore {
             receipt.insert("error", error_doc(e));
         }
         put_opt(&mut receipt, "callback_data", &report.callback_data);
-        match self.coll("status_events").insert_one(receipt).await {
-            Ok(_) => {}
-            Err(e) if is_duplicate(&e) => return Ok(StatusOutcome::Duplicate),
+        let id = receipt_id(&report);
+        // A redelivery is a duplicate, unless the first delivery stored the receipt and
+        // died before applying it (it is still pending): then this one finishes the job,
+        // and reports a duplicate only if that changes nothing.
+        let redelivered = match self.coll("status_events").insert_one(receipt).await {
+            Ok(_) => false,
+            Err(e) if is_duplicate(&e) => {
+                let pending = self
+                    .find(
+                        "status_events",
+                        doc! { "_id": &id, "pending": { "$exists": true } },
+                    )
+                    .await?
+                    .is_some();
+                if !pending {
+                    return Ok(StatusOutcome::Duplicate);
+                }
+                true
+            }
             Err(e) => return Err(map_err(e)),
-        }
+        };
         if !known {
             return Ok(StatusOutcome::Unrecognised);
         }
-        // The receipt is stored before the message is looked up, and `mark_accepted`
-        // stores the wamid before it looks for receipts: whichever runs second sees the
-        // other, so no receipt is stranded.
-        let by_wamid = doc! { "inbox_id": &report.inbox_id, "wamid": &report.wamid };
-        let mut message = self.find("messages", by_wamid.clone()).await?;
-        let mut linked = false;
-        if message.is_none()
-            && let Some(data) = &report.callback_data
-            && let (our_id, attempt) = super::parse_callback_data(data)
-            && let Some(current) = self
-                .message_by_id(our_id)
-                .await?
-                .filter(|m| m.details.attempt == attempt)
-        {
-            let result = self
-                .coll("messages")
-                .update_one(
-                    doc! {
-                        "_id": our_id,
-                        "inbox_id": &report.inbox_id,
-                        "direction": "out",
-                        "wamid": { "$exists": false },
-                        // An agent's retry in between starts a new attempt.
-                        "version": current.version,
-                    },
-                    doc! {
-                        "$set": { "wamid": &report.wamid, "unpublished": true, "changed_at": now_ms() },
-                        "$inc": { "version": 1 },
-                    },
-                )
-                .await;
-            match result {
-                Ok(r) if r.matched_count == 1 => linked = true,
-                Ok(_) => {}
-                Err(e) if is_duplicate(&e) => {}
-                Err(e) => return Err(map_err(e)),
-            }
-            message = self.find("messages", by_wamid).await?;
-        }
-        let Some(d) = message else {
-            return Ok(StatusOutcome::Parked);
-        };
-        let m = message_from_doc(&d)?;
-        if m.direction == Direction::In {
-            return Ok(StatusOutcome::Unchanged);
-        }
-        let changed = self.apply_pending_receipts(&m).await?;
-        if changed || linked {
-            let m = self.publish_message(&m.id).await?;
-            Ok(StatusOutcome::Applied(Box::new(m)))
-        } else {
-            Ok(StatusOutcome::Unchanged)
-        }
+        let outcome = self.apply_receipt(&report).await?;
+        Ok(match outcome {
+            StatusOutcome::Applied(m) => StatusOutcome::Applied(m),
+            _ if redelivered => StatusOutcome::Duplicate,
+            other => other,
+        })
     }
 
     async fn create_outbound(&self, msg: NewOutbound) -> StoreResult<(Message, bool)> {
@@ -2216,7 +2262,15 @@ impl Store for MongoStore {
             .find_all("messages", stale.clone(), None, Some(200))
             .await?;
         for d in &messages {
-            let m = message_from_doc(d)?;
+            // One unreadable document must not stop the pass for everything behind it.
+            let m = match message_from_doc(d) {
+                Ok(m) => m,
+                Err(e) => {
+                    tracing::warn!(id = ?d.get("_id"), error = %e,
+                        "store repair: skipped a message document it cannot read");
+                    continue;
+                }
+            };
             if d.contains_key("new") {
                 self.announce_new(&m, false).await?;
             } else {
@@ -2228,7 +2282,11 @@ impl Store for MongoStore {
             .find_all("conversations", stale, None, Some(200))
             .await?;
         for d in &conversations {
-            self.publish_conversation(&string(d, "_id")?).await?;
+            let Ok(id) = string(d, "_id") else {
+                tracing::warn!(id = ?d.get("_id"), "store repair: skipped a conversation without a string id");
+                continue;
+            };
+            self.publish_conversation(&id).await?;
             repaired += 1;
         }
         let receipts: Vec<Document> = self
@@ -2240,10 +2298,16 @@ impl Store for MongoStore {
             )
             .await?;
         for r in &receipts {
-            let by_wamid =
-                doc! { "inbox_id": string(r, "inbox_id")?, "wamid": string(r, "wamid")? };
+            let (Ok(inbox_id), Ok(wamid)) = (string(r, "inbox_id"), string(r, "wamid")) else {
+                tracing::warn!(id = ?r.get("_id"), "store repair: skipped a receipt it cannot read");
+                continue;
+            };
+            let by_wamid = doc! { "inbox_id": inbox_id, "wamid": wamid };
             if let Some(d) = self.find("messages", by_wamid).await? {
-                let m = message_from_doc(&d)?;
+                let Ok(m) = message_from_doc(&d) else {
+                    tracing::warn!(id = ?d.get("_id"), "store repair: skipped a message document it cannot read");
+                    continue;
+                };
                 if self.apply_pending_receipts(&m).await? {
                     self.publish_message(&m.id).await?;
                     repaired += 1;

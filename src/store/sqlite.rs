@@ -253,12 +253,14 @@ fn migrate(conn: &Connection) -> StoreResult<()> {
     Ok(())
 }
 
-/// Jobs are claimed by one instance at a time.
+/// Jobs are claimed by one instance at a time; kept bodies and receipts are trimmed by age.
 const SCHEMA_V4: &str = r#"
 BEGIN;
 ALTER TABLE jobs ADD COLUMN owner TEXT;
 ALTER TABLE jobs ADD COLUMN claims INTEGER NOT NULL DEFAULT 0;
 CREATE INDEX jobs_by_kind_due ON jobs(kind, due_at);
+CREATE INDEX webhooks_by_received ON webhooks(received_at);
+CREATE INDEX status_events_by_received ON status_events(received_at);
 PRAGMA user_version = 4;
 COMMIT;
 "#;
@@ -1685,13 +1687,19 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn unfinished_webhooks(&self, limit: usize) -> StoreResult<Vec<StoredWebhook>> {
+    async fn unfinished_webhooks(
+        &self,
+        after: Option<&str>,
+        limit: usize,
+    ) -> StoreResult<Vec<StoredWebhook>> {
+        let after = after.unwrap_or("").to_string();
         self.read(move |c| {
             c.prepare_cached(
-                "SELECT id, body FROM webhooks WHERE processed_at IS NULL ORDER BY received_at LIMIT ?1",
+                "SELECT id, body FROM webhooks WHERE processed_at IS NULL AND id > ?1 \
+                 ORDER BY id LIMIT ?2",
             )
             .and_then(|mut s| {
-                s.query_map([limit as i64], |r| {
+                s.query_map(params![after, limit as i64], |r| {
                     Ok(StoredWebhook {
                         id: r.get(0)?,
                         body: r.get(1)?,
@@ -1700,6 +1708,21 @@ impl Store for SqliteStore {
                 .collect()
             })
             .map_err(map_err)
+        })
+        .await
+    }
+
+    async fn trim_received(&self, before: i64) -> StoreResult<(u64, u64)> {
+        self.write(move |tx| {
+            let webhooks = tx
+                .conn
+                .execute("DELETE FROM webhooks WHERE received_at < ?1", [before])
+                .map_err(map_err)?;
+            let receipts = tx
+                .conn
+                .execute("DELETE FROM status_events WHERE received_at < ?1", [before])
+                .map_err(map_err)?;
+            Ok((webhooks as u64, receipts as u64))
         })
         .await
     }

@@ -322,3 +322,27 @@ fn transport(e: reqwest::Error) -> CallError {
         CallError::Transport(e.to_string())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_upload_gets_time_for_its_size_within_a_cap() {
+        let graph = Duration::from_secs(15);
+        assert_eq!(upload_timeout(graph, 1000), Duration::from_secs(19));
+        assert_eq!(
+            upload_timeout(graph, 16 * 1024 * 1024),
+            Duration::from_secs(15 + 64)
+        );
+        assert_eq!(upload_timeout(graph, 100 * 1024 * 1024), MAX_UPLOAD_TIMEOUT);
+        assert!(upload_timeout(Duration::from_secs(600), 1) >= Duration::from_secs(600));
+    }
+
+    #[test]
+    fn only_a_request_that_may_have_left_has_an_unknown_outcome() {
+        assert!(CallError::Timeout.outcome_unknown());
+        assert!(CallError::Transport("reset".into()).outcome_unknown());
+        assert!(!CallError::Unreachable("refused".into()).outcome_unknown());
+    }
+}

@@ -35,6 +35,8 @@ pub struct Summary {
     pub edits: usize,
     /// Media downloads queued; the job runner should look now rather than at its next tick.
     pub media_queued: usize,
+    /// Phone number ids no inbox has (yet): the body is kept for when one is created.
+    pub unknown_numbers: Vec<String>,
 }
 
 pub async fn ingest(store: &DynStore, body: &[u8]) -> Result<Summary, IngestError> {
@@ -57,9 +59,10 @@ pub async fn ingest(store: &DynStore, body: &[u8]) -> Result<Summary, IngestErro
         let Some(inbox) = store.inbox_by_phone_number_id(pnid).await? else {
             tracing::warn!(
                 phone_number_id = pnid,
-                "webhook: unknown phone_number_id; skipped"
+                "webhook: no inbox has this phone_number_id; the body is kept and applied when one is created"
             );
             summary.skipped += change.messages.len() + change.statuses.len();
+            summary.unknown_numbers.push(pnid.to_string());
             continue;
         };
 

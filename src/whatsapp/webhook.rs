@@ -193,10 +193,14 @@ async fn check_signature(
 }
 
 /// Applies a kept body and marks it finished. Shared by live delivery and start-up replay.
+/// A body naming a number no inbox has stays unfinished: it is applied again when an inbox
+/// is created (Meta's webhook can beat the operator's setup), or trimmed with age.
 pub async fn process(store: &DynStore, id: &str, body: &[u8]) -> Result<Summary, AppError> {
     match ingest(store, body).await {
         Ok(summary) => {
-            store.finish_webhook(id, None).await?;
+            if summary.unknown_numbers.is_empty() {
+                store.finish_webhook(id, None).await?;
+            }
             tracing::debug!(webhook = %id, ?summary, "webhook: processed");
             Ok(summary)
         }
@@ -209,17 +213,21 @@ pub async fn process(store: &DynStore, id: &str, body: &[u8]) -> Result<Summary,
     }
 }
 
-/// Finishes bodies that were kept but not processed when the process last stopped.
+/// Applies every kept body that is not finished: after a crash, and after an inbox is
+/// created. Each is visited once per call (some stay unfinished, waiting for an inbox).
 pub async fn replay_unfinished(store: &DynStore) -> Result<usize, AppError> {
     let mut done = 0;
+    let mut after: Option<String> = None;
     loop {
-        let batch = store.unfinished_webhooks(100).await?;
-        if batch.is_empty() {
+        let batch = store.unfinished_webhooks(after.as_deref(), 100).await?;
+        let Some(last) = batch.last() else {
             return Ok(done);
-        }
+        };
+        after = Some(last.id.clone());
         for w in batch {
             // A body that fails as a bad request is marked finished inside `process`.
             match process(store, &w.id, &w.body).await {
+                Ok(s) if !s.unknown_numbers.is_empty() => {}
                 Ok(_) | Err(AppError::BadRequest(_)) => done += 1,
                 Err(e) => return Err(e),
             }

@@ -78,7 +78,7 @@ fn status(inbox: &str, wamid: &str, s: &str, ts: i64) -> StatusReport {
 }
 
 /// A conversation with one customer message; returns its id.
-async fn conversation(store: &DynStore, inbox: &str, wa_id: &str) -> String {
+pub async fn conversation(store: &DynStore, inbox: &str, wa_id: &str) -> String {
     match store
         .record_inbound(inbound(
             inbox,
@@ -94,7 +94,7 @@ async fn conversation(store: &DynStore, inbox: &str, wa_id: &str) -> String {
     }
 }
 
-async fn outbound(store: &DynStore, conversation: &str) -> String {
+pub async fn outbound(store: &DynStore, conversation: &str) -> String {
     let (m, created) = store
         .create_outbound(NewOutbound {
             conversation_id: conversation.into(),
@@ -426,7 +426,7 @@ pub async fn webhook_bodies_are_kept_until_finished(store: DynStore) {
         store.save_webhook("h1", b"{}").await.unwrap(),
         WebhookState::Pending
     );
-    let unfinished = store.unfinished_webhooks(10).await.unwrap();
+    let unfinished = store.unfinished_webhooks(None, 10).await.unwrap();
     assert_eq!(unfinished.len(), 1);
     assert_eq!(unfinished[0].body, b"{}");
     store.finish_webhook("h1", None).await.unwrap();
@@ -434,7 +434,45 @@ pub async fn webhook_bodies_are_kept_until_finished(store: DynStore) {
         store.save_webhook("h1", b"{}").await.unwrap(),
         WebhookState::Done
     );
-    assert!(store.unfinished_webhooks(10).await.unwrap().is_empty());
+    assert!(
+        store
+            .unfinished_webhooks(None, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+pub async fn unfinished_bodies_page_by_id_and_old_bodies_and_receipts_are_trimmed(store: DynStore) {
+    for id in ["c", "a", "b"] {
+        store.save_webhook(id, b"{}").await.unwrap();
+    }
+    let first = store.unfinished_webhooks(None, 2).await.unwrap();
+    let ids: Vec<&str> = first.iter().map(|w| w.id.as_str()).collect();
+    assert_eq!(ids, ["a", "b"]);
+    let rest = store.unfinished_webhooks(Some("b"), 2).await.unwrap();
+    assert_eq!(
+        rest.iter().map(|w| w.id.as_str()).collect::<Vec<_>>(),
+        ["c"]
+    );
+    let inbox = inbox(&store).await;
+    store
+        .record_status(status(&inbox, "wamid.OLD", "sent", 1))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.trim_received(now_ms() - 60_000).await.unwrap(),
+        (0, 0),
+        "nothing is old yet"
+    );
+    assert_eq!(store.trim_received(now_ms() + 1).await.unwrap(), (3, 1));
+    assert!(
+        store
+            .unfinished_webhooks(None, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
 }
 
 pub async fn contacts_found_by_phone_or_bsuid_merge(store: DynStore) {
@@ -1126,6 +1164,7 @@ macro_rules! conformance {
                 concurrent_event_appends_get_distinct_gap_free_seqs,
                 the_event_log_trims_to_a_floor,
                 webhook_bodies_are_kept_until_finished,
+                unfinished_bodies_page_by_id_and_old_bodies_and_receipts_are_trimmed,
                 contacts_found_by_phone_or_bsuid_merge,
                 users_are_unique_by_email_and_updatable,
                 sessions_expire_and_end,

@@ -683,3 +683,73 @@ async fn a_redelivered_body_applies_what_its_first_delivery_died_before_applying
     })
     .await;
 }
+
+/// An event that lands in the log below the head, after the hub gave its seq up as a
+/// hole (a MongoDB writer that reserved a seq and committed seconds later), still reaches
+/// the sockets: they are told to resync, since the event cannot be sent in order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_event_landing_in_a_skipped_hole_makes_sockets_resync() {
+    let app = TestApp::start().await;
+    let mut ws = app.socket(None).await;
+    let ready = ws.next().await;
+    assert_eq!(ready["type"], "ready");
+    let head = ready["seq"].as_i64().unwrap();
+    let inbox = app.ok("list_inboxes", json!({})).await[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // Another writer, straight into the log: seq head+2 now, head+1 much later.
+    let db = rusqlite::Connection::open(&app.db).unwrap();
+    let insert = |seq: i64| {
+        db.execute(
+            "INSERT INTO events (seq, inbox_id, kind, data, created_at) VALUES (?1, ?2, 'conversation.updated', '{}', 0)",
+            rusqlite::params![seq, inbox],
+        )
+        .unwrap();
+    };
+    insert(head + 2);
+    app.running.state.hub.kick();
+    let after_gap = ws.next().await;
+    assert_eq!(
+        after_gap["seq"],
+        head + 2,
+        "the hole is given up after its grace: {after_gap}"
+    );
+    insert(head + 1);
+    let next = ws
+        .next_within(std::time::Duration::from_secs(10))
+        .await
+        .expect("the late event is not lost in silence");
+    assert_eq!(next["type"], "resync", "{next}");
+    assert!(next["seq"].as_i64().unwrap() >= head + 2);
+}
+
+#[tokio::test]
+async fn a_body_for_a_number_without_an_inbox_is_applied_once_the_inbox_is_created() {
+    let app = TestApp::start().await;
+    let body = text_body(
+        "wamid.EARLY",
+        "5511900001510",
+        "Early",
+        "before the inbox",
+        now_secs(),
+    )
+    .iter()
+    .map(|b| *b as char)
+    .collect::<String>()
+    .replace("200000000000001", "300000000000077");
+    assert_eq!(app.post_webhook(body.as_bytes()).await.status(), 200);
+    assert!(app.conversations().await.is_empty(), "no inbox yet");
+    app.ok(
+        "create_inbox",
+        json!({"phone_number_id": "300000000000077", "name": "Late"}),
+    )
+    .await;
+    eventually("the kept body is applied to the new inbox", || async {
+        app.conversations()
+            .await
+            .iter()
+            .any(|c| c["contact"]["wa_id"] == "5511900001510")
+    })
+    .await;
+}

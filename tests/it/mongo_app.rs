@@ -326,3 +326,97 @@ async fn media_lives_in_mongodb_so_every_instance_serves_it() {
     assert_eq!(part.status(), 206);
     assert_eq!(&part.bytes().await.unwrap()[..], &pdf[261_100..=261_150]);
 }
+
+/// A crash between storing a receipt and linking its message (through the callback id):
+/// Meta's redelivery of the receipt completes the link instead of being dropped as a
+/// duplicate.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_receipt_stored_but_not_applied_before_a_crash_is_applied_on_redelivery() {
+    use mongodb::bson::doc;
+    use switchboard::model::MessageStatus;
+    use switchboard::store::{StatusOutcome, StatusReport};
+
+    let (store, guard) = crate::conformance::open_mongo().await;
+    let inbox = crate::conformance::inbox(&store).await;
+    let conv = crate::conformance::conversation(&store, &inbox, "5511300000901").await;
+    let id = crate::conformance::outbound(&store, &conv).await;
+    let report = StatusReport {
+        inbox_id: inbox.clone(),
+        wamid: "wamid.CRASHED".into(),
+        status: "sent".into(),
+        timestamp: 1_000,
+        error: None,
+        callback_data: Some(id.clone()),
+        raw: "{}".into(),
+    };
+    // What `record_status` had written when the process died: the receipt, still pending.
+    let crate::conformance::Guard::Database(db) = &guard else {
+        unreachable!()
+    };
+    db.collection::<mongodb::bson::Document>("status_events")
+        .insert_one(doc! {
+            "_id": format!("{inbox}|wamid.CRASHED|sent|1000|0"),
+            "inbox_id": &inbox,
+            "wamid": "wamid.CRASHED",
+            "status": "sent",
+            "timestamp": 1_000i64,
+            "raw": "{}",
+            "received_at": switchboard::store::now_ms(),
+            "pending": true,
+            "callback_data": &id,
+        })
+        .await
+        .unwrap();
+    let outcome = store.record_status(report.clone()).await.unwrap();
+    assert!(matches!(outcome, StatusOutcome::Applied(_)), "{outcome:?}");
+    let m = store.message(&id).await.unwrap().unwrap();
+    assert_eq!(m.wamid.as_deref(), Some("wamid.CRASHED"));
+    assert_eq!(m.status, MessageStatus::Sent);
+    // Once applied, a further redelivery is the plain duplicate it is.
+    assert!(matches!(
+        store.record_status(report).await.unwrap(),
+        StatusOutcome::Duplicate
+    ));
+    guard.cleanup().await;
+}
+
+/// One unreadable document does not stop the repair pass: it is logged and skipped, and
+/// the writes behind it are still finished.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_repair_pass_skips_a_bad_document_and_finishes_the_rest() {
+    use mongodb::bson::doc;
+    let (store, guard) = crate::conformance::open_mongo().await;
+    let inbox = crate::conformance::inbox(&store).await;
+    let conv = crate::conformance::conversation(&store, &inbox, "5511300000902").await;
+    let head = store.event_bounds().await.unwrap().head;
+    let crate::conformance::Guard::Database(db) = &guard else {
+        unreachable!()
+    };
+    let stale = switchboard::store::now_ms() - 60_000;
+    let messages = db.collection::<mongodb::bson::Document>("messages");
+    messages
+        .insert_one(doc! {
+            "_id": "0-bad", "inbox_id": &inbox, "direction": 42i64,
+            "unpublished": true, "changed_at": stale - 1,
+        })
+        .await
+        .unwrap();
+    messages
+        .insert_one(doc! {
+            "_id": "1-good", "seq": 2_000_000i64, "inbox_id": &inbox, "conversation_id": &conv,
+            "direction": "in", "kind": "text", "text": "behind a bad one", "status_rank": 0i64,
+            "failed": false, "timestamp": 3_000i64,
+            "sort_key": format!("{:019}:{:019}", 3_000, 2_000_000),
+            "created_at": stale, "version": 1i64, "published_version": 0i64,
+            "unpublished": true, "new": true, "changed_at": stale, "wamid": "wamid.GOOD",
+        })
+        .await
+        .unwrap();
+    assert!(store.repair().await.unwrap() >= 1, "the pass completes");
+    let events = store.events_after(head, 10).await.unwrap();
+    assert!(
+        events.iter().any(|e| e.data.contains("behind a bad one")),
+        "{events:?}"
+    );
+    guard.cleanup().await;
+}
