@@ -37,3 +37,30 @@ test("signing out ends the session for the page", async ({ page }) => {
   await page.goto(server.url + "/");
   await expect(page).toHaveURL(/\/login$/);
 });
+
+test("a customer's HTML document downloads when opened and runs nothing on our origin", async ({ page, context }) => {
+  await signIn(page, server.url);
+  // Were it to run on our origin, it would leave a mark in our storage and retitle the page.
+  const script = `<script>localStorage.setItem("pwned", "1"); document.title = "PWNED";</script>`;
+  await server.customerSends({
+    wa_id: "5511987650001",
+    kind: "document",
+    file: { mime_type: "text/html", filename: "invoice.html", content: `<html><body>${script}<h1>Invoice</h1></body></html>` },
+  });
+  await page.getByTestId("conversation").filter({ hasText: "Ana Souza" }).click();
+  const link = page.getByTestId("media-document").filter({ hasText: "invoice.html" });
+  await expect(link).toBeVisible();
+  const downloads: import("@playwright/test").Download[] = [];
+  page.on("download", (d) => downloads.push(d));
+  context.on("page", (p) => p.on("download", (d) => downloads.push(d)));
+  await link.click();
+  await expect.poll(() => downloads.length).toBe(1);
+  expect(downloads[0].suggestedFilename()).toBe("invoice.html");
+  for (const p of context.pages()) expect(await p.title()).not.toBe("PWNED");
+  expect(await page.evaluate(() => localStorage.getItem("pwned"))).toBeNull();
+  // Opened directly, the file is still only a download.
+  const direct = await context.request.get(await link.getAttribute("href").then((h) => server.url + h));
+  expect(direct.headers()["content-type"]).toBe("application/octet-stream");
+  expect(direct.headers()["content-disposition"]).toMatch(/^attachment;/);
+  expect(direct.headers()["content-security-policy"]).toBe("sandbox; default-src 'none'");
+});

@@ -251,9 +251,9 @@ async fn handle_error(
                 state,
                 m,
                 format!(
-                    "Outcome unknown — waiting for WhatsApp ({}). It is sent again only if \
-                     no receipt comes.",
-                    info.title
+                    "Outcome unknown — waiting for WhatsApp to confirm it ({}). Sent again \
+                     only if no receipt comes.",
+                    info.title.trim_end_matches('.')
                 ),
                 Some(at),
             )

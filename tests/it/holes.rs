@@ -127,21 +127,10 @@ fn sign_in_request(app: &TestApp, email: &str, password: &str) -> reqwest::Reque
         .json(&json!({"email": email, "password": password}))
 }
 
-async fn demo_account(app: &TestApp) -> (String, String) {
-    let info = app
-        .call_with(&reqwest::Client::new(), "sign_in_info", json!({}))
-        .await
-        .1;
-    (
-        info["demo"]["email"].as_str().unwrap().to_string(),
-        info["demo"]["password"].as_str().unwrap().to_string(),
-    )
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn forty_parallel_wrong_passwords_get_no_more_checks_than_five_in_a_row() {
     let app = TestApp::start().await;
-    let (email, _) = demo_account(&app).await;
+    let (email, _) = crate::security::demo_login(&app).await;
     let attempts = (0..40).map(|i| {
         let req = sign_in_request(&app, &email, &format!("wrong-guess-{i}"));
         async move { req.send().await.unwrap().status().as_u16() }
@@ -183,7 +172,7 @@ async fn a_disabled_account_with_the_right_password_is_answered_like_a_wrong_one
 #[tokio::test]
 async fn sign_in_from_another_site_is_refused() {
     let app = TestApp::start().await;
-    let (email, password) = demo_account(&app).await;
+    let (email, password) = crate::security::demo_login(&app).await;
     let res = sign_in_request(&app, &email, &password)
         .header("origin", "https://evil.example")
         .send()
@@ -485,7 +474,7 @@ async fn live_credentials_on_a_simulator_database_retire_the_demo_admin() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("demo.db");
     let sim = TestApp::start_on(&db, &[]).await;
-    let (email, password) = demo_account(&sim).await;
+    let (email, password) = crate::security::demo_login(&sim).await;
     let token = sim.token.clone();
     sim.stop().await;
 

@@ -31,7 +31,7 @@ async fn sign_in(app: &TestApp, email: &str, password: &str) -> Result<String, (
     }
 }
 
-async fn demo_login(app: &TestApp) -> (String, String) {
+pub async fn demo_login(app: &TestApp) -> (String, String) {
     let info = app
         .call_with(&reqwest::Client::new(), "sign_in_info", json!({}))
         .await
