@@ -122,6 +122,18 @@ pub async fn create_inbox(
         )
         .await?;
         tracing::info!(by = %principal.user.email, phone_number_id = %inbox.phone_number_id, "inbox created");
+        // Bodies Meta delivered for this number before it had an inbox are applied now.
+        let store = state.store.clone();
+        tokio::spawn(async move {
+            match crate::whatsapp::webhook::replay_unfinished(&store).await {
+                Ok(n) => {
+                    tracing::info!(applied = n, "webhook: kept bodies replayed for a new inbox")
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "webhook: kept bodies not replayed; the next pass will")
+                }
+            }
+        });
         crate::server::admin::inbox_info(&state.store, &inbox).await
     };
     run.await.map_err(|e| e.into_api())

@@ -133,18 +133,7 @@ pub fn validate_phone_number_id(pnid: &str) -> Result<(), AppError> {
 
 pub async fn create_inbox(store: &DynStore, inbox: NewInbox) -> Result<Inbox, AppError> {
     validate_phone_number_id(&inbox.phone_number_id)?;
-    let created = store.create_inbox(inbox).await?;
-    // Bodies Meta delivered for this number before it had an inbox are applied now.
-    let store = store.clone();
-    tokio::spawn(async move {
-        match crate::whatsapp::webhook::replay_unfinished(&store).await {
-            Ok(n) => tracing::info!(applied = n, "webhook: kept bodies replayed for a new inbox"),
-            Err(e) => {
-                tracing::warn!(error = %e, "webhook: kept bodies not replayed; the next pass will")
-            }
-        }
-    });
-    Ok(created)
+    Ok(store.create_inbox(inbox).await?)
 }
 
 pub async fn update_inbox(
