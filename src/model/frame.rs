@@ -1,0 +1,93 @@
+//! Frames on `/ws`.
+
+use serde::{Deserialize, Serialize};
+
+use super::account::InboxStatus;
+use super::conversation::Conversation;
+use super::message::Message;
+
+/// A frame on `/ws`. Event frames carry the whole current object, so applying one twice
+/// changes nothing.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type")]
+pub enum Frame {
+    #[serde(rename = "message.created")]
+    MessageCreated {
+        seq: i64,
+        #[serde(default)]
+        prev: Option<i64>,
+        data: Message,
+    },
+    #[serde(rename = "message.updated")]
+    MessageUpdated {
+        seq: i64,
+        #[serde(default)]
+        prev: Option<i64>,
+        data: Message,
+    },
+    #[serde(rename = "conversation.updated")]
+    ConversationUpdated {
+        seq: i64,
+        #[serde(default)]
+        prev: Option<i64>,
+        data: Conversation,
+    },
+    /// Sending from an inbox was paused or resumed.
+    #[serde(rename = "inbox.updated")]
+    InboxUpdated {
+        seq: i64,
+        #[serde(default)]
+        prev: Option<i64>,
+        data: InboxStatus,
+    },
+    /// Replay is over; live events follow.
+    #[serde(rename = "ready")]
+    Ready { seq: i64 },
+    /// The requested `since` is outside the retained log: reload, then continue live.
+    #[serde(rename = "resync")]
+    Resync { seq: i64 },
+    /// A frame type this build does not know; ignored rather than treated as an error.
+    #[serde(other)]
+    Unknown,
+}
+
+impl Frame {
+    /// The event's sequence number, for frames that are events.
+    pub fn event_seq(&self) -> Option<i64> {
+        match self {
+            Self::MessageCreated { seq, .. }
+            | Self::MessageUpdated { seq, .. }
+            | Self::ConversationUpdated { seq, .. }
+            | Self::InboxUpdated { seq, .. } => Some(*seq),
+            _ => None,
+        }
+    }
+
+    /// The seq of the frame this socket sent before this one. Events of inboxes the
+    /// viewer may not see are left out, so seqs skip; `prev` is what must chain.
+    pub fn prev(&self) -> Option<i64> {
+        match self {
+            Self::MessageCreated { prev, .. }
+            | Self::MessageUpdated { prev, .. }
+            | Self::ConversationUpdated { prev, .. }
+            | Self::InboxUpdated { prev, .. } => *prev,
+            _ => None,
+        }
+    }
+
+    /// Whether this event follows directly on `last`, the seq last applied.
+    pub fn follows(&self, last: i64) -> bool {
+        match (self.prev(), self.event_seq()) {
+            (Some(prev), _) => prev == last,
+            (None, Some(seq)) => seq == last + 1,
+            (None, None) => true,
+        }
+    }
+}
+
+/// WebSocket close code for a client that fell too far behind; it should resume with
+/// `since` at once.
+pub const CLOSE_TOO_SLOW: u16 = 4008;
+
+/// WebSocket close code when the session or token behind a socket is no longer valid.
+pub const CLOSE_SIGNED_OUT: u16 = 4001;
