@@ -19,12 +19,20 @@ pub struct ApiError {
 }
 
 impl ApiError {
+    /// On the server, inside a server function, this also sets the HTTP status of its
+    /// answer (server functions answer 500 unless told otherwise): an error is mapped to
+    /// HTTP here, once.
     pub fn new(status: u16, code: &str, message: impl Into<String>) -> Self {
-        Self {
+        let e = Self {
             status,
             code: code.to_string(),
             message: message.into(),
+        };
+        #[cfg(feature = "ssr")]
+        if status >= 400 {
+            e.set_response_status();
         }
+        e
     }
 
     pub fn bad_request(message: impl Into<String>) -> Self {
@@ -33,6 +41,23 @@ impl ApiError {
 
     pub fn not_found(message: impl Into<String>) -> Self {
         Self::new(404, "not_found", message)
+    }
+
+    /// Makes the server function's HTTP answer carry this error's status (and say it is
+    /// JSON); outside a server function there is nothing to set.
+    #[cfg(feature = "ssr")]
+    fn set_response_status(&self) {
+        use leptos::prelude::use_context;
+        let Some(res) = use_context::<leptos_axum::ResponseOptions>() else {
+            return;
+        };
+        if let Ok(status) = axum::http::StatusCode::from_u16(self.status) {
+            res.set_status(status);
+        }
+        res.insert_header(
+            axum::http::header::CONTENT_TYPE,
+            axum::http::HeaderValue::from_static("application/json"),
+        );
     }
 
     /// True when the call may not have reached the server, so retrying it (with the same
@@ -46,6 +71,17 @@ impl FromServerFnError for ApiError {
     type Encoder = JsonEncoding;
 
     fn from_server_fn_error(value: ServerFnErrorErr) -> Self {
+        let e = Self::from_framework(value);
+        #[cfg(feature = "ssr")]
+        if e.status >= 400 {
+            tracing::info!(status = e.status, reason = %e.message, "server function refused its request");
+        }
+        e
+    }
+}
+
+impl ApiError {
+    fn from_framework(value: ServerFnErrorErr) -> Self {
         match value {
             ServerFnErrorErr::Args(m) | ServerFnErrorErr::MissingArg(m) => {
                 Self::bad_request(format!("invalid arguments: {m}"))

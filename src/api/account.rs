@@ -16,65 +16,63 @@ pub async fn sign_in(email: String, password: String) -> Result<Me, ApiError> {
     let state = ctx::state()?;
     let address = ctx::client_address(&state);
     let email = auth::normalise_email(&email);
-    let run = async {
-        let headers = ctx::headers().map_err(|e| AppError::Internal(e.message))?;
-        // Login CSRF: another site must not sign a browser in to an account of its choosing.
-        if !auth::same_origin(&headers) {
-            tracing::warn!(%address, "sign-in refused: cross-site request");
-            return Err(AppError::Forbidden("cross-site sign-in refused".into()));
+    let headers = ctx::headers()?;
+    // Login CSRF: another site must not sign a browser in to an account of its choosing.
+    if !auth::same_origin(&headers) {
+        tracing::warn!(%address, "sign-in refused: cross-site request");
+        return Err(AppError::Forbidden("cross-site sign-in refused".into()).into());
+    }
+    if let Err(wait) = state.sign_in_limiter.begin(&email, &address) {
+        tracing::warn!(%email, %address, "sign-in throttled");
+        return Err(AppError::TooManyRequests {
+            retry_after: wait.as_secs().max(1),
         }
-        if let Err(wait) = state.sign_in_limiter.begin(&email, &address) {
-            tracing::warn!(%email, %address, "sign-in throttled");
-            return Err(AppError::TooManyRequests {
-                retry_after: wait.as_secs().max(1),
-            });
+        .into());
+    }
+    let found = state.store.user_by_email(&email).await?;
+    let hash = found.as_ref().map(|(_, hash)| hash.clone());
+    let matches = auth::check_password(&state.password_checks, hash, password).await?;
+    // A disabled account answers exactly like a wrong password: the answer must not
+    // tell a guesser that the password was right.
+    let user = match found {
+        Some((user, _)) if matches && !user.disabled => user,
+        Some((user, _)) if matches => {
+            tracing::info!(email = %user.email, %address, "sign-in refused: account disabled");
+            return Err(AppError::Unauthorized("wrong email or password".into()).into());
         }
-        let found = state.store.user_by_email(&email).await?;
-        let hash = found.as_ref().map(|(_, hash)| hash.clone());
-        let matches = auth::check_password(&state.password_checks, hash, password).await?;
-        // A disabled account answers exactly like a wrong password: the answer must not
-        // tell a guesser that the password was right.
-        let user = match found {
-            Some((user, _)) if matches && !user.disabled => user,
-            Some((user, _)) if matches => {
-                tracing::info!(email = %user.email, %address, "sign-in refused: account disabled");
-                return Err(AppError::Unauthorized("wrong email or password".into()));
-            }
-            Some(_) => {
-                tracing::info!(%email, %address, "sign-in failed: wrong password");
-                return Err(AppError::Unauthorized("wrong email or password".into()));
-            }
-            None => {
-                tracing::info!(%email, %address, "sign-in failed: unknown email");
-                return Err(AppError::Unauthorized("wrong email or password".into()));
-            }
-        };
-        state.sign_in_limiter.record_success(&email, &address);
-        let secret = auth::new_secret("");
-        let token_hash = auth::sha256_hex(&secret);
-        let lifetime = state.config.session_lifetime;
-        state
-            .store
-            .create_session(
-                &token_hash,
-                &user.id,
-                crate::store::now_ms() + lifetime.as_millis() as i64,
-            )
-            .await?;
-        let cookie = auth::session_cookie(&secret, lifetime, auth::is_https(&state, &headers));
-        if let Some(res) = use_context::<leptos_axum::ResponseOptions>() {
-            res.append_header(axum::http::header::SET_COOKIE, cookie);
+        Some(_) => {
+            tracing::info!(%email, %address, "sign-in failed: wrong password");
+            return Err(AppError::Unauthorized("wrong email or password".into()).into());
         }
-        tracing::info!(email = %user.email, "signed in");
-        let scope = auth::scope_for(&state.store, &user).await?;
-        let principal = Principal {
-            user,
-            scope,
-            via: Via::Session { token_hash },
-        };
-        principal.me(&state.store).await
+        None => {
+            tracing::info!(%email, %address, "sign-in failed: unknown email");
+            return Err(AppError::Unauthorized("wrong email or password".into()).into());
+        }
     };
-    run.await.map_err(|e| e.into_api())
+    state.sign_in_limiter.record_success(&email, &address);
+    let secret = auth::new_secret("");
+    let token_hash = auth::sha256_hex(&secret);
+    let lifetime = state.config.session_lifetime;
+    state
+        .store
+        .create_session(
+            &token_hash,
+            &user.id,
+            crate::store::now_ms() + lifetime.as_millis() as i64,
+        )
+        .await?;
+    let cookie = auth::session_cookie(&secret, lifetime, auth::is_https(&state, &headers));
+    if let Some(res) = use_context::<leptos_axum::ResponseOptions>() {
+        res.append_header(axum::http::header::SET_COOKIE, cookie);
+    }
+    tracing::info!(email = %user.email, "signed in");
+    let scope = auth::scope_for(&state.store, &user).await?;
+    let principal = Principal {
+        user,
+        scope,
+        via: Via::Session { token_hash },
+    };
+    Ok(principal.me(&state.store).await?)
 }
 
 /// Ends the current session.
@@ -109,7 +107,7 @@ pub async fn me() -> Result<Me, ApiError> {
     ctx::principal()?
         .me(&state.store)
         .await
-        .map_err(|e| e.into_api())
+        .map_err(ApiError::from)
 }
 
 /// What the sign-in page shows (needs no session).
@@ -118,13 +116,10 @@ pub async fn sign_in_info() -> Result<SignInInfo, ApiError> {
     use super::ctx;
     use crate::server::error::AppError;
     let state = ctx::state()?;
-    let run = async {
-        Ok::<_, AppError>(SignInInfo {
-            demo: crate::server::admin::demo_login(&state.store, &state.config).await?,
-            no_accounts: state.store.list_users().await?.is_empty(),
-        })
-    };
-    run.await.map_err(|e| e.into_api())
+    Ok(Ok::<_, AppError>(SignInInfo {
+        demo: crate::server::admin::demo_login(&state.store, &state.config).await?,
+        no_accounts: state.store.list_users().await?.is_empty(),
+    })?)
 }
 
 /// Changes the caller's own password (the current one is required). Other sessions end.
@@ -136,28 +131,23 @@ pub async fn change_password(current: String, new: String) -> Result<(), ApiErro
     use crate::server::error::AppError;
     let state = ctx::state()?;
     let principal = ctx::principal()?;
-    let run = async {
-        let (_, hash) = state
-            .store
-            .user_by_email(&principal.user.email)
-            .await?
-            .ok_or(AppError::NotFound("user"))?;
-        if !auth::check_password(&state.password_checks, Some(hash), current).await? {
-            return Err(AppError::Unauthorized(
-                "the current password is wrong".into(),
-            ));
-        }
-        update_user(
-            &state.store,
-            Some(&principal.user.id),
-            &principal.user.id,
-            UserChanges {
-                password: Some(new),
-                ..Default::default()
-            },
-        )
-        .await?;
-        Ok(())
-    };
-    run.await.map_err(|e| e.into_api())
+    let (_, hash) = state
+        .store
+        .user_by_email(&principal.user.email)
+        .await?
+        .ok_or(AppError::NotFound("user"))?;
+    if !auth::check_password(&state.password_checks, Some(hash), current).await? {
+        return Err(AppError::Unauthorized("the current password is wrong".into()).into());
+    }
+    update_user(
+        &state.store,
+        Some(&principal.user.id),
+        &principal.user.id,
+        UserChanges {
+            password: Some(new),
+            ..Default::default()
+        },
+    )
+    .await?;
+    Ok(())
 }

@@ -16,7 +16,7 @@ fn admin() -> Result<
 > {
     let state = super::ctx::state()?;
     let principal = super::ctx::principal()?;
-    principal.require_admin().map_err(|e| e.into_api())?;
+    principal.require_admin()?;
     Ok((state, principal))
 }
 
@@ -45,8 +45,7 @@ pub async fn create_user(
             password,
         },
     )
-    .await
-    .map_err(|e| e.into_api())?;
+    .await?;
     tracing::info!(by = %principal.user.email, email = %user.email, role = user.role.as_str(), "user created");
     Ok(user)
 }
@@ -73,8 +72,7 @@ pub async fn update_user(
             password,
         },
     )
-    .await
-    .map_err(|e| e.into_api())?;
+    .await?;
     tracing::info!(by = %principal.user.email, email = %user.email, "user updated");
     Ok(user)
 }
@@ -83,14 +81,11 @@ pub async fn update_user(
 pub async fn list_inboxes() -> Result<Vec<InboxInfo>, ApiError> {
     use crate::server::error::AppError;
     let (state, _) = admin()?;
-    let run = async {
-        let mut out = Vec::new();
-        for inbox in state.store.list_inboxes().await? {
-            out.push(crate::server::admin::inbox_info(&state.store, &inbox).await?);
-        }
-        Ok::<_, AppError>(out)
-    };
-    run.await.map_err(|e| e.into_api())
+    let mut out = Vec::new();
+    for inbox in state.store.list_inboxes().await? {
+        out.push(crate::server::admin::inbox_info(&state.store, &inbox).await?);
+    }
+    Ok(Ok::<_, AppError>(out)?)
 }
 
 /// Adds an inbox (a WhatsApp phone number). Credentials left empty fall back to the
@@ -106,37 +101,34 @@ pub async fn create_inbox(
 ) -> Result<InboxInfo, ApiError> {
     use crate::store::{InboxCredentials, NewInbox};
     let (state, principal) = admin()?;
-    let run = async {
-        let inbox = crate::server::admin::create_inbox(
-            &state.store,
-            NewInbox {
-                phone_number_id: phone_number_id.trim().to_string(),
-                display_phone_number: display_phone_number.filter(|d| !d.trim().is_empty()),
-                name: name.filter(|n| !n.trim().is_empty()),
-                credentials: InboxCredentials {
-                    access_token,
-                    app_secret,
-                    verify_token,
-                },
+    let inbox = crate::server::admin::create_inbox(
+        &state.store,
+        NewInbox {
+            phone_number_id: phone_number_id.trim().to_string(),
+            display_phone_number: display_phone_number.filter(|d| !d.trim().is_empty()),
+            name: name.filter(|n| !n.trim().is_empty()),
+            credentials: InboxCredentials {
+                access_token,
+                app_secret,
+                verify_token,
             },
-        )
-        .await?;
-        tracing::info!(by = %principal.user.email, phone_number_id = %inbox.phone_number_id, "inbox created");
-        // Bodies Meta delivered for this number before it had an inbox are applied now.
-        let store = state.store.clone();
-        tokio::spawn(async move {
-            match crate::whatsapp::webhook::replay_unfinished(&store).await {
-                Ok(n) => {
-                    tracing::info!(applied = n, "webhook: kept bodies replayed for a new inbox")
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, "webhook: kept bodies not replayed; the next pass will")
-                }
+        },
+    )
+    .await?;
+    tracing::info!(by = %principal.user.email, phone_number_id = %inbox.phone_number_id, "inbox created");
+    // Bodies Meta delivered for this number before it had an inbox are applied now.
+    let store = state.store.clone();
+    tokio::spawn(async move {
+        match crate::whatsapp::webhook::replay_unfinished(&store).await {
+            Ok(n) => {
+                tracing::info!(applied = n, "webhook: kept bodies replayed for a new inbox")
             }
-        });
-        crate::server::admin::inbox_info(&state.store, &inbox).await
-    };
-    run.await.map_err(|e| e.into_api())
+            Err(e) => {
+                tracing::warn!(error = %e, "webhook: kept bodies not replayed; the next pass will")
+            }
+        }
+    });
+    Ok(crate::server::admin::inbox_info(&state.store, &inbox).await?)
 }
 
 /// Changes an inbox. Omitted fields stay; an empty credential reverts to the
@@ -153,28 +145,25 @@ pub async fn update_inbox(
     use crate::store::{InboxCredentials, InboxUpdate};
     let (state, _) = admin()?;
     let new_token = access_token.is_some();
-    let run = async {
-        let inbox = crate::server::admin::update_inbox(
-            &state.store,
-            &inbox_id,
-            InboxUpdate {
-                name,
-                display_phone_number,
-                credentials: InboxCredentials {
-                    access_token,
-                    app_secret,
-                    verify_token,
-                },
+    let inbox = crate::server::admin::update_inbox(
+        &state.store,
+        &inbox_id,
+        InboxUpdate {
+            name,
+            display_phone_number,
+            credentials: InboxCredentials {
+                access_token,
+                app_secret,
+                verify_token,
             },
-        )
-        .await?;
-        // A replaced token is the fix for a token error: send what queued up.
-        if new_token {
-            crate::outbound::dispatch::resume(&state, &inbox.id).await?;
-        }
-        crate::server::admin::inbox_info(&state.store, &inbox).await
-    };
-    run.await.map_err(|e| e.into_api())
+        },
+    )
+    .await?;
+    // A replaced token is the fix for a token error: send what queued up.
+    if new_token {
+        crate::outbound::dispatch::resume(&state, &inbox.id).await?;
+    }
+    Ok(crate::server::admin::inbox_info(&state.store, &inbox).await?)
 }
 
 /// Lifts a pause that a rejected access token put on an inbox's sending (e.g. once the
@@ -183,16 +172,13 @@ pub async fn update_inbox(
 pub async fn resume_sending(inbox_id: String) -> Result<InboxInfo, ApiError> {
     use crate::server::error::AppError;
     let (state, _) = admin()?;
-    let run = async {
-        let inbox = state
-            .store
-            .inbox(&inbox_id)
-            .await?
-            .ok_or(AppError::NotFound("inbox"))?;
-        crate::outbound::dispatch::resume(&state, &inbox.id).await?;
-        crate::server::admin::inbox_info(&state.store, &inbox).await
-    };
-    run.await.map_err(|e| e.into_api())
+    let inbox = state
+        .store
+        .inbox(&inbox_id)
+        .await?
+        .ok_or(AppError::NotFound("inbox"))?;
+    crate::outbound::dispatch::resume(&state, &inbox.id).await?;
+    Ok(crate::server::admin::inbox_info(&state.store, &inbox).await?)
 }
 
 /// Adds (`member: true`) or removes an agent from an inbox.
@@ -204,17 +190,14 @@ pub async fn set_inbox_member(
 ) -> Result<InboxInfo, ApiError> {
     use crate::server::error::AppError;
     let (state, principal) = admin()?;
-    let run = async {
-        state.store.set_member(&inbox_id, &user_id, member).await?;
-        tracing::info!(by = %principal.user.email, %inbox_id, %user_id, member, "membership changed");
-        let inbox = state
-            .store
-            .inbox(&inbox_id)
-            .await?
-            .ok_or(AppError::NotFound("inbox"))?;
-        crate::server::admin::inbox_info(&state.store, &inbox).await
-    };
-    run.await.map_err(|e| e.into_api())
+    state.store.set_member(&inbox_id, &user_id, member).await?;
+    tracing::info!(by = %principal.user.email, %inbox_id, %user_id, member, "membership changed");
+    let inbox = state
+        .store
+        .inbox(&inbox_id)
+        .await?
+        .ok_or(AppError::NotFound("inbox"))?;
+    Ok(crate::server::admin::inbox_info(&state.store, &inbox).await?)
 }
 
 #[server(endpoint = "list_api_tokens", input = Json, output = Json)]
@@ -231,9 +214,7 @@ pub async fn create_api_token(
     user_id: String,
 ) -> Result<NewApiTokenSecret, ApiError> {
     let (state, principal) = admin()?;
-    let created = crate::server::admin::create_token(&state.store, &name, &user_id)
-        .await
-        .map_err(|e| e.into_api())?;
+    let created = crate::server::admin::create_token(&state.store, &name, &user_id).await?;
     tracing::info!(by = %principal.user.email, token = %created.token.id, "API token created");
     Ok(created)
 }

@@ -37,26 +37,21 @@ pub async fn load_messages(
     use crate::server::error::AppError;
     let state = ctx::state()?;
     let principal = ctx::principal()?;
-    let run = async {
-        let limit = limit.unwrap_or(super::DEFAULT_PAGE);
-        if limit == 0 || limit > MAX_PAGE {
-            return Err(AppError::BadRequest(format!(
-                "limit must be between 1 and {MAX_PAGE}"
-            )));
-        }
-        let before = match before.as_deref() {
-            None => None,
-            Some(c) => Some(Cursor::decode(c).ok_or_else(|| {
-                AppError::BadRequest(format!("before {c:?} is not a cursor from `next`"))
-            })?),
-        };
-        ctx::visible_conversation(&state, &principal, &conversation_id).await?;
-        Ok(state
-            .store
-            .load_messages(&conversation_id, before, limit as usize)
-            .await?)
+    let limit = limit.unwrap_or(super::DEFAULT_PAGE);
+    if limit == 0 || limit > MAX_PAGE {
+        return Err(AppError::BadRequest(format!("limit must be between 1 and {MAX_PAGE}")).into());
+    }
+    let before = match before.as_deref() {
+        None => None,
+        Some(c) => Some(Cursor::decode(c).ok_or_else(|| {
+            AppError::BadRequest(format!("before {c:?} is not a cursor from `next`"))
+        })?),
     };
-    run.await.map_err(|e| e.into_api())
+    ctx::visible_conversation(&state, &principal, &conversation_id).await?;
+    Ok(state
+        .store
+        .load_messages(&conversation_id, before, limit as usize)
+        .await?)
 }
 
 /// Sends a text reply. `client_id` is a UUID the caller generates once per message;
@@ -76,7 +71,7 @@ pub async fn send_message(
     };
     crate::outbound::send(&state, &principal, &conversation_id, &client_id, outgoing)
         .await
-        .map_err(|e| e.into_api())
+        .map_err(ApiError::from)
 }
 
 /// Sends any kind of message: text (optionally as a reply), media by link, a reaction, a
@@ -94,7 +89,7 @@ pub async fn send_outgoing(
     let principal = ctx::principal()?;
     crate::outbound::send(&state, &principal, &conversation_id, &client_id, message)
         .await
-        .map_err(|e| e.into_api())
+        .map_err(ApiError::from)
 }
 
 /// The approved templates a conversation's number can send (WhatsApp Manager's list,
@@ -109,16 +104,13 @@ pub async fn approved_templates(
     use crate::server::error::AppError;
     let state = ctx::state()?;
     let principal = ctx::principal()?;
-    let run = async {
-        let conversation = ctx::visible_conversation(&state, &principal, &conversation_id).await?;
-        let inbox = state
-            .store
-            .inbox(&conversation.inbox_id)
-            .await?
-            .ok_or(AppError::NotFound("inbox"))?;
-        crate::outbound::catalog::list(&state, &inbox, refresh).await
-    };
-    run.await.map_err(|e: AppError| e.into_api())
+    let conversation = ctx::visible_conversation(&state, &principal, &conversation_id).await?;
+    let inbox = state
+        .store
+        .inbox(&conversation.inbox_id)
+        .await?
+        .ok_or(AppError::NotFound("inbox"))?;
+    Ok(crate::outbound::catalog::list(&state, &inbox, refresh).await?)
 }
 
 /// Sends a failed message again: a new call to WhatsApp. The old error stays on the
@@ -130,7 +122,7 @@ pub async fn retry_message(message_id: String) -> Result<Message, ApiError> {
     let principal = ctx::principal()?;
     crate::outbound::retry(&state, &principal, &message_id)
         .await
-        .map_err(|e| e.into_api())
+        .map_err(ApiError::from)
 }
 
 /// Downloads a message's media again after it failed for good.
@@ -140,27 +132,22 @@ pub async fn refetch_media(message_id: String) -> Result<(), ApiError> {
     use crate::server::error::AppError;
     let state = ctx::state()?;
     let principal = ctx::principal()?;
-    let run = async {
-        let m = state
-            .store
-            .message(&message_id)
-            .await?
-            .filter(|m| principal.can_see(&m.inbox_id) && m.details.media.is_some())
-            .ok_or(AppError::NotFound("media"))?;
-        if m.details
-            .media
-            .as_ref()
-            .and_then(|md| md.media_id.as_ref())
-            .is_none()
-        {
-            return Err(AppError::BadRequest(
-                "this media has no WhatsApp id to fetch".into(),
-            ));
-        }
-        crate::media::refetch(&state, &m).await?;
-        Ok(())
-    };
-    run.await.map_err(|e: AppError| e.into_api())
+    let m = state
+        .store
+        .message(&message_id)
+        .await?
+        .filter(|m| principal.can_see(&m.inbox_id) && m.details.media.is_some())
+        .ok_or(AppError::NotFound("media"))?;
+    if m.details
+        .media
+        .as_ref()
+        .and_then(|md| md.media_id.as_ref())
+        .is_none()
+    {
+        return Err(AppError::BadRequest("this media has no WhatsApp id to fetch".into()).into());
+    }
+    crate::media::refetch(&state, &m).await?;
+    Ok(())
 }
 
 /// Clears a conversation's unread count (an agent has seen it).
@@ -170,17 +157,14 @@ pub async fn mark_conversation_read(conversation_id: String) -> Result<Conversat
     use crate::server::error::AppError;
     let state = ctx::state()?;
     let principal = ctx::principal()?;
-    let run = async {
-        let conversation = ctx::visible_conversation(&state, &principal, &conversation_id).await?;
-        let cleared = state.store.mark_conversation_read(&conversation_id).await?;
-        // Blue ticks for the customer, in the background: the agent does not wait on Meta.
-        let background = state.clone();
-        tokio::spawn(async move {
-            let _ = crate::outbound::receipts::mark_read(&background, &conversation, false).await;
-        });
-        Ok::<_, AppError>(cleared)
-    };
-    run.await.map_err(|e| e.into_api())
+    let conversation = ctx::visible_conversation(&state, &principal, &conversation_id).await?;
+    let cleared = state.store.mark_conversation_read(&conversation_id).await?;
+    // Blue ticks for the customer, in the background: the agent does not wait on Meta.
+    let background = state.clone();
+    tokio::spawn(async move {
+        let _ = crate::outbound::receipts::mark_read(&background, &conversation, false).await;
+    });
+    Ok(Ok::<_, AppError>(cleared)?)
 }
 
 /// Shows the customer "typing…" (and marks their messages read) while an agent writes a
@@ -189,14 +173,10 @@ pub async fn mark_conversation_read(conversation_id: String) -> Result<Conversat
 #[server(endpoint = "show_typing", input = Json, output = Json)]
 pub async fn show_typing(conversation_id: String) -> Result<bool, ApiError> {
     use super::ctx;
-    use crate::server::error::AppError;
     let state = ctx::state()?;
     let principal = ctx::principal()?;
-    let run = async {
-        let conversation = ctx::visible_conversation(&state, &principal, &conversation_id).await?;
-        crate::outbound::receipts::mark_read(&state, &conversation, true).await
-    };
-    run.await.map_err(|e: AppError| e.into_api())
+    let conversation = ctx::visible_conversation(&state, &principal, &conversation_id).await?;
+    Ok(crate::outbound::receipts::mark_read(&state, &conversation, true).await?)
 }
 
 /// How this server runs, and the inboxes the caller may use.
@@ -206,29 +186,26 @@ pub async fn server_info() -> Result<ServerInfo, ApiError> {
     use crate::server::error::AppError;
     let state = ctx::state()?;
     let principal = ctx::principal()?;
-    let run = async {
-        let mut inboxes = Vec::new();
-        for inbox in state.store.list_inboxes().await? {
-            if principal.can_see(&inbox.id) {
-                let mut info = crate::server::admin::inbox_info(&state.store, &inbox).await?;
-                if !principal.is_admin() {
-                    info.member_ids.clear();
-                }
-                inboxes.push(info);
+    let mut inboxes = Vec::new();
+    for inbox in state.store.list_inboxes().await? {
+        if principal.can_see(&inbox.id) {
+            let mut info = crate::server::admin::inbox_info(&state.store, &inbox).await?;
+            if !principal.is_admin() {
+                info.member_ids.clear();
             }
+            inboxes.push(info);
         }
-        let simulator = state.simulator.is_some();
-        Ok::<_, AppError>(ServerInfo {
-            simulator,
-            demo_customers: if simulator {
-                crate::simulator::Simulator::demo_customers()
-            } else {
-                Vec::new()
-            },
-            inboxes,
-        })
-    };
-    run.await.map_err(|e| e.into_api())
+    }
+    let simulator = state.simulator.is_some();
+    Ok(Ok::<_, AppError>(ServerInfo {
+        simulator,
+        demo_customers: if simulator {
+            crate::simulator::Simulator::demo_customers()
+        } else {
+            Vec::new()
+        },
+        inboxes,
+    })?)
 }
 
 /// Simulator mode only: a demo customer writes to one of the caller's inboxes (the first
@@ -249,27 +226,25 @@ pub async fn simulate_customer_message(
     let state = ctx::state()?;
     let principal = ctx::principal()?;
     let Some(sim) = state.simulator.as_ref() else {
-        return Err(AppError::NotFound("simulator").into_api());
+        return Err(AppError::NotFound("simulator").into());
     };
-    let run = async {
-        let named = inbox_id.as_deref().map(crate::simulator::InboxRef::Id);
-        let inbox = crate::simulator::target_inbox(&state, &principal, named).await?;
-        let input = CustomerInput {
-            wa_id,
-            name: None,
-            text,
-            kind,
-            target,
-            file: None,
-        };
-        sim.customer_message(&state, &inbox, &input)
-            .await
-            .map_err(|e| match e {
-                SimError::BadRequest(m) => AppError::BadRequest(m),
-                other => AppError::Internal(other.to_string()),
-            })
+    let named = inbox_id.as_deref().map(crate::simulator::InboxRef::Id);
+    let inbox = crate::simulator::target_inbox(&state, &principal, named).await?;
+    let input = CustomerInput {
+        wa_id,
+        name: None,
+        text,
+        kind,
+        target,
+        file: None,
     };
-    run.await.map_err(|e| e.into_api())
+    Ok(sim
+        .customer_message(&state, &inbox, &input)
+        .await
+        .map_err(|e| match e {
+            SimError::BadRequest(m) => AppError::BadRequest(m),
+            other => AppError::Internal(other.to_string()),
+        })?)
 }
 
 /// Simulator mode only: schedules faults for the next sends, media downloads or
@@ -284,14 +259,12 @@ pub async fn simulate_fault(
     let state = ctx::state()?;
     let principal = ctx::principal()?;
     let Some(sim) = state.simulator.as_ref() else {
-        return Err(AppError::NotFound("simulator").into_api());
+        return Err(AppError::NotFound("simulator").into());
     };
     let faults = crate::simulator::parse_faults(fault)
-        .map_err(|e| AppError::BadRequest(format!("unknown fault: {e}")).into_api())?;
+        .map_err(|e| AppError::BadRequest(format!("unknown fault: {e}")))?;
     let named = inbox_id.as_deref().map(crate::simulator::InboxRef::Id);
-    let inbox = crate::simulator::target_inbox(&state, &principal, named)
-        .await
-        .map_err(AppError::into_api)?;
+    let inbox = crate::simulator::target_inbox(&state, &principal, named).await?;
     tracing::info!(?faults, phone_number_id = %inbox.phone_number_id, "simulator: faults scheduled");
     sim.add_faults(&inbox.phone_number_id, faults);
     Ok(sim.pending_faults(&inbox.phone_number_id).len())
@@ -305,15 +278,14 @@ pub async fn simulate_burst(count: u32, inbox_id: Option<String>) -> Result<usiz
     let state = ctx::state()?;
     let principal = ctx::principal()?;
     let Some(sim) = state.simulator.as_ref() else {
-        return Err(AppError::NotFound("simulator").into_api());
+        return Err(AppError::NotFound("simulator").into());
     };
     if !(1..=1000).contains(&count) {
-        return Err(AppError::BadRequest("count must be 1 to 1000".into()).into_api());
+        return Err(AppError::BadRequest("count must be 1 to 1000".into()).into());
     }
-    let run = async {
-        let named = inbox_id.as_deref().map(crate::simulator::InboxRef::Id);
-        let inbox = crate::simulator::target_inbox(&state, &principal, named).await?;
-        Ok::<_, AppError>(sim.burst(&state, &inbox, count as usize).await)
-    };
-    run.await.map_err(|e| e.into_api())
+    let named = inbox_id.as_deref().map(crate::simulator::InboxRef::Id);
+    let inbox = crate::simulator::target_inbox(&state, &principal, named).await?;
+    Ok(Ok::<_, AppError>(
+        sim.burst(&state, &inbox, count as usize).await,
+    )?)
 }

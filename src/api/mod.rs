@@ -48,7 +48,7 @@ pub(crate) mod ctx {
             .extensions
             .get::<Principal>()
             .cloned()
-            .ok_or_else(|| AppError::Unauthorized("sign in first".into()).into_api())
+            .ok_or_else(|| AppError::Unauthorized("sign in first".into()).into())
     }
 
     pub fn headers() -> Result<axum::http::HeaderMap, ApiError> {

@@ -4,9 +4,7 @@
 //! with their reason, server errors at `error`; the caller always gets a JSON body with a
 //! reason it can act on, never internals.
 
-use axum::body::{Body, to_bytes};
-use axum::http::{HeaderValue, Request, StatusCode, header};
-use axum::middleware::Next;
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 use crate::error::ApiError;
@@ -88,10 +86,18 @@ impl AppError {
         }
     }
 
-    /// The error as a server function returns it. Logs it once, here.
+    /// The error as a server function returns it (which sets its HTTP status). Logs it
+    /// once, here.
     pub fn into_api(self) -> ApiError {
         self.log();
         ApiError::new(self.status().as_u16(), self.code(), self.to_string())
+    }
+}
+
+/// Lets server functions use `?` on anything that fails with an [`AppError`].
+impl From<AppError> for ApiError {
+    fn from(e: AppError) -> Self {
+        e.into_api()
     }
 }
 
@@ -128,34 +134,4 @@ impl IntoResponse for AppError {
         }
         res
     }
-}
-
-/// Server functions answer every error with 500; this gives them the status their
-/// [`ApiError`] carries, so a forged id is a 404 and bad arguments are a 400 on the wire.
-pub async fn server_fn_status(req: Request<Body>, next: Next) -> Response {
-    let res = next.run(req).await;
-    if res.status() != StatusCode::INTERNAL_SERVER_ERROR
-        || !res.headers().contains_key("serverfnerror")
-    {
-        return res;
-    }
-    let (mut parts, body) = res.into_parts();
-    let Ok(bytes) = to_bytes(body, 64 * 1024).await else {
-        return (StatusCode::INTERNAL_SERVER_ERROR, "internal error").into_response();
-    };
-    if let Ok(err) = serde_json::from_slice::<ApiError>(&bytes) {
-        if let Ok(status) = StatusCode::from_u16(err.status)
-            && (status.is_client_error() || status.is_server_error())
-        {
-            parts.status = status;
-        }
-        if err.code == "bad_request" {
-            tracing::info!(reason = %err.message, "server function rejected its arguments");
-        }
-    }
-    parts.headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    Response::from_parts(parts, Body::from(bytes))
 }

@@ -342,7 +342,6 @@ pub fn router(state: AppState) -> Router {
     }
     app.leptos_routes_with_context(&state, routes, || {}, move || shell(leptos_options.clone()))
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
-        .layer(middleware::from_fn(error::server_fn_status))
         .layer(middleware::from_fn(auth::csrf_guard))
         .layer(middleware::from_fn_with_state(state.clone(), auth::resolve))
         // Paths only: query strings can carry secrets (the webhook handshake's verify token).
