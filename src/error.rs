@@ -44,11 +44,16 @@ impl ApiError {
     }
 
     /// Makes the server function's HTTP answer carry this error's status (and say it is
-    /// JSON); outside a server function there is nothing to set.
+    /// JSON). Only when the request is a call of a server function (`/api/…`): while a
+    /// page renders, its resources call server functions directly, and their errors
+    /// (say, 401 for a visitor) must not become the page's status.
     #[cfg(feature = "ssr")]
     fn set_response_status(&self) {
         use leptos::prelude::use_context;
-        let Some(res) = use_context::<leptos_axum::ResponseOptions>() else {
+        let server_fn_call = use_context::<axum::http::request::Parts>()
+            .is_some_and(|parts| parts.uri.path().starts_with("/api/"));
+        let Some(res) = use_context::<leptos_axum::ResponseOptions>().filter(|_| server_fn_call)
+        else {
             return;
         };
         if let Ok(status) = axum::http::StatusCode::from_u16(self.status) {

@@ -34,6 +34,28 @@ async fn the_page_is_server_rendered_with_the_inbox() {
     assert!(html.contains("data-testid=\"simulator-badge\""));
 }
 
+/// A page whose data loads fail as they should (nobody is signed in) is still an HTML page
+/// with the page's own status: a server function's error sets the status of its own
+/// answer, never of the page it is called from while rendering.
+#[tokio::test]
+async fn the_sign_in_page_is_html_for_a_visitor_who_is_not_signed_in() {
+    let app = TestApp::start().await;
+    let res = reqwest::Client::new()
+        .get(format!("{}/login", app.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let content_type = res.headers()["content-type"].to_str().unwrap().to_string();
+    assert!(content_type.starts_with("text/html"), "{content_type}");
+    assert!(
+        res.text()
+            .await
+            .unwrap()
+            .contains("data-testid=\"sign-in\"")
+    );
+}
+
 #[tokio::test]
 async fn unknown_pages_are_404() {
     let app = TestApp::start().await;
