@@ -3,8 +3,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::message::{Direction, ErrorInfo, Message, MessageStatus};
 use super::outgoing::InteractiveSpec;
+use super::status::{Direction, ErrorInfo, MessageStatus};
 use super::template::TemplateSpec;
 
 /// What a message carries beyond its text. Every part is optional, so an older or newer
@@ -210,15 +210,6 @@ pub struct OrderItem {
     pub currency: Option<String>,
 }
 
-/// A reply button or a list row.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ChoiceOption {
-    pub id: String,
-    pub title: String,
-    #[serde(default)]
-    pub description: Option<String>,
-}
-
 /// A media attachment and where fetching it stands.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Media {
@@ -297,16 +288,6 @@ pub struct Referral {
 pub struct Quote {
     pub direction: Direction,
     pub text: String,
-}
-
-impl Quote {
-    /// How a reply shows the message it answers.
-    pub fn of(m: &Message) -> Self {
-        Self {
-            direction: m.direction,
-            text: m.preview().chars().take(200).collect(),
-        }
-    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

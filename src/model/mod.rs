@@ -10,6 +10,7 @@ mod conversation;
 mod frame;
 mod message;
 mod outgoing;
+mod status;
 mod template;
 
 pub use account::*;
@@ -18,6 +19,7 @@ pub use conversation::*;
 pub use frame::*;
 pub use message::*;
 pub use outgoing::*;
+pub use status::*;
 pub use template::*;
 
 #[cfg(test)]

@@ -2,8 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::content::ChoiceOption;
-use super::message::MessageKind;
+use super::status::MessageKind;
 use super::template::TemplateSpec;
 
 /// What an agent sends. Text goes through `send_message`; everything goes through
@@ -75,4 +74,13 @@ impl Outgoing {
     pub fn needs_open_window(&self) -> bool {
         !matches!(self, Self::Template(_))
     }
+}
+
+/// A reply button or a list row.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChoiceOption {
+    pub id: String,
+    pub title: String,
+    #[serde(default)]
+    pub description: Option<String>,
 }

@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::message::MessageKind;
+use super::status::MessageKind;
 
 /// An approved template and the values it is sent with: its body's, its header's and its
 /// buttons'.
