@@ -36,9 +36,9 @@ struct Lane {
 /// A send attempt takes at most the Graph timeout plus a file upload (itself capped at
 /// [`crate::whatsapp::client::MAX_UPLOAD_TIMEOUT`]); the same lease the creator of a new
 /// message holds its first attempt by.
-pub const SEND_LEASE: Duration = Duration::from_millis(crate::store::SEND_LEASE_MS as u64);
+const SEND_LEASE: Duration = Duration::from_millis(crate::store::SEND_LEASE_MS as u64);
 /// A download of Meta's largest file (100 MB) on a slow link.
-pub const MEDIA_LEASE: Duration = Duration::from_secs(900);
+const MEDIA_LEASE: Duration = Duration::from_secs(900);
 
 const LANES: [Lane; 2] = [
     Lane {
