@@ -409,7 +409,7 @@ async fn main() {
     };
 
     // Send at the requested rate, spread evenly.
-    let secret = switchboard::server::config::SIMULATOR_APP_SECRET;
+    let secret = switchboard::config::SIMULATOR_APP_SECRET;
     let acks: Arc<Mutex<Vec<u32>>> = Arc::new(Mutex::new(Vec::with_capacity(total as usize)));
     let failures = Arc::new(AtomicUsize::new(0));
     let (server_cpu0, tool_cpu0) = (cpu_ms(&pid.to_string()), cpu_ms("self"));

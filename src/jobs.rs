@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use tokio::sync::Semaphore;
 
-use crate::server::state::AppState;
+use crate::context::AppState;
 use crate::store::{Job, JobKind, StoreResult, now_ms};
 
 /// How often a lane looks for due jobs when nobody wakes it.

@@ -17,9 +17,15 @@ pub mod templates;
 pub mod ui;
 
 #[cfg(feature = "ssr")]
-pub mod cli;
+pub mod accounts;
+#[cfg(feature = "ssr")]
+pub mod config;
+#[cfg(feature = "ssr")]
+pub mod context;
 #[cfg(feature = "ssr")]
 pub mod files;
+#[cfg(feature = "ssr")]
+pub mod http;
 #[cfg(feature = "ssr")]
 pub mod jobs;
 #[cfg(feature = "ssr")]

@@ -17,9 +17,10 @@ fn main() -> std::process::ExitCode {
 #[cfg(feature = "ssr")]
 async fn run() -> std::process::ExitCode {
     use std::process::ExitCode;
-    use switchboard::server::{self, config::Config};
+    use switchboard::config::Config;
+    use switchboard::server;
 
-    use switchboard::cli::{self, CliError};
+    use switchboard::server::cli::{self, CliError};
 
     let args: Vec<String> = std::env::args().skip(1).collect();
     let serve = match args.first().map(String::as_str) {

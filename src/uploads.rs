@@ -9,20 +9,14 @@
 
 use std::time::Duration;
 
-use axum::Extension;
-use axum::Json;
 use axum::body::Body;
-use axum::extract::{Query, State};
-use axum::http::{HeaderMap, StatusCode, header};
 use base64::Engine;
 use futures::StreamExt;
 use serde::{Deserialize, Serialize};
 use sha2::Digest;
 
+use crate::context::{AppError, AppState, Principal};
 use crate::model::{MessageKind, UploadInfo};
-use crate::server::auth::Principal;
-use crate::server::error::AppError;
-use crate::server::state::AppState;
 use crate::store::now_ms;
 
 /// An upload no send has claimed is removed after this long.
@@ -37,11 +31,6 @@ pub struct Upload {
     /// The user who uploaded it; only they can send it.
     pub by: String,
     pub at_ms: i64,
-}
-
-#[derive(Debug, Deserialize)]
-pub struct UploadParams {
-    filename: Option<String>,
 }
 
 /// What WhatsApp accepts, and the largest file of each kind (reference §8).
@@ -96,23 +85,15 @@ fn clean_filename(name: &str) -> Option<String> {
     (!clean.is_empty()).then_some(clean)
 }
 
-/// `POST /uploads?filename=…` with the file as the body and its type as `Content-Type`.
-pub async fn receive(
-    State(state): State<AppState>,
-    principal: Option<Extension<Principal>>,
-    Query(params): Query<UploadParams>,
-    headers: HeaderMap,
+/// Keeps a file `principal` uploads, once it is one WhatsApp takes: `mime` is its
+/// declared type without parameters, `filename` the name they gave it.
+pub async fn keep(
+    state: &AppState,
+    principal: &Principal,
+    mime: String,
+    filename: Option<&str>,
     body: Body,
-) -> Result<(StatusCode, Json<UploadInfo>), AppError> {
-    let Some(Extension(principal)) = principal else {
-        return Err(AppError::Unauthorized("sign in to upload files".into()));
-    };
-    let mime = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(';').next())
-        .map(|v| v.trim().to_ascii_lowercase())
-        .unwrap_or_default();
+) -> Result<UploadInfo, AppError> {
     let Some((kind, max)) = kind_of(&mime) else {
         return Err(AppError::UnsupportedMediaType(format!(
             "WhatsApp does not take {:?} files; send JPEG or PNG images, MP4 or 3GP video, \
@@ -121,8 +102,8 @@ pub async fn receive(
         )));
     };
     let id = uuid::Uuid::new_v4().to_string();
-    let filename = params.filename.as_deref().and_then(clean_filename);
-    let (size, sha256) = store_body(&state, &id, body, max, kind).await?;
+    let filename = filename.and_then(clean_filename);
+    let (size, sha256) = store_body(state, &id, body, max, kind).await?;
     let info = UploadInfo {
         upload: id.clone(),
         kind,
@@ -143,7 +124,7 @@ pub async fn receive(
         return Err(AppError::Internal(format!("cannot keep the upload: {e}")));
     }
     tracing::info!(upload = %id, kind = kind.as_str(), size, user = %principal.user.email, "upload kept");
-    Ok((StatusCode::CREATED, Json(info)))
+    Ok(info)
 }
 
 /// Streams the body into the file store, refusing it once it passes `max`. Returns size

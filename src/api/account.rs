@@ -11,14 +11,15 @@ use crate::model::{Me, SignInInfo};
 #[server(endpoint = "sign_in", input = Json, output = Json)]
 pub async fn sign_in(email: String, password: String) -> Result<Me, ApiError> {
     use super::ctx;
-    use crate::server::auth::{self, Principal, Via};
-    use crate::server::error::AppError;
+    use crate::accounts::auth;
+    use crate::context::AppError;
+    use crate::context::{Principal, Via};
     let state = ctx::state()?;
     let address = ctx::client_address(&state);
     let email = auth::normalise_email(&email);
     let headers = ctx::headers()?;
     // Login CSRF: another site must not sign a browser in to an account of its choosing.
-    if !auth::same_origin(&headers) {
+    if !crate::http::auth::same_origin(&headers) {
         tracing::warn!(%address, "sign-in refused: cross-site request");
         return Err(AppError::Forbidden("cross-site sign-in refused".into()).into());
     }
@@ -66,7 +67,7 @@ pub async fn sign_in(email: String, password: String) -> Result<Me, ApiError> {
         res.append_header(axum::http::header::SET_COOKIE, cookie);
     }
     tracing::info!(email = %user.email, "signed in");
-    let scope = auth::scope_for(&state.store, &user).await?;
+    let scope = crate::context::scope_for(&state.store, &user).await?;
     let principal = Principal {
         user,
         scope,
@@ -79,7 +80,8 @@ pub async fn sign_in(email: String, password: String) -> Result<Me, ApiError> {
 #[server(endpoint = "sign_out", input = Json, output = Json)]
 pub async fn sign_out() -> Result<(), ApiError> {
     use super::ctx;
-    use crate::server::auth::{self, Via};
+    use crate::accounts::auth;
+    use crate::context::Via;
     let state = ctx::state()?;
     let principal = ctx::principal()?;
     if let Via::Session { token_hash } = &principal.via {
@@ -114,10 +116,10 @@ pub async fn me() -> Result<Me, ApiError> {
 #[server(name = GetSignInInfo, endpoint = "sign_in_info", input = Json, output = Json)]
 pub async fn sign_in_info() -> Result<SignInInfo, ApiError> {
     use super::ctx;
-    use crate::server::error::AppError;
+    use crate::context::AppError;
     let state = ctx::state()?;
     Ok(Ok::<_, AppError>(SignInInfo {
-        demo: crate::server::admin::demo_login(&state.store, &state.config).await?,
+        demo: crate::accounts::demo_login(&state.store, &state.config).await?,
         no_accounts: state.store.list_users().await?.is_empty(),
     })?)
 }
@@ -126,9 +128,9 @@ pub async fn sign_in_info() -> Result<SignInInfo, ApiError> {
 #[server(endpoint = "change_password", input = Json, output = Json)]
 pub async fn change_password(current: String, new: String) -> Result<(), ApiError> {
     use super::ctx;
-    use crate::server::admin::{UserChanges, update_user};
-    use crate::server::auth;
-    use crate::server::error::AppError;
+    use crate::accounts::auth;
+    use crate::accounts::{UserChanges, update_user};
+    use crate::context::AppError;
     let state = ctx::state()?;
     let principal = ctx::principal()?;
     let (_, hash) = state

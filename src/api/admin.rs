@@ -7,13 +7,7 @@ use crate::error::ApiError;
 use crate::model::{ApiTokenInfo, InboxInfo, NewApiTokenSecret, Role, User};
 
 #[cfg(feature = "ssr")]
-fn admin() -> Result<
-    (
-        crate::server::state::AppState,
-        crate::server::auth::Principal,
-    ),
-    ApiError,
-> {
+fn admin() -> Result<(crate::context::AppState, crate::context::Principal), ApiError> {
     let state = super::ctx::state()?;
     let principal = super::ctx::principal()?;
     principal.require_admin()?;
@@ -34,9 +28,9 @@ pub async fn create_user(
     role: Role,
     password: String,
 ) -> Result<User, ApiError> {
-    use crate::server::admin::{self, NewAgent};
+    use crate::accounts::{self, NewAgent};
     let (state, principal) = admin()?;
-    let user = admin::create_user(
+    let user = accounts::create_user(
         &state.store,
         NewAgent {
             email,
@@ -59,9 +53,9 @@ pub async fn update_user(
     disabled: Option<bool>,
     password: Option<String>,
 ) -> Result<User, ApiError> {
-    use crate::server::admin::{self, UserChanges};
+    use crate::accounts::{self, UserChanges};
     let (state, principal) = admin()?;
-    let user = admin::update_user(
+    let user = accounts::update_user(
         &state.store,
         Some(&principal.user.id),
         &user_id,
@@ -79,11 +73,11 @@ pub async fn update_user(
 
 #[server(endpoint = "list_inboxes", input = Json, output = Json)]
 pub async fn list_inboxes() -> Result<Vec<InboxInfo>, ApiError> {
-    use crate::server::error::AppError;
+    use crate::context::AppError;
     let (state, _) = admin()?;
     let mut out = Vec::new();
     for inbox in state.store.list_inboxes().await? {
-        out.push(crate::server::admin::inbox_info(&state.store, &inbox).await?);
+        out.push(crate::accounts::inbox_info(&state.store, &inbox).await?);
     }
     Ok(Ok::<_, AppError>(out)?)
 }
@@ -101,7 +95,7 @@ pub async fn create_inbox(
 ) -> Result<InboxInfo, ApiError> {
     use crate::store::{InboxCredentials, NewInbox};
     let (state, principal) = admin()?;
-    let inbox = crate::server::admin::create_inbox(
+    let inbox = crate::accounts::create_inbox(
         &state.store,
         NewInbox {
             phone_number_id: phone_number_id.trim().to_string(),
@@ -119,7 +113,7 @@ pub async fn create_inbox(
     // Bodies Meta delivered for this number before it had an inbox are applied now.
     let store = state.store.clone();
     tokio::spawn(async move {
-        match crate::whatsapp::webhook::replay_unfinished(&store).await {
+        match crate::http::webhook::replay_unfinished(&store).await {
             Ok(n) => {
                 tracing::info!(applied = n, "webhook: kept bodies replayed for a new inbox")
             }
@@ -128,7 +122,7 @@ pub async fn create_inbox(
             }
         }
     });
-    Ok(crate::server::admin::inbox_info(&state.store, &inbox).await?)
+    Ok(crate::accounts::inbox_info(&state.store, &inbox).await?)
 }
 
 /// Changes an inbox. Omitted fields stay; an empty credential reverts to the
@@ -145,7 +139,7 @@ pub async fn update_inbox(
     use crate::store::{InboxCredentials, InboxUpdate};
     let (state, _) = admin()?;
     let new_token = access_token.is_some();
-    let inbox = crate::server::admin::update_inbox(
+    let inbox = crate::accounts::update_inbox(
         &state.store,
         &inbox_id,
         InboxUpdate {
@@ -163,14 +157,14 @@ pub async fn update_inbox(
     if new_token {
         crate::outbound::dispatch::resume(&state, &inbox.id).await?;
     }
-    Ok(crate::server::admin::inbox_info(&state.store, &inbox).await?)
+    Ok(crate::accounts::inbox_info(&state.store, &inbox).await?)
 }
 
 /// Lifts a pause that a rejected access token put on an inbox's sending (e.g. once the
 /// token was fixed where the environment sets it). Queued messages go out at once.
 #[server(endpoint = "resume_sending", input = Json, output = Json)]
 pub async fn resume_sending(inbox_id: String) -> Result<InboxInfo, ApiError> {
-    use crate::server::error::AppError;
+    use crate::context::AppError;
     let (state, _) = admin()?;
     let inbox = state
         .store
@@ -178,7 +172,7 @@ pub async fn resume_sending(inbox_id: String) -> Result<InboxInfo, ApiError> {
         .await?
         .ok_or(AppError::NotFound("inbox"))?;
     crate::outbound::dispatch::resume(&state, &inbox.id).await?;
-    Ok(crate::server::admin::inbox_info(&state.store, &inbox).await?)
+    Ok(crate::accounts::inbox_info(&state.store, &inbox).await?)
 }
 
 /// Adds (`member: true`) or removes an agent from an inbox.
@@ -188,7 +182,7 @@ pub async fn set_inbox_member(
     user_id: String,
     member: bool,
 ) -> Result<InboxInfo, ApiError> {
-    use crate::server::error::AppError;
+    use crate::context::AppError;
     let (state, principal) = admin()?;
     state.store.set_member(&inbox_id, &user_id, member).await?;
     tracing::info!(by = %principal.user.email, %inbox_id, %user_id, member, "membership changed");
@@ -197,7 +191,7 @@ pub async fn set_inbox_member(
         .inbox(&inbox_id)
         .await?
         .ok_or(AppError::NotFound("inbox"))?;
-    Ok(crate::server::admin::inbox_info(&state.store, &inbox).await?)
+    Ok(crate::accounts::inbox_info(&state.store, &inbox).await?)
 }
 
 #[server(endpoint = "list_api_tokens", input = Json, output = Json)]
@@ -214,7 +208,7 @@ pub async fn create_api_token(
     user_id: String,
 ) -> Result<NewApiTokenSecret, ApiError> {
     let (state, principal) = admin()?;
-    let created = crate::server::admin::create_token(&state.store, &name, &user_id).await?;
+    let created = crate::accounts::create_token(&state.store, &name, &user_id).await?;
     tracing::info!(by = %principal.user.email, token = %created.token.id, "API token created");
     Ok(created)
 }

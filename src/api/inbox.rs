@@ -33,8 +33,8 @@ pub async fn load_messages(
     limit: Option<u32>,
 ) -> Result<MessagePage, ApiError> {
     use super::{MAX_PAGE, ctx};
+    use crate::context::AppError;
     use crate::model::Cursor;
-    use crate::server::error::AppError;
     let state = ctx::state()?;
     let principal = ctx::principal()?;
     let limit = limit.unwrap_or(super::DEFAULT_PAGE);
@@ -101,7 +101,7 @@ pub async fn approved_templates(
     #[server(default)] refresh: bool,
 ) -> Result<TemplateList, ApiError> {
     use super::ctx;
-    use crate::server::error::AppError;
+    use crate::context::AppError;
     let state = ctx::state()?;
     let principal = ctx::principal()?;
     let conversation = ctx::visible_conversation(&state, &principal, &conversation_id).await?;
@@ -129,7 +129,7 @@ pub async fn retry_message(message_id: String) -> Result<Message, ApiError> {
 #[server(endpoint = "refetch_media", input = Json, output = Json)]
 pub async fn refetch_media(message_id: String) -> Result<(), ApiError> {
     use super::ctx;
-    use crate::server::error::AppError;
+    use crate::context::AppError;
     let state = ctx::state()?;
     let principal = ctx::principal()?;
     let m = state
@@ -154,7 +154,7 @@ pub async fn refetch_media(message_id: String) -> Result<(), ApiError> {
 #[server(endpoint = "mark_conversation_read", input = Json, output = Json)]
 pub async fn mark_conversation_read(conversation_id: String) -> Result<Conversation, ApiError> {
     use super::ctx;
-    use crate::server::error::AppError;
+    use crate::context::AppError;
     let state = ctx::state()?;
     let principal = ctx::principal()?;
     let conversation = ctx::visible_conversation(&state, &principal, &conversation_id).await?;
@@ -183,13 +183,13 @@ pub async fn show_typing(conversation_id: String) -> Result<bool, ApiError> {
 #[server(name = GetServerInfo, endpoint = "server_info", input = Json, output = Json)]
 pub async fn server_info() -> Result<ServerInfo, ApiError> {
     use super::ctx;
-    use crate::server::error::AppError;
+    use crate::context::AppError;
     let state = ctx::state()?;
     let principal = ctx::principal()?;
     let mut inboxes = Vec::new();
     for inbox in state.store.list_inboxes().await? {
         if principal.can_see(&inbox.id) {
-            let mut info = crate::server::admin::inbox_info(&state.store, &inbox).await?;
+            let mut info = crate::accounts::inbox_info(&state.store, &inbox).await?;
             if !principal.is_admin() {
                 info.member_ids.clear();
             }
@@ -221,15 +221,15 @@ pub async fn simulate_customer_message(
     target: Option<String>,
 ) -> Result<String, ApiError> {
     use super::ctx;
-    use crate::server::error::AppError;
+    use crate::context::AppError;
     use crate::simulator::{CustomerInput, SimError};
     let state = ctx::state()?;
     let principal = ctx::principal()?;
     let Some(sim) = state.simulator.as_ref() else {
         return Err(AppError::NotFound("simulator").into());
     };
-    let named = inbox_id.as_deref().map(crate::simulator::InboxRef::Id);
-    let inbox = crate::simulator::target_inbox(&state, &principal, named).await?;
+    let named = inbox_id.as_deref().map(crate::http::sim::InboxRef::Id);
+    let inbox = crate::http::sim::target_inbox(&state, &principal, named).await?;
     let input = CustomerInput {
         wa_id,
         name: None,
@@ -239,7 +239,7 @@ pub async fn simulate_customer_message(
         file: None,
     };
     Ok(sim
-        .customer_message(&state, &inbox, &input)
+        .customer_message(&state.config, &inbox, &input)
         .await
         .map_err(|e| match e {
             SimError::BadRequest(m) => AppError::BadRequest(m),
@@ -255,7 +255,7 @@ pub async fn simulate_fault(
     inbox_id: Option<String>,
 ) -> Result<usize, ApiError> {
     use super::ctx;
-    use crate::server::error::AppError;
+    use crate::context::AppError;
     let state = ctx::state()?;
     let principal = ctx::principal()?;
     let Some(sim) = state.simulator.as_ref() else {
@@ -263,8 +263,8 @@ pub async fn simulate_fault(
     };
     let faults = crate::simulator::parse_faults(fault)
         .map_err(|e| AppError::BadRequest(format!("unknown fault: {e}")))?;
-    let named = inbox_id.as_deref().map(crate::simulator::InboxRef::Id);
-    let inbox = crate::simulator::target_inbox(&state, &principal, named).await?;
+    let named = inbox_id.as_deref().map(crate::http::sim::InboxRef::Id);
+    let inbox = crate::http::sim::target_inbox(&state, &principal, named).await?;
     tracing::info!(?faults, phone_number_id = %inbox.phone_number_id, "simulator: faults scheduled");
     sim.add_faults(&inbox.phone_number_id, faults);
     Ok(sim.pending_faults(&inbox.phone_number_id).len())
@@ -274,7 +274,7 @@ pub async fn simulate_fault(
 #[server(endpoint = "simulate_burst", input = Json, output = Json)]
 pub async fn simulate_burst(count: u32, inbox_id: Option<String>) -> Result<usize, ApiError> {
     use super::ctx;
-    use crate::server::error::AppError;
+    use crate::context::AppError;
     let state = ctx::state()?;
     let principal = ctx::principal()?;
     let Some(sim) = state.simulator.as_ref() else {
@@ -283,9 +283,9 @@ pub async fn simulate_burst(count: u32, inbox_id: Option<String>) -> Result<usiz
     if !(1..=1000).contains(&count) {
         return Err(AppError::BadRequest("count must be 1 to 1000".into()).into());
     }
-    let named = inbox_id.as_deref().map(crate::simulator::InboxRef::Id);
-    let inbox = crate::simulator::target_inbox(&state, &principal, named).await?;
+    let named = inbox_id.as_deref().map(crate::http::sim::InboxRef::Id);
+    let inbox = crate::http::sim::target_inbox(&state, &principal, named).await?;
     Ok(Ok::<_, AppError>(
-        sim.burst(&state, &inbox, count as usize).await,
+        sim.burst(&state.config, &inbox, count as usize).await,
     )?)
 }

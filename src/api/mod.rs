@@ -27,11 +27,11 @@ pub(crate) mod ctx {
     use axum::http::request::Parts;
     use leptos::prelude::use_context;
 
+    use crate::context::AppError;
+    use crate::context::AppState;
+    use crate::context::Principal;
     use crate::error::ApiError;
     use crate::model::Conversation;
-    use crate::server::auth::Principal;
-    use crate::server::error::AppError;
-    use crate::server::state::AppState;
 
     pub fn state() -> Result<AppState, ApiError> {
         use_context::<AppState>()

@@ -12,6 +12,9 @@ pub struct ServerInfo {
     pub inboxes: Vec<InboxInfo>,
 }
 
+/// The shortest password an account may have.
+pub const MIN_PASSWORD_LEN: usize = 10;
+
 /// What an agent may do.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]

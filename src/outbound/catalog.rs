@@ -5,13 +5,9 @@
 //! cached: it is read at most every ten minutes on its own, and an agent's "refresh" is
 //! honoured at most every half minute.
 
-use std::collections::HashMap;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use crate::server::admin::effective_credentials;
-use crate::server::error::AppError;
-use crate::server::state::AppState;
+use crate::context::{AppError, AppState};
 use crate::store::{Inbox, now_ms};
 use crate::templates::{TemplateInfo, TemplateList};
 use crate::whatsapp::templates::waba_setting;
@@ -22,35 +18,6 @@ const FRESH_FOR: Duration = Duration::from_secs(600);
 const MIN_INTERVAL: Duration = Duration::from_secs(30);
 /// Pages of 100 read at most: more templates than WhatsApp lets an account have.
 const MAX_PAGES: usize = 20;
-
-#[derive(Default)]
-pub struct Catalog {
-    lists: Mutex<HashMap<String, Cached>>,
-}
-
-#[derive(Clone)]
-struct Cached {
-    read_at: Instant,
-    list: TemplateList,
-}
-
-impl Catalog {
-    fn get(&self, inbox_id: &str) -> Option<Cached> {
-        self.lists.lock().ok()?.get(inbox_id).cloned()
-    }
-
-    fn put(&self, inbox_id: &str, list: TemplateList) {
-        if let Ok(mut lists) = self.lists.lock() {
-            lists.insert(
-                inbox_id.to_string(),
-                Cached {
-                    read_at: Instant::now(),
-                    list,
-                },
-            );
-        }
-    }
-}
 
 /// The business account whose templates an inbox may send: the one its webhooks name, or
 /// the environment's for an inbox on the environment's credentials.
@@ -89,7 +56,9 @@ pub async fn list(
             ..Default::default()
         });
     };
-    let token = effective_credentials(&state.config, inbox)
+    let token = state
+        .config
+        .credentials(inbox)
         .access_token
         .unwrap_or_default();
     let list = match read_all(state, &token, &waba).await {

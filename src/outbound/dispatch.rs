@@ -13,14 +13,13 @@ use std::time::Duration;
 
 use rand::Rng;
 
+use crate::context::AppError;
+use crate::context::AppState;
 use crate::model::{Direction, ErrorInfo, Message, MessageStatus, Waiting};
-use crate::server::admin::effective_credentials;
-use crate::server::error::AppError;
-use crate::server::state::AppState;
 use crate::store::{Job, JobKind, StoreResult, now_ms, pause_key};
 use crate::whatsapp::client::{CallError, Recovery};
 
-use super::throttle::hold_key;
+use crate::context::throttle::hold_key;
 
 /// Attempts before a retryable error is shown as a failure.
 pub const MAX_ATTEMPTS: i64 = 8;
@@ -90,7 +89,9 @@ async fn attempt(state: &AppState, id: &str, done: i64) -> StoreResult<Message> 
         )
         .await;
     };
-    let token = effective_credentials(&state.config, &inbox)
+    let token = state
+        .config
+        .credentials(&inbox)
         .access_token
         .unwrap_or_default();
     let m = match upload_if_needed(state, m, &token, &inbox.phone_number_id).await? {

@@ -11,15 +11,14 @@ pub mod dispatch;
 pub mod receipts;
 mod request;
 mod template;
-pub mod throttle;
 
+use crate::context::AppError;
+use crate::context::AppState;
+use crate::context::Principal;
 use crate::model::{
     ChoiceOption, Content, Conversation, Details, InteractiveSpec, MAX_TEXT_LEN, Media, MediaState,
     Message, MessageKind, Outgoing,
 };
-use crate::server::auth::Principal;
-use crate::server::error::AppError;
-use crate::server::state::AppState;
 use crate::store::NewOutbound;
 
 pub use request::request_body;

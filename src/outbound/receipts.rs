@@ -4,10 +4,9 @@
 //! Both are courtesy, not content: they are sent in the background, never retried, and
 //! a failure is logged rather than shown, so they cannot get in an agent's way.
 
+use crate::context::AppError;
+use crate::context::AppState;
 use crate::model::{Conversation, Direction};
-use crate::server::admin::effective_credentials;
-use crate::server::error::AppError;
-use crate::server::state::AppState;
 
 /// Marks the customer's newest message read at WhatsApp (which marks every earlier one
 /// read too), with the typing indicator when `typing`. Returns whether WhatsApp was told.
@@ -39,7 +38,9 @@ pub async fn mark_read(
     let Some(inbox) = state.store.inbox(&conversation.inbox_id).await? else {
         return Ok(false);
     };
-    let token = effective_credentials(&state.config, &inbox)
+    let token = state
+        .config
+        .credentials(&inbox)
         .access_token
         .unwrap_or_default();
     match state

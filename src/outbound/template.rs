@@ -6,13 +6,13 @@
 use std::collections::HashSet;
 
 use super::{Draft, catalog, check_len, check_link};
+use crate::context::AppError;
+use crate::context::AppState;
+use crate::context::Principal;
 use crate::model::{
     ButtonValueKind, Content, Conversation, Details, Media, MediaState, MessageKind,
     TemplateButton, TemplateHeader, TemplateSpec,
 };
-use crate::server::auth::Principal;
-use crate::server::error::AppError;
-use crate::server::state::AppState;
 use crate::templates::{ButtonSlot, TemplateInfo, in_order, unrendered_text};
 
 fn bad<T>(why: impl Into<String>) -> Result<T, AppError> {

@@ -1,5 +1,5 @@
-//! Real-time delivery: the hub tails the event log, the socket serves it to browsers.
+//! Real-time delivery: the hub tails the event log and fans it out to this process's
+//! sockets (`http::ws`); `fanout` wakes the hubs of the other instances through Redis.
 
 pub mod fanout;
 pub mod hub;
-pub mod socket;

@@ -1,11 +1,6 @@
 //! Wiring: open the store, start the hub and the simulator, build the router, serve.
 
-pub mod admin;
-pub mod auth;
-pub mod config;
-pub mod error;
-pub mod ratelimit;
-pub mod state;
+pub mod cli;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -25,20 +20,22 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tower_http::trace::TraceLayer;
 
+use crate::accounts;
 use crate::app::{App, shell};
+use crate::config::{self, Config, DatabaseConfig, MediaStoreConfig};
+use crate::context::ratelimit::SignInLimiter;
+use crate::context::{AppState, Inner};
 use crate::files::DynFiles;
 use crate::files::disk::DiskFiles;
 use crate::files::mongo::MongoFiles;
-use crate::realtime::{hub::Hub, socket};
+use crate::http::webhook;
+use crate::http::ws;
+use crate::realtime::hub::Hub;
 use crate::simulator::{Simulator, SimulatorSettings};
 use crate::store::mongo::MongoStore;
 use crate::store::sqlite::SqliteStore;
 use crate::store::{DynStore, StoreError};
 use crate::whatsapp::client::CloudApi;
-use crate::whatsapp::webhook;
-use config::{Config, DatabaseConfig, MediaStoreConfig};
-use ratelimit::SignInLimiter;
-use state::{AppState, Inner};
 
 /// Why the server could not start. Printed as one line.
 #[derive(Debug, thiserror::Error)]
@@ -249,7 +246,7 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         }
     };
 
-    if let Some(demo) = admin::bootstrap(&store, &config)
+    if let Some(demo) = accounts::bootstrap(&store, &config)
         .await
         .map_err(|e| StartError::Bootstrap(e.to_string()))?
     {
@@ -281,7 +278,9 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         simulator,
         shutdown: shutdown.clone(),
         sign_in_limiter: SignInLimiter::new(Duration::from_secs(15 * 60), 5, 30),
-        password_checks: tokio::sync::Semaphore::new(auth::PARALLEL_PASSWORD_CHECKS),
+        password_checks: tokio::sync::Semaphore::new(
+            crate::accounts::auth::PARALLEL_PASSWORD_CHECKS,
+        ),
         jobs: std::sync::Arc::new(tokio::sync::Notify::new()),
         send_throttle: Default::default(),
         templates: Default::default(),
@@ -328,22 +327,22 @@ pub fn router(state: AppState) -> Router {
                 .post(webhook::receive)
                 .layer(DefaultBodyLimit::max(webhook::MAX_BODY)),
         )
-        .route("/ws", get(socket::handler))
-        .route("/media/{message_id}", get(crate::media::serve))
+        .route("/ws", get(ws::handler))
+        .route("/media/{message_id}", get(crate::http::media::serve))
         .route(
             "/uploads",
-            post(crate::uploads::receive)
+            post(crate::http::uploads::receive)
                 .layer(DefaultBodyLimit::max(crate::uploads::MAX_UPLOAD as usize)),
         )
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz));
     if state.simulator.is_some() {
-        app = app.nest("/_sim", crate::simulator::routes());
+        app = app.nest("/_sim", crate::http::sim::routes());
     }
     app.leptos_routes_with_context(&state, routes, || {}, move || shell(leptos_options.clone()))
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
-        .layer(middleware::from_fn(auth::csrf_guard))
-        .layer(middleware::from_fn_with_state(state.clone(), auth::resolve))
+        .layer(middleware::from_fn(crate::http::auth::csrf_guard))
+        .layer(middleware::from_fn_with_state(state.clone(), crate::http::auth::resolve))
         // Paths only: query strings can carry secrets (the webhook handshake's verify token).
         .layer(TraceLayer::new_for_http().make_span_with(|req: &axum::http::Request<_>| {
             tracing::info_span!("request", method = %req.method(), path = %req.uri().path())

@@ -5,19 +5,14 @@
 //! the receipts' realistic delays and Meta's retry-on-failure. Faults are scripted on
 //! demand so every ugly case can be tried by hand and by tests.
 
-mod faults;
-mod payloads;
-mod templates;
+pub(crate) mod faults;
+pub(crate) mod payloads;
+pub(crate) mod templates;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::{Extension, Json, Router};
 use rand::Rng;
 use serde::Deserialize;
 use sha2::Digest;
@@ -29,14 +24,10 @@ pub fn parse_faults(value: serde_json::Value) -> Result<Vec<Fault>, serde_json::
     serde_json::from_value::<faults::FaultInput>(value).map(faults::FaultInput::into_vec)
 }
 
+use crate::config::Config;
 use crate::model::DemoCustomer;
-use crate::server::admin::effective_credentials;
-use crate::server::auth::{Principal, bearer};
-use crate::server::error::AppError;
-use crate::server::state::AppState;
 use crate::store::Inbox;
 use crate::whatsapp::signature;
-use crate::whatsapp::wire::{GraphError, GraphErrorEnvelope};
 
 /// Customers the simulator can write as.
 pub const DEMO_CUSTOMERS: &[(&str, &str)] = &[
@@ -78,12 +69,12 @@ struct Inner {
 }
 
 #[derive(Clone)]
-struct SimMedia {
-    mime_type: String,
-    bytes: Vec<u8>,
+pub(crate) struct SimMedia {
+    pub(crate) mime_type: String,
+    pub(crate) bytes: Vec<u8>,
     access_token: String,
     /// The number it was sent to or uploaded from: its faults apply.
-    phone_number_id: String,
+    pub(crate) phone_number_id: String,
 }
 
 /// One send the simulated Graph API accepted.
@@ -138,16 +129,16 @@ pub struct SimulatorSettings {
 
 /// How the simulator speaks for one inbox: Meta signs with the app secret of the app the
 /// number belongs to, and accepts that number's access token.
-struct Number {
-    phone_number_id: String,
-    display_phone_number: String,
-    app_secret: String,
-    access_token: String,
+pub(crate) struct Number {
+    pub(crate) phone_number_id: String,
+    pub(crate) display_phone_number: String,
+    pub(crate) app_secret: String,
+    pub(crate) access_token: String,
 }
 
 impl Number {
-    fn of(state: &AppState, inbox: &Inbox) -> Self {
-        let c = effective_credentials(&state.config, inbox);
+    pub(crate) fn of(config: &Config, inbox: &Inbox) -> Self {
+        let c = config.credentials(inbox);
         Self {
             phone_number_id: inbox.phone_number_id.clone(),
             display_phone_number: inbox.display_phone_number.clone().unwrap_or_default(),
@@ -176,6 +167,32 @@ impl Simulator {
         }
     }
 
+    /// Where the app listens, as its URLs to the simulated media name it.
+    pub(crate) fn app_url(&self) -> &str {
+        &self.inner.app_url
+    }
+
+    /// Keeps one accepted send, so nothing that went out twice goes unseen.
+    pub(crate) fn record_sent(&self, record: SentRecord) {
+        if let Ok(mut sent) = self.inner.sent.lock() {
+            sent.push(record);
+        }
+    }
+
+    /// The accepted sends of the numbers `visible` names.
+    pub(crate) fn sent_by(&self, visible: &[String]) -> Vec<SentRecord> {
+        self.inner
+            .sent
+            .lock()
+            .map(|s| {
+                s.iter()
+                    .filter(|r| visible.contains(&r.phone_number_id))
+                    .cloned()
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
     /// The Graph API base the app's client should use.
     pub fn api_base(app_url: &str) -> String {
         format!("{}/_sim/graph/v24.0", app_url.trim_end_matches('/'))
@@ -194,7 +211,7 @@ impl Simulator {
     /// A customer writes a text to `inbox`. Returns the wamid.
     pub async fn customer_text(
         &self,
-        state: &AppState,
+        config: &Config,
         inbox: &Inbox,
         wa_id: Option<&str>,
         name: Option<&str>,
@@ -206,14 +223,14 @@ impl Simulator {
             text: text.map(str::to_string),
             ..CustomerInput::default()
         };
-        self.customer_message(state, inbox, &input).await
+        self.customer_message(config, inbox, &input).await
     }
 
     /// A customer sends a message of any type to `inbox`: builds Meta's inbound webhook
     /// and delivers it. Returns the wamid.
     pub async fn customer_message(
         &self,
-        state: &AppState,
+        config: &Config,
         inbox: &Inbox,
         input: &CustomerInput,
     ) -> Result<String, SimError> {
@@ -239,7 +256,7 @@ impl Simulator {
             .map(str::trim)
             .filter(|t| !t.is_empty())
             .map(str::to_string);
-        let number = Number::of(state, inbox);
+        let number = Number::of(config, inbox);
         let message = self.message_of(&number, input, text)?;
         let wamid = payloads::new_wamid();
         let body = payloads::inbound(
@@ -382,7 +399,7 @@ impl Simulator {
         Ok(message)
     }
 
-    fn add_media(&self, mime: &str, bytes: Vec<u8>, number: &Number) -> String {
+    pub(crate) fn add_media(&self, mime: &str, bytes: Vec<u8>, number: &Number) -> String {
         let id: u64 = rand::rng().random_range(1_000_000_000_000_000..9_000_000_000_000_000);
         let id = id.to_string();
         if let Ok(mut m) = self.inner.media.lock() {
@@ -400,18 +417,19 @@ impl Simulator {
     }
 
     /// `count` customers write at once, as after an outage or a broadcast reply.
-    pub async fn burst(&self, state: &AppState, inbox: &Inbox, count: usize) -> usize {
+    pub async fn burst(&self, config: &Config, inbox: &Inbox, count: usize) -> usize {
+        let config = Arc::new(config.clone());
         let mut tasks = Vec::new();
         for i in 0..count {
             let sim = self.clone();
-            let state = state.clone();
+            let config = config.clone();
             let inbox = inbox.clone();
             tasks.push(tokio::spawn(async move {
                 let input = CustomerInput {
                     text: Some(format!("Burst message {}", i + 1)),
                     ..CustomerInput::default()
                 };
-                sim.customer_message(&state, &inbox, &input).await
+                sim.customer_message(&config, &inbox, &input).await
             }));
         }
         let mut delivered = 0;
@@ -424,7 +442,7 @@ impl Simulator {
     }
 
     /// Signs and POSTs one webhook body to the app, retrying like Meta on failure.
-    async fn deliver(&self, app_secret: &str, body: String) -> Result<(), SimError> {
+    pub(crate) async fn deliver(&self, app_secret: &str, body: String) -> Result<(), SimError> {
         let sig = signature::sign(app_secret.as_bytes(), body.as_bytes());
         let mut wait = Duration::from_millis(250);
         for attempt in 1..=6 {
@@ -458,7 +476,11 @@ impl Simulator {
         Err(SimError::Undelivered)
     }
 
-    fn take_fault(&self, phone_number_id: &str, pick: impl Fn(&Fault) -> bool) -> Option<Fault> {
+    pub(crate) fn take_fault(
+        &self,
+        phone_number_id: &str,
+        pick: impl Fn(&Fault) -> bool,
+    ) -> Option<Fault> {
         let mut faults = self.inner.faults.lock().ok()?;
         let queue = faults.get_mut(phone_number_id)?;
         let i = queue.iter().position(pick)?;
@@ -483,14 +505,14 @@ impl Simulator {
             .unwrap_or_default()
     }
 
-    fn clear_faults(&self, phone_number_id: &str) {
+    pub(crate) fn clear_faults(&self, phone_number_id: &str) {
         if let Ok(mut q) = self.inner.faults.lock() {
             q.remove(phone_number_id);
         }
     }
 
     /// Plays the receipts for an accepted send, in the order a fault asks for.
-    fn play_receipts(
+    pub(crate) fn play_receipts(
         &self,
         number: Number,
         plan: faults::ReceiptPlan,
@@ -541,471 +563,9 @@ pub enum SimError {
     Undelivered,
 }
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route(
-            "/graph/{version}/{phone_number_id}/messages",
-            post(graph_send),
-        )
-        .route(
-            "/graph/{version}/{phone_number_id}/media",
-            // Meta takes documents up to 100 MB.
-            post(graph_upload).layer(axum::extract::DefaultBodyLimit::max(
-                crate::uploads::MAX_UPLOAD as usize + 64 * 1024,
-            )),
-        )
-        .route("/graph/{version}/{media_id}", get(graph_media_url))
-        .route(
-            "/graph/{version}/{waba_id}/message_templates",
-            get(graph_templates),
-        )
-        .route("/media/{media_id}", get(media_download))
-        .route("/customer/messages", post(customer_message))
-        .route("/burst", post(burst))
-        .route("/sent", get(list_sent))
-        .route(
-            "/faults",
-            get(list_faults).post(add_faults).delete(clear_faults),
-        )
-}
-
-fn not_simulating() -> Response {
-    (StatusCode::NOT_FOUND, "not in simulator mode").into_response()
-}
-
-/// The simulator's controls act on real inboxes: they need a signed-in caller who may see
-/// the inbox in question (the Graph endpoint instead checks the inbox's access token, as
-/// Meta does).
-fn controls(
-    state: &AppState,
-    principal: Option<Extension<Principal>>,
-) -> Result<(&Simulator, Principal), Refusal> {
-    let Some(Extension(principal)) = principal else {
-        return Err(Refusal::NotSignedIn);
-    };
-    match state.simulator.as_ref() {
-        Some(sim) => Ok((sim, principal)),
-        None => Err(Refusal::NotSimulating),
-    }
-}
-
-/// Why a simulator control was refused.
-enum Refusal {
-    NotSignedIn,
-    NotSimulating,
-}
-
-impl IntoResponse for Refusal {
-    fn into_response(self) -> Response {
-        match self {
-            Self::NotSignedIn => {
-                AppError::Unauthorized("sign in, or send Authorization: Bearer <API token>".into())
-                    .into_response()
-            }
-            Self::NotSimulating => not_simulating(),
-        }
-    }
-}
-
-fn graph_error(status: StatusCode, code: i64, message: &str, details: &str) -> Response {
-    let body = GraphErrorEnvelope {
-        error: GraphError {
-            message: message.to_string(),
-            kind: Some("OAuthException".into()),
-            code,
-            error_data: Some(serde_json::json!({
-                "messaging_product": "whatsapp",
-                "details": details,
-            })),
-            fbtrace_id: Some(payloads::trace_id()),
-            ..Default::default()
-        },
-    };
-    (status, Json(body)).into_response()
-}
-
-/// The simulator and the number a Graph call names, if the call carries that number's
-/// access token; otherwise the answer to give.
-async fn graph_caller<'a>(
-    state: &'a AppState,
-    phone_number_id: &str,
-    headers: &HeaderMap,
-) -> Result<(&'a Simulator, Number), Response> {
-    let Some(sim) = state.simulator.as_ref() else {
-        return Err(not_simulating());
-    };
-    let inbox = match state.store.inbox_by_phone_number_id(phone_number_id).await {
-        Ok(Some(inbox)) => inbox,
-        Ok(None) => {
-            return Err(graph_error(
-                StatusCode::BAD_REQUEST,
-                100,
-                "(#100) Invalid parameter",
-                "Unknown phone number id.",
-            ));
-        }
-        Err(e) => return Err((StatusCode::SERVICE_UNAVAILABLE, e.to_string()).into_response()),
-    };
-    let number = Number::of(state, &inbox);
-    if bearer(headers) != Some(number.access_token.as_str()) {
-        return Err(bad_token());
-    }
-    Ok((sim, number))
-}
-
-/// Meta's answer to a call without a valid access token.
-fn bad_token() -> Response {
-    graph_error(
-        StatusCode::UNAUTHORIZED,
-        190,
-        "Invalid OAuth access token - Cannot parse access token",
-        "The access token is missing or invalid.",
-    )
-}
-
-#[derive(Deserialize)]
-struct TemplateQuery {
-    status: Option<String>,
-    after: Option<String>,
-    limit: Option<usize>,
-}
-
-/// `GET /{version}/{waba-id}/message_templates`: the simulated business account's
-/// templates, for any number's access token (they all belong to that one account).
-async fn graph_templates(
-    State(state): State<AppState>,
-    Path((_version, _waba_id)): Path<(String, String)>,
-    axum::extract::Query(query): axum::extract::Query<TemplateQuery>,
-    headers: HeaderMap,
-) -> Response {
-    if state.simulator.is_none() {
-        return not_simulating();
-    }
-    let inboxes = match state.store.list_inboxes().await {
-        Ok(inboxes) => inboxes,
-        Err(e) => return (StatusCode::SERVICE_UNAVAILABLE, e.to_string()).into_response(),
-    };
-    let authorised = bearer(&headers).is_some_and(|t| {
-        inboxes
-            .iter()
-            .any(|i| Number::of(&state, i).access_token == t)
-    });
-    if !authorised {
-        return bad_token();
-    }
-    Json(templates::page(
-        query.status.as_deref(),
-        query.after.as_deref(),
-        query.limit,
-    ))
-    .into_response()
-}
-
-/// `POST /{version}/{phone-number-id}/media`: a multipart upload, answered with a media id
-/// that later sends (and `GET /{media-id}`) accept.
-async fn graph_upload(
-    State(state): State<AppState>,
-    Path((_version, phone_number_id)): Path<(String, String)>,
-    headers: HeaderMap,
-    mut form: axum::extract::Multipart,
-) -> Response {
-    let (sim, number) = match graph_caller(&state, &phone_number_id, &headers).await {
-        Ok(caller) => caller,
-        Err(refusal) => return refusal,
-    };
-    let invalid = |details: &str| {
-        graph_error(
-            StatusCode::BAD_REQUEST,
-            100,
-            "(#100) Invalid parameter",
-            details,
-        )
-    };
-    let (mut product, mut kind, mut file) = (None, None, None);
-    loop {
-        let field = match form.next_field().await {
-            Ok(Some(f)) => f,
-            Ok(None) => break,
-            Err(e) => return invalid(&format!("The form could not be read: {e}")),
-        };
-        let name = field.name().unwrap_or_default().to_string();
-        let part_type = field.content_type().map(str::to_string);
-        let Ok(data) = field.bytes().await else {
-            return invalid("The form could not be read.");
-        };
-        match name.as_str() {
-            "messaging_product" => product = Some(String::from_utf8_lossy(&data).into_owned()),
-            "type" => kind = Some(String::from_utf8_lossy(&data).into_owned()),
-            "file" => file = Some((part_type, data.to_vec())),
-            _ => {}
-        }
-    }
-    if product.as_deref() != Some("whatsapp") {
-        return invalid("messaging_product must be whatsapp.");
-    }
-    let Some((part_type, bytes)) = file.filter(|(_, b)| !b.is_empty()) else {
-        return invalid("Param file must be a file.");
-    };
-    let Some(mime) = kind.or(part_type) else {
-        return invalid("Param type is required.");
-    };
-    if let Some(Fault::UploadError { http_status }) = sim.take_fault(&number.phone_number_id, |f| {
-        matches!(f, Fault::UploadError { .. })
-    }) {
-        let status = StatusCode::from_u16(http_status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
-        let (title, details) = faults::describe(131016);
-        return graph_error(status, 131016, &format!("(#131016) {title}"), details);
-    }
-    let id = sim.add_media(&mime, bytes, &number);
-    Json(serde_json::json!({ "id": id })).into_response()
-}
-
-/// `POST /{version}/{phone-number-id}/messages`, as the Graph API answers it.
-async fn graph_send(
-    State(state): State<AppState>,
-    Path((_version, phone_number_id)): Path<(String, String)>,
-    headers: HeaderMap,
-    body: axum::body::Bytes,
-) -> Response {
-    let (sim, number) = match graph_caller(&state, &phone_number_id, &headers).await {
-        Ok(caller) => caller,
-        Err(refusal) => return refusal,
-    };
-    let request: serde_json::Value = match serde_json::from_slice(&body) {
-        Ok(r) => r,
-        Err(e) => {
-            return graph_error(
-                StatusCode::BAD_REQUEST,
-                100,
-                "(#100) Invalid parameter",
-                &format!("The request body could not be read: {e}"),
-            );
-        }
-    };
-    if request.get("status").and_then(|s| s.as_str()) == Some("read") {
-        return read_receipt(sim, &number.phone_number_id, &request);
-    }
-    if let Err(details) = check_send(&request).and_then(|()| sim.check_media_id(&request)) {
-        return graph_error(
-            StatusCode::BAD_REQUEST,
-            100,
-            "(#100) Invalid parameter",
-            &details,
-        );
-    }
-    if request.get("type").and_then(|t| t.as_str()) == Some("template")
-        && let Err((code, title, details)) = templates::check(&request)
-    {
-        return graph_error(
-            StatusCode::BAD_REQUEST,
-            code,
-            &format!("(#{code}) {title}"),
-            &details,
-        );
-    }
-    let field = |k: &str| request.get(k).and_then(|v| v.as_str()).map(str::to_string);
-    let Some(to) = field("to").or_else(|| field("recipient")) else {
-        return graph_error(
-            StatusCode::BAD_REQUEST,
-            131008,
-            "(#131008) Required parameter is missing",
-            "Either to or recipient is required.",
-        );
-    };
-    let kind = field("type").unwrap_or_default();
-
-    if let Some(Fault::SendError { http_status, code }) = sim
-        .take_fault(&number.phone_number_id, |f| {
-            matches!(f, Fault::SendError { .. })
-        })
-    {
-        let status = StatusCode::from_u16(http_status).unwrap_or(StatusCode::BAD_REQUEST);
-        let (title, details) = faults::describe(code);
-        return graph_error(status, code, &format!("(#{code}) {title}"), details);
-    }
-
-    let wamid = payloads::new_wamid();
-    let pnid = number.phone_number_id.clone();
-    let timeout = sim.take_fault(&pnid, |f| matches!(f, Fault::Timeout { .. }));
-    let mut plan = faults::ReceiptPlan::from_faults(|pick| sim.take_fault(&pnid, pick));
-    if let Some(Fault::Timeout {
-        receipts_after_ms: Some(ms),
-    }) = timeout
-    {
-        plan = plan.late(Duration::from_millis(ms));
-    }
-    if kind == "reaction" {
-        // Meta only ever confirms a reaction as `sent`.
-        plan.no_read = true;
-    }
-    let callback = field("biz_opaque_callback_data");
-    if let Ok(mut sent) = sim.inner.sent.lock() {
-        sent.push(SentRecord {
-            phone_number_id: pnid.clone(),
-            wamid: wamid.clone(),
-            kind: kind.clone(),
-            to: to.clone(),
-            callback: callback.clone(),
-            payload: request.get(&kind).cloned().unwrap_or_default(),
-        });
-    }
-    if plan.early {
-        // The `sent` receipt lands before this response, as Meta sometimes manages.
-        let body = payloads::status(
-            &number.phone_number_id,
-            &number.display_phone_number,
-            &wamid,
-            &to,
-            "sent",
-            callback.as_deref(),
-            None,
-        );
-        if let Err(e) = sim.deliver(&number.app_secret, body).await {
-            tracing::warn!(error = %e, "simulator: early receipt not delivered");
-        }
-    }
-    sim.play_receipts(number, plan, wamid.clone(), to.clone(), callback);
-    if timeout.is_some() {
-        // Accepted, but the answer arrives after the app has stopped waiting for it.
-        tokio::time::sleep(state.config.graph_timeout + Duration::from_millis(500)).await;
-    }
-    Json(payloads::send_response(&to, &wamid)).into_response()
-}
-
-/// A mark-as-read (with or without the typing indicator): `{"success": true}`.
-fn read_receipt(sim: &Simulator, phone_number_id: &str, request: &serde_json::Value) -> Response {
-    let Some(wamid) = request.get("message_id").and_then(|v| v.as_str()) else {
-        return graph_error(
-            StatusCode::BAD_REQUEST,
-            131009,
-            "(#131009) Parameter value is not valid",
-            "message_id is required to mark a message read.",
-        );
-    };
-    let typing = request.get("typing_indicator").is_some();
-    if let Ok(mut sent) = sim.inner.sent.lock() {
-        sent.push(SentRecord {
-            phone_number_id: phone_number_id.to_string(),
-            wamid: wamid.to_string(),
-            kind: if typing { "read+typing" } else { "read" }.into(),
-            to: String::new(),
-            callback: None,
-            payload: serde_json::Value::Null,
-        });
-    }
-    Json(serde_json::json!({ "success": true })).into_response()
-}
-
-/// The checks Meta makes before accepting a send, for the types the app sends.
-fn check_send(r: &serde_json::Value) -> Result<(), String> {
-    let s = |path: &[&str]| {
-        let mut v = r;
-        for k in path {
-            v = v.get(k)?;
-        }
-        v.as_str()
-    };
-    if s(&["messaging_product"]) != Some("whatsapp") {
-        return Err("messaging_product must be whatsapp.".into());
-    }
-    match s(&["type"]).unwrap_or("text") {
-        "text" => match s(&["text", "body"]) {
-            Some(b) if !b.trim().is_empty() && b.chars().count() <= 4096 => Ok(()),
-            _ => Err("text.body must be 1 to 4096 characters.".into()),
-        },
-        "reaction" => s(&["reaction", "message_id"])
-            .map(|_| ())
-            .ok_or_else(|| "reaction.message_id is required.".into()),
-        "template" => match (
-            s(&["template", "name"]),
-            s(&["template", "language", "code"]),
-        ) {
-            (Some(_), Some(_)) => Ok(()),
-            _ => Err("template.name and template.language.code are required.".into()),
-        },
-        "interactive" => s(&["interactive", "body", "text"])
-            .map(|_| ())
-            .ok_or_else(|| "interactive.body.text is required.".into()),
-        kind @ ("image" | "video" | "audio" | "document" | "sticker") => {
-            if s(&[kind, "id"]).is_some() || s(&[kind, "link"]).is_some() {
-                Ok(())
-            } else {
-                Err(format!("{kind}.id or {kind}.link is required."))
-            }
-        }
-        other => Err(format!("type {other} is not supported by the simulator.")),
-    }
-}
-
-/// `GET /{version}/{media-id}`: a short-lived download URL, as Meta answers it.
-async fn graph_media_url(
-    State(state): State<AppState>,
-    Path((_version, media_id)): Path<(String, String)>,
-    headers: HeaderMap,
-) -> Response {
-    let Some(sim) = state.simulator.as_ref() else {
-        return not_simulating();
-    };
-    // The `media_gone` fault is only used up on a lookup that would have succeeded.
-    let Some(media) = sim.media_for(&media_id, &headers).filter(|m| {
-        sim.take_fault(&m.phone_number_id, |f| matches!(f, Fault::MediaGone))
-            .is_none()
-    }) else {
-        return graph_error(
-            StatusCode::NOT_FOUND,
-            100,
-            "(#100) Invalid parameter",
-            "Unsupported get request. Object does not exist or has expired.",
-        );
-    };
-    let sha = hex::encode(sha2::Sha256::digest(&media.bytes));
-    Json(serde_json::json!({
-        "messaging_product": "whatsapp",
-        "url": format!("{}/_sim/media/{media_id}?ext={}", sim.inner.app_url, crate::store::now_ms() / 1000 + 300),
-        "mime_type": media.mime_type,
-        "sha256": sha,
-        "file_size": media.bytes.len().to_string(),
-        "id": media_id,
-    }))
-    .into_response()
-}
-
-/// The download itself: needs the bearer token, and the scripted media faults apply.
-async fn media_download(
-    State(state): State<AppState>,
-    Path(media_id): Path<String>,
-    headers: HeaderMap,
-) -> Response {
-    let Some(sim) = state.simulator.as_ref() else {
-        return not_simulating();
-    };
-    let Some(media) = sim.media_for(&media_id, &headers) else {
-        return (StatusCode::NOT_FOUND, "no such media").into_response();
-    };
-    if sim
-        .take_fault(&media.phone_number_id, |f| {
-            matches!(f, Fault::MediaUrlExpired)
-        })
-        .is_some()
-    {
-        return (StatusCode::UNAUTHORIZED, "URL signature expired").into_response();
-    }
-    if let Some(Fault::MediaError { http_status }) = sim.take_fault(&media.phone_number_id, |f| {
-        matches!(f, Fault::MediaError { .. })
-    }) {
-        let status = StatusCode::from_u16(http_status).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
-        return (status, "simulated media failure").into_response();
-    }
-    (
-        [(axum::http::header::CONTENT_TYPE, media.mime_type)],
-        media.bytes,
-    )
-        .into_response()
-}
-
 impl Simulator {
     /// A send that names a media id must name one uploaded here.
-    fn check_media_id(&self, request: &serde_json::Value) -> Result<(), String> {
+    pub(crate) fn check_media_id(&self, request: &serde_json::Value) -> Result<(), String> {
         let kind = request.get("type").and_then(|t| t.as_str()).unwrap_or("");
         let Some(id) = request
             .get(kind)
@@ -1029,220 +589,9 @@ impl Simulator {
     }
 
     /// The media with this id, if the request carries the token it was sent to.
-    fn media_for(&self, media_id: &str, headers: &HeaderMap) -> Option<SimMedia> {
-        let token = bearer(headers)?;
+    pub(crate) fn media_for(&self, media_id: &str, token: Option<&str>) -> Option<SimMedia> {
+        let token = token?;
         let media = self.inner.media.lock().ok()?.get(media_id).cloned()?;
         (media.access_token == token).then_some(media)
-    }
-}
-
-#[derive(Debug, Deserialize)]
-struct BurstInput {
-    count: usize,
-    phone_number_id: Option<String>,
-}
-
-/// `POST /_sim/burst {"count": N}`: N customers write at once.
-async fn burst(
-    State(state): State<AppState>,
-    principal: Option<Extension<Principal>>,
-    body: Option<Json<BurstInput>>,
-) -> Response {
-    let (sim, principal) = match controls(&state, principal) {
-        Ok(c) => c,
-        Err(refused) => return refused.into_response(),
-    };
-    let Some(Json(input)) = body else {
-        return (StatusCode::BAD_REQUEST, "send {\"count\": N}").into_response();
-    };
-    if !(1..=1000).contains(&input.count) {
-        return (StatusCode::BAD_REQUEST, "count must be 1 to 1000").into_response();
-    }
-    let inbox = match target_inbox(
-        &state,
-        &principal,
-        input
-            .phone_number_id
-            .as_deref()
-            .map(InboxRef::PhoneNumberId),
-    )
-    .await
-    {
-        Ok(i) => i,
-        Err(e) => return e.into_response(),
-    };
-    let delivered = sim.burst(&state, &inbox, input.count).await;
-    Json(serde_json::json!({ "delivered": delivered })).into_response()
-}
-
-/// `?phone_number_id=` on the simulator's routes: which inbox they act on.
-#[derive(Debug, Default, Deserialize)]
-pub struct NumberQuery {
-    phone_number_id: Option<String>,
-}
-
-/// `GET /_sim/sent`: every send the simulated Graph API accepted from the inboxes the
-/// caller may see (or the one `?phone_number_id=` names), oldest first.
-async fn list_sent(
-    State(state): State<AppState>,
-    principal: Option<Extension<Principal>>,
-    Query(query): Query<NumberQuery>,
-) -> Response {
-    let (sim, principal) = match controls(&state, principal) {
-        Ok(c) => c,
-        Err(refused) => return refused.into_response(),
-    };
-    let visible: Vec<String> = match state.store.list_inboxes().await {
-        Ok(inboxes) => inboxes
-            .into_iter()
-            .filter(|i| principal.can_see(&i.id))
-            .map(|i| i.phone_number_id)
-            .filter(|p| query.phone_number_id.as_ref().is_none_or(|q| q == p))
-            .collect(),
-        Err(e) => return AppError::from(e).into_response(),
-    };
-    let sent: Vec<SentRecord> = sim
-        .inner
-        .sent
-        .lock()
-        .map(|s| {
-            s.iter()
-                .filter(|r| visible.contains(&r.phone_number_id))
-                .cloned()
-                .collect()
-        })
-        .unwrap_or_default();
-    Json(sent).into_response()
-}
-
-/// Names an inbox by our id (server functions) or by its phone number id (HTTP routes).
-pub enum InboxRef<'a> {
-    Id(&'a str),
-    PhoneNumberId(&'a str),
-}
-
-/// The inbox a simulator control acts on: the named one, or the caller's first.
-pub async fn target_inbox(
-    state: &AppState,
-    principal: &Principal,
-    named: Option<InboxRef<'_>>,
-) -> Result<Inbox, AppError> {
-    let inbox = match named {
-        Some(InboxRef::Id(id)) => state.store.inbox(id).await?,
-        Some(InboxRef::PhoneNumberId(pnid)) => state.store.inbox_by_phone_number_id(pnid).await?,
-        None => state
-            .store
-            .list_inboxes()
-            .await?
-            .into_iter()
-            .find(|i| principal.can_see(&i.id)),
-    };
-    inbox
-        .filter(|i| principal.can_see(&i.id))
-        .ok_or(AppError::NotFound("inbox"))
-}
-
-#[derive(Debug, Default, Deserialize)]
-pub struct CustomerMessage {
-    #[serde(flatten)]
-    pub input: CustomerInput,
-    /// Which inbox the customer writes to; the caller's first one if left out.
-    pub phone_number_id: Option<String>,
-}
-
-/// `POST /_sim/customer/messages`: a simulated customer writes to the inbox.
-async fn customer_message(
-    State(state): State<AppState>,
-    principal: Option<Extension<Principal>>,
-    body: Option<Json<CustomerMessage>>,
-) -> Response {
-    let (sim, principal) = match controls(&state, principal) {
-        Ok(c) => c,
-        Err(refused) => return refused.into_response(),
-    };
-    let m = body.map(|Json(b)| b).unwrap_or_default();
-    let inbox = match target_inbox(
-        &state,
-        &principal,
-        m.phone_number_id.as_deref().map(InboxRef::PhoneNumberId),
-    )
-    .await
-    {
-        Ok(i) => i,
-        Err(e) => return e.into_response(),
-    };
-    match sim.customer_message(&state, &inbox, &m.input).await {
-        Ok(wamid) => Json(serde_json::json!({ "wamid": wamid })).into_response(),
-        Err(SimError::BadRequest(reason)) => (StatusCode::BAD_REQUEST, reason).into_response(),
-        Err(e) => (StatusCode::BAD_GATEWAY, e.to_string()).into_response(),
-    }
-}
-
-/// The inbox a fault route acts on: `?phone_number_id=`, else the caller's first.
-async fn fault_target(
-    state: &AppState,
-    principal: Option<Extension<Principal>>,
-    query: &NumberQuery,
-) -> Result<(Simulator, String), Response> {
-    let (sim, principal) = controls(state, principal).map_err(IntoResponse::into_response)?;
-    let named = query
-        .phone_number_id
-        .as_deref()
-        .map(InboxRef::PhoneNumberId);
-    let inbox = target_inbox(state, &principal, named)
-        .await
-        .map_err(IntoResponse::into_response)?;
-    Ok((sim.clone(), inbox.phone_number_id))
-}
-
-async fn list_faults(
-    State(state): State<AppState>,
-    principal: Option<Extension<Principal>>,
-    Query(query): Query<NumberQuery>,
-) -> Response {
-    match fault_target(&state, principal, &query).await {
-        Ok((sim, pnid)) => Json(sim.pending_faults(&pnid)).into_response(),
-        Err(refused) => refused,
-    }
-}
-
-/// `POST /_sim/faults` with one fault or a list; each applies to one later send (or, for
-/// `duplicate_webhooks`, one later customer message or send) of the inbox.
-async fn add_faults(
-    State(state): State<AppState>,
-    principal: Option<Extension<Principal>>,
-    Query(query): Query<NumberQuery>,
-    body: axum::body::Bytes,
-) -> Response {
-    let (sim, pnid) = match fault_target(&state, principal, &query).await {
-        Ok(target) => target,
-        Err(refused) => return refused,
-    };
-    let faults: Vec<Fault> = match serde_json::from_slice::<faults::FaultInput>(&body) {
-        Ok(input) => input.into_vec(),
-        Err(e) => {
-            return (
-                StatusCode::BAD_REQUEST,
-                format!("unknown fault: {e}. See README, Simulator."),
-            )
-                .into_response();
-        }
-    };
-    tracing::info!(?faults, phone_number_id = %pnid, "simulator: faults scheduled");
-    sim.add_faults(&pnid, faults);
-    Json(sim.pending_faults(&pnid)).into_response()
-}
-
-async fn clear_faults(
-    State(state): State<AppState>,
-    principal: Option<Extension<Principal>>,
-    Query(query): Query<NumberQuery>,
-) -> Response {
-    match fault_target(&state, principal, &query).await {
-        Ok((sim, pnid)) => {
-            sim.clear_faults(&pnid);
-            StatusCode::NO_CONTENT.into_response()
-        }
-        Err(refused) => refused,
     }
 }

@@ -35,7 +35,7 @@ fn envelope(phone_number_id: &str, display: &str, value: Value) -> String {
     let body = json!({
         "object": "whatsapp_business_account",
         "entry": [{
-            "id": crate::server::config::SIMULATOR_WABA_ID,
+            "id": crate::config::SIMULATOR_WABA_ID,
             "changes": [{ "field": "messages", "value": value }]
         }]
     });

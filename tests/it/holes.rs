@@ -393,7 +393,7 @@ async fn two_live_instances(
         ("WHATSAPP_ACCESS_TOKEN", "live-token"),
         (
             "WHATSAPP_APP_SECRET",
-            switchboard::server::config::SIMULATOR_APP_SECRET,
+            switchboard::config::SIMULATOR_APP_SECRET,
         ),
         ("WHATSAPP_VERIFY_TOKEN", "verify"),
         ("WHATSAPP_PHONE_NUMBER_ID", "200000000000001"),

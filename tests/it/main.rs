@@ -8,6 +8,7 @@ mod files;
 mod golden;
 mod holes;
 mod http;
+mod layers;
 mod mongo_app;
 mod parser_props;
 mod realtime;

@@ -10,8 +10,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
+use switchboard::config::SIMULATOR_APP_SECRET;
 use switchboard::model::CLOSE_TOO_SLOW;
-use switchboard::server::config::SIMULATOR_APP_SECRET;
 use switchboard::whatsapp::signature;
 use tokio::task::JoinHandle;
 

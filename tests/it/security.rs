@@ -100,7 +100,7 @@ async fn post_signed(app: &TestApp, body: &[u8], secret: &str) -> u16 {
 async fn an_agent_never_sees_another_inboxs_conversations() {
     let app = TestApp::start().await;
     let (inbox_a, inbox_b, token_a, token_b) = two_inboxes(&app).await;
-    let default_secret = switchboard::server::config::SIMULATOR_APP_SECRET;
+    let default_secret = switchboard::config::SIMULATOR_APP_SECRET;
     assert_eq!(
         post_signed(
             &app,
@@ -413,7 +413,7 @@ async fn each_inbox_checks_webhooks_against_its_own_app_secret() {
     // Looked up before the inbox exists: an unknown number is checked against the
     // environment's secret, and that answer must not outlive the inbox's creation.
     let early = text_for(PNID_B, "wamid.EARLY", "5511300", "too early");
-    let default_secret = switchboard::server::config::SIMULATOR_APP_SECRET;
+    let default_secret = switchboard::config::SIMULATOR_APP_SECRET;
     assert_eq!(post_signed(&app, &early, default_secret).await, 200);
     let (_, inbox_b, _, _) = two_inboxes(&app).await;
     let body = text_for(PNID_B, "wamid.SIG", "5511300", "signed?");

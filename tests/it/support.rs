@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use serde_json::{Value, json};
-use switchboard::server::config::{Config, SIMULATOR_APP_SECRET};
+use switchboard::config::{Config, SIMULATOR_APP_SECRET};
 use switchboard::server::{self, Running};
 use switchboard::whatsapp::signature;
 use tokio::net::TcpStream;
@@ -92,7 +92,7 @@ impl TestApp {
             .into_iter()
             .find(|u| u.role == switchboard::model::Role::Admin)
             .expect("simulator mode creates a demo admin");
-        let token = switchboard::server::admin::create_token(store, "tests", &admin.id)
+        let token = switchboard::accounts::create_token(store, "tests", &admin.id)
             .await
             .unwrap()
             .secret;

@@ -2,7 +2,7 @@
 //! against it before Meta is called.
 
 use serde_json::{Value, json};
-use switchboard::server::config::SIMULATOR_APP_SECRET;
+use switchboard::config::SIMULATOR_APP_SECRET;
 
 use crate::cloud_api::{send_outgoing, sent_log, wait_status};
 use crate::support::*;

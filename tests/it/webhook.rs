@@ -75,7 +75,7 @@ async fn a_bad_signature_gets_401_and_stores_nothing() {
 
     // Signed, then one byte changed.
     let good = switchboard::whatsapp::signature::sign(
-        switchboard::server::config::SIMULATOR_APP_SECRET.as_bytes(),
+        switchboard::config::SIMULATOR_APP_SECRET.as_bytes(),
         &body,
     );
     let mut tampered = body.clone();
@@ -201,7 +201,7 @@ async fn the_verification_handshake_echoes_the_challenge_only_for_the_right_toke
         let http = app.http.clone();
         async move { http.get(url).send().await.unwrap() }
     };
-    let token = switchboard::server::config::SIMULATOR_VERIFY_TOKEN;
+    let token = switchboard::config::SIMULATOR_VERIFY_TOKEN;
     let ok = get(&format!(
         "hub.mode=subscribe&hub.verify_token={token}&hub.challenge=9137"
     ))

@@ -2,12 +2,12 @@
 //! functions and the `switchboard` CLI.
 
 use crate::model::{ApiTokenInfo, DemoLogin, InboxInfo, NewApiTokenSecret, Role, User};
-use crate::server::auth::{self, hash_password, normalise_email, validate_password};
-use crate::server::config::Config;
-use crate::server::error::AppError;
-use crate::store::{
-    DynStore, Inbox, InboxCredentials, InboxUpdate, NewApiToken, NewInbox, NewUser, UserUpdate,
-};
+pub mod auth;
+
+use crate::accounts::auth::{hash_password, normalise_email, validate_password};
+use crate::config::Config;
+use crate::context::AppError;
+use crate::store::{DynStore, Inbox, InboxUpdate, NewApiToken, NewInbox, NewUser, UserUpdate};
 
 /// The simulator's demo sign-in, kept while its password is unchanged.
 pub const DEMO_LOGIN_SETTING: &str = "demo_login";
@@ -270,23 +270,4 @@ pub async fn demo_login(store: &DynStore, config: &Config) -> Result<Option<Demo
         .setting(DEMO_LOGIN_SETTING)
         .await?
         .and_then(|json| serde_json::from_str(&json).ok()))
-}
-
-/// The credentials an inbox uses: its own, else the environment's.
-pub fn effective_credentials(config: &Config, inbox: &Inbox) -> InboxCredentials {
-    let c = &inbox.credentials;
-    InboxCredentials {
-        access_token: c
-            .access_token
-            .clone()
-            .or_else(|| Some(config.whatsapp.access_token.clone())),
-        app_secret: c
-            .app_secret
-            .clone()
-            .or_else(|| Some(config.whatsapp.app_secret.clone())),
-        verify_token: c
-            .verify_token
-            .clone()
-            .or_else(|| Some(config.whatsapp.verify_token.clone())),
-    }
 }

@@ -3,10 +3,10 @@
 
 use std::io::BufRead;
 
+use crate::accounts::{self, NewAgent, UserChanges};
+use crate::config::Config;
+use crate::context::AppError;
 use crate::model::Role;
-use crate::server::admin::{self, NewAgent, UserChanges};
-use crate::server::config::Config;
-use crate::server::error::AppError;
 use crate::store::{DynStore, InboxCredentials, InboxUpdate, NewInbox};
 
 pub const USAGE: &str = "\
@@ -119,13 +119,16 @@ fn password(args: &Args) -> Result<(String, bool), CliError> {
             .map_err(|e| CliError::Failed(format!("cannot read the password: {e}")))?;
         Ok((line.trim_end_matches(['\r', '\n']).to_string(), false))
     } else {
-        Ok((crate::server::auth::new_secret("")[..20].to_string(), true))
+        Ok((
+            crate::accounts::auth::new_secret("")[..20].to_string(),
+            true,
+        ))
     }
 }
 
 async fn user_id(store: &DynStore, email: &str) -> Result<String, CliError> {
     Ok(store
-        .user_by_email(&crate::server::auth::normalise_email(email))
+        .user_by_email(&crate::accounts::auth::normalise_email(email))
         .await?
         .ok_or_else(|| CliError::Failed(format!("no user with email {email}")))?
         .0
@@ -188,7 +191,7 @@ pub async fn run(config: &Config, raw: &[String]) -> Result<String, CliError> {
                 })?,
             };
             let (password, generated) = password(&args)?;
-            let user = admin::create_user(
+            let user = accounts::create_user(
                 &store,
                 NewAgent {
                     email: args.req("email")?,
@@ -231,7 +234,7 @@ pub async fn run(config: &Config, raw: &[String]) -> Result<String, CliError> {
             args.only(&["email", "password-stdin"])?;
             let id = user_id(&store, &args.req("email")?).await?;
             let (password, generated) = password(&args)?;
-            admin::update_user(
+            accounts::update_user(
                 &store,
                 None,
                 &id,
@@ -251,7 +254,7 @@ pub async fn run(config: &Config, raw: &[String]) -> Result<String, CliError> {
             args.only(&["email"])?;
             let id = user_id(&store, &args.req("email")?).await?;
             let disabled = *action == "disable";
-            admin::update_user(
+            accounts::update_user(
                 &store,
                 None,
                 &id,
@@ -265,7 +268,7 @@ pub async fn run(config: &Config, raw: &[String]) -> Result<String, CliError> {
         }
         ["inbox", "add"] => {
             args.only(INBOX_FLAGS)?;
-            let inbox = admin::create_inbox(
+            let inbox = accounts::create_inbox(
                 &store,
                 NewInbox {
                     phone_number_id: args.req("phone-number-id")?,
@@ -283,7 +286,7 @@ pub async fn run(config: &Config, raw: &[String]) -> Result<String, CliError> {
         ["inbox", "update"] => {
             args.only(INBOX_FLAGS)?;
             let id = inbox_id(&store, &args.req("phone-number-id")?).await?;
-            admin::update_inbox(
+            accounts::update_inbox(
                 &store,
                 &id,
                 InboxUpdate {
@@ -299,7 +302,7 @@ pub async fn run(config: &Config, raw: &[String]) -> Result<String, CliError> {
             args.only(&[])?;
             let mut lines = Vec::new();
             for inbox in store.list_inboxes().await? {
-                let info = admin::inbox_info(&store, &inbox).await?;
+                let info = accounts::inbox_info(&store, &inbox).await?;
                 lines.push(format!(
                     "{}\t{}\t{}\t{} member(s){}",
                     info.id,
@@ -328,7 +331,7 @@ pub async fn run(config: &Config, raw: &[String]) -> Result<String, CliError> {
         ["token", "create"] => {
             args.only(&["email", "name"])?;
             let user = user_id(&store, &args.req("email")?).await?;
-            let created = admin::create_token(&store, &args.req("name")?, &user).await?;
+            let created = accounts::create_token(&store, &args.req("name")?, &user).await?;
             Ok(format!(
                 "created token {} (shown once, store it now):\n{}",
                 created.token.id, created.secret

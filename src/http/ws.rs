@@ -27,10 +27,11 @@ use tokio::sync::broadcast::error::{RecvError, TryRecvError};
 
 use crate::realtime::hub::Batch;
 
+use crate::accounts::auth;
+use crate::context::AppError;
+use crate::context::AppState;
+use crate::context::Principal;
 use crate::model::{CLOSE_SIGNED_OUT, CLOSE_TOO_SLOW};
-use crate::server::auth::{self, Principal};
-use crate::server::error::AppError;
-use crate::server::state::AppState;
 use crate::store::Scope;
 
 /// One timer per socket drives both checks below (a timer per check costs every socket a
@@ -64,7 +65,7 @@ pub async fn handler(
         ));
     };
     // A page on another site could open a socket that carries our cookie; refuse it.
-    if principal.uses_cookie() && !auth::same_origin(&headers) {
+    if principal.uses_cookie() && !crate::http::auth::same_origin(&headers) {
         tracing::warn!(user = %principal.user.email, "refused a cross-site WebSocket");
         return Err(AppError::Forbidden("cross-site WebSocket refused".into()));
     }

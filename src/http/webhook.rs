@@ -14,9 +14,8 @@ use axum::response::{IntoResponse, Response};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-use crate::server::admin::effective_credentials;
-use crate::server::error::AppError;
-use crate::server::state::AppState;
+use crate::context::AppError;
+use crate::context::AppState;
 use crate::store::{DynStore, WebhookState};
 use crate::whatsapp::ingest::{IngestError, Summary, ingest};
 use crate::whatsapp::{signature, wire};
@@ -177,7 +176,9 @@ async fn check_signature(
     for pnid in &numbers {
         if let Some(inbox) = state.store.inbox_by_phone_number_id(pnid).await? {
             known = true;
-            let secret = effective_credentials(&state.config, &inbox)
+            let secret = state
+                .config
+                .credentials(&inbox)
                 .app_secret
                 .unwrap_or_default();
             if secret != signed_by {

@@ -7,11 +7,12 @@ use axum::extract::FromRef;
 use leptos::prelude::LeptosOptions;
 use tokio_util::sync::CancellationToken;
 
-use crate::realtime::hub::Hub;
-use crate::server::ratelimit::SignInLimiter;
-
+use super::catalog::Catalog;
+use super::ratelimit::SignInLimiter;
+use super::throttle::Throttle;
+use crate::config::Config;
 use crate::files::DynFiles;
-use crate::server::config::Config;
+use crate::realtime::hub::Hub;
 use crate::simulator::Simulator;
 use crate::store::DynStore;
 use crate::whatsapp::client::CloudApi;
@@ -37,9 +38,9 @@ pub struct Inner {
     /// Wakes the job runner (media downloads, send retries) before its next tick.
     pub jobs: Arc<tokio::sync::Notify>,
     /// Numbers WhatsApp told to slow down (130429): their sends wait.
-    pub send_throttle: crate::outbound::throttle::Throttle,
+    pub send_throttle: Throttle,
     /// Approved templates per inbox, read from WhatsApp Manager now and then.
-    pub templates: crate::outbound::catalog::Catalog,
+    pub templates: Catalog,
 }
 
 impl AppState {

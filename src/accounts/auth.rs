@@ -9,84 +9,16 @@ use std::time::Duration;
 
 use argon2::Argon2;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
-use axum::body::Body;
-use axum::extract::State;
-use axum::http::{HeaderMap, HeaderValue, Method, Request, header};
-use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
+use axum::http::{HeaderMap, HeaderValue, header};
 use base64::Engine;
 use rand::RngCore;
 use sha2::{Digest, Sha256};
 
-use crate::model::{Me, Role, User};
-use crate::server::error::AppError;
-use crate::server::state::AppState;
-use crate::store::{DynStore, Scope};
+use crate::context::{AppError, AppState, Principal, Via, scope_for};
+use crate::model::MIN_PASSWORD_LEN;
+use crate::store::DynStore;
 
 pub const SESSION_COOKIE: &str = "sb_session";
-pub const MIN_PASSWORD_LEN: usize = 10;
-
-/// A signed-in caller.
-#[derive(Clone, Debug)]
-pub struct Principal {
-    pub user: User,
-    pub scope: Scope,
-    pub via: Via,
-}
-
-#[derive(Clone, Debug)]
-pub enum Via {
-    /// A browser session; the hash identifies it for sign-out.
-    Session { token_hash: String },
-    /// An API token.
-    Token { id: String },
-}
-
-impl Principal {
-    pub fn is_admin(&self) -> bool {
-        self.user.role == Role::Admin
-    }
-
-    pub fn require_admin(&self) -> Result<(), AppError> {
-        if self.is_admin() {
-            Ok(())
-        } else {
-            Err(AppError::Forbidden("only admins may do this".into()))
-        }
-    }
-
-    pub fn can_see(&self, inbox_id: &str) -> bool {
-        self.scope.allows(inbox_id)
-    }
-
-    pub fn uses_cookie(&self) -> bool {
-        matches!(self.via, Via::Session { .. })
-    }
-
-    pub async fn me(&self, store: &DynStore) -> Result<Me, AppError> {
-        let inbox_ids = match &self.scope {
-            Scope::All => store
-                .list_inboxes()
-                .await?
-                .into_iter()
-                .map(|i| i.id)
-                .collect(),
-            Scope::Inboxes(ids) => ids.clone(),
-        };
-        Ok(Me {
-            user: self.user.clone(),
-            inbox_ids,
-        })
-    }
-}
-
-/// The inboxes a user may see: all for admins, their memberships otherwise.
-pub async fn scope_for(store: &DynStore, user: &User) -> Result<Scope, AppError> {
-    Ok(match user.role {
-        Role::Admin => Scope::All,
-        Role::Agent => Scope::Inboxes(store.user_inboxes(&user.id).await?),
-    })
-}
 
 /// 32 random bytes, URL-safe: a session or API token secret.
 pub fn new_secret(prefix: &str) -> String {
@@ -219,59 +151,6 @@ pub async fn authenticate(
     Ok(Some(Principal { user, scope, via }))
 }
 
-/// Resolves the caller once per request and leaves it in the request's extensions, where
-/// server functions and the socket find it. Static assets skip the lookup.
-pub async fn resolve(
-    State(state): State<AppState>,
-    mut req: Request<Body>,
-    next: Next,
-) -> Response {
-    if !req.uri().path().starts_with("/pkg/") {
-        match authenticate(&state.store, req.headers()).await {
-            Ok(Some(principal)) => {
-                req.extensions_mut().insert(principal);
-            }
-            Ok(None) => {}
-            Err(e) => return e.into_response(),
-        }
-    }
-    next.run(req).await
-}
-
-/// The host a browser request says it came from matches ours. Cookie-authenticated
-/// requests from another site are refused: with `SameSite=Lax` the cookie should not even
-/// arrive, and this stops the browsers and proxies where it would.
-pub fn same_origin(headers: &HeaderMap) -> bool {
-    let Some(host) = headers.get(header::HOST).and_then(|h| h.to_str().ok()) else {
-        return false;
-    };
-    match headers.get(header::ORIGIN).and_then(|o| o.to_str().ok()) {
-        Some(origin) => origin
-            .split_once("://")
-            .is_some_and(|(_, rest)| rest.eq_ignore_ascii_case(host)),
-        // No Origin: only a same-origin navigation or a non-browser client.
-        None => headers
-            .get("sec-fetch-site")
-            .and_then(|v| v.to_str().ok())
-            .is_none_or(|site| site == "same-origin" || site == "none"),
-    }
-}
-
-/// CSRF protection for server functions: a cookie-authenticated call must come from our
-/// own pages. Bearer tokens are not sent by browsers on their own, so they pass.
-pub async fn csrf_guard(req: Request<Body>, next: Next) -> Response {
-    let cookie_auth = req
-        .extensions()
-        .get::<Principal>()
-        .is_some_and(Principal::uses_cookie);
-    let unsafe_method = req.method() != Method::GET && req.method() != Method::HEAD;
-    if cookie_auth && unsafe_method && !same_origin(req.headers()) {
-        tracing::warn!(path = %req.uri().path(), "refused a cross-site request carrying a session cookie");
-        return AppError::Forbidden("cross-site request refused".into()).into_response();
-    }
-    next.run(req).await
-}
-
 /// `Set-Cookie` for a new session.
 pub fn session_cookie(secret: &str, lifetime: Duration, secure: bool) -> HeaderValue {
     let value = format!(
@@ -330,27 +209,6 @@ mod tests {
         let h = headers(&[("cookie", "a=1; sb_session=abc; b=2")]);
         assert_eq!(cookie_value(&h, SESSION_COOKIE), Some("abc"));
         assert_eq!(cookie_value(&headers(&[]), SESSION_COOKIE), None);
-    }
-
-    #[test]
-    fn origins_must_match_the_host() {
-        let ok = headers(&[
-            ("host", "inbox.example.com"),
-            ("origin", "https://inbox.example.com"),
-        ]);
-        assert!(same_origin(&ok));
-        let evil = headers(&[
-            ("host", "inbox.example.com"),
-            ("origin", "https://evil.example"),
-        ]);
-        assert!(!same_origin(&evil));
-        let cross = headers(&[
-            ("host", "inbox.example.com"),
-            ("sec-fetch-site", "cross-site"),
-        ]);
-        assert!(!same_origin(&cross));
-        let cli = headers(&[("host", "inbox.example.com")]);
-        assert!(same_origin(&cli));
     }
 
     #[test]

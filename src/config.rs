@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::store::sqlite::{SqliteOptions, Synchronous};
+use crate::store::{Inbox, InboxCredentials};
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{var}: {reason}")]
@@ -157,6 +158,25 @@ impl Config {
             .is_some_and(|u| u.starts_with("https://"))
     }
 
+    /// The credentials an inbox uses: its own, else the environment's.
+    pub fn credentials(&self, inbox: &Inbox) -> InboxCredentials {
+        let c = &inbox.credentials;
+        InboxCredentials {
+            access_token: c
+                .access_token
+                .clone()
+                .or_else(|| Some(self.whatsapp.access_token.clone())),
+            app_secret: c
+                .app_secret
+                .clone()
+                .or_else(|| Some(self.whatsapp.app_secret.clone())),
+            verify_token: c
+                .verify_token
+                .clone()
+                .or_else(|| Some(self.whatsapp.verify_token.clone())),
+        }
+    }
+
     /// Reads the process environment, after loading `.env` from the working directory.
     pub fn from_env() -> Result<Self, ConfigError> {
         match dotenvy::dotenv() {
@@ -276,12 +296,12 @@ impl Config {
             var("SWITCHBOARD_ADMIN_PASSWORD"),
         ) {
             (Some(email), Some(password)) => {
-                if password.chars().count() < crate::server::auth::MIN_PASSWORD_LEN {
+                if password.chars().count() < crate::model::MIN_PASSWORD_LEN {
                     return Err(ConfigError::new(
                         "SWITCHBOARD_ADMIN_PASSWORD",
                         format!(
                             "needs at least {} characters",
-                            crate::server::auth::MIN_PASSWORD_LEN
+                            crate::model::MIN_PASSWORD_LEN
                         ),
                     ));
                 }
