@@ -125,6 +125,20 @@ pub struct MessagePage {
     pub next: Option<String>,
 }
 
+impl MessagePage {
+    /// A page from up to `limit + 1` rows, newest first: the extra row only proves there
+    /// is more, and the cursor continues after the last row kept.
+    pub fn from_overfetch(mut messages: Vec<Message>, limit: usize) -> Self {
+        let next = if messages.len() > limit {
+            messages.truncate(limit);
+            messages.last().map(|m| m.cursor().encode())
+        } else {
+            None
+        };
+        Self { messages, next }
+    }
+}
+
 /// Unread counts stop at this (the list shows "999+"), which keeps counting cheap however
 /// long a conversation has been ignored.
 pub const UNREAD_CAP: i64 = 1000;

@@ -6,7 +6,10 @@
 //! numbers come from the database and strictly increase across restarts.
 
 pub mod mongo;
+mod rules;
 pub mod sqlite;
+
+pub use rules::*;
 
 use std::sync::Arc;
 
@@ -15,7 +18,7 @@ use tokio::sync::Notify;
 
 use crate::model::{
     ApiTokenInfo, Conversation, Cursor, Details, ErrorInfo, Message, MessageKind, MessagePage,
-    MessageStatus, Role, User,
+    Role, User,
 };
 
 pub type StoreResult<T> = Result<T, StoreError>;
@@ -303,17 +306,6 @@ impl JobKind {
     }
 }
 
-/// How long the instance that stores a new outbound message holds its send job while it
-/// makes the first attempt itself: the job is written with the message, so a crash before
-/// or during that attempt leaves it to whichever instance claims it once this runs out.
-pub const SEND_LEASE_MS: i64 = 300_000;
-
-/// The send job stored with a new (or retried) outbound message: held by its creator,
-/// who runs the first attempt at once.
-pub fn first_send_job(message_id: &str, now: i64) -> Job {
-    Job::new(JobKind::Send, message_id, now + SEND_LEASE_MS, 0)
-}
-
 /// One scheduled job: `key` is the message id.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Job {
@@ -340,54 +332,6 @@ impl Job {
     }
 }
 
-/// The `biz_opaque_callback_data` of a send: our message id, plus the agent's retry
-/// number from the second attempt on, so a late receipt of an earlier attempt cannot
-/// claim the new one.
-pub fn callback_data(message_id: &str, attempt: i64) -> String {
-    if attempt == 0 {
-        message_id.to_string()
-    } else {
-        format!("{message_id}.{attempt}")
-    }
-}
-
-/// The details an agent's retry of `m` starts from, or why it cannot be retried. Both
-/// backends share this rule.
-pub fn retry_details(m: &Message) -> StoreResult<Details> {
-    if m.direction != crate::model::Direction::Out || m.status != MessageStatus::Failed {
-        return Err(StoreError::Conflict(
-            "only a failed outbound message can be retried".into(),
-        ));
-    }
-    let mut details = m.details.clone();
-    // Its late receipts still find it, by the attempt in their callback data.
-    details.earlier_attempts.push(crate::model::EarlierAttempt {
-        attempt: details.attempt,
-        wamid: m.wamid.clone(),
-        status: m.status,
-        error: m.error.clone(),
-    });
-    let excess = details
-        .earlier_attempts
-        .len()
-        .saturating_sub(crate::model::MAX_EARLIER_ATTEMPTS);
-    details.earlier_attempts.drain(..excess);
-    details.attempt += 1;
-    details.waiting = None;
-    Ok(details)
-}
-
-/// Reads `callback_data` back into (message id, attempt).
-pub fn parse_callback_data(data: &str) -> (&str, i64) {
-    match data.rsplit_once('.') {
-        Some((id, n)) => match n.parse() {
-            Ok(n) => (id, n),
-            Err(_) => (data, 0),
-        },
-        None => (data, 0),
-    }
-}
-
 /// A raw webhook body, kept before processing so a crash cannot lose it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredWebhook {
@@ -403,35 +347,6 @@ pub enum WebhookState {
     Pending,
     /// Seen and fully processed before.
     Done,
-}
-
-/// The outcome of applying one receipt to a message's delivery state.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DeliveryState {
-    pub rank: i64,
-    pub failed: bool,
-    pub error: Option<ErrorInfo>,
-}
-
-impl DeliveryState {
-    pub fn status(&self) -> MessageStatus {
-        MessageStatus::displayed(self.rank, self.failed)
-    }
-
-    /// Folds one receipt in. Positive states only ever raise the rank; a failure is
-    /// recorded and its error kept even if delivery is proven later.
-    pub fn apply(&self, status: MessageStatus, error: Option<&ErrorInfo>) -> Self {
-        let mut next = self.clone();
-        if status == MessageStatus::Failed {
-            next.failed = true;
-            if let Some(e) = error {
-                next.error = Some(e.clone());
-            }
-        } else {
-            next.rank = next.rank.max(status.rank());
-        }
-        next
-    }
 }
 
 /// Storage for the inbox. Both backends implement exactly these semantics and are checked
@@ -636,75 +551,4 @@ pub fn now_ms() -> i64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_millis() as i64)
         .unwrap_or(0)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn err(code: i64) -> ErrorInfo {
-        ErrorInfo {
-            code,
-            title: "t".into(),
-            detail: None,
-        }
-    }
-
-    #[test]
-    fn callback_data_round_trips_with_the_attempt() {
-        let id = "0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b";
-        assert_eq!(parse_callback_data(&callback_data(id, 0)), (id, 0));
-        assert_eq!(parse_callback_data(&callback_data(id, 3)), (id, 3));
-        assert_eq!(parse_callback_data("local.x"), ("local.x", 0));
-    }
-
-    #[test]
-    fn receipts_in_any_order_end_at_the_highest_state() {
-        use MessageStatus::*;
-        let orders = [
-            vec![Sent, Read, Delivered],
-            vec![Read, Sent],
-            vec![Delivered, Sent],
-            vec![Sent, Delivered, Read],
-        ];
-        for order in orders {
-            let mut s = DeliveryState::default_pending();
-            for st in &order {
-                s = s.apply(*st, None);
-            }
-            let expected = order.iter().map(|s| s.rank()).max().unwrap();
-            assert_eq!(s.rank, expected, "{order:?}");
-        }
-    }
-
-    #[test]
-    fn failure_is_shown_until_delivery_and_its_error_is_kept() {
-        use MessageStatus::*;
-        let s = DeliveryState::default_pending().apply(Failed, Some(&err(131047)));
-        assert_eq!(s.status(), Failed);
-        let late_sent = s.apply(Sent, None);
-        assert_eq!(
-            late_sent.status(),
-            Failed,
-            "a late sent must not clear failed"
-        );
-        let delivered = late_sent.apply(Delivered, None);
-        assert_eq!(delivered.status(), Delivered);
-        assert_eq!(delivered.error.unwrap().code, 131047);
-
-        let read_then_failed = DeliveryState::default_pending()
-            .apply(Read, None)
-            .apply(Failed, Some(&err(131026)));
-        assert_eq!(read_then_failed.status(), Read);
-    }
-
-    impl DeliveryState {
-        fn default_pending() -> Self {
-            Self {
-                rank: 0,
-                failed: false,
-                error: None,
-            }
-        }
-    }
 }

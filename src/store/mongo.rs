@@ -27,11 +27,11 @@ use super::{
     ContactKey, DeliveryState, Event, EventBounds, EventKind, InboundOutcome, Inbox,
     InboxCredentials, InboxUpdate, Job, JobKind, MessageEdit, NewApiToken, NewInbound, NewInbox,
     NewOutbound, NewUser, Scope, StatusOutcome, StatusReport, Store, StoreError, StoreResult,
-    StoredWebhook, UserUpdate, WebhookState, new_id, now_ms, pause_key,
+    StoredWebhook, UserUpdate, WebhookState, new_id, now_ms, pause_key, to_json,
 };
 use crate::model::ApiTokenInfo;
 use crate::model::{
-    Contact, Conversation, Cursor, Details, Direction, ErrorInfo, InboxStatus, Message,
+    Contact, Conversation, Cursor, Details, Direction, ErrorInfo, Message,
     MessageKind, MessagePage, MessagePreview, MessageStatus, Role, UNREAD_CAP, User,
 };
 
@@ -549,10 +549,6 @@ fn credential_changes(c: &InboxCredentials, set: &mut Document, unset: &mut Docu
     }
 }
 
-fn to_json<T: serde::Serialize>(v: &T) -> StoreResult<String> {
-    serde_json::to_string(v).map_err(|e| StoreError::Corrupt(e.to_string()))
-}
-
 /// History order as one string — zero-padded timestamp, then seq — so that a page is a
 /// single indexed range however the server plans `$or` queries. Timestamps before 1970
 /// do not occur; both parts are padded to the width of `i64::MAX`.
@@ -874,7 +870,7 @@ impl MongoStore {
             && let Some(current) = self
                 .message_by_id(our_id)
                 .await?
-                .filter(|m| m.details.attempt == attempt)
+                .filter(|m| super::receipt_claims(m, &report.inbox_id, attempt))
         {
             let result = self
                 .coll("messages")
@@ -944,11 +940,7 @@ impl MongoStore {
             })
             .collect();
         let changed = self
-            .update_delivery(&m.id, |state| {
-                steps.iter().fold(state.clone(), |s, (status, error)| {
-                    s.apply(*status, error.as_ref())
-                })
-            })
+            .update_delivery(&m.id, |state| state.fold(&steps))
             .await?;
         let ids: Vec<Bson> = receipts
             .iter()
@@ -1491,7 +1483,7 @@ impl Store for MongoStore {
             return Ok(None);
         };
         let now = now_ms();
-        if token.last_used_at.is_none_or(|t| now - t > 60_000) {
+        if super::token_use_due(token.last_used_at, now) {
             self.coll("api_tokens")
                 .update_one(
                     doc! { "_id": &token.id },
@@ -1560,11 +1552,8 @@ impl Store for MongoStore {
             return Ok(false);
         }
         self.set_setting(&key, reason).await?;
-        let status = InboxStatus {
-            id: inbox_id.to_string(),
-            sending_paused: reason.map(str::to_string),
-        };
-        self.append_event(inbox_id, EventKind::InboxUpdated, to_json(&status)?)
+        let status = super::inbox_status(inbox_id, reason)?;
+        self.append_event(inbox_id, EventKind::InboxUpdated, status)
             .await?;
         Ok(true)
     }
@@ -1659,24 +1648,7 @@ impl Store for MongoStore {
         let (contact_id, contact_changed) =
             self.upsert_contact(&msg.inbox_id, &msg.contact).await?;
         let conversation_id = self.ensure_conversation(&msg.inbox_id, &contact_id).await?;
-        let m = Message {
-            id: new_id(),
-            wamid: Some(msg.wamid.clone()),
-            conversation_id: conversation_id.clone(),
-            inbox_id: msg.inbox_id.clone(),
-            direction: Direction::In,
-            kind: msg.kind,
-            text: msg.text.clone(),
-            status: MessageStatus::Received,
-            error: None,
-            timestamp: msg.timestamp,
-            created_at: now_ms(),
-            client_id: None,
-            seq: self.next("messages", 1).await?,
-            version: 1,
-            reply_to: msg.reply_to.clone(),
-            details: msg.details.clone(),
-        };
+        let m = msg.message(conversation_id, self.next("messages", 1).await?, now_ms());
         match self
             .coll("messages")
             .insert_one(Self::new_message_doc(&m, Some(&msg.raw)))
@@ -1751,37 +1723,12 @@ impl Store for MongoStore {
             .ok_or(StoreError::NotFound("conversation"))?;
         let inbox_id = string(&conv, "inbox_id")?;
         let by_client = doc! { "inbox_id": &inbox_id, "client_id": &msg.client_id };
-        let same = |d: Document| -> StoreResult<(Message, bool)> {
-            let m = message_from_doc(&d)?;
-            if m.conversation_id != msg.conversation_id {
-                return Err(StoreError::Conflict(
-                    "client_id was already used for a message in another conversation".into(),
-                ));
-            }
-            Ok((m, false))
-        };
+        let same = |d: Document| msg.repeated(message_from_doc(&d)?);
         if let Some(d) = self.find("messages", by_client.clone()).await? {
             return same(d);
         }
         let created_at = now_ms();
-        let m = Message {
-            id: new_id(),
-            wamid: None,
-            conversation_id: msg.conversation_id.clone(),
-            inbox_id,
-            direction: Direction::Out,
-            kind: msg.kind,
-            text: msg.text.clone(),
-            status: MessageStatus::Pending,
-            error: None,
-            timestamp: created_at / 1000,
-            created_at,
-            client_id: Some(msg.client_id.clone()),
-            seq: self.next("messages", 1).await?,
-            version: 1,
-            reply_to: msg.reply_to.clone(),
-            details: msg.details.clone(),
-        };
+        let m = msg.message(inbox_id, self.next("messages", 1).await?, created_at);
         // The job goes first: without a transaction, a crash between the two writes must
         // leave a job without a message (it ends itself), never a message without a job.
         let job = super::first_send_job(&m.id, created_at);
@@ -1812,39 +1759,25 @@ impl Store for MongoStore {
             .await?
             .ok_or(StoreError::NotFound("message"))?;
         let mut changed = false;
-        match &m.wamid {
-            Some(w) if w == wamid => {}
-            Some(w) => {
+        if super::wamid_to_set(&m, wamid)? {
+            let result = self
+                .coll("messages")
+                .update_one(
+                    doc! { "_id": message_id, "wamid": { "$exists": false } },
+                    doc! {
+                        "$set": { "wamid": wamid, "unpublished": true, "changed_at": now_ms() },
+                        "$inc": { "version": 1 },
+                    },
+                )
+                .await
+                .map_err(map_err)?;
+            changed = result.matched_count == 1;
+            // Otherwise a receipt's callback data linked it first; it must agree.
+            let now = self.message_by_id(message_id).await?;
+            if !changed && now.is_none_or(|now| super::wamid_to_set(&now, wamid) != Ok(false)) {
                 return Err(StoreError::Conflict(format!(
-                    "message {message_id} already has wamid {w}"
+                    "message {message_id} already has another wamid"
                 )));
-            }
-            None => {
-                let result = self
-                    .coll("messages")
-                    .update_one(
-                        doc! { "_id": message_id, "wamid": { "$exists": false } },
-                        doc! {
-                            "$set": { "wamid": wamid, "unpublished": true, "changed_at": now_ms() },
-                            "$inc": { "version": 1 },
-                        },
-                    )
-                    .await
-                    .map_err(map_err)?;
-                if result.matched_count == 1 {
-                    changed = true;
-                } else {
-                    // A receipt's callback data linked it first; it must agree.
-                    let now = self
-                        .message_by_id(message_id)
-                        .await?
-                        .ok_or(StoreError::NotFound("message"))?;
-                    if now.wamid.as_deref() != Some(wamid) {
-                        return Err(StoreError::Conflict(format!(
-                            "message {message_id} already has another wamid"
-                        )));
-                    }
-                }
             }
         }
         let m = self
@@ -1918,10 +1851,9 @@ impl Store for MongoStore {
                 .message_by_id(message_id)
                 .await?
                 .ok_or(StoreError::NotFound("message"))?;
-            let mut after = before.clone();
-            if !edit(&mut after) || (after.text == before.text && after.details == before.details) {
+            let Some(after) = super::edited(&before, &edit) else {
                 return Ok(None);
-            }
+            };
             let text = after.text.clone().map(Bson::String).unwrap_or(Bson::Null);
             let result = self
                 .coll("messages")
@@ -2186,17 +2118,11 @@ impl Store for MongoStore {
                 Some(limit as i64 + 1),
             )
             .await?;
-        let mut messages = docs
+        let messages = docs
             .iter()
             .map(message_from_doc)
             .collect::<StoreResult<Vec<_>>>()?;
-        let next = if messages.len() > limit {
-            messages.truncate(limit);
-            messages.last().map(|m| m.cursor().encode())
-        } else {
-            None
-        };
-        Ok(MessagePage { messages, next })
+        Ok(MessagePage::from_overfetch(messages, limit))
     }
 
     async fn events_after(&self, after: i64, limit: usize) -> StoreResult<Vec<Event>> {

@@ -22,10 +22,10 @@ use super::{
     ContactKey, DeliveryState, Event, EventBounds, EventKind, InboundOutcome, Inbox,
     InboxCredentials, InboxUpdate, Job, JobKind, MessageEdit, NewApiToken, NewInbound, NewInbox,
     NewOutbound, NewUser, Scope, StatusOutcome, StatusReport, Store, StoreError, StoreResult,
-    StoredWebhook, UserUpdate, WebhookState, new_id, now_ms, pause_key,
+    StoredWebhook, UserUpdate, WebhookState, new_id, now_ms, pause_key, to_json,
 };
 use crate::model::{
-    ApiTokenInfo, Contact, Conversation, Cursor, Details, Direction, ErrorInfo, InboxStatus,
+    ApiTokenInfo, Contact, Conversation, Cursor, Details, Direction, ErrorInfo,
     Message, MessageKind, MessagePage, MessagePreview, MessageStatus, Role, UNREAD_CAP, User,
 };
 
@@ -494,10 +494,6 @@ impl Tx<'_> {
         self.append_event(&c.inbox_id, EventKind::ConversationUpdated, to_json(&c)?)?;
         Ok(c)
     }
-}
-
-fn to_json<T: serde::Serialize>(v: &T) -> StoreResult<String> {
-    serde_json::to_string(v).map_err(|e| StoreError::Corrupt(e.to_string()))
 }
 
 type Completion = Box<dyn FnOnce(Option<StoreError>) + Send>;
@@ -1031,18 +1027,12 @@ fn apply_pending_receipts(conn: &Connection, m: &Message) -> StoreResult<bool> {
     if receipts.is_empty() {
         return Ok(false);
     }
+    let steps: Vec<_> = receipts
+        .iter()
+        .filter_map(|r| super::receipt_step(&r.status, r.code, r.title.clone(), r.detail.clone()))
+        .collect();
     let before = delivery_state(conn, &m.id)?;
-    let mut state = before.clone();
-    for r in &receipts {
-        if let Some(status) = MessageStatus::from_wire(&r.status) {
-            let error = (status == MessageStatus::Failed).then(|| ErrorInfo {
-                code: r.code,
-                title: r.title.clone().unwrap_or_else(|| "Message failed".into()),
-                detail: r.detail.clone(),
-            });
-            state = state.apply(status, error.as_ref());
-        }
-    }
+    let state = before.fold(&steps);
     for r in &receipts {
         conn.prepare_cached("UPDATE status_events SET applied = 1 WHERE id = ?1")
             .and_then(|mut s| s.execute([r.id]))
@@ -1548,7 +1538,7 @@ impl Store for SqliteStore {
         if let Some((token, _)) = &found {
             // Record use, at most once a minute, without holding up the request.
             let now = now_ms();
-            if token.last_used_at.is_none_or(|t| now - t > 60_000) {
+            if super::token_use_due(token.last_used_at, now) {
                 let id = token.id.clone();
                 self.write(move |tx| {
                     tx.conn
@@ -1631,11 +1621,8 @@ impl Store for SqliteStore {
                 return Ok(false);
             }
             write_setting(tx.conn, &key, reason.as_deref())?;
-            let status = InboxStatus {
-                id: inbox_id.clone(),
-                sending_paused: reason,
-            };
-            tx.append_event(&inbox_id, EventKind::InboxUpdated, to_json(&status)?)?;
+            let status = super::inbox_status(&inbox_id, reason.as_deref())?;
+            tx.append_event(&inbox_id, EventKind::InboxUpdated, status)?;
             Ok(true)
         })
         .await
@@ -1734,24 +1721,7 @@ impl Store for SqliteStore {
             }
             let contact_id = upsert_contact(tx.conn, &msg.inbox_id, &msg.contact)?;
             let conversation_id = ensure_conversation(tx.conn, &msg.inbox_id, &contact_id)?;
-            let mut m = Message {
-                id: new_id(),
-                wamid: Some(msg.wamid.clone()),
-                conversation_id,
-                inbox_id: msg.inbox_id.clone(),
-                direction: Direction::In,
-                kind: msg.kind,
-                text: msg.text.clone(),
-                status: MessageStatus::Received,
-                error: None,
-                timestamp: msg.timestamp,
-                created_at: now_ms(),
-                client_id: None,
-                seq: 0,
-                version: 1,
-                reply_to: msg.reply_to.clone(),
-                details: msg.details.clone(),
-            };
+            let mut m = msg.message(conversation_id, 0, now_ms());
             m.seq = insert_message(tx.conn, &m, Some(&msg.raw))?;
             touch_conversation(tx.conn, &m, m.timestamp.saturating_mul(1000))?;
             tx.emit_message(EventKind::MessageCreated, &m)?;
@@ -1798,12 +1768,8 @@ impl Store for SqliteStore {
                 // The receipt beat the send response: our id rides in the callback data.
                 if let Some(data) = &report.callback_data {
                     let (our_id, attempt) = super::parse_callback_data(data);
-                    let current = query_message(tx.conn, our_id)?.filter(|m| {
-                        m.inbox_id == report.inbox_id
-                            && m.direction == Direction::Out
-                            && m.wamid.is_none()
-                            && m.details.attempt == attempt
-                    });
+                    let current = query_message(tx.conn, our_id)?
+                        .filter(|m| super::receipt_claims(m, &report.inbox_id, attempt));
                     if current.is_some() {
                         tx.conn
                             .execute(
@@ -1853,32 +1819,10 @@ impl Store for SqliteStore {
                 })
                 .map_err(map_err)?;
             if let Some(m) = existing {
-                if m.conversation_id != msg.conversation_id {
-                    return Err(StoreError::Conflict(
-                        "client_id was already used for a message in another conversation".into(),
-                    ));
-                }
-                return Ok((m, false));
+                return msg.repeated(m);
             }
             let created_at = now_ms();
-            let mut m = Message {
-                id: new_id(),
-                wamid: None,
-                conversation_id: msg.conversation_id.clone(),
-                inbox_id,
-                direction: Direction::Out,
-                kind: msg.kind,
-                text: msg.text.clone(),
-                status: MessageStatus::Pending,
-                error: None,
-                timestamp: created_at / 1000,
-                created_at,
-                client_id: Some(msg.client_id.clone()),
-                seq: 0,
-                version: 1,
-                reply_to: msg.reply_to.clone(),
-                details: msg.details.clone(),
-            };
+            let mut m = msg.message(inbox_id, 0, created_at);
             m.seq = insert_message(tx.conn, &m, None)?;
             put_job(tx.conn, &super::first_send_job(&m.id, created_at))?;
             touch_conversation(tx.conn, &m, created_at)?;
@@ -1894,23 +1838,14 @@ impl Store for SqliteStore {
         let wamid = wamid.to_string();
         self.write(move |tx| {
             let m = query_message(tx.conn, &id)?.ok_or(StoreError::NotFound("message"))?;
-            let mut changed = false;
-            match &m.wamid {
-                Some(w) if *w == wamid => {}
-                Some(w) => {
-                    return Err(StoreError::Conflict(format!(
-                        "message {id} already has wamid {w}"
-                    )));
-                }
-                None => {
-                    tx.conn
-                        .execute(
-                            "UPDATE messages SET wamid = ?2 WHERE id = ?1",
-                            params![id, wamid],
-                        )
-                        .map_err(map_err)?;
-                    changed = true;
-                }
+            let mut changed = super::wamid_to_set(&m, &wamid)?;
+            if changed {
+                tx.conn
+                    .execute(
+                        "UPDATE messages SET wamid = ?2 WHERE id = ?1",
+                        params![id, wamid],
+                    )
+                    .map_err(map_err)?;
             }
             let m = query_message(tx.conn, &id)?.ok_or(StoreError::NotFound("message"))?;
             changed |= apply_pending_receipts(tx.conn, &m)?;
@@ -1964,10 +1899,9 @@ impl Store for SqliteStore {
         let id = message_id.to_string();
         self.write(move |tx| {
             let before = query_message(tx.conn, &id)?.ok_or(StoreError::NotFound("message"))?;
-            let mut after = before.clone();
-            if !edit(&mut after) || (after.text == before.text && after.details == before.details) {
+            let Some(after) = super::edited(&before, &edit) else {
                 return Ok(None);
-            }
+            };
             tx.conn
                 .execute(
                     "UPDATE messages SET text = ?2, details = ?3 WHERE id = ?1",
@@ -2239,7 +2173,7 @@ impl Store for SqliteStore {
                 timestamp: i64::MAX,
                 seq: i64::MAX,
             });
-            let mut messages: Vec<Message> = c
+            let messages: Vec<Message> = c
                 .prepare_cached(&format!(
                     "SELECT {MESSAGE_COLUMNS} FROM messages WHERE conversation_id = ?1 \
                      AND (timestamp, seq) < (?2, ?3) ORDER BY timestamp DESC, seq DESC LIMIT ?4"
@@ -2252,13 +2186,7 @@ impl Store for SqliteStore {
                     .collect()
                 })
                 .map_err(map_err)?;
-            let next = if messages.len() > limit {
-                messages.truncate(limit);
-                messages.last().map(|m| m.cursor().encode())
-            } else {
-                None
-            };
-            Ok(MessagePage { messages, next })
+            Ok(MessagePage::from_overfetch(messages, limit))
         })
         .await
     }
