@@ -349,14 +349,16 @@ pub enum WebhookState {
     Done,
 }
 
-/// Storage for the inbox. Both backends implement exactly these semantics and are checked
-/// by the same conformance suite.
-#[async_trait]
-pub trait Store: Send + Sync + 'static {
-    /// Succeeds when the database answers.
-    async fn ping(&self) -> StoreResult<()>;
+/// Storage for the inbox, in five parts by concern. Both backends implement exactly these
+/// semantics and are checked by the same conformance suite; callers hold a [`DynStore`]
+/// and call any part's methods on it.
+pub trait Store: AccountStore + MessageStore + HistoryStore + JobStore + EventLog {}
 
-    // ---- agents
+impl<T: AccountStore + MessageStore + HistoryStore + JobStore + EventLog> Store for T {}
+
+/// Agents, their sessions and API tokens, inboxes and who may work them, and small settings.
+#[async_trait]
+pub trait AccountStore: Send + Sync + 'static {
     /// Creates a user; the email must be new (`Conflict` otherwise).
     async fn create_user(&self, user: NewUser) -> StoreResult<User>;
     async fn user(&self, id: &str) -> StoreResult<Option<User>>;
@@ -364,8 +366,6 @@ pub trait Store: Send + Sync + 'static {
     async fn user_by_email(&self, email: &str) -> StoreResult<Option<(User, String)>>;
     async fn list_users(&self) -> StoreResult<Vec<User>>;
     async fn update_user(&self, id: &str, update: UserUpdate) -> StoreResult<User>;
-
-    // ---- sessions (keyed by the SHA-256 of the cookie's secret)
     async fn create_session(
         &self,
         token_hash: &str,
@@ -376,15 +376,11 @@ pub trait Store: Send + Sync + 'static {
     async fn session_user(&self, token_hash: &str) -> StoreResult<Option<User>>;
     async fn delete_session(&self, token_hash: &str) -> StoreResult<()>;
     async fn delete_user_sessions(&self, user_id: &str) -> StoreResult<()>;
-
-    // ---- API tokens
     async fn create_api_token(&self, token: NewApiToken) -> StoreResult<ApiTokenInfo>;
     /// The token and its user, if it exists and is not revoked; records its use.
     async fn api_token_user(&self, token_hash: &str) -> StoreResult<Option<(ApiTokenInfo, User)>>;
     async fn list_api_tokens(&self) -> StoreResult<Vec<ApiTokenInfo>>;
     async fn revoke_api_token(&self, id: &str) -> StoreResult<ApiTokenInfo>;
-
-    // ---- inbox administration and membership
     async fn list_inboxes(&self) -> StoreResult<Vec<Inbox>>;
     /// Creates an inbox; the phone number id must be new (`Conflict` otherwise).
     async fn create_inbox(&self, inbox: NewInbox) -> StoreResult<Inbox>;
@@ -392,26 +388,12 @@ pub trait Store: Send + Sync + 'static {
     async fn set_member(&self, inbox_id: &str, user_id: &str, member: bool) -> StoreResult<()>;
     async fn inbox_members(&self, inbox_id: &str) -> StoreResult<Vec<String>>;
     async fn user_inboxes(&self, user_id: &str) -> StoreResult<Vec<String>>;
-
-    // ---- small settings (e.g. the simulator's demo sign-in)
     async fn setting(&self, key: &str) -> StoreResult<Option<String>>;
     async fn set_setting(&self, key: &str, value: Option<&str>) -> StoreResult<()>;
     /// Pauses an inbox's sending with the reason shown to agents, or resumes it (`None`).
     /// A change is an `inbox.updated` event, so every open inbox page sees it at once;
     /// returns whether anything changed.
     async fn set_sending_paused(&self, inbox_id: &str, reason: Option<&str>) -> StoreResult<bool>;
-
-    /// Signalled after every commit that appended events; the hub waits on it.
-    fn commits(&self) -> Arc<Notify>;
-
-    /// Events this process committed since the last call, in seq order, when the backend
-    /// knows them without a read. The hub uses them only if they continue exactly where
-    /// it is; otherwise it reads the log, which stays the source of truth.
-    fn take_committed(&self) -> Vec<Event> {
-        Vec::new()
-    }
-
-    // ---- inboxes
     async fn ensure_inbox(
         &self,
         phone_number_id: &str,
@@ -419,31 +401,16 @@ pub trait Store: Send + Sync + 'static {
     ) -> StoreResult<Inbox>;
     async fn inbox_by_phone_number_id(&self, phone_number_id: &str) -> StoreResult<Option<Inbox>>;
     async fn inbox(&self, id: &str) -> StoreResult<Option<Inbox>>;
+}
 
-    // ---- raw webhooks
-    /// Keeps a webhook body keyed by its SHA-256 and tells whether it was seen before.
-    async fn save_webhook(&self, id: &str, body: &[u8]) -> StoreResult<WebhookState>;
-    /// Marks a webhook processed; `error` records why a body could not be used.
-    async fn finish_webhook(&self, id: &str, error: Option<&str>) -> StoreResult<()>;
-    /// Bodies saved but never finished (crash recovery, or waiting for an inbox to be
-    /// created for a number they name), by id, after the id `after`.
-    async fn unfinished_webhooks(
-        &self,
-        after: Option<&str>,
-        limit: usize,
-    ) -> StoreResult<Vec<StoredWebhook>>;
-    /// Drops webhook bodies and receipts received before `before` (Unix ms); returns how
-    /// many of each went.
-    async fn trim_received(&self, before: i64) -> StoreResult<(u64, u64)>;
-
-    // ---- writes from webhooks
+/// The writes that make and change messages: from webhooks and from agents.
+#[async_trait]
+pub trait MessageStore: Send + Sync + 'static {
     /// Stores a customer message once per (inbox, wamid), creating the contact and the
     /// conversation as needed, and counts it as unread.
     async fn record_inbound(&self, msg: NewInbound) -> StoreResult<InboundOutcome>;
     /// Stores a receipt once and applies it, never lowering the shown status.
     async fn record_status(&self, report: StatusReport) -> StoreResult<StatusOutcome>;
-
-    // ---- writes from agents
     /// Creates a pending outbound message, or returns the one already created with the
     /// same client id (`false`), so a repeated send never creates a second message.
     /// Stores a new outbound message together with its send job ([`first_send_job`]).
@@ -455,7 +422,7 @@ pub trait Store: Send + Sync + 'static {
     /// Starts an agent's retry of a failed message: forgets its wamid, resets its delivery
     /// state to pending (keeping the old error to show until a new status arrives) and
     /// counts the attempt. `Conflict` unless the message is outbound and shows as failed.
-    /// (With a fresh send job, like [`Store::create_outbound`].)
+    /// (With a fresh send job, like [`MessageStore::create_outbound`].)
     async fn retry_outbound(&self, message_id: &str) -> StoreResult<Message>;
     /// Applies `edit` to the message's text and details and publishes the change.
     /// `None` if the edit changed nothing.
@@ -474,8 +441,25 @@ pub trait Store: Send + Sync + 'static {
     ) -> StoreResult<bool>;
     /// Clears the unread count.
     async fn mark_conversation_read(&self, conversation_id: &str) -> StoreResult<Conversation>;
+}
 
-    // ---- reads
+/// Raw webhook bodies kept before processing, and the reads of conversations and history.
+#[async_trait]
+pub trait HistoryStore: Send + Sync + 'static {
+    /// Keeps a webhook body keyed by its SHA-256 and tells whether it was seen before.
+    async fn save_webhook(&self, id: &str, body: &[u8]) -> StoreResult<WebhookState>;
+    /// Marks a webhook processed; `error` records why a body could not be used.
+    async fn finish_webhook(&self, id: &str, error: Option<&str>) -> StoreResult<()>;
+    /// Bodies saved but never finished (crash recovery, or waiting for an inbox to be
+    /// created for a number they name), by id, after the id `after`.
+    async fn unfinished_webhooks(
+        &self,
+        after: Option<&str>,
+        limit: usize,
+    ) -> StoreResult<Vec<StoredWebhook>>;
+    /// Drops webhook bodies and receipts received before `before` (Unix ms); returns how
+    /// many of each went.
+    async fn trim_received(&self, before: i64) -> StoreResult<(u64, u64)>;
     /// Conversations of the inboxes in `scope`, by last activity, newest first.
     async fn list_conversations(
         &self,
@@ -500,8 +484,12 @@ pub trait Store: Send + Sync + 'static {
         before: Option<Cursor>,
         limit: usize,
     ) -> StoreResult<MessagePage>;
+}
 
-    // ---- background jobs
+/// Background jobs (media downloads, sends), claimed atomically so that several instances
+/// can share one database.
+#[async_trait]
+pub trait JobStore: Send + Sync + 'static {
     /// Creates or replaces the job with this kind and key; any claim on it ends.
     async fn schedule_job(&self, job: Job) -> StoreResult<()>;
     /// Creates the job unless one of its kind and key exists; says whether it did.
@@ -524,14 +512,26 @@ pub trait Store: Send + Sync + 'static {
     /// failed; the runner chose the backoff).
     async fn release_job(&self, kind: JobKind, key: &str, due_at: i64) -> StoreResult<()>;
     async fn finish_job(&self, kind: JobKind, key: &str) -> StoreResult<()>;
+}
 
-    // ---- event log
+/// The event log every change appends to, and the health of the database.
+#[async_trait]
+pub trait EventLog: Send + Sync + 'static {
+    /// Succeeds when the database answers.
+    async fn ping(&self) -> StoreResult<()>;
+    /// Signalled after every commit that appended events; the hub waits on it.
+    fn commits(&self) -> Arc<Notify>;
+    /// Events this process committed since the last call, in seq order, when the backend
+    /// knows them without a read. The hub uses them only if they continue exactly where
+    /// it is; otherwise it reads the log, which stays the source of truth.
+    fn take_committed(&self) -> Vec<Event> {
+        Vec::new()
+    }
     /// Events with `seq > after`, in order, at most `limit`.
     async fn events_after(&self, after: i64, limit: usize) -> StoreResult<Vec<Event>>;
     async fn event_bounds(&self) -> StoreResult<EventBounds>;
     /// Drops events with `seq <= upto` and raises the floor; returns how many went.
     async fn trim_events(&self, upto: i64) -> StoreResult<u64>;
-
     /// Finishes work a crashed writer left half done (publishing events for changes that
     /// were stored without them). Backends whose writes are transactional have none.
     async fn repair(&self) -> StoreResult<usize> {

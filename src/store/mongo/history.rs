@@ -1,0 +1,160 @@
+//! Raw webhook bodies, and the reads of conversations and history.
+
+use super::*;
+
+#[async_trait]
+impl HistoryStore for MongoStore {
+    async fn save_webhook(&self, id: &str, body: &[u8]) -> StoreResult<WebhookState> {
+        let body = Binary {
+            subtype: BinarySubtype::Generic,
+            bytes: body.to_vec(),
+        };
+        let inserted = self
+            .coll("webhooks")
+            .insert_one(doc! { "_id": id, "body": body, "received_at": now_ms() })
+            .await;
+        match inserted {
+            Ok(_) => Ok(WebhookState::New),
+            Err(e) if is_duplicate(&e) => {
+                let d = self
+                    .find("webhooks", doc! { "_id": id })
+                    .await?
+                    .ok_or(StoreError::NotFound("webhook"))?;
+                Ok(if d.contains_key("processed_at") {
+                    WebhookState::Done
+                } else {
+                    WebhookState::Pending
+                })
+            }
+            Err(e) => Err(map_err(e)),
+        }
+    }
+    async fn finish_webhook(&self, id: &str, error: Option<&str>) -> StoreResult<()> {
+        let mut set = doc! { "processed_at": now_ms() };
+        if let Some(e) = error {
+            set.insert("error", e);
+        }
+        self.coll("webhooks")
+            .update_one(
+                doc! { "_id": id, "processed_at": { "$exists": false } },
+                doc! { "$set": set },
+            )
+            .await
+            .map_err(map_err)?;
+        Ok(())
+    }
+    async fn unfinished_webhooks(
+        &self,
+        after: Option<&str>,
+        limit: usize,
+    ) -> StoreResult<Vec<StoredWebhook>> {
+        let docs: Vec<Document> = self
+            .find_all(
+                "webhooks",
+                doc! { "processed_at": { "$exists": false }, "_id": { "$gt": after.unwrap_or("") } },
+                Some(doc! { "_id": 1 }),
+                Some(limit as i64),
+            )
+            .await?;
+        docs.iter()
+            .map(|d| {
+                Ok(StoredWebhook {
+                    id: string(d, "_id")?,
+                    body: match d.get("body") {
+                        Some(Bson::Binary(b)) => b.bytes.clone(),
+                        _ => return Err(StoreError::Corrupt("webhook body is not binary".into())),
+                    },
+                })
+            })
+            .collect()
+    }
+    async fn trim_received(&self, before: i64) -> StoreResult<(u64, u64)> {
+        let old = doc! { "received_at": { "$lt": before } };
+        let webhooks = self
+            .coll("webhooks")
+            .delete_many(old.clone())
+            .await
+            .map_err(map_err)?;
+        let receipts = self
+            .coll("status_events")
+            .delete_many(old)
+            .await
+            .map_err(map_err)?;
+        Ok((webhooks.deleted_count, receipts.deleted_count))
+    }
+    async fn list_conversations(
+        &self,
+        scope: &Scope,
+        limit: usize,
+    ) -> StoreResult<Vec<Conversation>> {
+        let filter = match scope {
+            Scope::All => doc! {},
+            Scope::Inboxes(ids) => doc! { "inbox_id": { "$in": ids.clone() } },
+        };
+        let docs: Vec<Document> = self
+            .find_all(
+                "conversations",
+                filter,
+                Some(doc! { "last_activity_at": -1, "_id": 1 }),
+                Some(limit as i64),
+            )
+            .await?;
+        docs.iter().map(conversation_from_doc).collect()
+    }
+    async fn conversation(&self, id: &str) -> StoreResult<Option<Conversation>> {
+        self.conversation_by_id(id).await
+    }
+    async fn message(&self, id: &str) -> StoreResult<Option<Message>> {
+        self.message_by_id(id).await
+    }
+    async fn message_by_wamid(&self, inbox_id: &str, wamid: &str) -> StoreResult<Option<Message>> {
+        match self
+            .find("messages", doc! { "inbox_id": inbox_id, "wamid": wamid })
+            .await?
+        {
+            Some(d) => Ok(Some(message_from_doc(&d)?)),
+            None => Ok(None),
+        }
+    }
+    async fn replies_to(
+        &self,
+        inbox_id: &str,
+        wamid: &str,
+        limit: usize,
+    ) -> StoreResult<Vec<Message>> {
+        self.find_all(
+            "messages",
+            doc! { "inbox_id": inbox_id, "reply_to": wamid },
+            Some(doc! { "timestamp": 1, "seq": 1 }),
+            Some(limit as i64),
+        )
+        .await?
+        .iter()
+        .map(message_from_doc)
+        .collect()
+    }
+    async fn load_messages(
+        &self,
+        conversation_id: &str,
+        before: Option<Cursor>,
+        limit: usize,
+    ) -> StoreResult<MessagePage> {
+        let mut filter = doc! { "conversation_id": conversation_id };
+        if let Some(c) = before {
+            filter.insert("sort_key", doc! { "$lt": sort_key(c.timestamp, c.seq) });
+        }
+        let docs: Vec<Document> = self
+            .find_all(
+                "messages",
+                filter,
+                Some(doc! { "sort_key": -1 }),
+                Some(limit as i64 + 1),
+            )
+            .await?;
+        let messages = docs
+            .iter()
+            .map(message_from_doc)
+            .collect::<StoreResult<Vec<_>>>()?;
+        Ok(MessagePage::from_overfetch(messages, limit))
+    }
+}

@@ -1,0 +1,140 @@
+//! The indexes, unique ones included: they carry the once-only rules (one message per
+//! wamid, one send per client id) that a transaction carries in SQLite.
+
+use super::*;
+
+impl MongoStore {
+    pub(super) async fn create_indexes(&self) -> StoreResult<()> {
+        let unique = |keys: Document, name: &str| {
+            IndexModel::builder()
+                .keys(keys)
+                .options(
+                    IndexOptions::builder()
+                        .unique(true)
+                        .name(name.to_string())
+                        .build(),
+                )
+                .build()
+        };
+        let unique_when_string = |keys: Document, field: &str, name: &str| {
+            IndexModel::builder()
+                .keys(keys)
+                .options(
+                    IndexOptions::builder()
+                        .unique(true)
+                        .name(name.to_string())
+                        .partial_filter_expression(doc! { field: { "$type": "string" } })
+                        .build(),
+                )
+                .build()
+        };
+        // Marker fields exist only while there is work to finish, so a sparse index holds
+        // just the flagged documents and the repair pass never scans a collection.
+        let marker = |field: &str| {
+            IndexModel::builder()
+                .keys(doc! { field: 1 })
+                .options(
+                    IndexOptions::builder()
+                        .sparse(true)
+                        .name(field.to_string())
+                        .build(),
+                )
+                .build()
+        };
+        let plain = |keys: Document, name: &str| {
+            IndexModel::builder()
+                .keys(keys)
+                .options(IndexOptions::builder().name(name.to_string()).build())
+                .build()
+        };
+        let plan: Vec<(&str, Vec<IndexModel>)> = vec![
+            (
+                "inboxes",
+                vec![unique(doc! { "phone_number_id": 1 }, "by_phone_number_id")],
+            ),
+            (
+                "contacts",
+                vec![
+                    unique_when_string(doc! { "inbox_id": 1, "wa_id": 1 }, "wa_id", "by_wa_id"),
+                    unique_when_string(
+                        doc! { "inbox_id": 1, "user_id": 1 },
+                        "user_id",
+                        "by_user_id",
+                    ),
+                ],
+            ),
+            (
+                "conversations",
+                vec![
+                    unique(doc! { "contact_id": 1 }, "by_contact"),
+                    plain(doc! { "last_activity_at": -1 }, "by_activity"),
+                    plain(
+                        doc! { "inbox_id": 1, "last_activity_at": -1 },
+                        "by_inbox_activity",
+                    ),
+                    marker("unpublished"),
+                ],
+            ),
+            ("events", vec![unique(doc! { "seq": 1 }, "by_seq")]),
+            (
+                "messages",
+                vec![
+                    // Inbound idempotency: an inbox is one phone_number_id.
+                    unique_when_string(doc! { "inbox_id": 1, "wamid": 1 }, "wamid", "by_wamid"),
+                    unique_when_string(
+                        doc! { "inbox_id": 1, "client_id": 1 },
+                        "client_id",
+                        "by_client_id",
+                    ),
+                    // History pages: (conversation, timestamp, seq), as one sortable key.
+                    plain(doc! { "conversation_id": 1, "sort_key": 1 }, "history"),
+                    plain(doc! { "inbox_id": 1, "reply_to": 1 }, "by_reply_to"),
+                    marker("unpublished"),
+                ],
+            ),
+            (
+                "status_events",
+                vec![
+                    plain(doc! { "inbox_id": 1, "wamid": 1 }, "by_wamid"),
+                    marker("pending"),
+                    plain(doc! { "received_at": 1 }, "by_received"),
+                ],
+            ),
+            (
+                "webhooks",
+                vec![
+                    plain(doc! { "processed_at": 1, "received_at": 1 }, "unfinished"),
+                    plain(doc! { "received_at": 1 }, "by_received"),
+                ],
+            ),
+            ("users", vec![unique(doc! { "email": 1 }, "by_email")]),
+            (
+                "jobs",
+                vec![
+                    plain(doc! { "due_at": 1 }, "by_due"),
+                    plain(doc! { "kind": 1, "due_at": 1 }, "by_kind_due"),
+                ],
+            ),
+            ("sessions", vec![plain(doc! { "user_id": 1 }, "by_user")]),
+            (
+                "api_tokens",
+                vec![unique(doc! { "token_hash": 1 }, "by_hash")],
+            ),
+            (
+                "inbox_members",
+                vec![
+                    plain(doc! { "user_id": 1 }, "by_user"),
+                    plain(doc! { "inbox_id": 1 }, "by_inbox"),
+                ],
+            ),
+        ];
+        for (collection, indexes) in plan {
+            self.db
+                .collection::<Document>(collection)
+                .create_indexes(indexes)
+                .await
+                .map_err(map_err)?;
+        }
+        Ok(())
+    }
+}

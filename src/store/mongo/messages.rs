@@ -1,0 +1,628 @@
+//! Messages, contacts and conversations: the writes from webhooks and agents, applying
+//! the rules in `store::rules`.
+
+use super::*;
+
+impl MongoStore {
+    /// Compare-and-set of a message's delivery state on its version, retried on races.
+    /// Returns whether the state changed.
+    pub(super) async fn update_delivery(
+        &self,
+        message_id: &str,
+        change: impl Fn(&DeliveryState) -> DeliveryState,
+    ) -> StoreResult<bool> {
+        for _ in 0..20 {
+            let d = self
+                .find("messages", doc! { "_id": message_id })
+                .await?
+                .ok_or(StoreError::NotFound("message"))?;
+            let before = delivery_from_doc(&d);
+            let after = change(&before);
+            if after == before {
+                return Ok(false);
+            }
+            let mut set = doc! {
+                "status_rank": after.rank,
+                "failed": after.failed,
+                "unpublished": true,
+                "changed_at": now_ms(),
+            };
+            if let Some(e) = &after.error {
+                set.insert("error", error_doc(e));
+            }
+            let result = self
+                .coll("messages")
+                .update_one(
+                    doc! { "_id": message_id, "version": int(&d, "version")? },
+                    doc! { "$set": set, "$inc": { "version": 1 } },
+                )
+                .await
+                .map_err(map_err)?;
+            if result.matched_count == 1 {
+                return Ok(true);
+            }
+        }
+        Err(StoreError::Unavailable(format!(
+            "message {message_id} is being changed too often to update"
+        )))
+    }
+    /// Folds every not-yet-applied receipt for the message's wamid into its state.
+    /// Links and applies a stored, pending receipt: by wamid, else through its callback id.
+    pub(super) async fn apply_receipt(&self, report: &StatusReport) -> StoreResult<StatusOutcome> {
+        // The receipt is stored before the message is looked up, and `mark_accepted`
+        // stores the wamid before it looks for receipts: whichever runs second sees the
+        // other, so no receipt is stranded.
+        let by_wamid = doc! { "inbox_id": &report.inbox_id, "wamid": &report.wamid };
+        let mut message = self.find("messages", by_wamid.clone()).await?;
+        let mut linked = false;
+        if message.is_none()
+            && let Some(data) = &report.callback_data
+            && let (our_id, attempt) = crate::store::parse_callback_data(data)
+            && let Some(current) = self
+                .message_by_id(our_id)
+                .await?
+                .filter(|m| crate::store::receipt_claims(m, &report.inbox_id, attempt))
+        {
+            let result = self
+                .coll("messages")
+                .update_one(
+                    doc! {
+                        "_id": our_id,
+                        "inbox_id": &report.inbox_id,
+                        "direction": "out",
+                        "wamid": { "$exists": false },
+                        // An agent's retry in between starts a new attempt.
+                        "version": current.version,
+                    },
+                    doc! {
+                        "$set": { "wamid": &report.wamid, "unpublished": true, "changed_at": now_ms() },
+                        "$inc": { "version": 1 },
+                    },
+                )
+                .await;
+            match result {
+                Ok(r) if r.matched_count == 1 => linked = true,
+                Ok(_) => {}
+                Err(e) if is_duplicate(&e) => {}
+                Err(e) => return Err(map_err(e)),
+            }
+            message = self.find("messages", by_wamid).await?;
+        }
+        let Some(d) = message else {
+            return Ok(StatusOutcome::Parked);
+        };
+        let m = message_from_doc(&d)?;
+        if m.direction == Direction::In {
+            return Ok(StatusOutcome::Unchanged);
+        }
+        let changed = self.apply_pending_receipts(&m).await?;
+        if changed || linked {
+            let m = self.publish_message(&m.id).await?;
+            Ok(StatusOutcome::Applied(Box::new(m)))
+        } else {
+            Ok(StatusOutcome::Unchanged)
+        }
+    }
+    pub(super) async fn apply_pending_receipts(&self, m: &Message) -> StoreResult<bool> {
+        let Some(wamid) = &m.wamid else {
+            return Ok(false);
+        };
+        let receipts: Vec<Document> = self
+            .find_all(
+                "status_events",
+                doc! {
+                    "inbox_id": &m.inbox_id,
+                    "wamid": wamid,
+                    "pending": { "$exists": true },
+                },
+                Some(doc! { "timestamp": 1, "received_at": 1 }),
+                None,
+            )
+            .await?;
+        if receipts.is_empty() {
+            return Ok(false);
+        }
+        let steps: Vec<(MessageStatus, Option<ErrorInfo>)> = receipts
+            .iter()
+            .filter_map(|r| {
+                let status = MessageStatus::from_wire(&opt_string(r, "status")?)?;
+                Some((status, error_from_doc(r)))
+            })
+            .collect();
+        let changed = self
+            .update_delivery(&m.id, |state| state.fold(&steps))
+            .await?;
+        let ids: Vec<Bson> = receipts
+            .iter()
+            .filter_map(|r| r.get("_id").cloned())
+            .collect();
+        self.coll("status_events")
+            .update_many(
+                doc! { "_id": { "$in": ids } },
+                doc! { "$set": { "applied_at": now_ms() }, "$unset": { "pending": "" } },
+            )
+            .await
+            .map_err(map_err)?;
+        Ok(changed)
+    }
+    /// Finds the contact by BSUID, then by phone, filling in whatever the payload adds.
+    /// Returns its id and whether it changed (so the conversation's copy is refreshed).
+    pub(super) async fn upsert_contact(
+        &self,
+        inbox_id: &str,
+        key: &ContactKey,
+    ) -> StoreResult<(String, bool)> {
+        let contacts = self.coll("contacts");
+        for _ in 0..3 {
+            let mut found = None;
+            for (field, value) in [("user_id", &key.user_id), ("wa_id", &key.wa_id)] {
+                if let (None, Some(v)) = (&found, value) {
+                    found = self
+                        .find("contacts", doc! { "inbox_id": inbox_id, field: v })
+                        .await?;
+                }
+            }
+            if let Some(existing) = found {
+                let id = string(&existing, "_id")?;
+                let mut changed = false;
+                for (field, value) in [("user_id", &key.user_id), ("wa_id", &key.wa_id)] {
+                    if let Some(v) = value
+                        && existing.get(field).is_none()
+                    {
+                        // Another contact may own this id; then it stays where it is.
+                        match contacts
+                            .update_one(
+                                doc! { "_id": &id, field: { "$exists": false } },
+                                doc! { "$set": { field: v } },
+                            )
+                            .await
+                        {
+                            Ok(r) => changed |= r.matched_count == 1,
+                            Err(e) if is_duplicate(&e) => {}
+                            Err(e) => return Err(map_err(e)),
+                        }
+                    }
+                }
+                if let Some(name) = key.name.as_deref().filter(|n| !n.trim().is_empty())
+                    && opt_string(&existing, "name").as_deref() != Some(name)
+                {
+                    contacts
+                        .update_one(doc! { "_id": &id }, doc! { "$set": { "name": name } })
+                        .await
+                        .map_err(map_err)?;
+                    changed = true;
+                }
+                if changed {
+                    self.embed_contact(&id).await?;
+                }
+                return Ok((id, changed));
+            }
+            if key.wa_id.is_none() && key.user_id.is_none() {
+                return Err(StoreError::Conflict(
+                    "a contact needs a wa_id or a user_id".into(),
+                ));
+            }
+            let id = new_id();
+            let mut d = doc! { "_id": &id, "inbox_id": inbox_id, "created_at": now_ms() };
+            put_opt(&mut d, "wa_id", &key.wa_id);
+            put_opt(&mut d, "user_id", &key.user_id);
+            put_opt(&mut d, "name", &key.name);
+            match contacts.insert_one(d).await {
+                Ok(_) => return Ok((id, false)),
+                // A concurrent writer created it first: look again.
+                Err(e) if is_duplicate(&e) => continue,
+                Err(e) => return Err(map_err(e)),
+            }
+        }
+        Err(StoreError::Unavailable("contact upsert kept racing".into()))
+    }
+    /// Copies the contact into its conversation, which the list shows.
+    pub(super) async fn embed_contact(&self, contact_id: &str) -> StoreResult<()> {
+        let contact = self
+            .find("contacts", doc! { "_id": contact_id })
+            .await?
+            .ok_or(StoreError::NotFound("contact"))?;
+        self.coll("conversations")
+            .update_one(
+                doc! { "contact_id": contact_id },
+                doc! {
+                    "$set": {
+                        "contact": contact_doc(&contact_from_doc(&contact, "_id")?),
+                        "unpublished": true,
+                        "changed_at": now_ms(),
+                    },
+                    "$inc": { "version": 1 },
+                },
+            )
+            .await
+            .map_err(map_err)?;
+        Ok(())
+    }
+    pub(super) async fn ensure_conversation(
+        &self,
+        inbox_id: &str,
+        contact_id: &str,
+    ) -> StoreResult<String> {
+        for _ in 0..3 {
+            if let Some(d) = self
+                .find("conversations", doc! { "contact_id": contact_id })
+                .await?
+            {
+                return string(&d, "_id");
+            }
+            let contact = self
+                .find("contacts", doc! { "_id": contact_id })
+                .await?
+                .ok_or(StoreError::NotFound("contact"))?;
+            let id = new_id();
+            let now = now_ms();
+            let result = self
+                .coll("conversations")
+                .insert_one(doc! {
+                    "_id": &id,
+                    "inbox_id": inbox_id,
+                    "contact_id": contact_id,
+                    "contact": contact_doc(&contact_from_doc(&contact, "_id")?),
+                    "last_message": Bson::Null,
+                    "unread_count": 0i64,
+                    "unread_gen": 0i64,
+                    "read_upto_seq": 0i64,
+                    "last_ts": -1i64,
+                    "last_seq": -1i64,
+                    "version": 0i64,
+                    // Activity comes from messages only, so a replayed old webhook does
+                    // not float its conversation to the top.
+                    "last_activity_at": 0i64,
+                    "created_at": now,
+                })
+                .await;
+            match result {
+                Ok(_) => return Ok(id),
+                Err(e) if is_duplicate(&e) => continue,
+                Err(e) => return Err(map_err(e)),
+            }
+        }
+        Err(StoreError::Unavailable(
+            "conversation upsert kept racing".into(),
+        ))
+    }
+    pub(super) fn new_message_doc(m: &Message, raw: Option<&str>) -> Document {
+        let mut d = doc! {
+            "_id": &m.id,
+            "seq": m.seq,
+            "inbox_id": &m.inbox_id,
+            "conversation_id": &m.conversation_id,
+            "direction": direction_str(m.direction),
+            "kind": m.kind.as_str(),
+            "status_rank": 0i64,
+            "failed": false,
+            "timestamp": m.timestamp,
+            "sort_key": sort_key(m.timestamp, m.seq),
+            "created_at": m.created_at,
+            "version": m.version,
+            "published_version": 0i64,
+            "unpublished": true,
+            // Until its conversation has taken it in (see `conversation_took`).
+            "new": true,
+            "changed_at": now_ms(),
+        };
+        put_opt(&mut d, "wamid", &m.wamid);
+        put_opt(&mut d, "client_id", &m.client_id);
+        put_opt(&mut d, "text", &m.text);
+        put_opt(&mut d, "reply_to", &m.reply_to);
+        if let Some(raw) = raw {
+            d.insert("raw", raw);
+        }
+        if let Ok(details @ Bson::Document(_)) = details_bson(&m.details) {
+            d.insert("details", details);
+        }
+        d
+    }
+}
+#[async_trait]
+impl MessageStore for MongoStore {
+    async fn record_inbound(&self, msg: NewInbound) -> StoreResult<InboundOutcome> {
+        let existing = doc! { "inbox_id": &msg.inbox_id, "wamid": &msg.wamid };
+        if self.find("messages", existing.clone()).await?.is_some() {
+            return Ok(InboundOutcome::Duplicate);
+        }
+        let (contact_id, contact_changed) =
+            self.upsert_contact(&msg.inbox_id, &msg.contact).await?;
+        let conversation_id = self.ensure_conversation(&msg.inbox_id, &contact_id).await?;
+        let m = msg.message(conversation_id, self.next("messages", 1).await?, now_ms());
+        match self
+            .coll("messages")
+            .insert_one(Self::new_message_doc(&m, Some(&msg.raw)))
+            .await
+        {
+            Ok(_) => {}
+            // Lost a race with the same delivery: the winner publishes.
+            Err(e) if is_duplicate(&e) => return Ok(InboundOutcome::Duplicate),
+            Err(e) => return Err(map_err(e)),
+        }
+        let m = self.announce_new(&m, contact_changed).await?;
+        Ok(InboundOutcome::Created(Box::new(m)))
+    }
+    async fn record_status(&self, report: StatusReport) -> StoreResult<StatusOutcome> {
+        let known = MessageStatus::from_wire(&report.status).is_some();
+        let mut receipt = doc! {
+            "_id": receipt_id(&report),
+            "inbox_id": &report.inbox_id,
+            "wamid": &report.wamid,
+            "status": &report.status,
+            "timestamp": report.timestamp,
+            "raw": &report.raw,
+            "received_at": now_ms(),
+        };
+        if known {
+            receipt.insert("pending", true);
+        } else {
+            // Kept for audit only; there is nothing to apply.
+            receipt.insert("applied_at", now_ms());
+        }
+        if let Some(e) = &report.error {
+            receipt.insert("error", error_doc(e));
+        }
+        put_opt(&mut receipt, "callback_data", &report.callback_data);
+        let id = receipt_id(&report);
+        // A redelivery is a duplicate, unless the first delivery stored the receipt and
+        // died before applying it (it is still pending): then this one finishes the job,
+        // and reports a duplicate only if that changes nothing.
+        let redelivered = match self.coll("status_events").insert_one(receipt).await {
+            Ok(_) => false,
+            Err(e) if is_duplicate(&e) => {
+                let pending = self
+                    .find(
+                        "status_events",
+                        doc! { "_id": &id, "pending": { "$exists": true } },
+                    )
+                    .await?
+                    .is_some();
+                if !pending {
+                    return Ok(StatusOutcome::Duplicate);
+                }
+                true
+            }
+            Err(e) => return Err(map_err(e)),
+        };
+        if !known {
+            return Ok(StatusOutcome::Unrecognised);
+        }
+        let outcome = self.apply_receipt(&report).await?;
+        Ok(match outcome {
+            StatusOutcome::Applied(m) => StatusOutcome::Applied(m),
+            _ if redelivered => StatusOutcome::Duplicate,
+            other => other,
+        })
+    }
+    async fn create_outbound(&self, msg: NewOutbound) -> StoreResult<(Message, bool)> {
+        let conv = self
+            .find("conversations", doc! { "_id": &msg.conversation_id })
+            .await?
+            .ok_or(StoreError::NotFound("conversation"))?;
+        let inbox_id = string(&conv, "inbox_id")?;
+        let by_client = doc! { "inbox_id": &inbox_id, "client_id": &msg.client_id };
+        let same = |d: Document| msg.repeated(message_from_doc(&d)?);
+        if let Some(d) = self.find("messages", by_client.clone()).await? {
+            return same(d);
+        }
+        let created_at = now_ms();
+        let m = msg.message(inbox_id, self.next("messages", 1).await?, created_at);
+        // The job goes first: without a transaction, a crash between the two writes must
+        // leave a job without a message (it ends itself), never a message without a job.
+        let job = crate::store::first_send_job(&m.id, created_at);
+        self.schedule_job(job).await?;
+        match self
+            .coll("messages")
+            .insert_one(Self::new_message_doc(&m, None))
+            .await
+        {
+            Ok(_) => {}
+            Err(e) if is_duplicate(&e) => {
+                self.finish_job(JobKind::Send, &m.id).await?;
+                let d = self
+                    .find("messages", by_client)
+                    .await?
+                    .ok_or_else(|| StoreError::Conflict(e.to_string()))?;
+                return same(d);
+            }
+            Err(e) => return Err(map_err(e)),
+        }
+        let m = self.announce_new(&m, false).await?;
+        Ok((m, true))
+    }
+    async fn mark_accepted(&self, message_id: &str, wamid: &str) -> StoreResult<Message> {
+        let m = self
+            .message_by_id(message_id)
+            .await?
+            .ok_or(StoreError::NotFound("message"))?;
+        let mut changed = false;
+        if crate::store::wamid_to_set(&m, wamid)? {
+            let result = self
+                .coll("messages")
+                .update_one(
+                    doc! { "_id": message_id, "wamid": { "$exists": false } },
+                    doc! {
+                        "$set": { "wamid": wamid, "unpublished": true, "changed_at": now_ms() },
+                        "$inc": { "version": 1 },
+                    },
+                )
+                .await
+                .map_err(map_err)?;
+            changed = result.matched_count == 1;
+            // Otherwise a receipt's callback data linked it first; it must agree.
+            let now = self.message_by_id(message_id).await?;
+            if !changed
+                && now.is_none_or(|now| crate::store::wamid_to_set(&now, wamid) != Ok(false))
+            {
+                return Err(StoreError::Conflict(format!(
+                    "message {message_id} already has another wamid"
+                )));
+            }
+        }
+        let m = self
+            .message_by_id(message_id)
+            .await?
+            .ok_or(StoreError::NotFound("message"))?;
+        changed |= self.apply_pending_receipts(&m).await?;
+        if changed {
+            self.publish_message(message_id).await
+        } else {
+            Ok(m)
+        }
+    }
+    async fn mark_send_failed(&self, message_id: &str, error: &ErrorInfo) -> StoreResult<Message> {
+        let changed = self
+            .update_delivery(message_id, |s| s.apply(MessageStatus::Failed, Some(error)))
+            .await?;
+        if changed {
+            self.publish_message(message_id).await
+        } else {
+            self.message_by_id(message_id)
+                .await?
+                .ok_or(StoreError::NotFound("message"))
+        }
+    }
+    async fn retry_outbound(&self, message_id: &str) -> StoreResult<Message> {
+        let m = self
+            .message_by_id(message_id)
+            .await?
+            .ok_or(StoreError::NotFound("message"))?;
+        let details = crate::store::retry_details(&m)?;
+        // Job first, as in create_outbound: a job for a message that is not pending ends
+        // itself.
+        self.schedule_job(crate::store::first_send_job(message_id, now_ms()))
+            .await?;
+        let result = self
+            .coll("messages")
+            .update_one(
+                doc! { "_id": message_id, "version": m.version },
+                doc! {
+                    "$set": {
+                        "details": details_bson(&details)?,
+                        "status_rank": 0i64,
+                        "failed": false,
+                        "unpublished": true,
+                        "changed_at": now_ms(),
+                    },
+                    "$unset": { "wamid": "" },
+                    "$inc": { "version": 1 },
+                },
+            )
+            .await
+            .map_err(map_err)?;
+        if result.matched_count != 1 {
+            return Err(StoreError::Conflict(
+                "the message changed meanwhile; try again".into(),
+            ));
+        }
+        self.publish_message(message_id).await
+    }
+    async fn edit_message(
+        &self,
+        message_id: &str,
+        edit: MessageEdit,
+    ) -> StoreResult<Option<Message>> {
+        for _ in 0..20 {
+            let before = self
+                .message_by_id(message_id)
+                .await?
+                .ok_or(StoreError::NotFound("message"))?;
+            let Some(after) = crate::store::edited(&before, &edit) else {
+                return Ok(None);
+            };
+            let text = after.text.clone().map(Bson::String).unwrap_or(Bson::Null);
+            let result = self
+                .coll("messages")
+                .update_one(
+                    doc! { "_id": message_id, "version": before.version },
+                    doc! {
+                        "$set": {
+                            "text": text,
+                            "details": details_bson(&after.details)?,
+                            "unpublished": true,
+                            "changed_at": now_ms(),
+                        },
+                        "$inc": { "version": 1 },
+                    },
+                )
+                .await
+                .map_err(map_err)?;
+            if result.matched_count == 1 {
+                return self.publish_message(message_id).await.map(Some);
+            }
+        }
+        Err(StoreError::Unavailable(format!(
+            "message {message_id} is being changed too often to update"
+        )))
+    }
+    async fn change_contact_phone(
+        &self,
+        inbox_id: &str,
+        old_wa_id: &str,
+        new_wa_id: &str,
+    ) -> StoreResult<bool> {
+        let Some(contact) = self
+            .find(
+                "contacts",
+                doc! { "inbox_id": inbox_id, "wa_id": old_wa_id },
+            )
+            .await?
+        else {
+            return Ok(false);
+        };
+        if old_wa_id == new_wa_id {
+            return Ok(true);
+        }
+        let contact_id = string(&contact, "_id")?;
+        let result = self
+            .coll("contacts")
+            .update_one(
+                doc! { "_id": &contact_id },
+                doc! { "$set": { "wa_id": new_wa_id } },
+            )
+            .await;
+        match result {
+            Ok(_) => {}
+            Err(e) if is_duplicate(&e) => {
+                return Err(StoreError::Conflict(format!(
+                    "another contact already has the number {new_wa_id}"
+                )));
+            }
+            Err(e) => return Err(map_err(e)),
+        }
+        self.embed_contact(&contact_id).await?;
+        if let Some(c) = self
+            .find("conversations", doc! { "contact_id": &contact_id })
+            .await?
+        {
+            self.publish_conversation(&string(&c, "_id")?).await?;
+        }
+        Ok(true)
+    }
+    async fn mark_conversation_read(&self, conversation_id: &str) -> StoreResult<Conversation> {
+        // Every message stored so far has a seq at or below the counter.
+        let upto = self
+            .find("counters", doc! { "_id": "messages" })
+            .await?
+            .and_then(|d| opt_int(&d, "n"))
+            .unwrap_or(0);
+        let result = self
+            .coll("conversations")
+            .update_one(
+                doc! { "_id": conversation_id },
+                doc! { "$max": { "read_upto_seq": upto } },
+            )
+            .await
+            .map_err(map_err)?;
+        if result.matched_count == 0 {
+            return Err(StoreError::NotFound("conversation"));
+        }
+        if self.recount_unread(conversation_id).await? {
+            self.publish_conversation(conversation_id).await?;
+        }
+        self.conversation_by_id(conversation_id)
+            .await?
+            .ok_or(StoreError::NotFound("conversation"))
+    }
+}

@@ -1,0 +1,184 @@
+//! Raw webhook bodies, and the reads of conversations and history.
+
+use super::*;
+
+#[async_trait]
+impl HistoryStore for SqliteStore {
+    async fn save_webhook(&self, id: &str, body: &[u8]) -> StoreResult<WebhookState> {
+        let id = id.to_string();
+        let body = body.to_vec();
+        self.write(move |tx| {
+            let inserted = tx
+                .conn
+                .prepare_cached(
+                    "INSERT OR IGNORE INTO webhooks (id, body, received_at) VALUES (?1, ?2, ?3)",
+                )
+                .and_then(|mut s| s.execute(params![id, body, now_ms()]))
+                .map_err(map_err)?;
+            if inserted == 1 {
+                return Ok(WebhookState::New);
+            }
+            let processed: Option<i64> = tx
+                .conn
+                .query_row(
+                    "SELECT processed_at FROM webhooks WHERE id = ?1",
+                    [&id],
+                    |r| r.get(0),
+                )
+                .map_err(map_err)?;
+            Ok(if processed.is_some() {
+                WebhookState::Done
+            } else {
+                WebhookState::Pending
+            })
+        })
+        .await
+    }
+    async fn finish_webhook(&self, id: &str, error: Option<&str>) -> StoreResult<()> {
+        let id = id.to_string();
+        let error = error.map(str::to_string);
+        self.write(move |tx| {
+            tx.conn
+                .prepare_cached(
+                    "UPDATE webhooks SET processed_at = ?2, error = ?3 WHERE id = ?1 AND processed_at IS NULL",
+                )
+                .and_then(|mut s| s.execute(params![id, now_ms(), error]))
+                .map_err(map_err)?;
+            Ok(())
+        })
+        .await
+    }
+    async fn unfinished_webhooks(
+        &self,
+        after: Option<&str>,
+        limit: usize,
+    ) -> StoreResult<Vec<StoredWebhook>> {
+        let after = after.unwrap_or("").to_string();
+        self.read(move |c| {
+            c.prepare_cached(
+                "SELECT id, body FROM webhooks WHERE processed_at IS NULL AND id > ?1 \
+                 ORDER BY id LIMIT ?2",
+            )
+            .and_then(|mut s| {
+                s.query_map(params![after, limit as i64], |r| {
+                    Ok(StoredWebhook {
+                        id: r.get(0)?,
+                        body: r.get(1)?,
+                    })
+                })?
+                .collect()
+            })
+            .map_err(map_err)
+        })
+        .await
+    }
+    async fn trim_received(&self, before: i64) -> StoreResult<(u64, u64)> {
+        self.write(move |tx| {
+            let webhooks = tx
+                .conn
+                .execute("DELETE FROM webhooks WHERE received_at < ?1", [before])
+                .map_err(map_err)?;
+            let receipts = tx
+                .conn
+                .execute("DELETE FROM status_events WHERE received_at < ?1", [before])
+                .map_err(map_err)?;
+            Ok((webhooks as u64, receipts as u64))
+        })
+        .await
+    }
+    async fn list_conversations(
+        &self,
+        scope: &Scope,
+        limit: usize,
+    ) -> StoreResult<Vec<Conversation>> {
+        let scope = scope.clone();
+        self.read(move |c| match scope {
+            Scope::All => c
+                .prepare_cached(&format!(
+                    "{CONVERSATION_SELECT} ORDER BY c.last_activity_at DESC, c.id LIMIT ?1"
+                ))
+                .and_then(|mut s| {
+                    s.query_map([limit as i64], conversation_from_row)?
+                        .collect()
+                })
+                .map_err(map_err),
+            Scope::Inboxes(ids) => {
+                // The scope holds the viewer's inboxes: a handful, so an IN list is fine.
+                let ids =
+                    serde_json::to_string(&ids).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                c.prepare_cached(&format!(
+                    "{CONVERSATION_SELECT} WHERE c.inbox_id IN (SELECT value FROM json_each(?2)) \
+                     ORDER BY c.last_activity_at DESC, c.id LIMIT ?1"
+                ))
+                .and_then(|mut s| {
+                    s.query_map(params![limit as i64, ids], conversation_from_row)?
+                        .collect()
+                })
+                .map_err(map_err)
+            }
+        })
+        .await
+    }
+    async fn conversation(&self, id: &str) -> StoreResult<Option<Conversation>> {
+        let id = id.to_string();
+        self.read(move |c| query_conversation(c, &id)).await
+    }
+    async fn message(&self, id: &str) -> StoreResult<Option<Message>> {
+        let id = id.to_string();
+        self.read(move |c| query_message(c, &id)).await
+    }
+    async fn message_by_wamid(&self, inbox_id: &str, wamid: &str) -> StoreResult<Option<Message>> {
+        let (inbox_id, wamid) = (inbox_id.to_string(), wamid.to_string());
+        self.read(move |c| query_message_by_wamid(c, &inbox_id, &wamid))
+            .await
+    }
+    async fn replies_to(
+        &self,
+        inbox_id: &str,
+        wamid: &str,
+        limit: usize,
+    ) -> StoreResult<Vec<Message>> {
+        let (inbox_id, wamid) = (inbox_id.to_string(), wamid.to_string());
+        self.read(move |c| {
+            c.prepare_cached(&format!(
+                "SELECT {MESSAGE_COLUMNS} FROM messages WHERE inbox_id = ?1 AND reply_to = ?2 \
+                 ORDER BY timestamp, seq LIMIT ?3"
+            ))
+            .and_then(|mut s| {
+                s.query_map(params![inbox_id, wamid, limit as i64], message_from_row)?
+                    .collect()
+            })
+            .map_err(map_err)
+        })
+        .await
+    }
+    async fn load_messages(
+        &self,
+        conversation_id: &str,
+        before: Option<Cursor>,
+        limit: usize,
+    ) -> StoreResult<MessagePage> {
+        let id = conversation_id.to_string();
+        self.read(move |c| {
+            let before = before.unwrap_or(Cursor {
+                timestamp: i64::MAX,
+                seq: i64::MAX,
+            });
+            let messages: Vec<Message> = c
+                .prepare_cached(&format!(
+                    "SELECT {MESSAGE_COLUMNS} FROM messages WHERE conversation_id = ?1 \
+                     AND (timestamp, seq) < (?2, ?3) ORDER BY timestamp DESC, seq DESC LIMIT ?4"
+                ))
+                .and_then(|mut s| {
+                    s.query_map(
+                        params![id, before.timestamp, before.seq, (limit + 1) as i64],
+                        message_from_row,
+                    )?
+                    .collect()
+                })
+                .map_err(map_err)?;
+            Ok(MessagePage::from_overfetch(messages, limit))
+        })
+        .await
+    }
+}

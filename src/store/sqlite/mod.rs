@@ -1,0 +1,471 @@
+//! The embedded store: one SQLite file in WAL mode.
+//!
+//! All writes go through one writer thread. It takes whatever jobs are queued, runs each in
+//! its own savepoint inside one transaction and commits them together (group commit), so
+//! a burst of webhooks costs one disk sync rather than one each, and a failing job never
+//! takes its neighbours down. A job's caller hears back only after the commit, so nothing
+//! is acknowledged that is not durable. Reads use a small pool of read-only connections,
+//! which WAL lets run beside the writer.
+
+mod accounts;
+mod history;
+mod jobs;
+mod messages;
+mod rows;
+mod schema;
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use rusqlite::{Connection, OpenFlags, OptionalExtension, Row, params};
+use tokio::sync::{Notify, Semaphore, mpsc, oneshot};
+
+use super::{
+    AccountStore, ContactKey, DeliveryState, Event, EventBounds, EventKind, EventLog, HistoryStore,
+    InboundOutcome, Inbox, InboxCredentials, InboxUpdate, Job, JobKind, JobStore, MessageEdit,
+    MessageStore, NewApiToken, NewInbound, NewInbox, NewOutbound, NewUser, Scope, StatusOutcome,
+    StatusReport, StoreError, StoreResult, StoredWebhook, UserUpdate, WebhookState, new_id, now_ms,
+    pause_key, to_json,
+};
+use crate::model::{
+    ApiTokenInfo, Contact, Conversation, Cursor, Details, Direction, ErrorInfo, Message,
+    MessageKind, MessagePage, MessagePreview, MessageStatus, Role, UNREAD_CAP, User,
+};
+use jobs::*;
+use rows::*;
+use schema::*;
+
+/// How hard SQLite syncs. `Normal` (the default) survives a killed process, `kill -9`
+/// included, because WAL frames reach the OS before a commit returns; `Full` also
+/// survives power loss at the cost of an fsync per group commit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Synchronous {
+    Normal,
+    Full,
+}
+#[derive(Debug, Clone)]
+pub struct SqliteOptions {
+    pub path: PathBuf,
+    pub synchronous: Synchronous,
+    pub readers: usize,
+}
+impl SqliteOptions {
+    pub fn new(path: impl Into<PathBuf>) -> Self {
+        Self {
+            path: path.into(),
+            synchronous: Synchronous::Normal,
+            readers: 4,
+        }
+    }
+}
+pub struct SqliteStore {
+    writer: mpsc::Sender<Box<dyn WriteJob>>,
+    readers: Arc<Mutex<Vec<Connection>>>,
+    read_slots: Arc<Semaphore>,
+    commits: Arc<Notify>,
+    committed: Arc<Mutex<Vec<Event>>>,
+    /// Every webhook looks its inbox up, twice; the answer rarely changes.
+    inbox_cache: Mutex<HashMap<String, (Option<Inbox>, Instant)>>,
+    /// Dropped with the store, which ends the checkpoint thread.
+    _stop_checkpoints: std::sync::mpsc::Sender<()>,
+}
+const MAX_BATCH: usize = 512;
+/// Committed events waiting for the hub; past this, it reads them from the log instead.
+const MAX_STAGED: usize = 100_000;
+/// How long an inbox looked up by phone number is trusted: another instance may change
+/// it, and credentials must not stay stale for long.
+const INBOX_CACHE_TTL: Duration = Duration::from_secs(1);
+impl SqliteStore {
+    /// Opens (creating if needed) the database file and brings its schema up to date.
+    pub fn open(options: SqliteOptions) -> StoreResult<Self> {
+        if let Some(dir) = options.path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| {
+                StoreError::Unavailable(format!("cannot create {}: {e}", dir.display()))
+            })?;
+        }
+        let writer = open_connection(&options.path, options.synchronous, false)?;
+        migrate(&writer)?;
+        // Checkpoints (copying the WAL into the database, with fsyncs) run on their own
+        // thread, so no commit waits behind one. The writer's own automatic checkpoint
+        // stays as a backstop, far out, in case that thread cannot keep up.
+        writer
+            .execute_batch("PRAGMA wal_autocheckpoint = 20000;")
+            .map_err(map_err)?;
+        let checkpointer = open_connection(&options.path, options.synchronous, false)?;
+        let (stop_checkpoints, stopped) = std::sync::mpsc::channel::<()>();
+        std::thread::Builder::new()
+            .name("sqlite-checkpoint".into())
+            .spawn(move || checkpoint_loop(checkpointer, stopped))
+            .map_err(|e| StoreError::Unavailable(format!("cannot start checkpoint thread: {e}")))?;
+        let mut readers = Vec::with_capacity(options.readers.max(1));
+        for _ in 0..options.readers.max(1) {
+            readers.push(open_connection(&options.path, options.synchronous, true)?);
+        }
+        let commits = Arc::new(Notify::new());
+        let committed = Arc::new(Mutex::new(Vec::new()));
+        let (tx, rx) = mpsc::channel(4096);
+        let (notify, stage) = (commits.clone(), committed.clone());
+        std::thread::Builder::new()
+            .name("sqlite-writer".into())
+            .spawn(move || writer_loop(writer, rx, notify, stage))
+            .map_err(|e| StoreError::Unavailable(format!("cannot start writer thread: {e}")))?;
+        Ok(Self {
+            writer: tx,
+            read_slots: Arc::new(Semaphore::new(readers.len())),
+            readers: Arc::new(Mutex::new(readers)),
+            commits,
+            committed,
+            inbox_cache: Mutex::new(HashMap::new()),
+            _stop_checkpoints: stop_checkpoints,
+        })
+    }
+
+    /// After a change to inboxes, so the next lookup reads it.
+    fn forget_inboxes(&self) {
+        if let Ok(mut cache) = self.inbox_cache.lock() {
+            cache.clear();
+        }
+    }
+
+    async fn write<R, F>(&self, f: F) -> StoreResult<R>
+    where
+        F: FnOnce(&Tx) -> StoreResult<R> + Send + 'static,
+        R: Send + 'static,
+    {
+        let (reply, rx) = oneshot::channel();
+        self.writer
+            .send(Box::new(WriteTask { f, reply }))
+            .await
+            .map_err(|_| StoreError::Unavailable("the SQLite writer has stopped".into()))?;
+        rx.await
+            .map_err(|_| StoreError::Unavailable("the SQLite writer has stopped".into()))?
+    }
+
+    async fn read<R, F>(&self, f: F) -> StoreResult<R>
+    where
+        F: FnOnce(&Connection) -> StoreResult<R> + Send + 'static,
+        R: Send + 'static,
+    {
+        let permit = self
+            .read_slots
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|_| StoreError::Unavailable("reader pool closed".into()))?;
+        let pool = self.readers.clone();
+        tokio::task::spawn_blocking(move || {
+            let conn = pool
+                .lock()
+                .map_err(|_| StoreError::Unavailable("reader pool poisoned".into()))?
+                .pop()
+                .ok_or_else(|| StoreError::Unavailable("no free reader".into()))?;
+            let result = catch_unwind(AssertUnwindSafe(|| f(&conn)))
+                .unwrap_or_else(|_| Err(StoreError::Corrupt("a read panicked".into())));
+            if let Ok(mut p) = pool.lock() {
+                p.push(conn);
+            }
+            drop(permit);
+            result
+        })
+        .await
+        .map_err(|e| StoreError::Unavailable(format!("read task failed: {e}")))?
+    }
+}
+fn open_connection(path: &Path, sync: Synchronous, read_only: bool) -> StoreResult<Connection> {
+    let flags = if read_only {
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX
+    } else {
+        OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_CREATE
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX
+    };
+    let conn = Connection::open_with_flags(path, flags).map_err(|e| {
+        StoreError::Unavailable(format!("cannot open SQLite file {}: {e}", path.display()))
+    })?;
+    let sync = match sync {
+        Synchronous::Normal => "NORMAL",
+        Synchronous::Full => "FULL",
+    };
+    let mut pragmas = format!("PRAGMA busy_timeout = 5000; PRAGMA synchronous = {sync};");
+    if !read_only {
+        pragmas.push_str("PRAGMA journal_mode = WAL; PRAGMA foreign_keys = ON;");
+    }
+    conn.execute_batch(&pragmas).map_err(map_err)?;
+    Ok(conn)
+}
+fn map_err(e: rusqlite::Error) -> StoreError {
+    use rusqlite::ErrorCode;
+    match &e {
+        rusqlite::Error::SqliteFailure(f, _) if f.code == ErrorCode::ConstraintViolation => {
+            StoreError::Conflict(e.to_string())
+        }
+        rusqlite::Error::FromSqlConversionFailure(..)
+        | rusqlite::Error::InvalidColumnType(..)
+        | rusqlite::Error::IntegralValueOutOfRange(..) => StoreError::Corrupt(e.to_string()),
+        _ => StoreError::Unavailable(e.to_string()),
+    }
+}
+
+// ---- the writer ----------------------------------------------------------------------
+/// Sets a setting, or removes it when `value` is `None`.
+fn write_setting(conn: &Connection, key: &str, value: Option<&str>) -> StoreResult<()> {
+    match value {
+        Some(v) => conn.execute(
+            "INSERT INTO settings (key, value) VALUES (?1, ?2) \
+             ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+            params![key, v],
+        ),
+        None => conn.execute("DELETE FROM settings WHERE key = ?1", [key]),
+    }
+    .map_err(map_err)?;
+    Ok(())
+}
+/// The writer's view of the open transaction.
+struct Tx<'a> {
+    conn: &'a Connection,
+    /// Events appended in this transaction, handed to the hub once it commits.
+    appended: RefCell<Vec<Event>>,
+}
+impl Tx<'_> {
+    fn append_event(&self, inbox_id: &str, kind: EventKind, data: String) -> StoreResult<()> {
+        let seq = self
+            .conn
+            .prepare_cached(
+                "INSERT INTO events (inbox_id, kind, data, created_at) VALUES (?1, ?2, ?3, ?4) \
+                 RETURNING seq",
+            )
+            .and_then(|mut s| {
+                s.query_row(params![inbox_id, kind.as_str(), &data, now_ms()], |r| {
+                    r.get(0)
+                })
+            })
+            .map_err(map_err)?;
+        self.appended.borrow_mut().push(Event {
+            seq,
+            inbox_id: inbox_id.to_string(),
+            kind,
+            data,
+        });
+        Ok(())
+    }
+
+    fn emit_message(&self, kind: EventKind, m: &Message) -> StoreResult<()> {
+        self.append_event(&m.inbox_id, kind, to_json(m)?)
+    }
+
+    fn emit_conversation(&self, conversation_id: &str) -> StoreResult<Conversation> {
+        let c = query_conversation(self.conn, conversation_id)?
+            .ok_or(StoreError::NotFound("conversation"))?;
+        self.append_event(&c.inbox_id, EventKind::ConversationUpdated, to_json(&c)?)?;
+        Ok(c)
+    }
+}
+type Completion = Box<dyn FnOnce(Option<StoreError>) + Send>;
+
+trait WriteJob: Send {
+    /// Runs inside the open transaction; the completion is called once the commit's
+    /// outcome is known.
+    fn run(self: Box<Self>, tx: &Tx) -> (bool, Completion);
+    /// Reports `error` without running.
+    fn fail(self: Box<Self>, error: StoreError);
+}
+struct WriteTask<F, R> {
+    f: F,
+    reply: oneshot::Sender<StoreResult<R>>,
+}
+impl<F, R> WriteJob for WriteTask<F, R>
+where
+    F: FnOnce(&Tx) -> StoreResult<R> + Send,
+    R: Send + 'static,
+{
+    fn run(self: Box<Self>, tx: &Tx) -> (bool, Completion) {
+        let WriteTask { f, reply } = *self;
+        let result = catch_unwind(AssertUnwindSafe(|| f(tx)))
+            .unwrap_or_else(|_| Err(StoreError::Corrupt("a write panicked".into())));
+        let ok = result.is_ok();
+        let done = move |commit_error: Option<StoreError>| {
+            let outcome = match commit_error {
+                Some(e) if ok => Err(e),
+                _ => result,
+            };
+            // The caller may have gone away; the write stands regardless.
+            let _ = reply.send(outcome);
+        };
+        (ok, Box::new(done))
+    }
+
+    fn fail(self: Box<Self>, error: StoreError) {
+        let _ = self.reply.send(Err(error));
+    }
+}
+/// How often the WAL is copied into the database file.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(200);
+fn checkpoint_loop(conn: Connection, stop: std::sync::mpsc::Receiver<()>) {
+    use std::sync::mpsc::RecvTimeoutError;
+    while let Err(RecvTimeoutError::Timeout) = stop.recv_timeout(CHECKPOINT_EVERY) {
+        // PASSIVE never blocks the writer or readers; it copies what it can now and
+        // the rest next time.
+        if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
+            tracing::debug!(error = %e, "SQLite: checkpoint postponed");
+        }
+    }
+}
+fn writer_loop(
+    conn: Connection,
+    mut rx: mpsc::Receiver<Box<dyn WriteJob>>,
+    commits: Arc<Notify>,
+    committed: Arc<Mutex<Vec<Event>>>,
+) {
+    while let Some(first) = rx.blocking_recv() {
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
+            let err = map_err(e);
+            tracing::error!(error = %err, "SQLite: cannot begin a transaction");
+            for job in batch {
+                job.fail(err.clone());
+            }
+            continue;
+        }
+        let tx = Tx {
+            conn: &conn,
+            appended: RefCell::new(Vec::new()),
+        };
+        let mut completions = Vec::with_capacity(batch.len());
+        for job in batch {
+            let _ = conn.execute_batch("SAVEPOINT job");
+            let before = tx.appended.borrow().len();
+            let (ok, done) = job.run(&tx);
+            if ok {
+                let _ = conn.execute_batch("RELEASE job");
+            } else {
+                let _ = conn.execute_batch("ROLLBACK TO job; RELEASE job");
+                tx.appended.borrow_mut().truncate(before);
+            }
+            completions.push(done);
+        }
+        let commit_error = conn.execute_batch("COMMIT").err().map(|e| {
+            let _ = conn.execute_batch("ROLLBACK");
+            let err = map_err(e);
+            tracing::error!(error = %err, "SQLite: commit failed");
+            err
+        });
+        let appended = tx.appended.into_inner();
+        let notify = commit_error.is_none() && !appended.is_empty();
+        if notify && let Ok(mut staged) = committed.lock() {
+            // Bounded: the hub takes everything on each wake-up. Should it fall behind,
+            // the stage starts over, and the hub, seeing it does not continue from its
+            // head, reads the log instead.
+            if staged.len() >= MAX_STAGED {
+                staged.clear();
+            }
+            staged.extend(appended);
+        }
+        for done in completions {
+            done(commit_error.clone());
+        }
+        if notify {
+            commits.notify_one();
+        }
+    }
+}
+
+// ---- row mapping -----------------------------------------------------------------------
+#[async_trait]
+impl EventLog for SqliteStore {
+    async fn ping(&self) -> StoreResult<()> {
+        self.read(|c| c.query_row("SELECT 1", [], |_| Ok(())).map_err(map_err))
+            .await?;
+        // A reader answering is not enough: the writer must be alive too.
+        if self.writer.is_closed() {
+            return Err(StoreError::Unavailable(
+                "the SQLite writer has stopped".into(),
+            ));
+        }
+        Ok(())
+    }
+    fn commits(&self) -> Arc<Notify> {
+        self.commits.clone()
+    }
+    fn take_committed(&self) -> Vec<Event> {
+        self.committed
+            .lock()
+            .map(|mut staged| std::mem::take(&mut *staged))
+            .unwrap_or_default()
+    }
+    async fn events_after(&self, after: i64, limit: usize) -> StoreResult<Vec<Event>> {
+        self.read(move |c| {
+            c.prepare_cached(
+                "SELECT seq, inbox_id, kind, data FROM events WHERE seq > ?1 ORDER BY seq LIMIT ?2",
+            )
+            .and_then(|mut s| {
+                s.query_map(params![after, limit as i64], |r| {
+                    let kind: String = r.get(2)?;
+                    Ok((r.get(0)?, r.get(1)?, kind, r.get(3)?))
+                })?
+                .collect::<rusqlite::Result<Vec<(i64, String, String, String)>>>()
+            })
+            .map_err(map_err)?
+            .into_iter()
+            .map(|(seq, inbox_id, kind, data)| {
+                Ok(Event {
+                    seq,
+                    inbox_id,
+                    kind: EventKind::parse(&kind)
+                        .ok_or_else(|| StoreError::Corrupt(format!("event kind {kind}")))?,
+                    data,
+                })
+            })
+            .collect()
+        })
+        .await
+    }
+    async fn event_bounds(&self) -> StoreResult<EventBounds> {
+        self.read(|c| {
+            // sqlite_sequence remembers the highest seq ever handed out, even once trimmed.
+            let head: i64 = c
+                .query_row(
+                    "SELECT COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'events'), 0)",
+                    [],
+                    |r| r.get(0),
+                )
+                .map_err(map_err)?;
+            let floor: i64 = c
+                .query_row(
+                    "SELECT COALESCE((SELECT value FROM meta WHERE key = 'event_floor'), 0)",
+                    [],
+                    |r| r.get(0),
+                )
+                .map_err(map_err)?;
+            Ok(EventBounds { floor, head })
+        })
+        .await
+    }
+    async fn trim_events(&self, upto: i64) -> StoreResult<u64> {
+        self.write(move |tx| {
+            let n = tx
+                .conn
+                .execute("DELETE FROM events WHERE seq <= ?1", [upto])
+                .map_err(map_err)?;
+            tx.conn
+                .execute(
+                    "INSERT INTO meta (key, value) VALUES ('event_floor', ?1) \
+                     ON CONFLICT(key) DO UPDATE SET value = MAX(value, excluded.value)",
+                    [upto],
+                )
+                .map_err(map_err)?;
+            Ok(n as u64)
+        })
+        .await
+    }
+}

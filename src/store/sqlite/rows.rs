@@ -1,0 +1,195 @@
+//! Rows to domain types and back: the column lists and the small reads every part uses.
+
+use super::*;
+
+pub(super) const MESSAGE_COLUMNS: &str = "id, wamid, conversation_id, inbox_id, direction, kind, text, \
+     status, error_code, error_title, error_detail, timestamp, created_at, client_id, seq, \
+     version, reply_to, details";
+pub(super) fn message_from_row(r: &Row) -> rusqlite::Result<Message> {
+    let direction: String = r.get(4)?;
+    let kind: String = r.get(5)?;
+    let status: String = r.get(7)?;
+    let error_code: Option<i64> = r.get(8)?;
+    Ok(Message {
+        id: r.get(0)?,
+        wamid: r.get(1)?,
+        conversation_id: r.get(2)?,
+        inbox_id: r.get(3)?,
+        direction: if direction == "out" {
+            Direction::Out
+        } else {
+            Direction::In
+        },
+        kind: MessageKind::from_wire(&kind),
+        text: r.get(6)?,
+        status: parse_status(&status),
+        error: match error_code {
+            Some(code) => Some(ErrorInfo {
+                code,
+                title: r.get::<_, Option<String>>(9)?.unwrap_or_default(),
+                detail: r.get(10)?,
+            }),
+            None => None,
+        },
+        timestamp: r.get(11)?,
+        created_at: r.get(12)?,
+        client_id: r.get(13)?,
+        seq: r.get(14)?,
+        version: r.get(15)?,
+        reply_to: r.get(16)?,
+        details: match r.get::<_, Option<String>>(17)? {
+            // A details blob this build cannot read still leaves the message readable.
+            Some(json) => serde_json::from_str(&json).unwrap_or_default(),
+            None => Details::default(),
+        },
+    })
+}
+pub(super) fn details_json(d: &Details) -> StoreResult<Option<String>> {
+    if *d == Details::default() {
+        Ok(None)
+    } else {
+        to_json(d).map(Some)
+    }
+}
+pub(super) fn parse_status(s: &str) -> MessageStatus {
+    match s {
+        "received" => MessageStatus::Received,
+        "failed" => MessageStatus::Failed,
+        "pending" => MessageStatus::Pending,
+        other => MessageStatus::from_wire(other).unwrap_or(MessageStatus::Pending),
+    }
+}
+pub(super) fn query_message(conn: &Connection, id: &str) -> StoreResult<Option<Message>> {
+    conn.prepare_cached(&format!(
+        "SELECT {MESSAGE_COLUMNS} FROM messages WHERE id = ?1"
+    ))
+    .and_then(|mut s| s.query_row([id], message_from_row).optional())
+    .map_err(map_err)
+}
+pub(super) fn query_message_by_wamid(
+    conn: &Connection,
+    inbox_id: &str,
+    wamid: &str,
+) -> StoreResult<Option<Message>> {
+    conn.prepare_cached(&format!(
+        "SELECT {MESSAGE_COLUMNS} FROM messages WHERE inbox_id = ?1 AND wamid = ?2"
+    ))
+    .and_then(|mut s| s.query_row([inbox_id, wamid], message_from_row).optional())
+    .map_err(map_err)
+}
+pub(super) const CONVERSATION_SELECT: &str = "SELECT c.id, c.inbox_id, c.unread_count, c.last_activity_at, \
+     c.last_inbound_at, c.version, ct.id, ct.name, ct.wa_id, ct.user_id, \
+     m.id, m.direction, m.kind, m.text, m.status, m.timestamp \
+     FROM conversations c JOIN contacts ct ON ct.id = c.contact_id \
+     LEFT JOIN messages m ON m.id = c.last_message_id";
+pub(super) fn conversation_from_row(r: &Row) -> rusqlite::Result<Conversation> {
+    let last_id: Option<String> = r.get(10)?;
+    let last_message = match last_id {
+        Some(id) => {
+            let direction: String = r.get(11)?;
+            let kind = MessageKind::from_wire(&r.get::<_, String>(12)?);
+            let text: Option<String> = r.get(13)?;
+            let status: String = r.get(14)?;
+            Some(MessagePreview {
+                id,
+                direction: if direction == "out" {
+                    Direction::Out
+                } else {
+                    Direction::In
+                },
+                kind,
+                text: text
+                    .filter(|t| !t.is_empty())
+                    .unwrap_or_else(|| kind.placeholder().to_string()),
+                status: parse_status(&status),
+                timestamp: r.get(15)?,
+            })
+        }
+        None => None,
+    };
+    Ok(Conversation {
+        id: r.get(0)?,
+        inbox_id: r.get(1)?,
+        unread_count: r.get(2)?,
+        last_activity_at: r.get(3)?,
+        last_inbound_at: r.get(4)?,
+        version: r.get(5)?,
+        contact: Contact {
+            id: r.get(6)?,
+            name: r.get(7)?,
+            wa_id: r.get(8)?,
+            user_id: r.get(9)?,
+        },
+        last_message,
+    })
+}
+pub(super) fn query_conversation(conn: &Connection, id: &str) -> StoreResult<Option<Conversation>> {
+    conn.prepare_cached(&format!("{CONVERSATION_SELECT} WHERE c.id = ?1"))
+        .and_then(|mut s| s.query_row([id], conversation_from_row).optional())
+        .map_err(map_err)
+}
+pub(super) const INBOX_COLUMNS: &str =
+    "id, phone_number_id, display_phone_number, name, access_token, app_secret, verify_token";
+pub(super) fn inbox_from_row(r: &Row) -> rusqlite::Result<Inbox> {
+    Ok(Inbox {
+        id: r.get(0)?,
+        phone_number_id: r.get(1)?,
+        display_phone_number: r.get(2)?,
+        name: r.get(3)?,
+        credentials: InboxCredentials {
+            access_token: r.get(4)?,
+            app_secret: r.get(5)?,
+            verify_token: r.get(6)?,
+        },
+    })
+}
+pub(super) fn query_inbox(
+    conn: &Connection,
+    column: &str,
+    value: &str,
+) -> StoreResult<Option<Inbox>> {
+    conn.prepare_cached(&format!(
+        "SELECT {INBOX_COLUMNS} FROM inboxes WHERE {column} = ?1"
+    ))
+    .and_then(|mut s| s.query_row([value], inbox_from_row).optional())
+    .map_err(map_err)
+}
+pub(super) const USER_COLUMNS: &str = "id, email, name, role, disabled, created_at";
+pub(super) fn user_from_row(r: &Row) -> rusqlite::Result<User> {
+    let role: String = r.get(3)?;
+    Ok(User {
+        id: r.get(0)?,
+        email: r.get(1)?,
+        name: r.get(2)?,
+        role: Role::parse(&role).unwrap_or(Role::Agent),
+        disabled: r.get(4)?,
+        created_at: r.get(5)?,
+    })
+}
+pub(super) fn query_user(conn: &Connection, id: &str) -> StoreResult<Option<User>> {
+    conn.prepare_cached(&format!("SELECT {USER_COLUMNS} FROM users WHERE id = ?1"))
+        .and_then(|mut s| s.query_row([id], user_from_row).optional())
+        .map_err(map_err)
+}
+pub(super) const TOKEN_COLUMNS: &str = "id, name, user_id, created_at, last_used_at, revoked_at";
+pub(super) fn token_from_row(r: &Row) -> rusqlite::Result<ApiTokenInfo> {
+    let revoked: Option<i64> = r.get(5)?;
+    Ok(ApiTokenInfo {
+        id: r.get(0)?,
+        name: r.get(1)?,
+        user_id: r.get(2)?,
+        created_at: r.get(3)?,
+        last_used_at: r.get(4)?,
+        revoked: revoked.is_some(),
+    })
+}
+/// An empty string clears a credential; `None` keeps it.
+pub(super) fn credential_sql(value: &Option<String>) -> (bool, Option<String>) {
+    match value {
+        None => (false, None),
+        Some(v) if v.trim().is_empty() => (true, None),
+        Some(v) => (true, Some(v.trim().to_string())),
+    }
+}
+
+// ---- write helpers -----------------------------------------------------------------------

@@ -1,0 +1,196 @@
+//! The SQLite schema, one migration per version, applied in order at start-up.
+
+use super::*;
+
+pub(super) const SCHEMA_VERSION: i64 = 4;
+pub(super) fn migrate(conn: &Connection) -> StoreResult<()> {
+    let version: i64 = conn
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .map_err(map_err)?;
+    if version > SCHEMA_VERSION {
+        return Err(StoreError::Unavailable(format!(
+            "database schema version {version} is newer than this build understands ({SCHEMA_VERSION})"
+        )));
+    }
+    if version < 1 {
+        conn.execute_batch(SCHEMA_V1).map_err(map_err)?;
+    }
+    if version < 2 {
+        conn.execute_batch(SCHEMA_V2).map_err(map_err)?;
+    }
+    if version < 3 {
+        conn.execute_batch(SCHEMA_V3).map_err(map_err)?;
+    }
+    if version < 4 {
+        conn.execute_batch(SCHEMA_V4).map_err(map_err)?;
+    }
+    Ok(())
+}
+/// Jobs are claimed by one instance at a time; kept bodies and receipts are trimmed by age.
+pub(super) const SCHEMA_V4: &str = r#"
+BEGIN;
+ALTER TABLE jobs ADD COLUMN owner TEXT;
+ALTER TABLE jobs ADD COLUMN claims INTEGER NOT NULL DEFAULT 0;
+CREATE INDEX jobs_by_kind_due ON jobs(kind, due_at);
+CREATE INDEX webhooks_by_received ON webhooks(received_at);
+CREATE INDEX status_events_by_received ON status_events(received_at);
+PRAGMA user_version = 4;
+COMMIT;
+"#;
+/// Message details (content, media, reactions), replies by target, and durable jobs.
+pub(super) const SCHEMA_V3: &str = r#"
+BEGIN;
+ALTER TABLE messages ADD COLUMN details TEXT;
+CREATE INDEX messages_by_reply_to ON messages(inbox_id, reply_to) WHERE reply_to IS NOT NULL;
+CREATE TABLE jobs (
+    kind TEXT NOT NULL,
+    key TEXT NOT NULL,
+    due_at INTEGER NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (kind, key)
+);
+CREATE INDEX jobs_by_due ON jobs(due_at);
+PRAGMA user_version = 3;
+COMMIT;
+"#;
+/// Agents, sessions, API tokens, per-inbox credentials and membership.
+pub(super) const SCHEMA_V2: &str = r#"
+BEGIN;
+ALTER TABLE inboxes ADD COLUMN access_token TEXT;
+ALTER TABLE inboxes ADD COLUMN app_secret TEXT;
+ALTER TABLE inboxes ADD COLUMN verify_token TEXT;
+CREATE TABLE users (
+    id TEXT PRIMARY KEY,
+    email TEXT NOT NULL UNIQUE,
+    name TEXT NOT NULL,
+    role TEXT NOT NULL,
+    password_hash TEXT NOT NULL,
+    disabled INTEGER NOT NULL DEFAULT 0,
+    created_at INTEGER NOT NULL
+);
+CREATE TABLE sessions (
+    token_hash TEXT PRIMARY KEY,
+    user_id TEXT NOT NULL REFERENCES users(id),
+    created_at INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL
+);
+CREATE INDEX sessions_by_user ON sessions(user_id);
+CREATE TABLE api_tokens (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    user_id TEXT NOT NULL REFERENCES users(id),
+    token_hash TEXT NOT NULL UNIQUE,
+    created_at INTEGER NOT NULL,
+    last_used_at INTEGER,
+    revoked_at INTEGER
+);
+CREATE TABLE inbox_members (
+    inbox_id TEXT NOT NULL REFERENCES inboxes(id),
+    user_id TEXT NOT NULL REFERENCES users(id),
+    PRIMARY KEY (inbox_id, user_id)
+);
+CREATE INDEX inbox_members_by_user ON inbox_members(user_id);
+CREATE TABLE settings (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+CREATE INDEX conversations_by_inbox_activity ON conversations(inbox_id, last_activity_at DESC, id);
+PRAGMA user_version = 2;
+COMMIT;
+"#;
+pub(super) const SCHEMA_V1: &str = r#"
+BEGIN;
+CREATE TABLE inboxes (
+    id TEXT PRIMARY KEY,
+    phone_number_id TEXT NOT NULL UNIQUE,
+    display_phone_number TEXT,
+    name TEXT,
+    created_at INTEGER NOT NULL
+);
+CREATE TABLE contacts (
+    id TEXT PRIMARY KEY,
+    inbox_id TEXT NOT NULL REFERENCES inboxes(id),
+    wa_id TEXT,
+    user_id TEXT,
+    name TEXT,
+    created_at INTEGER NOT NULL
+);
+CREATE UNIQUE INDEX contacts_by_wa_id ON contacts(inbox_id, wa_id) WHERE wa_id IS NOT NULL;
+CREATE UNIQUE INDEX contacts_by_user_id ON contacts(inbox_id, user_id) WHERE user_id IS NOT NULL;
+CREATE TABLE conversations (
+    id TEXT PRIMARY KEY,
+    inbox_id TEXT NOT NULL REFERENCES inboxes(id),
+    contact_id TEXT NOT NULL UNIQUE REFERENCES contacts(id),
+    unread_count INTEGER NOT NULL DEFAULT 0,
+    last_activity_at INTEGER NOT NULL,
+    last_inbound_at INTEGER,
+    last_message_id TEXT,
+    last_message_ts INTEGER,
+    last_message_seq INTEGER,
+    version INTEGER NOT NULL DEFAULT 1,
+    created_at INTEGER NOT NULL
+);
+CREATE INDEX conversations_by_activity ON conversations(last_activity_at DESC, id);
+CREATE TABLE messages (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    id TEXT NOT NULL UNIQUE,
+    inbox_id TEXT NOT NULL REFERENCES inboxes(id),
+    conversation_id TEXT NOT NULL REFERENCES conversations(id),
+    direction TEXT NOT NULL,
+    wamid TEXT,
+    client_id TEXT,
+    kind TEXT NOT NULL,
+    text TEXT,
+    status TEXT NOT NULL,
+    status_rank INTEGER NOT NULL DEFAULT 0,
+    failed INTEGER NOT NULL DEFAULT 0,
+    error_code INTEGER,
+    error_title TEXT,
+    error_detail TEXT,
+    timestamp INTEGER NOT NULL,
+    created_at INTEGER NOT NULL,
+    version INTEGER NOT NULL DEFAULT 1,
+    reply_to TEXT,
+    raw TEXT
+);
+CREATE UNIQUE INDEX messages_by_wamid ON messages(inbox_id, wamid) WHERE wamid IS NOT NULL;
+CREATE UNIQUE INDEX messages_by_client_id ON messages(inbox_id, client_id) WHERE client_id IS NOT NULL;
+CREATE INDEX messages_history ON messages(conversation_id, timestamp, seq);
+CREATE TABLE status_events (
+    id INTEGER PRIMARY KEY,
+    inbox_id TEXT NOT NULL,
+    wamid TEXT NOT NULL,
+    status TEXT NOT NULL,
+    timestamp INTEGER NOT NULL,
+    error_code INTEGER NOT NULL DEFAULT 0,
+    error_title TEXT,
+    error_detail TEXT,
+    callback_data TEXT,
+    raw TEXT NOT NULL,
+    received_at INTEGER NOT NULL,
+    applied INTEGER NOT NULL DEFAULT 0,
+    UNIQUE (inbox_id, wamid, status, timestamp, error_code)
+);
+CREATE INDEX status_events_unapplied ON status_events(inbox_id, wamid) WHERE applied = 0;
+CREATE TABLE events (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    inbox_id TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    data TEXT NOT NULL,
+    created_at INTEGER NOT NULL
+);
+CREATE TABLE webhooks (
+    id TEXT PRIMARY KEY,
+    body BLOB NOT NULL,
+    received_at INTEGER NOT NULL,
+    processed_at INTEGER,
+    error TEXT
+);
+CREATE INDEX webhooks_unfinished ON webhooks(received_at) WHERE processed_at IS NULL;
+CREATE TABLE meta (
+    key TEXT PRIMARY KEY,
+    value INTEGER NOT NULL
+);
+PRAGMA user_version = 1;
+COMMIT;
+"#;
