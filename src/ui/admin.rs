@@ -10,43 +10,163 @@ use crate::api::{
 use crate::error::ApiError;
 use crate::model::{ApiTokenInfo, InboxInfo, Role, User};
 
-/// Runs an admin call, shows its error (if any), and reloads the page's lists.
-fn act<F, T>(refresh: RwSignal<u32>, problem: RwSignal<Option<String>>, call: F)
-where
-    F: std::future::Future<Output = Result<T, ApiError>> + 'static,
-    T: 'static,
-{
-    problem.set(None);
-    leptos::task::spawn_local(async move {
-        // The page may be gone by the time the call returns; then there is nothing to show.
-        if let Err(e) = call.await {
-            problem.try_set(Some(e.message));
+/// One change an admin makes. Every change goes through one [`Action`]: its `version()`
+/// reloads the lists, its value says how the last one went.
+#[derive(Clone, Debug)]
+enum Change {
+    CreateUser {
+        email: String,
+        name: String,
+        role: Role,
+        password: String,
+    },
+    UpdateUser {
+        id: String,
+        role: Option<Role>,
+        disabled: Option<bool>,
+    },
+    CreateInbox {
+        phone_number_id: String,
+        name: Option<String>,
+        display: Option<String>,
+        token: Option<String>,
+        secret: Option<String>,
+        verify: Option<String>,
+    },
+    SetCredentials {
+        inbox_id: String,
+        token: Option<String>,
+        secret: Option<String>,
+        verify: Option<String>,
+    },
+    SetMember {
+        inbox_id: String,
+        user_id: String,
+        member: bool,
+    },
+    CreateToken {
+        name: String,
+        user_id: String,
+    },
+    RevokeToken {
+        id: String,
+    },
+}
+
+/// What a change that went through leaves for its form.
+#[derive(Clone, Debug, PartialEq)]
+enum Done {
+    UserCreated,
+    InboxCreated,
+    /// A new API token's secret, shown once.
+    TokenCreated(String),
+    Changed,
+}
+
+impl Change {
+    async fn run(self) -> Result<Done, ApiError> {
+        Ok(match self {
+            Self::CreateUser {
+                email,
+                name,
+                role,
+                password,
+            } => {
+                create_user(email, name, role, password).await?;
+                Done::UserCreated
+            }
+            Self::UpdateUser { id, role, disabled } => {
+                update_user(id, None, role, disabled, None).await?;
+                Done::Changed
+            }
+            Self::CreateInbox {
+                phone_number_id,
+                name,
+                display,
+                token,
+                secret,
+                verify,
+            } => {
+                create_inbox(phone_number_id, name, display, token, secret, verify).await?;
+                Done::InboxCreated
+            }
+            Self::SetCredentials {
+                inbox_id,
+                token,
+                secret,
+                verify,
+            } => {
+                update_inbox(inbox_id, None, None, token, secret, verify).await?;
+                Done::Changed
+            }
+            Self::SetMember {
+                inbox_id,
+                user_id,
+                member,
+            } => {
+                set_inbox_member(inbox_id, user_id, member).await?;
+                Done::Changed
+            }
+            Self::CreateToken { name, user_id } => {
+                Done::TokenCreated(create_api_token(name, user_id).await?.secret)
+            }
+            Self::RevokeToken { id } => {
+                revoke_api_token(id).await?;
+                Done::Changed
+            }
+        })
+    }
+}
+
+type Changes = Action<Change, Result<Done, ApiError>>;
+
+/// Runs `effect` each time a change ends in `done` (a form clears itself after success).
+fn on_done(changes: Changes, done: impl Fn(&Done) -> bool + 'static, effect: impl Fn() + 'static) {
+    Effect::new(move |_| {
+        if changes
+            .value()
+            .with(|v| matches!(v, Some(Ok(d)) if done(d)))
+        {
+            effect();
         }
-        refresh.try_update(|n| *n += 1);
     });
 }
 
 #[component]
 pub fn AdminPage() -> impl IntoView {
-    let refresh = RwSignal::new(0u32);
-    let problem = RwSignal::new(None::<String>);
-    let users = Resource::new(move || refresh.get(), |_| list_users());
-    let inboxes = Resource::new(move || refresh.get(), |_| list_inboxes());
-    let tokens = Resource::new(move || refresh.get(), |_| list_api_tokens());
-    // Outside the lists, which are rebuilt on every refresh: a new token's secret must
-    // survive the refresh that follows its creation.
+    let changes: Changes = Action::new_unsync(|change: &Change| change.clone().run());
+    let users = Resource::new(move || changes.version().get(), |_| list_users());
+    let inboxes = Resource::new(move || changes.version().get(), |_| list_inboxes());
+    let tokens = Resource::new(move || changes.version().get(), |_| list_api_tokens());
+    // The last change's error, until the next change is under way.
+    let problem = move || {
+        if changes.pending().get() {
+            return None;
+        }
+        changes.value().with(|v| match v {
+            Some(Err(e)) => Some(e.message.clone()),
+            _ => None,
+        })
+    };
+    // Outside the lists, which are rebuilt after every change: a new token's secret must
+    // survive the reload that follows its creation, and later changes.
     let fresh = RwSignal::new(None::<String>);
+    Effect::new(move |_| {
+        if let Some(Ok(Done::TokenCreated(secret))) = changes.value().get() {
+            fresh.set(Some(secret));
+        }
+    });
     view! {
         <section class="admin" data-testid="admin">
             <h1>"Administration"</h1>
-            {move || problem.get().map(|p| view! { <p class="error" role="alert" data-testid="admin-error">{p}</p> })}
+            {move || problem().map(|p| view! { <p class="error" role="alert" data-testid="admin-error">{p}</p> })}
             <Transition fallback=|| view! { <p class="hint">"Loading…"</p> }>
                 {move || Suspend::new(async move {
                     match (users.await, inboxes.await, tokens.await) {
                         (Ok(users), Ok(inboxes), Ok(tokens)) => view! {
-                            <Agents users=users.clone() refresh problem/>
-                            <Inboxes inboxes users=users.clone() refresh problem/>
-                            <Tokens tokens users fresh refresh problem/>
+                            <Agents users=users.clone() changes/>
+                            <Inboxes inboxes users=users.clone() changes/>
+                            <Tokens tokens users fresh changes/>
                         }.into_any(),
                         (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => view! {
                             <p class="error" role="alert">{e.message}</p>
@@ -59,32 +179,29 @@ pub fn AdminPage() -> impl IntoView {
 }
 
 #[component]
-fn Agents(
-    users: Vec<User>,
-    refresh: RwSignal<u32>,
-    problem: RwSignal<Option<String>>,
-) -> impl IntoView {
+fn Agents(users: Vec<User>, changes: Changes) -> impl IntoView {
     let email = RwSignal::new(String::new());
     let name = RwSignal::new(String::new());
     let role = RwSignal::new("agent".to_string());
     let password = RwSignal::new(String::new());
     let add = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
-        let role = Role::parse(&role.get_untracked()).unwrap_or(Role::Agent);
-        let call = create_user(
-            email.get_untracked(),
-            name.get_untracked(),
-            role,
-            password.get_untracked(),
-        );
-        act(refresh, problem, async move {
-            call.await?;
-            email.set(String::new());
-            name.set(String::new());
-            password.set(String::new());
-            Ok(())
+        changes.dispatch(Change::CreateUser {
+            email: email.get_untracked(),
+            name: name.get_untracked(),
+            role: Role::parse(&role.get_untracked()).unwrap_or(Role::Agent),
+            password: password.get_untracked(),
         });
     };
+    on_done(
+        changes,
+        |d| *d == Done::UserCreated,
+        move || {
+            for field in [email, name, password] {
+                field.set(String::new());
+            }
+        },
+    );
     view! {
         <h2>"Agents"</h2>
         <table data-testid="agents">
@@ -102,12 +219,14 @@ fn Agents(
                             <td>{u.role.as_str()}</td>
                             <td>{if u.disabled { "disabled" } else { "active" }}</td>
                             <td class="actions">
-                                <button class="link" on:click=move |_| act(refresh, problem,
-                                    update_user(id.clone(), None, Some(other_role), None, None))>
+                                <button class="link" on:click=move |_| {
+                                    changes.dispatch(Change::UpdateUser { id: id.clone(), role: Some(other_role), disabled: None });
+                                }>
                                     {format!("Make {}", other_role.as_str())}
                                 </button>
-                                <button class="link" on:click=move |_| act(refresh, problem,
-                                    update_user(id2.clone(), None, None, Some(!disabled), None))>
+                                <button class="link" on:click=move |_| {
+                                    changes.dispatch(Change::UpdateUser { id: id2.clone(), role: None, disabled: Some(!disabled) });
+                                }>
                                     {if disabled { "Enable" } else { "Disable" }}
                                 </button>
                             </td>
@@ -133,12 +252,7 @@ fn Agents(
 }
 
 #[component]
-fn Inboxes(
-    inboxes: Vec<InboxInfo>,
-    users: Vec<User>,
-    refresh: RwSignal<u32>,
-    problem: RwSignal<Option<String>>,
-) -> impl IntoView {
+fn Inboxes(inboxes: Vec<InboxInfo>, users: Vec<User>, changes: Changes) -> impl IntoView {
     let pnid = RwSignal::new(String::new());
     let name = RwSignal::new(String::new());
     let display = RwSignal::new(String::new());
@@ -148,22 +262,24 @@ fn Inboxes(
     let opt = |s: RwSignal<String>| Some(s.get_untracked()).filter(|v| !v.trim().is_empty());
     let add = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
-        let call = create_inbox(
-            pnid.get_untracked(),
-            opt(name),
-            opt(display),
-            opt(token),
-            opt(secret),
-            opt(verify),
-        );
-        act(refresh, problem, async move {
-            call.await?;
-            for s in [pnid, name, display, token, secret, verify] {
-                s.set(String::new());
-            }
-            Ok(())
+        changes.dispatch(Change::CreateInbox {
+            phone_number_id: pnid.get_untracked(),
+            name: opt(name),
+            display: opt(display),
+            token: opt(token),
+            secret: opt(secret),
+            verify: opt(verify),
         });
     };
+    on_done(
+        changes,
+        |d| *d == Done::InboxCreated,
+        move || {
+            for field in [pnid, name, display, token, secret, verify] {
+                field.set(String::new());
+            }
+        },
+    );
     let agents: Vec<User> = users
         .into_iter()
         .filter(|u| u.role == Role::Agent)
@@ -185,7 +301,7 @@ fn Inboxes(
                             <td><code>{inbox.phone_number_id.clone()}</code></td>
                             <td>
                                 {if inbox.own_credentials { "own" } else { "from the environment" }}
-                                <CredentialsForm inbox_id=inbox.id.clone() refresh problem/>
+                                <CredentialsForm inbox_id=inbox.id.clone() changes/>
                             </td>
                             <td class="members">
                                 {agents.iter().map(|a| {
@@ -194,8 +310,9 @@ fn Inboxes(
                                     view! {
                                         <label class="member">
                                             <input type="checkbox" checked=member
-                                                on:change=move |_| act(refresh, problem,
-                                                    set_inbox_member(inbox_id.clone(), user_id.clone(), !member))/>
+                                                on:change=move |_| {
+                                                    changes.dispatch(Change::SetMember { inbox_id: inbox_id.clone(), user_id: user_id.clone(), member: !member });
+                                                }/>
                                             {a.name.clone()}
                                         </label>
                                     }
@@ -226,11 +343,7 @@ fn Inboxes(
 
 /// Replaces an inbox's credentials; a field left blank keeps the current value.
 #[component]
-fn CredentialsForm(
-    inbox_id: String,
-    refresh: RwSignal<u32>,
-    problem: RwSignal<Option<String>>,
-) -> impl IntoView {
+fn CredentialsForm(inbox_id: String, changes: Changes) -> impl IntoView {
     let open = RwSignal::new(false);
     let token = RwSignal::new(String::new());
     let secret = RwSignal::new(String::new());
@@ -238,16 +351,13 @@ fn CredentialsForm(
     let opt = |s: RwSignal<String>| Some(s.get_untracked()).filter(|v| !v.is_empty());
     let save = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
-        let call = update_inbox(
-            inbox_id.clone(),
-            None,
-            None,
-            opt(token),
-            opt(secret),
-            opt(verify),
-        );
         open.set(false);
-        act(refresh, problem, call);
+        changes.dispatch(Change::SetCredentials {
+            inbox_id: inbox_id.clone(),
+            token: opt(token),
+            secret: opt(secret),
+            verify: opt(verify),
+        });
     };
     view! {
         <button class="link" on:click=move |_| open.update(|o| *o = !*o)>"Change"</button>
@@ -267,8 +377,7 @@ fn Tokens(
     tokens: Vec<ApiTokenInfo>,
     users: Vec<User>,
     fresh: RwSignal<Option<String>>,
-    refresh: RwSignal<u32>,
-    problem: RwSignal<Option<String>>,
+    changes: Changes,
 ) -> impl IntoView {
     let name = RwSignal::new(String::new());
     let user = RwSignal::new(users.first().map(|u| u.id.clone()).unwrap_or_default());
@@ -278,14 +387,16 @@ fn Tokens(
         .collect();
     let create = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
-        let call = create_api_token(name.get_untracked(), user.get_untracked());
-        act(refresh, problem, async move {
-            let created = call.await?;
-            fresh.set(Some(created.secret));
-            name.set(String::new());
-            Ok(())
+        changes.dispatch(Change::CreateToken {
+            name: name.get_untracked(),
+            user_id: user.get_untracked(),
         });
     };
+    on_done(
+        changes,
+        |d| matches!(d, Done::TokenCreated(_)),
+        move || name.set(String::new()),
+    );
     view! {
         <h2>"API tokens"</h2>
         <p class="hint">"A token acts as the user it belongs to, with the same inboxes. Send it as "
@@ -308,8 +419,9 @@ fn Tokens(
                             <td>{owner}</td>
                             <td>{if t.revoked { "revoked" } else { "active" }}</td>
                             <td>{(!t.revoked).then(|| view! {
-                                <button class="link" on:click=move |_| act(refresh, problem,
-                                    revoke_api_token(id.clone()))>"Revoke"</button>
+                                <button class="link" on:click=move |_| {
+                                    changes.dispatch(Change::RevokeToken { id: id.clone() });
+                                }>"Revoke"</button>
                             })}</td>
                         </tr>
                     }

@@ -5,7 +5,7 @@ use leptos::prelude::*;
 
 use super::Interactive;
 use super::bubble::Bubble;
-use super::state::InboxCtx;
+use super::state::{InboxCtx, upload_action, upload_problem, uploading_name};
 use super::structured::StructuredComposer;
 use super::template_form::TemplateForm;
 use crate::api::{DEFAULT_PAGE, load_messages, mark_conversation_read};
@@ -40,11 +40,20 @@ pub fn ChatBox(conversation_id: String) -> impl IntoView {
     });
 
     // Events for this conversation are kept from now on, even before its history loads.
-    ctx.thread.update(|t| t.open(&conversation_id));
+    ctx.thread.change_thread(|t| t.open(&conversation_id));
 
-    // Seen by an agent: clear the unread count while the page is visible. `marking`
-    // is a signal so that a message arriving mid-request is cleared once it returns.
-    let marking = RwSignal::new(false);
+    // Seen by an agent: clear the unread count while the page is visible. The effect
+    // watches `pending`, so a message arriving mid-request is cleared once it returns.
+    let marking = Action::new_unsync(move |id: &String| {
+        let id = id.clone();
+        async move {
+            if let Ok(c) = mark_conversation_read(id).await {
+                ctx.conversations.update(|all| {
+                    super::state::upsert_conversation(all, c);
+                });
+            }
+        }
+    });
     let id = conversation_id.clone();
     Effect::new(move |_| {
         let unread = conversation
@@ -52,17 +61,8 @@ pub fn ChatBox(conversation_id: String) -> impl IntoView {
             .as_ref()
             .map(|c| c.unread_count)
             .unwrap_or(0);
-        if unread > 0 && ctx.visible.get() && !marking.get() {
-            marking.set(true);
-            let id = id.clone();
-            leptos::task::spawn_local(async move {
-                if let Ok(c) = mark_conversation_read(id).await {
-                    ctx.conversations.update(|all| {
-                        super::state::upsert_conversation(all, c);
-                    });
-                }
-                marking.set(false);
-            });
+        if unread > 0 && ctx.visible.get() && !marking.pending().get() {
+            marking.dispatch(id.clone());
         }
     });
 
@@ -91,7 +91,7 @@ pub fn ChatBox(conversation_id: String) -> impl IntoView {
                         Suspend::new(async move {
                             match history.await {
                                 Ok(page) => {
-                                    ctx.thread.update(|t| t.set_page(&id, page));
+                                    ctx.thread.change_thread(|t| t.set_page(&id, page));
                                     view! { <ThreadView conversation_id=id/> }.into_any()
                                 }
                                 Err(e) => view! {
@@ -113,25 +113,23 @@ pub fn ChatBox(conversation_id: String) -> impl IntoView {
 fn ThreadView(conversation_id: String) -> impl IntoView {
     let ctx = expect_context::<InboxCtx>();
     let scroller = NodeRef::<html::Div>::new();
-    let loading_older = RwSignal::new(false);
-
     let id = conversation_id.clone();
-    let load_older = move |_| {
-        let Some(before) = ctx.thread.read_untracked().next.clone() else {
-            return;
-        };
-        if loading_older.get_untracked() {
-            return;
-        }
-        loading_older.set(true);
-        let id = id.clone();
-        leptos::task::spawn_local(async move {
-            let result = load_messages(id.clone(), Some(before), Some(DEFAULT_PAGE)).await;
-            if let Ok(page) = result {
-                ctx.thread.update(|t| t.add_older(&id, page));
+    let older = Action::new_unsync(move |before: &String| {
+        let (id, before) = (id.clone(), before.clone());
+        async move {
+            if let Ok(page) = load_messages(id.clone(), Some(before), Some(DEFAULT_PAGE)).await {
+                ctx.thread.change_thread(|t| t.add_older(&id, page));
             }
-            loading_older.set(false);
-        });
+        }
+    });
+    let loading_older = older.pending();
+    let load_older = move |_| {
+        let next = ctx.thread.thread.read_untracked().next.clone();
+        if let Some(before) = next
+            && !loading_older.get_untracked()
+        {
+            older.dispatch(before);
+        }
     };
 
     // Follow the newest message as chat apps do, unless the agent has scrolled up to
@@ -139,6 +137,7 @@ fn ThreadView(conversation_id: String) -> impl IntoView {
     let following = StoredValue::new(true);
     let newest = Memo::new(move |_| {
         ctx.thread
+            .thread
             .read()
             .messages
             .last()
@@ -161,22 +160,23 @@ fn ThreadView(conversation_id: String) -> impl IntoView {
 
     view! {
         <div class="thread" node_ref=scroller data-testid="thread" on:scroll=on_scroll>
-            <Show when=move || ctx.thread.read().next.is_some()>
-                <button class="load-older" data-testid="load-older" on:click=load_older.clone()
+            <Show when=move || ctx.thread.thread.read().next.is_some()>
+                <button class="load-older" data-testid="load-older" on:click=load_older
                     disabled=move || loading_older.get()>
                     {move || if loading_older.get() { "Loading…" } else { "Load older messages" }}
                 </button>
             </Show>
-            <Show when=move || ctx.thread.read().messages.is_empty()>
+            <Show when=move || ctx.thread.order.read().is_empty()>
                 <p class="hint">"No messages yet."</p>
             </Show>
+            // Keyed by id: an event re-renders the one bubble whose message it changes.
             <For
-                each=move || {
-                    // Reactions show on the message they react to.
-                    ctx.thread.get().messages.into_iter().filter(|m| !m.is_reaction())
+                each=move || ctx.thread.order.get()
+                key=|id| id.clone()
+                children=move |id| {
+                    let message = ctx.thread.bubble(&id);
+                    move || message.as_ref().map(|m| view! { <Bubble m=m.get()/> })
                 }
-                key=|m| (m.id.clone(), m.version, m.status)
-                children=move |m| view! { <Bubble m/> }
             />
         </div>
     }
@@ -225,40 +225,26 @@ fn Composer(conversation_id: String, conversation: Memo<Option<Conversation>>) -
     let too_long = move || text.read().chars().count() > crate::model::MAX_TEXT_LEN;
     let send_on_enter = send.clone();
     // The file being uploaded, and why the last one was refused.
-    let uploading = RwSignal::new(None::<String>);
-    let upload_error = RwSignal::new(None::<String>);
-    let file_input = NodeRef::<leptos::html::Input>::new();
-    let attach = {
+    let upload = {
         let conversation_id = conversation_id.clone();
-        move |_| {
-            #[cfg(feature = "hydrate")]
-            {
-                let Some(input) = file_input.get_untracked() else {
-                    return;
-                };
-                let Some(file) = input.files().and_then(|list| list.get(0)) else {
-                    return;
-                };
-                // Cleared, so picking the same file again is a new change.
-                input.set_value("");
-                uploading.set(Some(file.name()));
-                upload_error.set(None);
-                let conversation_id = conversation_id.clone();
-                leptos::task::spawn_local(async move {
-                    match super::state::upload_file(file).await {
-                        Ok(info) => {
-                            // The text typed so far becomes the caption.
-                            if ctx.send_upload(conversation_id, info, text.get_untracked()) {
-                                text.set(String::new());
-                            }
-                        }
-                        Err(reason) => upload_error.set(Some(reason)),
-                    }
-                    uploading.set(None);
-                });
+        upload_action(move |info| {
+            // The text typed so far becomes the caption.
+            if ctx.send_upload(conversation_id.clone(), info, text.get_untracked()) {
+                text.set(String::new());
             }
-            #[cfg(not(feature = "hydrate"))]
-            let _ = (&conversation_id, file_input, uploading, upload_error);
+        })
+    };
+    let uploading = move || uploading_name(upload);
+    let upload_error = move || upload_problem(upload);
+    let file_input = NodeRef::<leptos::html::Input>::new();
+    let attach = move |_| {
+        #[cfg(feature = "hydrate")]
+        if let Some(input) = file_input.get_untracked()
+            && let Some(file) = input.files().and_then(|list| list.get(0))
+        {
+            // Cleared, so picking the same file again is a new change.
+            input.set_value("");
+            upload.dispatch_local(file);
         }
     };
     let reply_here = {
@@ -272,16 +258,19 @@ fn Composer(conversation_id: String, conversation: Memo<Option<Conversation>>) -
     // "typing…" for the customer, refreshed at most every 20 s (WhatsApp keeps it 25 s).
     let last_typing = StoredValue::new(0i64);
     let typing_id = conversation_id.clone();
+    let tell_typing = Action::new_unsync(|id: &String| {
+        let id = id.clone();
+        async move {
+            let _ = crate::api::show_typing(id).await;
+        }
+    });
     let typing = move || {
         let now = super::state::now_secs();
         if now - last_typing.get_value() < 20 {
             return;
         }
         last_typing.set_value(now);
-        let id = typing_id.clone();
-        leptos::task::spawn_local(async move {
-            let _ = crate::api::show_typing(id).await;
-        });
+        tell_typing.dispatch(typing_id.clone());
     };
     let structured_id = conversation_id.clone();
     view! {
@@ -295,7 +284,6 @@ fn Composer(conversation_id: String, conversation: Memo<Option<Conversation>>) -
             fallback=move || {
                 let send = send.clone();
                 let send_on_enter = send_on_enter.clone();
-                let attach = attach.clone();
                 let reply_here = reply_here.clone();
                 let structured_id = structured_id.clone();
                 let typing = typing.clone();
@@ -309,14 +297,14 @@ fn Composer(conversation_id: String, conversation: Memo<Option<Conversation>>) -
                                 data-testid="cancel-reply" on:click=move |_| ctx.replying.set(None)>"✕"</button>
                         </div>
                     })}
-                    <Show when=move || uploading.get().is_some()>
+                    <Show when=move || uploading().is_some()>
                         <p class="uploading" data-testid="uploading" role="status">
-                            "Uploading " {move || uploading.get().unwrap_or_default()} "…"
+                            "Uploading " {move || uploading().unwrap_or_default()} "…"
                         </p>
                     </Show>
-                    <Show when=move || upload_error.get().is_some()>
+                    <Show when=move || upload_error().is_some()>
                         <p class="error" role="alert" data-testid="upload-error">
-                            "Not attached: " {move || upload_error.get().unwrap_or_default()}
+                            "Not attached: " {move || upload_error().unwrap_or_default()}
                         </p>
                     </Show>
                     <form class="composer" on:submit=move |ev| {
@@ -329,7 +317,7 @@ fn Composer(conversation_id: String, conversation: Memo<Option<Conversation>>) -
                                 <span class="visually-hidden">"Attach a file"</span>
                                 <input type="file" data-testid="attach" node_ref=file_input
                                     accept=ACCEPTED_FILES on:change=attach
-                                    disabled=move || uploading.get().is_some()/>
+                                    disabled=move || uploading().is_some()/>
                             </label>
                             <textarea
                                 data-testid="composer"

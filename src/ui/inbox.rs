@@ -7,7 +7,7 @@ use leptos_router::hooks::use_location;
 use super::state::InboxCtx;
 use super::status_icon::StatusIcon;
 use super::time::list_time;
-use crate::api::{me, server_info, sign_out};
+use crate::api::{SignOut, me, server_info};
 use crate::model::{Conversation, Direction, Me, Role, ServerInfo};
 
 #[component]
@@ -161,16 +161,18 @@ fn InboxShell(me: Me, info: Resource<Result<ServerInfo, crate::error::ApiError>>
 
 #[component]
 fn UserMenu(me: Me) -> impl IntoView {
-    let signing_out = RwSignal::new(false);
-    let out = move |_| {
-        signing_out.set(true);
-        leptos::task::spawn_local(async move {
-            let _ = sign_out().await;
+    let signing_out = ServerAction::<SignOut>::new();
+    // Signed out (or the session was already gone): to the sign-in page.
+    Effect::new(move |_| {
+        if signing_out.value().read().is_some() {
             #[cfg(feature = "hydrate")]
             if let Some(w) = web_sys::window() {
                 let _ = w.location().set_href("/login");
             }
-        });
+        }
+    });
+    let out = move |_| {
+        signing_out.dispatch(SignOut {});
     };
     let is_admin = me.user.role == Role::Admin;
     view! {
@@ -180,7 +182,7 @@ fn UserMenu(me: Me) -> impl IntoView {
                 {me.user.name.clone()}
                 <span class="role">{me.user.role.as_str()}</span>
             </span>
-            <button class="link" data-testid="sign-out" on:click=out disabled=move || signing_out.get()>
+            <button class="link" data-testid="sign-out" on:click=out disabled=move || signing_out.pending().get() || signing_out.value().read().is_some()>
                 "Sign out"
             </button>
         </nav>

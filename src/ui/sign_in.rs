@@ -3,7 +3,7 @@
 use leptos::prelude::*;
 use leptos_router::components::Redirect;
 
-use crate::api::{me, sign_in, sign_in_info};
+use crate::api::{SignIn, me, sign_in_info};
 
 #[component]
 pub fn SignInPage() -> impl IntoView {
@@ -13,37 +13,38 @@ pub fn SignInPage() -> impl IntoView {
     // reset by hydration, wiping whatever was typed (or autofilled) before the app loaded.
     let email = NodeRef::<leptos::html::Input>::new();
     let password = NodeRef::<leptos::html::Input>::new();
-    let problem = RwSignal::new(None::<String>);
-    let busy = RwSignal::new(false);
+    let signing_in = ServerAction::<SignIn>::new();
+    // A full load once signed in, so the inbox is rendered for the new session; the
+    // button stays busy until the page goes.
+    let signed_in = move || matches!(signing_in.value().get(), Some(Ok(_)));
+    Effect::new(move |_| {
+        if signed_in() {
+            #[cfg(feature = "hydrate")]
+            if let Some(w) = web_sys::window() {
+                let _ = w.location().set_href("/");
+            }
+        }
+    });
+    let busy = move || signing_in.pending().get() || signed_in();
+    let problem = move || match signing_in.value().get() {
+        Some(Err(e)) if !signing_in.pending().get() => Some(e.message),
+        _ => None,
+    };
     // The button stays disabled until the page is interactive, so a submit can never fall
     // back to a plain form post that would put the password in a URL. The inputs stay
     // usable (see above), unlike the other forms' `Interactive`.
     let hydrated = super::hydrated();
 
     let submit = move || {
-        if busy.get_untracked() {
+        if signing_in.pending().get_untracked() {
             return;
         }
-        busy.set(true);
-        problem.set(None);
         let read = |input: NodeRef<leptos::html::Input>| {
             input.get_untracked().map(|i| i.value()).unwrap_or_default()
         };
-        let (e, p) = (read(email), read(password));
-        leptos::task::spawn_local(async move {
-            match sign_in(e, p).await {
-                Ok(_) => {
-                    // A full load, so the inbox is rendered for the new session.
-                    #[cfg(feature = "hydrate")]
-                    if let Some(w) = web_sys::window() {
-                        let _ = w.location().set_href("/");
-                    }
-                }
-                Err(err) => {
-                    problem.set(Some(err.message));
-                    busy.set(false);
-                }
-            }
+        signing_in.dispatch(SignIn {
+            email: read(email),
+            password: read(password),
         });
     };
 
@@ -69,9 +70,9 @@ pub fn SignInPage() -> impl IntoView {
                     <input type="password" autocomplete="current-password" required data-testid="password"
                         node_ref=password/>
                 </label>
-                {move || problem.get().map(|p| view! { <p class="error" role="alert" data-testid="sign-in-error">{p}</p> })}
-                <button type="submit" data-testid="sign-in" disabled=move || !hydrated.get() || busy.get()>
-                    {move || if busy.get() { "Signing in…" } else { "Sign in" }}
+                {move || problem().map(|p| view! { <p class="error" role="alert" data-testid="sign-in-error">{p}</p> })}
+                <button type="submit" data-testid="sign-in" disabled=move || !hydrated.get() || busy()>
+                    {move || if busy() { "Signing in…" } else { "Sign in" }}
                 </button>
                 <Suspense fallback=|| ()>
                     {move || Suspend::new(async move {

@@ -5,7 +5,8 @@ use leptos::prelude::*;
 use serde_json::json;
 
 use super::Interactive;
-use crate::api::{simulate_burst, simulate_customer_message, simulate_fault};
+use crate::api::{SimulateCustomerMessage, simulate_burst, simulate_fault};
+use crate::error::ApiError;
 use crate::model::ServerInfo;
 
 /// What a customer can send from the panel: (kind, label).
@@ -92,44 +93,58 @@ pub fn SimulatorPanel(info: ServerInfo) -> impl IntoView {
     let to = RwSignal::new(String::new());
     let text = RwSignal::new(String::new());
     let kind = RwSignal::new(String::from("text"));
-    let busy = RwSignal::new(false);
     let problem = RwSignal::new(None::<String>);
     let notice = RwSignal::new(None::<String>);
+    let writing = ServerAction::<SimulateCustomerMessage>::new();
+    // Faults and bursts answer with a line for the panel.
+    let scheduling = Action::new_unsync(
+        |(label, fault, inbox): &(&'static str, serde_json::Value, Option<String>)| {
+            let (label, fault, inbox) = (*label, fault.clone(), inbox.clone());
+            async move {
+                let n = simulate_fault(fault, inbox).await?;
+                Ok::<_, ApiError>(format!("Scheduled: {label} ({n} pending)"))
+            }
+        },
+    );
+    let bursting = Action::new_unsync(|inbox: &Option<String>| {
+        let inbox = inbox.clone();
+        async move {
+            let n = simulate_burst(25, inbox).await?;
+            Ok::<_, ApiError>(format!("{n} customers wrote at once"))
+        }
+    });
+    Effect::new(move |_| match writing.value().get() {
+        Some(Ok(_)) => text.set(String::new()),
+        Some(Err(e)) => problem.set(Some(e.message)),
+        None => {}
+    });
+    let show = move |answer: Option<Result<String, ApiError>>| match answer {
+        Some(Ok(line)) => notice.set(Some(line)),
+        Some(Err(e)) => problem.set(Some(e.message)),
+        None => {}
+    };
+    Effect::new(move |_| show(scheduling.value().get()));
+    Effect::new(move |_| show(bursting.value().get()));
+    let busy = writing.pending();
     let send = move || {
         if busy.get_untracked() {
             return;
         }
-        busy.set(true);
         problem.set(None);
-        let wa_id = Some(who.get_untracked()).filter(|w| !w.is_empty());
-        let body = Some(text.get_untracked()).filter(|t| !t.trim().is_empty());
-        let inbox = Some(to.get_untracked()).filter(|i| !i.is_empty());
-        let kind = Some(kind.get_untracked());
-        leptos::task::spawn_local(async move {
-            match simulate_customer_message(wa_id, body, inbox, kind, None).await {
-                Ok(_) => text.set(String::new()),
-                Err(e) => problem.set(Some(e.message)),
-            }
-            busy.set(false);
+        writing.dispatch(SimulateCustomerMessage {
+            wa_id: Some(who.get_untracked()).filter(|w| !w.is_empty()),
+            text: Some(text.get_untracked()).filter(|t| !t.trim().is_empty()),
+            inbox_id: Some(to.get_untracked()).filter(|i| !i.is_empty()),
+            kind: Some(kind.get_untracked()),
+            target: None,
         });
     };
     let fault = move |label: &'static str, value: serde_json::Value| {
         let inbox = Some(to.get_untracked()).filter(|i| !i.is_empty());
-        leptos::task::spawn_local(async move {
-            match simulate_fault(value, inbox).await {
-                Ok(n) => notice.set(Some(format!("Scheduled: {label} ({n} pending)"))),
-                Err(e) => problem.set(Some(e.message)),
-            }
-        });
+        scheduling.dispatch((label, value, inbox));
     };
     let burst = move |_| {
-        let inbox = Some(to.get_untracked()).filter(|i| !i.is_empty());
-        leptos::task::spawn_local(async move {
-            match simulate_burst(25, inbox).await {
-                Ok(n) => notice.set(Some(format!("{n} customers wrote at once"))),
-                Err(e) => problem.set(Some(e.message)),
-            }
-        });
+        bursting.dispatch(Some(to.get_untracked()).filter(|i| !i.is_empty()));
     };
     view! {
         <section class="sim-panel" data-testid="simulator-panel" aria-label="Simulator">

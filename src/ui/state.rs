@@ -1,125 +1,17 @@
-//! The browser's copy of the inbox, and how events and pages merge into it.
-//!
-//! Every merge is keyed by id and guarded by the object's `version`, so applying an event
-//! twice, or a page that is older than an event already applied, changes nothing.
+//! The inbox page's shared state: the conversation list, the open thread with one
+//! signal per message (so an event re-renders the one bubble it changes), the live
+//! connection's state, and the actions that send.
+
+use std::collections::HashMap;
 
 use leptos::prelude::*;
 
+pub use super::thread::{Thread, is_local, upsert_conversation, upsert_message};
 use crate::error::ApiError;
 use crate::model::{
-    Content, Conversation, ConversationList, Cursor, Details, Direction, ErrorInfo, Frame, Media,
-    MediaState, Message, MessageKind, MessagePage, MessageStatus, Outgoing, Quote, TemplateSpec,
-    UploadInfo,
+    Content, Conversation, ConversationList, Details, Direction, ErrorInfo, Frame, Media,
+    MediaState, Message, MessageKind, MessageStatus, Outgoing, Quote, TemplateSpec, UploadInfo,
 };
-
-/// Inserts or replaces a conversation, keeping the list ordered by last activity.
-pub fn upsert_conversation(list: &mut Vec<Conversation>, c: Conversation) -> bool {
-    match list.iter().position(|x| x.id == c.id) {
-        Some(i) if list[i].version > c.version => return false,
-        Some(i) if list[i] == c => return false,
-        Some(i) => list[i] = c,
-        None => list.push(c),
-    }
-    list.sort_by(|a, b| {
-        b.last_activity_at
-            .cmp(&a.last_activity_at)
-            .then_with(|| a.id.cmp(&b.id))
-    });
-    true
-}
-
-/// Inserts or replaces a message, keeping history ordered oldest first. A server copy
-/// replaces the optimistic local bubble with the same `client_id`.
-pub fn upsert_message(list: &mut Vec<Message>, m: Message) -> bool {
-    if let Some(cid) = &m.client_id
-        && let Some(i) = list
-            .iter()
-            .position(|x| x.id != m.id && x.client_id.as_ref() == Some(cid) && is_local(x))
-    {
-        list.remove(i);
-    }
-    match list.iter().position(|x| x.id == m.id) {
-        Some(i) if list[i].version > m.version => return false,
-        Some(i) if list[i] == m => return false,
-        Some(i) => {
-            list.remove(i);
-        }
-        None => {}
-    }
-    let at = list.partition_point(|x| x.sort_key() <= m.sort_key());
-    list.insert(at, m);
-    true
-}
-
-/// A bubble that exists only in this browser so far.
-pub fn is_local(m: &Message) -> bool {
-    m.id.starts_with("local-")
-}
-
-/// The open conversation's loaded history.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct Thread {
-    pub conversation_id: Option<String>,
-    /// Oldest first.
-    pub messages: Vec<Message>,
-    /// Cursor for the next older page; `None` once the start is reached.
-    pub next: Option<String>,
-    pub loaded: bool,
-}
-
-impl Thread {
-    /// Switches to `conversation_id` before its history arrives, so live events for it
-    /// are kept rather than dropped while the first page loads.
-    pub fn open(&mut self, conversation_id: &str) {
-        if self.conversation_id.as_deref() != Some(conversation_id) {
-            *self = Thread {
-                conversation_id: Some(conversation_id.to_string()),
-                ..Default::default()
-            };
-        }
-    }
-
-    /// Takes a first page (or a reload of it) for `conversation_id`.
-    pub fn set_page(&mut self, conversation_id: &str, page: MessagePage) {
-        self.open(conversation_id);
-        if self.loaded {
-            // A reload must not forget older pages already loaded.
-            let ours = self.next.as_deref().and_then(Cursor::decode);
-            let theirs = page.next.as_deref().and_then(Cursor::decode);
-            self.next = match (ours, theirs) {
-                (Some(a), Some(b)) => Some(a.min(b).encode()),
-                _ => None,
-            };
-            for m in page.messages {
-                upsert_message(&mut self.messages, m);
-            }
-            return;
-        }
-        self.next = page.next;
-        self.loaded = true;
-        for m in page.messages {
-            upsert_message(&mut self.messages, m);
-        }
-    }
-
-    /// Adds an older page fetched with `next`.
-    pub fn add_older(&mut self, conversation_id: &str, page: MessagePage) {
-        if self.conversation_id.as_deref() != Some(conversation_id) {
-            return;
-        }
-        self.next = page.next;
-        for m in page.messages {
-            upsert_message(&mut self.messages, m);
-        }
-    }
-
-    pub fn upsert(&mut self, m: Message) -> bool {
-        if self.conversation_id.as_deref() != Some(m.conversation_id.as_str()) {
-            return false;
-        }
-        upsert_message(&mut self.messages, m)
-    }
-}
 
 /// The socket's state, as the header shows it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -159,12 +51,97 @@ pub struct Clock {
     pub now_secs: i64,
 }
 
+/// The open thread, keyed: the plain [`Thread`] (order, cursor), the ids of its bubbles,
+/// and one signal per message, so an event re-renders the one bubble it changes and the
+/// list only when a message comes or goes. All handles, so it is `Copy`.
+#[derive(Clone, Copy)]
+pub struct ThreadStore {
+    pub thread: RwSignal<Thread>,
+    /// The ids of the bubbles, oldest first (reactions show on their message).
+    pub order: RwSignal<Vec<String>>,
+    bubbles: StoredValue<HashMap<String, ArcRwSignal<Message>>>,
+}
+
+impl ThreadStore {
+    fn new() -> Self {
+        Self {
+            thread: RwSignal::new(Thread::default()),
+            order: RwSignal::new(Vec::new()),
+            bubbles: StoredValue::new(HashMap::new()),
+        }
+    }
+
+    /// The message behind a bubble, as a signal of its own.
+    pub fn bubble(&self, id: &str) -> Option<ArcRwSignal<Message>> {
+        self.bubbles.with_value(|b| b.get(id).cloned())
+    }
+
+    /// Changes the thread as a whole (opening it, a page of history): every bubble whose
+    /// message changed gets its new copy, and the order is set again.
+    pub fn change_thread(&self, change: impl FnOnce(&mut Thread)) {
+        self.thread.update(change);
+        let thread = self.thread.read_untracked();
+        let mut order = Vec::with_capacity(thread.messages.len());
+        self.bubbles.update_value(|bubbles| {
+            let mut kept = HashMap::with_capacity(thread.messages.len());
+            for m in thread.messages.iter().filter(|m| !m.is_reaction()) {
+                let bubble = match bubbles.remove(&m.id) {
+                    Some(b) => {
+                        if b.with_untracked(|old| old != m) {
+                            b.set(m.clone());
+                        }
+                        b
+                    }
+                    None => ArcRwSignal::new(m.clone()),
+                };
+                order.push(m.id.clone());
+                kept.insert(m.id.clone(), bubble);
+            }
+            *bubbles = kept;
+        });
+        if self.order.with_untracked(|o| *o != order) {
+            self.order.set(order);
+        }
+    }
+
+    /// Merges one message (an event, a send's answer): only its bubble re-renders, unless
+    /// it is new or replaces a local bubble, which changes the order.
+    pub fn upsert(&self, m: Message) {
+        if self
+            .thread
+            .with_untracked(|t| t.conversation_id.as_deref() != Some(m.conversation_id.as_str()))
+        {
+            return;
+        }
+        let replaces_local = m.client_id.as_ref().is_some_and(|cid| {
+            self.thread.with_untracked(|t| {
+                t.messages
+                    .iter()
+                    .any(|x| x.id != m.id && is_local(x) && x.client_id.as_ref() == Some(cid))
+            })
+        });
+        match self.bubble(&m.id) {
+            Some(bubble) if !replaces_local => {
+                let mut changed = false;
+                self.thread
+                    .update_untracked(|t| changed = t.upsert(m.clone()));
+                if changed {
+                    bubble.set(m);
+                }
+            }
+            _ => self.change_thread(|t| {
+                t.upsert(m);
+            }),
+        }
+    }
+}
+
 /// Everything the inbox page shares, provided as context. All fields are arena handles,
 /// so the struct is `Copy`.
 #[derive(Clone, Copy)]
 pub struct InboxCtx {
     pub conversations: RwSignal<Vec<Conversation>>,
-    pub thread: RwSignal<Thread>,
+    pub thread: ThreadStore,
     pub open: Memo<Option<String>>,
     pub live: RwSignal<LiveState>,
     /// Event seq the first conversation list reflects; the socket resumes from it.
@@ -180,18 +157,25 @@ pub struct InboxCtx {
     /// The message the agent is replying to, if any; the next send quotes it.
     pub replying: RwSignal<Option<Message>>,
     /// What each local bubble sends, by client id, so its retry sends the same thing.
-    outgoing: StoredValue<std::collections::HashMap<String, Outgoing>>,
+    outgoing: StoredValue<HashMap<String, Outgoing>>,
     /// Sending paused (with why) or resumed (`None`) per inbox, as events told since the
     /// page's server info was loaded; it wins over that.
     pub paused: RwSignal<std::collections::HashMap<String, Option<String>>>,
+    /// Sends a local bubble (and sends it again after a failure), see [`Self::deliver`].
+    delivering: Action<Message, ()>,
+    retrying: Action<Message, ()>,
+    reacting: Action<(String, String, String), ()>,
+    refetching: Action<String, ()>,
 }
 
 impl InboxCtx {
     pub fn new(open: Memo<Option<String>>) -> Self {
         let epoch = RwSignal::new(0);
+        let thread = ThreadStore::new();
+        let outgoing = StoredValue::new(HashMap::new());
         Self {
             conversations: RwSignal::new(Vec::new()),
-            thread: RwSignal::new(Thread::default()),
+            thread,
             open,
             live: RwSignal::new(LiveState::Connecting),
             base_seq: RwSignal::new(None),
@@ -203,8 +187,18 @@ impl InboxCtx {
             visible: RwSignal::new(true),
             list: Resource::new(move || epoch.get(), |_| crate::api::list_conversations()),
             replying: RwSignal::new(None),
-            outgoing: StoredValue::new(Default::default()),
+            outgoing,
             paused: RwSignal::new(Default::default()),
+            delivering: Action::new_unsync(move |local: &Message| {
+                deliver(thread, outgoing, local.clone())
+            }),
+            retrying: Action::new_unsync(move |failed: &Message| retry(thread, failed.clone())),
+            reacting: Action::new_unsync(
+                |(conversation_id, message_id, emoji): &(String, String, String)| {
+                    react(conversation_id.clone(), message_id.clone(), emoji.clone())
+                },
+            ),
+            refetching: Action::new_unsync(|message_id: &String| refetch(message_id.clone())),
         }
     }
 
@@ -231,9 +225,7 @@ impl InboxCtx {
     pub fn apply_event(&self, frame: Frame) -> bool {
         match frame {
             Frame::MessageCreated { data, .. } | Frame::MessageUpdated { data, .. } => {
-                self.thread.update(|t| {
-                    t.upsert(data);
-                });
+                self.thread.upsert(data);
                 true
             }
             Frame::ConversationUpdated { data, .. } => {
@@ -396,120 +388,116 @@ impl InboxCtx {
             reply_to: None,
             details,
         };
-        self.thread.update(|t| {
-            t.upsert(local.clone());
-        });
+        self.thread.upsert(local.clone());
         self.deliver(local);
     }
 
     /// (Re)sends a local bubble with its original client id.
     pub fn deliver(&self, local: Message) {
-        let ctx = *self;
-        leptos::task::spawn_local(async move {
-            let client_id = local.client_id.clone().unwrap_or_default();
-            let mut failed = local.clone();
-            let Some(outgoing) = ctx.outgoing.with_value(|all| all.get(&client_id).cloned()) else {
-                // Only bubbles made on this page can be sent from it.
-                failed.status = MessageStatus::Failed;
-                failed.error = Some(ErrorInfo {
-                    code: 0,
-                    title: "Not sent: write it again".into(),
-                    detail: None,
-                });
-                failed.version += 1;
-                ctx.thread.update(|t| {
-                    t.upsert(failed);
-                });
-                return;
-            };
-            failed.status = MessageStatus::Pending;
-            failed.error = None;
-            ctx.thread.update(|t| {
-                t.upsert(failed.clone());
-            });
-            let mut wait = 500;
-            for attempt in 1..=4 {
-                let result = crate::api::send_outgoing(
-                    local.conversation_id.clone(),
-                    client_id.clone(),
-                    outgoing.clone(),
-                )
-                .await;
-                match result {
-                    Ok(m) => {
-                        ctx.outgoing.update_value(|all| {
-                            all.remove(&client_id);
-                        });
-                        ctx.thread.update(|t| {
-                            t.upsert(m);
-                        });
-                        return;
-                    }
-                    Err(e) if e.is_transient() && attempt < 4 => {
-                        crate::ui::sleep_ms(wait).await;
-                        wait *= 2;
-                    }
-                    Err(e) => {
-                        failed.status = MessageStatus::Failed;
-                        failed.error = Some(local_error(&e));
-                        ctx.thread.update(|t| {
-                            t.upsert(failed);
-                        });
-                        return;
-                    }
-                }
-            }
-        });
+        self.delivering.dispatch(local);
     }
 
     /// Asks the server to send a failed message again. The answer (and the events that
     /// follow) replace the bubble; a refusal is shown on it.
     pub fn retry(&self, failed: Message) {
-        let ctx = *self;
-        leptos::task::spawn_local(async move {
-            match crate::api::retry_message(failed.id.clone()).await {
-                Ok(m) => ctx.thread.update(|t| {
-                    t.upsert(m);
-                }),
-                Err(e) => {
-                    let mut shown = failed.clone();
-                    shown.error = Some(ErrorInfo {
-                        code: failed.error.as_ref().map(|e| e.code).unwrap_or(0),
-                        title: format!("Retry refused: {}", e.message),
-                        detail: None,
-                    });
-                    shown.version += 1;
-                    ctx.thread.update(|t| {
-                        t.upsert(shown);
-                    });
-                }
-            }
-        });
+        self.retrying.dispatch(failed);
     }
 
     /// Reacts to a customer's message. The reaction appears on the bubble once WhatsApp
     /// accepts it (a `message.updated` event).
     pub fn react(&self, conversation_id: String, message_id: String, emoji: String) {
-        leptos::task::spawn_local(async move {
-            let outgoing = Outgoing::Reaction {
-                message_id,
-                emoji: Some(emoji),
-            };
-            if let Err(e) =
-                crate::api::send_outgoing(conversation_id, new_client_id(), outgoing).await
-            {
-                leptos::logging::warn!("reaction not sent: {}", e.message);
-            }
-        });
+        self.reacting.dispatch((conversation_id, message_id, emoji));
     }
 
     /// Asks the server to download a message's media again.
     pub fn refetch(&self, message_id: String) {
-        leptos::task::spawn_local(async move {
-            if let Err(e) = crate::api::refetch_media(message_id).await {
-                leptos::logging::warn!("media refetch refused: {}", e.message);
-            }
+        self.refetching.dispatch(message_id);
+    }
+}
+
+/// Sends a local bubble, retrying transient failures with the same client id (which the
+/// server deduplicates); the server's copy or the reason it failed replaces the bubble.
+async fn deliver(
+    thread: ThreadStore,
+    outgoing: StoredValue<HashMap<String, Outgoing>>,
+    local: Message,
+) {
+    let client_id = local.client_id.clone().unwrap_or_default();
+    let mut failed = local.clone();
+    let Some(sending) = outgoing.with_value(|all| all.get(&client_id).cloned()) else {
+        // Only bubbles made on this page can be sent from it.
+        failed.status = MessageStatus::Failed;
+        failed.error = Some(ErrorInfo {
+            code: 0,
+            title: "Not sent: write it again".into(),
+            detail: None,
         });
+        failed.version += 1;
+        thread.upsert(failed);
+        return;
+    };
+    failed.status = MessageStatus::Pending;
+    failed.error = None;
+    thread.upsert(failed.clone());
+    let mut wait = 500;
+    for attempt in 1..=4 {
+        let result = crate::api::send_outgoing(
+            local.conversation_id.clone(),
+            client_id.clone(),
+            sending.clone(),
+        )
+        .await;
+        match result {
+            Ok(m) => {
+                outgoing.update_value(|all| {
+                    all.remove(&client_id);
+                });
+                thread.upsert(m);
+                return;
+            }
+            Err(e) if e.is_transient() && attempt < 4 => {
+                crate::ui::sleep_ms(wait).await;
+                wait *= 2;
+            }
+            Err(e) => {
+                failed.status = MessageStatus::Failed;
+                failed.error = Some(local_error(&e));
+                thread.upsert(failed);
+                return;
+            }
+        }
+    }
+}
+
+async fn retry(thread: ThreadStore, failed: Message) {
+    match crate::api::retry_message(failed.id.clone()).await {
+        Ok(m) => thread.upsert(m),
+        Err(e) => {
+            let mut shown = failed.clone();
+            shown.error = Some(ErrorInfo {
+                code: failed.error.as_ref().map(|e| e.code).unwrap_or(0),
+                title: format!("Retry refused: {}", e.message),
+                detail: None,
+            });
+            shown.version += 1;
+            thread.upsert(shown);
+        }
+    }
+}
+
+async fn react(conversation_id: String, message_id: String, emoji: String) {
+    let outgoing = Outgoing::Reaction {
+        message_id,
+        emoji: Some(emoji),
+    };
+    if let Err(e) = crate::api::send_outgoing(conversation_id, new_client_id(), outgoing).await {
+        leptos::logging::warn!("reaction not sent: {}", e.message);
+    }
+}
+
+async fn refetch(message_id: String) {
+    if let Err(e) = crate::api::refetch_media(message_id).await {
+        leptos::logging::warn!("media refetch refused: {}", e.message);
     }
 }
 
@@ -570,167 +558,51 @@ pub fn new_client_id() -> String {
     )
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::model::{Contact, MessagePreview};
+/// A file the agent picked (the server renders the page, but nobody picks files there).
+#[cfg(feature = "hydrate")]
+pub type PickedFile = web_sys::File;
+/// Never made: the server has no files to pick.
+#[cfg(not(feature = "hydrate"))]
+#[derive(Clone)]
+pub struct PickedFile;
 
-    fn msg(id: &str, ts: i64, seq: i64, version: i64) -> Message {
-        Message {
-            id: id.into(),
-            wamid: None,
-            conversation_id: "c1".into(),
-            inbox_id: "i".into(),
-            direction: Direction::Out,
-            kind: MessageKind::Text,
-            text: Some(id.into()),
-            status: MessageStatus::Pending,
-            error: None,
-            timestamp: ts,
-            created_at: ts * 1000,
-            client_id: None,
-            seq,
-            version,
-            reply_to: None,
-            details: Details::default(),
+/// The upload of a picked file, as an action: `pending()` while it goes, `input()` names
+/// the file, and its value is the upload or why it was refused. `then` runs with the
+/// upload once it is kept.
+pub fn upload_action(
+    then: impl Fn(UploadInfo) + Clone + 'static,
+) -> Action<PickedFile, Result<UploadInfo, String>> {
+    Action::new_local(move |file: &PickedFile| {
+        let (file, then) = (file.clone(), then.clone());
+        async move {
+            let info = upload_file(file).await?;
+            then(info.clone());
+            Ok(info)
         }
-    }
+    })
+}
 
-    fn conv(id: &str, activity: i64, version: i64) -> Conversation {
-        Conversation {
-            id: id.into(),
-            inbox_id: "i".into(),
-            contact: Contact {
-                id: "k".into(),
-                name: None,
-                wa_id: Some("1".into()),
-                user_id: None,
-            },
-            last_message: None::<MessagePreview>,
-            unread_count: 0,
-            last_activity_at: activity,
-            last_inbound_at: None,
-            version,
-        }
-    }
+/// The name of the file an upload action is sending, while it sends.
+pub fn uploading_name(action: Action<PickedFile, Result<UploadInfo, String>>) -> Option<String> {
+    #[cfg(feature = "hydrate")]
+    return action.input().with(|f| f.as_ref().map(|f| f.name()));
+    #[cfg(not(feature = "hydrate"))]
+    return action.input().with(|_| None);
+}
 
-    #[test]
-    fn messages_sort_by_timestamp_then_seq_and_ignore_stale_versions() {
-        let mut list = Vec::new();
-        upsert_message(&mut list, msg("b", 10, 2, 1));
-        upsert_message(&mut list, msg("a", 10, 1, 1));
-        upsert_message(&mut list, msg("c", 9, 3, 1));
-        let ids: Vec<_> = list.iter().map(|m| m.id.as_str()).collect();
-        assert_eq!(ids, ["c", "a", "b"]);
-
-        let mut newer = msg("a", 10, 1, 3);
-        newer.status = MessageStatus::Read;
-        assert!(upsert_message(&mut list, newer.clone()));
-        assert!(!upsert_message(&mut list, newer), "same event twice");
-        let mut stale = msg("a", 10, 1, 2);
-        stale.status = MessageStatus::Sent;
-        assert!(!upsert_message(&mut list, stale), "older version");
-        assert_eq!(list[1].status, MessageStatus::Read);
+/// Why the last upload was refused, unless another is under way.
+pub fn upload_problem(action: Action<PickedFile, Result<UploadInfo, String>>) -> Option<String> {
+    if action.pending().get() {
+        return None;
     }
+    action
+        .value()
+        .with(|v| v.as_ref().and_then(|r| r.as_ref().err().cloned()))
+}
 
-    #[test]
-    fn the_server_copy_replaces_the_optimistic_bubble() {
-        let mut list = Vec::new();
-        let mut local = msg("local-x", 100, i64::MAX, 0);
-        local.client_id = Some("x".into());
-        upsert_message(&mut list, local);
-        let mut server = msg("m1", 100, 7, 1);
-        server.client_id = Some("x".into());
-        upsert_message(&mut list, server);
-        assert_eq!(list.len(), 1);
-        assert_eq!(list[0].id, "m1");
-    }
-
-    #[test]
-    fn conversations_order_by_activity_and_keep_the_newest_version() {
-        let mut list = Vec::new();
-        upsert_conversation(&mut list, conv("a", 1, 1));
-        upsert_conversation(&mut list, conv("b", 2, 1));
-        assert_eq!(list[0].id, "b");
-        upsert_conversation(&mut list, conv("a", 3, 2));
-        assert_eq!(list[0].id, "a");
-        assert!(!upsert_conversation(&mut list, conv("a", 0, 1)));
-        assert_eq!(list[0].last_activity_at, 3);
-    }
-
-    #[test]
-    fn a_reloaded_first_page_keeps_older_pages_already_loaded() {
-        let mut t = Thread::default();
-        t.set_page(
-            "c1",
-            MessagePage {
-                messages: vec![msg("m3", 30, 3, 1), msg("m2", 20, 2, 1)],
-                next: Some(
-                    Cursor {
-                        timestamp: 20,
-                        seq: 2,
-                    }
-                    .encode(),
-                ),
-            },
-        );
-        t.add_older(
-            "c1",
-            MessagePage {
-                messages: vec![msg("m1", 10, 1, 1)],
-                next: None,
-            },
-        );
-        t.set_page(
-            "c1",
-            MessagePage {
-                messages: vec![msg("m4", 40, 4, 1), msg("m3", 30, 3, 1)],
-                next: Some(
-                    Cursor {
-                        timestamp: 30,
-                        seq: 3,
-                    }
-                    .encode(),
-                ),
-            },
-        );
-        let ids: Vec<_> = t.messages.iter().map(|m| m.id.as_str()).collect();
-        assert_eq!(ids, ["m1", "m2", "m3", "m4"]);
-        assert_eq!(t.next, None, "the start was already reached");
-    }
-
-    #[test]
-    fn an_event_that_beats_the_first_page_is_kept() {
-        let mut t = Thread::default();
-        t.open("c1");
-        assert!(t.upsert(msg("live", 50, 9, 1)));
-        t.set_page(
-            "c1",
-            MessagePage {
-                messages: vec![msg("old", 10, 1, 1)],
-                next: None,
-            },
-        );
-        let ids: Vec<_> = t.messages.iter().map(|m| m.id.as_str()).collect();
-        assert_eq!(ids, ["old", "live"]);
-    }
-
-    #[test]
-    fn events_for_another_conversation_do_not_enter_the_thread() {
-        let mut t = Thread {
-            conversation_id: Some("c2".into()),
-            loaded: true,
-            ..Default::default()
-        };
-        assert!(!t.upsert(msg("m", 1, 1, 1)));
-    }
-
-    #[test]
-    fn client_ids_are_v4_uuids() {
-        let id = new_client_id();
-        assert_eq!(id.len(), 36);
-        assert_eq!(&id[14..15], "4");
-    }
+#[cfg(not(feature = "hydrate"))]
+async fn upload_file(_: PickedFile) -> Result<UploadInfo, String> {
+    Err("files are uploaded from the browser".into())
 }
 
 /// Uploads a file the agent picked (`POST /uploads`); the answer names the upload a send
@@ -753,4 +625,16 @@ pub async fn upload_file(file: web_sys::File) -> Result<UploadInfo, String> {
     Err(serde_json::from_str::<ApiError>(&body)
         .map(|e| e.message)
         .unwrap_or_else(|_| format!("HTTP {}", response.status())))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn client_ids_are_v4_uuids() {
+        let id = new_client_id();
+        assert_eq!(id.len(), 36);
+        assert_eq!(&id[14..15], "4");
+    }
 }

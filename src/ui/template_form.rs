@@ -571,34 +571,25 @@ fn HeaderInputs(format: String, header: RwSignal<HeaderDraft>) -> impl IntoView 
                 _ => "application/pdf",
             };
             let document = media == "DOCUMENT";
-            let uploading = RwSignal::new(false);
-            let problem = RwSignal::new(None::<String>);
+            let upload =
+                super::state::upload_action(move |info| header.update(|h| h.upload = Some(info)));
+            let uploading = upload.pending();
+            let problem = move || super::state::upload_problem(upload);
             let attach = move |ev: leptos::ev::Event| {
                 #[cfg(feature = "hydrate")]
                 {
                     use wasm_bindgen::JsCast;
-                    let Some(input) = ev
+                    if let Some(input) = ev
                         .target()
                         .and_then(|t| t.dyn_into::<web_sys::HtmlInputElement>().ok())
-                    else {
-                        return;
-                    };
-                    let Some(file) = input.files().and_then(|list| list.get(0)) else {
-                        return;
-                    };
-                    input.set_value("");
-                    uploading.set(true);
-                    problem.set(None);
-                    leptos::task::spawn_local(async move {
-                        match super::state::upload_file(file).await {
-                            Ok(info) => header.update(|h| h.upload = Some(info)),
-                            Err(reason) => problem.set(Some(reason)),
-                        }
-                        uploading.set(false);
-                    });
+                        && let Some(file) = input.files().and_then(|list| list.get(0))
+                    {
+                        input.set_value("");
+                        upload.dispatch_local(file);
+                    }
                 }
                 #[cfg(not(feature = "hydrate"))]
-                let _ = (ev, uploading, problem);
+                let _ = ev;
             };
             let attached = move || {
                 header.with(|h| {
@@ -625,7 +616,7 @@ fn HeaderInputs(format: String, header: RwSignal<HeaderDraft>) -> impl IntoView 
                 <Show when=move || uploading.get()>
                     <p class="hint" role="status">"Uploading…"</p>
                 </Show>
-                {move || problem.get().map(|p| view! { <p class="error" role="alert">{p}</p> })}
+                {move || problem().map(|p| view! { <p class="error" role="alert">{p}</p> })}
             }
             .into_any()
         }

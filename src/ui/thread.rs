@@ -1,0 +1,272 @@
+//! The open thread and the conversation list as plain data, and how events and pages
+//! merge into them.
+//!
+//! Every merge is keyed by id and guarded by the object's `version`, so applying an event
+//! twice, or a page that is older than an event already applied, changes nothing.
+
+use crate::model::{Conversation, Cursor, Message, MessagePage};
+
+/// Inserts or replaces a conversation, keeping the list ordered by last activity.
+pub fn upsert_conversation(list: &mut Vec<Conversation>, c: Conversation) -> bool {
+    match list.iter().position(|x| x.id == c.id) {
+        Some(i) if list[i].version > c.version => return false,
+        Some(i) if list[i] == c => return false,
+        Some(i) => list[i] = c,
+        None => list.push(c),
+    }
+    list.sort_by(|a, b| {
+        b.last_activity_at
+            .cmp(&a.last_activity_at)
+            .then_with(|| a.id.cmp(&b.id))
+    });
+    true
+}
+
+/// Inserts or replaces a message, keeping history ordered oldest first. A server copy
+/// replaces the optimistic local bubble with the same `client_id`.
+pub fn upsert_message(list: &mut Vec<Message>, m: Message) -> bool {
+    if let Some(cid) = &m.client_id
+        && let Some(i) = list
+            .iter()
+            .position(|x| x.id != m.id && x.client_id.as_ref() == Some(cid) && is_local(x))
+    {
+        list.remove(i);
+    }
+    match list.iter().position(|x| x.id == m.id) {
+        Some(i) if list[i].version > m.version => return false,
+        Some(i) if list[i] == m => return false,
+        Some(i) => {
+            list.remove(i);
+        }
+        None => {}
+    }
+    let at = list.partition_point(|x| x.sort_key() <= m.sort_key());
+    list.insert(at, m);
+    true
+}
+
+/// A bubble that exists only in this browser so far.
+pub fn is_local(m: &Message) -> bool {
+    m.id.starts_with("local-")
+}
+
+/// The open conversation's loaded history.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Thread {
+    pub conversation_id: Option<String>,
+    /// Oldest first.
+    pub messages: Vec<Message>,
+    /// Cursor for the next older page; `None` once the start is reached.
+    pub next: Option<String>,
+    pub loaded: bool,
+}
+
+impl Thread {
+    /// Switches to `conversation_id` before its history arrives, so live events for it
+    /// are kept rather than dropped while the first page loads.
+    pub fn open(&mut self, conversation_id: &str) {
+        if self.conversation_id.as_deref() != Some(conversation_id) {
+            *self = Thread {
+                conversation_id: Some(conversation_id.to_string()),
+                ..Default::default()
+            };
+        }
+    }
+
+    /// Takes a first page (or a reload of it) for `conversation_id`.
+    pub fn set_page(&mut self, conversation_id: &str, page: MessagePage) {
+        self.open(conversation_id);
+        if self.loaded {
+            // A reload must not forget older pages already loaded.
+            let ours = self.next.as_deref().and_then(Cursor::decode);
+            let theirs = page.next.as_deref().and_then(Cursor::decode);
+            self.next = match (ours, theirs) {
+                (Some(a), Some(b)) => Some(a.min(b).encode()),
+                _ => None,
+            };
+            for m in page.messages {
+                upsert_message(&mut self.messages, m);
+            }
+            return;
+        }
+        self.next = page.next;
+        self.loaded = true;
+        for m in page.messages {
+            upsert_message(&mut self.messages, m);
+        }
+    }
+
+    /// Adds an older page fetched with `next`.
+    pub fn add_older(&mut self, conversation_id: &str, page: MessagePage) {
+        if self.conversation_id.as_deref() != Some(conversation_id) {
+            return;
+        }
+        self.next = page.next;
+        for m in page.messages {
+            upsert_message(&mut self.messages, m);
+        }
+    }
+
+    pub fn upsert(&mut self, m: Message) -> bool {
+        if self.conversation_id.as_deref() != Some(m.conversation_id.as_str()) {
+            return false;
+        }
+        upsert_message(&mut self.messages, m)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Contact, Details, Direction, MessageKind, MessagePreview, MessageStatus};
+
+    fn msg(id: &str, ts: i64, seq: i64, version: i64) -> Message {
+        Message {
+            id: id.into(),
+            wamid: None,
+            conversation_id: "c1".into(),
+            inbox_id: "i".into(),
+            direction: Direction::Out,
+            kind: MessageKind::Text,
+            text: Some(id.into()),
+            status: MessageStatus::Pending,
+            error: None,
+            timestamp: ts,
+            created_at: ts * 1000,
+            client_id: None,
+            seq,
+            version,
+            reply_to: None,
+            details: Details::default(),
+        }
+    }
+
+    fn conv(id: &str, activity: i64, version: i64) -> Conversation {
+        Conversation {
+            id: id.into(),
+            inbox_id: "i".into(),
+            contact: Contact {
+                id: "k".into(),
+                name: None,
+                wa_id: Some("1".into()),
+                user_id: None,
+            },
+            last_message: None::<MessagePreview>,
+            unread_count: 0,
+            last_activity_at: activity,
+            last_inbound_at: None,
+            version,
+        }
+    }
+
+    #[test]
+    fn messages_sort_by_timestamp_then_seq_and_ignore_stale_versions() {
+        let mut list = Vec::new();
+        upsert_message(&mut list, msg("b", 10, 2, 1));
+        upsert_message(&mut list, msg("a", 10, 1, 1));
+        upsert_message(&mut list, msg("c", 9, 3, 1));
+        let ids: Vec<_> = list.iter().map(|m| m.id.as_str()).collect();
+        assert_eq!(ids, ["c", "a", "b"]);
+
+        let mut newer = msg("a", 10, 1, 3);
+        newer.status = MessageStatus::Read;
+        assert!(upsert_message(&mut list, newer.clone()));
+        assert!(!upsert_message(&mut list, newer), "same event twice");
+        let mut stale = msg("a", 10, 1, 2);
+        stale.status = MessageStatus::Sent;
+        assert!(!upsert_message(&mut list, stale), "older version");
+        assert_eq!(list[1].status, MessageStatus::Read);
+    }
+
+    #[test]
+    fn the_server_copy_replaces_the_optimistic_bubble() {
+        let mut list = Vec::new();
+        let mut local = msg("local-x", 100, i64::MAX, 0);
+        local.client_id = Some("x".into());
+        upsert_message(&mut list, local);
+        let mut server = msg("m1", 100, 7, 1);
+        server.client_id = Some("x".into());
+        upsert_message(&mut list, server);
+        assert_eq!(list.len(), 1);
+        assert_eq!(list[0].id, "m1");
+    }
+
+    #[test]
+    fn conversations_order_by_activity_and_keep_the_newest_version() {
+        let mut list = Vec::new();
+        upsert_conversation(&mut list, conv("a", 1, 1));
+        upsert_conversation(&mut list, conv("b", 2, 1));
+        assert_eq!(list[0].id, "b");
+        upsert_conversation(&mut list, conv("a", 3, 2));
+        assert_eq!(list[0].id, "a");
+        assert!(!upsert_conversation(&mut list, conv("a", 0, 1)));
+        assert_eq!(list[0].last_activity_at, 3);
+    }
+
+    #[test]
+    fn a_reloaded_first_page_keeps_older_pages_already_loaded() {
+        let mut t = Thread::default();
+        t.set_page(
+            "c1",
+            MessagePage {
+                messages: vec![msg("m3", 30, 3, 1), msg("m2", 20, 2, 1)],
+                next: Some(
+                    Cursor {
+                        timestamp: 20,
+                        seq: 2,
+                    }
+                    .encode(),
+                ),
+            },
+        );
+        t.add_older(
+            "c1",
+            MessagePage {
+                messages: vec![msg("m1", 10, 1, 1)],
+                next: None,
+            },
+        );
+        t.set_page(
+            "c1",
+            MessagePage {
+                messages: vec![msg("m4", 40, 4, 1), msg("m3", 30, 3, 1)],
+                next: Some(
+                    Cursor {
+                        timestamp: 30,
+                        seq: 3,
+                    }
+                    .encode(),
+                ),
+            },
+        );
+        let ids: Vec<_> = t.messages.iter().map(|m| m.id.as_str()).collect();
+        assert_eq!(ids, ["m1", "m2", "m3", "m4"]);
+        assert_eq!(t.next, None, "the start was already reached");
+    }
+
+    #[test]
+    fn an_event_that_beats_the_first_page_is_kept() {
+        let mut t = Thread::default();
+        t.open("c1");
+        assert!(t.upsert(msg("live", 50, 9, 1)));
+        t.set_page(
+            "c1",
+            MessagePage {
+                messages: vec![msg("old", 10, 1, 1)],
+                next: None,
+            },
+        );
+        let ids: Vec<_> = t.messages.iter().map(|m| m.id.as_str()).collect();
+        assert_eq!(ids, ["old", "live"]);
+    }
+
+    #[test]
+    fn events_for_another_conversation_do_not_enter_the_thread() {
+        let mut t = Thread {
+            conversation_id: Some("c2".into()),
+            loaded: true,
+            ..Default::default()
+        };
+        assert!(!t.upsert(msg("m", 1, 1, 1)));
+    }
+}
