@@ -13,7 +13,6 @@ pub mod api;
 pub mod app;
 pub mod error;
 pub mod model;
-pub mod templates;
 pub mod ui;
 
 #[cfg(feature = "ssr")]

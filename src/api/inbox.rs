@@ -4,8 +4,8 @@ use leptos::prelude::*;
 use leptos::server_fn::codec::Json;
 
 use crate::error::ApiError;
+use crate::model::TemplateList;
 use crate::model::{Conversation, ConversationList, Message, MessagePage, Outgoing, ServerInfo};
-use crate::templates::TemplateList;
 
 /// The caller's conversations, most recent activity first, with the event-log position
 /// they reflect (open `/ws?since=seq` to follow on from them).

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::Instant;
 
-use crate::templates::TemplateList;
+use crate::model::TemplateList;
 
 #[derive(Default)]
 pub struct Catalog {

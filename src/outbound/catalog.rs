@@ -8,8 +8,8 @@
 use std::time::Duration;
 
 use crate::context::{AppError, AppState};
+use crate::model::{TemplateInfo, TemplateList};
 use crate::store::{Inbox, now_ms};
-use crate::templates::{TemplateInfo, TemplateList};
 use crate::whatsapp::templates::waba_setting;
 
 /// How long a list is used before it is read again.

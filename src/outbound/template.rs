@@ -9,11 +9,11 @@ use super::{Draft, catalog, check_len, check_link};
 use crate::context::AppError;
 use crate::context::AppState;
 use crate::context::Principal;
+use crate::model::{ButtonSlot, TemplateInfo, in_order, unrendered_text};
 use crate::model::{
     ButtonValueKind, Content, Conversation, Details, Media, MediaState, MessageKind,
     TemplateButton, TemplateHeader, TemplateSpec,
 };
-use crate::templates::{ButtonSlot, TemplateInfo, in_order, unrendered_text};
 
 fn bad<T>(why: impl Into<String>) -> Result<T, AppError> {
     Err(AppError::BadRequest(why.into()))

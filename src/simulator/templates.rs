@@ -242,7 +242,7 @@ fn check_body(template: &Value, sent: &[Value]) -> Result<(), Refusal> {
         .find(|c| c["type"] == "BODY")
         .and_then(|c| c["text"].as_str())
         .unwrap_or("");
-    let (expected, named) = crate::templates::variables(text);
+    let (expected, named) = crate::model::variables(text);
     let given: Vec<&Value> = sent
         .iter()
         .flat_map(|c| c["parameters"].as_array().into_iter().flatten())
@@ -346,11 +346,9 @@ fn check_header(template: &Value, sent: &[Value]) -> Result<(), Refusal> {
         .to_ascii_lowercase();
     let expected = match header {
         None => 0,
-        Some(h) if format == "text" => {
-            crate::templates::variables(h["text"].as_str().unwrap_or(""))
-                .0
-                .len()
-        }
+        Some(h) if format == "text" => crate::model::variables(h["text"].as_str().unwrap_or(""))
+            .0
+            .len(),
         Some(_) => 1,
     };
     let given: Vec<&Value> = sent

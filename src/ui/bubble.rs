@@ -416,7 +416,7 @@ fn content_view(c: Content, text: Option<String>) -> AnyView {
             };
             // A template sent while its approved text was unknown has only its values.
             let body = text
-                .filter(|t| *t != crate::templates::unrendered_text(&name, &params))
+                .filter(|t| *t != crate::model::unrendered_text(&name, &params))
                 .or_else(|| (!params.is_empty()).then(|| params.join(" · ")));
             view! {
                 <div class="template" data-testid="template">

@@ -4,11 +4,11 @@ use leptos::prelude::*;
 
 use super::state::InboxCtx;
 use crate::api::approved_templates;
+use crate::model::{ButtonSlot, TemplateInfo};
 use crate::model::{
     ButtonValueKind, HeaderMedia, TemplateButton, TemplateCard, TemplateHeader, TemplateSpec,
     UploadInfo,
 };
-use crate::templates::{ButtonSlot, TemplateInfo};
 
 /// Outside the 24-hour window WhatsApp only delivers approved templates: pick one from
 /// WhatsApp Manager's list and fill in its values, watching the text the customer will
@@ -639,7 +639,7 @@ fn TemplateByName(conversation_id: String) -> impl IntoView {
             .filter(|l| !l.is_empty())
             .collect();
         let name = name.get_untracked().trim().to_string();
-        let text = crate::templates::unrendered_text(&name, &params);
+        let text = crate::model::unrendered_text(&name, &params);
         ctx.send_template(
             conversation_id.clone(),
             TemplateSpec {

@@ -7,7 +7,7 @@
 use serde_json::Value;
 
 use crate::model::ButtonValueKind;
-use crate::templates::{ButtonSlot, CardInfo, Offer, TemplateInfo, variables};
+use crate::model::{ButtonSlot, CardInfo, Offer, TemplateInfo, variables};
 
 /// The settings key holding the WABA id last seen in an inbox's webhooks.
 pub fn waba_setting(inbox_id: &str) -> String {

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 /// Floors from the bottom up. A module may use modules on its own floor or lower.
 const FLOORS: &[(&str, &[&str])] = &[
-    ("words both builds share", &["model", "error", "templates"]),
+    ("words both builds share", &["model", "error"]),
     ("storage", &["store", "files"]),
     ("protocol and fan-out", &["whatsapp", "realtime"]),
     ("configuration", &["config"]),
