@@ -31,7 +31,7 @@ use crate::accounts::auth;
 use crate::context::AppError;
 use crate::context::AppState;
 use crate::context::Principal;
-use crate::model::{CLOSE_SIGNED_OUT, CLOSE_TOO_SLOW};
+use crate::model::{CLOSE_SIGNED_OUT, CLOSE_TOO_SLOW, ControlFrame, EventFrame};
 use crate::store::Scope;
 
 /// One timer per socket drives both checks below (a timer per check costs every socket a
@@ -184,8 +184,14 @@ impl Session {
         let message = if seq == self.last + 1 {
             Message::Text(frame.clone())
         } else {
-            let body = frame.strip_prefix('{').unwrap_or(frame);
-            Message::Text(format!(r#"{{"prev":{},{body}"#, self.last).into())
+            // The shared frame, read back with `prev` added.
+            match serde_json::from_str::<EventFrame>(frame) {
+                Ok(mut parts) => {
+                    parts.prev = Some(self.last);
+                    Message::Text(parts.to_json().into())
+                }
+                Err(_) => Message::Text(frame.clone()),
+            }
         };
         self.last = seq;
         message
@@ -341,7 +347,7 @@ impl Session {
 }
 
 fn control(kind: &str, seq: i64) -> Message {
-    Message::Text(format!(r#"{{"type":"{kind}","seq":{seq}}}"#).into())
+    Message::Text(ControlFrame { kind, seq }.to_json().into())
 }
 
 /// Sends at once (control frames, replay).

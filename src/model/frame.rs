@@ -1,10 +1,46 @@
 //! Frames on `/ws`.
 
 use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 
 use super::account::InboxStatus;
 use super::conversation::Conversation;
 use super::message::Message;
+
+/// An event frame as the server writes it: `data` is the event's stored JSON, passed
+/// through as it is rather than parsed into its type and encoded again. `prev` names the
+/// seq of the frame this socket sent before, when that is not `seq - 1`.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct EventFrame<'a> {
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub prev: Option<i64>,
+    pub seq: i64,
+    #[serde(rename = "type")]
+    pub kind: &'a str,
+    #[serde(borrow)]
+    pub data: &'a RawValue,
+}
+
+impl EventFrame<'_> {
+    pub fn to_json(&self) -> String {
+        // Fields of plain types and JSON already checked: this cannot fail.
+        serde_json::to_string(self).unwrap_or_default()
+    }
+}
+
+/// A frame without data (`ready`, `resync`), as the server writes it.
+#[derive(Debug, Serialize)]
+pub struct ControlFrame<'a> {
+    #[serde(rename = "type")]
+    pub kind: &'a str,
+    pub seq: i64,
+}
+
+impl ControlFrame<'_> {
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).unwrap_or_default()
+    }
+}
 
 /// A frame on `/ws`. Event frames carry the whole current object, so applying one twice
 /// changes nothing.
@@ -91,3 +127,37 @@ pub const CLOSE_TOO_SLOW: u16 = 4008;
 
 /// WebSocket close code when the session or token behind a socket is no longer valid.
 pub const CLOSE_SIGNED_OUT: u16 = 4001;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_event_frame_passes_its_data_through_and_names_prev_only_when_given() {
+        let data = RawValue::from_string(r#"{"id":"m1","text":"a \"quoted\" ✓"}"#.into()).unwrap();
+        let mut frame = EventFrame {
+            prev: None,
+            seq: 7,
+            kind: "message.updated",
+            data: &data,
+        };
+        let plain = frame.to_json();
+        assert_eq!(
+            plain,
+            r#"{"seq":7,"type":"message.updated","data":{"id":"m1","text":"a \"quoted\" ✓"}}"#
+        );
+        let mut read: EventFrame = serde_json::from_str(&plain).unwrap();
+        read.prev = Some(4);
+        assert!(read.to_json().starts_with(r#"{"prev":4,"seq":7,"#));
+        frame.prev = Some(4);
+        assert_eq!(frame.to_json(), read.to_json());
+        assert_eq!(
+            ControlFrame {
+                kind: "ready",
+                seq: 9
+            }
+            .to_json(),
+            r#"{"type":"ready","seq":9}"#
+        );
+    }
+}

@@ -16,6 +16,7 @@ use axum::extract::ws::Utf8Bytes;
 use tokio::sync::{Notify, broadcast, watch};
 use tokio_util::sync::CancellationToken;
 
+use crate::model::ControlFrame;
 use crate::store::{DynStore, Event, StoreResult};
 
 /// Events read from the log together (typically one commit's), sent to each socket as
@@ -237,7 +238,12 @@ impl Hub {
             let resync = LiveEvent {
                 seq,
                 inbox_id: String::new(),
-                frame: format!(r#"{{"type":"resync","seq":{seq}}}"#).into(),
+                frame: ControlFrame {
+                    kind: "resync",
+                    seq,
+                }
+                .to_json()
+                .into(),
                 resync: true,
             };
             let _ = self.inner.tx.send(Arc::new(vec![resync]));

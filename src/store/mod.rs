@@ -14,11 +14,12 @@ pub use rules::*;
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use serde_json::value::RawValue;
 use tokio::sync::Notify;
 
 use crate::model::{
-    ApiTokenInfo, Conversation, Cursor, Details, ErrorInfo, Message, MessageKind, MessagePage,
-    Role, User,
+    ApiTokenInfo, Conversation, Cursor, Details, ErrorInfo, EventFrame, Message, MessageKind,
+    MessagePage, Role, User,
 };
 
 pub type StoreResult<T> = Result<T, StoreError>;
@@ -187,15 +188,18 @@ pub struct Event {
 }
 
 impl Event {
-    /// The `/ws` frame for this event. `data` is already JSON, so it is spliced in rather
-    /// than parsed and re-encoded.
+    /// The `/ws` frame for this event. `data` is already JSON, so it goes in as it is;
+    /// stored data that is not JSON (never written so) goes as `null` rather than as a
+    /// frame no client could read.
     pub fn frame_json(&self) -> String {
-        format!(
-            r#"{{"seq":{},"type":"{}","data":{}}}"#,
-            self.seq,
-            self.kind.as_str(),
-            self.data
-        )
+        let data = serde_json::from_str::<&RawValue>(&self.data).unwrap_or(RawValue::NULL);
+        EventFrame {
+            prev: None,
+            seq: self.seq,
+            kind: self.kind.as_str(),
+            data,
+        }
+        .to_json()
     }
 }
 

@@ -527,35 +527,9 @@ pub fn now_secs() -> i64 {
     }
 }
 
-/// A v4 UUID from the browser's CSPRNG (`getRandomValues` works on plain http too,
-/// unlike `randomUUID`).
+/// A v4 UUID for a send's `client_id` (in the browser, from its CSPRNG).
 pub fn new_client_id() -> String {
-    #[cfg(feature = "hydrate")]
-    let mut b = {
-        let mut b = [0u8; 16];
-        if let Some(crypto) = web_sys::window().and_then(|w| w.crypto().ok()) {
-            let _ = crypto.get_random_values_with_u8_array(&mut b);
-        }
-        b
-    };
-    // Only the browser sends; the server build needs no RNG for this.
-    #[cfg(not(feature = "hydrate"))]
-    let mut b = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or(0)
-        .to_le_bytes();
-    b[6] = (b[6] & 0x0f) | 0x40;
-    b[8] = (b[8] & 0x3f) | 0x80;
-    let h: String = b.iter().map(|x| format!("{x:02x}")).collect();
-    format!(
-        "{}-{}-{}-{}-{}",
-        &h[0..8],
-        &h[8..12],
-        &h[12..16],
-        &h[16..20],
-        &h[20..32]
-    )
+    uuid::Uuid::new_v4().to_string()
 }
 
 /// A file the agent picked (the server renders the page, but nobody picks files there).
