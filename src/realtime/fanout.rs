@@ -8,6 +8,7 @@
 
 use std::time::Duration;
 
+use backon::{BackoffBuilder, ExponentialBackoff, ExponentialBuilder};
 use futures::StreamExt;
 use redis::AsyncCommands;
 use tokio::sync::watch;
@@ -32,8 +33,17 @@ pub fn start(client: redis::Client, hub: Hub, shutdown: CancellationToken) {
     tokio::spawn(subscribe(client, hub, shutdown));
 }
 
-fn backoff(attempt: u32) -> Duration {
-    Duration::from_millis((250u64 << attempt.min(5)).min(5_000))
+/// The waits between tries to reach Redis: 0.25 s doubling to 5 s, for as long as it takes.
+fn reconnect_waits() -> ExponentialBackoff {
+    ExponentialBuilder::default()
+        .with_min_delay(Duration::from_millis(250))
+        .with_max_delay(Duration::from_secs(5))
+        .without_max_times()
+        .build()
+}
+
+async fn wait(waits: &mut ExponentialBackoff) {
+    tokio::time::sleep(waits.next().unwrap_or(Duration::from_secs(5))).await;
 }
 
 async fn publish(
@@ -41,7 +51,7 @@ async fn publish(
     mut heads: watch::Receiver<i64>,
     shutdown: CancellationToken,
 ) {
-    let mut attempt = 0;
+    let mut waits = reconnect_waits();
     'connect: loop {
         let mut conn = tokio::select! {
             _ = shutdown.cancelled() => return,
@@ -49,13 +59,12 @@ async fn publish(
                 Ok(c) => c,
                 Err(e) => {
                     tracing::warn!(error = %e, "fan-out: cannot reach Redis to publish; retrying");
-                    tokio::time::sleep(backoff(attempt)).await;
-                    attempt += 1;
+                    wait(&mut waits).await;
                     continue;
                 }
             },
         };
-        attempt = 0;
+        waits = reconnect_waits();
         // Publishes the current head first: a notice may have been lost with the old
         // connection, and a repeated one only costs a log read.
         loop {
@@ -74,7 +83,8 @@ async fn publish(
 }
 
 async fn subscribe(client: redis::Client, hub: Hub, shutdown: CancellationToken) {
-    let mut attempt = 0;
+    let mut waits = reconnect_waits();
+    let mut lost = false;
     loop {
         let pubsub = async {
             let mut pubsub = client.get_async_pubsub().await?;
@@ -87,10 +97,10 @@ async fn subscribe(client: redis::Client, hub: Hub, shutdown: CancellationToken)
         };
         match pubsub {
             Ok(mut pubsub) => {
-                if attempt > 0 {
+                if lost {
                     tracing::info!("fan-out: Redis subscription restored");
                 }
-                attempt = 0;
+                waits = reconnect_waits();
                 // Whatever was published while we were away is in the log: read it now.
                 hub.kick();
                 let mut messages = pubsub.on_message();
@@ -107,7 +117,7 @@ async fn subscribe(client: redis::Client, hub: Hub, shutdown: CancellationToken)
             }
             Err(e) => tracing::warn!(error = %e, "fan-out: cannot subscribe to Redis; retrying"),
         }
-        tokio::time::sleep(backoff(attempt)).await;
-        attempt += 1;
+        lost = true;
+        wait(&mut waits).await;
     }
 }

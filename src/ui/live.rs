@@ -5,6 +5,9 @@
 //! whose seq skips ahead means something was missed; the socket is dropped and resumed at
 //! once, which repairs the gap from the server's log.
 
+use std::time::Duration;
+
+use backon::{BackoffBuilder, ExponentialBackoff, ExponentialBuilder};
 use futures::StreamExt;
 use gloo_net::websocket::{Message as WsMessage, WebSocketError, futures::WebSocket};
 use leptos::prelude::*;
@@ -30,13 +33,17 @@ fn socket_url(since: i64) -> Option<String> {
     ))
 }
 
-/// Exponential backoff with jitter, 0.5 s doubling to 30 s.
-fn backoff_ms(attempt: u32) -> u32 {
-    let base = 500u32
-        .saturating_mul(1 << attempt.saturating_sub(1).min(6))
-        .min(30_000);
-    let jitter = 0.5 + js_sys::Math::random() * 0.5;
-    (f64::from(base) * jitter) as u32
+/// The waits between reconnects: from 0.25–0.5 s, doubling, to 15–30 s, with jitter so
+/// that a server restart is not met by every browser at the same instant.
+fn reconnect_waits() -> ExponentialBackoff {
+    ExponentialBuilder::default()
+        .with_min_delay(Duration::from_millis(250))
+        .with_max_delay(Duration::from_secs(15))
+        .with_jitter()
+        // The browser's own randomness: each tab waits differently.
+        .with_jitter_seed((js_sys::Math::random() * u64::MAX as f64) as u64)
+        .without_max_times()
+        .build()
 }
 
 enum Ended {
@@ -57,6 +64,7 @@ fn to_sign_in() {
 
 async fn run(ctx: InboxCtx, mut last_seq: i64) {
     let mut attempt: u32 = 0;
+    let mut waits = reconnect_waits();
     let mut gaps_in_row: u32 = 0;
     let mut last_gap_at = 0.0;
     loop {
@@ -91,6 +99,7 @@ async fn run(ctx: InboxCtx, mut last_seq: i64) {
             Ended::Dropped { was_ready: true } => {
                 gaps_in_row = 0;
                 attempt = 1;
+                waits = reconnect_waits();
             }
             _ => attempt = attempt.saturating_add(1),
         }
@@ -103,7 +112,7 @@ async fn run(ctx: InboxCtx, mut last_seq: i64) {
             to_sign_in();
             return;
         }
-        let wait = backoff_ms(attempt);
+        let wait = waits.next().map_or(30_000, |d| d.as_millis() as u32);
         ctx.live.set(LiveState::Reconnecting {
             attempt,
             retry_in_ms: wait,

@@ -3,6 +3,9 @@
 //! connection's state, and the actions that send.
 
 use std::collections::HashMap;
+use std::time::Duration;
+
+use backon::{ExponentialBuilder, Retryable};
 
 use leptos::prelude::*;
 
@@ -439,32 +442,28 @@ async fn deliver(
     failed.status = MessageStatus::Pending;
     failed.error = None;
     thread.upsert(failed.clone());
-    let mut wait = 500;
-    for attempt in 1..=4 {
-        let result = crate::api::send_outgoing(
+    let send = || {
+        crate::api::send_outgoing(
             local.conversation_id.clone(),
             client_id.clone(),
             sending.clone(),
         )
-        .await;
-        match result {
-            Ok(m) => {
-                outgoing.update_value(|all| {
-                    all.remove(&client_id);
-                });
-                thread.upsert(m);
-                return;
-            }
-            Err(e) if e.is_transient() && attempt < 4 => {
-                crate::ui::sleep_ms(wait).await;
-                wait *= 2;
-            }
-            Err(e) => {
-                failed.status = MessageStatus::Failed;
-                failed.error = Some(local_error(&e));
-                thread.upsert(failed);
-                return;
-            }
+    };
+    // Four tries, 0.5 s, 1 s and 2 s apart, while the failure is one that may pass.
+    let patience = ExponentialBuilder::default()
+        .with_min_delay(Duration::from_millis(500))
+        .with_max_times(3);
+    match send.retry(patience).when(ApiError::is_transient).await {
+        Ok(m) => {
+            outgoing.update_value(|all| {
+                all.remove(&client_id);
+            });
+            thread.upsert(m);
+        }
+        Err(e) => {
+            failed.status = MessageStatus::Failed;
+            failed.error = Some(local_error(&e));
+            thread.upsert(failed);
         }
     }
 }
