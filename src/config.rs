@@ -2,6 +2,10 @@
 //!
 //! Every problem names its variable, so a bad deployment stops with one line that says
 //! what to fix.
+//!
+//! Read by hand rather than with clap's `env`: every value comes through a lookup
+//! function, so each test server gets its own environment inside one process, and the
+//! rules between variables (simulator defaults, what a token requires) read as code.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;

@@ -22,23 +22,15 @@ async fn run() -> std::process::ExitCode {
 
     use switchboard::server::cli::{self, CliError};
 
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let serve = match args.first().map(String::as_str) {
-        None | Some("serve") => true,
-        Some("--version" | "-V") => {
-            println!("switchboard {}", env!("CARGO_PKG_VERSION"));
-            return ExitCode::SUCCESS;
+    let command = match cli::Cli::read(std::env::args()) {
+        Ok(Some(cli)) => cli.command.unwrap_or(cli::Command::Serve),
+        Ok(None) => return ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("switchboard: {e}");
+            return ExitCode::from(2);
         }
-        Some("--help" | "-h" | "help") => {
-            println!(
-                "switchboard {}\n\n{}",
-                env!("CARGO_PKG_VERSION"),
-                cli::USAGE
-            );
-            return ExitCode::SUCCESS;
-        }
-        Some(_) => false,
     };
+    let serve = matches!(command, cli::Command::Serve);
 
     let config = match Config::from_env() {
         Ok(c) => c,
@@ -49,7 +41,7 @@ async fn run() -> std::process::ExitCode {
     };
     if !serve {
         let _ = rustls::crypto::ring::default_provider().install_default();
-        return match cli::run(&config, &args).await {
+        return match cli::run(&config, command).await {
             Ok(out) => {
                 if !out.is_empty() {
                     println!("{out}");

@@ -3,34 +3,176 @@
 
 use std::io::BufRead;
 
+use clap::{Args, Parser, Subcommand};
+
 use crate::accounts::{self, NewAgent, UserChanges};
 use crate::config::Config;
 use crate::context::AppError;
 use crate::model::Role;
 use crate::store::{DynStore, InboxCredentials, InboxUpdate, NewInbox};
 
-pub const USAGE: &str = "\
-Usage: switchboard [serve]
-       switchboard user add --email EMAIL --name NAME [--role admin|agent] [--password-stdin]
-       switchboard user list
-       switchboard user passwd --email EMAIL [--password-stdin]
-       switchboard user disable|enable --email EMAIL
-       switchboard inbox add --phone-number-id ID [--name NAME] [--display-phone-number NUMBER]
-                             [--access-token T] [--app-secret S] [--verify-token V]
-       switchboard inbox update --phone-number-id ID [same options; an empty value clears]
-       switchboard inbox list
-       switchboard member add|remove --email EMAIL --phone-number-id ID
-       switchboard token create --email EMAIL --name NAME
-       switchboard token list
-       switchboard token revoke --id TOKEN_ID
+/// `switchboard [serve]` runs the server; the other commands administer the store.
+#[derive(Debug, Parser)]
+#[command(
+    name = "switchboard",
+    version,
+    about = "A self-hosted, real-time team inbox for the WhatsApp Business Cloud API.",
+    after_help = "Without --password-stdin a strong password is generated and printed once.\n\
+                  Configuration (DATABASE_URL, …) comes from the environment and .env, as for the server."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
 
-Without --password-stdin a strong password is generated and printed once.
-Configuration (DATABASE_URL, …) comes from the environment and .env, as for the server.";
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the server (also what no command does).
+    Serve,
+    /// Agents and admins.
+    #[command(subcommand)]
+    User(UserCommand),
+    /// WhatsApp numbers and their credentials.
+    #[command(subcommand)]
+    Inbox(InboxCommand),
+    /// Who works which inbox.
+    #[command(subcommand)]
+    Member(MemberCommand),
+    /// API tokens for scripts.
+    #[command(subcommand)]
+    Token(TokenCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    Add {
+        #[arg(long)]
+        email: String,
+        #[arg(long)]
+        name: String,
+        #[arg(long, default_value = "agent", value_parser = role)]
+        role: Role,
+        /// Read the password from the first line of standard input.
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    List,
+    Passwd {
+        #[arg(long)]
+        email: String,
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    Disable {
+        #[arg(long)]
+        email: String,
+    },
+    Enable {
+        #[arg(long)]
+        email: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum InboxCommand {
+    Add(InboxArgs),
+    /// Change an inbox; an empty value clears.
+    Update(InboxArgs),
+    List,
+}
+
+#[derive(Debug, Args)]
+pub struct InboxArgs {
+    #[arg(long)]
+    phone_number_id: String,
+    #[arg(long)]
+    name: Option<String>,
+    #[arg(long)]
+    display_phone_number: Option<String>,
+    #[arg(long)]
+    access_token: Option<String>,
+    #[arg(long)]
+    app_secret: Option<String>,
+    #[arg(long)]
+    verify_token: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum MemberCommand {
+    Add {
+        #[arg(long)]
+        email: String,
+        #[arg(long)]
+        phone_number_id: String,
+    },
+    Remove {
+        #[arg(long)]
+        email: String,
+        #[arg(long)]
+        phone_number_id: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    Create {
+        #[arg(long)]
+        email: String,
+        #[arg(long)]
+        name: String,
+    },
+    List,
+    Revoke {
+        #[arg(long)]
+        id: String,
+    },
+}
+
+fn role(value: &str) -> Result<Role, String> {
+    Role::parse(value).ok_or_else(|| format!("admin or agent, not {value:?}"))
+}
+
+impl Cli {
+    /// Reads the command line. Help and version are printed here (`Ok(None)`); a mistake
+    /// is one line saying what is wrong, in the words of the flags.
+    pub fn read(args: impl IntoIterator<Item = String>) -> Result<Option<Self>, CliError> {
+        use clap::error::{ContextKind, ErrorKind};
+        match Self::try_parse_from(args) {
+            Ok(cli) => Ok(Some(cli)),
+            Err(e) if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) => {
+                let _ = e.print();
+                Ok(None)
+            }
+            Err(e) => {
+                let named = |kind| e.get(kind).map(|v| v.to_string());
+                let reason = match e.kind() {
+                    ErrorKind::MissingRequiredArgument => {
+                        named(ContextKind::InvalidArg).map(|arg| {
+                            let flag = arg.split_whitespace().next().unwrap_or(&arg).to_string();
+                            format!("{flag} is required")
+                        })
+                    }
+                    ErrorKind::InvalidSubcommand | ErrorKind::MissingSubcommand => Some(format!(
+                        "unknown command {:?}",
+                        named(ContextKind::InvalidSubcommand).unwrap_or_default()
+                    )),
+                    _ => None,
+                };
+                // Clap's own words, first line only (the help pointer is ours).
+                let said = e.render().to_string();
+                let first = said.lines().next().unwrap_or_default();
+                Err(CliError::Usage(reason.unwrap_or_else(|| {
+                    first.trim_start_matches("error: ").to_string()
+                })))
+            }
+        }
+    }
+}
 
 /// A command-line mistake (exit 2) or a failure doing the work (exit 1).
 #[derive(Debug, thiserror::Error)]
 pub enum CliError {
-    #[error("{0}\n\n{USAGE}")]
+    #[error("{0}\n\nSee switchboard --help.")]
     Usage(String),
     #[error("{0}")]
     Failed(String),
@@ -52,66 +194,8 @@ impl From<crate::store::StoreError> for CliError {
     }
 }
 
-struct Args {
-    words: Vec<String>,
-    flags: Vec<(String, Option<String>)>,
-}
-
-impl Args {
-    fn parse(args: &[String]) -> Result<Self, CliError> {
-        let mut words = Vec::new();
-        let mut flags = Vec::new();
-        let mut it = args.iter().peekable();
-        while let Some(a) = it.next() {
-            if let Some(name) = a.strip_prefix("--") {
-                let takes_value = !matches!(name, "password-stdin");
-                let value = if takes_value {
-                    Some(
-                        it.next()
-                            .ok_or_else(|| CliError::Usage(format!("--{name} needs a value")))?
-                            .clone(),
-                    )
-                } else {
-                    None
-                };
-                flags.push((name.to_string(), value));
-            } else {
-                words.push(a.clone());
-            }
-        }
-        Ok(Self { words, flags })
-    }
-
-    fn opt(&self, name: &str) -> Option<String> {
-        self.flags
-            .iter()
-            .find(|(n, _)| n == name)
-            .and_then(|(_, v)| v.clone())
-    }
-
-    fn req(&self, name: &str) -> Result<String, CliError> {
-        self.opt(name)
-            .ok_or_else(|| CliError::Usage(format!("--{name} is required")))
-    }
-
-    fn has(&self, name: &str) -> bool {
-        self.flags.iter().any(|(n, _)| n == name)
-    }
-
-    fn only(&self, allowed: &[&str]) -> Result<(), CliError> {
-        match self
-            .flags
-            .iter()
-            .find(|(n, _)| !allowed.contains(&n.as_str()))
-        {
-            Some((n, _)) => Err(CliError::Usage(format!("unknown option --{n}"))),
-            None => Ok(()),
-        }
-    }
-}
-
-fn password(args: &Args) -> Result<(String, bool), CliError> {
-    if args.has("password-stdin") {
+fn password(from_stdin: bool) -> Result<(String, bool), CliError> {
+    if from_stdin {
         let mut line = String::new();
         std::io::stdin()
             .lock()
@@ -143,59 +227,40 @@ async fn inbox_id(store: &DynStore, pnid: &str) -> Result<String, CliError> {
         .id)
 }
 
-fn credentials(args: &Args) -> InboxCredentials {
-    InboxCredentials {
-        access_token: args.opt("access-token"),
-        app_secret: args.opt("app-secret"),
-        verify_token: args.opt("verify-token"),
+impl InboxArgs {
+    fn credentials(&self) -> InboxCredentials {
+        InboxCredentials {
+            access_token: self.access_token.clone(),
+            app_secret: self.app_secret.clone(),
+            verify_token: self.verify_token.clone(),
+        }
     }
 }
 
-const INBOX_FLAGS: &[&str] = &[
-    "phone-number-id",
-    "name",
-    "display-phone-number",
-    "access-token",
-    "app-secret",
-    "verify-token",
-];
-
 /// Runs one administrative command and returns what to print.
-pub async fn run(config: &Config, raw: &[String]) -> Result<String, CliError> {
-    let args = Args::parse(raw)?;
-    let words: Vec<&str> = args.words.iter().map(String::as_str).collect();
-    // Validate the command before touching the database.
-    let known = matches!(
-        words.as_slice(),
-        ["user", "add" | "list" | "passwd" | "disable" | "enable"]
-            | ["inbox", "add" | "update" | "list"]
-            | ["member", "add" | "remove"]
-            | ["token", "create" | "list" | "revoke"]
-    );
-    if !known {
-        return Err(CliError::Usage(format!(
-            "unknown command {:?}",
-            words.join(" ")
-        )));
+pub async fn run(config: &Config, command: Command) -> Result<String, CliError> {
+    if matches!(command, Command::Serve) {
+        return Err(CliError::Usage(
+            "serve is not an administrative command".into(),
+        ));
     }
     let (store, _files) = crate::server::open_storage(&config.database, &config.media)
         .await
         .map_err(|e| CliError::Failed(format!("cannot open the database: {e}")))?;
-    match words.as_slice() {
-        ["user", "add"] => {
-            args.only(&["email", "name", "role", "password-stdin"])?;
-            let role = match args.opt("role").as_deref() {
-                None => Role::Agent,
-                Some(r) => Role::parse(r).ok_or_else(|| {
-                    CliError::Usage(format!("--role is admin or agent, not {r:?}"))
-                })?,
-            };
-            let (password, generated) = password(&args)?;
+    match command {
+        Command::Serve => Ok(String::new()),
+        Command::User(UserCommand::Add {
+            email,
+            name,
+            role,
+            password_stdin,
+        }) => {
+            let (password, generated) = password(password_stdin)?;
             let user = accounts::create_user(
                 &store,
                 NewAgent {
-                    email: args.req("email")?,
-                    name: args.req("name")?,
+                    email,
+                    name,
                     role,
                     password: password.clone(),
                 },
@@ -212,8 +277,7 @@ pub async fn run(config: &Config, raw: &[String]) -> Result<String, CliError> {
             }
             Ok(out)
         }
-        ["user", "list"] => {
-            args.only(&[])?;
+        Command::User(UserCommand::List) => {
             let users = store.list_users().await?;
             Ok(users
                 .iter()
@@ -230,10 +294,12 @@ pub async fn run(config: &Config, raw: &[String]) -> Result<String, CliError> {
                 .collect::<Vec<_>>()
                 .join("\n"))
         }
-        ["user", "passwd"] => {
-            args.only(&["email", "password-stdin"])?;
-            let id = user_id(&store, &args.req("email")?).await?;
-            let (password, generated) = password(&args)?;
+        Command::User(UserCommand::Passwd {
+            email,
+            password_stdin,
+        }) => {
+            let id = user_id(&store, &email).await?;
+            let (password, generated) = password(password_stdin)?;
             accounts::update_user(
                 &store,
                 None,
@@ -250,31 +316,17 @@ pub async fn run(config: &Config, raw: &[String]) -> Result<String, CliError> {
                 "password changed; sessions ended".into()
             })
         }
-        ["user", action @ ("disable" | "enable")] => {
-            args.only(&["email"])?;
-            let id = user_id(&store, &args.req("email")?).await?;
-            let disabled = *action == "disable";
-            accounts::update_user(
-                &store,
-                None,
-                &id,
-                UserChanges {
-                    disabled: Some(disabled),
-                    ..Default::default()
-                },
-            )
-            .await?;
-            Ok(format!("{}d", action))
-        }
-        ["inbox", "add"] => {
-            args.only(INBOX_FLAGS)?;
+        Command::User(UserCommand::Disable { email }) => set_disabled(&store, &email, true).await,
+        Command::User(UserCommand::Enable { email }) => set_disabled(&store, &email, false).await,
+        Command::Inbox(InboxCommand::Add(inbox)) => {
+            let credentials = inbox.credentials();
             let inbox = accounts::create_inbox(
                 &store,
                 NewInbox {
-                    phone_number_id: args.req("phone-number-id")?,
-                    name: args.opt("name"),
-                    display_phone_number: args.opt("display-phone-number"),
-                    credentials: credentials(&args),
+                    phone_number_id: inbox.phone_number_id,
+                    name: inbox.name,
+                    display_phone_number: inbox.display_phone_number,
+                    credentials,
                 },
             )
             .await?;
@@ -283,23 +335,22 @@ pub async fn run(config: &Config, raw: &[String]) -> Result<String, CliError> {
                 inbox.id, inbox.phone_number_id
             ))
         }
-        ["inbox", "update"] => {
-            args.only(INBOX_FLAGS)?;
-            let id = inbox_id(&store, &args.req("phone-number-id")?).await?;
+        Command::Inbox(InboxCommand::Update(inbox)) => {
+            let id = inbox_id(&store, &inbox.phone_number_id).await?;
+            let credentials = inbox.credentials();
             accounts::update_inbox(
                 &store,
                 &id,
                 InboxUpdate {
-                    name: args.opt("name"),
-                    display_phone_number: args.opt("display-phone-number"),
-                    credentials: credentials(&args),
+                    name: inbox.name,
+                    display_phone_number: inbox.display_phone_number,
+                    credentials,
                 },
             )
             .await?;
             Ok("inbox updated".into())
         }
-        ["inbox", "list"] => {
-            args.only(&[])?;
+        Command::Inbox(InboxCommand::List) => {
             let mut lines = Vec::new();
             for inbox in store.list_inboxes().await? {
                 let info = accounts::inbox_info(&store, &inbox).await?;
@@ -318,48 +369,63 @@ pub async fn run(config: &Config, raw: &[String]) -> Result<String, CliError> {
             }
             Ok(lines.join("\n"))
         }
-        ["member", action @ ("add" | "remove")] => {
-            args.only(&["email", "phone-number-id"])?;
-            let user = user_id(&store, &args.req("email")?).await?;
-            let inbox = inbox_id(&store, &args.req("phone-number-id")?).await?;
-            store.set_member(&inbox, &user, *action == "add").await?;
-            Ok(format!(
-                "member {}",
-                if *action == "add" { "added" } else { "removed" }
-            ))
+        Command::Member(change) => {
+            let (email, pnid, add) = match change {
+                MemberCommand::Add {
+                    email,
+                    phone_number_id,
+                } => (email, phone_number_id, true),
+                MemberCommand::Remove {
+                    email,
+                    phone_number_id,
+                } => (email, phone_number_id, false),
+            };
+            let user = user_id(&store, &email).await?;
+            let inbox = inbox_id(&store, &pnid).await?;
+            store.set_member(&inbox, &user, add).await?;
+            Ok(format!("member {}", if add { "added" } else { "removed" }))
         }
-        ["token", "create"] => {
-            args.only(&["email", "name"])?;
-            let user = user_id(&store, &args.req("email")?).await?;
-            let created = accounts::create_token(&store, &args.req("name")?, &user).await?;
+        Command::Token(TokenCommand::Create { email, name }) => {
+            let user = user_id(&store, &email).await?;
+            let created = accounts::create_token(&store, &name, &user).await?;
             Ok(format!(
                 "created token {} (shown once, store it now):\n{}",
                 created.token.id, created.secret
             ))
         }
-        ["token", "list"] => {
-            args.only(&[])?;
-            Ok(store
-                .list_api_tokens()
-                .await?
-                .iter()
-                .map(|t| {
-                    format!(
-                        "{}\t{}\tuser {}{}",
-                        t.id,
-                        t.name,
-                        t.user_id,
-                        if t.revoked { "\t(revoked)" } else { "" }
-                    )
-                })
-                .collect::<Vec<_>>()
-                .join("\n"))
-        }
-        ["token", "revoke"] => {
-            args.only(&["id"])?;
-            store.revoke_api_token(&args.req("id")?).await?;
+        Command::Token(TokenCommand::List) => Ok(store
+            .list_api_tokens()
+            .await?
+            .iter()
+            .map(|t| {
+                format!(
+                    "{}\t{}\tuser {}{}",
+                    t.id,
+                    t.name,
+                    t.user_id,
+                    if t.revoked { "\t(revoked)" } else { "" }
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("\n")),
+        Command::Token(TokenCommand::Revoke { id }) => {
+            store.revoke_api_token(&id).await?;
             Ok("token revoked".into())
         }
-        _ => Err(CliError::Usage("unknown command".into())),
     }
+}
+
+async fn set_disabled(store: &DynStore, email: &str, disabled: bool) -> Result<String, CliError> {
+    let id = user_id(store, email).await?;
+    accounts::update_user(
+        store,
+        None,
+        &id,
+        UserChanges {
+            disabled: Some(disabled),
+            ..Default::default()
+        },
+    )
+    .await?;
+    Ok(if disabled { "disabled" } else { "enabled" }.into())
 }
