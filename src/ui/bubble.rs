@@ -23,7 +23,6 @@ pub fn Bubble(m: Message) -> AnyView {
         "in"
     };
     let ts = m.timestamp;
-    let failed = m.status == MessageStatus::Failed;
     let d = m.details.clone();
     let shows_text = matches!(
         m.kind,
@@ -87,13 +86,53 @@ pub fn Bubble(m: Message) -> AnyView {
         })
         .collect();
     let has_reactions = !reactions.is_empty();
+    view! {
+        <article
+            class=format!("bubble {direction}")
+            data-testid="message"
+            data-id=m.id.clone()
+            data-kind=m.kind.as_str()
+            data-direction=direction
+            data-status=m.status.as_str()
+        >
+            {flags.into_iter().flatten().map(|f| view! { <p class="flag">{f}</p> }).collect_view()}
+            {referral}
+            {quote}
+            {kind_label.map(|k| view! { <p class="kind">{k}</p> })}
+            {media}
+            {content}
+            {d.deleted.then(|| view! { <p class="body deleted" data-testid="deleted">"🚫 This message was deleted"</p> })}
+            {body.map(|b| view! { <p class="body">{b}</p> })}
+            <footer class="meta">
+                {d.edited.then(|| view! { <span class="edited">"edited"</span> })}
+                <time>{move || clock_time(ts, ctx.clock.get())}</time>
+                {(m.direction == Direction::Out).then(|| view! {
+                    <StatusIcon status=m.status error=m.error.clone()/>
+                })}
+            </footer>
+            {has_reactions.then(|| view! { <div class="reactions">{reactions}</div> })}
+            <DeliveryNotes m=m.clone()/>
+            <BubbleActions m=m.clone()/>
+        </article>
+    }
+    // Erased: a bubble's full view type is deep enough to overflow the compiler's query
+    // depth in the release WebAssembly build.
+    .into_any()
+}
+
+/// Where delivery stands when there is more to say than the ticks: waiting for a retry, an
+/// earlier attempt's failure, a message that may have arrived twice, and why it failed.
+#[component]
+fn DeliveryNotes(m: Message) -> impl IntoView {
+    let d = &m.details;
+    let failed = m.status == MessageStatus::Failed;
     let reason = m.error.clone().filter(|_| failed);
     let advice = reason.as_ref().and_then(|e| e.advice());
     // After an agent's retry the old error stays in view until the new attempt resolves.
     let previous = m
         .error
         .clone()
-        .filter(|_| m.status == MessageStatus::Pending && m.details.attempt > 0);
+        .filter(|_| m.status == MessageStatus::Pending && d.attempt > 0);
     // A replaced attempt that reached the customer after all: they may have it twice.
     let twice = d.earlier_attempt_delivered().map(|a| {
         format!(
@@ -120,7 +159,37 @@ pub fn Bubble(m: Message) -> AnyView {
         .waiting
         .clone()
         .filter(|_| m.status == MessageStatus::Pending);
-    let retry = failed.then(|| m.clone());
+    view! {
+        {waiting.map(|w| view! { <p class="waiting" data-testid="waiting">{w.reason}</p> })}
+        {previous.map(|e| view! {
+            <p class="previous-failure" data-testid="previous-failure">"Last attempt failed: " {e.title}</p>
+        })}
+        {twice.map(|t| view! { <p class="twice" role="status" data-testid="delivered-twice">"⚠ " {t}</p> })}
+        {attempts.map(|list| view! {
+            <details class="attempts">
+                <summary>"Earlier attempts"</summary>
+                <ul>{list}</ul>
+            </details>
+        })}
+        {reason.map(|e| view! {
+            <div class="failure" data-testid="failure">
+                <p class="reason" data-testid="failure-reason">
+                    {e.title.clone()}
+                    {(e.code != 0).then(|| format!(" (#{})", e.code))}
+                </p>
+                {advice.map(|a| view! { <p class="advice" data-testid="failure-advice">{a}</p> })}
+            </div>
+        })}
+    }
+    .into_any()
+}
+
+/// What an agent can do with a bubble: retry a failed send, reply, react.
+#[component]
+fn BubbleActions(m: Message) -> impl IntoView {
+    let ctx = expect_context::<InboxCtx>();
+    let d = &m.details;
+    let retry = (m.status == MessageStatus::Failed).then(|| m.clone());
     let can_react = m.direction == Direction::In && m.wamid.is_some() && !d.deleted;
     // Only a message WhatsApp knows (it has a wamid) can be replied to.
     let reply_target = (m.wamid.is_some() && !d.deleted && !is_local(&m)).then(|| m.clone());
@@ -128,88 +197,41 @@ pub fn Bubble(m: Message) -> AnyView {
     let target_id = m.id.clone();
     let conversation_id = m.conversation_id.clone();
     view! {
-        <article
-            class=format!("bubble {direction}")
-            data-testid="message"
-            data-id=m.id.clone()
-            data-kind=m.kind.as_str()
-            data-direction=direction
-            data-status=m.status.as_str()
-        >
-            {flags.into_iter().flatten().map(|f| view! { <p class="flag">{f}</p> }).collect_view()}
-            {referral}
-            {quote}
-            {kind_label.map(|k| view! { <p class="kind">{k}</p> })}
-            {media}
-            {content}
-            {d.deleted.then(|| view! { <p class="body deleted" data-testid="deleted">"🚫 This message was deleted"</p> })}
-            {body.map(|b| view! { <p class="body">{b}</p> })}
-            <footer class="meta">
-                {d.edited.then(|| view! { <span class="edited">"edited"</span> })}
-                <time>{move || clock_time(ts, ctx.clock.get())}</time>
-                {(m.direction == Direction::Out).then(|| view! {
-                    <StatusIcon status=m.status error=m.error.clone()/>
-                })}
-            </footer>
-            {has_reactions.then(|| view! { <div class="reactions">{reactions}</div> })}
-            {waiting.map(|w| view! { <p class="waiting" data-testid="waiting">{w.reason}</p> })}
-            {previous.map(|e| view! {
-                <p class="previous-failure" data-testid="previous-failure">"Last attempt failed: " {e.title}</p>
-            })}
-            {twice.map(|t| view! { <p class="twice" role="status" data-testid="delivered-twice">"⚠ " {t}</p> })}
-            {attempts.map(|list| view! {
-                <details class="attempts">
-                    <summary>"Earlier attempts"</summary>
-                    <ul>{list}</ul>
-                </details>
-            })}
-            {reason.map(|e| view! {
-                <div class="failure" data-testid="failure">
-                    <p class="reason" data-testid="failure-reason">
-                        {e.title.clone()}
-                        {(e.code != 0).then(|| format!(" (#{})", e.code))}
-                    </p>
-                    {advice.map(|a| view! { <p class="advice" data-testid="failure-advice">{a}</p> })}
-                </div>
-            })}
-            {retry.map(|failed| view! {
-                <button class="retry" data-testid="retry" on:click=move |_| {
-                    if is_local(&failed) {
-                        ctx.deliver(failed.clone());
-                    } else {
-                        ctx.retry(failed.clone());
-                    }
-                }>
-                    "Retry"
-                </button>
-            })}
-            {reply_target.map(|target| view! {
-                <button class="reply-to" data-testid="reply" aria-label="Reply to this message"
-                    title="Reply" on:click=move |_| ctx.replying.set(Some(target.clone()))>"↩"</button>
-            })}
-            {can_react.then(|| view! {
-                <div class="react">
-                    <button class="react-toggle" data-testid="react" aria-label="React"
-                        on:click=move |_| picking.update(|p| *p = !*p)>"☺"</button>
-                    <Show when=move || picking.get()>
-                        {QUICK_REACTIONS.iter().map(|e| {
-                            let emoji = e.to_string();
-                            let target = target_id.clone();
-                            let conversation = conversation_id.clone();
-                            view! {
-                                <button class="react-pick" data-testid="react-pick" on:click=move |_| {
-                                    picking.set(false);
-                                    ctx.react(conversation.clone(), target.clone(), emoji.clone());
-                                }>{*e}</button>
-                            }
-                        }).collect_view()}
-                    </Show>
-                </div>
-            })}
-        </article>
+        {retry.map(|failed| view! {
+            <button class="retry" data-testid="retry" on:click=move |_| {
+                if is_local(&failed) {
+                    ctx.deliver(failed.clone());
+                } else {
+                    ctx.retry(failed.clone());
+                }
+            }>
+                "Retry"
+            </button>
+        })}
+        {reply_target.map(|target| view! {
+            <button class="reply-to" data-testid="reply" aria-label="Reply to this message"
+                title="Reply" on:click=move |_| ctx.replying.set(Some(target.clone()))>"↩"</button>
+        })}
+        {can_react.then(|| view! {
+            <div class="react">
+                <button class="react-toggle" data-testid="react" aria-label="React"
+                    on:click=move |_| picking.update(|p| *p = !*p)>"☺"</button>
+                <Show when=move || picking.get()>
+                    {QUICK_REACTIONS.iter().map(|e| {
+                        let emoji = e.to_string();
+                        let target = target_id.clone();
+                        let conversation = conversation_id.clone();
+                        view! {
+                            <button class="react-pick" data-testid="react-pick" on:click=move |_| {
+                                picking.set(false);
+                                ctx.react(conversation.clone(), target.clone(), emoji.clone());
+                            }>{*e}</button>
+                        }
+                    }).collect_view()}
+                </Show>
+            </div>
+        })}
     }
-    // Erased: a bubble's full view type is deep enough to overflow the compiler's query
-    // depth in the release WebAssembly build.
     .into_any()
 }
 

@@ -3,12 +3,10 @@
 use leptos::prelude::*;
 
 use super::state::InboxCtx;
+use super::template_picker::TemplatePicker;
 use crate::api::approved_templates;
-use crate::model::{ButtonSlot, TemplateInfo};
-use crate::model::{
-    ButtonValueKind, HeaderMedia, TemplateButton, TemplateCard, TemplateHeader, TemplateSpec,
-    UploadInfo,
-};
+use crate::model::ButtonSlot;
+use crate::model::{HeaderMedia, TemplateButton, TemplateHeader, TemplateSpec, UploadInfo};
 
 /// Outside the 24-hour window WhatsApp only delivers approved templates: pick one from
 /// WhatsApp Manager's list and fill in its values, watching the text the customer will
@@ -61,285 +59,9 @@ pub fn TemplateForm(conversation_id: String) -> impl IntoView {
     }
 }
 
-/// The approved templates, one chosen, its values and a preview of the text.
-#[component]
-fn TemplatePicker(
-    conversation_id: String,
-    templates: Vec<TemplateInfo>,
-    reload: RwSignal<u32>,
-) -> impl IntoView {
-    let ctx = expect_context::<InboxCtx>();
-    let chosen = RwSignal::new(None::<TemplateInfo>);
-    let values = RwSignal::new(Vec::<String>::new());
-    let header = RwSignal::new(HeaderDraft::default());
-    // One per button slot; only the slots an agent fills are shown.
-    let button_values = RwSignal::new(Vec::<String>::new());
-    // A limited-time offer's end, as the agent's `datetime-local` input gives it.
-    let offer_end = RwSignal::new(String::new());
-    // A carousel's cards, one draft each.
-    let cards = RwSignal::new(Vec::<CardDraft>::new());
-    let options = templates.clone();
-    let pick = move |ev: leptos::ev::Event| {
-        let t = event_target_value(&ev)
-            .parse::<usize>()
-            .ok()
-            .and_then(|i| templates.get(i).cloned());
-        let blank = |n: usize| vec![String::new(); n];
-        values.set(blank(t.as_ref().map_or(0, |t| t.params.len())));
-        button_values.set(blank(t.as_ref().map_or(0, |t| t.button_slots.len())));
-        header.set(HeaderDraft::default());
-        offer_end.set(String::new());
-        cards.set(
-            t.iter()
-                .flat_map(|t| &t.cards)
-                .map(|c| CardDraft {
-                    link: String::new(),
-                    values: blank(c.params.len()),
-                    buttons: blank(c.button_slots.len()),
-                })
-                .collect(),
-        );
-        chosen.set(t);
-    };
-    let counts_down = |t: &TemplateInfo| t.offer.as_ref().is_some_and(|o| o.has_expiration);
-    let filled = |v: &Vec<String>| v.iter().all(|v| !v.trim().is_empty());
-    let ready = move || {
-        chosen.with(|t| {
-            let Some(t) = t.as_ref().filter(|t| t.unsupported.is_none()) else {
-                return false;
-            };
-            let header_ok = t
-                .header_needs()
-                .is_none_or(|f| header.with(|h| h.value(f).is_some()));
-            let buttons_ok = button_values.with(|v| buttons_filled(&t.button_slots, v));
-            let offer_ok = !counts_down(t) || offer_end.with(|e| local_time_ms(e).is_some());
-            let cards_ok = cards.with(|drafts| {
-                t.cards.iter().zip(drafts).all(|(c, d)| {
-                    !d.link.trim().is_empty()
-                        && filled(&d.values)
-                        && buttons_filled(&c.button_slots, &d.buttons)
-                })
-            });
-            header_ok && buttons_ok && offer_ok && cards_ok && values.with(filled)
-        })
-    };
-    let send = move |ev: leptos::ev::SubmitEvent| {
-        ev.prevent_default();
-        let Some(t) = chosen.get_untracked().filter(|_| ready()) else {
-            return;
-        };
-        let trimmed = |v: Vec<String>| v.iter().map(|v| v.trim().to_string()).collect::<Vec<_>>();
-        let params = trimmed(values.get_untracked());
-        let header_value = t
-            .header_needs()
-            .and_then(|f| header.with_untracked(|h| h.value(f)));
-        let header_text = match &header_value {
-            Some(TemplateHeader::Text { text, .. }) => Some(text.clone()),
-            _ => None,
-        };
-        let buttons = button_specs(&t.button_slots, &trimmed(button_values.get_untracked()));
-        let card_specs = t
-            .cards
-            .iter()
-            .zip(cards.get_untracked())
-            .map(|(c, d)| {
-                let params = trimmed(d.values);
-                let file = HeaderMedia {
-                    link: Some(d.link.trim().to_string()),
-                    ..HeaderMedia::default()
-                };
-                TemplateCard {
-                    header: if c.header_format == "VIDEO" {
-                        TemplateHeader::Video(file)
-                    } else {
-                        TemplateHeader::Image(file)
-                    },
-                    param_names: if c.named {
-                        c.params.clone()
-                    } else {
-                        Vec::new()
-                    },
-                    buttons: button_specs(&c.button_slots, &trimmed(d.buttons)),
-                    text: Some(c.render(&params)),
-                    params,
-                }
-            })
-            .collect();
-        let text = t.customer_text(&params, header_text.as_deref());
-        let param_names = if t.named {
-            t.params.clone()
-        } else {
-            Vec::new()
-        };
-        let offer_expires_at_ms = counts_down(&t)
-            .then(|| offer_end.with_untracked(|e| local_time_ms(e)))
-            .flatten();
-        ctx.send_template(
-            conversation_id.clone(),
-            TemplateSpec {
-                name: t.name,
-                language: t.language,
-                params,
-                param_names,
-                header: header_value,
-                buttons,
-                offer_expires_at_ms,
-                cards: card_specs,
-            },
-            text,
-        );
-        values.update(|v| v.iter_mut().for_each(String::clear));
-        button_values.update(|v| v.iter_mut().for_each(String::clear));
-        header.set(HeaderDraft::default());
-        cards.update(|drafts| drafts.iter_mut().for_each(CardDraft::clear));
-    };
-    let inputs = move || {
-        chosen.get().map(|t| {
-            t.params
-                .iter()
-                .enumerate()
-                .map(|(i, name)| {
-                    view! {
-                        <label>{variable_label(name, t.named)}
-                            <ValueInput values=values index=i testid="template-param" placeholder="" max=1024/>
-                        </label>
-                    }
-                })
-                .collect_view()
-        })
-    };
-    let header_inputs = move || {
-        chosen.get().and_then(|t| {
-            let format = t.header_needs()?.to_string();
-            Some(view! { <HeaderInputs format=format header=header/> })
-        })
-    };
-    let button_inputs = move || {
-        chosen.get().map(|t| {
-            let otp = t.button_slots.iter().find(|s| s.otp).map(|s| view! {
-                <p class="hint">{format!("“{}” carries the code given as {{{{1}}}}.", s.label)}</p>
-            });
-            let asked = asked_slots(&t.button_slots)
-                .map(|(i, slot)| {
-                    let (hint, max) = match slot.sub_type {
-                        ButtonValueKind::CopyCode => ("the coupon code", 15),
-                        _ => ("the end of the button's link", 2000),
-                    };
-                    view! {
-                        <label>{format!("Button “{}”", slot.label)}
-                            <ValueInput values=button_values index=i testid="template-button-value" placeholder=hint max=max/>
-                        </label>
-                    }
-                })
-                .collect_view();
-            view! { {asked} {otp} }
-        })
-    };
-    let card_inputs = move || {
-        chosen.get().map(|t| {
-            t.cards
-                .iter()
-                .enumerate()
-                .map(|(c, card)| {
-                    let kind = if card.header_format == "VIDEO" { "video" } else { "photo" };
-                    let values = card
-                        .params
-                        .iter()
-                        .enumerate()
-                        .map(|(i, name)| view! {
-                            <label>{variable_label(name, card.named)}
-                                <CardInput cards=cards card=c field=CardField::Value(i) testid="template-card-param" placeholder="" max=1024/>
-                            </label>
-                        })
-                        .collect_view();
-                    let buttons = asked_slots(&card.button_slots)
-                        .map(|(i, slot)| view! {
-                            <label>{format!("Button “{}”", slot.label)}
-                                <CardInput cards=cards card=c field=CardField::Button(i) testid="template-card-button-value"
-                                    placeholder="the end of the button's link" max=2000/>
-                            </label>
-                        })
-                        .collect_view();
-                    view! {
-                        <fieldset class="card" data-testid="template-card-fields">
-                            <legend>{format!("Card {}", c + 1)}</legend>
-                            <label>{format!("Its {kind}: a public link")}
-                                <CardInput cards=cards card=c field=CardField::Link testid="template-card-link" placeholder="https://…" max=2000/>
-                            </label>
-                            {values}
-                            {buttons}
-                        </fieldset>
-                    }
-                })
-                .collect_view()
-        })
-    };
-    let offer_input = move || {
-        chosen.get().filter(counts_down).map(|t| {
-            let headline = t.offer.map(|o| o.text).unwrap_or_default();
-            view! {
-                <label>{format!("“{headline}” ends at")}
-                    <input type="datetime-local" data-testid="template-offer-end"
-                        prop:value=move || offer_end.get()
-                        on:input=move |ev| offer_end.set(event_target_value(&ev))/>
-                </label>
-            }
-        })
-    };
-    let preview = move || {
-        chosen.get().map(|t| {
-            let header_text = header.with(|h| Some(h.text.trim().to_string()).filter(|s| !s.is_empty()));
-            let text = values.with(|v| t.customer_text(v, header_text.as_deref()));
-            let media = t
-                .header_needs()
-                .filter(|f| *f != "TEXT")
-                .map(|f| header.with(|h| h.describe(f)));
-            view! {
-                <div class="template-preview" data-testid="template-preview">
-                    {media.map(|m| view! { <p class="kind" data-testid="template-header-preview">{m}</p> })}
-                    <p class="body">{text}</p>
-                    {t.footer.clone().map(|f| view! { <p class="hint">{f}</p> })}
-                    {(!t.buttons.is_empty()).then(|| view! { <p class="hint">{t.buttons.join(" · ")}</p> })}
-                    {cards.with(|drafts| t.cards.iter().zip(drafts).enumerate().map(|(i, (c, d))| view! {
-                        <p class="hint" data-testid="template-card-preview">
-                            {format!("Card {}: {}", i + 1, c.render(&d.values))}
-                            {(!c.buttons.is_empty()).then(|| format!(" [{}]", c.buttons.join(" · ")))}
-                        </p>
-                    }).collect_view())}
-                    {t.unsupported.clone().map(|u| view! { <p class="error" role="alert">{u}</p> })}
-                </div>
-            }
-        })
-    };
-    view! {
-        <form class="template-picker" on:submit=send>
-            <label>"Approved template"
-                <select data-testid="template-pick" on:change=pick>
-                    <option value="">"Choose…"</option>
-                    {options.iter().enumerate().map(|(i, t)| view! {
-                        <option value=i.to_string() data-name=t.name.clone()>
-                            {format!("{} · {} · {}", t.name, t.language, t.category.to_lowercase())}
-                            {t.unsupported.is_some().then_some(" (not from here)")}
-                        </option>
-                    }).collect_view()}
-                </select>
-            </label>
-            <button type="button" class="link" data-testid="template-refresh" title="Read the list from WhatsApp again"
-                on:click=move |_| reload.update(|n| *n += 1)>"↻"</button>
-            {header_inputs}
-            {inputs}
-            {button_inputs}
-            {card_inputs}
-            {offer_input}
-            {preview}
-            <button type="submit" data-testid="send-template" disabled=move || !ready()>"Send template"</button>
-        </form>
-    }
-}
-
 /// An input for one of a list of values.
 #[component]
-fn ValueInput(
+pub(super) fn ValueInput(
     values: RwSignal<Vec<String>>,
     index: usize,
     testid: &'static str,
@@ -357,7 +79,7 @@ fn ValueInput(
 }
 
 /// How the composer names a variable: by name, or as `{{1}}`.
-fn variable_label(name: &str, named: bool) -> String {
+pub(super) fn variable_label(name: &str, named: bool) -> String {
     if named {
         name.to_string()
     } else {
@@ -367,23 +89,23 @@ fn variable_label(name: &str, named: bool) -> String {
 
 /// What is typed for one card of a carousel.
 #[derive(Clone, Debug, Default)]
-struct CardDraft {
-    link: String,
-    values: Vec<String>,
+pub struct CardDraft {
+    pub(super) link: String,
+    pub(super) values: Vec<String>,
     /// One per button slot of the card, as for the template's own buttons.
-    buttons: Vec<String>,
+    pub(super) buttons: Vec<String>,
 }
 
 /// One input of a card.
 #[derive(Clone, Copy, Debug)]
-enum CardField {
+pub enum CardField {
     Link,
     Value(usize),
     Button(usize),
 }
 
 impl CardDraft {
-    fn get(&self, field: CardField) -> Option<&String> {
+    pub(super) fn get(&self, field: CardField) -> Option<&String> {
         match field {
             CardField::Link => Some(&self.link),
             CardField::Value(i) => self.values.get(i),
@@ -399,7 +121,7 @@ impl CardDraft {
         }
     }
 
-    fn clear(&mut self) {
+    pub(super) fn clear(&mut self) {
         self.link.clear();
         self.values.iter_mut().for_each(String::clear);
         self.buttons.iter_mut().for_each(String::clear);
@@ -408,7 +130,7 @@ impl CardDraft {
 
 /// An input for one field of one carousel card.
 #[component]
-fn CardInput(
+pub(super) fn CardInput(
     cards: RwSignal<Vec<CardDraft>>,
     card: usize,
     field: CardField,
@@ -434,7 +156,7 @@ fn CardInput(
 
 /// A `datetime-local` value (the agent's own time zone) as Unix milliseconds, if it is a
 /// time to come. Only the browser knows the agent's zone.
-fn local_time_ms(value: &str) -> Option<i64> {
+pub(super) fn local_time_ms(value: &str) -> Option<i64> {
     #[cfg(feature = "hydrate")]
     {
         let ms = js_sys::Date::new(&wasm_bindgen::JsValue::from_str(value)).get_time();
@@ -449,7 +171,7 @@ fn local_time_ms(value: &str) -> Option<i64> {
 
 /// The button slots an agent types a value for, with their position in `slots`:
 /// required ones, except a code button, which takes the body's code.
-fn asked_slots(slots: &[ButtonSlot]) -> impl Iterator<Item = (usize, &ButtonSlot)> {
+pub(super) fn asked_slots(slots: &[ButtonSlot]) -> impl Iterator<Item = (usize, &ButtonSlot)> {
     slots
         .iter()
         .enumerate()
@@ -457,12 +179,12 @@ fn asked_slots(slots: &[ButtonSlot]) -> impl Iterator<Item = (usize, &ButtonSlot
 }
 
 /// Whether every asked slot has a value (`typed` holds one per slot).
-fn buttons_filled(slots: &[ButtonSlot], typed: &[String]) -> bool {
+pub(super) fn buttons_filled(slots: &[ButtonSlot], typed: &[String]) -> bool {
     asked_slots(slots).all(|(i, _)| typed.get(i).is_some_and(|v| !v.trim().is_empty()))
 }
 
 /// The button values to send: one per asked slot.
-fn button_specs(slots: &[ButtonSlot], typed: &[String]) -> Vec<TemplateButton> {
+pub(super) fn button_specs(slots: &[ButtonSlot], typed: &[String]) -> Vec<TemplateButton> {
     asked_slots(slots)
         .map(|(i, slot)| TemplateButton {
             index: slot.index,
@@ -474,8 +196,8 @@ fn button_specs(slots: &[ButtonSlot], typed: &[String]) -> Vec<TemplateButton> {
 
 /// What is typed for a header, for every kind of header.
 #[derive(Clone, Debug, Default)]
-struct HeaderDraft {
-    text: String,
+pub struct HeaderDraft {
+    pub(super) text: String,
     link: String,
     filename: String,
     upload: Option<UploadInfo>,
@@ -487,7 +209,7 @@ struct HeaderDraft {
 
 impl HeaderDraft {
     /// The header as sent, once what a `format` header needs is there.
-    fn value(&self, format: &str) -> Option<TemplateHeader> {
+    pub(super) fn value(&self, format: &str) -> Option<TemplateHeader> {
         let some = |s: &str| Some(s.trim().to_string()).filter(|s| !s.is_empty());
         match format {
             "TEXT" => some(&self.text).map(|text| TemplateHeader::Text {
@@ -523,7 +245,7 @@ impl HeaderDraft {
     }
 
     /// The preview's line for a media or location header.
-    fn describe(&self, format: &str) -> String {
+    pub(super) fn describe(&self, format: &str) -> String {
         let what = match format {
             "LOCATION" => format!("{} {}", self.latitude.trim(), self.longitude.trim()),
             _ => match &self.upload {
@@ -540,7 +262,7 @@ impl HeaderDraft {
 
 /// The inputs a header of `format` needs.
 #[component]
-fn HeaderInputs(format: String, header: RwSignal<HeaderDraft>) -> impl IntoView {
+pub(super) fn HeaderInputs(format: String, header: RwSignal<HeaderDraft>) -> impl IntoView {
     type Field = fn(&mut HeaderDraft) -> &mut String;
     let input = move |label: &'static str, testid: &'static str, field: Field| {
         view! {
