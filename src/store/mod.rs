@@ -189,6 +189,7 @@ pub struct Event {
 
 impl Event {
     /// The `/ws` frame for this event. `data` is already JSON, so it goes in as it is;
+
     /// stored data that is not JSON (never written so) goes as `null` rather than as a
     /// frame no client could read.
     pub fn frame_json(&self) -> String {
@@ -366,6 +367,7 @@ pub trait AccountStore: Send + Sync + 'static {
     /// Creates a user; the email must be new (`Conflict` otherwise).
     async fn create_user(&self, user: NewUser) -> StoreResult<User>;
     async fn user(&self, id: &str) -> StoreResult<Option<User>>;
+
     /// The user with this (normalised) email, with their password hash.
     async fn user_by_email(&self, email: &str) -> StoreResult<Option<(User, String)>>;
     async fn list_users(&self) -> StoreResult<Vec<User>>;
@@ -376,16 +378,19 @@ pub trait AccountStore: Send + Sync + 'static {
         user_id: &str,
         expires_at: i64,
     ) -> StoreResult<()>;
+
     /// The user of a live (unexpired) session.
     async fn session_user(&self, token_hash: &str) -> StoreResult<Option<User>>;
     async fn delete_session(&self, token_hash: &str) -> StoreResult<()>;
     async fn delete_user_sessions(&self, user_id: &str) -> StoreResult<()>;
     async fn create_api_token(&self, token: NewApiToken) -> StoreResult<ApiTokenInfo>;
+
     /// The token and its user, if it exists and is not revoked; records its use.
     async fn api_token_user(&self, token_hash: &str) -> StoreResult<Option<(ApiTokenInfo, User)>>;
     async fn list_api_tokens(&self) -> StoreResult<Vec<ApiTokenInfo>>;
     async fn revoke_api_token(&self, id: &str) -> StoreResult<ApiTokenInfo>;
     async fn list_inboxes(&self) -> StoreResult<Vec<Inbox>>;
+
     /// Creates an inbox; the phone number id must be new (`Conflict` otherwise).
     async fn create_inbox(&self, inbox: NewInbox) -> StoreResult<Inbox>;
     async fn update_inbox(&self, id: &str, update: InboxUpdate) -> StoreResult<Inbox>;
@@ -394,8 +399,10 @@ pub trait AccountStore: Send + Sync + 'static {
     async fn user_inboxes(&self, user_id: &str) -> StoreResult<Vec<String>>;
     async fn setting(&self, key: &str) -> StoreResult<Option<String>>;
     async fn set_setting(&self, key: &str, value: Option<&str>) -> StoreResult<()>;
+
     /// Pauses an inbox's sending with the reason shown to agents, or resumes it (`None`).
     /// A change is an `inbox.updated` event, so every open inbox page sees it at once;
+
     /// returns whether anything changed.
     async fn set_sending_paused(&self, inbox_id: &str, reason: Option<&str>) -> StoreResult<bool>;
     async fn ensure_inbox(
@@ -413,21 +420,27 @@ pub trait MessageStore: Send + Sync + 'static {
     /// Stores a customer message once per (inbox, wamid), creating the contact and the
     /// conversation as needed, and counts it as unread.
     async fn record_inbound(&self, msg: NewInbound) -> StoreResult<InboundOutcome>;
+
     /// Stores a receipt once and applies it, never lowering the shown status.
     async fn record_status(&self, report: StatusReport) -> StoreResult<StatusOutcome>;
+
     /// Creates a pending outbound message, or returns the one already created with the
     /// same client id (`false`), so a repeated send never creates a second message.
     /// Stores a new outbound message together with its send job ([`first_send_job`]).
     async fn create_outbound(&self, msg: NewOutbound) -> StoreResult<(Message, bool)>;
+
     /// Records the wamid Meta assigned, then applies receipts that arrived before it.
     async fn mark_accepted(&self, message_id: &str, wamid: &str) -> StoreResult<Message>;
+
     /// Records a send Meta refused.
     async fn mark_send_failed(&self, message_id: &str, error: &ErrorInfo) -> StoreResult<Message>;
+
     /// Starts an agent's retry of a failed message: forgets its wamid, resets its delivery
     /// state to pending (keeping the old error to show until a new status arrives) and
     /// counts the attempt. `Conflict` unless the message is outbound and shows as failed.
     /// (With a fresh send job, like [`MessageStore::create_outbound`].)
     async fn retry_outbound(&self, message_id: &str) -> StoreResult<Message>;
+
     /// Applies `edit` to the message's text and details and publishes the change.
     /// `None` if the edit changed nothing.
     async fn edit_message(
@@ -435,6 +448,7 @@ pub trait MessageStore: Send + Sync + 'static {
         message_id: &str,
         edit: MessageEdit,
     ) -> StoreResult<Option<Message>>;
+
     /// Moves a contact to a new phone number (the customer changed numbers). Their
     /// conversation and history stay. Returns whether a contact was found.
     async fn change_contact_phone(
@@ -443,6 +457,7 @@ pub trait MessageStore: Send + Sync + 'static {
         old_wa_id: &str,
         new_wa_id: &str,
     ) -> StoreResult<bool>;
+
     /// Clears the unread count.
     async fn mark_conversation_read(&self, conversation_id: &str) -> StoreResult<Conversation>;
 }
@@ -452,8 +467,10 @@ pub trait MessageStore: Send + Sync + 'static {
 pub trait HistoryStore: Send + Sync + 'static {
     /// Keeps a webhook body keyed by its SHA-256 and tells whether it was seen before.
     async fn save_webhook(&self, id: &str, body: &[u8]) -> StoreResult<WebhookState>;
+
     /// Marks a webhook processed; `error` records why a body could not be used.
     async fn finish_webhook(&self, id: &str, error: Option<&str>) -> StoreResult<()>;
+
     /// Bodies saved but never finished (crash recovery, or waiting for an inbox to be
     /// created for a number they name), by id, after the id `after`.
     async fn unfinished_webhooks(
@@ -461,9 +478,11 @@ pub trait HistoryStore: Send + Sync + 'static {
         after: Option<&str>,
         limit: usize,
     ) -> StoreResult<Vec<StoredWebhook>>;
+
     /// Drops webhook bodies and receipts received before `before` (Unix ms); returns how
     /// many of each went.
     async fn trim_received(&self, before: i64) -> StoreResult<(u64, u64)>;
+
     /// Conversations of the inboxes in `scope`, by last activity, newest first.
     async fn list_conversations(
         &self,
@@ -473,6 +492,7 @@ pub trait HistoryStore: Send + Sync + 'static {
     async fn conversation(&self, id: &str) -> StoreResult<Option<Conversation>>;
     async fn message(&self, id: &str) -> StoreResult<Option<Message>>;
     async fn message_by_wamid(&self, inbox_id: &str, wamid: &str) -> StoreResult<Option<Message>>;
+
     /// Messages (replies and reactions) whose `reply_to` is `wamid`, oldest first, at most
     /// `limit`.
     async fn replies_to(
@@ -481,6 +501,7 @@ pub trait HistoryStore: Send + Sync + 'static {
         wamid: &str,
         limit: usize,
     ) -> StoreResult<Vec<Message>>;
+
     /// A page of history, newest first, strictly older than `before`.
     async fn load_messages(
         &self,
@@ -496,10 +517,13 @@ pub trait HistoryStore: Send + Sync + 'static {
 pub trait JobStore: Send + Sync + 'static {
     /// Creates or replaces the job with this kind and key; any claim on it ends.
     async fn schedule_job(&self, job: Job) -> StoreResult<()>;
+
     /// Creates the job unless one of its kind and key exists; says whether it did.
     async fn add_job_if_missing(&self, job: Job) -> StoreResult<bool>;
+
     /// Jobs due at `now` (Unix ms), soonest first.
     async fn due_jobs(&self, now: i64, limit: usize) -> StoreResult<Vec<Job>>;
+
     /// Claims up to `limit` jobs of `kind` due at `now` for `owner`, soonest first. Each
     /// claim is atomic: the job's due time moves to `now + lease_ms` (its lease) in the
     /// same write that picks it, so no other instance sees it due until the lease runs
@@ -512,6 +536,7 @@ pub trait JobStore: Send + Sync + 'static {
         lease_ms: i64,
         limit: usize,
     ) -> StoreResult<Vec<Job>>;
+
     /// Gives a claimed job back, due at `due_at`, keeping its count of claims (a run that
     /// failed; the runner chose the backoff).
     async fn release_job(&self, kind: JobKind, key: &str, due_at: i64) -> StoreResult<()>;
@@ -523,19 +548,24 @@ pub trait JobStore: Send + Sync + 'static {
 pub trait EventLog: Send + Sync + 'static {
     /// Succeeds when the database answers.
     async fn ping(&self) -> StoreResult<()>;
+
     /// Signalled after every commit that appended events; the hub waits on it.
     fn commits(&self) -> Arc<Notify>;
+
     /// Events this process committed since the last call, in seq order, when the backend
     /// knows them without a read. The hub uses them only if they continue exactly where
     /// it is; otherwise it reads the log, which stays the source of truth.
     fn take_committed(&self) -> Vec<Event> {
         Vec::new()
     }
+
     /// Events with `seq > after`, in order, at most `limit`.
     async fn events_after(&self, after: i64, limit: usize) -> StoreResult<Vec<Event>>;
     async fn event_bounds(&self) -> StoreResult<EventBounds>;
+
     /// Drops events with `seq <= upto` and raises the floor; returns how many went.
     async fn trim_events(&self, upto: i64) -> StoreResult<u64>;
+
     /// Finishes work a crashed writer left half done (publishing events for changes that
     /// were stored without them). Backends whose writes are transactional have none.
     async fn repair(&self) -> StoreResult<usize> {

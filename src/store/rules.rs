@@ -304,29 +304,25 @@ mod tests {
         }
     }
 
-    fn outbound() -> Message {
-        let new = NewOutbound {
+    fn send() -> NewOutbound {
+        NewOutbound {
             conversation_id: "c1".into(),
             client_id: "k1".into(),
             kind: MessageKind::Text,
             text: Some("hi".into()),
             reply_to: None,
             details: Details::default(),
-        };
-        new.message("i1".into(), 7, 1_700_000_000_123)
+        }
+    }
+
+    fn outbound() -> Message {
+        send().message("i1".into(), 7, 1_700_000_000_123)
     }
 
     #[test]
     fn a_repeated_client_id_is_the_same_send_only_in_its_own_conversation() {
         let stored = outbound();
-        let mut again = NewOutbound {
-            conversation_id: "c1".into(),
-            client_id: "k1".into(),
-            kind: MessageKind::Text,
-            text: Some("hi".into()),
-            reply_to: None,
-            details: Details::default(),
-        };
+        let mut again = send();
         assert_eq!(again.repeated(stored.clone()), Ok((stored.clone(), false)));
         again.conversation_id = "c2".into();
         assert!(matches!(

@@ -18,6 +18,7 @@ impl MongoStore {
         Ok(ids)
     }
 }
+
 #[async_trait]
 impl AccountStore for MongoStore {
     async fn ensure_inbox(
@@ -59,6 +60,7 @@ impl AccountStore for MongoStore {
             .ok_or(StoreError::NotFound("inbox"))?;
         inbox_from_doc(&d)
     }
+
     async fn inbox_by_phone_number_id(&self, phone_number_id: &str) -> StoreResult<Option<Inbox>> {
         match self
             .find("inboxes", doc! { "phone_number_id": phone_number_id })
@@ -68,18 +70,21 @@ impl AccountStore for MongoStore {
             None => Ok(None),
         }
     }
+
     async fn inbox(&self, id: &str) -> StoreResult<Option<Inbox>> {
         match self.find("inboxes", doc! { "_id": id }).await? {
             Some(d) => Ok(Some(inbox_from_doc(&d)?)),
             None => Ok(None),
         }
     }
+
     async fn list_inboxes(&self) -> StoreResult<Vec<Inbox>> {
         let docs: Vec<Document> = self
             .find_all("inboxes", doc! {}, Some(doc! { "created_at": 1 }), None)
             .await?;
         docs.iter().map(inbox_from_doc).collect()
     }
+
     async fn create_inbox(&self, inbox: NewInbox) -> StoreResult<Inbox> {
         let id = new_id();
         let mut d = doc! {
@@ -103,6 +108,7 @@ impl AccountStore for MongoStore {
         }
         self.inbox(&id).await?.ok_or(StoreError::NotFound("inbox"))
     }
+
     async fn update_inbox(&self, id: &str, update: InboxUpdate) -> StoreResult<Inbox> {
         let mut set = doc! {};
         let mut unset = doc! {};
@@ -139,6 +145,7 @@ impl AccountStore for MongoStore {
         }
         self.inbox(id).await?.ok_or(StoreError::NotFound("inbox"))
     }
+
     async fn set_member(&self, inbox_id: &str, user_id: &str, member: bool) -> StoreResult<()> {
         if self.inbox(inbox_id).await?.is_none() {
             return Err(StoreError::NotFound("inbox"));
@@ -166,14 +173,17 @@ impl AccountStore for MongoStore {
         }
         Ok(())
     }
+
     async fn inbox_members(&self, inbox_id: &str) -> StoreResult<Vec<String>> {
         self.membership_ids(doc! { "inbox_id": inbox_id }, "user_id")
             .await
     }
+
     async fn user_inboxes(&self, user_id: &str) -> StoreResult<Vec<String>> {
         self.membership_ids(doc! { "user_id": user_id }, "inbox_id")
             .await
     }
+
     async fn create_user(&self, user: NewUser) -> StoreResult<User> {
         let id = new_id();
         let inserted = self
@@ -200,24 +210,28 @@ impl AccountStore for MongoStore {
         }
         self.user(&id).await?.ok_or(StoreError::NotFound("user"))
     }
+
     async fn user(&self, id: &str) -> StoreResult<Option<User>> {
         match self.find("users", doc! { "_id": id }).await? {
             Some(d) => Ok(Some(user_from_doc(&d)?)),
             None => Ok(None),
         }
     }
+
     async fn user_by_email(&self, email: &str) -> StoreResult<Option<(User, String)>> {
         match self.find("users", doc! { "email": email }).await? {
             Some(d) => Ok(Some((user_from_doc(&d)?, string(&d, "password_hash")?))),
             None => Ok(None),
         }
     }
+
     async fn list_users(&self) -> StoreResult<Vec<User>> {
         let docs: Vec<Document> = self
             .find_all("users", doc! {}, Some(doc! { "email": 1 }), None)
             .await?;
         docs.iter().map(user_from_doc).collect()
     }
+
     async fn update_user(&self, id: &str, update: UserUpdate) -> StoreResult<User> {
         let mut set = doc! {};
         if let Some(name) = &update.name {
@@ -243,6 +257,7 @@ impl AccountStore for MongoStore {
         }
         self.user(id).await?.ok_or(StoreError::NotFound("user"))
     }
+
     async fn create_session(
         &self,
         token_hash: &str,
@@ -267,6 +282,7 @@ impl AccountStore for MongoStore {
             .map_err(map_err)?;
         Ok(())
     }
+
     async fn session_user(&self, token_hash: &str) -> StoreResult<Option<User>> {
         let Some(s) = self
             .find(
@@ -279,6 +295,7 @@ impl AccountStore for MongoStore {
         };
         self.user(&string(&s, "user_id")?).await
     }
+
     async fn delete_session(&self, token_hash: &str) -> StoreResult<()> {
         self.coll("sessions")
             .delete_one(doc! { "_id": token_hash })
@@ -286,6 +303,7 @@ impl AccountStore for MongoStore {
             .map_err(map_err)?;
         Ok(())
     }
+
     async fn delete_user_sessions(&self, user_id: &str) -> StoreResult<()> {
         self.coll("sessions")
             .delete_many(doc! { "user_id": user_id })
@@ -293,6 +311,7 @@ impl AccountStore for MongoStore {
             .map_err(map_err)?;
         Ok(())
     }
+
     async fn create_api_token(&self, token: NewApiToken) -> StoreResult<ApiTokenInfo> {
         if self.user(&token.user_id).await?.is_none() {
             return Err(StoreError::NotFound("user"));
@@ -314,6 +333,7 @@ impl AccountStore for MongoStore {
             .ok_or(StoreError::NotFound("token"))?;
         token_from_doc(&d)
     }
+
     async fn api_token_user(&self, token_hash: &str) -> StoreResult<Option<(ApiTokenInfo, User)>> {
         let Some(d) = self
             .find("api_tokens", doc! { "token_hash": token_hash })
@@ -340,12 +360,14 @@ impl AccountStore for MongoStore {
         }
         Ok(Some((token, user)))
     }
+
     async fn list_api_tokens(&self) -> StoreResult<Vec<ApiTokenInfo>> {
         let docs: Vec<Document> = self
             .find_all("api_tokens", doc! {}, Some(doc! { "created_at": 1 }), None)
             .await?;
         docs.iter().map(token_from_doc).collect()
     }
+
     async fn revoke_api_token(&self, id: &str) -> StoreResult<ApiTokenInfo> {
         self.coll("api_tokens")
             .update_one(
@@ -360,12 +382,14 @@ impl AccountStore for MongoStore {
             .ok_or(StoreError::NotFound("token"))?;
         token_from_doc(&d)
     }
+
     async fn setting(&self, key: &str) -> StoreResult<Option<String>> {
         Ok(self
             .find("settings", doc! { "_id": key })
             .await?
             .and_then(|d| opt_string(&d, "value")))
     }
+
     async fn set_setting(&self, key: &str, value: Option<&str>) -> StoreResult<()> {
         let settings = self.coll("settings");
         match value {
@@ -385,6 +409,7 @@ impl AccountStore for MongoStore {
         }
         Ok(())
     }
+
     async fn set_sending_paused(&self, inbox_id: &str, reason: Option<&str>) -> StoreResult<bool> {
         // The setting is written before its event: a crash between the two leaves the
         // pause in force and shown on the next page load, which is the safe side.

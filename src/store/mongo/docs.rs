@@ -10,18 +10,22 @@ pub(super) fn opt_int(d: &Document, key: &str) -> Option<i64> {
         _ => None,
     }
 }
+
 pub(super) fn int(d: &Document, key: &str) -> StoreResult<i64> {
     opt_int(d, key).ok_or_else(|| StoreError::Corrupt(format!("field {key} is not a number")))
 }
+
 pub(super) fn opt_string(d: &Document, key: &str) -> Option<String> {
     match d.get(key)? {
         Bson::String(s) => Some(s.clone()),
         _ => None,
     }
 }
+
 pub(super) fn string(d: &Document, key: &str) -> StoreResult<String> {
     opt_string(d, key).ok_or_else(|| StoreError::Corrupt(format!("field {key} is not a string")))
 }
+
 /// Flags are written as booleans; integers are read as C would, so a server that stores
 /// booleans as numbers still reads back what was meant.
 pub(super) fn boolean(d: &Document, key: &str) -> bool {
@@ -32,6 +36,7 @@ pub(super) fn boolean(d: &Document, key: &str) -> bool {
         _ => false,
     }
 }
+
 /// Adds `key` only when there is a value: absent fields keep partial unique indexes and
 /// `$exists` queries honest.
 pub(super) fn put_opt(d: &mut Document, key: &str, value: &Option<String>) {
@@ -39,17 +44,20 @@ pub(super) fn put_opt(d: &mut Document, key: &str, value: &Option<String>) {
         d.insert(key, v.clone());
     }
 }
+
 pub(super) fn direction_str(d: Direction) -> &'static str {
     match d {
         Direction::In => "in",
         Direction::Out => "out",
     }
 }
+
 pub(super) fn error_doc(e: &ErrorInfo) -> Document {
     let mut d = doc! { "code": e.code, "title": &e.title };
     put_opt(&mut d, "detail", &e.detail);
     d
 }
+
 pub(super) fn error_from_doc(d: &Document) -> Option<ErrorInfo> {
     let e = d.get_document("error").ok()?;
     Some(ErrorInfo {
@@ -58,6 +66,7 @@ pub(super) fn error_from_doc(d: &Document) -> Option<ErrorInfo> {
         detail: opt_string(e, "detail"),
     })
 }
+
 pub(super) fn delivery_from_doc(d: &Document) -> DeliveryState {
     DeliveryState {
         rank: opt_int(d, "status_rank").unwrap_or(0),
@@ -65,6 +74,7 @@ pub(super) fn delivery_from_doc(d: &Document) -> DeliveryState {
         error: error_from_doc(d),
     }
 }
+
 pub(super) fn message_from_doc(d: &Document) -> StoreResult<Message> {
     let direction = if string(d, "direction")? == "out" {
         Direction::Out
@@ -94,6 +104,7 @@ pub(super) fn message_from_doc(d: &Document) -> StoreResult<Message> {
         details: details_from_doc(d),
     })
 }
+
 /// Details are a sub-document; one this build cannot read leaves the message readable.
 pub(super) fn details_from_doc(d: &Document) -> Details {
     match d.get("details") {
@@ -103,6 +114,7 @@ pub(super) fn details_from_doc(d: &Document) -> Details {
         _ => Details::default(),
     }
 }
+
 pub(super) fn details_bson(d: &Details) -> StoreResult<Bson> {
     if *d == Details::default() {
         return Ok(Bson::Null);
@@ -111,6 +123,7 @@ pub(super) fn details_bson(d: &Details) -> StoreResult<Bson> {
         .map(Bson::Document)
         .map_err(|e| StoreError::Corrupt(e.to_string()))
 }
+
 pub(super) fn contact_doc(c: &Contact) -> Document {
     let mut d = doc! { "id": &c.id };
     put_opt(&mut d, "name", &c.name);
@@ -118,6 +131,7 @@ pub(super) fn contact_doc(c: &Contact) -> Document {
     put_opt(&mut d, "user_id", &c.user_id);
     d
 }
+
 pub(super) fn contact_from_doc(d: &Document, id_key: &str) -> StoreResult<Contact> {
     Ok(Contact {
         id: string(d, id_key)?,
@@ -126,6 +140,7 @@ pub(super) fn contact_from_doc(d: &Document, id_key: &str) -> StoreResult<Contac
         user_id: opt_string(d, "user_id"),
     })
 }
+
 pub(super) fn preview_doc(m: &Message) -> Document {
     doc! {
         "id": &m.id,
@@ -137,6 +152,7 @@ pub(super) fn preview_doc(m: &Message) -> Document {
         "version": m.version,
     }
 }
+
 pub(super) fn preview_from_doc(d: &Document) -> StoreResult<MessagePreview> {
     let status = string(d, "status")?;
     Ok(MessagePreview {
@@ -156,6 +172,7 @@ pub(super) fn preview_from_doc(d: &Document) -> StoreResult<MessagePreview> {
         timestamp: int(d, "timestamp")?,
     })
 }
+
 pub(super) fn conversation_from_doc(d: &Document) -> StoreResult<Conversation> {
     let contact = d
         .get_document("contact")
@@ -175,6 +192,7 @@ pub(super) fn conversation_from_doc(d: &Document) -> StoreResult<Conversation> {
         version: opt_int(d, "version").unwrap_or(0),
     })
 }
+
 pub(super) fn inbox_from_doc(d: &Document) -> StoreResult<Inbox> {
     Ok(Inbox {
         id: string(d, "_id")?,
@@ -188,6 +206,7 @@ pub(super) fn inbox_from_doc(d: &Document) -> StoreResult<Inbox> {
         },
     })
 }
+
 pub(super) fn user_from_doc(d: &Document) -> StoreResult<User> {
     Ok(User {
         id: string(d, "_id")?,
@@ -198,6 +217,7 @@ pub(super) fn user_from_doc(d: &Document) -> StoreResult<User> {
         created_at: int(d, "created_at")?,
     })
 }
+
 pub(super) fn token_from_doc(d: &Document) -> StoreResult<ApiTokenInfo> {
     Ok(ApiTokenInfo {
         id: string(d, "_id")?,
@@ -208,6 +228,7 @@ pub(super) fn token_from_doc(d: &Document) -> StoreResult<ApiTokenInfo> {
         revoked: d.contains_key("revoked_at"),
     })
 }
+
 /// `$set`/`$unset` for credentials: `None` keeps, empty clears, anything else sets.
 pub(super) fn credential_changes(c: &InboxCredentials, set: &mut Document, unset: &mut Document) {
     for (field, value) in [
@@ -226,12 +247,14 @@ pub(super) fn credential_changes(c: &InboxCredentials, set: &mut Document, unset
         }
     }
 }
+
 /// History order as one string — zero-padded timestamp, then seq — so that a page is a
 /// single indexed range however the server plans `$or` queries. Timestamps before 1970
 /// do not occur; both parts are padded to the width of `i64::MAX`.
 pub(super) fn sort_key(timestamp: i64, seq: i64) -> String {
     format!("{:019}:{:019}", timestamp.max(0), seq.max(0))
 }
+
 /// Receipts are unique per (inbox, wamid, status, timestamp, error code): that tuple is
 /// the document id, so the primary key does the deduplication.
 pub(super) fn receipt_id(r: &StatusReport) -> String {

@@ -29,6 +29,7 @@ impl HistoryStore for MongoStore {
             Err(e) => Err(map_err(e)),
         }
     }
+
     async fn finish_webhook(&self, id: &str, error: Option<&str>) -> StoreResult<()> {
         let mut set = doc! { "processed_at": now_ms() };
         if let Some(e) = error {
@@ -43,6 +44,7 @@ impl HistoryStore for MongoStore {
             .map_err(map_err)?;
         Ok(())
     }
+
     async fn unfinished_webhooks(
         &self,
         after: Option<&str>,
@@ -68,6 +70,7 @@ impl HistoryStore for MongoStore {
             })
             .collect()
     }
+
     async fn trim_received(&self, before: i64) -> StoreResult<(u64, u64)> {
         let old = doc! { "received_at": { "$lt": before } };
         let webhooks = self
@@ -82,6 +85,7 @@ impl HistoryStore for MongoStore {
             .map_err(map_err)?;
         Ok((webhooks.deleted_count, receipts.deleted_count))
     }
+
     async fn list_conversations(
         &self,
         scope: &Scope,
@@ -101,12 +105,15 @@ impl HistoryStore for MongoStore {
             .await?;
         docs.iter().map(conversation_from_doc).collect()
     }
+
     async fn conversation(&self, id: &str) -> StoreResult<Option<Conversation>> {
         self.conversation_by_id(id).await
     }
+
     async fn message(&self, id: &str) -> StoreResult<Option<Message>> {
         self.message_by_id(id).await
     }
+
     async fn message_by_wamid(&self, inbox_id: &str, wamid: &str) -> StoreResult<Option<Message>> {
         match self
             .find("messages", doc! { "inbox_id": inbox_id, "wamid": wamid })
@@ -116,6 +123,7 @@ impl HistoryStore for MongoStore {
             None => Ok(None),
         }
     }
+
     async fn replies_to(
         &self,
         inbox_id: &str,
@@ -133,6 +141,7 @@ impl HistoryStore for MongoStore {
         .map(message_from_doc)
         .collect()
     }
+
     async fn load_messages(
         &self,
         conversation_id: &str,

@@ -6,6 +6,7 @@ use super::*;
 pub(super) fn job_id(kind: JobKind, key: &str) -> Document {
     doc! { "_id": format!("{}:{key}", kind.as_str()) }
 }
+
 /// The upsert that creates or replaces a job; any claim on it ends.
 pub(super) fn job_update(job: &Job) -> Document {
     doc! { "$set": {
@@ -17,6 +18,7 @@ pub(super) fn job_update(job: &Job) -> Document {
         "claims": 0_i64,
     } }
 }
+
 pub(super) fn job_from_doc(d: &Document) -> Option<Job> {
     Some(Job {
         kind: JobKind::parse(&opt_string(d, "kind")?)?,
@@ -26,6 +28,7 @@ pub(super) fn job_from_doc(d: &Document) -> Option<Job> {
         claims: opt_int(d, "claims").unwrap_or(0),
     })
 }
+
 #[async_trait]
 impl JobStore for MongoStore {
     async fn schedule_job(&self, job: Job) -> StoreResult<()> {
@@ -36,6 +39,7 @@ impl JobStore for MongoStore {
             .map_err(map_err)?;
         Ok(())
     }
+
     async fn add_job_if_missing(&self, job: Job) -> StoreResult<bool> {
         // $setOnInsert leaves an existing job (and any claim on it) as it is.
         let result = self
@@ -55,6 +59,7 @@ impl JobStore for MongoStore {
             .map_err(map_err)?;
         Ok(result.upserted_id.is_some())
     }
+
     async fn due_jobs(&self, now: i64, limit: usize) -> StoreResult<Vec<Job>> {
         let docs = self
             .find_all(
@@ -66,6 +71,7 @@ impl JobStore for MongoStore {
             .await?;
         Ok(docs.iter().filter_map(job_from_doc).collect())
     }
+
     async fn claim_jobs(
         &self,
         kind: JobKind,
@@ -98,6 +104,7 @@ impl JobStore for MongoStore {
         }
         Ok(claimed)
     }
+
     async fn release_job(&self, kind: JobKind, key: &str, due_at: i64) -> StoreResult<()> {
         self.coll("jobs")
             .update_one(
@@ -108,6 +115,7 @@ impl JobStore for MongoStore {
             .map_err(map_err)?;
         Ok(())
     }
+
     async fn finish_job(&self, kind: JobKind, key: &str) -> StoreResult<()> {
         self.coll("jobs")
             .delete_one(job_id(kind, key))

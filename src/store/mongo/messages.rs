@@ -46,6 +46,7 @@ impl MongoStore {
             "message {message_id} is being changed too often to update"
         )))
     }
+
     /// Folds every not-yet-applied receipt for the message's wamid into its state.
     /// Links and applies a stored, pending receipt: by wamid, else through its callback id.
     pub(super) async fn apply_receipt(&self, report: &StatusReport) -> StoreResult<StatusOutcome> {
@@ -103,6 +104,7 @@ impl MongoStore {
             Ok(StatusOutcome::Unchanged)
         }
     }
+
     pub(super) async fn apply_pending_receipts(&self, m: &Message) -> StoreResult<bool> {
         let Some(wamid) = &m.wamid else {
             return Ok(false);
@@ -145,6 +147,7 @@ impl MongoStore {
             .map_err(map_err)?;
         Ok(changed)
     }
+
     /// Finds the contact by BSUID, then by phone, filling in whatever the payload adds.
     /// Returns its id and whether it changed (so the conversation's copy is refreshed).
     pub(super) async fn upsert_contact(
@@ -216,6 +219,7 @@ impl MongoStore {
         }
         Err(StoreError::Unavailable("contact upsert kept racing".into()))
     }
+
     /// Copies the contact into its conversation, which the list shows.
     pub(super) async fn embed_contact(&self, contact_id: &str) -> StoreResult<()> {
         let contact = self
@@ -238,6 +242,7 @@ impl MongoStore {
             .map_err(map_err)?;
         Ok(())
     }
+
     pub(super) async fn ensure_conversation(
         &self,
         inbox_id: &str,
@@ -286,6 +291,7 @@ impl MongoStore {
             "conversation upsert kept racing".into(),
         ))
     }
+
     pub(super) fn new_message_doc(m: &Message, raw: Option<&str>) -> Document {
         let mut d = doc! {
             "_id": &m.id,
@@ -319,6 +325,7 @@ impl MongoStore {
         d
     }
 }
+
 #[async_trait]
 impl MessageStore for MongoStore {
     async fn record_inbound(&self, msg: NewInbound) -> StoreResult<InboundOutcome> {
@@ -343,6 +350,7 @@ impl MessageStore for MongoStore {
         let m = self.announce_new(&m, contact_changed).await?;
         Ok(InboundOutcome::Created(Box::new(m)))
     }
+
     async fn record_status(&self, report: StatusReport) -> StoreResult<StatusOutcome> {
         let known = MessageStatus::from_wire(&report.status).is_some();
         let mut receipt = doc! {
@@ -395,6 +403,7 @@ impl MessageStore for MongoStore {
             other => other,
         })
     }
+
     async fn create_outbound(&self, msg: NewOutbound) -> StoreResult<(Message, bool)> {
         let conv = self
             .find("conversations", doc! { "_id": &msg.conversation_id })
@@ -431,6 +440,7 @@ impl MessageStore for MongoStore {
         let m = self.announce_new(&m, false).await?;
         Ok((m, true))
     }
+
     async fn mark_accepted(&self, message_id: &str, wamid: &str) -> StoreResult<Message> {
         let m = self
             .message_by_id(message_id)
@@ -471,6 +481,7 @@ impl MessageStore for MongoStore {
             Ok(m)
         }
     }
+
     async fn mark_send_failed(&self, message_id: &str, error: &ErrorInfo) -> StoreResult<Message> {
         let changed = self
             .update_delivery(message_id, |s| s.apply(MessageStatus::Failed, Some(error)))
@@ -483,6 +494,7 @@ impl MessageStore for MongoStore {
                 .ok_or(StoreError::NotFound("message"))
         }
     }
+
     async fn retry_outbound(&self, message_id: &str) -> StoreResult<Message> {
         let m = self
             .message_by_id(message_id)
@@ -518,6 +530,7 @@ impl MessageStore for MongoStore {
         }
         self.publish_message(message_id).await
     }
+
     async fn edit_message(
         &self,
         message_id: &str,
@@ -556,6 +569,7 @@ impl MessageStore for MongoStore {
             "message {message_id} is being changed too often to update"
         )))
     }
+
     async fn change_contact_phone(
         &self,
         inbox_id: &str,
@@ -600,6 +614,7 @@ impl MessageStore for MongoStore {
         }
         Ok(true)
     }
+
     async fn mark_conversation_read(&self, conversation_id: &str) -> StoreResult<Conversation> {
         // Every message stored so far has a seq at or below the counter.
         let upto = self

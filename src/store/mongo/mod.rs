@@ -51,6 +51,7 @@ pub struct MongoStore {
     db: Database,
     commits: Arc<Notify>,
 }
+
 fn map_err(e: mongodb::error::Error) -> StoreError {
     if is_duplicate(&e) {
         return StoreError::Conflict(e.to_string());
@@ -60,6 +61,7 @@ fn map_err(e: mongodb::error::Error) -> StoreError {
         _ => StoreError::Unavailable(e.to_string()),
     }
 }
+
 fn is_duplicate(e: &mongodb::error::Error) -> bool {
     match &*e.kind {
         ErrorKind::Write(WriteFailure::WriteError(w)) => w.code == 11000,
@@ -67,6 +69,7 @@ fn is_duplicate(e: &mongodb::error::Error) -> bool {
         _ => false,
     }
 }
+
 /// Why MongoDB could not be used at start-up, in one line.
 pub fn describe_connect_error(e: &mongodb::error::Error) -> String {
     match &*e.kind {
@@ -83,6 +86,7 @@ pub fn describe_connect_error(e: &mongodb::error::Error) -> String {
         _ => e.to_string(),
     }
 }
+
 impl MongoStore {
     /// Connects, checks the server answers, and creates collections' indexes (idempotent).
     /// The database the store uses (media files live beside the messages).
@@ -155,9 +159,11 @@ impl EventLog for MongoStore {
             .map_err(map_err)?;
         Ok(())
     }
+
     fn commits(&self) -> Arc<Notify> {
         self.commits.clone()
     }
+
     async fn events_after(&self, after: i64, limit: usize) -> StoreResult<Vec<Event>> {
         let docs: Vec<Document> = self
             .find_all(
@@ -180,6 +186,7 @@ impl EventLog for MongoStore {
             })
             .collect()
     }
+
     async fn event_bounds(&self) -> StoreResult<EventBounds> {
         let head = self
             .find("counters", doc! { "_id": "events" })
@@ -193,6 +200,7 @@ impl EventLog for MongoStore {
             .unwrap_or(0);
         Ok(EventBounds { floor, head })
     }
+
     async fn trim_events(&self, upto: i64) -> StoreResult<u64> {
         let removed = self
             .coll("events")
@@ -210,6 +218,7 @@ impl EventLog for MongoStore {
             .map_err(map_err)?;
         Ok(removed)
     }
+
     async fn repair(&self) -> StoreResult<usize> {
         let cutoff = now_ms() - REPAIR_AFTER_MS;
         let stale = doc! { "unpublished": { "$exists": true }, "changed_at": { "$lt": cutoff } };

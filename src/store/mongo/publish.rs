@@ -8,6 +8,7 @@ impl MongoStore {
     pub(super) async fn find(&self, coll: &str, filter: Document) -> StoreResult<Option<Document>> {
         self.coll(coll).find_one(filter).await.map_err(map_err)
     }
+
     /// The documents of `coll` matching `filter`, in `sort` order, at most `limit`.
     pub(super) async fn find_all(
         &self,
@@ -30,18 +31,21 @@ impl MongoStore {
             .await
             .map_err(map_err)
     }
+
     pub(super) async fn message_by_id(&self, id: &str) -> StoreResult<Option<Message>> {
         match self.find("messages", doc! { "_id": id }).await? {
             Some(d) => Ok(Some(message_from_doc(&d)?)),
             None => Ok(None),
         }
     }
+
     pub(super) async fn conversation_by_id(&self, id: &str) -> StoreResult<Option<Conversation>> {
         match self.find("conversations", doc! { "_id": id }).await? {
             Some(d) => Ok(Some(conversation_from_doc(&d)?)),
             None => Ok(None),
         }
     }
+
     pub(super) async fn append_event(
         &self,
         inbox_id: &str,
@@ -63,6 +67,7 @@ impl MongoStore {
         self.commits.notify_one();
         Ok(seq)
     }
+
     /// Clears the unpublished mark, unless the document changed again meanwhile (then its
     /// own writer clears it).
     pub(super) async fn clear_mark(&self, coll: &str, id: &str, version: i64) -> StoreResult<()> {
@@ -78,6 +83,7 @@ impl MongoStore {
             .map_err(map_err)?;
         Ok(())
     }
+
     /// Appends the message's event and brings the conversation's preview of it up to
     /// date, then clears the message's unpublished mark.
     pub(super) async fn publish_message(&self, id: &str) -> StoreResult<Message> {
@@ -98,6 +104,7 @@ impl MongoStore {
         self.clear_mark("messages", &m.id, m.version).await?;
         Ok(m)
     }
+
     /// Folds a new message into its conversation: activity, the list's last message
     /// (if it sorts last, by timestamp then seq) and the unread count. Every step is
     /// idempotent, so a repair may run it again. Returns whether the summary changed.
@@ -144,6 +151,7 @@ impl MongoStore {
         let recounted = inbound && self.recount_unread(&m.conversation_id).await?;
         Ok(took_last || recounted)
     }
+
     /// Publishes a newly stored message after folding it into its conversation: the
     /// message's event first, then the conversation's, then the message is marked done.
     pub(super) async fn announce_new(
@@ -162,6 +170,7 @@ impl MongoStore {
             .map_err(map_err)?;
         Ok(m)
     }
+
     /// Keeps the list's preview in step when the last message changes (its ticks). The
     /// version guard stops an older copy overwriting a newer one.
     pub(super) async fn sync_preview(&self, m: &Message) -> StoreResult<bool> {
@@ -186,6 +195,7 @@ impl MongoStore {
             .map_err(map_err)?;
         Ok(result.matched_count == 1)
     }
+
     /// Recounts unread inbound messages after the read mark, up to [`UNREAD_CAP`], under a
     /// generation guard: a count that started later always wins, so concurrent recounts
     /// cannot leave a stale number. Returns whether the count changed.
@@ -227,6 +237,7 @@ impl MongoStore {
             .map_err(map_err)?;
         Ok(result.matched_count == 1)
     }
+
     pub(super) async fn publish_conversation(&self, conversation_id: &str) -> StoreResult<()> {
         let d = self
             .find("conversations", doc! { "_id": conversation_id })

@@ -27,6 +27,7 @@ impl AccountStore for SqliteStore {
         self.forget_inboxes();
         result
     }
+
     async fn inbox_by_phone_number_id(&self, phone_number_id: &str) -> StoreResult<Option<Inbox>> {
         if let Ok(cache) = self.inbox_cache.lock()
             && let Some((inbox, at)) = cache.get(phone_number_id)
@@ -48,10 +49,12 @@ impl AccountStore for SqliteStore {
         }
         Ok(inbox)
     }
+
     async fn inbox(&self, id: &str) -> StoreResult<Option<Inbox>> {
         let id = id.to_string();
         self.read(move |c| query_inbox(c, "id", &id)).await
     }
+
     async fn list_inboxes(&self) -> StoreResult<Vec<Inbox>> {
         self.read(|c| {
             c.prepare_cached(&format!(
@@ -62,6 +65,7 @@ impl AccountStore for SqliteStore {
         })
         .await
     }
+
     async fn create_inbox(&self, inbox: NewInbox) -> StoreResult<Inbox> {
         let result = self
             .write(move |tx| {
@@ -100,6 +104,7 @@ impl AccountStore for SqliteStore {
         self.forget_inboxes();
         result
     }
+
     async fn update_inbox(&self, id: &str, update: InboxUpdate) -> StoreResult<Inbox> {
         let id = id.to_string();
         let result = self
@@ -145,6 +150,7 @@ impl AccountStore for SqliteStore {
         self.forget_inboxes();
         result
     }
+
     async fn set_member(&self, inbox_id: &str, user_id: &str, member: bool) -> StoreResult<()> {
         let (inbox_id, user_id) = (inbox_id.to_string(), user_id.to_string());
         self.write(move |tx| {
@@ -166,6 +172,7 @@ impl AccountStore for SqliteStore {
         })
         .await
     }
+
     async fn inbox_members(&self, inbox_id: &str) -> StoreResult<Vec<String>> {
         let inbox_id = inbox_id.to_string();
         self.read(move |c| {
@@ -177,6 +184,7 @@ impl AccountStore for SqliteStore {
         })
         .await
     }
+
     async fn user_inboxes(&self, user_id: &str) -> StoreResult<Vec<String>> {
         let user_id = user_id.to_string();
         self.read(move |c| {
@@ -188,6 +196,7 @@ impl AccountStore for SqliteStore {
         })
         .await
     }
+
     async fn create_user(&self, user: NewUser) -> StoreResult<User> {
         self.write(move |tx| {
             let id = new_id();
@@ -214,10 +223,12 @@ impl AccountStore for SqliteStore {
         })
         .await
     }
+
     async fn user(&self, id: &str) -> StoreResult<Option<User>> {
         let id = id.to_string();
         self.read(move |c| query_user(c, &id)).await
     }
+
     async fn user_by_email(&self, email: &str) -> StoreResult<Option<(User, String)>> {
         let email = email.to_string();
         self.read(move |c| {
@@ -232,6 +243,7 @@ impl AccountStore for SqliteStore {
         })
         .await
     }
+
     async fn list_users(&self) -> StoreResult<Vec<User>> {
         self.read(|c| {
             c.prepare_cached(&format!("SELECT {USER_COLUMNS} FROM users ORDER BY email"))
@@ -240,6 +252,7 @@ impl AccountStore for SqliteStore {
         })
         .await
     }
+
     async fn update_user(&self, id: &str, update: UserUpdate) -> StoreResult<User> {
         let id = id.to_string();
         self.write(move |tx| {
@@ -282,6 +295,7 @@ impl AccountStore for SqliteStore {
         })
         .await
     }
+
     async fn create_session(
         &self,
         token_hash: &str,
@@ -306,6 +320,7 @@ impl AccountStore for SqliteStore {
         })
         .await
     }
+
     async fn session_user(&self, token_hash: &str) -> StoreResult<Option<User>> {
         let hash = token_hash.to_string();
         self.read(move |c| {
@@ -322,6 +337,7 @@ impl AccountStore for SqliteStore {
         })
         .await
     }
+
     async fn delete_session(&self, token_hash: &str) -> StoreResult<()> {
         let hash = token_hash.to_string();
         self.write(move |tx| {
@@ -332,6 +348,7 @@ impl AccountStore for SqliteStore {
         })
         .await
     }
+
     async fn delete_user_sessions(&self, user_id: &str) -> StoreResult<()> {
         let user_id = user_id.to_string();
         self.write(move |tx| {
@@ -342,6 +359,7 @@ impl AccountStore for SqliteStore {
         })
         .await
     }
+
     async fn create_api_token(&self, token: NewApiToken) -> StoreResult<ApiTokenInfo> {
         self.write(move |tx| {
             if query_user(tx.conn, &token.user_id)?.is_none() {
@@ -365,6 +383,7 @@ impl AccountStore for SqliteStore {
         })
         .await
     }
+
     async fn api_token_user(&self, token_hash: &str) -> StoreResult<Option<(ApiTokenInfo, User)>> {
         let hash = token_hash.to_string();
         let found = self
@@ -413,6 +432,7 @@ impl AccountStore for SqliteStore {
         }
         Ok(found)
     }
+
     async fn list_api_tokens(&self) -> StoreResult<Vec<ApiTokenInfo>> {
         self.read(|c| {
             c.prepare_cached(&format!(
@@ -423,6 +443,7 @@ impl AccountStore for SqliteStore {
         })
         .await
     }
+
     async fn revoke_api_token(&self, id: &str) -> StoreResult<ApiTokenInfo> {
         let id = id.to_string();
         self.write(move |tx| {
@@ -444,6 +465,7 @@ impl AccountStore for SqliteStore {
         })
         .await
     }
+
     async fn setting(&self, key: &str) -> StoreResult<Option<String>> {
         let key = key.to_string();
         self.read(move |c| {
@@ -453,12 +475,14 @@ impl AccountStore for SqliteStore {
         })
         .await
     }
+
     async fn set_setting(&self, key: &str, value: Option<&str>) -> StoreResult<()> {
         let key = key.to_string();
         let value = value.map(str::to_string);
         self.write(move |tx| write_setting(tx.conn, &key, value.as_deref()))
             .await
     }
+
     async fn set_sending_paused(&self, inbox_id: &str, reason: Option<&str>) -> StoreResult<bool> {
         let inbox_id = inbox_id.to_string();
         let reason = reason.map(str::to_string);

@@ -34,6 +34,7 @@ impl HistoryStore for SqliteStore {
         })
         .await
     }
+
     async fn finish_webhook(&self, id: &str, error: Option<&str>) -> StoreResult<()> {
         let id = id.to_string();
         let error = error.map(str::to_string);
@@ -48,6 +49,7 @@ impl HistoryStore for SqliteStore {
         })
         .await
     }
+
     async fn unfinished_webhooks(
         &self,
         after: Option<&str>,
@@ -72,6 +74,7 @@ impl HistoryStore for SqliteStore {
         })
         .await
     }
+
     async fn trim_received(&self, before: i64) -> StoreResult<(u64, u64)> {
         self.write(move |tx| {
             let webhooks = tx
@@ -86,6 +89,7 @@ impl HistoryStore for SqliteStore {
         })
         .await
     }
+
     async fn list_conversations(
         &self,
         scope: &Scope,
@@ -119,19 +123,23 @@ impl HistoryStore for SqliteStore {
         })
         .await
     }
+
     async fn conversation(&self, id: &str) -> StoreResult<Option<Conversation>> {
         let id = id.to_string();
         self.read(move |c| query_conversation(c, &id)).await
     }
+
     async fn message(&self, id: &str) -> StoreResult<Option<Message>> {
         let id = id.to_string();
         self.read(move |c| query_message(c, &id)).await
     }
+
     async fn message_by_wamid(&self, inbox_id: &str, wamid: &str) -> StoreResult<Option<Message>> {
         let (inbox_id, wamid) = (inbox_id.to_string(), wamid.to_string());
         self.read(move |c| query_message_by_wamid(c, &inbox_id, &wamid))
             .await
     }
+
     async fn replies_to(
         &self,
         inbox_id: &str,
@@ -152,6 +160,7 @@ impl HistoryStore for SqliteStore {
         })
         .await
     }
+
     async fn load_messages(
         &self,
         conversation_id: &str,

@@ -14,10 +14,12 @@ pub(super) fn put_job(conn: &Connection, job: &Job) -> StoreResult<()> {
     .map_err(map_err)?;
     Ok(())
 }
+
 pub(super) type JobRow = (String, String, i64, i64, i64);
 pub(super) fn job_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<JobRow> {
     Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
 }
+
 pub(super) fn jobs_of(rows: Vec<JobRow>) -> Vec<Job> {
     rows.into_iter()
         .filter_map(|(kind, key, due_at, attempts, claims)| {
@@ -31,11 +33,13 @@ pub(super) fn jobs_of(rows: Vec<JobRow>) -> Vec<Job> {
         })
         .collect()
 }
+
 #[async_trait]
 impl JobStore for SqliteStore {
     async fn schedule_job(&self, job: Job) -> StoreResult<()> {
         self.write(move |tx| put_job(tx.conn, &job)).await
     }
+
     async fn add_job_if_missing(&self, job: Job) -> StoreResult<bool> {
         self.write(move |tx| {
             tx.conn
@@ -56,6 +60,7 @@ impl JobStore for SqliteStore {
         })
         .await
     }
+
     async fn due_jobs(&self, now: i64, limit: usize) -> StoreResult<Vec<Job>> {
         self.read(move |c| {
             c.prepare_cached(
@@ -68,6 +73,7 @@ impl JobStore for SqliteStore {
         })
         .await
     }
+
     async fn claim_jobs(
         &self,
         kind: JobKind,
@@ -100,6 +106,7 @@ impl JobStore for SqliteStore {
         })
         .await
     }
+
     async fn release_job(&self, kind: JobKind, key: &str, due_at: i64) -> StoreResult<()> {
         let key = key.to_string();
         self.write(move |tx| {
@@ -113,6 +120,7 @@ impl JobStore for SqliteStore {
         })
         .await
     }
+
     async fn finish_job(&self, kind: JobKind, key: &str) -> StoreResult<()> {
         let key = key.to_string();
         self.write(move |tx| {

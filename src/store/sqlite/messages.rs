@@ -66,6 +66,7 @@ pub(super) fn upsert_contact(
         }
     }
 }
+
 pub(super) fn ensure_conversation(
     conn: &Connection,
     inbox_id: &str,
@@ -89,6 +90,7 @@ pub(super) fn ensure_conversation(
     .map_err(map_err)?;
     Ok(id)
 }
+
 /// Moves the conversation's "last message" forward if `m` sorts after it.
 pub(super) fn touch_conversation(
     conn: &Connection,
@@ -125,6 +127,7 @@ pub(super) fn touch_conversation(
     .map_err(map_err)?;
     Ok(())
 }
+
 /// True when `message_id` is the conversation's newest message, so its status shows in
 /// the list and a change to it is also a change to the conversation.
 pub(super) fn is_last_message(conn: &Connection, m: &Message) -> StoreResult<bool> {
@@ -137,6 +140,7 @@ pub(super) fn is_last_message(conn: &Connection, m: &Message) -> StoreResult<boo
         .map(|v| v.unwrap_or(false))
         .map_err(map_err)
 }
+
 pub(super) fn delivery_state(conn: &Connection, message_id: &str) -> StoreResult<DeliveryState> {
     conn.prepare_cached(
         "SELECT status_rank, failed, error_code, error_title, error_detail FROM messages WHERE id = ?1",
@@ -160,6 +164,7 @@ pub(super) fn delivery_state(conn: &Connection, message_id: &str) -> StoreResult
     })
     .map_err(map_err)
 }
+
 pub(super) fn save_delivery_state(
     conn: &Connection,
     message_id: &str,
@@ -183,6 +188,7 @@ pub(super) fn save_delivery_state(
     .map_err(map_err)?;
     Ok(())
 }
+
 /// Folds every not-yet-applied receipt for the message's wamid into its state. Returns
 /// whether anything visible changed.
 pub(super) fn apply_pending_receipts(conn: &Connection, m: &Message) -> StoreResult<bool> {
@@ -236,6 +242,7 @@ pub(super) fn apply_pending_receipts(conn: &Connection, m: &Message) -> StoreRes
     save_delivery_state(conn, &m.id, &state)?;
     Ok(true)
 }
+
 /// Bumps the message's version and emits its update (and the conversation's, when the
 /// message is the one the list shows).
 pub(super) fn publish_message_change(tx: &Tx, message_id: &str) -> StoreResult<Message> {
@@ -254,6 +261,7 @@ pub(super) fn publish_message_change(tx: &Tx, message_id: &str) -> StoreResult<M
     }
     Ok(m)
 }
+
 pub(super) fn insert_message(
     conn: &Connection,
     m: &Message,
@@ -294,6 +302,7 @@ pub(super) fn insert_message(
     })
     .map_err(map_err)
 }
+
 #[async_trait]
 impl MessageStore for SqliteStore {
     async fn record_inbound(&self, msg: NewInbound) -> StoreResult<InboundOutcome> {
@@ -312,6 +321,7 @@ impl MessageStore for SqliteStore {
         })
         .await
     }
+
     async fn record_status(&self, report: StatusReport) -> StoreResult<StatusOutcome> {
         self.write(move |tx| {
             let error_code = report.error.as_ref().map(|e| e.code).unwrap_or(0);
@@ -380,6 +390,7 @@ impl MessageStore for SqliteStore {
         })
         .await
     }
+
     async fn create_outbound(&self, msg: NewOutbound) -> StoreResult<(Message, bool)> {
         self.write(move |tx| {
             let inbox_id: Option<String> = tx
@@ -412,6 +423,7 @@ impl MessageStore for SqliteStore {
         })
         .await
     }
+
     async fn mark_accepted(&self, message_id: &str, wamid: &str) -> StoreResult<Message> {
         let id = message_id.to_string();
         let wamid = wamid.to_string();
@@ -436,6 +448,7 @@ impl MessageStore for SqliteStore {
         })
         .await
     }
+
     async fn mark_send_failed(&self, message_id: &str, error: &ErrorInfo) -> StoreResult<Message> {
         let id = message_id.to_string();
         let error = error.clone();
@@ -450,6 +463,7 @@ impl MessageStore for SqliteStore {
         })
         .await
     }
+
     async fn retry_outbound(&self, message_id: &str) -> StoreResult<Message> {
         let id = message_id.to_string();
         self.write(move |tx| {
@@ -467,6 +481,7 @@ impl MessageStore for SqliteStore {
         })
         .await
     }
+
     async fn edit_message(
         &self,
         message_id: &str,
@@ -488,6 +503,7 @@ impl MessageStore for SqliteStore {
         })
         .await
     }
+
     async fn change_contact_phone(
         &self,
         inbox_id: &str,
@@ -545,6 +561,7 @@ impl MessageStore for SqliteStore {
         })
         .await
     }
+
     async fn mark_conversation_read(&self, conversation_id: &str) -> StoreResult<Conversation> {
         let id = conversation_id.to_string();
         self.write(move |tx| {

@@ -48,12 +48,14 @@ pub enum Synchronous {
     Normal,
     Full,
 }
+
 #[derive(Debug, Clone)]
 pub struct SqliteOptions {
     pub path: PathBuf,
     pub synchronous: Synchronous,
     pub readers: usize,
 }
+
 impl SqliteOptions {
     pub fn new(path: impl Into<PathBuf>) -> Self {
         Self {
@@ -63,6 +65,7 @@ impl SqliteOptions {
         }
     }
 }
+
 pub struct SqliteStore {
     writer: mpsc::Sender<Box<dyn WriteJob>>,
     readers: Arc<Mutex<Vec<Connection>>>,
@@ -74,6 +77,7 @@ pub struct SqliteStore {
     /// Dropped with the store, which ends the checkpoint thread.
     _stop_checkpoints: std::sync::mpsc::Sender<()>,
 }
+
 const MAX_BATCH: usize = 512;
 /// Committed events waiting for the hub; past this, it reads them from the log instead.
 const MAX_STAGED: usize = 100_000;
@@ -176,6 +180,7 @@ impl SqliteStore {
         .map_err(|e| StoreError::Unavailable(format!("read task failed: {e}")))?
     }
 }
+
 fn open_connection(path: &Path, sync: Synchronous, read_only: bool) -> StoreResult<Connection> {
     let flags = if read_only {
         OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX
@@ -198,6 +203,7 @@ fn open_connection(path: &Path, sync: Synchronous, read_only: bool) -> StoreResu
     conn.execute_batch(&pragmas).map_err(map_err)?;
     Ok(conn)
 }
+
 fn map_err(e: rusqlite::Error) -> StoreError {
     use rusqlite::ErrorCode;
     match &e {
@@ -225,12 +231,14 @@ fn write_setting(conn: &Connection, key: &str, value: Option<&str>) -> StoreResu
     .map_err(map_err)?;
     Ok(())
 }
+
 /// The writer's view of the open transaction.
 struct Tx<'a> {
     conn: &'a Connection,
     /// Events appended in this transaction, handed to the hub once it commits.
     appended: RefCell<Vec<Event>>,
 }
+
 impl Tx<'_> {
     fn append_event(&self, inbox_id: &str, kind: EventKind, data: String) -> StoreResult<()> {
         let seq = self
@@ -265,6 +273,7 @@ impl Tx<'_> {
         Ok(c)
     }
 }
+
 type Completion = Box<dyn FnOnce(Option<StoreError>) + Send>;
 
 trait WriteJob: Send {
@@ -274,10 +283,12 @@ trait WriteJob: Send {
     /// Reports `error` without running.
     fn fail(self: Box<Self>, error: StoreError);
 }
+
 struct WriteTask<F, R> {
     f: F,
     reply: oneshot::Sender<StoreResult<R>>,
 }
+
 impl<F, R> WriteJob for WriteTask<F, R>
 where
     F: FnOnce(&Tx) -> StoreResult<R> + Send,
@@ -303,6 +314,7 @@ where
         let _ = self.reply.send(Err(error));
     }
 }
+
 /// How often the WAL is copied into the database file.
 const CHECKPOINT_EVERY: Duration = Duration::from_millis(200);
 fn checkpoint_loop(conn: Connection, stop: std::sync::mpsc::Receiver<()>) {
@@ -315,6 +327,7 @@ fn checkpoint_loop(conn: Connection, stop: std::sync::mpsc::Receiver<()>) {
         }
     }
 }
+
 fn writer_loop(
     conn: Connection,
     mut rx: mpsc::Receiver<Box<dyn WriteJob>>,
@@ -394,15 +407,18 @@ impl EventLog for SqliteStore {
         }
         Ok(())
     }
+
     fn commits(&self) -> Arc<Notify> {
         self.commits.clone()
     }
+
     fn take_committed(&self) -> Vec<Event> {
         self.committed
             .lock()
             .map(|mut staged| std::mem::take(&mut *staged))
             .unwrap_or_default()
     }
+
     async fn events_after(&self, after: i64, limit: usize) -> StoreResult<Vec<Event>> {
         self.read(move |c| {
             c.prepare_cached(
@@ -430,6 +446,7 @@ impl EventLog for SqliteStore {
         })
         .await
     }
+
     async fn event_bounds(&self) -> StoreResult<EventBounds> {
         self.read(|c| {
             // sqlite_sequence remembers the highest seq ever handed out, even once trimmed.
@@ -451,6 +468,7 @@ impl EventLog for SqliteStore {
         })
         .await
     }
+
     async fn trim_events(&self, upto: i64) -> StoreResult<u64> {
         self.write(move |tx| {
             let n = tx

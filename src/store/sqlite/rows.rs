@@ -44,6 +44,7 @@ pub(super) fn message_from_row(r: &Row) -> rusqlite::Result<Message> {
         },
     })
 }
+
 pub(super) fn details_json(d: &Details) -> StoreResult<Option<String>> {
     if *d == Details::default() {
         Ok(None)
@@ -51,6 +52,7 @@ pub(super) fn details_json(d: &Details) -> StoreResult<Option<String>> {
         to_json(d).map(Some)
     }
 }
+
 pub(super) fn parse_status(s: &str) -> MessageStatus {
     match s {
         "received" => MessageStatus::Received,
@@ -59,6 +61,7 @@ pub(super) fn parse_status(s: &str) -> MessageStatus {
         other => MessageStatus::from_wire(other).unwrap_or(MessageStatus::Pending),
     }
 }
+
 pub(super) fn query_message(conn: &Connection, id: &str) -> StoreResult<Option<Message>> {
     conn.prepare_cached(&format!(
         "SELECT {MESSAGE_COLUMNS} FROM messages WHERE id = ?1"
@@ -66,6 +69,7 @@ pub(super) fn query_message(conn: &Connection, id: &str) -> StoreResult<Option<M
     .and_then(|mut s| s.query_row([id], message_from_row).optional())
     .map_err(map_err)
 }
+
 pub(super) fn query_message_by_wamid(
     conn: &Connection,
     inbox_id: &str,
@@ -77,6 +81,7 @@ pub(super) fn query_message_by_wamid(
     .and_then(|mut s| s.query_row([inbox_id, wamid], message_from_row).optional())
     .map_err(map_err)
 }
+
 pub(super) const CONVERSATION_SELECT: &str = "SELECT c.id, c.inbox_id, c.unread_count, c.last_activity_at, \
      c.last_inbound_at, c.version, ct.id, ct.name, ct.wa_id, ct.user_id, \
      m.id, m.direction, m.kind, m.text, m.status, m.timestamp \
@@ -123,11 +128,13 @@ pub(super) fn conversation_from_row(r: &Row) -> rusqlite::Result<Conversation> {
         last_message,
     })
 }
+
 pub(super) fn query_conversation(conn: &Connection, id: &str) -> StoreResult<Option<Conversation>> {
     conn.prepare_cached(&format!("{CONVERSATION_SELECT} WHERE c.id = ?1"))
         .and_then(|mut s| s.query_row([id], conversation_from_row).optional())
         .map_err(map_err)
 }
+
 pub(super) const INBOX_COLUMNS: &str =
     "id, phone_number_id, display_phone_number, name, access_token, app_secret, verify_token";
 pub(super) fn inbox_from_row(r: &Row) -> rusqlite::Result<Inbox> {
@@ -143,6 +150,7 @@ pub(super) fn inbox_from_row(r: &Row) -> rusqlite::Result<Inbox> {
         },
     })
 }
+
 pub(super) fn query_inbox(
     conn: &Connection,
     column: &str,
@@ -154,6 +162,7 @@ pub(super) fn query_inbox(
     .and_then(|mut s| s.query_row([value], inbox_from_row).optional())
     .map_err(map_err)
 }
+
 pub(super) const USER_COLUMNS: &str = "id, email, name, role, disabled, created_at";
 pub(super) fn user_from_row(r: &Row) -> rusqlite::Result<User> {
     let role: String = r.get(3)?;
@@ -166,11 +175,13 @@ pub(super) fn user_from_row(r: &Row) -> rusqlite::Result<User> {
         created_at: r.get(5)?,
     })
 }
+
 pub(super) fn query_user(conn: &Connection, id: &str) -> StoreResult<Option<User>> {
     conn.prepare_cached(&format!("SELECT {USER_COLUMNS} FROM users WHERE id = ?1"))
         .and_then(|mut s| s.query_row([id], user_from_row).optional())
         .map_err(map_err)
 }
+
 pub(super) const TOKEN_COLUMNS: &str = "id, name, user_id, created_at, last_used_at, revoked_at";
 pub(super) fn token_from_row(r: &Row) -> rusqlite::Result<ApiTokenInfo> {
     let revoked: Option<i64> = r.get(5)?;
@@ -183,6 +194,7 @@ pub(super) fn token_from_row(r: &Row) -> rusqlite::Result<ApiTokenInfo> {
         revoked: revoked.is_some(),
     })
 }
+
 /// An empty string clears a credential; `None` keeps it.
 pub(super) fn credential_sql(value: &Option<String>) -> (bool, Option<String>) {
     match value {

@@ -26,6 +26,7 @@ pub(super) fn migrate(conn: &Connection) -> StoreResult<()> {
     }
     Ok(())
 }
+
 /// Jobs are claimed by one instance at a time; kept bodies and receipts are trimmed by age.
 pub(super) const SCHEMA_V4: &str = r#"
 BEGIN;
