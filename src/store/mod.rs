@@ -189,7 +189,6 @@ pub struct Event {
 
 impl Event {
     /// The `/ws` frame for this event. `data` is already JSON, so it goes in as it is;
-
     /// stored data that is not JSON (never written so) goes as `null` rather than as a
     /// frame no client could read.
     pub fn frame_json(&self) -> String {
@@ -402,7 +401,6 @@ pub trait AccountStore: Send + Sync + 'static {
 
     /// Pauses an inbox's sending with the reason shown to agents, or resumes it (`None`).
     /// A change is an `inbox.updated` event, so every open inbox page sees it at once;
-
     /// returns whether anything changed.
     async fn set_sending_paused(&self, inbox_id: &str, reason: Option<&str>) -> StoreResult<bool>;
     async fn ensure_inbox(
