@@ -34,6 +34,33 @@ async fn the_page_is_server_rendered_with_the_inbox() {
     assert!(html.contains("data-testid=\"simulator-badge\""));
 }
 
+/// An open conversation rendered on the server, many times: every render finishes with
+/// the whole page. (Browser-only actions made while rendering were once dropped on another
+/// server thread, which panicked and left the page loading for ever.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_open_conversation_renders_completely_on_the_server_every_time() {
+    let app = TestApp::start().await;
+    for text in ["one", "two", "three"] {
+        app.customer_writes("5511987650001", text).await;
+    }
+    let id = app.conversations().await[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let mut unfinished = 0;
+    for _ in 0..30 {
+        let page = async {
+            let res = app.http.get(format!("{}/c/{id}", app.url)).send().await?;
+            res.text().await
+        };
+        match tokio::time::timeout(std::time::Duration::from_secs(5), page).await {
+            Ok(Ok(html)) if html.contains("</html>") && html.contains("three") => {}
+            _ => unfinished += 1,
+        }
+    }
+    assert_eq!(unfinished, 0, "renders that never finished");
+}
+
 /// A page whose data loads fail as they should (nobody is signed in) is still an HTML page
 /// with the page's own status: a server function's error sets the status of its own
 /// answer, never of the page it is called from while rendering.
