@@ -134,7 +134,7 @@ fn on_done(changes: Changes, done: impl Fn(&Done) -> bool + 'static, effect: imp
 
 #[component]
 pub fn AdminPage() -> impl IntoView {
-    let changes: Changes = Action::new_unsync(|change: &Change| change.clone().run());
+    let changes: Changes = Action::new(|change: &Change| super::sendable(change.clone().run()));
     let users = Resource::new(move || changes.version().get(), |_| list_users());
     let inboxes = Resource::new(move || changes.version().get(), |_| list_inboxes());
     let tokens = Resource::new(move || changes.version().get(), |_| list_api_tokens());

@@ -44,15 +44,15 @@ pub fn ChatBox(conversation_id: String) -> impl IntoView {
 
     // Seen by an agent: clear the unread count while the page is visible. The effect
     // watches `pending`, so a message arriving mid-request is cleared once it returns.
-    let marking = Action::new_unsync(move |id: &String| {
+    let marking = Action::new(move |id: &String| {
         let id = id.clone();
-        async move {
+        super::sendable(async move {
             if let Ok(c) = mark_conversation_read(id).await {
                 ctx.conversations.update(|all| {
                     super::state::upsert_conversation(all, c);
                 });
             }
-        }
+        })
     });
     let id = conversation_id.clone();
     Effect::new(move |_| {
@@ -114,13 +114,13 @@ fn ThreadView(conversation_id: String) -> impl IntoView {
     let ctx = expect_context::<InboxCtx>();
     let scroller = NodeRef::<html::Div>::new();
     let id = conversation_id.clone();
-    let older = Action::new_unsync(move |before: &String| {
+    let older = Action::new(move |before: &String| {
         let (id, before) = (id.clone(), before.clone());
-        async move {
+        super::sendable(async move {
             if let Ok(page) = load_messages(id.clone(), Some(before), Some(DEFAULT_PAGE)).await {
                 ctx.thread.change_thread(|t| t.add_older(&id, page));
             }
-        }
+        })
     });
     let loading_older = older.pending();
     let load_older = move |_| {
@@ -244,7 +244,7 @@ fn Composer(conversation_id: String, conversation: Memo<Option<Conversation>>) -
         {
             // Cleared, so picking the same file again is a new change.
             input.set_value("");
-            upload.dispatch_local(file);
+            upload.dispatch(send_wrapper::SendWrapper::new(file));
         }
     };
     let reply_here = {
@@ -258,11 +258,11 @@ fn Composer(conversation_id: String, conversation: Memo<Option<Conversation>>) -
     // "typing…" for the customer, refreshed at most every 20 s (WhatsApp keeps it 25 s).
     let last_typing = StoredValue::new(0i64);
     let typing_id = conversation_id.clone();
-    let tell_typing = Action::new_unsync(|id: &String| {
+    let tell_typing = Action::new(|id: &String| {
         let id = id.clone();
-        async move {
+        super::sendable(async move {
             let _ = crate::api::show_typing(id).await;
-        }
+        })
     });
     let typing = move || {
         let now = super::state::now_secs();

@@ -35,6 +35,23 @@ pub fn Interactive(children: Children) -> impl IntoView {
     view! { <fieldset class="interactive" disabled=move || !ready.get()>{children()}</fieldset> }
 }
 
+/// A browser future made `Send`, for `Action::new`. The browser has one thread, so it never
+/// moves; on the server the futures are `Send` already. (`Action::new_local` would tie
+/// the action to the thread that made it, and a server render may end on another one.)
+#[cfg(feature = "hydrate")]
+pub fn sendable<F: std::future::Future>(
+    future: F,
+) -> impl std::future::Future<Output = F::Output> + Send {
+    send_wrapper::SendWrapper::new(future)
+}
+
+#[cfg(not(feature = "hydrate"))]
+pub fn sendable<F: std::future::Future + Send>(
+    future: F,
+) -> impl std::future::Future<Output = F::Output> + Send {
+    future
+}
+
 /// Waits in the browser; a no-op elsewhere (nothing on the server waits through the UI).
 pub async fn sleep_ms(ms: u32) {
     #[cfg(feature = "hydrate")]

@@ -97,21 +97,21 @@ pub fn SimulatorPanel(info: ServerInfo) -> impl IntoView {
     let notice = RwSignal::new(None::<String>);
     let writing = ServerAction::<SimulateCustomerMessage>::new();
     // Faults and bursts answer with a line for the panel.
-    let scheduling = Action::new_unsync(
+    let scheduling = Action::new(
         |(label, fault, inbox): &(&'static str, serde_json::Value, Option<String>)| {
             let (label, fault, inbox) = (*label, fault.clone(), inbox.clone());
-            async move {
+            super::sendable(async move {
                 let n = simulate_fault(fault, inbox).await?;
                 Ok::<_, ApiError>(format!("Scheduled: {label} ({n} pending)"))
-            }
+            })
         },
     );
-    let bursting = Action::new_unsync(|inbox: &Option<String>| {
+    let bursting = Action::new(|inbox: &Option<String>| {
         let inbox = inbox.clone();
-        async move {
+        super::sendable(async move {
             let n = simulate_burst(25, inbox).await?;
             Ok::<_, ApiError>(format!("{n} customers wrote at once"))
-        }
+        })
     });
     Effect::new(move |_| match writing.value().get() {
         Some(Ok(_)) => text.set(String::new()),

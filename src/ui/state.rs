@@ -9,6 +9,7 @@ use backon::{ExponentialBuilder, Retryable};
 
 use leptos::prelude::*;
 
+use super::sendable;
 pub use super::thread::{Thread, is_local, upsert_conversation, upsert_message};
 use crate::error::ApiError;
 use crate::model::{
@@ -192,16 +193,20 @@ impl InboxCtx {
             replying: RwSignal::new(None),
             outgoing,
             paused: RwSignal::new(Default::default()),
-            delivering: Action::new_unsync(move |local: &Message| {
-                deliver(thread, outgoing, local.clone())
+            delivering: Action::new(move |local: &Message| {
+                sendable(deliver(thread, outgoing, local.clone()))
             }),
-            retrying: Action::new_unsync(move |failed: &Message| retry(thread, failed.clone())),
-            reacting: Action::new_unsync(
+            retrying: Action::new(move |failed: &Message| sendable(retry(thread, failed.clone()))),
+            reacting: Action::new(
                 |(conversation_id, message_id, emoji): &(String, String, String)| {
-                    react(conversation_id.clone(), message_id.clone(), emoji.clone())
+                    sendable(react(
+                        conversation_id.clone(),
+                        message_id.clone(),
+                        emoji.clone(),
+                    ))
                 },
             ),
-            refetching: Action::new_unsync(|message_id: &String| refetch(message_id.clone())),
+            refetching: Action::new(|message_id: &String| sendable(refetch(message_id.clone()))),
         }
     }
 
@@ -533,7 +538,7 @@ pub fn new_client_id() -> String {
 
 /// A file the agent picked (the server renders the page, but nobody picks files there).
 #[cfg(feature = "hydrate")]
-pub type PickedFile = web_sys::File;
+pub type PickedFile = send_wrapper::SendWrapper<web_sys::File>;
 /// Never made: the server has no files to pick.
 #[cfg(not(feature = "hydrate"))]
 #[derive(Clone)]
@@ -543,15 +548,15 @@ pub struct PickedFile;
 /// the file, and its value is the upload or why it was refused. `then` runs with the
 /// upload once it is kept.
 pub fn upload_action(
-    then: impl Fn(UploadInfo) + Clone + 'static,
+    then: impl Fn(UploadInfo) + Clone + Send + Sync + 'static,
 ) -> Action<PickedFile, Result<UploadInfo, String>> {
-    Action::new_local(move |file: &PickedFile| {
+    Action::new(move |file: &PickedFile| {
         let (file, then) = (file.clone(), then.clone());
-        async move {
+        sendable(async move {
             let info = upload_file(file).await?;
             then(info.clone());
             Ok(info)
-        }
+        })
     })
 }
 
@@ -581,7 +586,8 @@ async fn upload_file(_: PickedFile) -> Result<UploadInfo, String> {
 /// Uploads a file the agent picked (`POST /uploads`); the answer names the upload a send
 /// can then claim. Errors are the server's reason, ready to show.
 #[cfg(feature = "hydrate")]
-pub async fn upload_file(file: web_sys::File) -> Result<UploadInfo, String> {
+pub async fn upload_file(file: PickedFile) -> Result<UploadInfo, String> {
+    let file = file.take();
     let name = String::from(js_sys::encode_uri_component(&file.name()));
     let request = gloo_net::http::Request::post(&format!("/uploads?filename={name}"))
         .header("content-type", &file.type_())

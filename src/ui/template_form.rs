@@ -307,7 +307,7 @@ pub(super) fn HeaderInputs(format: String, header: RwSignal<HeaderDraft>) -> imp
                         && let Some(file) = input.files().and_then(|list| list.get(0))
                     {
                         input.set_value("");
-                        upload.dispatch_local(file);
+                        upload.dispatch(send_wrapper::SendWrapper::new(file));
                     }
                 }
                 #[cfg(not(feature = "hydrate"))]
