@@ -12,6 +12,7 @@ pub mod state;
 pub mod status_icon;
 pub mod structured;
 pub mod template_form;
+mod template_inputs;
 mod template_picker;
 pub mod thread;
 pub mod time;

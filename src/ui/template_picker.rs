@@ -4,7 +4,7 @@
 use leptos::prelude::*;
 
 use super::state::InboxCtx;
-use super::template_form::{
+use super::template_inputs::{
     CardDraft, CardField, CardInput, HeaderDraft, HeaderInputs, ValueInput, asked_slots,
     button_specs, buttons_filled, local_time_ms, variable_label,
 };
