@@ -111,19 +111,19 @@ impl ThreadStore {
     /// Merges one message (an event, a send's answer): only its bubble re-renders, unless
     /// it is new or replaces a local bubble, which changes the order.
     pub fn upsert(&self, m: Message) {
-        if self
-            .thread
-            .with_untracked(|t| t.conversation_id.as_deref() != Some(m.conversation_id.as_str()))
-        {
-            return;
-        }
-        let replaces_local = m.client_id.as_ref().is_some_and(|cid| {
-            self.thread.with_untracked(|t| {
-                t.messages
-                    .iter()
-                    .any(|x| x.id != m.id && is_local(x) && x.client_id.as_ref() == Some(cid))
+        // `None`: another conversation's message, which the thread does not take.
+        let replaces_local = self.thread.with_untracked(|t| {
+            (t.conversation_id.as_deref() == Some(m.conversation_id.as_str())).then(|| {
+                m.client_id.as_ref().is_some_and(|cid| {
+                    t.messages
+                        .iter()
+                        .any(|x| x.id != m.id && is_local(x) && x.client_id.as_ref() == Some(cid))
+                })
             })
         });
+        let Some(replaces_local) = replaces_local else {
+            return;
+        };
         match self.bubble(&m.id) {
             Some(bubble) if !replaces_local => {
                 let mut changed = false;

@@ -112,20 +112,11 @@ impl AccountStore for MongoStore {
     async fn update_inbox(&self, id: &str, update: InboxUpdate) -> StoreResult<Inbox> {
         let mut set = doc! {};
         let mut unset = doc! {};
-        for (field, value) in [
+        let fields = [
             ("name", &update.name),
             ("display_phone_number", &update.display_phone_number),
-        ] {
-            match value.as_deref().map(str::trim) {
-                None => {}
-                Some("") => {
-                    unset.insert(field, "");
-                }
-                Some(v) => {
-                    set.insert(field, v);
-                }
-            }
-        }
+        ];
+        field_changes(&fields, &mut set, &mut unset);
         credential_changes(&update.credentials, &mut set, &mut unset);
         let mut change = doc! {};
         if !set.is_empty() {

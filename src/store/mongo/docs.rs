@@ -229,13 +229,13 @@ pub(super) fn token_from_doc(d: &Document) -> StoreResult<ApiTokenInfo> {
     })
 }
 
-/// `$set`/`$unset` for credentials: `None` keeps, empty clears, anything else sets.
-pub(super) fn credential_changes(c: &InboxCredentials, set: &mut Document, unset: &mut Document) {
-    for (field, value) in [
-        ("access_token", &c.access_token),
-        ("app_secret", &c.app_secret),
-        ("verify_token", &c.verify_token),
-    ] {
+/// `$set`/`$unset` for optional fields: `None` keeps, empty clears, anything else sets.
+pub(super) fn field_changes(
+    fields: &[(&str, &Option<String>)],
+    set: &mut Document,
+    unset: &mut Document,
+) {
+    for &(field, value) in fields {
         match value.as_deref().map(str::trim) {
             None => {}
             Some("") => {
@@ -246,6 +246,16 @@ pub(super) fn credential_changes(c: &InboxCredentials, set: &mut Document, unset
             }
         }
     }
+}
+
+/// `$set`/`$unset` for credentials, as [`field_changes`].
+pub(super) fn credential_changes(c: &InboxCredentials, set: &mut Document, unset: &mut Document) {
+    let fields = [
+        ("access_token", &c.access_token),
+        ("app_secret", &c.app_secret),
+        ("verify_token", &c.verify_token),
+    ];
+    field_changes(&fields, set, unset);
 }
 
 /// History order as one string — zero-padded timestamp, then seq — so that a page is a
