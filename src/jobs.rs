@@ -40,7 +40,7 @@ const SEND_LEASE: Duration = Duration::from_millis(crate::store::SEND_LEASE_MS a
 /// A download of Meta's largest file (100 MB) on a slow link.
 const MEDIA_LEASE: Duration = Duration::from_secs(900);
 
-const LANES: [Lane; 2] = [
+const LANES: [Lane; 3] = [
     Lane {
         kind: JobKind::Send,
         parallel: 8,
@@ -50,6 +50,12 @@ const LANES: [Lane; 2] = [
         kind: JobKind::Media,
         parallel: 4,
         lease: MEDIA_LEASE,
+    },
+    // Opening a snoozed conversation is one small write.
+    Lane {
+        kind: JobKind::Wake,
+        parallel: 4,
+        lease: Duration::from_secs(60),
     },
 ];
 
@@ -100,6 +106,7 @@ async fn run_claimed(state: &AppState, job: &Job) {
     let result: StoreResult<()> = match job.kind {
         JobKind::Media => crate::media::run_job(state, job).await,
         JobKind::Send => crate::outbound::dispatch::run_job(state, job).await,
+        JobKind::Wake => crate::workflow::run_wake_job(state, job).await,
     };
     if let Err(e) = result {
         let wait = failure_backoff(job.claims);

@@ -43,6 +43,8 @@ pub mod store;
 pub mod uploads;
 #[cfg(feature = "ssr")]
 pub mod whatsapp;
+#[cfg(feature = "ssr")]
+pub mod workflow;
 
 /// The WebAssembly entry point: attach to the server-rendered page.
 #[cfg(feature = "hydrate")]

@@ -5,23 +5,37 @@ use leptos::server_fn::codec::Json;
 
 use crate::error::ApiError;
 use crate::model::TemplateList;
-use crate::model::{Conversation, ConversationList, Message, MessagePage, Outgoing, ServerInfo};
+use crate::model::{
+    Conversation, ConversationList, Message, MessagePage, Outgoing, ServerInfo, View,
+};
 
 /// The caller's conversations, most recent activity first, with the event-log position
-/// they reflect (open `/ws?since=seq` to follow on from them).
+/// they reflect (open `/ws?since=seq` to follow on from them). Every filter is optional:
+/// `view` (`all`, `mine`, `unassigned`), `status` (a list), `inbox_id`, `label`, `query`
+/// (contact name, number or message text); `before` takes the previous answer's `next`.
 #[server(endpoint = "list_conversations", input = Json, output = Json)]
-pub async fn list_conversations() -> Result<ConversationList, ApiError> {
+pub async fn list_conversations(
+    #[server(default)] view: Option<View>,
+    #[server(default)] status: Option<Vec<String>>,
+    #[server(default)] inbox_id: Option<String>,
+    #[server(default)] label: Option<String>,
+    #[server(default)] query: Option<String>,
+    #[server(default)] before: Option<String>,
+    #[server(default)] limit: Option<u32>,
+) -> Result<ConversationList, ApiError> {
     use super::ctx;
     let state = ctx::state()?;
     let principal = ctx::principal()?;
-    // Head first: anything committed after it will be replayed, never missed.
-    let seq = state.hub.head();
-    let conversations = state
-        .store
-        .list_conversations(&principal.scope, 500)
-        .await
-        .map_err(ApiError::from)?;
-    Ok(ConversationList { conversations, seq })
+    let req = crate::workflow::ListRequest {
+        view,
+        status,
+        inbox_id,
+        label,
+        query,
+        before,
+        limit,
+    };
+    Ok(crate::workflow::list(&state, &principal, req).await?)
 }
 
 /// One page of a conversation's history, newest first. Pass the previous answer's `next`

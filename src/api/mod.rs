@@ -9,10 +9,12 @@
 mod account;
 mod admin;
 mod inbox;
+mod team;
 
 pub use account::*;
 pub use admin::*;
 pub use inbox::*;
+pub use team::*;
 
 /// Largest page `load_messages` returns.
 pub const MAX_PAGE: u32 = 200;

@@ -25,6 +25,9 @@ pub enum AppError {
     /// A free-form send outside the customer service window.
     #[error("{0}")]
     WindowClosed(String),
+    /// A marketing template for a contact who opted out.
+    #[error("{0}")]
+    OptedOut(String),
     #[error("{0}")]
     PayloadTooLarge(String),
     #[error("{0}")]
@@ -47,7 +50,7 @@ impl AppError {
             Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
-            Self::Conflict(_) | Self::WindowClosed(_) => StatusCode::CONFLICT,
+            Self::Conflict(_) | Self::WindowClosed(_) | Self::OptedOut(_) => StatusCode::CONFLICT,
             Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::RangeNotSatisfiable { .. } => StatusCode::RANGE_NOT_SATISFIABLE,
@@ -65,6 +68,7 @@ impl AppError {
             Self::NotFound(_) => "not_found",
             Self::Conflict(_) => "conflict",
             Self::WindowClosed(_) => "window_closed",
+            Self::OptedOut(_) => "opted_out",
             Self::PayloadTooLarge(_) => "too_large",
             Self::UnsupportedMediaType(_) => "unsupported_media_type",
             Self::RangeNotSatisfiable { .. } => "range_not_satisfiable",

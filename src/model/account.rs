@@ -12,6 +12,13 @@ pub struct ServerInfo {
     pub inboxes: Vec<InboxInfo>,
 }
 
+/// A user as other users see them: who owns a conversation, who sent a message.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct UserRef {
+    pub id: String,
+    pub name: String,
+}
+
 /// The shortest password an account may have.
 pub const MIN_PASSWORD_LEN: usize = 10;
 
@@ -52,6 +59,16 @@ pub struct User {
     pub disabled: bool,
     /// Unix milliseconds.
     pub created_at: i64,
+}
+
+impl User {
+    /// How other users see this one.
+    pub fn to_ref(&self) -> UserRef {
+        UserRef {
+            id: self.id.clone(),
+            name: self.name.clone(),
+        }
+    }
 }
 
 /// The signed-in viewer.

@@ -45,6 +45,9 @@ pub struct Details {
     /// said (the newest last).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub earlier_attempts: Vec<EarlierAttempt>,
+    /// A note's `@mentions`: teammates who can see the inbox.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub mentions: Vec<super::account::UserRef>,
 }
 
 /// How many replaced attempts a message remembers.

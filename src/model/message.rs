@@ -35,6 +35,10 @@ pub struct Message {
     /// Everything a type carries beyond its text: structured content, media, reactions.
     #[serde(default)]
     pub details: Details,
+    /// Who sent an outbound message or wrote a note; `None` for inbound and automatic
+    /// messages. Shown to the team only.
+    #[serde(default)]
+    pub sent_by: Option<super::account::UserRef>,
 }
 
 impl Message {

@@ -9,6 +9,27 @@ use serde::{Deserialize, Serialize};
 pub enum Direction {
     In,
     Out,
+    /// A private note: written by an agent for the team, never sent to WhatsApp.
+    Note,
+}
+
+impl Direction {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::In => "in",
+            Self::Out => "out",
+            Self::Note => "note",
+        }
+    }
+
+    /// Reads a stored direction; anything unknown is inbound, the kind that is never sent.
+    pub fn parse(s: &str) -> Self {
+        match s {
+            "out" => Self::Out,
+            "note" => Self::Note,
+            _ => Self::In,
+        }
+    }
 }
 
 /// What a message carries. Unknown kinds from a newer server read as `Unsupported`.
@@ -30,6 +51,8 @@ pub enum MessageKind {
     System,
     /// An approved template we sent (the only kind allowed outside the 24-hour window).
     Template,
+    /// A private note among agents.
+    Note,
     #[serde(other)]
     Unsupported,
 }
@@ -53,6 +76,7 @@ impl MessageKind {
             "order" => Self::Order,
             "system" => Self::System,
             "template" => Self::Template,
+            "note" => Self::Note,
             _ => Self::Unsupported,
         }
     }
@@ -73,6 +97,7 @@ impl MessageKind {
             Self::Order => "order",
             Self::System => "system",
             Self::Template => "template",
+            Self::Note => "note",
             Self::Unsupported => "unsupported",
         }
     }
@@ -94,6 +119,7 @@ impl MessageKind {
             Self::Order => "🛒 Order",
             Self::System => "System notice",
             Self::Template => "📋 Template",
+            Self::Note => "Note",
             Self::Unsupported => "Unsupported message",
         }
     }

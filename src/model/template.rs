@@ -146,6 +146,13 @@ impl ButtonValueKind {
     }
 }
 
+impl TemplateInfo {
+    /// Marketing templates are the ones an opted-out contact must not get.
+    pub fn is_marketing(&self) -> bool {
+        self.category.eq_ignore_ascii_case("MARKETING")
+    }
+}
+
 /// One approved template in one language, as WhatsApp Manager holds it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TemplateInfo {

@@ -52,6 +52,8 @@ pub async fn send(
         .store
         .create_outbound(NewOutbound {
             conversation_id: conversation.id.clone(),
+            direction: crate::model::Direction::Out,
+            sent_by: Some(principal.user.to_ref()),
             client_id: client_id.to_string(),
             kind: draft.kind,
             text: draft.text,
@@ -63,6 +65,7 @@ pub async fn send(
         tracing::info!(message = %message.id, "send: repeated client_id; returning the original");
         return Ok(message);
     }
+    claim_on_reply(state, principal, &conversation).await;
     if let Some(upload) = upload
         && let Err(e) = crate::uploads::claim(state, &upload, &message.id).await
     {
@@ -73,6 +76,33 @@ pub async fn send(
         );
     }
     dispatch::first_attempt(state, message).await
+}
+
+/// A reply in an unassigned conversation makes its sender the owner, unless the inbox
+/// turned that off.
+async fn claim_on_reply(state: &AppState, principal: &Principal, c: &Conversation) {
+    if c.assignee.is_some() {
+        return;
+    }
+    let off = matches!(
+        state.store.setting(&crate::store::assign_on_reply_key(&c.inbox_id)).await,
+        Ok(Some(v)) if v == "off"
+    );
+    if off {
+        return;
+    }
+    let me = principal.user.to_ref();
+    if let Err(e) = crate::store::change_conversation(
+        &state.store,
+        &c.id,
+        &crate::store::WorkflowChange::Claim(me.clone()),
+        Some(&me),
+    )
+    .await
+    {
+        // The reply went out; only its side effect is missing, and the agent can assign.
+        tracing::warn!(conversation = %c.id, error = %e, "assign on reply failed");
+    }
 }
 
 /// An agent's retry of a failed message: a new call to Meta, with a new callback id so a

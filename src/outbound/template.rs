@@ -37,7 +37,17 @@ pub(super) async fn compose(
         // The list cannot be read: Meta judges the send.
         None => unrendered_text(&spec.name, &spec.params),
         Some(Err(reason)) => return bad(format!("{reason}; pick one from the list")),
-        Some(Ok(approved)) => fill(&approved, &mut spec)?,
+        Some(Ok(approved)) => {
+            if conversation.contact.opted_out && approved.is_marketing() {
+                return Err(AppError::OptedOut(format!(
+                    "{} opted out of marketing messages; {} is a marketing template \
+                     (replies and utility templates still go)",
+                    conversation.contact.display_name(),
+                    approved.name
+                )));
+            }
+            fill(&approved, &mut spec)?
+        }
     };
     let (media, upload) = header_file(state, principal, spec.header.as_ref()).await?;
     Ok(Draft {

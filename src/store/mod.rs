@@ -8,8 +8,10 @@
 pub mod mongo;
 mod rules;
 pub mod sqlite;
+mod workflow;
 
 pub use rules::*;
+pub use workflow::*;
 
 use std::sync::Arc;
 
@@ -18,8 +20,8 @@ use serde_json::value::RawValue;
 use tokio::sync::Notify;
 
 use crate::model::{
-    ApiTokenInfo, Conversation, Cursor, Details, ErrorInfo, EventFrame, Message, MessageKind,
-    MessagePage, Role, User,
+    Activity, ApiTokenInfo, ContactEntry, Conversation, Cursor, Details, Direction, ErrorInfo,
+    EventFrame, Message, MessageKind, MessagePage, Role, User, UserRef,
 };
 
 pub type StoreResult<T> = Result<T, StoreError>;
@@ -173,6 +175,12 @@ impl EventKind {
     }
 }
 
+/// The settings key that turns "a reply assigns an unassigned conversation to whoever
+/// sent it" off for an inbox (it is on unless this says `off`).
+pub fn assign_on_reply_key(inbox_id: &str) -> String {
+    format!("assign_on_reply:{inbox_id}")
+}
+
 /// The settings key holding why an inbox's sending is paused.
 pub fn pause_key(inbox_id: &str) -> String {
     format!("sending_paused:{inbox_id}")
@@ -269,10 +277,14 @@ pub enum StatusOutcome {
     Unrecognised,
 }
 
-/// An agent's outgoing message before it is handed to Meta.
+/// An agent's outgoing message before it is handed to Meta, or a private note.
 #[derive(Debug, Clone)]
 pub struct NewOutbound {
     pub conversation_id: String,
+    /// `Out`, or `Note` for a note: stored and shown, never sent, and it moves neither
+    /// the 24-hour window nor the list's last message.
+    pub direction: Direction,
+    pub sent_by: Option<UserRef>,
     pub client_id: String,
     pub kind: MessageKind,
     pub text: Option<String>,
@@ -291,6 +303,8 @@ pub enum JobKind {
     Media,
     /// Hand an outbound message to Meta (again).
     Send,
+    /// Open a snoozed conversation when its snooze ends (`key` is the conversation id).
+    Wake,
 }
 
 impl JobKind {
@@ -298,6 +312,7 @@ impl JobKind {
         match self {
             Self::Media => "media",
             Self::Send => "send",
+            Self::Wake => "wake",
         }
     }
 
@@ -305,6 +320,7 @@ impl JobKind {
         match s {
             "media" => Some(Self::Media),
             "send" => Some(Self::Send),
+            "wake" => Some(Self::Wake),
             _ => None,
         }
     }
@@ -356,9 +372,15 @@ pub enum WebhookState {
 /// Storage for the inbox, in five parts by concern. Both backends implement exactly these
 /// semantics and are checked by the same conformance suite; callers hold a [`DynStore`]
 /// and call any part's methods on it.
-pub trait Store: AccountStore + MessageStore + HistoryStore + JobStore + EventLog {}
+pub trait Store:
+    AccountStore + MessageStore + HistoryStore + WorkflowStore + JobStore + EventLog
+{
+}
 
-impl<T: AccountStore + MessageStore + HistoryStore + JobStore + EventLog> Store for T {}
+impl<T: AccountStore + MessageStore + HistoryStore + WorkflowStore + JobStore + EventLog> Store
+    for T
+{
+}
 
 /// Agents, their sessions and API tokens, inboxes and who may work them, and small settings.
 #[async_trait]
@@ -481,10 +503,12 @@ pub trait HistoryStore: Send + Sync + 'static {
     /// many of each went.
     async fn trim_received(&self, before: i64) -> StoreResult<(u64, u64)>;
 
-    /// Conversations of the inboxes in `scope`, by last activity, newest first.
+    /// Conversations of the inboxes in `scope` that pass `filter`, by last activity,
+    /// newest first (ties by id), at most `limit`.
     async fn list_conversations(
         &self,
         scope: &Scope,
+        filter: &ConversationFilter,
         limit: usize,
     ) -> StoreResult<Vec<Conversation>>;
     async fn conversation(&self, id: &str) -> StoreResult<Option<Conversation>>;
@@ -507,6 +531,48 @@ pub trait HistoryStore: Send + Sync + 'static {
         before: Option<Cursor>,
         limit: usize,
     ) -> StoreResult<MessagePage>;
+}
+
+/// The team's work on conversations and contacts. The rules live in [`workflow`]; a
+/// backend keeps only its reads and writes.
+#[async_trait]
+pub trait WorkflowStore: Send + Sync + 'static {
+    /// Writes `next`'s status, snooze, assignee, labels and last change, if the
+    /// conversation is still at `current.version`, with one `conversation.updated` event,
+    /// and keeps `activity` in its history. `None` when it changed meanwhile: the caller
+    /// reads it again and re-applies its rule ([`change_conversation`]).
+    async fn replace_workflow(
+        &self,
+        current: &Conversation,
+        next: &Conversation,
+        activity: Option<&Activity>,
+    ) -> StoreResult<Option<Conversation>>;
+
+    /// A conversation's activity lines, oldest first: the latest `limit`.
+    async fn activities(&self, conversation_id: &str, limit: usize) -> StoreResult<Vec<Activity>>;
+
+    /// The conversation with this number in this inbox, creating the contact and the
+    /// conversation if needed (an agent starts one); it moves to the top of the list, and
+    /// a name given is the contact's name from now on.
+    async fn open_conversation(
+        &self,
+        inbox_id: &str,
+        wa_id: &str,
+        name: Option<&str>,
+    ) -> StoreResult<Conversation>;
+
+    /// Contacts of the inboxes in `scope` that pass `filter`, newest first, at most `limit`.
+    async fn list_contacts(
+        &self,
+        scope: &Scope,
+        filter: &ContactFilter,
+        limit: usize,
+    ) -> StoreResult<Vec<ContactEntry>>;
+    async fn contact(&self, id: &str) -> StoreResult<Option<ContactEntry>>;
+
+    /// Applies the update; the contact's conversation is republished (its copy of the
+    /// contact changed).
+    async fn update_contact(&self, id: &str, update: &ContactUpdate) -> StoreResult<ContactEntry>;
 }
 
 /// Background jobs (media downloads, sends), claimed atomically so that several instances

@@ -123,6 +123,7 @@ impl NewInbound {
             version: 1,
             reply_to: self.reply_to.clone(),
             details: self.details.clone(),
+            sent_by: None,
         }
     }
 }
@@ -135,10 +136,15 @@ impl NewOutbound {
             wamid: None,
             conversation_id: self.conversation_id.clone(),
             inbox_id,
-            direction: Direction::Out,
+            direction: self.direction,
             kind: self.kind,
             text: self.text.clone(),
-            status: MessageStatus::Pending,
+            // A note is never sent: it is as final as a received message.
+            status: if self.direction == Direction::Note {
+                MessageStatus::Received
+            } else {
+                MessageStatus::Pending
+            },
             error: None,
             timestamp: created_at / 1000,
             created_at,
@@ -147,6 +153,7 @@ impl NewOutbound {
             version: 1,
             reply_to: self.reply_to.clone(),
             details: self.details.clone(),
+            sent_by: self.sent_by.clone(),
         }
     }
 
@@ -306,6 +313,8 @@ mod tests {
 
     fn send() -> NewOutbound {
         NewOutbound {
+            direction: crate::model::Direction::Out,
+            sent_by: None,
             conversation_id: "c1".into(),
             client_id: "k1".into(),
             kind: MessageKind::Text,

@@ -189,7 +189,10 @@ impl InboxCtx {
                 now_secs: now_secs(),
             }),
             visible: RwSignal::new(true),
-            list: Resource::new(move || epoch.get(), |_| crate::api::list_conversations()),
+            list: Resource::new(
+                move || epoch.get(),
+                |_| crate::api::list_conversations(None, None, None, None, None, None, Some(200)),
+            ),
             replying: RwSignal::new(None),
             outgoing,
             paused: RwSignal::new(Default::default()),
@@ -395,6 +398,7 @@ impl InboxCtx {
             version: 0,
             reply_to: None,
             details,
+            sent_by: None,
         };
         self.thread.upsert(local.clone());
         self.deliver(local);

@@ -138,6 +138,7 @@ mod tests {
             version,
             reply_to: None,
             details: Details::default(),
+            sent_by: None,
         }
     }
 
@@ -150,12 +151,20 @@ mod tests {
                 name: None,
                 wa_id: Some("1".into()),
                 user_id: None,
+                labels: Vec::new(),
+                attributes: Default::default(),
+                opted_out: false,
             },
             last_message: None::<MessagePreview>,
             unread_count: 0,
             last_activity_at: activity,
             last_inbound_at: None,
             version,
+            status: Default::default(),
+            snoozed_until: None,
+            assignee: None,
+            labels: Vec::new(),
+            last_change: None,
         }
     }
 

@@ -353,6 +353,14 @@ async fn record_message(
     let created = match outcome {
         InboundOutcome::Created(created) => {
             summary.messages_created += 1;
+            // The customer wrote: a resolved or snoozed conversation is open again.
+            crate::store::change_conversation(
+                store,
+                &created.conversation_id,
+                &crate::store::WorkflowChange::CustomerWrote,
+                None,
+            )
+            .await?;
             Some(created)
         }
         // A redelivery still applies what it carries beyond the message itself (all of it

@@ -97,6 +97,8 @@ pub async fn conversation(store: &DynStore, inbox: &str, wa_id: &str) -> String 
 pub async fn outbound(store: &DynStore, conversation: &str) -> String {
     let (m, created) = store
         .create_outbound(NewOutbound {
+            direction: switchboard::model::Direction::Out,
+            sent_by: None,
             conversation_id: conversation.into(),
             client_id: uuid::Uuid::new_v4().to_string(),
             kind: MessageKind::Text,
@@ -126,7 +128,10 @@ pub async fn inbound_is_idempotent(store: DynStore) {
         .await
         .unwrap();
     assert_eq!(again, InboundOutcome::Duplicate);
-    let convs = store.list_conversations(&Scope::All, 10).await.unwrap();
+    let convs = store
+        .list_conversations(&Scope::All, &Default::default(), 10)
+        .await
+        .unwrap();
     assert_eq!(convs.len(), 1);
     assert_eq!(convs[0].unread_count, 1);
 }
@@ -144,7 +149,10 @@ pub async fn twenty_concurrent_identical_inbound_writes_give_one_message(store: 
         .filter(|r| matches!(r, InboundOutcome::Created(_)))
         .count();
     assert_eq!(created, 1);
-    let conv = &store.list_conversations(&Scope::All, 10).await.unwrap()[0];
+    let conv = &store
+        .list_conversations(&Scope::All, &Default::default(), 10)
+        .await
+        .unwrap()[0];
     let page = store.load_messages(&conv.id, None, 50).await.unwrap();
     assert_eq!(page.messages.len(), 1);
     let events = store.events_after(0, 1000).await.unwrap();
@@ -289,6 +297,8 @@ pub async fn sends_are_idempotent_by_client_id(store: DynStore) {
     let conv = conversation(&store, &inbox, "551108").await;
     let other = conversation(&store, &inbox, "551109").await;
     let new = |c: &str, text: &str| NewOutbound {
+        direction: switchboard::model::Direction::Out,
+        sent_by: None,
         conversation_id: c.into(),
         client_id: "7d1f7a36-32a4-4c55-9f67-000000000001".into(),
         kind: MessageKind::Text,
@@ -350,7 +360,10 @@ pub async fn unread_counts_and_activity_order(store: DynStore) {
         .record_inbound(inbound(&inbox, "wamid.A2", "551111", 5_000))
         .await
         .unwrap();
-    let convs = store.list_conversations(&Scope::All, 10).await.unwrap();
+    let convs = store
+        .list_conversations(&Scope::All, &Default::default(), 10)
+        .await
+        .unwrap();
     assert_eq!(convs[0].id, a, "most recent activity first");
     assert_eq!(convs[0].unread_count, 2);
     assert_eq!(convs[0].last_inbound_at, Some(5_000));
@@ -358,7 +371,10 @@ pub async fn unread_counts_and_activity_order(store: DynStore) {
     assert_eq!(read.unread_count, 0);
     // A reply moves its conversation to the top and does not count as unread.
     outbound(&store, &b).await;
-    let convs = store.list_conversations(&Scope::All, 10).await.unwrap();
+    let convs = store
+        .list_conversations(&Scope::All, &Default::default(), 10)
+        .await
+        .unwrap();
     assert_eq!(convs[0].id, b);
     assert_eq!(convs[0].unread_count, 1);
     assert_eq!(convs[0].last_message.as_ref().unwrap().text, "reply");
@@ -712,17 +728,24 @@ pub async fn membership_scopes_what_an_agent_sees(store: DynStore) {
         .record_inbound(inbound(&second, "wamid.SECOND", "551121", 1_000))
         .await
         .unwrap();
-    let all = store.list_conversations(&Scope::All, 10).await.unwrap();
+    let all = store
+        .list_conversations(&Scope::All, &Default::default(), 10)
+        .await
+        .unwrap();
     assert_eq!(all.len(), 2);
     let scoped = store
-        .list_conversations(&Scope::Inboxes(vec![second.clone()]), 10)
+        .list_conversations(
+            &Scope::Inboxes(vec![second.clone()]),
+            &Default::default(),
+            10,
+        )
         .await
         .unwrap();
     assert_eq!(scoped.len(), 1);
     assert_eq!(scoped[0].inbox_id, second);
     assert!(
         store
-            .list_conversations(&Scope::Inboxes(vec![]), 10)
+            .list_conversations(&Scope::Inboxes(vec![]), &Default::default(), 10)
             .await
             .unwrap()
             .is_empty()

@@ -15,7 +15,9 @@ const FLOORS: &[(&str, &[&str])] = &[
     ("shared state, errors, the caller", &["context"]),
     (
         "services",
-        &["accounts", "outbound", "media", "uploads", "jobs"],
+        &[
+            "accounts", "outbound", "media", "uploads", "workflow", "jobs",
+        ],
     ),
     ("HTTP adapters", &["http", "api"]),
     ("the browser app", &["ui", "app"]),

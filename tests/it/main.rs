@@ -20,3 +20,4 @@ mod support;
 mod templates;
 mod uploads;
 mod webhook;
+mod workflow_store;

@@ -46,9 +46,36 @@ pub(super) fn put_opt(d: &mut Document, key: &str, value: &Option<String>) {
 }
 
 pub(super) fn direction_str(d: Direction) -> &'static str {
-    match d {
-        Direction::In => "in",
-        Direction::Out => "out",
+    d.as_str()
+}
+
+/// A value kept as a JSON string (as SQLite keeps it); one this build cannot read is `None`.
+pub(super) fn json_field<T: serde::de::DeserializeOwned>(d: &Document, key: &str) -> Option<T> {
+    serde_json::from_str(d.get_str(key).ok()?).ok()
+}
+
+pub(super) fn strings(d: &Document, key: &str) -> Vec<String> {
+    match d.get(key) {
+        Some(Bson::Array(items)) => items
+            .iter()
+            .filter_map(|b| b.as_str().map(str::to_string))
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+fn user_ref(d: &Document, key: &str) -> Option<UserRef> {
+    let u = d.get_document(key).ok()?;
+    Some(UserRef {
+        id: opt_string(u, "id")?,
+        name: opt_string(u, "name").unwrap_or_default(),
+    })
+}
+
+pub(super) fn user_ref_bson(u: &Option<UserRef>) -> Bson {
+    match u {
+        Some(u) => Bson::Document(doc! { "id": &u.id, "name": &u.name }),
+        None => Bson::Null,
     }
 }
 
@@ -76,11 +103,7 @@ pub(super) fn delivery_from_doc(d: &Document) -> DeliveryState {
 }
 
 pub(super) fn message_from_doc(d: &Document) -> StoreResult<Message> {
-    let direction = if string(d, "direction")? == "out" {
-        Direction::Out
-    } else {
-        Direction::In
-    };
+    let direction = Direction::parse(&string(d, "direction")?);
     let delivery = delivery_from_doc(d);
     Ok(Message {
         id: string(d, "_id")?,
@@ -91,7 +114,7 @@ pub(super) fn message_from_doc(d: &Document) -> StoreResult<Message> {
         kind: MessageKind::from_wire(&string(d, "kind")?),
         text: opt_string(d, "text"),
         status: match direction {
-            Direction::In => MessageStatus::Received,
+            Direction::In | Direction::Note => MessageStatus::Received,
             Direction::Out => delivery.status(),
         },
         error: delivery.error,
@@ -102,6 +125,7 @@ pub(super) fn message_from_doc(d: &Document) -> StoreResult<Message> {
         version: int(d, "version")?,
         reply_to: opt_string(d, "reply_to"),
         details: details_from_doc(d),
+        sent_by: user_ref(d, "sent_by"),
     })
 }
 
@@ -129,6 +153,14 @@ pub(super) fn contact_doc(c: &Contact) -> Document {
     put_opt(&mut d, "name", &c.name);
     put_opt(&mut d, "wa_id", &c.wa_id);
     put_opt(&mut d, "user_id", &c.user_id);
+    d.insert("labels", c.labels.clone());
+    let attributes: Document = c
+        .attributes
+        .iter()
+        .map(|(k, v)| (k.clone(), Bson::String(v.clone())))
+        .collect();
+    d.insert("attributes", attributes);
+    d.insert("opted_out", c.opted_out);
     d
 }
 
@@ -138,6 +170,16 @@ pub(super) fn contact_from_doc(d: &Document, id_key: &str) -> StoreResult<Contac
         name: opt_string(d, "name"),
         wa_id: opt_string(d, "wa_id"),
         user_id: opt_string(d, "user_id"),
+        labels: strings(d, "labels"),
+        attributes: d
+            .get_document("attributes")
+            .map(|a| {
+                a.iter()
+                    .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_string())))
+                    .collect()
+            })
+            .unwrap_or_default(),
+        opted_out: boolean(d, "opted_out"),
     })
 }
 
@@ -157,11 +199,7 @@ pub(super) fn preview_from_doc(d: &Document) -> StoreResult<MessagePreview> {
     let status = string(d, "status")?;
     Ok(MessagePreview {
         id: string(d, "id")?,
-        direction: if string(d, "direction")? == "out" {
-            Direction::Out
-        } else {
-            Direction::In
-        },
+        direction: Direction::parse(&string(d, "direction")?),
         kind: MessageKind::from_wire(&string(d, "kind")?),
         text: string(d, "text")?,
         status: match status.as_str() {
@@ -190,6 +228,13 @@ pub(super) fn conversation_from_doc(d: &Document) -> StoreResult<Conversation> {
         last_activity_at: int(d, "last_activity_at")?,
         last_inbound_at: opt_int(d, "last_inbound_at"),
         version: opt_int(d, "version").unwrap_or(0),
+        status: opt_string(d, "status")
+            .and_then(|s| ConversationStatus::parse(&s))
+            .unwrap_or_default(),
+        snoozed_until: opt_int(d, "snoozed_until"),
+        assignee: user_ref(d, "assignee"),
+        labels: strings(d, "labels"),
+        last_change: json_field(d, "last_change"),
     })
 }
 

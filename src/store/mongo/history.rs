@@ -89,16 +89,67 @@ impl HistoryStore for MongoStore {
     async fn list_conversations(
         &self,
         scope: &Scope,
+        filter: &ConversationFilter,
         limit: usize,
     ) -> StoreResult<Vec<Conversation>> {
-        let filter = match scope {
-            Scope::All => doc! {},
-            Scope::Inboxes(ids) => doc! { "inbox_id": { "$in": ids.clone() } },
+        let mut all: Vec<Document> = Vec::new();
+        if let Scope::Inboxes(ids) = scope {
+            all.push(doc! { "inbox_id": { "$in": ids.clone() } });
+        }
+        match filter.view {
+            View::All => {}
+            View::Mine => all.push(doc! { "assignee.id": &filter.user_id }),
+            // Matches a null assignee and documents written before assignment existed.
+            View::Unassigned => all.push(doc! { "assignee": Bson::Null }),
+        }
+        if !filter.statuses.is_empty() {
+            let names: Vec<&str> = filter.statuses.iter().map(|s| s.as_str()).collect();
+            let mut any = vec![doc! { "status": { "$in": names } }];
+            if filter.statuses.contains(&ConversationStatus::Open) {
+                // Conversations from before statuses existed are open.
+                any.push(doc! { "status": { "$exists": false } });
+            }
+            all.push(doc! { "$or": any });
+        }
+        if let Some(inbox) = &filter.inbox_id {
+            all.push(doc! { "inbox_id": inbox });
+        }
+        if let Some(label) = &filter.label {
+            all.push(doc! { "labels": label });
+        }
+        if let Some(query) = &filter.query {
+            let mut any = self.text_match(query, "contact.name", "contact.wa_id");
+            let mut texts =
+                doc! { "text": { "$regex": regex_escape(&query.text), "$options": "i" } };
+            if let Scope::Inboxes(ids) = scope {
+                texts.insert("inbox_id", doc! { "$in": ids.clone() });
+            }
+            let mut ids: Vec<String> = self
+                .find_all("messages", texts, None, Some(MAX_TEXT_MATCHES))
+                .await?
+                .iter()
+                .filter_map(|d| opt_string(d, "conversation_id"))
+                .collect();
+            ids.sort();
+            ids.dedup();
+            any.push(doc! { "_id": { "$in": ids } });
+            all.push(doc! { "$or": any });
+        }
+        if let Some(before) = &filter.before {
+            all.push(doc! { "$or": [
+                { "last_activity_at": { "$lt": before.last_activity_at } },
+                { "last_activity_at": before.last_activity_at, "_id": { "$gt": &before.id } },
+            ] });
+        }
+        let query = if all.is_empty() {
+            doc! {}
+        } else {
+            doc! { "$and": all }
         };
         let docs: Vec<Document> = self
             .find_all(
                 "conversations",
-                filter,
+                query,
                 Some(doc! { "last_activity_at": -1, "_id": 1 }),
                 Some(limit as i64),
             )

@@ -61,6 +61,8 @@ impl MongoStore {
                         "user_id",
                         "by_user_id",
                     ),
+                    // Not with `_id`: see the conformance suite on compound `_id` indexes.
+                    plain(doc! { "inbox_id": 1 }, "by_inbox"),
                 ],
             ),
             (
@@ -73,7 +75,18 @@ impl MongoStore {
                         "by_inbox_activity",
                     ),
                     marker("unpublished"),
+                    plain(
+                        doc! { "assignee.id": 1, "last_activity_at": -1 },
+                        "by_assignee_activity",
+                    ),
                 ],
+            ),
+            (
+                "activities",
+                vec![plain(
+                    doc! { "conversation_id": 1, "at": -1 },
+                    "by_conversation",
+                )],
             ),
             ("events", vec![unique(doc! { "seq": 1 }, "by_seq")]),
             (

@@ -316,6 +316,13 @@ impl MongoStore {
         put_opt(&mut d, "client_id", &m.client_id);
         put_opt(&mut d, "text", &m.text);
         put_opt(&mut d, "reply_to", &m.reply_to);
+        if m.direction == Direction::Note {
+            // Its conversation never takes a note in (see `create_outbound`).
+            d.remove("new");
+        }
+        if let Some(u) = &m.sent_by {
+            d.insert("sent_by", doc! { "id": &u.id, "name": &u.name });
+        }
         if let Some(raw) = raw {
             d.insert("raw", raw);
         }
@@ -419,8 +426,11 @@ impl MessageStore for MongoStore {
         let m = msg.message(inbox_id, self.next("messages", 1).await?, created_at);
         // The job goes first: without a transaction, a crash between the two writes must
         // leave a job without a message (it ends itself), never a message without a job.
-        let job = crate::store::first_send_job(&m.id, created_at);
-        self.schedule_job(job).await?;
+        let note = m.direction == Direction::Note;
+        if !note {
+            let job = crate::store::first_send_job(&m.id, created_at);
+            self.schedule_job(job).await?;
+        }
         match self
             .coll("messages")
             .insert_one(Self::new_message_doc(&m, None))
@@ -436,6 +446,10 @@ impl MessageStore for MongoStore {
                 return same(d);
             }
             Err(e) => return Err(map_err(e)),
+        }
+        if note {
+            // A note touches nothing of its conversation: it only needs its event.
+            return Ok((self.publish_message(&m.id).await?, true));
         }
         let m = self.announce_new(&m, false).await?;
         Ok((m, true))

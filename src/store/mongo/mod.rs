@@ -19,6 +19,7 @@ mod indexes;
 mod jobs;
 mod messages;
 mod publish;
+mod workflow;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -32,18 +33,20 @@ use mongodb::{Client, Collection, Database, IndexModel};
 use tokio::sync::Notify;
 
 use super::{
-    AccountStore, ContactKey, DeliveryState, Event, EventBounds, EventKind, EventLog, HistoryStore,
-    InboundOutcome, Inbox, InboxCredentials, InboxUpdate, Job, JobKind, JobStore, MessageEdit,
-    MessageStore, NewApiToken, NewInbound, NewInbox, NewOutbound, NewUser, Scope, StatusOutcome,
-    StatusReport, StoreError, StoreResult, StoredWebhook, UserUpdate, WebhookState, new_id, now_ms,
-    pause_key, to_json,
+    AccountStore, ContactFilter, ContactKey, ContactUpdate, ConversationFilter, DeliveryState,
+    Event, EventBounds, EventKind, EventLog, HistoryStore, InboundOutcome, Inbox, InboxCredentials,
+    InboxUpdate, Job, JobKind, JobStore, MessageEdit, MessageStore, NewApiToken, NewInbound,
+    NewInbox, NewOutbound, NewUser, Scope, StatusOutcome, StatusReport, StoreError, StoreResult,
+    StoredWebhook, UserUpdate, WebhookState, WorkflowStore, new_id, now_ms, pause_key, to_json,
 };
 use crate::model::ApiTokenInfo;
 use crate::model::{
-    Contact, Conversation, Cursor, Details, Direction, ErrorInfo, Message, MessageKind,
-    MessagePage, MessagePreview, MessageStatus, Role, UNREAD_CAP, User,
+    Activity, Contact, ContactEntry, Conversation, ConversationStatus, Cursor, Details, Direction,
+    ErrorInfo, Message, MessageKind, MessagePage, MessagePreview, MessageStatus, Role, UNREAD_CAP,
+    User, UserRef, View,
 };
 use docs::*;
+use workflow::*;
 
 /// Documents whose publication is this old are assumed abandoned by a crashed writer.
 const REPAIR_AFTER_MS: i64 = 10_000;

@@ -93,33 +93,73 @@ impl HistoryStore for SqliteStore {
     async fn list_conversations(
         &self,
         scope: &Scope,
+        filter: &ConversationFilter,
         limit: usize,
     ) -> StoreResult<Vec<Conversation>> {
-        let scope = scope.clone();
-        self.read(move |c| match scope {
-            Scope::All => c
-                .prepare_cached(&format!(
-                    "{CONVERSATION_SELECT} ORDER BY c.last_activity_at DESC, c.id LIMIT ?1"
-                ))
+        let mut q = SqlFilter::default();
+        if let Scope::Inboxes(ids) = scope {
+            // The scope holds the viewer's inboxes: a handful, so an IN list is fine.
+            let ids = q.arg(to_json(ids)?);
+            q.and(format!(
+                "c.inbox_id IN (SELECT value FROM json_each({ids}))"
+            ));
+        }
+        match filter.view {
+            View::All => {}
+            View::Mine => {
+                let me = q.arg(filter.user_id.clone());
+                q.and(format!("c.assignee_id = {me}"));
+            }
+            View::Unassigned => q.and("c.assignee_id IS NULL".into()),
+        }
+        if !filter.statuses.is_empty() {
+            let names: Vec<&str> = filter.statuses.iter().map(|s| s.as_str()).collect();
+            let names = q.arg(to_json(&names)?);
+            q.and(format!(
+                "c.status IN (SELECT value FROM json_each({names}))"
+            ));
+        }
+        if let Some(inbox) = &filter.inbox_id {
+            let inbox = q.arg(inbox.clone());
+            q.and(format!("c.inbox_id = {inbox}"));
+        }
+        if let Some(label) = &filter.label {
+            let label = q.arg(label.clone());
+            q.and(format!(
+                "EXISTS (SELECT 1 FROM json_each(c.labels) WHERE value = {label})"
+            ));
+        }
+        if let Some(query) = &filter.query {
+            let text = q.arg(like_pattern(&query.text));
+            let mut any = format!(
+                "lower(ct.name) LIKE {text} ESCAPE '\\' OR EXISTS (SELECT 1 FROM messages t \
+                 WHERE t.conversation_id = c.id AND lower(t.text) LIKE {text} ESCAPE '\\')"
+            );
+            if let Some(digits) = &query.digits {
+                let digits = q.arg(like_pattern(digits));
+                any.push_str(&format!(" OR ct.wa_id LIKE {digits} ESCAPE '\\'"));
+            }
+            q.and(format!("({any})"));
+        }
+        if let Some(before) = &filter.before {
+            let at = q.arg(before.last_activity_at);
+            let id = q.arg(before.id.clone());
+            q.and(format!(
+                "(c.last_activity_at < {at} OR (c.last_activity_at = {at} AND c.id > {id}))"
+            ));
+        }
+        let limit = q.arg(limit as i64);
+        let sql = format!(
+            "{CONVERSATION_SELECT} WHERE {} ORDER BY c.last_activity_at DESC, c.id LIMIT {limit}",
+            q.clauses()
+        );
+        self.read(move |c| {
+            c.prepare(&sql)
                 .and_then(|mut s| {
-                    s.query_map([limit as i64], conversation_from_row)?
-                        .collect()
-                })
-                .map_err(map_err),
-            Scope::Inboxes(ids) => {
-                // The scope holds the viewer's inboxes: a handful, so an IN list is fine.
-                let ids =
-                    serde_json::to_string(&ids).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-                c.prepare_cached(&format!(
-                    "{CONVERSATION_SELECT} WHERE c.inbox_id IN (SELECT value FROM json_each(?2)) \
-                     ORDER BY c.last_activity_at DESC, c.id LIMIT ?1"
-                ))
-                .and_then(|mut s| {
-                    s.query_map(params![limit as i64, ids], conversation_from_row)?
+                    s.query_map(rusqlite::params_from_iter(q.args), conversation_from_row)?
                         .collect()
                 })
                 .map_err(map_err)
-            }
         })
         .await
     }

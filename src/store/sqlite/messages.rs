@@ -269,10 +269,11 @@ pub(super) fn insert_message(
 ) -> StoreResult<i64> {
     let status_rank = m.status.rank();
     let details = details_json(&m.details)?;
+    let sent_by = m.sent_by.as_ref().map(to_json).transpose()?;
     conn.prepare_cached(
         "INSERT INTO messages (id, inbox_id, conversation_id, direction, wamid, client_id, kind, \
-         text, status, status_rank, timestamp, created_at, version, reply_to, raw, details) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, 1, ?13, ?14, ?15) RETURNING seq",
+         text, status, status_rank, timestamp, created_at, version, reply_to, raw, details, sent_by) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, 1, ?13, ?14, ?15, ?16) RETURNING seq",
     )
     .and_then(|mut s| {
         s.query_row(
@@ -280,11 +281,7 @@ pub(super) fn insert_message(
                 m.id,
                 m.inbox_id,
                 m.conversation_id,
-                if m.direction == Direction::Out {
-                    "out"
-                } else {
-                    "in"
-                },
+                m.direction.as_str(),
                 m.wamid,
                 m.client_id,
                 m.kind.as_str(),
@@ -296,6 +293,7 @@ pub(super) fn insert_message(
                 m.reply_to,
                 raw,
                 details,
+                sent_by,
             ],
             |r| r.get(0),
         )
@@ -415,10 +413,12 @@ impl MessageStore for SqliteStore {
             let created_at = now_ms();
             let mut m = msg.message(inbox_id, 0, created_at);
             m.seq = insert_message(tx.conn, &m, None)?;
-            put_job(tx.conn, &crate::store::first_send_job(&m.id, created_at))?;
-            touch_conversation(tx.conn, &m, created_at)?;
             tx.emit_message(EventKind::MessageCreated, &m)?;
-            tx.emit_conversation(&m.conversation_id)?;
+            if m.direction == Direction::Out {
+                put_job(tx.conn, &crate::store::first_send_job(&m.id, created_at))?;
+                touch_conversation(tx.conn, &m, created_at)?;
+                tx.emit_conversation(&m.conversation_id)?;
+            }
             Ok((m, true))
         })
         .await

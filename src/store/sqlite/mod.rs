@@ -13,6 +13,7 @@ mod jobs;
 mod messages;
 mod rows;
 mod schema;
+mod workflow;
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -26,15 +27,16 @@ use rusqlite::{Connection, OpenFlags, OptionalExtension, Row, params};
 use tokio::sync::{Notify, Semaphore, mpsc, oneshot};
 
 use super::{
-    AccountStore, ContactKey, DeliveryState, Event, EventBounds, EventKind, EventLog, HistoryStore,
-    InboundOutcome, Inbox, InboxCredentials, InboxUpdate, Job, JobKind, JobStore, MessageEdit,
-    MessageStore, NewApiToken, NewInbound, NewInbox, NewOutbound, NewUser, Scope, StatusOutcome,
-    StatusReport, StoreError, StoreResult, StoredWebhook, UserUpdate, WebhookState, new_id, now_ms,
-    pause_key, to_json,
+    AccountStore, ContactFilter, ContactKey, ContactUpdate, ConversationFilter, DeliveryState,
+    Event, EventBounds, EventKind, EventLog, HistoryStore, InboundOutcome, Inbox, InboxCredentials,
+    InboxUpdate, Job, JobKind, JobStore, MessageEdit, MessageStore, NewApiToken, NewInbound,
+    NewInbox, NewOutbound, NewUser, Scope, StatusOutcome, StatusReport, StoreError, StoreResult,
+    StoredWebhook, UserUpdate, WebhookState, WorkflowStore, new_id, now_ms, pause_key, to_json,
 };
 use crate::model::{
-    ApiTokenInfo, Contact, Conversation, Cursor, Details, Direction, ErrorInfo, Message,
-    MessageKind, MessagePage, MessagePreview, MessageStatus, Role, UNREAD_CAP, User,
+    Activity, ApiTokenInfo, Contact, ContactEntry, Conversation, ConversationStatus, Cursor,
+    Details, Direction, ErrorInfo, Message, MessageKind, MessagePage, MessagePreview,
+    MessageStatus, Role, UNREAD_CAP, User, UserRef, View,
 };
 use jobs::*;
 use rows::*;

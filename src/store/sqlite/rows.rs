@@ -4,7 +4,7 @@ use super::*;
 
 pub(super) const MESSAGE_COLUMNS: &str = "id, wamid, conversation_id, inbox_id, direction, kind, text, \
      status, error_code, error_title, error_detail, timestamp, created_at, client_id, seq, \
-     version, reply_to, details";
+     version, reply_to, details, sent_by";
 pub(super) fn message_from_row(r: &Row) -> rusqlite::Result<Message> {
     let direction: String = r.get(4)?;
     let kind: String = r.get(5)?;
@@ -15,11 +15,7 @@ pub(super) fn message_from_row(r: &Row) -> rusqlite::Result<Message> {
         wamid: r.get(1)?,
         conversation_id: r.get(2)?,
         inbox_id: r.get(3)?,
-        direction: if direction == "out" {
-            Direction::Out
-        } else {
-            Direction::In
-        },
+        direction: Direction::parse(&direction),
         kind: MessageKind::from_wire(&kind),
         text: r.get(6)?,
         status: parse_status(&status),
@@ -42,7 +38,18 @@ pub(super) fn message_from_row(r: &Row) -> rusqlite::Result<Message> {
             Some(json) => serde_json::from_str(&json).unwrap_or_default(),
             None => Details::default(),
         },
+        sent_by: json_column(r, 18)?,
     })
+}
+
+/// A JSON column; unreadable JSON (never written so) reads as the type's default.
+pub(super) fn json_column<T: serde::de::DeserializeOwned + Default>(
+    r: &Row,
+    i: usize,
+) -> rusqlite::Result<T> {
+    Ok(r.get::<_, Option<String>>(i)?
+        .and_then(|j| serde_json::from_str(&j).ok())
+        .unwrap_or_default())
 }
 
 pub(super) fn details_json(d: &Details) -> StoreResult<Option<String>> {
@@ -84,7 +91,9 @@ pub(super) fn query_message_by_wamid(
 
 pub(super) const CONVERSATION_SELECT: &str = "SELECT c.id, c.inbox_id, c.unread_count, c.last_activity_at, \
      c.last_inbound_at, c.version, ct.id, ct.name, ct.wa_id, ct.user_id, \
-     m.id, m.direction, m.kind, m.text, m.status, m.timestamp \
+     m.id, m.direction, m.kind, m.text, m.status, m.timestamp, \
+     c.status, c.snoozed_until, c.assignee_id, c.assignee_name, c.labels, c.last_change, \
+     ct.labels, ct.attributes, ct.opted_out \
      FROM conversations c JOIN contacts ct ON ct.id = c.contact_id \
      LEFT JOIN messages m ON m.id = c.last_message_id";
 pub(super) fn conversation_from_row(r: &Row) -> rusqlite::Result<Conversation> {
@@ -97,11 +106,7 @@ pub(super) fn conversation_from_row(r: &Row) -> rusqlite::Result<Conversation> {
             let status: String = r.get(14)?;
             Some(MessagePreview {
                 id,
-                direction: if direction == "out" {
-                    Direction::Out
-                } else {
-                    Direction::In
-                },
+                direction: Direction::parse(&direction),
                 kind,
                 text: text
                     .filter(|t| !t.is_empty())
@@ -124,8 +129,44 @@ pub(super) fn conversation_from_row(r: &Row) -> rusqlite::Result<Conversation> {
             name: r.get(7)?,
             wa_id: r.get(8)?,
             user_id: r.get(9)?,
+            labels: json_column(r, 22)?,
+            attributes: json_column(r, 23)?,
+            opted_out: r.get(24)?,
         },
         last_message,
+        status: ConversationStatus::parse(&r.get::<_, String>(16)?).unwrap_or_default(),
+        snoozed_until: r.get(17)?,
+        assignee: match (
+            r.get::<_, Option<String>>(18)?,
+            r.get::<_, Option<String>>(19)?,
+        ) {
+            (Some(id), name) => Some(UserRef {
+                id,
+                name: name.unwrap_or_default(),
+            }),
+            _ => None,
+        },
+        labels: json_column(r, 20)?,
+        last_change: json_column(r, 21)?,
+    })
+}
+
+pub(super) const CONTACT_SELECT: &str = "SELECT ct.id, ct.name, ct.wa_id, ct.user_id, ct.labels, \
+     ct.attributes, ct.opted_out, ct.inbox_id, c.id \
+     FROM contacts ct LEFT JOIN conversations c ON c.contact_id = ct.id";
+pub(super) fn contact_from_row(r: &Row) -> rusqlite::Result<ContactEntry> {
+    Ok(ContactEntry {
+        contact: Contact {
+            id: r.get(0)?,
+            name: r.get(1)?,
+            wa_id: r.get(2)?,
+            user_id: r.get(3)?,
+            labels: json_column(r, 4)?,
+            attributes: json_column(r, 5)?,
+            opted_out: r.get(6)?,
+        },
+        inbox_id: r.get(7)?,
+        conversation_id: r.get(8)?,
     })
 }
 
@@ -202,6 +243,47 @@ pub(super) fn credential_sql(value: &Option<String>) -> (bool, Option<String>) {
         Some(v) if v.trim().is_empty() => (true, None),
         Some(v) => (true, Some(v.trim().to_string())),
     }
+}
+
+/// A `WHERE` clause built from optional filters, with its arguments numbered in order.
+#[derive(Default)]
+pub(super) struct SqlFilter {
+    clauses: Vec<String>,
+    pub(super) args: Vec<rusqlite::types::Value>,
+}
+
+impl SqlFilter {
+    /// Adds an argument and returns its placeholder.
+    pub(super) fn arg(&mut self, v: impl Into<rusqlite::types::Value>) -> String {
+        self.args.push(v.into());
+        format!("?{}", self.args.len())
+    }
+
+    pub(super) fn and(&mut self, clause: String) {
+        self.clauses.push(clause);
+    }
+
+    pub(super) fn clauses(&self) -> String {
+        if self.clauses.is_empty() {
+            "1 = 1".into()
+        } else {
+            self.clauses.join(" AND ")
+        }
+    }
+}
+
+/// `%text%` for `LIKE … ESCAPE '\'`, with the pattern's own characters escaped.
+pub(super) fn like_pattern(text: &str) -> String {
+    let mut p = String::with_capacity(text.len() + 2);
+    p.push('%');
+    for c in text.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            p.push('\\');
+        }
+        p.push(c);
+    }
+    p.push('%');
+    p
 }
 
 // ---- write helpers -----------------------------------------------------------------------

@@ -2,7 +2,7 @@
 
 use super::*;
 
-pub(super) const SCHEMA_VERSION: i64 = 4;
+pub(super) const SCHEMA_VERSION: i64 = 5;
 pub(super) fn migrate(conn: &Connection) -> StoreResult<()> {
     let version: i64 = conn
         .query_row("PRAGMA user_version", [], |r| r.get(0))
@@ -24,9 +24,38 @@ pub(super) fn migrate(conn: &Connection) -> StoreResult<()> {
     if version < 4 {
         conn.execute_batch(SCHEMA_V4).map_err(map_err)?;
     }
+    if version < 5 {
+        conn.execute_batch(SCHEMA_V5).map_err(map_err)?;
+    }
     Ok(())
 }
 
+/// The team's workflow: who owns a conversation and where it stands, labels, contact
+/// details, who sent a message, and the activity lines.
+pub(super) const SCHEMA_V5: &str = r#"
+BEGIN;
+ALTER TABLE conversations ADD COLUMN status TEXT NOT NULL DEFAULT 'open';
+ALTER TABLE conversations ADD COLUMN snoozed_until INTEGER;
+ALTER TABLE conversations ADD COLUMN assignee_id TEXT;
+ALTER TABLE conversations ADD COLUMN assignee_name TEXT;
+ALTER TABLE conversations ADD COLUMN labels TEXT NOT NULL DEFAULT '[]';
+ALTER TABLE conversations ADD COLUMN last_change TEXT;
+ALTER TABLE contacts ADD COLUMN labels TEXT NOT NULL DEFAULT '[]';
+ALTER TABLE contacts ADD COLUMN attributes TEXT NOT NULL DEFAULT '{}';
+ALTER TABLE contacts ADD COLUMN opted_out INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE messages ADD COLUMN sent_by TEXT;
+CREATE TABLE activities (
+    id TEXT PRIMARY KEY,
+    conversation_id TEXT NOT NULL,
+    at INTEGER NOT NULL,
+    data TEXT NOT NULL
+);
+CREATE INDEX activities_by_conversation ON activities(conversation_id, at);
+CREATE INDEX conversations_by_assignee ON conversations(assignee_id, last_activity_at DESC, id);
+CREATE INDEX contacts_by_inbox ON contacts(inbox_id, id);
+PRAGMA user_version = 5;
+COMMIT;
+"#;
 /// Jobs are claimed by one instance at a time; kept bodies and receipts are trimmed by age.
 pub(super) const SCHEMA_V4: &str = r#"
 BEGIN;

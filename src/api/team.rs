@@ -1,0 +1,174 @@
+//! The team's workflow: starting conversations, owning them, their status and labels,
+//! private notes, and contacts. The rules live in `crate::workflow`.
+
+use std::collections::BTreeMap;
+
+use leptos::prelude::*;
+use leptos::server_fn::codec::Json;
+
+use crate::error::ApiError;
+use crate::model::{
+    Activity, ContactEntry, ContactPage, Conversation, Message, Outgoing, StartedConversation,
+    UserRef,
+};
+
+/// Starts a conversation with a phone number (any common format) in an inbox, or goes on
+/// with the one it has, and sends `message` (outside the 24-hour window only a template:
+/// 409 `window_closed`). Idempotent on `client_id`, like `send_outgoing`.
+#[server(endpoint = "start_conversation", input = Json, output = Json)]
+pub async fn start_conversation(
+    inbox_id: String,
+    to: String,
+    #[server(default)] name: Option<String>,
+    client_id: String,
+    message: Outgoing,
+) -> Result<StartedConversation, ApiError> {
+    use super::ctx;
+    let state = ctx::state()?;
+    let principal = ctx::principal()?;
+    let (conversation, message) = crate::workflow::start(
+        &state,
+        &principal,
+        &inbox_id,
+        &to,
+        name.as_deref(),
+        &client_id,
+        message,
+    )
+    .await?;
+    Ok(StartedConversation {
+        conversation,
+        message,
+    })
+}
+
+/// Gives a conversation to a teammate who can see its inbox, or takes it back (`null`).
+#[server(endpoint = "assign_conversation", input = Json, output = Json)]
+pub async fn assign_conversation(
+    conversation_id: String,
+    assignee_id: Option<String>,
+) -> Result<Conversation, ApiError> {
+    use super::ctx;
+    let state = ctx::state()?;
+    let principal = ctx::principal()?;
+    Ok(
+        crate::workflow::assign(&state, &principal, &conversation_id, assignee_id.as_deref())
+            .await?,
+    )
+}
+
+/// Sets `open`, `pending`, `snoozed` (with a future `snoozed_until`, Unix ms: it opens by
+/// itself then) or `resolved`.
+#[server(endpoint = "set_conversation_status", input = Json, output = Json)]
+pub async fn set_conversation_status(
+    conversation_id: String,
+    status: String,
+    #[server(default)] snoozed_until: Option<i64>,
+) -> Result<Conversation, ApiError> {
+    use super::ctx;
+    let state = ctx::state()?;
+    let principal = ctx::principal()?;
+    Ok(
+        crate::workflow::set_status(&state, &principal, &conversation_id, &status, snoozed_until)
+            .await?,
+    )
+}
+
+/// Replaces a conversation's labels (lower-case letters, digits, `-`, `_`; 1–32 each).
+#[server(endpoint = "set_conversation_labels", input = Json, output = Json)]
+pub async fn set_conversation_labels(
+    conversation_id: String,
+    labels: Vec<String>,
+) -> Result<Conversation, ApiError> {
+    use super::ctx;
+    let state = ctx::state()?;
+    let principal = ctx::principal()?;
+    Ok(crate::workflow::set_labels(&state, &principal, &conversation_id, &labels).await?)
+}
+
+/// A private note for the team: never sent to WhatsApp. `@name` or `@email` of a teammate
+/// who can see the inbox mentions them.
+#[server(endpoint = "add_note", input = Json, output = Json)]
+pub async fn add_note(
+    conversation_id: String,
+    text: String,
+    client_id: String,
+) -> Result<Message, ApiError> {
+    use super::ctx;
+    let state = ctx::state()?;
+    let principal = ctx::principal()?;
+    Ok(crate::workflow::add_note(&state, &principal, &conversation_id, &text, &client_id).await?)
+}
+
+/// A conversation's assignment and status changes, oldest first (the latest 200).
+#[server(endpoint = "load_activity", input = Json, output = Json)]
+pub async fn load_activity(conversation_id: String) -> Result<Vec<Activity>, ApiError> {
+    use super::ctx;
+    let state = ctx::state()?;
+    let principal = ctx::principal()?;
+    ctx::visible_conversation(&state, &principal, &conversation_id).await?;
+    Ok(state.store.activities(&conversation_id, 200).await?)
+}
+
+/// The teammates who can see an inbox: who a conversation can be assigned to or a note
+/// can mention.
+#[server(endpoint = "list_teammates", input = Json, output = Json)]
+pub async fn list_teammates(inbox_id: String) -> Result<Vec<UserRef>, ApiError> {
+    use super::ctx;
+    let state = ctx::state()?;
+    let principal = ctx::principal()?;
+    Ok(crate::workflow::teammates(&state, &principal, &inbox_id).await?)
+}
+
+/// Contacts the caller may see, newest first, searchable by name or number and by label.
+#[server(endpoint = "list_contacts", input = Json, output = Json)]
+pub async fn list_contacts(
+    #[server(default)] query: Option<String>,
+    #[server(default)] label: Option<String>,
+    #[server(default)] before: Option<String>,
+    #[server(default)] limit: Option<u32>,
+) -> Result<ContactPage, ApiError> {
+    use super::ctx;
+    let state = ctx::state()?;
+    let principal = ctx::principal()?;
+    Ok(crate::workflow::list_contacts(
+        &state,
+        &principal,
+        query.as_deref(),
+        label.as_deref(),
+        before,
+        limit,
+    )
+    .await?)
+}
+
+/// One contact, with its inbox and conversation.
+#[server(endpoint = "get_contact", input = Json, output = Json)]
+pub async fn get_contact(contact_id: String) -> Result<ContactEntry, ApiError> {
+    use super::ctx;
+    let state = ctx::state()?;
+    let principal = ctx::principal()?;
+    Ok(crate::workflow::contact(&state, &principal, &contact_id).await?)
+}
+
+/// Changes a contact's name, labels, attributes or marketing opt-out; a field left out
+/// stays as it is. An opted-out contact gets no marketing template (409 `opted_out`).
+#[server(endpoint = "update_contact", input = Json, output = Json)]
+pub async fn update_contact(
+    contact_id: String,
+    #[server(default)] name: Option<String>,
+    #[server(default)] labels: Option<Vec<String>>,
+    #[server(default)] attributes: Option<BTreeMap<String, String>>,
+    #[server(default)] opted_out: Option<bool>,
+) -> Result<ContactEntry, ApiError> {
+    use super::ctx;
+    let state = ctx::state()?;
+    let principal = ctx::principal()?;
+    let update = crate::store::ContactUpdate {
+        name,
+        labels,
+        attributes,
+        opted_out,
+    };
+    Ok(crate::workflow::update_contact(&state, &principal, &contact_id, update).await?)
+}

@@ -1,0 +1,218 @@
+//! The team's workflow: MongoDB's reads and writes for the rules in `store::workflow`.
+
+use super::*;
+
+use crate::store::TextQuery;
+
+/// A search reads at most this many matching messages to find their conversations.
+pub(super) const MAX_TEXT_MATCHES: i64 = 2000;
+
+/// `text` as a regular expression that matches it literally.
+pub(super) fn regex_escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if "\\.+*?()|[]{}^$#&-~/".contains(c) || c.is_whitespace() && c != ' ' {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+impl MongoStore {
+    /// The `$or` branches a [`TextQuery`] makes of a name and a number field.
+    pub(super) fn text_match(&self, query: &TextQuery, name: &str, number: &str) -> Vec<Document> {
+        let mut any = vec![doc! { name: { "$regex": regex_escape(&query.text), "$options": "i" } }];
+        if let Some(digits) = &query.digits {
+            any.push(doc! { number: { "$regex": regex_escape(digits) } });
+        }
+        any
+    }
+
+    async fn contact_entry(&self, d: &Document) -> StoreResult<ContactEntry> {
+        let contact = contact_from_doc(d, "_id")?;
+        let conversation = self
+            .find("conversations", doc! { "contact_id": &contact.id })
+            .await?;
+        Ok(ContactEntry {
+            inbox_id: string(d, "inbox_id")?,
+            conversation_id: conversation.and_then(|c| opt_string(&c, "_id")),
+            contact,
+        })
+    }
+}
+
+#[async_trait]
+impl WorkflowStore for MongoStore {
+    async fn replace_workflow(
+        &self,
+        current: &Conversation,
+        next: &Conversation,
+        activity: Option<&Activity>,
+    ) -> StoreResult<Option<Conversation>> {
+        let mut set = doc! {
+            "status": next.status.as_str(),
+            "assignee": user_ref_bson(&next.assignee),
+            "labels": next.labels.clone(),
+            "unpublished": true,
+            "changed_at": now_ms(),
+        };
+        let mut unset = doc! {};
+        match next.snoozed_until {
+            Some(t) => set.insert("snoozed_until", t),
+            None => unset.insert("snoozed_until", ""),
+        };
+        match &next.last_change {
+            Some(a) => set.insert("last_change", to_json(a)?),
+            None => unset.insert("last_change", ""),
+        };
+        let mut update = doc! { "$set": set, "$inc": { "version": 1 } };
+        if !unset.is_empty() {
+            update.insert("$unset", unset);
+        }
+        let result = self
+            .coll("conversations")
+            .update_one(
+                doc! { "_id": &current.id, "version": current.version },
+                update,
+            )
+            .await
+            .map_err(map_err)?;
+        if result.matched_count == 0 {
+            return Ok(None);
+        }
+        // After the change: a crash between the two loses only the history's copy of the
+        // line; the conversation's `last_change` still has it.
+        if let Some(a) = activity {
+            self.coll("activities")
+                .insert_one(doc! {
+                    "_id": &a.id,
+                    "conversation_id": &a.conversation_id,
+                    "at": a.at,
+                    "data": to_json(a)?,
+                })
+                .await
+                .map_err(map_err)?;
+        }
+        self.publish_conversation(&current.id).await?;
+        self.conversation_by_id(&current.id).await
+    }
+
+    async fn activities(&self, conversation_id: &str, limit: usize) -> StoreResult<Vec<Activity>> {
+        let docs = self
+            .find_all(
+                "activities",
+                doc! { "conversation_id": conversation_id },
+                Some(doc! { "at": -1, "_id": -1 }),
+                Some(limit as i64),
+            )
+            .await?;
+        let mut lines: Vec<Activity> = docs.iter().filter_map(|d| json_field(d, "data")).collect();
+        lines.reverse();
+        Ok(lines)
+    }
+
+    async fn open_conversation(
+        &self,
+        inbox_id: &str,
+        wa_id: &str,
+        name: Option<&str>,
+    ) -> StoreResult<Conversation> {
+        let key = ContactKey {
+            wa_id: Some(wa_id.to_string()),
+            user_id: None,
+            name: name.map(str::to_string),
+        };
+        let (contact_id, _) = self.upsert_contact(inbox_id, &key).await?;
+        let id = self.ensure_conversation(inbox_id, &contact_id).await?;
+        self.coll("conversations")
+            .update_one(
+                doc! { "_id": &id },
+                doc! {
+                    "$max": { "last_activity_at": now_ms() },
+                    "$set": { "unpublished": true, "changed_at": now_ms() },
+                    "$inc": { "version": 1 },
+                },
+            )
+            .await
+            .map_err(map_err)?;
+        self.publish_conversation(&id).await?;
+        self.conversation_by_id(&id)
+            .await?
+            .ok_or(StoreError::NotFound("conversation"))
+    }
+
+    async fn list_contacts(
+        &self,
+        scope: &Scope,
+        filter: &ContactFilter,
+        limit: usize,
+    ) -> StoreResult<Vec<ContactEntry>> {
+        let mut all: Vec<Document> = Vec::new();
+        if let Scope::Inboxes(ids) = scope {
+            all.push(doc! { "inbox_id": { "$in": ids.clone() } });
+        }
+        if let Some(label) = &filter.label {
+            all.push(doc! { "labels": label });
+        }
+        if let Some(query) = &filter.query {
+            all.push(doc! { "$or": self.text_match(query, "name", "wa_id") });
+        }
+        if let Some(before) = &filter.before {
+            all.push(doc! { "_id": { "$lt": before } });
+        }
+        let query = if all.is_empty() {
+            doc! {}
+        } else {
+            doc! { "$and": all }
+        };
+        let docs = self
+            .find_all(
+                "contacts",
+                query,
+                Some(doc! { "_id": -1 }),
+                Some(limit as i64),
+            )
+            .await?;
+        let mut entries = Vec::with_capacity(docs.len());
+        for d in &docs {
+            entries.push(self.contact_entry(d).await?);
+        }
+        Ok(entries)
+    }
+
+    async fn contact(&self, id: &str) -> StoreResult<Option<ContactEntry>> {
+        match self.find("contacts", doc! { "_id": id }).await? {
+            Some(d) => Ok(Some(self.contact_entry(&d).await?)),
+            None => Ok(None),
+        }
+    }
+
+    async fn update_contact(&self, id: &str, update: &ContactUpdate) -> StoreResult<ContactEntry> {
+        let entry = self
+            .contact(id)
+            .await?
+            .ok_or(StoreError::NotFound("contact"))?;
+        let next = update.apply(&entry.contact);
+        if next == entry.contact {
+            return Ok(entry);
+        }
+        let mut set = contact_doc(&next);
+        set.remove("id");
+        let mut update = doc! { "$set": &set };
+        if next.name.is_none() {
+            update.insert("$unset", doc! { "name": "" });
+        }
+        self.coll("contacts")
+            .update_one(doc! { "_id": id }, update)
+            .await
+            .map_err(map_err)?;
+        self.embed_contact(id).await?;
+        if let Some(conversation) = &entry.conversation_id {
+            self.publish_conversation(conversation).await?;
+        }
+        self.contact(id)
+            .await?
+            .ok_or(StoreError::NotFound("contact"))
+    }
+}

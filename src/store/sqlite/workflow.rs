@@ -1,0 +1,204 @@
+//! The team's workflow: SQLite's reads and writes for the rules in `store::workflow`.
+
+use super::messages::{ensure_conversation, upsert_contact};
+use super::*;
+
+fn query_contact(conn: &Connection, id: &str) -> StoreResult<Option<ContactEntry>> {
+    conn.prepare_cached(&format!("{CONTACT_SELECT} WHERE ct.id = ?1"))
+        .and_then(|mut s| s.query_row([id], contact_from_row).optional())
+        .map_err(map_err)
+}
+
+#[async_trait]
+impl WorkflowStore for SqliteStore {
+    async fn replace_workflow(
+        &self,
+        current: &Conversation,
+        next: &Conversation,
+        activity: Option<&Activity>,
+    ) -> StoreResult<Option<Conversation>> {
+        let (id, version) = (current.id.clone(), current.version);
+        let labels = to_json(&next.labels)?;
+        let last_change = next.last_change.as_ref().map(to_json).transpose()?;
+        let activity = activity.map(|a| Ok((a.id.clone(), a.at, to_json(a)?)));
+        let activity: Option<(String, i64, String)> = activity.transpose()?;
+        let (status, until) = (next.status.as_str(), next.snoozed_until);
+        let (assignee_id, assignee_name) = match &next.assignee {
+            Some(u) => (Some(u.id.clone()), Some(u.name.clone())),
+            None => (None, None),
+        };
+        self.write(move |tx| {
+            let changed = tx
+                .conn
+                .execute(
+                    "UPDATE conversations SET status = ?3, snoozed_until = ?4, assignee_id = ?5, \
+                     assignee_name = ?6, labels = ?7, last_change = ?8, version = version + 1 \
+                     WHERE id = ?1 AND version = ?2",
+                    params![
+                        id,
+                        version,
+                        status,
+                        until,
+                        assignee_id,
+                        assignee_name,
+                        labels,
+                        last_change
+                    ],
+                )
+                .map_err(map_err)?;
+            if changed == 0 {
+                return Ok(None);
+            }
+            if let Some((aid, at, data)) = activity {
+                tx.conn
+                    .execute(
+                        "INSERT INTO activities (id, conversation_id, at, data) VALUES (?1, ?2, ?3, ?4)",
+                        params![aid, id, at, data],
+                    )
+                    .map_err(map_err)?;
+            }
+            tx.emit_conversation(&id).map(Some)
+        })
+        .await
+    }
+
+    async fn activities(&self, conversation_id: &str, limit: usize) -> StoreResult<Vec<Activity>> {
+        let id = conversation_id.to_string();
+        self.read(move |c| {
+            let rows: Vec<String> = c
+                .prepare_cached(
+                    "SELECT data FROM activities WHERE conversation_id = ?1 \
+                     ORDER BY at DESC, id DESC LIMIT ?2",
+                )
+                .and_then(|mut s| {
+                    s.query_map(params![id, limit as i64], |r| r.get(0))?
+                        .collect()
+                })
+                .map_err(map_err)?;
+            // A line this build cannot read is left out rather than failing the thread.
+            let mut lines: Vec<Activity> = rows
+                .iter()
+                .filter_map(|d| serde_json::from_str(d).ok())
+                .collect();
+            lines.reverse();
+            Ok(lines)
+        })
+        .await
+    }
+
+    async fn open_conversation(
+        &self,
+        inbox_id: &str,
+        wa_id: &str,
+        name: Option<&str>,
+    ) -> StoreResult<Conversation> {
+        let inbox_id = inbox_id.to_string();
+        let key = ContactKey {
+            wa_id: Some(wa_id.to_string()),
+            user_id: None,
+            name: name.map(str::to_string),
+        };
+        self.write(move |tx| {
+            let contact_id = upsert_contact(tx.conn, &inbox_id, &key)?;
+            let id = ensure_conversation(tx.conn, &inbox_id, &contact_id)?;
+            tx.conn
+                .execute(
+                    "UPDATE conversations SET last_activity_at = MAX(last_activity_at, ?2), \
+                     version = version + 1 WHERE id = ?1",
+                    params![id, now_ms()],
+                )
+                .map_err(map_err)?;
+            tx.emit_conversation(&id)
+        })
+        .await
+    }
+
+    async fn list_contacts(
+        &self,
+        scope: &Scope,
+        filter: &ContactFilter,
+        limit: usize,
+    ) -> StoreResult<Vec<ContactEntry>> {
+        let mut q = SqlFilter::default();
+        if let Scope::Inboxes(ids) = scope {
+            let ids = q.arg(to_json(ids)?);
+            q.and(format!(
+                "ct.inbox_id IN (SELECT value FROM json_each({ids}))"
+            ));
+        }
+        if let Some(label) = &filter.label {
+            let label = q.arg(label.clone());
+            q.and(format!(
+                "EXISTS (SELECT 1 FROM json_each(ct.labels) WHERE value = {label})"
+            ));
+        }
+        if let Some(query) = &filter.query {
+            let text = q.arg(like_pattern(&query.text));
+            let mut any = format!("lower(ct.name) LIKE {text} ESCAPE '\\'");
+            if let Some(digits) = &query.digits {
+                let digits = q.arg(like_pattern(digits));
+                any.push_str(&format!(" OR ct.wa_id LIKE {digits} ESCAPE '\\'"));
+            }
+            q.and(format!("({any})"));
+        }
+        if let Some(before) = &filter.before {
+            let before = q.arg(before.clone());
+            q.and(format!("ct.id < {before}"));
+        }
+        let limit = q.arg(limit as i64);
+        let sql = format!(
+            "{CONTACT_SELECT} WHERE {} ORDER BY ct.id DESC LIMIT {limit}",
+            q.clauses()
+        );
+        self.read(move |c| {
+            c.prepare(&sql)
+                .and_then(|mut s| {
+                    s.query_map(rusqlite::params_from_iter(q.args), contact_from_row)?
+                        .collect()
+                })
+                .map_err(map_err)
+        })
+        .await
+    }
+
+    async fn contact(&self, id: &str) -> StoreResult<Option<ContactEntry>> {
+        let id = id.to_string();
+        self.read(move |c| query_contact(c, &id)).await
+    }
+
+    async fn update_contact(&self, id: &str, update: &ContactUpdate) -> StoreResult<ContactEntry> {
+        let id = id.to_string();
+        let update = update.clone();
+        self.write(move |tx| {
+            let entry = query_contact(tx.conn, &id)?.ok_or(StoreError::NotFound("contact"))?;
+            let next = update.apply(&entry.contact);
+            if next == entry.contact {
+                return Ok(entry);
+            }
+            tx.conn
+                .execute(
+                    "UPDATE contacts SET name = ?2, labels = ?3, attributes = ?4, opted_out = ?5 \
+                     WHERE id = ?1",
+                    params![
+                        id,
+                        next.name,
+                        to_json(&next.labels)?,
+                        to_json(&next.attributes)?,
+                        next.opted_out
+                    ],
+                )
+                .map_err(map_err)?;
+            if let Some(conversation) = &entry.conversation_id {
+                tx.conn
+                    .execute(
+                        "UPDATE conversations SET version = version + 1 WHERE id = ?1",
+                        [conversation],
+                    )
+                    .map_err(map_err)?;
+                tx.emit_conversation(conversation)?;
+            }
+            query_contact(tx.conn, &id)?.ok_or(StoreError::NotFound("contact"))
+        })
+        .await
+    }
+}

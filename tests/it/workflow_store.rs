@@ -1,0 +1,572 @@
+//! The conformance suite's workflow part: assignment, status, snoozes, labels, notes,
+//! contacts and the filtered list, on both backends.
+
+use std::collections::{BTreeMap, HashSet};
+
+use futures::future::join_all;
+use switchboard::model::{
+    Change, ConversationStatus, Direction, ListCursor, MessageKind, UserRef, View,
+};
+use switchboard::store::{
+    ContactFilter, ContactUpdate, ConversationFilter, DynStore, EventKind, JobKind, NewOutbound,
+    Scope, TextQuery, WorkflowChange, change_conversation, now_ms,
+};
+
+use crate::conformance::{conversation, inbound, inbox};
+
+fn user(id: &str) -> UserRef {
+    UserRef {
+        id: id.into(),
+        name: format!("Agent {id}"),
+    }
+}
+
+fn note(conversation_id: &str, client_id: &str, text: &str) -> NewOutbound {
+    NewOutbound {
+        direction: Direction::Note,
+        sent_by: Some(user("ana")),
+        conversation_id: conversation_id.into(),
+        client_id: client_id.into(),
+        kind: MessageKind::Note,
+        text: Some(text.into()),
+        reply_to: None,
+        details: Default::default(),
+    }
+}
+
+pub async fn two_agents_assigning_at_once_end_with_one_assignee_and_two_ordered_events(
+    store: DynStore,
+) {
+    let inbox = inbox(&store).await;
+    let c = conversation(&store, &inbox, "4470001").await;
+    let head = store.event_bounds().await.unwrap().head;
+    let (a, b) = (user("a"), user("b"));
+    let runs = [a.clone(), b.clone()].map(|to| {
+        let store = store.clone();
+        let c = c.clone();
+        async move {
+            change_conversation(
+                &store,
+                &c,
+                &WorkflowChange::Assign(Some(to.clone())),
+                Some(&to),
+            )
+            .await
+            .unwrap()
+        }
+    });
+    join_all(runs).await;
+    let end = store.conversation(&c).await.unwrap().unwrap();
+    let owner = end.assignee.clone().expect("someone owns it");
+    assert!(owner == a || owner == b);
+    let events: Vec<_> = store
+        .events_after(head, 100)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.kind == EventKind::ConversationUpdated)
+        .collect();
+    assert_eq!(events.len(), 2, "one event per change");
+    assert!(events[0].seq < events[1].seq);
+    let last: serde_json::Value = serde_json::from_str(&events[1].data).unwrap();
+    assert_eq!(
+        last["assignee"]["id"],
+        owner.id.as_str(),
+        "the last event is the end state"
+    );
+    let lines = store.activities(&c, 10).await.unwrap();
+    assert_eq!(lines.len(), 2, "two activity lines");
+    assert!(matches!(&lines[1].change, Change::Assigned { to: Some(t) } if *t == owner));
+    // Assigning to the owner again changes nothing and adds nothing.
+    change_conversation(
+        &store,
+        &c,
+        &WorkflowChange::Assign(Some(owner.clone())),
+        None,
+    )
+    .await
+    .unwrap();
+    assert_eq!(store.activities(&c, 10).await.unwrap().len(), 2);
+}
+
+pub async fn a_claim_takes_only_an_unassigned_conversation(store: DynStore) {
+    let inbox = inbox(&store).await;
+    let c = conversation(&store, &inbox, "4470002").await;
+    let runs = (0..5).map(|i| {
+        let store = store.clone();
+        let c = c.clone();
+        async move {
+            let me = user(&format!("u{i}"));
+            change_conversation(&store, &c, &WorkflowChange::Claim(me.clone()), Some(&me))
+                .await
+                .unwrap()
+        }
+    });
+    let results = join_all(runs).await;
+    let owner = store
+        .conversation(&c)
+        .await
+        .unwrap()
+        .unwrap()
+        .assignee
+        .unwrap();
+    assert!(
+        results.iter().all(|r| r.assignee.as_ref() == Some(&owner)),
+        "one winner"
+    );
+    assert_eq!(store.activities(&c, 10).await.unwrap().len(), 1);
+}
+
+pub async fn status_changes_and_a_customer_message_reopens_keeping_the_assignee(store: DynStore) {
+    let inbox = inbox(&store).await;
+    let c = conversation(&store, &inbox, "4470003").await;
+    let fresh = store.conversation(&c).await.unwrap().unwrap();
+    assert_eq!(
+        fresh.status,
+        ConversationStatus::Open,
+        "new conversations are open"
+    );
+    let bo = user("bo");
+    change_conversation(&store, &c, &WorkflowChange::Assign(Some(bo.clone())), None)
+        .await
+        .unwrap();
+    let resolve = WorkflowChange::Status {
+        status: ConversationStatus::Resolved,
+        snoozed_until: None,
+    };
+    let resolved = change_conversation(&store, &c, &resolve, Some(&bo))
+        .await
+        .unwrap();
+    assert_eq!(resolved.status, ConversationStatus::Resolved);
+    let line = resolved
+        .last_change
+        .expect("the change is on the conversation");
+    assert_eq!(line.by, Some(bo.clone()));
+    assert_eq!(line.describe(), "Agent bo resolved this");
+    // An open conversation is not "reopened" by a customer.
+    let reopened = change_conversation(&store, &c, &WorkflowChange::CustomerWrote, None)
+        .await
+        .unwrap();
+    assert_eq!(reopened.status, ConversationStatus::Open);
+    assert_eq!(reopened.assignee, Some(bo), "the assignee stays");
+    let lines = store.activities(&c, 10).await.unwrap().len();
+    change_conversation(&store, &c, &WorkflowChange::CustomerWrote, None)
+        .await
+        .unwrap();
+    assert_eq!(store.activities(&c, 10).await.unwrap().len(), lines);
+}
+
+pub async fn a_snooze_is_stored_with_its_wake_job_and_ends_only_when_due(store: DynStore) {
+    let inbox = inbox(&store).await;
+    let c = conversation(&store, &inbox, "4470004").await;
+    let until = now_ms() + 60_000;
+    let snooze = WorkflowChange::Status {
+        status: ConversationStatus::Snoozed,
+        snoozed_until: Some(until),
+    };
+    let snoozed = change_conversation(&store, &c, &snooze, None)
+        .await
+        .unwrap();
+    assert_eq!(snoozed.snoozed_until, Some(until));
+    let jobs = store.due_jobs(until, 100).await.unwrap();
+    assert!(
+        jobs.iter()
+            .any(|j| j.kind == JobKind::Wake && j.key == c && j.due_at == until)
+    );
+    let early = change_conversation(
+        &store,
+        &c,
+        &WorkflowChange::SnoozeEnded { now: until - 1 },
+        None,
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        early.status,
+        ConversationStatus::Snoozed,
+        "not before its time"
+    );
+    let woke = change_conversation(
+        &store,
+        &c,
+        &WorkflowChange::SnoozeEnded { now: until },
+        None,
+    )
+    .await
+    .unwrap();
+    assert_eq!(woke.status, ConversationStatus::Open);
+    assert_eq!(woke.snoozed_until, None);
+}
+
+pub async fn the_list_filters_by_view_status_inbox_label_and_words_and_pages_without_gaps(
+    store: DynStore,
+) {
+    let inbox = inbox(&store).await;
+    let other = store
+        .ensure_inbox("200000000000777", None)
+        .await
+        .unwrap()
+        .id;
+    let mut ids = Vec::new();
+    for i in 0..23 {
+        let target = if i % 5 == 0 { &other } else { &inbox };
+        let mut m = inbound(
+            target,
+            &format!("wamid.list.{i}"),
+            &format!("4471{i:03}"),
+            1_000 + i / 3,
+        );
+        m.text = Some(if i == 7 {
+            "my parcel is late".into()
+        } else {
+            format!("hello {i}")
+        });
+        let c = match store.record_inbound(m).await.unwrap() {
+            switchboard::store::InboundOutcome::Created(m) => m.conversation_id,
+            _ => unreachable!(),
+        };
+        ids.push(c);
+    }
+    let me = user("me");
+    for c in &ids[..4] {
+        change_conversation(&store, c, &WorkflowChange::Assign(Some(me.clone())), None)
+            .await
+            .unwrap();
+    }
+    change_conversation(
+        &store,
+        &ids[1],
+        &WorkflowChange::Status {
+            status: ConversationStatus::Resolved,
+            snoozed_until: None,
+        },
+        None,
+    )
+    .await
+    .unwrap();
+    change_conversation(
+        &store,
+        &ids[2],
+        &WorkflowChange::Labels(vec!["vip".into()]),
+        None,
+    )
+    .await
+    .unwrap();
+    let list = |f: ConversationFilter, scope: Scope| {
+        let store = store.clone();
+        async move { store.list_conversations(&scope, &f, 100).await.unwrap() }
+    };
+    let set = |v: Vec<switchboard::model::Conversation>| -> HashSet<String> {
+        v.into_iter().map(|c| c.id).collect()
+    };
+    let mine = ConversationFilter {
+        view: View::Mine,
+        user_id: "me".into(),
+        ..Default::default()
+    };
+    assert_eq!(
+        set(list(mine.clone(), Scope::All).await),
+        ids[..4].iter().cloned().collect()
+    );
+    let mine_open = ConversationFilter {
+        statuses: vec![ConversationStatus::Open],
+        ..mine.clone()
+    };
+    let expect: HashSet<String> = [0, 2, 3].iter().map(|i| ids[*i].clone()).collect();
+    assert_eq!(set(list(mine_open, Scope::All).await), expect);
+    let unassigned = ConversationFilter {
+        view: View::Unassigned,
+        ..Default::default()
+    };
+    assert_eq!(list(unassigned, Scope::All).await.len(), 19);
+    let vip = ConversationFilter {
+        label: Some("vip".into()),
+        ..Default::default()
+    };
+    assert_eq!(set(list(vip, Scope::All).await), [ids[2].clone()].into());
+    let in_other = ConversationFilter {
+        inbox_id: Some(other.clone()),
+        ..Default::default()
+    };
+    assert_eq!(list(in_other, Scope::All).await.len(), 5);
+    let scoped = list(
+        ConversationFilter::default(),
+        Scope::Inboxes(vec![other.clone()]),
+    )
+    .await;
+    assert!(scoped.iter().all(|c| c.inbox_id == other) && scoped.len() == 5);
+    let words = |q: &str| ConversationFilter {
+        query: TextQuery::parse(q),
+        ..Default::default()
+    };
+    assert_eq!(
+        set(list(words("PARCEL"), Scope::All).await),
+        [ids[7].clone()].into(),
+        "message text"
+    );
+    assert_eq!(
+        set(list(words("+44 71-012"), Scope::All).await),
+        [ids[12].clone()].into(),
+        "number"
+    );
+    assert_eq!(
+        list(words("customer 4471015"), Scope::All).await.len(),
+        1,
+        "name"
+    );
+    assert!(
+        list(words("100%"), Scope::All).await.is_empty(),
+        "LIKE characters are literal"
+    );
+    // Pages of 4 cover everything once, newest first.
+    let everything = list(ConversationFilter::default(), Scope::All).await;
+    let mut paged = Vec::new();
+    let mut before = None;
+    loop {
+        let f = ConversationFilter {
+            before: before.clone(),
+            ..Default::default()
+        };
+        let page = store.list_conversations(&Scope::All, &f, 4).await.unwrap();
+        if page.is_empty() {
+            break;
+        }
+        before = page.last().map(ListCursor::of);
+        paged.extend(page);
+    }
+    let order =
+        |v: &[switchboard::model::Conversation]| v.iter().map(|c| c.id.clone()).collect::<Vec<_>>();
+    assert_eq!(order(&paged), order(&everything));
+    assert_eq!(paged.len(), 23);
+}
+
+pub async fn a_note_is_stored_and_pushed_but_touches_neither_window_nor_list(store: DynStore) {
+    let inbox = inbox(&store).await;
+    let c = conversation(&store, &inbox, "4470005").await;
+    let before = store.conversation(&c).await.unwrap().unwrap();
+    let head = store.event_bounds().await.unwrap().head;
+    let client = uuid::Uuid::new_v4().to_string();
+    let (n, created) = store
+        .create_outbound(note(&c, &client, "call them back"))
+        .await
+        .unwrap();
+    assert!(created);
+    assert_eq!((n.direction, n.kind), (Direction::Note, MessageKind::Note));
+    assert_eq!(n.sent_by, Some(user("ana")));
+    let (again, created) = store
+        .create_outbound(note(&c, &client, "call them back"))
+        .await
+        .unwrap();
+    assert!(!created);
+    assert_eq!(again.id, n.id, "idempotent by client id");
+    let after = store.conversation(&c).await.unwrap().unwrap();
+    assert_eq!(after.last_message, before.last_message);
+    assert_eq!(after.unread_count, before.unread_count);
+    assert_eq!(after.last_inbound_at, before.last_inbound_at);
+    assert_eq!(after.last_activity_at, before.last_activity_at);
+    let events = store.events_after(head, 10).await.unwrap();
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0].kind, EventKind::MessageCreated);
+    let jobs = store.due_jobs(i64::MAX, 100).await.unwrap();
+    assert!(
+        !jobs.iter().any(|j| j.key == n.id),
+        "a note has no send job"
+    );
+    let page = store.load_messages(&c, None, 10).await.unwrap();
+    assert_eq!(page.messages[0].id, n.id);
+    assert_eq!(page.messages[0].direction, Direction::Note);
+    assert_eq!(
+        store.message(&n.id).await.unwrap().unwrap().sent_by,
+        Some(user("ana"))
+    );
+}
+
+pub async fn opening_a_conversation_finds_or_creates_it_and_moves_it_up(store: DynStore) {
+    let inbox = inbox(&store).await;
+    let old = conversation(&store, &inbox, "4470006").await;
+    let started = store
+        .open_conversation(&inbox, "4479999", Some("Zoe"))
+        .await
+        .unwrap();
+    assert_eq!(started.contact.name.as_deref(), Some("Zoe"));
+    assert_eq!(started.contact.wa_id.as_deref(), Some("4479999"));
+    let again = store
+        .open_conversation(&inbox, "4479999", None)
+        .await
+        .unwrap();
+    assert_eq!(again.id, started.id);
+    assert_eq!(
+        again.contact.name.as_deref(),
+        Some("Zoe"),
+        "no name keeps the name"
+    );
+    let top = store
+        .list_conversations(&Scope::All, &Default::default(), 10)
+        .await
+        .unwrap();
+    assert_eq!(
+        top[0].id, started.id,
+        "a started conversation is at the top"
+    );
+    let existing = store
+        .open_conversation(&inbox, "4470006", None)
+        .await
+        .unwrap();
+    assert_eq!(existing.id, old);
+}
+
+pub async fn contacts_list_search_and_update_and_their_conversation_follows(store: DynStore) {
+    let inbox = inbox(&store).await;
+    let other = store
+        .ensure_inbox("200000000000778", None)
+        .await
+        .unwrap()
+        .id;
+    for i in 0..7 {
+        conversation(&store, &inbox, &format!("4472{i:03}")).await;
+    }
+    let elsewhere = conversation(&store, &other, "4473000").await;
+    let all = store
+        .list_contacts(&Scope::All, &Default::default(), 100)
+        .await
+        .unwrap();
+    assert_eq!(all.len(), 8);
+    let mine = store
+        .list_contacts(
+            &Scope::Inboxes(vec![inbox.clone()]),
+            &Default::default(),
+            100,
+        )
+        .await
+        .unwrap();
+    assert_eq!(mine.len(), 7);
+    assert!(
+        mine.iter()
+            .all(|e| e.inbox_id == inbox && e.conversation_id.is_some())
+    );
+    // Pages by id, newest first, without gaps.
+    let mut seen = Vec::new();
+    let mut before = None;
+    loop {
+        let f = ContactFilter {
+            before: before.clone(),
+            ..Default::default()
+        };
+        let page = store.list_contacts(&Scope::All, &f, 3).await.unwrap();
+        if page.is_empty() {
+            break;
+        }
+        before = page.last().map(|e| e.contact.id.clone());
+        seen.extend(page.into_iter().map(|e| e.contact.id));
+    }
+    assert_eq!(
+        seen,
+        all.iter().map(|e| e.contact.id.clone()).collect::<Vec<_>>()
+    );
+    let found = store
+        .list_contacts(
+            &Scope::All,
+            &ContactFilter {
+                query: TextQuery::parse("4472003"),
+                ..Default::default()
+            },
+            10,
+        )
+        .await
+        .unwrap();
+    assert_eq!(found.len(), 1);
+    let target = found[0].clone();
+    let head = store.event_bounds().await.unwrap().head;
+    let update = ContactUpdate {
+        name: Some("Maria Souza".into()),
+        labels: Some(vec!["vip".into(), "wholesale".into()]),
+        attributes: Some(BTreeMap::from([("plan".to_string(), "gold".to_string())])),
+        opted_out: Some(true),
+    };
+    let updated = store
+        .update_contact(&target.contact.id, &update)
+        .await
+        .unwrap();
+    assert_eq!(updated.contact.name.as_deref(), Some("Maria Souza"));
+    assert!(updated.contact.opted_out);
+    assert_eq!(updated.contact.attributes["plan"], "gold");
+    let conv = store
+        .conversation(target.conversation_id.as_deref().unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        conv.contact, updated.contact,
+        "the conversation's copy follows"
+    );
+    let events = store.events_after(head, 10).await.unwrap();
+    assert!(
+        events
+            .iter()
+            .any(|e| e.kind == EventKind::ConversationUpdated)
+    );
+    let by_name = store
+        .list_contacts(
+            &Scope::All,
+            &ContactFilter {
+                query: TextQuery::parse("souza"),
+                label: Some("vip".into()),
+                ..Default::default()
+            },
+            10,
+        )
+        .await
+        .unwrap();
+    assert_eq!(by_name.len(), 1);
+    // A partial update keeps the rest.
+    let renamed = store
+        .update_contact(
+            &target.contact.id,
+            &ContactUpdate {
+                name: Some(String::new()),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(renamed.contact.name, None, "an empty name clears it");
+    assert!(renamed.contact.opted_out && renamed.contact.labels.len() == 2);
+    let other_contact = store
+        .conversation(&elsewhere)
+        .await
+        .unwrap()
+        .unwrap()
+        .contact;
+    assert!(store.contact(&other_contact.id).await.unwrap().is_some());
+    assert!(store.contact("nope").await.unwrap().is_none());
+}
+
+macro_rules! workflow_conformance {
+    ($backend:ident, $open:expr) => {
+        mod $backend {
+            workflow_conformance!(@tests $open;
+                two_agents_assigning_at_once_end_with_one_assignee_and_two_ordered_events,
+                a_claim_takes_only_an_unassigned_conversation,
+                status_changes_and_a_customer_message_reopens_keeping_the_assignee,
+                a_snooze_is_stored_with_its_wake_job_and_ends_only_when_due,
+                the_list_filters_by_view_status_inbox_label_and_words_and_pages_without_gaps,
+                a_note_is_stored_and_pushed_but_touches_neither_window_nor_list,
+                opening_a_conversation_finds_or_creates_it_and_moves_it_up,
+                contacts_list_search_and_update_and_their_conversation_follows,
+            );
+        }
+    };
+    (@tests $open:expr; $($name:ident),* $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $name() {
+                let (store, guard) = $open.await;
+                super::$name(store).await;
+                guard.cleanup().await;
+            }
+        )*
+    };
+}
+
+workflow_conformance!(sqlite, crate::conformance::open_sqlite());
+workflow_conformance!(mongo, crate::conformance::open_mongo());
