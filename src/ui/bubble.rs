@@ -3,7 +3,7 @@
 
 use leptos::prelude::*;
 
-use super::state::{InboxCtx, is_local};
+use super::state::{InboxCtx, is_activity, is_local};
 use super::status_icon::StatusIcon;
 use super::time::{clock_time, list_time};
 use crate::model::{
@@ -17,11 +17,19 @@ const QUICK_REACTIONS: &[&str] = &["👍", "❤️", "😂", "😮", "🙏"];
 #[component]
 pub fn Bubble(m: Message) -> AnyView {
     let ctx = expect_context::<InboxCtx>();
-    let direction = if m.direction == Direction::Out {
-        "out"
-    } else {
-        "in"
-    };
+    if is_activity(&m) {
+        return view! {
+            <p class="activity-line" data-testid="activity" role="note">
+                <span>{m.text.clone().unwrap_or_default()}</span>
+                <time>{move || list_time(m.timestamp, ctx.clock.get())}</time>
+            </p>
+        }
+        .into_any();
+    }
+    if m.direction == Direction::Note {
+        return view! { <NoteBubble m/> }.into_any();
+    }
+    let direction = m.direction.as_str();
     let ts = m.timestamp;
     let d = m.details.clone();
     let shows_text = matches!(
@@ -104,6 +112,9 @@ pub fn Bubble(m: Message) -> AnyView {
             {d.deleted.then(|| view! { <p class="body deleted" data-testid="deleted">"🚫 This message was deleted"</p> })}
             {body.map(|b| view! { <p class="body">{b}</p> })}
             <footer class="meta">
+                {m.sent_by.clone().map(|u| view! {
+                    <span class="sent-by" data-testid="sent-by" title="Only your team sees who sent it">{u.name}</span>
+                })}
                 {d.edited.then(|| view! { <span class="edited">"edited"</span> })}
                 <time>{move || clock_time(ts, ctx.clock.get())}</time>
                 {(m.direction == Direction::Out).then(|| view! {
@@ -118,6 +129,78 @@ pub fn Bubble(m: Message) -> AnyView {
     // Erased: a bubble's full view type is deep enough to overflow the compiler's query
     // depth in the release WebAssembly build.
     .into_any()
+}
+
+/// A private note: the team's own words in the thread, never sent to the customer.
+#[component]
+fn NoteBubble(m: Message) -> impl IntoView {
+    let ctx = expect_context::<InboxCtx>();
+    let ts = m.timestamp;
+    let text = m.text.clone().unwrap_or_default();
+    let mentions: Vec<String> = m.details.mentions.iter().map(|u| u.name.clone()).collect();
+    let failed = m.status == MessageStatus::Failed;
+    let author = m
+        .sent_by
+        .as_ref()
+        .map(|u| u.name.clone())
+        .unwrap_or_else(|| "You".into());
+    view! {
+        <article class="bubble note" data-testid="message" data-id=m.id.clone() data-kind="note"
+            data-direction="note" data-status=m.status.as_str()>
+            <p class="note-label">
+                <svg viewBox="0 0 16 16" width="12" height="12" aria-hidden="true">
+                    <path d="M4 7V5a4 4 0 0 1 8 0v2h1v8H3V7h1zm2 0h4V5a2 2 0 0 0-4 0v2z" fill="currentColor"/>
+                </svg>
+                " Note · only your team sees this"
+            </p>
+            <p class="body">{highlight_mentions(&text, &mentions)}</p>
+            <footer class="meta">
+                <span class="sent-by" data-testid="sent-by">{author}</span>
+                <time>{move || clock_time(ts, ctx.clock.get())}</time>
+            </footer>
+            {failed.then(|| view! {
+                <p class="error" role="alert">{m.error.clone().map(|e| e.title).unwrap_or_default()}</p>
+            })}
+        </article>
+    }
+}
+
+/// The note's text with each `@mention` of a teammate marked.
+fn highlight_mentions(text: &str, names: &[String]) -> Vec<AnyView> {
+    let lower = text.to_lowercase();
+    let mut parts = Vec::new();
+    let mut at = 0;
+    while let Some(found) = lower[at..].find('@').map(|i| at + i) {
+        let rest = &lower[found + 1..];
+        // The longest teammate name (or first name, or email) written after the `@`.
+        let len = names
+            .iter()
+            .flat_map(|n| {
+                let n = n.to_lowercase();
+                let first = n.split_whitespace().next().unwrap_or("").to_string();
+                [n, first]
+            })
+            .filter(|n| !n.is_empty() && rest.starts_with(n.as_str()))
+            .map(|n| n.len())
+            .max();
+        match len {
+            Some(len) if text.is_char_boundary(found + 1 + len) => {
+                parts.push(text[at..found].to_string().into_any());
+                let mention = text[found..found + 1 + len].to_string();
+                parts.push(
+                    view! { <mark class="mention" data-testid="mention">{mention}</mark> }
+                        .into_any(),
+                );
+                at = found + 1 + len;
+            }
+            _ => {
+                parts.push(text[at..found + 1].to_string().into_any());
+                at = found + 1;
+            }
+        }
+    }
+    parts.push(text[at..].to_string().into_any());
+    parts
 }
 
 /// Where delivery stands when there is more to say than the ticks: waiting for a retry, an

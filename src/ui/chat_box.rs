@@ -8,7 +8,7 @@ use super::bubble::Bubble;
 use super::state::{InboxCtx, upload_action, upload_problem, uploading_name};
 use super::structured::StructuredComposer;
 use super::template_form::TemplateForm;
-use crate::api::{DEFAULT_PAGE, load_messages, mark_conversation_read};
+use crate::api::{DEFAULT_PAGE, load_activity, load_messages, mark_conversation_read};
 use crate::model::{Conversation, Direction};
 
 /// The routed pane: a fresh ChatBox per open conversation.
@@ -26,9 +26,27 @@ pub fn ChatPane() -> impl IntoView {
 pub fn ChatBox(conversation_id: String) -> impl IntoView {
     let ctx = expect_context::<InboxCtx>();
     let id = conversation_id.clone();
+    // The newest page, and the assignment and status lines that fall within it.
     let history = Resource::new(
         move || ctx.epoch.get(),
-        move |_| load_messages(id.clone(), None, Some(DEFAULT_PAGE)),
+        move |_| {
+            let id = id.clone();
+            async move {
+                let page = load_messages(id.clone(), None, Some(DEFAULT_PAGE)).await?;
+                let lines = load_activity(id).await.unwrap_or_default();
+                let oldest = page
+                    .messages
+                    .last()
+                    .filter(|_| page.next.is_some())
+                    .map(|m| m.timestamp)
+                    .unwrap_or(0);
+                let lines: Vec<_> = lines
+                    .into_iter()
+                    .filter(|l| l.at / 1000 >= oldest)
+                    .collect();
+                Ok::<_, crate::error::ApiError>((page, lines))
+            }
+        },
     );
     let id = conversation_id.clone();
     let conversation = Memo::new(move |_| {
@@ -74,12 +92,17 @@ pub fn ChatBox(conversation_id: String) -> impl IntoView {
                 <Suspense fallback=|| ()>
                     {move || Suspend::new(async move {
                         let _ = ctx.conversations_loaded().await;
-                        move || conversation.get().map(|c| view! {
-                            <h1 data-testid="chat-title">{c.contact.display_name()}</h1>
-                            <span class="contact-id">
-                                {c.contact.wa_id.map(|w| format!("+{w}")).or(c.contact.user_id)}
-                            </span>
-                        })
+                        view! {
+                            {move || conversation.get().map(|c| view! {
+                                <div class="title">
+                                    <h1 data-testid="chat-title">{c.contact.display_name()}</h1>
+                                    <span class="contact-id">
+                                        {c.contact.wa_id.map(|w| format!("+{w}")).or(c.contact.user_id)}
+                                    </span>
+                                </div>
+                            })}
+                            <super::controls::ConversationControls conversation/>
+                        }
                     })}
                 </Suspense>
             </header>
@@ -90,8 +113,11 @@ pub fn ChatBox(conversation_id: String) -> impl IntoView {
                         let id = id.clone();
                         Suspend::new(async move {
                             match history.await {
-                                Ok(page) => {
+                                Ok((page, lines)) => {
                                     ctx.thread.change_thread(|t| t.set_page(&id, page));
+                                    for line in &lines {
+                                        ctx.thread.upsert(super::state::activity_entry(line));
+                                    }
                                     view! { <ThreadView conversation_id=id/> }.into_any()
                                 }
                                 Err(e) => view! {
@@ -205,12 +231,14 @@ fn window_text(left_secs: i64) -> String {
 fn Composer(conversation_id: String, conversation: Memo<Option<Conversation>>) -> impl IntoView {
     let ctx = expect_context::<InboxCtx>();
     let text = RwSignal::new(String::new());
+    // Reply (to the customer) or Note (to the team): a note goes whatever the window.
+    let noting = RwSignal::new(false);
     // Seconds left in the window; None until the conversation is known.
     let window_left = Memo::new(move |_| {
         let now = ctx.clock.get().now_secs;
         conversation.get().map(|c| c.window_left(now))
     });
-    let closed = move || window_left.get() == Some(0);
+    let closed = move || window_left.get() == Some(0) && !noting.get();
     let send = {
         let conversation_id = conversation_id.clone();
         move || {
@@ -219,7 +247,11 @@ fn Composer(conversation_id: String, conversation: Memo<Option<Conversation>>) -
                 return;
             }
             text.set(String::new());
-            ctx.send(conversation_id.clone(), body);
+            if noting.get_untracked() {
+                ctx.add_note(conversation_id.clone(), body);
+            } else {
+                ctx.send(conversation_id.clone(), body);
+            }
         }
     };
     let too_long = move || text.read().chars().count() > crate::model::MAX_TEXT_LEN;
@@ -273,8 +305,19 @@ fn Composer(conversation_id: String, conversation: Memo<Option<Conversation>>) -
         tell_typing.dispatch(typing_id.clone());
     };
     let structured_id = conversation_id.clone();
+    let mode = move |note: bool, label: &'static str| {
+        view! {
+            <button type="button" role="tab" class="tab" aria-selected=move || (noting.get() == note).to_string()
+                data-testid=if note { "mode-note" } else { "mode-reply" }
+                on:click=move |_| noting.set(note)>{label}</button>
+        }
+    };
     view! {
-        <Show when=move || matches!(window_left.get(), Some(left) if left > 0)>
+        <div class="composer-mode" role="tablist" aria-label="Write a">
+            {mode(false, "Reply")}
+            {mode(true, "Note")}
+        </div>
+        <Show when=move || matches!(window_left.get(), Some(left) if left > 0) && !noting.get()>
             <p class="window-left" data-testid="window-left">
                 {move || window_left.get().map(window_text)}
             </p>
@@ -288,7 +331,9 @@ fn Composer(conversation_id: String, conversation: Memo<Option<Conversation>>) -
                 let structured_id = structured_id.clone();
                 let typing = typing.clone();
                 view! {
-                    <StructuredComposer conversation_id=structured_id/>
+                    <Show when=move || !noting.get()>
+                        <StructuredComposer conversation_id=structured_id.clone()/>
+                    </Show>
                     {move || reply_here().map(|m| view! {
                         <div class="replying" data-testid="replying">
                             <span class="who">{if m.direction == crate::model::Direction::Out { "You" } else { "Customer" }}</span>
@@ -307,7 +352,7 @@ fn Composer(conversation_id: String, conversation: Memo<Option<Conversation>>) -
                             "Not attached: " {move || upload_error().unwrap_or_default()}
                         </p>
                     </Show>
-                    <form class="composer" on:submit=move |ev| {
+                    <form class=move || if noting.get() { "composer noting" } else { "composer" } on:submit=move |ev| {
                         ev.prevent_default();
                         send();
                     }>
@@ -321,13 +366,19 @@ fn Composer(conversation_id: String, conversation: Memo<Option<Conversation>>) -
                             </label>
                             <textarea
                                 data-testid="composer"
-                                aria-label="Reply"
+                                aria-label=move || if noting.get() { "Note" } else { "Reply" }
                                 rows="2"
-                                placeholder="Type a reply — Enter sends, Shift+Enter adds a line"
+                                placeholder=move || if noting.get() {
+                                    "A note for your team (the customer never sees it) — @name mentions a teammate"
+                                } else {
+                                    "Type a reply — Enter sends, Shift+Enter adds a line"
+                                }
                                 prop:value=move || text.get()
                                 on:input=move |ev| {
                                     text.set(event_target_value(&ev));
-                                    typing();
+                                    if !noting.get_untracked() {
+                                        typing();
+                                    }
                                 }
                                 on:keydown=move |ev| {
                                     if ev.key() == "Enter" && !ev.shift_key() && !ev.is_composing() {
@@ -336,7 +387,9 @@ fn Composer(conversation_id: String, conversation: Memo<Option<Conversation>>) -
                                     }
                                 }
                             ></textarea>
-                            <button type="submit" data-testid="send" disabled=too_long>"Send"</button>
+                            <button type="submit" data-testid="send" disabled=too_long>
+                                {move || if noting.get() { "Add note" } else { "Send" }}
+                            </button>
                             <Show when=too_long>
                                 <p class="error" role="alert">"WhatsApp allows 4096 characters per message."</p>
                             </Show>

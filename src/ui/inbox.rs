@@ -8,7 +8,7 @@ use super::state::InboxCtx;
 use super::status_icon::StatusIcon;
 use super::time::list_time;
 use crate::api::{SignOut, me, server_info};
-use crate::model::{Conversation, Direction, Me, Role, ServerInfo};
+use crate::model::{Conversation, ConversationStatus, Direction, Me, Role, ServerInfo, View};
 
 #[component]
 pub fn InboxLayout() -> impl IntoView {
@@ -90,6 +90,7 @@ pub fn InboxLayout() -> impl IntoView {
 #[component]
 fn InboxShell(me: Me, info: Resource<Result<ServerInfo, crate::error::ApiError>>) -> impl IntoView {
     let ctx = expect_context::<InboxCtx>();
+    ctx.me.set(me.user.id.clone());
     view! {
         <div class="app">
             <header class="topbar">
@@ -113,7 +114,18 @@ fn InboxShell(me: Me, info: Resource<Result<ServerInfo, crate::error::ApiError>>
                         info.await.ok().filter(|i| i.simulator).map(|i| view! { <super::simulator::SimulatorPanel info=i/> })
                     })}
                 </Suspense>
-                <nav class="conversations" data-testid="conversation-list" aria-label="Conversations">
+                <ListControls/>
+                <nav class="conversations" data-testid="conversation-list" aria-label="Conversations"
+                    on:scroll=move |_ev| {
+                        // Infinite scroll: the next page loads before the end is reached.
+                        #[cfg(feature = "hydrate")]
+                        {
+                            let el = event_target::<web_sys::HtmlElement>(&_ev);
+                            if el.scroll_height() - el.scroll_top() - el.client_height() < 400 {
+                                ctx.load_more();
+                            }
+                        }
+                    }>
                     <Transition fallback=|| view! { <p class="hint">"Loading conversations…"</p> }>
                         {move || Suspend::new(async move {
                             match ctx.conversations_loaded().await {
@@ -205,23 +217,92 @@ fn LiveBadge() -> impl IntoView {
     }
 }
 
+/// The list's views (Mine, Unassigned, All), its status filter, and "New conversation".
+#[component]
+fn ListControls() -> impl IntoView {
+    let ctx = expect_context::<InboxCtx>();
+    let tab = move |view: View, label: &'static str| {
+        let selected = move || ctx.filter.read().view == view;
+        view! {
+            <button type="button" role="tab" class="tab" aria-selected=move || selected().to_string()
+                data-testid=format!("view-{}", view_key(view))
+                on:click=move |_| ctx.filter.update(|f| f.view = view)>
+                {label}
+            </button>
+        }
+    };
+    let status_value = move || {
+        ctx.filter
+            .read()
+            .status
+            .map(|s| s.as_str())
+            .unwrap_or("any")
+            .to_string()
+    };
+    view! {
+        <div class="list-controls">
+            <div class="tabs" role="tablist" aria-label="Which conversations">
+                {tab(View::Mine, "Mine")}
+                {tab(View::Unassigned, "Unassigned")}
+                {tab(View::All, "All")}
+            </div>
+            <div class="list-tools">
+                <label class="visually-hidden" for="status-filter">"Status"</label>
+                <select id="status-filter" data-testid="status-filter" prop:value=status_value
+                    on:change=move |ev| {
+                        let status = ConversationStatus::parse(&event_target_value(&ev));
+                        ctx.filter.update(|f| f.status = status);
+                    }>
+                    <option value="open">"Open"</option>
+                    <option value="pending">"Pending"</option>
+                    <option value="snoozed">"Snoozed"</option>
+                    <option value="resolved">"Resolved"</option>
+                    <option value="any">"Any status"</option>
+                </select>
+                <A href="/new" attr:class="button new-conversation" attr:data-testid="new-conversation">
+                    "New conversation"
+                </A>
+            </div>
+        </div>
+    }
+}
+
+fn view_key(view: View) -> &'static str {
+    match view {
+        View::All => "all",
+        View::Mine => "mine",
+        View::Unassigned => "unassigned",
+    }
+}
+
 #[component]
 fn ConversationRows() -> impl IntoView {
     let ctx = expect_context::<InboxCtx>();
+    let shown = Memo::new(move |_| ctx.shown());
     view! {
         <Show
-            when=move || !ctx.conversations.read().is_empty()
-            fallback=|| view! {
-                <p class="hint">"No conversations yet. When a customer writes, it shows up here."</p>
+            when=move || !shown.read().is_empty()
+            fallback=move || view! {
+                <p class="hint">{move || if ctx.filter.read().view == View::Mine {
+                    "Nothing assigned to you here. Assign yourself a conversation, or reply to one: it becomes yours."
+                } else {
+                    "No conversations here yet. When a customer writes, it shows up here."
+                }}</p>
             }
         >
             <ul>
                 <For
-                    each=move || ctx.conversations.get()
+                    each=move || shown.get()
                     key=|c| (c.id.clone(), c.version)
                     children=move |c| view! { <ConversationRow c/> }
                 />
             </ul>
+            <Show when=move || ctx.next.read().is_some()>
+                <button type="button" class="load-older" data-testid="load-more-conversations"
+                    on:click=move |_| ctx.load_more() disabled=move || ctx.loading_more()>
+                    {move || if ctx.loading_more() { "Loading…" } else { "Load older conversations" }}
+                </button>
+            </Show>
         </Show>
     }
 }
@@ -232,11 +313,8 @@ fn ConversationRow(c: Conversation) -> impl IntoView {
     let id = c.id.clone();
     let is_open = Memo::new(move |_| ctx.open.read().as_deref() == Some(id.as_str()));
     let name = c.contact.display_name();
-    let initials: String = name
-        .split_whitespace()
-        .filter_map(|w| w.chars().find(|ch| ch.is_alphanumeric()))
-        .take(2)
-        .collect();
+    let initials = initials_of(&name);
+    let assignee = c.assignee.as_ref().map(|a| a.name.clone());
     let unread = c.unread_count;
     let preview = c.last_message.clone();
     let activity = c.last_activity_at / 1000;
@@ -257,6 +335,9 @@ fn ConversationRow(c: Conversation) -> impl IntoView {
                                 <span class="preview-text">{p.text}</span>
                             </span>
                         })}
+                        {assignee.map(|a| view! {
+                            <span class="assignee-chip" data-testid="conversation-assignee" title=format!("Assigned to {a}")>{initials_of(&a)}</span>
+                        })}
                         <Show when=move || { unread > 0 && !is_open.get() }>
                             <span class="unread" data-testid="unread" aria-label=format!("{unread} unread")>
                                 {if unread >= crate::model::UNREAD_CAP { "999+".to_string() } else { unread.to_string() }}
@@ -267,6 +348,13 @@ fn ConversationRow(c: Conversation) -> impl IntoView {
             </A>
         </li>
     }
+}
+
+fn initials_of(name: &str) -> String {
+    name.split_whitespace()
+        .filter_map(|w| w.chars().find(|ch| ch.is_alphanumeric()))
+        .take(2)
+        .collect()
 }
 
 /// Shown at `/` before a conversation is picked.

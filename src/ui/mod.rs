@@ -3,6 +3,7 @@
 pub mod admin;
 pub mod bubble;
 pub mod chat_box;
+pub mod controls;
 pub mod inbox;
 #[cfg(feature = "hydrate")]
 pub mod live;

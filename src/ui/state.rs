@@ -10,12 +10,18 @@ use backon::{ExponentialBuilder, Retryable};
 use leptos::prelude::*;
 
 use super::sendable;
-pub use super::thread::{Thread, is_local, upsert_conversation, upsert_message};
+pub use super::thread::{
+    ListFilter, Thread, activity_entry, is_activity, is_local, upsert_conversation, upsert_message,
+};
 use crate::error::ApiError;
 use crate::model::{
-    Content, Conversation, ConversationList, Details, Direction, ErrorInfo, Frame, Media,
-    MediaState, Message, MessageKind, MessageStatus, Outgoing, Quote, TemplateSpec, UploadInfo,
+    Content, Conversation, ConversationList, ConversationStatus, Details, Direction, ErrorInfo,
+    Frame, Media, MediaState, Message, MessageKind, MessageStatus, Outgoing, Quote, TemplateSpec,
+    UploadInfo,
 };
+
+/// How many conversations the list loads at a time.
+const LIST_PAGE: u32 = 50;
 
 /// The socket's state, as the header shows it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -155,9 +161,21 @@ pub struct InboxCtx {
     pub clock: RwSignal<Clock>,
     /// Whether the page is visible; unread counts are only cleared while it is.
     pub visible: RwSignal<bool>,
-    /// The conversation list as loaded (and reloaded on `epoch`). Views that show
-    /// conversation data await it, so server rendering and hydration agree.
+    /// The conversation list as loaded (and reloaded on `epoch` and when the filter
+    /// changes). Views that show conversation data await it, so server rendering and
+    /// hydration agree.
     pub list: Resource<Result<ConversationList, ApiError>>,
+    /// What the list shows; every conversation held is filtered by it, so live changes
+    /// move conversations in and out of the view.
+    pub filter: RwSignal<ListFilter>,
+    /// The signed-in user's id (for "Mine").
+    pub me: RwSignal<String>,
+    /// The cursor of the list's next page under the current filter.
+    pub next: RwSignal<Option<String>>,
+    more: Action<(ListFilter, String), ()>,
+    /// Why the last assignment, status or label change was refused.
+    pub workflow_error: RwSignal<Option<String>>,
+    changing: Action<WorkflowCall, ()>,
     /// The message the agent is replying to, if any; the next send quotes it.
     pub replying: RwSignal<Option<Message>>,
     /// What each local bubble sends, by client id, so its retry sends the same thing.
@@ -175,10 +193,14 @@ pub struct InboxCtx {
 impl InboxCtx {
     pub fn new(open: Memo<Option<String>>) -> Self {
         let epoch = RwSignal::new(0);
+        let filter = RwSignal::new(ListFilter::default());
+        let conversations = RwSignal::new(Vec::new());
+        let next = RwSignal::new(None);
+        let workflow_error = RwSignal::new(None);
         let thread = ThreadStore::new();
         let outgoing = StoredValue::new(HashMap::new());
         Self {
-            conversations: RwSignal::new(Vec::new()),
+            conversations,
             thread,
             open,
             live: RwSignal::new(LiveState::Connecting),
@@ -190,9 +212,33 @@ impl InboxCtx {
             }),
             visible: RwSignal::new(true),
             list: Resource::new(
-                move || epoch.get(),
-                |_| crate::api::list_conversations(None, None, None, None, None, None, Some(200)),
+                move || (epoch.get(), filter.get()),
+                |(_, f)| list_page(f, None),
             ),
+            filter,
+            me: RwSignal::new(String::new()),
+            next,
+            more: Action::new(move |(f, before): &(ListFilter, String)| {
+                let (f, before) = (f.clone(), before.clone());
+                sendable(async move {
+                    match list_page(f.clone(), Some(before)).await {
+                        Ok(list) if filter.get_untracked() == f => {
+                            next.set(list.next.clone());
+                            conversations.update(|all| {
+                                for c in list.conversations {
+                                    upsert_conversation(all, c);
+                                }
+                            });
+                        }
+                        Ok(_) => {}
+                        Err(e) => leptos::logging::warn!("more conversations: {}", e.message),
+                    }
+                })
+            }),
+            workflow_error,
+            changing: Action::new(move |call: &WorkflowCall| {
+                sendable(change(conversations, workflow_error, call.clone()))
+            }),
             replying: RwSignal::new(None),
             outgoing,
             paused: RwSignal::new(Default::default()),
@@ -222,6 +268,7 @@ impl InboxCtx {
     }
 
     pub fn apply_list(&self, list: ConversationList) {
+        self.next.set(list.next.clone());
         self.conversations.update(|all| {
             for c in list.conversations {
                 upsert_conversation(all, c);
@@ -240,6 +287,10 @@ impl InboxCtx {
                 true
             }
             Frame::ConversationUpdated { data, .. } => {
+                // Its newest assignment or status change is a line in its thread.
+                if let Some(line) = &data.last_change {
+                    self.thread.upsert(activity_entry(line));
+                }
                 self.conversations.update(|all| {
                     upsert_conversation(all, data);
                 });
@@ -253,6 +304,59 @@ impl InboxCtx {
             }
             Frame::Ready { .. } | Frame::Resync { .. } | Frame::Unknown => false,
         }
+    }
+
+    /// The conversations the list shows now, newest activity first.
+    pub fn shown(&self) -> Vec<Conversation> {
+        let filter = self.filter.get();
+        let me = self.me.get();
+        self.conversations.with(|all| {
+            all.iter()
+                .filter(|c| filter.admits(c, &me))
+                .cloned()
+                .collect()
+        })
+    }
+
+    /// Loads the list's next page (infinite scroll); a no-op at the end or while loading.
+    pub fn load_more(&self) {
+        if self.more.pending().get_untracked() {
+            return;
+        }
+        if let Some(before) = self.next.get_untracked() {
+            self.more.dispatch((self.filter.get_untracked(), before));
+        }
+    }
+
+    pub fn loading_more(&self) -> bool {
+        self.more.pending().get()
+    }
+
+    /// Assigns, changes the status or the labels of a conversation; the answer (and the
+    /// event after it) updates the list, a refusal shows in `workflow_error`.
+    pub fn change(&self, call: WorkflowCall) {
+        self.workflow_error.set(None);
+        self.changing.dispatch(call);
+    }
+
+    pub fn changing(&self) -> bool {
+        self.changing.pending().get()
+    }
+
+    /// Writes a private note: shown at once, then stored (never sent to WhatsApp).
+    pub fn add_note(&self, conversation_id: String, text: String) {
+        let outgoing = Outgoing::Text {
+            body: text.clone(),
+            reply_to: None,
+        };
+        self.show_and_deliver_as(
+            Direction::Note,
+            conversation_id,
+            MessageKind::Note,
+            text,
+            Details::default(),
+            outgoing,
+        );
     }
 
     /// Reloads the list and the open history (the socket said `resync`).
@@ -376,6 +480,25 @@ impl InboxCtx {
         details: Details,
         outgoing: Outgoing,
     ) {
+        self.show_and_deliver_as(
+            Direction::Out,
+            conversation_id,
+            kind,
+            text,
+            details,
+            outgoing,
+        );
+    }
+
+    fn show_and_deliver_as(
+        &self,
+        direction: Direction,
+        conversation_id: String,
+        kind: MessageKind,
+        text: String,
+        details: Details,
+        outgoing: Outgoing,
+    ) {
         let client_id = new_client_id();
         self.outgoing.update_value(|all| {
             all.insert(client_id.clone(), outgoing);
@@ -386,7 +509,7 @@ impl InboxCtx {
             wamid: None,
             conversation_id,
             inbox_id: String::new(),
-            direction: Direction::Out,
+            direction,
             kind,
             text: Some(text),
             status: MessageStatus::Pending,
@@ -451,12 +574,23 @@ async fn deliver(
     failed.status = MessageStatus::Pending;
     failed.error = None;
     thread.upsert(failed.clone());
+    let note = local.direction == Direction::Note;
     let send = || {
-        crate::api::send_outgoing(
+        let (conversation_id, client_id, sending) = (
             local.conversation_id.clone(),
             client_id.clone(),
             sending.clone(),
-        )
+        );
+        async move {
+            match (note, sending) {
+                (true, Outgoing::Text { body, .. }) => {
+                    crate::api::add_note(conversation_id, body, client_id).await
+                }
+                (_, sending) => {
+                    crate::api::send_outgoing(conversation_id, client_id, sending).await
+                }
+            }
+        }
     };
     // Four tries, 0.5 s, 1 s and 2 s apart, while the failure is one that may pass.
     let patience = ExponentialBuilder::default()
@@ -475,6 +609,49 @@ async fn deliver(
             thread.upsert(failed);
         }
     }
+}
+
+/// A change to a conversation's owner, status or labels.
+#[derive(Clone, Debug)]
+pub enum WorkflowCall {
+    Assign(String, Option<String>),
+    Status(String, ConversationStatus, Option<i64>),
+    Labels(String, Vec<String>),
+}
+
+async fn change(
+    conversations: RwSignal<Vec<Conversation>>,
+    problem: RwSignal<Option<String>>,
+    call: WorkflowCall,
+) {
+    let answer = match call {
+        WorkflowCall::Assign(id, to) => crate::api::assign_conversation(id, to).await,
+        WorkflowCall::Status(id, status, until) => {
+            crate::api::set_conversation_status(id, status.as_str().to_string(), until).await
+        }
+        WorkflowCall::Labels(id, labels) => crate::api::set_conversation_labels(id, labels).await,
+    };
+    match answer {
+        Ok(c) => conversations.update(|all| {
+            upsert_conversation(all, c);
+        }),
+        Err(e) => problem.set(Some(e.message)),
+    }
+}
+
+fn list_page(
+    f: ListFilter,
+    before: Option<String>,
+) -> impl std::future::Future<Output = Result<ConversationList, ApiError>> + Send {
+    crate::api::list_conversations(
+        Some(f.view),
+        f.status.map(|s| vec![s.as_str().to_string()]),
+        None,
+        f.label,
+        None,
+        before,
+        Some(LIST_PAGE),
+    )
 }
 
 async fn retry(thread: ThreadStore, failed: Message) {

@@ -4,9 +4,74 @@
 //! Every merge is keyed by id and guarded by the object's `version`, so applying an event
 //! twice, or a page that is older than an event already applied, changes nothing.
 
-use crate::model::{Conversation, Cursor, Message, MessagePage};
+use crate::model::{
+    Activity, Conversation, ConversationStatus, Cursor, Direction, Message, MessageKind,
+    MessagePage, MessageStatus, View,
+};
 
 /// Inserts or replaces a conversation, keeping the list ordered by last activity.
+/// What the conversation list shows: a view, a status (none: every status) and a label.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct ListFilter {
+    pub view: View,
+    pub status: Option<ConversationStatus>,
+    pub label: Option<String>,
+}
+
+impl Default for ListFilter {
+    /// Every open conversation, as a team starts its day.
+    fn default() -> Self {
+        Self {
+            view: View::All,
+            status: Some(ConversationStatus::Open),
+            label: None,
+        }
+    }
+}
+
+impl ListFilter {
+    /// Whether the list shows `c` to the user `me`: the same rule the server's filter
+    /// applies, so a live change moves a conversation in or out of the view at once.
+    pub fn admits(&self, c: &Conversation, me: &str) -> bool {
+        let in_view = match self.view {
+            View::All => true,
+            View::Mine => c.assignee.as_ref().is_some_and(|a| a.id == me),
+            View::Unassigned => c.assignee.is_none(),
+        };
+        in_view
+            && self.status.is_none_or(|s| s == c.status)
+            && self.label.as_ref().is_none_or(|l| c.labels.contains(l))
+    }
+}
+
+/// Turns an activity line into the thread entry that shows it among the messages.
+pub fn activity_entry(a: &Activity) -> Message {
+    Message {
+        id: format!("activity-{}", a.id),
+        wamid: None,
+        conversation_id: a.conversation_id.clone(),
+        inbox_id: String::new(),
+        direction: Direction::Note,
+        kind: MessageKind::System,
+        text: Some(a.describe()),
+        status: MessageStatus::Received,
+        error: None,
+        timestamp: a.at / 1000,
+        created_at: a.at,
+        client_id: None,
+        seq: i64::MAX - 1,
+        version: 1,
+        reply_to: None,
+        details: Default::default(),
+        sent_by: None,
+    }
+}
+
+/// Whether a thread entry is an activity line rather than a message.
+pub fn is_activity(m: &Message) -> bool {
+    m.id.starts_with("activity-")
+}
+
 pub fn upsert_conversation(list: &mut Vec<Conversation>, c: Conversation) -> bool {
     match list.iter().position(|x| x.id == c.id) {
         Some(i) if list[i].version > c.version => return false,

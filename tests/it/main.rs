@@ -20,4 +20,5 @@ mod support;
 mod templates;
 mod uploads;
 mod webhook;
+mod workflow;
 mod workflow_store;
