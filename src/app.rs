@@ -43,6 +43,8 @@ pub fn App() -> impl IntoView {
                     <Route path=StaticSegment("") view=NoConversation/>
                     <Route path=(StaticSegment("c"), ParamSegment("id")) view=ChatPane/>
                     <Route path=StaticSegment("admin") view=AdminPage/>
+                    <Route path=StaticSegment("new") view=crate::ui::new_conversation::NewConversation/>
+                    <Route path=StaticSegment("contacts") view=crate::ui::contacts::ContactsPage/>
                 </ParentRoute>
             </Routes>
         </Router>

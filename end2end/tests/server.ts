@@ -96,6 +96,13 @@ export class Server {
     return res.json();
   }
 
+  /** Every message the simulated Cloud API accepted, as it received them. */
+  async sent(): Promise<any[]> {
+    const res = await fetch(`${this.url}/_sim/sent`, { headers: { cookie: this.cookie } });
+    if (!res.ok) throw new Error(`simulator: ${res.status} ${await res.text()}`);
+    return res.json();
+  }
+
   /** A simulated customer writes (through the simulator's signed webhook). */
   async customerWrites(waId: string, text: string): Promise<void> {
     const res = await fetch(`${this.url}/_sim/customer/messages`, {

@@ -153,7 +153,36 @@ pub async fn inbox_info(store: &DynStore, inbox: &Inbox) -> Result<InboxInfo, Ap
         own_credentials: inbox.credentials.any(),
         member_ids: store.inbox_members(&inbox.id).await?,
         sending_paused: store.setting(&crate::store::pause_key(&inbox.id)).await?,
+        auto_assign: store
+            .setting(&crate::store::auto_assign_key(&inbox.id))
+            .await?
+            .as_deref()
+            == Some("round_robin"),
+        assign_on_reply: store
+            .setting(&crate::store::assign_on_reply_key(&inbox.id))
+            .await?
+            .as_deref()
+            != Some("off"),
     })
+}
+
+/// Sets how an inbox's conversations get an owner: round-robin among its online members
+/// (`auto_assign`), and whether a reply claims an unassigned conversation. `None` keeps.
+pub async fn set_inbox_assignment(
+    store: &DynStore,
+    inbox: &Inbox,
+    auto_assign: Option<bool>,
+    assign_on_reply: Option<bool>,
+) -> Result<InboxInfo, AppError> {
+    if let Some(on) = auto_assign {
+        let key = crate::store::auto_assign_key(&inbox.id);
+        store.set_setting(&key, on.then_some("round_robin")).await?;
+    }
+    if let Some(on) = assign_on_reply {
+        let key = crate::store::assign_on_reply_key(&inbox.id);
+        store.set_setting(&key, (!on).then_some("off")).await?;
+    }
+    inbox_info(store, inbox).await
 }
 
 /// Creates an API token acting as `user_id`; the secret is returned once, never stored.

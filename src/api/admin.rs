@@ -175,6 +175,28 @@ pub async fn resume_sending(inbox_id: String) -> Result<InboxInfo, ApiError> {
     Ok(crate::accounts::inbox_info(&state.store, &inbox).await?)
 }
 
+/// How an inbox's conversations get an owner: `auto_assign` (round-robin among its online
+/// members, off by default) and `assign_on_reply` (a reply claims an unassigned
+/// conversation, on by default). A field left out stays.
+#[server(endpoint = "set_inbox_assignment", input = Json, output = Json)]
+pub async fn set_inbox_assignment(
+    inbox_id: String,
+    #[server(default)] auto_assign: Option<bool>,
+    #[server(default)] assign_on_reply: Option<bool>,
+) -> Result<InboxInfo, ApiError> {
+    use crate::context::AppError;
+    let (state, _) = admin()?;
+    let inbox = state
+        .store
+        .inbox(&inbox_id)
+        .await?
+        .ok_or(AppError::NotFound("inbox"))?;
+    Ok(
+        crate::accounts::set_inbox_assignment(&state.store, &inbox, auto_assign, assign_on_reply)
+            .await?,
+    )
+}
+
 /// Adds (`member: true`) or removes an agent from an inbox.
 #[server(endpoint = "set_inbox_member", input = Json, output = Json)]
 pub async fn set_inbox_member(

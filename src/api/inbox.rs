@@ -127,6 +127,26 @@ pub async fn approved_templates(
     Ok(crate::outbound::catalog::list(&state, &inbox, refresh).await?)
 }
 
+/// The approved templates of an inbox's number, for starting a conversation (see
+/// `approved_templates`).
+#[server(endpoint = "inbox_templates", input = Json, output = Json)]
+pub async fn inbox_templates(
+    inbox_id: String,
+    #[server(default)] refresh: bool,
+) -> Result<TemplateList, ApiError> {
+    use super::ctx;
+    use crate::context::AppError;
+    let state = ctx::state()?;
+    let principal = ctx::principal()?;
+    let inbox = state
+        .store
+        .inbox(&inbox_id)
+        .await?
+        .filter(|i| principal.can_see(&i.id))
+        .ok_or(AppError::NotFound("inbox"))?;
+    Ok(crate::outbound::catalog::list(&state, &inbox, refresh).await?)
+}
+
 /// Sends a failed message again: a new call to WhatsApp. The old error stays on the
 /// message until the new attempt has an outcome.
 #[server(endpoint = "retry_message", input = Json, output = Json)]

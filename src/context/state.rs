@@ -41,6 +41,8 @@ pub struct Inner {
     pub send_throttle: Throttle,
     /// Approved templates per inbox, read from WhatsApp Manager now and then.
     pub templates: Catalog,
+    /// Users with a socket open here (for auto-assignment).
+    pub presence: super::presence::Presence,
 }
 
 impl AppState {

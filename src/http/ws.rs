@@ -135,6 +135,8 @@ async fn serve(
     credentials: Credentials,
     since: Option<i64>,
 ) {
+    let user_id = principal.user.id.clone();
+    state.presence.join(&state.store, &user_id).await;
     let mut session = Session {
         scope: principal.scope,
         credentials,
@@ -144,6 +146,7 @@ async fn serve(
         Err(end) => end,
         Ok(never) => match never {},
     };
+    state.presence.leave(&user_id);
     let close = match end {
         End::TooSlow => {
             tracing::info!("ws: closing a client that fell behind; it will resume with since");

@@ -93,6 +93,16 @@ pub struct InboxInfo {
     /// Why sending from this inbox is paused (WhatsApp rejected its access token).
     #[serde(default)]
     pub sending_paused: Option<String>,
+    /// New conversations go round-robin to the inbox's online members.
+    #[serde(default)]
+    pub auto_assign: bool,
+    /// A reply assigns an unassigned conversation to whoever sent it (on by default).
+    #[serde(default = "yes")]
+    pub assign_on_reply: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 /// Whether an inbox can send, as `inbox.updated` frames announce it.

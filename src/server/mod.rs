@@ -284,12 +284,14 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         jobs: std::sync::Arc::new(tokio::sync::Notify::new()),
         send_throttle: Default::default(),
         templates: Default::default(),
+        presence: Default::default(),
     });
 
     tokio::spawn(replay_unfinished_webhooks(state.clone()));
     tokio::spawn(trim_event_log(state.clone()));
     tokio::spawn(repair_store(state.clone()));
     crate::jobs::start(state.clone());
+    tokio::spawn(crate::context::presence::beat(state.clone()));
     crate::uploads::start_sweeper(state.clone());
 
     let app = router(state.clone());

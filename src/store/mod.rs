@@ -573,6 +573,16 @@ pub trait WorkflowStore: Send + Sync + 'static {
     /// Applies the update; the contact's conversation is republished (its copy of the
     /// contact changed).
     async fn update_contact(&self, id: &str, update: &ContactUpdate) -> StoreResult<ContactEntry>;
+
+    /// Records that a user was seen online at `at` (Unix ms): one of their sockets is open,
+    /// on any instance.
+    async fn touch_presence(&self, user_id: &str, at: i64) -> StoreResult<()>;
+
+    /// Users seen online at or after `since` (Unix ms).
+    async fn present_users(&self, since: i64) -> StoreResult<Vec<String>>;
+
+    /// The next number of a named sequence (1, 2, 3, …), atomically across instances.
+    async fn next_in_sequence(&self, name: &str) -> StoreResult<i64>;
 }
 
 /// Background jobs (media downloads, sends), claimed atomically so that several instances

@@ -162,6 +162,68 @@ pub async fn change_conversation(
     )))
 }
 
+/// How long a user counts as online after their socket was last seen (sockets are seen
+/// every [`PRESENCE_BEAT_MS`]).
+pub const PRESENCE_TTL_MS: i64 = 75_000;
+pub const PRESENCE_BEAT_MS: i64 = 30_000;
+
+/// The settings key that turns round-robin auto-assignment on for an inbox (`round_robin`;
+/// anything else, or nothing, is off).
+pub fn auto_assign_key(inbox_id: &str) -> String {
+    format!("auto_assign:{inbox_id}")
+}
+
+/// Round-robin auto-assignment: when the inbox has it on and the conversation has no
+/// owner, it goes to the next of the inbox's members who are online (never anyone who
+/// cannot see the inbox). The turn comes from an atomic sequence, so simultaneous new
+/// chats go to different agents on every instance. Returns the conversation if assigned.
+pub async fn auto_assign(
+    store: &DynStore,
+    conversation_id: &str,
+    now: i64,
+) -> StoreResult<Option<Conversation>> {
+    let Some(c) = store.conversation(conversation_id).await? else {
+        return Ok(None);
+    };
+    if c.assignee.is_some()
+        || store
+            .setting(&auto_assign_key(&c.inbox_id))
+            .await?
+            .as_deref()
+            != Some("round_robin")
+    {
+        return Ok(None);
+    }
+    let present: std::collections::HashSet<String> = store
+        .present_users(now - PRESENCE_TTL_MS)
+        .await?
+        .into_iter()
+        .collect();
+    let mut members = store.inbox_members(&c.inbox_id).await?;
+    members.sort();
+    let mut pool = Vec::new();
+    for id in members.iter().filter(|m| present.contains(*m)) {
+        if let Some(u) = store.user(id).await?.filter(|u| !u.disabled) {
+            pool.push(u.to_ref());
+        }
+    }
+    if pool.is_empty() {
+        return Ok(None);
+    }
+    let turn = store
+        .next_in_sequence(&format!("round_robin:{}", c.inbox_id))
+        .await?;
+    let to = pool[(turn - 1).rem_euclid(pool.len() as i64) as usize].clone();
+    let after = change_conversation(
+        store,
+        conversation_id,
+        &WorkflowChange::Claim(to.clone()),
+        None,
+    )
+    .await?;
+    Ok((after.assignee.as_ref() == Some(&to)).then_some(after))
+}
+
 /// The conversation list's filters; each `None` or empty one lets everything through.
 #[derive(Debug, Clone, Default)]
 pub struct ConversationFilter {

@@ -44,6 +44,11 @@ enum Change {
         user_id: String,
         member: bool,
     },
+    SetAssignment {
+        inbox_id: String,
+        auto_assign: Option<bool>,
+        assign_on_reply: Option<bool>,
+    },
     CreateToken {
         name: String,
         user_id: String,
@@ -105,6 +110,14 @@ impl Change {
                 member,
             } => {
                 set_inbox_member(inbox_id, user_id, member).await?;
+                Done::Changed
+            }
+            Self::SetAssignment {
+                inbox_id,
+                auto_assign,
+                assign_on_reply,
+            } => {
+                crate::api::set_inbox_assignment(inbox_id, auto_assign, assign_on_reply).await?;
                 Done::Changed
             }
             Self::CreateToken { name, user_id } => {
@@ -288,7 +301,7 @@ fn Inboxes(inboxes: Vec<InboxInfo>, users: Vec<User>, changes: Changes) -> impl 
         <h2>"Inboxes"</h2>
         <p class="hint">"Admins see every inbox. Agents see the inboxes they are members of."</p>
         <table data-testid="inboxes">
-            <thead><tr><th>"Inbox"</th><th>"Phone number id"</th><th>"Credentials"</th><th>"Members"</th></tr></thead>
+            <thead><tr><th>"Inbox"</th><th>"Phone number id"</th><th>"Credentials"</th><th>"Members"</th><th>"Assignment"</th></tr></thead>
             <tbody>
                 {inboxes.into_iter().map(|inbox| {
                     let inbox_id = inbox.id.clone();
@@ -317,6 +330,28 @@ fn Inboxes(inboxes: Vec<InboxInfo>, users: Vec<User>, changes: Changes) -> impl 
                                         </label>
                                     }
                                 }).collect_view()}
+                            </td>
+                            <td class="members">
+                                {
+                                    let (round_robin, on_reply) = (inbox.auto_assign, inbox.assign_on_reply);
+                                    let (a, b) = (inbox_id.clone(), inbox_id.clone());
+                                    view! {
+                                        <label class="member" title="New conversations go in turn to the inbox's members who are online">
+                                            <input type="checkbox" data-testid="auto-assign" checked=round_robin
+                                                on:change=move |_| {
+                                                    changes.dispatch(Change::SetAssignment { inbox_id: a.clone(), auto_assign: Some(!round_robin), assign_on_reply: None });
+                                                }/>
+                                            "Round-robin to online members"
+                                        </label>
+                                        <label class="member" title="Replying to an unassigned conversation makes it yours">
+                                            <input type="checkbox" data-testid="assign-on-reply" checked=on_reply
+                                                on:change=move |_| {
+                                                    changes.dispatch(Change::SetAssignment { inbox_id: b.clone(), auto_assign: None, assign_on_reply: Some(!on_reply) });
+                                                }/>
+                                            "A reply assigns it"
+                                        </label>
+                                    }
+                                }
                             </td>
                         </tr>
                     }

@@ -7,17 +7,10 @@ use super::state::{InboxCtx, WorkflowCall};
 use crate::api::list_teammates;
 use crate::model::{Conversation, ConversationStatus};
 
-/// Snooze choices: label and minutes.
-const SNOOZES: &[(&str, i64)] = &[
-    ("1 hour", 60),
-    ("4 hours", 240),
-    ("1 day", 1440),
-    ("1 week", 10080),
-];
-
 #[component]
 pub fn ConversationControls(conversation: Memo<Option<Conversation>>) -> impl IntoView {
     let ctx = expect_context::<InboxCtx>();
+    let ready = super::hydrated();
     let inbox = Memo::new(move |_| conversation.read().as_ref().map(|c| c.inbox_id.clone()));
     let team = Resource::new(
         move || inbox.get(),
@@ -123,11 +116,18 @@ pub fn ConversationControls(conversation: Memo<Option<Conversation>>) -> impl In
                             set_status(ConversationStatus::Snoozed, Some(until));
                         }
                     }>
+                    // Written out: a list inside a server-rendered <select> loses the
+                    // markers hydration looks for.
                     <option value="">"Snooze…"</option>
-                    {SNOOZES.iter().map(|(label, minutes)| view! { <option value=minutes.to_string()>{*label}</option> }).collect_view()}
+                    <option value="60">"1 hour"</option>
+                    <option value="240">"4 hours"</option>
+                    <option value="1440">"1 day"</option>
+                    <option value="10080">"1 week"</option>
                 </select>
             </Show>
             <label class="visually-hidden" for="assignee">"Assigned to"</label>
+            // The teammates' list is drawn in the browser only (see the snooze options).
+            <Show when=move || ready.get()>
             <Transition fallback=|| ()>
                 {move || Suspend::new(async move {
                     let team = team.await;
@@ -144,6 +144,7 @@ pub fn ConversationControls(conversation: Memo<Option<Conversation>>) -> impl In
                     }
                 })}
             </Transition>
+            </Show>
             <Show when=move || !mine()>
                 <button type="button" class="secondary" data-testid="assign-to-me"
                     title="Assign to me (Alt+Shift+A)" disabled=move || ctx.changing()

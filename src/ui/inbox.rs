@@ -189,6 +189,7 @@ fn UserMenu(me: Me) -> impl IntoView {
     let is_admin = me.user.role == Role::Admin;
     view! {
         <nav class="user-menu" aria-label="Account">
+            <A href="/contacts" attr:data-testid="contacts-link">"Contacts"</A>
             {is_admin.then(|| view! { <A href="/admin" attr:data-testid="admin-link">"Admin"</A> })}
             <span class="who" data-testid="signed-in-as" title=me.user.email.clone()>
                 {me.user.name.clone()}

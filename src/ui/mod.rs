@@ -3,10 +3,12 @@
 pub mod admin;
 pub mod bubble;
 pub mod chat_box;
+pub mod contacts;
 pub mod controls;
 pub mod inbox;
 #[cfg(feature = "hydrate")]
 pub mod live;
+pub mod new_conversation;
 pub mod sign_in;
 pub mod simulator;
 pub mod state;

@@ -172,6 +172,9 @@ pub struct InboxCtx {
     pub me: RwSignal<String>,
     /// The cursor of the list's next page under the current filter.
     pub next: RwSignal<Option<String>>,
+    /// The epoch and filter whose first page set `next`: the views that await the list
+    /// apply it again, and must not move `next` back to the second page.
+    listed: StoredValue<Option<(u64, ListFilter)>>,
     more: Action<(ListFilter, String), ()>,
     /// Why the last assignment, status or label change was refused.
     pub workflow_error: RwSignal<Option<String>>,
@@ -218,6 +221,7 @@ impl InboxCtx {
             filter,
             me: RwSignal::new(String::new()),
             next,
+            listed: StoredValue::new(None),
             more: Action::new(move |(f, before): &(ListFilter, String)| {
                 let (f, before) = (f.clone(), before.clone());
                 sendable(async move {
@@ -268,7 +272,11 @@ impl InboxCtx {
     }
 
     pub fn apply_list(&self, list: ConversationList) {
-        self.next.set(list.next.clone());
+        let key = Some((self.epoch.get_untracked(), self.filter.get_untracked()));
+        if self.listed.get_value() != key {
+            self.listed.set_value(key);
+            self.next.set(list.next.clone());
+        }
         self.conversations.update(|all| {
             for c in list.conversations {
                 upsert_conversation(all, c);

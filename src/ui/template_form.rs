@@ -4,7 +4,7 @@ use leptos::prelude::*;
 
 use super::state::InboxCtx;
 use super::template_picker::TemplatePicker;
-use crate::api::approved_templates;
+use crate::api::{approved_templates, inbox_templates};
 use crate::model::TemplateSpec;
 
 /// Outside the 24-hour window WhatsApp only delivers approved templates: pick one from
@@ -12,17 +12,52 @@ use crate::model::TemplateSpec;
 /// read. When the list cannot be had, a template can still be typed by name.
 #[component]
 pub fn TemplateForm(conversation_id: String) -> impl IntoView {
+    let ctx = expect_context::<InboxCtx>();
+    let id = conversation_id.clone();
+    let on_send = Callback::new(move |(spec, text): (TemplateSpec, String)| {
+        ctx.send_template(id.clone(), spec, text);
+    });
+    view! {
+        <div class="composer template" data-testid="window-banner">
+            <p class="banner" role="status">
+                "The 24-hour window is closed: the customer has not written for more than a day. "
+                "WhatsApp only delivers approved templates now; when the customer replies, you can write freely again."
+            </p>
+            <TemplateChooser source=TemplateSource::Conversation(conversation_id) on_send/>
+        </div>
+    }
+}
+
+/// Whose approved templates to list: an open conversation's inbox, or an inbox.
+#[derive(Clone, Debug, PartialEq)]
+pub enum TemplateSource {
+    Conversation(String),
+    Inbox(String),
+}
+
+/// The approved templates of a conversation's (or an inbox's) number, one picked and
+/// filled in, or a template typed by name when the list cannot be had; `on_send` gets
+/// the template and the text the customer will read.
+#[component]
+pub fn TemplateChooser(
+    source: TemplateSource,
+    on_send: Callback<(TemplateSpec, String)>,
+) -> impl IntoView {
     let reload = RwSignal::new(0u32);
     let by_hand = RwSignal::new(false);
-    let list = {
-        let conversation_id = conversation_id.clone();
-        Resource::new(
-            move || reload.get(),
-            move |n| approved_templates(conversation_id.clone(), n > 0),
-        )
-    };
+    let list = Resource::new(
+        move || reload.get(),
+        move |n| {
+            let source = source.clone();
+            async move {
+                match source {
+                    TemplateSource::Conversation(id) => approved_templates(id, n > 0).await,
+                    TemplateSource::Inbox(id) => inbox_templates(id, n > 0).await,
+                }
+            }
+        },
+    );
     let body = move || {
-        let conversation_id = conversation_id.clone();
         list.get().map(move |answer| {
             let (templates, problem) = match answer {
                 Ok(l) => (l.templates, l.problem),
@@ -33,11 +68,11 @@ pub fn TemplateForm(conversation_id: String) -> impl IntoView {
                 let back = (!templates.is_empty()).then(|| view! {
                     <button type="button" class="link" on:click=move |_| by_hand.set(false)>"Choose from the list"</button>
                 });
-                view! { {problem} <TemplateByName conversation_id=conversation_id/> {back} }.into_any()
+                view! { {problem} <TemplateByName on_send/> {back} }.into_any()
             } else {
                 view! {
                     {problem}
-                    <TemplatePicker conversation_id=conversation_id templates=templates reload=reload/>
+                    <TemplatePicker on_send templates=templates reload=reload/>
                     <button type="button" class="link" data-testid="template-by-name"
                         on:click=move |_| by_hand.set(true)>"Type a template by name"</button>
                 }
@@ -46,22 +81,15 @@ pub fn TemplateForm(conversation_id: String) -> impl IntoView {
         })
     };
     view! {
-        <div class="composer template" data-testid="window-banner">
-            <p class="banner" role="status">
-                "The 24-hour window is closed: the customer has not written for more than a day. "
-                "WhatsApp only delivers approved templates now; when the customer replies, you can write freely again."
-            </p>
-            <Transition fallback=|| view! { <p class="hint">"Loading approved templates…"</p> }>
-                {body.clone()}
-            </Transition>
-        </div>
+        <Transition fallback=|| view! { <p class="hint">"Loading approved templates…"</p> }>
+            {body.clone()}
+        </Transition>
     }
 }
 
 /// A template typed by name, language and values, for when the list is not available.
 #[component]
-fn TemplateByName(conversation_id: String) -> impl IntoView {
-    let ctx = expect_context::<InboxCtx>();
+fn TemplateByName(on_send: Callback<(TemplateSpec, String)>) -> impl IntoView {
     let name = RwSignal::new(String::from("hello_world"));
     let language = RwSignal::new(String::from("en_US"));
     let params = RwSignal::new(String::new());
@@ -75,8 +103,7 @@ fn TemplateByName(conversation_id: String) -> impl IntoView {
             .collect();
         let name = name.get_untracked().trim().to_string();
         let text = crate::model::unrendered_text(&name, &params);
-        ctx.send_template(
-            conversation_id.clone(),
+        on_send.run((
             TemplateSpec {
                 name,
                 language: language.get_untracked().trim().to_string(),
@@ -84,7 +111,7 @@ fn TemplateByName(conversation_id: String) -> impl IntoView {
                 ..TemplateSpec::default()
             },
             text,
-        );
+        ));
     };
     view! {
         <form class="template-picker" on:submit=send>

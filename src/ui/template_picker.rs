@@ -3,7 +3,6 @@
 
 use leptos::prelude::*;
 
-use super::state::InboxCtx;
 use super::template_inputs::{
     CardDraft, CardField, CardInput, HeaderDraft, HeaderInputs, ValueInput, asked_slots,
     button_specs, buttons_filled, local_time_ms, variable_label,
@@ -174,11 +173,10 @@ impl Draft {
 /// The approved templates, one chosen, its values and a preview of the text.
 #[component]
 pub(super) fn TemplatePicker(
-    conversation_id: String,
+    on_send: Callback<(TemplateSpec, String)>,
     templates: Vec<TemplateInfo>,
     reload: RwSignal<u32>,
 ) -> impl IntoView {
-    let ctx = expect_context::<InboxCtx>();
     let draft = Draft::new();
     let options = templates.clone();
     let pick = move |ev: leptos::ev::Event| {
@@ -188,7 +186,7 @@ pub(super) fn TemplatePicker(
     let send = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
         if let Some((spec, text)) = draft.spec() {
-            ctx.send_template(conversation_id.clone(), spec, text);
+            on_send.run((spec, text));
             draft.clear();
         }
     };

@@ -361,6 +361,8 @@ async fn record_message(
                 None,
             )
             .await?;
+            crate::store::auto_assign(store, &created.conversation_id, crate::store::now_ms())
+                .await?;
             Some(created)
         }
         // A redelivery still applies what it carries beyond the message itself (all of it

@@ -498,3 +498,49 @@ async fn the_list_pages_past_any_size_and_refuses_bad_pages() {
         .await;
     assert_eq!(ids(&found).len(), 1);
 }
+
+#[tokio::test]
+async fn an_inbox_can_hand_new_chats_to_online_members_and_stop_replies_claiming() {
+    let app = TestApp::start().await;
+    let (inbox_a, _, token_a, _) = two_inboxes(&app).await;
+    let agent_a = user_id(&app, "a@example.com").await;
+    let info = app
+        .ok(
+            "set_inbox_assignment",
+            json!({"inbox_id": inbox_a, "auto_assign": true, "assign_on_reply": false}),
+        )
+        .await;
+    assert_eq!(
+        (
+            info["auto_assign"].as_bool(),
+            info["assign_on_reply"].as_bool()
+        ),
+        (Some(true), Some(false))
+    );
+    let (status, _) = app
+        .call_with(
+            &client_with_token(&token_a),
+            "set_inbox_assignment",
+            json!({"inbox_id": inbox_a, "auto_assign": false}),
+        )
+        .await;
+    assert_eq!(status, 403, "admins only");
+    // Nobody online: the chat stays unassigned.
+    let first = app.customer_writes("5511900000201", "hello").await;
+    assert!(conversation(&app, &first).await["assignee"].is_null());
+    // Agent A opens the inbox (a socket): the next new chat is theirs.
+    let mut ws = app.socket_as(&token_a, None).await;
+    ws.until(|f| f["type"] == "ready").await;
+    let second = app.customer_writes("5511900000202", "hello").await;
+    assert_eq!(
+        conversation(&app, &second).await["assignee"]["id"],
+        agent_a.as_str()
+    );
+    // Replies no longer claim.
+    app.ok(
+        "send_message",
+        json!({"conversation_id": first, "text": "hi", "client_id": uuid()}),
+    )
+    .await;
+    assert!(conversation(&app, &first).await["assignee"].is_null());
+}

@@ -541,6 +541,69 @@ pub async fn contacts_list_search_and_update_and_their_conversation_follows(stor
     assert!(store.contact("nope").await.unwrap().is_none());
 }
 
+pub async fn round_robin_spreads_twenty_simultaneous_chats_seven_seven_six_over_online_members(
+    store: DynStore,
+) {
+    use switchboard::model::Role;
+    use switchboard::store::{NewUser, auto_assign, auto_assign_key};
+    let inbox = inbox(&store).await;
+    let mut agents = Vec::new();
+    for name in ["ana", "bo", "cy", "offline", "outsider"] {
+        let u = store
+            .create_user(NewUser {
+                email: format!("{name}@example.com"),
+                name: name.into(),
+                role: Role::Agent,
+                password_hash: "x".into(),
+            })
+            .await
+            .unwrap();
+        agents.push(u.id);
+    }
+    for id in &agents[..4] {
+        store.set_member(&inbox, id, true).await.unwrap();
+    }
+    let now = now_ms();
+    for id in [&agents[0], &agents[1], &agents[2], &agents[4]] {
+        store.touch_presence(id, now).await.unwrap();
+    }
+    store
+        .touch_presence(&agents[3], now - 10 * 60_000)
+        .await
+        .unwrap();
+    let mut chats = Vec::new();
+    for i in 0..20 {
+        chats.push(conversation(&store, &inbox, &format!("4474{i:03}")).await);
+    }
+    // Off by default: nothing is assigned.
+    assert!(auto_assign(&store, &chats[0], now).await.unwrap().is_none());
+    store
+        .set_setting(&auto_assign_key(&inbox), Some("round_robin"))
+        .await
+        .unwrap();
+    let runs = chats.iter().map(|c| {
+        let store = store.clone();
+        let c = c.clone();
+        async move { auto_assign(&store, &c, now).await.unwrap() }
+    });
+    let assigned = join_all(runs).await;
+    let mut counts = std::collections::HashMap::<String, usize>::new();
+    for c in assigned {
+        let owner = c.expect("every chat is assigned").assignee.unwrap();
+        *counts.entry(owner.id).or_default() += 1;
+    }
+    let mut spread: Vec<usize> = counts.values().copied().collect();
+    spread.sort();
+    assert_eq!(spread, vec![6, 7, 7], "{counts:?}");
+    assert!(!counts.contains_key(&agents[3]), "never someone offline");
+    assert!(
+        !counts.contains_key(&agents[4]),
+        "never someone who cannot see the inbox"
+    );
+    // An owned conversation keeps its owner.
+    assert!(auto_assign(&store, &chats[0], now).await.unwrap().is_none());
+}
+
 macro_rules! workflow_conformance {
     ($backend:ident, $open:expr) => {
         mod $backend {
@@ -553,6 +616,7 @@ macro_rules! workflow_conformance {
                 a_note_is_stored_and_pushed_but_touches_neither_window_nor_list,
                 opening_a_conversation_finds_or_creates_it_and_moves_it_up,
                 contacts_list_search_and_update_and_their_conversation_follows,
+                round_robin_spreads_twenty_simultaneous_chats_seven_seven_six_over_online_members,
             );
         }
     };

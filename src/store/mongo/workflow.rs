@@ -215,4 +215,35 @@ impl WorkflowStore for MongoStore {
             .await?
             .ok_or(StoreError::NotFound("contact"))
     }
+
+    async fn touch_presence(&self, user_id: &str, at: i64) -> StoreResult<()> {
+        self.coll("presence")
+            .update_one(doc! { "_id": user_id }, doc! { "$max": { "seen_at": at } })
+            .upsert(true)
+            .await
+            .map(|_| ())
+            .or_else(|e| {
+                if is_duplicate(&e) {
+                    Ok(())
+                } else {
+                    Err(map_err(e))
+                }
+            })
+    }
+
+    async fn present_users(&self, since: i64) -> StoreResult<Vec<String>> {
+        let docs = self
+            .find_all(
+                "presence",
+                doc! { "seen_at": { "$gte": since } },
+                None,
+                None,
+            )
+            .await?;
+        Ok(docs.iter().filter_map(|d| opt_string(d, "_id")).collect())
+    }
+
+    async fn next_in_sequence(&self, name: &str) -> StoreResult<i64> {
+        self.next(&format!("sequence:{name}"), 1).await
+    }
 }

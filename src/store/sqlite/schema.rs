@@ -2,7 +2,7 @@
 
 use super::*;
 
-pub(super) const SCHEMA_VERSION: i64 = 5;
+pub(super) const SCHEMA_VERSION: i64 = 6;
 pub(super) fn migrate(conn: &Connection) -> StoreResult<()> {
     let version: i64 = conn
         .query_row("PRAGMA user_version", [], |r| r.get(0))
@@ -27,9 +27,22 @@ pub(super) fn migrate(conn: &Connection) -> StoreResult<()> {
     if version < 5 {
         conn.execute_batch(SCHEMA_V5).map_err(map_err)?;
     }
+    if version < 6 {
+        conn.execute_batch(SCHEMA_V6).map_err(map_err)?;
+    }
     Ok(())
 }
 
+/// Who is online (for auto-assignment): a socket's user, last seen at.
+pub(super) const SCHEMA_V6: &str = r#"
+BEGIN;
+CREATE TABLE presence (
+    user_id TEXT PRIMARY KEY,
+    seen_at INTEGER NOT NULL
+);
+PRAGMA user_version = 6;
+COMMIT;
+"#;
 /// The team's workflow: who owns a conversation and where it stands, labels, contact
 /// details, who sent a message, and the activity lines.
 pub(super) const SCHEMA_V5: &str = r#"

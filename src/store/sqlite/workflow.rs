@@ -201,4 +201,43 @@ impl WorkflowStore for SqliteStore {
         })
         .await
     }
+
+    async fn touch_presence(&self, user_id: &str, at: i64) -> StoreResult<()> {
+        let user_id = user_id.to_string();
+        self.write(move |tx| {
+            tx.conn
+                .execute(
+                    "INSERT INTO presence (user_id, seen_at) VALUES (?1, ?2) \
+                     ON CONFLICT (user_id) DO UPDATE SET seen_at = MAX(seen_at, excluded.seen_at)",
+                    params![user_id, at],
+                )
+                .map_err(map_err)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn present_users(&self, since: i64) -> StoreResult<Vec<String>> {
+        self.read(move |c| {
+            c.prepare_cached("SELECT user_id FROM presence WHERE seen_at >= ?1")
+                .and_then(|mut s| s.query_map([since], |r| r.get(0))?.collect())
+                .map_err(map_err)
+        })
+        .await
+    }
+
+    async fn next_in_sequence(&self, name: &str) -> StoreResult<i64> {
+        let key = format!("sequence:{name}");
+        self.write(move |tx| {
+            tx.conn
+                .query_row(
+                    "INSERT INTO meta (key, value) VALUES (?1, 1) \
+                     ON CONFLICT (key) DO UPDATE SET value = value + 1 RETURNING value",
+                    [key],
+                    |r| r.get(0),
+                )
+                .map_err(map_err)
+        })
+        .await
+    }
 }

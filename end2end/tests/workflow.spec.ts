@@ -1,0 +1,136 @@
+// The team workflow in the browser: starting a conversation, assignment seen live in two
+// agents' tabs, resolve and reopen, private notes, and a long list scrolled to its end.
+import type { Browser, Page } from "@playwright/test";
+import { expect, signIn, test } from "./fixtures";
+import { Server } from "./server";
+
+const server = new Server(Number(process.env.E2E_WORKFLOW_PORT ?? 3415));
+
+test.beforeAll(async () => server.start());
+test.afterAll(async () => server.stop());
+
+/** Creates an agent who works the default inbox and signs them in in a tab of their own. */
+async function agentTab(browser: Browser, email: string, name: string): Promise<Page> {
+  const inbox = (await server.api("list_inboxes", {}))[0].id;
+  const users = await server.api("list_users", {});
+  let user = users.find((u: any) => u.email === email);
+  if (!user) {
+    user = await server.api("create_user", { email, name, role: "agent", password: "agent-password-1" });
+    await server.api("set_inbox_member", { inbox_id: inbox, user_id: user.id, member: true });
+  }
+  const page = await (await browser.newContext()).newPage();
+  await page.goto(server.url + "/login");
+  await page.getByTestId("email").fill(email);
+  await page.getByTestId("password").fill("agent-password-1");
+  await page.getByTestId("sign-in").click();
+  await expect(page.getByTestId("signed-in-as")).toContainText(name);
+  return page;
+}
+
+function row(page: Page, name: string) {
+  return page.getByTestId("conversation").filter({ hasText: name });
+}
+
+test("an agent starts a conversation with a template to a new number and sees it read", async ({ page }) => {
+  await signIn(page, server.url);
+  await page.getByTestId("new-conversation").click();
+  await page.getByTestId("new-number").fill("12");
+  await expect(page.getByTestId("new-number-error")).toBeVisible();
+  await page.getByTestId("new-number").fill("+44 7700 900 555");
+  await expect(page.getByTestId("new-number-ok")).toContainText("+447700900555");
+  await page.getByTestId("new-name").fill("Nadia New");
+  await page.getByTestId("template-pick").selectOption({ label: "hello_world · en_US · utility" });
+  await page.getByTestId("send-template").click();
+  await expect(page).toHaveURL(/\/c\//);
+  await expect(page.getByTestId("chat-title")).toHaveText("Nadia New");
+  const sent = page.locator("[data-testid=message][data-kind=template]");
+  await expect(sent).toHaveAttribute("data-status", "read", { timeout: 15_000 });
+  await expect(sent.getByTestId("sent-by")).toBeVisible();
+  await expect(row(page, "Nadia New")).toBeVisible();
+});
+
+test("assigning to a colleague moves the conversation from my Mine to theirs, live", async ({ page, browser }) => {
+  await server.customerWrites("5511900001001", "who will help me?");
+  await signIn(page, server.url);
+  const rita = await agentTab(browser, "rita@example.com", "Rita");
+  await page.getByTestId("view-mine").click();
+  await rita.getByTestId("view-mine").click();
+
+  await page.goto(server.url + "/");
+  await page.getByTestId("view-all").click();
+  await row(page, "who will help me?").click();
+  await page.getByTestId("assign-to-me").click();
+  await page.getByTestId("view-mine").click();
+  await expect(row(page, "who will help me?")).toBeVisible();
+  await expect(row(rita, "who will help me?")).toHaveCount(0);
+
+  await page.getByTestId("assignee").selectOption({ label: "Rita" });
+  await expect(row(page, "who will help me?")).toHaveCount(0);
+  await expect(row(rita, "who will help me?")).toBeVisible();
+  await expect(page.getByTestId("activity").last()).toContainText("assigned this to Rita");
+});
+
+test("resolving hides a conversation from Open, and the customer's next message reopens it live", async ({ page }) => {
+  await server.customerWrites("5511900001002", "my order is late");
+  await signIn(page, server.url);
+  await page.getByTestId("view-all").click();
+  await row(page, "my order is late").click();
+  await page.getByTestId("resolve").click();
+  await expect(page.getByTestId("conversation-status")).toHaveText("Resolved");
+  await expect(row(page, "my order is late")).toHaveCount(0);
+  await expect(page.getByTestId("activity").last()).toContainText("resolved this");
+
+  await server.customerWrites("5511900001002", "hello? still late");
+  await expect(page.getByTestId("conversation-status")).toHaveText("Open");
+  await expect(row(page, "still late")).toBeVisible();
+  await expect(page.getByTestId("activity").last()).toContainText("Reopened");
+  // The keyboard shortcut resolves too.
+  await page.getByTestId("thread").click();
+  await page.keyboard.press("Alt+Shift+R");
+  await expect(page.getByTestId("conversation-status")).toHaveText("Resolved");
+});
+
+test("a note reaches a colleague and never WhatsApp", async ({ page, browser }) => {
+  await server.customerWrites("5511900001003", "can I pay by card?");
+  await signIn(page, server.url);
+  const rita = await agentTab(browser, "rita@example.com", "Rita");
+  await row(page, "can I pay by card?").click();
+  const conversation = page.url().split("/c/")[1];
+  await rita.goto(server.url + "/c/" + conversation);
+  await expect(rita.getByTestId("chat-title")).toBeVisible();
+
+  await page.getByTestId("mode-note").click();
+  await page.getByTestId("composer").fill("@Rita please check the card terminal");
+  await page.getByTestId("send").click();
+  const note = page.locator("[data-testid=message][data-kind=note]");
+  await expect(note).toContainText("only your team sees this");
+  await expect(note.getByTestId("mention")).toHaveText("@Rita");
+  await expect(note).toHaveAttribute("data-id", /^(?!local-)/);
+  const seen = rita.locator("[data-testid=message][data-kind=note]");
+  await expect(seen).toContainText("please check the card terminal");
+
+  expect(JSON.stringify(await server.sent())).not.toContain("card terminal");
+});
+
+test("a list of 600 conversations scrolls to the oldest", async ({ page }) => {
+  test.setTimeout(180_000);
+  // The oldest is written first, a second before the rest, so it sorts last.
+  await server.customerWrites("447800000000", "the very first");
+  await new Promise((r) => setTimeout(r, 1100));
+  const numbers = Array.from({ length: 599 }, (_, i) => `447900${String(i).padStart(6, "0")}`);
+  for (let i = 0; i < numbers.length; i += 25) {
+    await Promise.all(numbers.slice(i, i + 25).map((n, j) => server.customerWrites(n, `bulk ${i + j}`)));
+  }
+  await signIn(page, server.url);
+  await page.getByTestId("view-all").click();
+  await page.getByTestId("status-filter").selectOption("any");
+  const list = page.getByTestId("conversation-list");
+  const oldest = row(page, "the very first");
+  for (let i = 0; i < 60 && !(await oldest.isVisible()); i++) {
+    await list.evaluate((el) => el.scrollTo(0, el.scrollHeight));
+    await page.waitForTimeout(200);
+  }
+  await expect(oldest).toBeVisible();
+  expect(await page.getByTestId("conversation").count()).toBeGreaterThanOrEqual(600);
+  await expect(page.getByTestId("load-more-conversations")).toHaveCount(0);
+});
