@@ -331,7 +331,7 @@ fn Inboxes(inboxes: Vec<InboxInfo>, users: Vec<User>, changes: Changes) -> impl 
                                     }
                                 }).collect_view()}
                             </td>
-                            <td class="members">
+                            <td class="assignment">
                                 {
                                     let (round_robin, on_reply) = (inbox.auto_assign, inbox.assign_on_reply);
                                     let (a, b) = (inbox_id.clone(), inbox_id.clone());

@@ -168,6 +168,10 @@ fn NoteBubble(m: Message) -> impl IntoView {
 /// The note's text with each `@mention` of a teammate marked.
 fn highlight_mentions(text: &str, names: &[String]) -> Vec<AnyView> {
     let lower = text.to_lowercase();
+    if lower.len() != text.len() {
+        // Lower-casing moved byte offsets (a few scripts do): show the text plain.
+        return vec![text.to_string().into_any()];
+    }
     let mut parts = Vec::new();
     let mut at = 0;
     while let Some(found) = lower[at..].find('@').map(|i| at + i) {
@@ -185,7 +189,11 @@ fn highlight_mentions(text: &str, names: &[String]) -> Vec<AnyView> {
             .max();
         match len {
             Some(len) if text.is_char_boundary(found + 1 + len) => {
-                parts.push(text[at..found].to_string().into_any());
+                // An empty text would render as nothing on the server but as a node in
+                // the browser, and hydration would stop on the difference.
+                if found > at {
+                    parts.push(text[at..found].to_string().into_any());
+                }
                 let mention = text[found..found + 1 + len].to_string();
                 parts.push(
                     view! { <mark class="mention" data-testid="mention">{mention}</mark> }
@@ -199,7 +207,9 @@ fn highlight_mentions(text: &str, names: &[String]) -> Vec<AnyView> {
             }
         }
     }
-    parts.push(text[at..].to_string().into_any());
+    if at < text.len() || parts.is_empty() {
+        parts.push(text[at..].to_string().into_any());
+    }
     parts
 }
 

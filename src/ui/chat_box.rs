@@ -51,10 +51,7 @@ pub fn ChatBox(conversation_id: String) -> impl IntoView {
     let id = conversation_id.clone();
     let conversation = Memo::new(move |_| {
         ctx.conversations
-            .read()
-            .iter()
-            .find(|c| c.id == id)
-            .cloned()
+            .with(|all| all.iter().find(|c| c.id == id).cloned())
     });
 
     // Events for this conversation are kept from now on, even before its history loads.
@@ -115,9 +112,14 @@ pub fn ChatBox(conversation_id: String) -> impl IntoView {
                             match history.await {
                                 Ok((page, lines)) => {
                                     ctx.thread.change_thread(|t| t.set_page(&id, page));
-                                    for line in &lines {
-                                        ctx.thread.upsert(super::state::activity_entry(line));
-                                    }
+                                    // Added once the page is live (an effect runs only in the
+                                    // browser, after hydration): drawn on the server too, they
+                                    // made the thread hydrate against a different order.
+                                    Effect::new(move |_| {
+                                        for line in &lines {
+                                            ctx.thread.upsert(super::state::activity_entry(line));
+                                        }
+                                    });
                                     view! { <ThreadView conversation_id=id/> }.into_any()
                                 }
                                 Err(e) => view! {
@@ -130,7 +132,17 @@ pub fn ChatBox(conversation_id: String) -> impl IntoView {
                     }
                 }
             </Transition>
-            <Composer conversation_id=conversation_id conversation/>
+            // After the list, as the header: what the composer shows depends on the
+            // conversation, so the server and the browser must both draw it with the list in.
+            <Suspense fallback=|| ()>
+                {move || {
+                    let conversation_id = conversation_id.clone();
+                    Suspend::new(async move {
+                        let _ = ctx.conversations_loaded().await;
+                        view! { <Composer conversation_id conversation/> }
+                    })
+                }}
+            </Suspense>
         </section>
     }
 }
@@ -398,7 +410,8 @@ fn Composer(conversation_id: String, conversation: Memo<Option<Conversation>>) -
                 }
             }
         >
-            <TemplateForm conversation_id=conversation_id.clone()/>
+            <TemplateForm conversation_id=conversation_id.clone()
+                opted_out=Signal::derive(move || conversation.read().as_ref().is_some_and(|c| c.contact.opted_out))/>
         </Show>
     }
 }

@@ -52,19 +52,12 @@ pub fn ContactsPage() -> impl IntoView {
                                 Ok(page) => {
                                     pages.set(page.contacts);
                                     next.set(page.next);
-                                    view! { <ContactRows pages chosen/> }.into_any()
+                                    view! { <ContactRows pages chosen next more/> }.into_any()
                                 }
                                 Err(e) => view! { <p class="error" role="alert">{e.message}</p> }.into_any(),
                             }
                         })}
                     </Transition>
-                    <Show when=move || next.read().is_some()>
-                        <button type="button" class="load-older" data-testid="more-contacts"
-                            disabled=move || more.pending().get()
-                            on:click=move |_| if let Some(b) = next.get_untracked() { more.dispatch(b); }>
-                            "More contacts"
-                        </button>
-                    </Show>
                 </div>
                 {move || chosen.get().map(|id| view! { <ContactCard id pages/> })}
             </div>
@@ -86,6 +79,8 @@ async fn fetch(
 fn ContactRows(
     pages: RwSignal<Vec<ContactEntry>>,
     chosen: RwSignal<Option<String>>,
+    next: RwSignal<Option<String>>,
+    more: Action<String, ()>,
 ) -> impl IntoView {
     view! {
         <Show when=move || !pages.read().is_empty()
@@ -104,7 +99,7 @@ fn ContactRows(
                                     aria-current=move || selected().then_some("true")
                                     on:click=move |_| chosen.set(Some(id.clone()))>
                                     <span class="name">{e.contact.display_name()}</span>
-                                    <span class="contact-id">{e.contact.wa_id.clone().map(|w| format!("+{w}"))}</span>
+                                    {e.contact.name.as_ref().and(e.contact.wa_id.clone()).map(|w| view! { <span class="contact-id">{format!("+{w}")}</span> })}
                                     {e.contact.opted_out.then(|| view! { <span class="status-badge status-resolved">"opted out"</span> })}
                                     {e.contact.labels.iter().map(|l| view! { <span class="label">{l.clone()}</span> }).collect_view()}
                                 </button>
@@ -113,6 +108,14 @@ fn ContactRows(
                     }/>
             </ul>
         </Show>
+        // Inside the loaded view, so the server and the browser agree on whether it shows.
+        <Show when=move || next.read().is_some()>
+                        <button type="button" class="load-older" data-testid="more-contacts"
+                            disabled=move || more.pending().get()
+                            on:click=move |_| if let Some(b) = next.get_untracked() { more.dispatch(b); }>
+                            "More contacts"
+                        </button>
+                    </Show>
     }
 }
 

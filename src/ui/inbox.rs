@@ -90,7 +90,10 @@ pub fn InboxLayout() -> impl IntoView {
 #[component]
 fn InboxShell(me: Me, info: Resource<Result<ServerInfo, crate::error::ApiError>>) -> impl IntoView {
     let ctx = expect_context::<InboxCtx>();
-    ctx.me.set(me.user.id.clone());
+    // Not during the render: a signal set while the server renders re-runs what reads it
+    // mid-stream. Only "Mine" needs it, in the browser.
+    let me_id = me.user.id.clone();
+    Effect::new(move |_| ctx.me.set(me_id.clone()));
     view! {
         <div class="app">
             <header class="topbar">
@@ -260,6 +263,12 @@ fn ListControls() -> impl IntoView {
                     <option value="resolved">"Resolved"</option>
                     <option value="any">"Any status"</option>
                 </select>
+                <input type="text" class="label-filter" data-testid="label-filter" placeholder="Label" aria-label="Only this label"
+                    maxlength="32" prop:value=move || ctx.filter.read().label.clone().unwrap_or_default()
+                    on:change=move |ev| {
+                        let label = crate::model::normalize_label(&event_target_value(&ev));
+                        ctx.filter.update(|f| f.label = label);
+                    }/>
                 <A href="/new" attr:class="button new-conversation" attr:data-testid="new-conversation">
                     "New conversation"
                 </A>

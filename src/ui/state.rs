@@ -317,7 +317,12 @@ impl InboxCtx {
     /// The conversations the list shows now, newest activity first.
     pub fn shown(&self) -> Vec<Conversation> {
         let filter = self.filter.get();
-        let me = self.me.get();
+        // Only "Mine" depends on who is signed in (set once the viewer is known).
+        let me = if filter.view == crate::model::View::Mine {
+            self.me.get()
+        } else {
+            String::new()
+        };
         self.conversations.with(|all| {
             all.iter()
                 .filter(|c| filter.admits(c, &me))

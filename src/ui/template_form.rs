@@ -11,7 +11,12 @@ use crate::model::TemplateSpec;
 /// WhatsApp Manager's list and fill in its values, watching the text the customer will
 /// read. When the list cannot be had, a template can still be typed by name.
 #[component]
-pub fn TemplateForm(conversation_id: String) -> impl IntoView {
+pub fn TemplateForm(
+    conversation_id: String,
+    /// The customer opted out of marketing messages.
+    #[prop(into)]
+    opted_out: Signal<bool>,
+) -> impl IntoView {
     let ctx = expect_context::<InboxCtx>();
     let id = conversation_id.clone();
     let on_send = Callback::new(move |(spec, text): (TemplateSpec, String)| {
@@ -23,7 +28,7 @@ pub fn TemplateForm(conversation_id: String) -> impl IntoView {
                 "The 24-hour window is closed: the customer has not written for more than a day. "
                 "WhatsApp only delivers approved templates now; when the customer replies, you can write freely again."
             </p>
-            <TemplateChooser source=TemplateSource::Conversation(conversation_id) on_send/>
+            <TemplateChooser source=TemplateSource::Conversation(conversation_id) on_send opted_out/>
         </div>
     }
 }
@@ -42,6 +47,7 @@ pub enum TemplateSource {
 pub fn TemplateChooser(
     source: TemplateSource,
     on_send: Callback<(TemplateSpec, String)>,
+    #[prop(into, optional)] opted_out: Signal<bool>,
 ) -> impl IntoView {
     let reload = RwSignal::new(0u32);
     let by_hand = RwSignal::new(false);
@@ -72,7 +78,7 @@ pub fn TemplateChooser(
             } else {
                 view! {
                     {problem}
-                    <TemplatePicker on_send templates=templates reload=reload/>
+                    <TemplatePicker on_send templates=templates reload=reload opted_out/>
                     <button type="button" class="link" data-testid="template-by-name"
                         on:click=move |_| by_hand.set(true)>"Type a template by name"</button>
                 }
@@ -82,7 +88,7 @@ pub fn TemplateChooser(
     };
     view! {
         <Transition fallback=|| view! { <p class="hint">"Loading approved templates…"</p> }>
-            {body.clone()}
+            {body}
         </Transition>
     }
 }

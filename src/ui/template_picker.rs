@@ -176,8 +176,20 @@ pub(super) fn TemplatePicker(
     on_send: Callback<(TemplateSpec, String)>,
     templates: Vec<TemplateInfo>,
     reload: RwSignal<u32>,
+    /// The customer opted out of marketing: marketing templates are refused here, before
+    /// the server would refuse them.
+    #[prop(into)]
+    opted_out: Signal<bool>,
 ) -> impl IntoView {
     let draft = Draft::new();
+    let refused = move || {
+        opted_out.get()
+            && draft
+                .chosen
+                .read()
+                .as_ref()
+                .is_some_and(|t| t.is_marketing())
+    };
     let options = templates.clone();
     let pick = move |ev: leptos::ev::Event| {
         let index = event_target_value(&ev).parse::<usize>().ok();
@@ -185,6 +197,9 @@ pub(super) fn TemplatePicker(
     };
     let send = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
+        if refused() {
+            return;
+        }
         if let Some((spec, text)) = draft.spec() {
             on_send.run((spec, text));
             draft.clear();
@@ -217,7 +232,12 @@ pub(super) fn TemplatePicker(
             <CardInputs draft/>
             <OfferInput draft/>
             <TemplatePreview draft/>
-            <button type="submit" data-testid="send-template" disabled=move || !draft.ready()>"Send template"</button>
+            <Show when=refused>
+                <p class="error" role="alert" data-testid="template-opted-out">
+                    "This customer opted out of marketing messages: choose a utility template, or reply once they write."
+                </p>
+            </Show>
+            <button type="submit" data-testid="send-template" disabled=move || !draft.ready() || refused()>"Send template"</button>
         </form>
     }
 }
