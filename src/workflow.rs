@@ -18,7 +18,9 @@ use crate::store::{
 pub const MAX_LIST_PAGE: usize = 200;
 pub const DEFAULT_LIST_PAGE: usize = 50;
 
-async fn visible(
+/// A conversation the caller may see; any other id is "not found" (a foreign id is
+/// answered exactly like one that does not exist).
+pub async fn visible_conversation(
     state: &AppState,
     principal: &Principal,
     id: &str,
@@ -69,7 +71,7 @@ pub async fn assign(
     conversation_id: &str,
     assignee_id: Option<&str>,
 ) -> Result<Conversation, AppError> {
-    let c = visible(state, principal, conversation_id).await?;
+    let c = visible_conversation(state, principal, conversation_id).await?;
     let to = match assignee_id.map(str::trim).filter(|s| !s.is_empty()) {
         None => None,
         Some(id) => {
@@ -97,7 +99,7 @@ pub async fn set_status(
     status: &str,
     snoozed_until: Option<i64>,
 ) -> Result<Conversation, AppError> {
-    let c = visible(state, principal, conversation_id).await?;
+    let c = visible_conversation(state, principal, conversation_id).await?;
     let status = ConversationStatus::parse(status.trim()).ok_or_else(|| {
         AppError::BadRequest(format!(
             "status {status:?} is not one of open, pending, snoozed, resolved"
@@ -136,7 +138,7 @@ pub async fn set_labels(
     conversation_id: &str,
     labels: &[String],
 ) -> Result<Conversation, AppError> {
-    let c = visible(state, principal, conversation_id).await?;
+    let c = visible_conversation(state, principal, conversation_id).await?;
     let labels = normalize_labels(labels).map_err(AppError::BadRequest)?;
     let by = principal.user.to_ref();
     Ok(change_conversation(
@@ -188,7 +190,7 @@ pub async fn add_note(
     client_id: &str,
 ) -> Result<Message, AppError> {
     let client_id = check_client_id(client_id)?;
-    let c = visible(state, principal, conversation_id).await?;
+    let c = visible_conversation(state, principal, conversation_id).await?;
     let text = text.trim();
     if text.is_empty() {
         return Err(AppError::BadRequest("a note needs some text".into()));

@@ -33,7 +33,6 @@ pub(crate) mod ctx {
     use crate::context::AppState;
     use crate::context::Principal;
     use crate::error::ApiError;
-    use crate::model::Conversation;
 
     pub fn state() -> Result<AppState, ApiError> {
         use_context::<AppState>()
@@ -78,15 +77,5 @@ pub(crate) mod ctx {
             .unwrap_or_else(|| "unknown".into())
     }
 
-    /// A conversation the caller may see; any other id is "not found".
-    pub async fn visible_conversation(
-        state: &AppState,
-        principal: &Principal,
-        id: &str,
-    ) -> Result<Conversation, AppError> {
-        match state.store.conversation(id).await? {
-            Some(c) if principal.can_see(&c.inbox_id) => Ok(c),
-            _ => Err(AppError::NotFound("conversation")),
-        }
-    }
+    pub use crate::workflow::visible_conversation;
 }

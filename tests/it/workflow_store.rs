@@ -143,12 +143,13 @@ pub async fn status_changes_and_a_customer_message_reopens_keeping_the_assignee(
         .expect("the change is on the conversation");
     assert_eq!(line.by, Some(bo.clone()));
     assert_eq!(line.describe(), "Agent bo resolved this");
-    // An open conversation is not "reopened" by a customer.
+    // The customer writes: it opens again.
     let reopened = change_conversation(&store, &c, &WorkflowChange::CustomerWrote, None)
         .await
         .unwrap();
     assert_eq!(reopened.status, ConversationStatus::Open);
     assert_eq!(reopened.assignee, Some(bo), "the assignee stays");
+    // Writing again to an open conversation changes nothing and adds no line.
     let lines = store.activities(&c, 10).await.unwrap().len();
     change_conversation(&store, &c, &WorkflowChange::CustomerWrote, None)
         .await
