@@ -179,12 +179,9 @@ pub fn auto_assign_key(inbox_id: &str) -> String {
 /// chats go to different agents on every instance. Returns the conversation if assigned.
 pub async fn auto_assign(
     store: &DynStore,
-    conversation_id: &str,
+    c: &Conversation,
     now: i64,
 ) -> StoreResult<Option<Conversation>> {
-    let Some(c) = store.conversation(conversation_id).await? else {
-        return Ok(None);
-    };
     if c.assignee.is_some()
         || store
             .setting(&auto_assign_key(&c.inbox_id))
@@ -214,13 +211,7 @@ pub async fn auto_assign(
         .next_in_sequence(&format!("round_robin:{}", c.inbox_id))
         .await?;
     let to = pool[(turn - 1).rem_euclid(pool.len() as i64) as usize].clone();
-    let after = change_conversation(
-        store,
-        conversation_id,
-        &WorkflowChange::Claim(to.clone()),
-        None,
-    )
-    .await?;
+    let after = change_conversation(store, &c.id, &WorkflowChange::Claim(to.clone()), None).await?;
     Ok((after.assignee.as_ref() == Some(&to)).then_some(after))
 }
 

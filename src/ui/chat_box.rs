@@ -5,9 +5,10 @@ use leptos::prelude::*;
 
 use super::Interactive;
 use super::bubble::Bubble;
-use super::state::{InboxCtx, upload_action, upload_problem, uploading_name};
+use super::state::InboxCtx;
 use super::structured::StructuredComposer;
 use super::template_form::TemplateForm;
+use super::upload::{upload_action, upload_problem, uploading_name};
 use crate::api::{DEFAULT_PAGE, load_activity, load_messages, mark_conversation_read};
 use crate::model::{Conversation, Direction};
 

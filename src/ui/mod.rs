@@ -18,7 +18,9 @@ pub mod template_form;
 mod template_inputs;
 mod template_picker;
 pub mod thread;
+pub mod thread_store;
 pub mod time;
+pub mod upload;
 
 use leptos::prelude::*;
 

@@ -13,6 +13,7 @@ use super::sendable;
 pub use super::thread::{
     ListFilter, Thread, activity_entry, is_activity, is_local, upsert_conversation, upsert_message,
 };
+pub use super::thread_store::ThreadStore;
 use crate::error::ApiError;
 use crate::model::{
     Content, Conversation, ConversationList, ConversationStatus, Details, Direction, ErrorInfo,
@@ -59,91 +60,6 @@ impl LiveState {
 pub struct Clock {
     pub offset_minutes: i32,
     pub now_secs: i64,
-}
-
-/// The open thread, keyed: the plain [`Thread`] (order, cursor), the ids of its bubbles,
-/// and one signal per message, so an event re-renders the one bubble it changes and the
-/// list only when a message comes or goes. All handles, so it is `Copy`.
-#[derive(Clone, Copy)]
-pub struct ThreadStore {
-    pub thread: RwSignal<Thread>,
-    /// The ids of the bubbles, oldest first (reactions show on their message).
-    pub order: RwSignal<Vec<String>>,
-    bubbles: StoredValue<HashMap<String, ArcRwSignal<Message>>>,
-}
-
-impl ThreadStore {
-    fn new() -> Self {
-        Self {
-            thread: RwSignal::new(Thread::default()),
-            order: RwSignal::new(Vec::new()),
-            bubbles: StoredValue::new(HashMap::new()),
-        }
-    }
-
-    /// The message behind a bubble, as a signal of its own.
-    pub fn bubble(&self, id: &str) -> Option<ArcRwSignal<Message>> {
-        self.bubbles.with_value(|b| b.get(id).cloned())
-    }
-
-    /// Changes the thread as a whole (opening it, a page of history): every bubble whose
-    /// message changed gets its new copy, and the order is set again.
-    pub fn change_thread(&self, change: impl FnOnce(&mut Thread)) {
-        self.thread.update(change);
-        let thread = self.thread.read_untracked();
-        let mut order = Vec::with_capacity(thread.messages.len());
-        self.bubbles.update_value(|bubbles| {
-            let mut kept = HashMap::with_capacity(thread.messages.len());
-            for m in thread.messages.iter().filter(|m| !m.is_reaction()) {
-                let bubble = match bubbles.remove(&m.id) {
-                    Some(b) => {
-                        if b.with_untracked(|old| old != m) {
-                            b.set(m.clone());
-                        }
-                        b
-                    }
-                    None => ArcRwSignal::new(m.clone()),
-                };
-                order.push(m.id.clone());
-                kept.insert(m.id.clone(), bubble);
-            }
-            *bubbles = kept;
-        });
-        if self.order.with_untracked(|o| *o != order) {
-            self.order.set(order);
-        }
-    }
-
-    /// Merges one message (an event, a send's answer): only its bubble re-renders, unless
-    /// it is new or replaces a local bubble, which changes the order.
-    pub fn upsert(&self, m: Message) {
-        // `None`: another conversation's message, which the thread does not take.
-        let replaces_local = self.thread.with_untracked(|t| {
-            (t.conversation_id.as_deref() == Some(m.conversation_id.as_str())).then(|| {
-                m.client_id.as_ref().is_some_and(|cid| {
-                    t.messages
-                        .iter()
-                        .any(|x| x.id != m.id && is_local(x) && x.client_id.as_ref() == Some(cid))
-                })
-            })
-        });
-        let Some(replaces_local) = replaces_local else {
-            return;
-        };
-        match self.bubble(&m.id) {
-            Some(bubble) if !replaces_local => {
-                let mut changed = false;
-                self.thread
-                    .update_untracked(|t| changed = t.upsert(m.clone()));
-                if changed {
-                    bubble.set(m);
-                }
-            }
-            _ => self.change_thread(|t| {
-                t.upsert(m);
-            }),
-        }
-    }
 }
 
 /// Everything the inbox page shares, provided as context. All fields are arena handles,
@@ -728,76 +644,6 @@ pub fn now_secs() -> i64 {
 /// A v4 UUID for a send's `client_id` (in the browser, from its CSPRNG).
 pub fn new_client_id() -> String {
     uuid::Uuid::new_v4().to_string()
-}
-
-/// A file the agent picked (the server renders the page, but nobody picks files there).
-#[cfg(feature = "hydrate")]
-pub type PickedFile = send_wrapper::SendWrapper<web_sys::File>;
-/// Never made: the server has no files to pick.
-#[cfg(not(feature = "hydrate"))]
-#[derive(Clone)]
-pub struct PickedFile;
-
-/// The upload of a picked file, as an action: `pending()` while it goes, `input()` names
-/// the file, and its value is the upload or why it was refused. `then` runs with the
-/// upload once it is kept.
-pub fn upload_action(
-    then: impl Fn(UploadInfo) + Clone + Send + Sync + 'static,
-) -> Action<PickedFile, Result<UploadInfo, String>> {
-    Action::new(move |file: &PickedFile| {
-        let (file, then) = (file.clone(), then.clone());
-        sendable(async move {
-            let info = upload_file(file).await?;
-            then(info.clone());
-            Ok(info)
-        })
-    })
-}
-
-/// The name of the file an upload action is sending, while it sends.
-pub fn uploading_name(action: Action<PickedFile, Result<UploadInfo, String>>) -> Option<String> {
-    #[cfg(feature = "hydrate")]
-    return action.input().with(|f| f.as_ref().map(|f| f.name()));
-    #[cfg(not(feature = "hydrate"))]
-    return action.input().with(|_| None);
-}
-
-/// Why the last upload was refused, unless another is under way.
-pub fn upload_problem(action: Action<PickedFile, Result<UploadInfo, String>>) -> Option<String> {
-    if action.pending().get() {
-        return None;
-    }
-    action
-        .value()
-        .with(|v| v.as_ref().and_then(|r| r.as_ref().err().cloned()))
-}
-
-#[cfg(not(feature = "hydrate"))]
-async fn upload_file(_: PickedFile) -> Result<UploadInfo, String> {
-    Err("files are uploaded from the browser".into())
-}
-
-/// Uploads a file the agent picked (`POST /uploads`); the answer names the upload a send
-/// can then claim. Errors are the server's reason, ready to show.
-#[cfg(feature = "hydrate")]
-pub async fn upload_file(file: PickedFile) -> Result<UploadInfo, String> {
-    let file = file.take();
-    let name = String::from(js_sys::encode_uri_component(&file.name()));
-    let request = gloo_net::http::Request::post(&format!("/uploads?filename={name}"))
-        .header("content-type", &file.type_())
-        .body(wasm_bindgen::JsValue::from(file))
-        .map_err(|e| format!("the file could not be read: {e}"))?;
-    let response = request
-        .send()
-        .await
-        .map_err(|_| "the server could not be reached".to_string())?;
-    let body = response.text().await.unwrap_or_default();
-    if response.ok() {
-        return serde_json::from_str(&body).map_err(|e| format!("unexpected answer: {e}"));
-    }
-    Err(serde_json::from_str::<ApiError>(&body)
-        .map(|e| e.message)
-        .unwrap_or_else(|_| format!("HTTP {}", response.status())))
 }
 
 #[cfg(test)]

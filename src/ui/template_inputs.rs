@@ -240,9 +240,9 @@ pub(super) fn HeaderInputs(format: String, header: RwSignal<HeaderDraft>) -> imp
             };
             let document = media == "DOCUMENT";
             let upload =
-                super::state::upload_action(move |info| header.update(|h| h.upload = Some(info)));
+                super::upload::upload_action(move |info| header.update(|h| h.upload = Some(info)));
             let uploading = upload.pending();
-            let problem = move || super::state::upload_problem(upload);
+            let problem = move || super::upload::upload_problem(upload);
             let attach = move |ev: leptos::ev::Event| {
                 #[cfg(feature = "hydrate")]
                 {

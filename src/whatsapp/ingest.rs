@@ -353,16 +353,16 @@ async fn record_message(
     let created = match outcome {
         InboundOutcome::Created(created) => {
             summary.messages_created += 1;
-            // The customer wrote: a resolved or snoozed conversation is open again.
-            crate::store::change_conversation(
+            // The customer wrote: a resolved or snoozed conversation is open again, and
+            // one nobody owns may go to the next online member (from the same read).
+            let conversation = crate::store::change_conversation(
                 store,
                 &created.conversation_id,
                 &crate::store::WorkflowChange::CustomerWrote,
                 None,
             )
             .await?;
-            crate::store::auto_assign(store, &created.conversation_id, crate::store::now_ms())
-                .await?;
+            crate::store::auto_assign(store, &conversation, crate::store::now_ms()).await?;
             Some(created)
         }
         // A redelivery still applies what it carries beyond the message itself (all of it

@@ -577,7 +577,8 @@ pub async fn round_robin_spreads_twenty_simultaneous_chats_seven_seven_six_over_
         chats.push(conversation(&store, &inbox, &format!("4474{i:03}")).await);
     }
     // Off by default: nothing is assigned.
-    assert!(auto_assign(&store, &chats[0], now).await.unwrap().is_none());
+    let first = store.conversation(&chats[0]).await.unwrap().unwrap();
+    assert!(auto_assign(&store, &first, now).await.unwrap().is_none());
     store
         .set_setting(&auto_assign_key(&inbox), Some("round_robin"))
         .await
@@ -585,7 +586,10 @@ pub async fn round_robin_spreads_twenty_simultaneous_chats_seven_seven_six_over_
     let runs = chats.iter().map(|c| {
         let store = store.clone();
         let c = c.clone();
-        async move { auto_assign(&store, &c, now).await.unwrap() }
+        async move {
+            let c = store.conversation(&c).await.unwrap().unwrap();
+            auto_assign(&store, &c, now).await.unwrap()
+        }
     });
     let assigned = join_all(runs).await;
     let mut counts = std::collections::HashMap::<String, usize>::new();
@@ -602,7 +606,8 @@ pub async fn round_robin_spreads_twenty_simultaneous_chats_seven_seven_six_over_
         "never someone who cannot see the inbox"
     );
     // An owned conversation keeps its owner.
-    assert!(auto_assign(&store, &chats[0], now).await.unwrap().is_none());
+    let owned = store.conversation(&chats[0]).await.unwrap().unwrap();
+    assert!(auto_assign(&store, &owned, now).await.unwrap().is_none());
 }
 
 macro_rules! workflow_conformance {

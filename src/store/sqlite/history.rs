@@ -97,13 +97,7 @@ impl HistoryStore for SqliteStore {
         limit: usize,
     ) -> StoreResult<Vec<Conversation>> {
         let mut q = SqlFilter::default();
-        if let Scope::Inboxes(ids) = scope {
-            // The scope holds the viewer's inboxes: a handful, so an IN list is fine.
-            let ids = q.arg(to_json(ids)?);
-            q.and(format!(
-                "c.inbox_id IN (SELECT value FROM json_each({ids}))"
-            ));
-        }
+        q.in_scope(scope, "c.inbox_id")?;
         match filter.view {
             View::All => {}
             View::Mine => {
@@ -124,22 +118,15 @@ impl HistoryStore for SqliteStore {
             q.and(format!("c.inbox_id = {inbox}"));
         }
         if let Some(label) = &filter.label {
-            let label = q.arg(label.clone());
-            q.and(format!(
-                "EXISTS (SELECT 1 FROM json_each(c.labels) WHERE value = {label})"
-            ));
+            q.has_label("c.labels", label);
         }
         if let Some(query) = &filter.query {
-            let text = q.arg(like_pattern(&query.text));
-            let mut any = format!(
-                "lower(ct.name) LIKE {text} ESCAPE '\\' OR EXISTS (SELECT 1 FROM messages t \
-                 WHERE t.conversation_id = c.id AND lower(t.text) LIKE {text} ESCAPE '\\')"
-            );
-            if let Some(digits) = &query.digits {
-                let digits = q.arg(like_pattern(digits));
-                any.push_str(&format!(" OR ct.wa_id LIKE {digits} ESCAPE '\\'"));
-            }
-            q.and(format!("({any})"));
+            let (text, mut any) = q.text_match(query, "ct.name", "ct.wa_id");
+            any.push(format!(
+                "EXISTS (SELECT 1 FROM messages t WHERE t.conversation_id = c.id \
+                 AND lower(t.text) LIKE {text} ESCAPE '\\')"
+            ));
+            q.and(format!("({})", any.join(" OR ")));
         }
         if let Some(before) = &filter.before {
             let at = q.arg(before.last_activity_at);
@@ -149,19 +136,9 @@ impl HistoryStore for SqliteStore {
             ));
         }
         let limit = q.arg(limit as i64);
-        let sql = format!(
-            "{CONVERSATION_SELECT} WHERE {} ORDER BY c.last_activity_at DESC, c.id LIMIT {limit}",
-            q.clauses()
-        );
-        self.read(move |c| {
-            c.prepare(&sql)
-                .and_then(|mut s| {
-                    s.query_map(rusqlite::params_from_iter(q.args), conversation_from_row)?
-                        .collect()
-                })
-                .map_err(map_err)
-        })
-        .await
+        let tail = format!("ORDER BY c.last_activity_at DESC, c.id LIMIT {limit}");
+        self.read(move |c| q.select(c, CONVERSATION_SELECT, &tail, conversation_from_row))
+            .await
     }
 
     async fn conversation(&self, id: &str) -> StoreResult<Option<Conversation>> {

@@ -263,6 +263,58 @@ impl SqlFilter {
         self.clauses.push(clause);
     }
 
+    /// Only rows of the inboxes in `scope` (by `column`).
+    pub(super) fn in_scope(&mut self, scope: &Scope, column: &str) -> StoreResult<()> {
+        if let Scope::Inboxes(ids) = scope {
+            // The scope holds the viewer's inboxes: a handful, so an IN list is fine.
+            let ids = self.arg(to_json(ids)?);
+            self.and(format!("{column} IN (SELECT value FROM json_each({ids}))"));
+        }
+        Ok(())
+    }
+
+    /// Only rows whose JSON list `column` holds `label`.
+    pub(super) fn has_label(&mut self, column: &str, label: &str) {
+        let label = self.arg(label.to_string());
+        self.and(format!(
+            "EXISTS (SELECT 1 FROM json_each({column}) WHERE value = {label})"
+        ));
+    }
+
+    /// The `OR` branches a [`TextQuery`] makes of a name and a number column, and the
+    /// placeholder of its text pattern (for more branches on other text columns).
+    pub(super) fn text_match(
+        &mut self,
+        query: &crate::store::TextQuery,
+        name: &str,
+        number: &str,
+    ) -> (String, Vec<String>) {
+        let text = self.arg(like_pattern(&query.text));
+        let mut any = vec![format!("lower({name}) LIKE {text} ESCAPE '\\'")];
+        if let Some(digits) = &query.digits {
+            let digits = self.arg(like_pattern(digits));
+            any.push(format!("{number} LIKE {digits} ESCAPE '\\'"));
+        }
+        (text, any)
+    }
+
+    /// Runs `SELECT … WHERE <these clauses> <tail>` and maps every row.
+    pub(super) fn select<T>(
+        self,
+        c: &Connection,
+        head: &str,
+        tail: &str,
+        row: impl FnMut(&Row) -> rusqlite::Result<T>,
+    ) -> StoreResult<Vec<T>> {
+        let sql = format!("{head} WHERE {} {tail}", self.clauses());
+        c.prepare(&sql)
+            .and_then(|mut s| {
+                s.query_map(rusqlite::params_from_iter(self.args), row)?
+                    .collect()
+            })
+            .map_err(map_err)
+    }
+
     pub(super) fn clauses(&self) -> String {
         if self.clauses.is_empty() {
             "1 = 1".into()

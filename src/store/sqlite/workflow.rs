@@ -120,45 +120,22 @@ impl WorkflowStore for SqliteStore {
         limit: usize,
     ) -> StoreResult<Vec<ContactEntry>> {
         let mut q = SqlFilter::default();
-        if let Scope::Inboxes(ids) = scope {
-            let ids = q.arg(to_json(ids)?);
-            q.and(format!(
-                "ct.inbox_id IN (SELECT value FROM json_each({ids}))"
-            ));
-        }
+        q.in_scope(scope, "ct.inbox_id")?;
         if let Some(label) = &filter.label {
-            let label = q.arg(label.clone());
-            q.and(format!(
-                "EXISTS (SELECT 1 FROM json_each(ct.labels) WHERE value = {label})"
-            ));
+            q.has_label("ct.labels", label);
         }
         if let Some(query) = &filter.query {
-            let text = q.arg(like_pattern(&query.text));
-            let mut any = format!("lower(ct.name) LIKE {text} ESCAPE '\\'");
-            if let Some(digits) = &query.digits {
-                let digits = q.arg(like_pattern(digits));
-                any.push_str(&format!(" OR ct.wa_id LIKE {digits} ESCAPE '\\'"));
-            }
-            q.and(format!("({any})"));
+            let (_, any) = q.text_match(query, "ct.name", "ct.wa_id");
+            q.and(format!("({})", any.join(" OR ")));
         }
         if let Some(before) = &filter.before {
             let before = q.arg(before.clone());
             q.and(format!("ct.id < {before}"));
         }
         let limit = q.arg(limit as i64);
-        let sql = format!(
-            "{CONTACT_SELECT} WHERE {} ORDER BY ct.id DESC LIMIT {limit}",
-            q.clauses()
-        );
-        self.read(move |c| {
-            c.prepare(&sql)
-                .and_then(|mut s| {
-                    s.query_map(rusqlite::params_from_iter(q.args), contact_from_row)?
-                        .collect()
-                })
-                .map_err(map_err)
-        })
-        .await
+        let tail = format!("ORDER BY ct.id DESC LIMIT {limit}");
+        self.read(move |c| q.select(c, CONTACT_SELECT, &tail, contact_from_row))
+            .await
     }
 
     async fn contact(&self, id: &str) -> StoreResult<Option<ContactEntry>> {
