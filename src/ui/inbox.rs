@@ -70,7 +70,12 @@ pub fn InboxLayout() -> impl IntoView {
         });
     }
 
-    // Nothing of the inbox renders for a visitor who is not signed in.
+    // Nothing of the inbox renders for a visitor who is not signed in: the server sends
+    // them to sign in before anything is drawn, the browser when a session ends.
+    #[cfg(feature = "ssr")]
+    if crate::api::ctx::principal().is_err() {
+        leptos_axum::redirect("/login");
+    }
     let viewer = Resource::new(|| (), |_| me());
     view! {
         <Suspense fallback=|| view! { <p class="hint">"Loading…"</p> }>

@@ -70,6 +70,66 @@ async fn an_open_conversation_renders_completely_on_the_server_every_time() {
     assert_eq!(unfinished, 0, "renders that never finished");
 }
 
+/// The same renders four at a time, with no second try. This fails today: about one
+/// render in thirty never finishes (a known defect, see the README's "Known defects").
+/// A Suspense re-runs its walk of its children from a spawned effect after the page's
+/// owner was disposed; the walk then reads disposed inbox state and panics, and the
+/// stalled worker holds up the renders queued behind it. Run it with `--ignored`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[ignore = "known defect: concurrent server renders of /c/{id} stall (README, Known defects)"]
+async fn concurrent_renders_of_an_open_conversation_all_finish() {
+    let app = TestApp::start().await;
+    for text in ["one", "two", "three"] {
+        app.customer_writes("5511987650001", text).await;
+    }
+    let id = app.conversations().await[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let render = || async {
+        let page = async {
+            let res = app.http.get(format!("{}/c/{id}", app.url)).send().await?;
+            res.text().await
+        };
+        matches!(
+            tokio::time::timeout(std::time::Duration::from_secs(5), page).await,
+            Ok(Ok(html)) if html.contains("</html>") && html.contains("three")
+        )
+    };
+    let renders = (0..4).map(|_| async {
+        let mut unfinished = 0;
+        for _ in 0..100 {
+            if !render().await {
+                unfinished += 1;
+            }
+        }
+        unfinished
+    });
+    let unfinished: usize = futures::future::join_all(renders).await.into_iter().sum();
+    assert_eq!(unfinished, 0, "renders of 400 that never finished");
+}
+
+/// The inbox's pages send a visitor who is not signed in to the sign-in page before
+/// anything of the inbox is drawn.
+#[tokio::test]
+async fn the_inbox_pages_redirect_a_visitor_who_is_not_signed_in() {
+    let app = TestApp::start().await;
+    let visitor = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    for page in ["/", "/c/anything", "/contacts", "/new", "/admin"] {
+        let res = visitor
+            .get(format!("{}{page}", app.url))
+            .header("accept", "text/html")
+            .send()
+            .await
+            .unwrap();
+        assert!(res.status().is_redirection(), "{page}: {}", res.status());
+        assert_eq!(res.headers()["location"], "/login", "{page}");
+    }
+}
+
 /// A page whose data loads fail as they should (nobody is signed in) is still an HTML page
 /// with the page's own status: a server function's error sets the status of its own
 /// answer, never of the page it is called from while rendering.
