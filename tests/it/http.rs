@@ -34,6 +34,31 @@ async fn the_page_is_server_rendered_with_the_inbox() {
     assert!(html.contains("data-testid=\"simulator-badge\""));
 }
 
+/// A server with one conversation whose newest message is "three", and its id.
+async fn a_conversation_of_three_messages() -> (TestApp, String) {
+    let app = TestApp::start().await;
+    for text in ["one", "two", "three"] {
+        app.customer_writes("5511987650001", text).await;
+    }
+    let id = app.conversations().await[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    (app, id)
+}
+
+/// One server render of the conversation's page finishes, with the whole page, within 5 s.
+async fn renders_completely(app: &TestApp, id: &str) -> bool {
+    let page = async {
+        let res = app.http.get(format!("{}/c/{id}", app.url)).send().await?;
+        res.text().await
+    };
+    matches!(
+        tokio::time::timeout(std::time::Duration::from_secs(5), page).await,
+        Ok(Ok(html)) if html.contains("</html>") && html.contains("three")
+    )
+}
+
 /// An open conversation rendered on the server, many times: every render finishes with
 /// the whole page. (Browser-only actions made while rendering were once dropped on another
 /// server thread, which panicked and left half the pages loading for ever.)
@@ -43,24 +68,8 @@ async fn the_page_is_server_rendered_with_the_inbox() {
 /// and not yet fixed), and this test is about the other one.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn an_open_conversation_renders_completely_on_the_server_every_time() {
-    let app = TestApp::start().await;
-    for text in ["one", "two", "three"] {
-        app.customer_writes("5511987650001", text).await;
-    }
-    let id = app.conversations().await[0]["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let render = || async {
-        let page = async {
-            let res = app.http.get(format!("{}/c/{id}", app.url)).send().await?;
-            res.text().await
-        };
-        matches!(
-            tokio::time::timeout(std::time::Duration::from_secs(5), page).await,
-            Ok(Ok(html)) if html.contains("</html>") && html.contains("three")
-        )
-    };
+    let (app, id) = a_conversation_of_three_messages().await;
+    let render = || renders_completely(&app, &id);
     let mut unfinished = 0;
     for _ in 0..30 {
         if !render().await && !render().await {
@@ -78,24 +87,8 @@ async fn an_open_conversation_renders_completely_on_the_server_every_time() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 #[ignore = "known defect: concurrent server renders of /c/{id} stall (README, Known defects)"]
 async fn concurrent_renders_of_an_open_conversation_all_finish() {
-    let app = TestApp::start().await;
-    for text in ["one", "two", "three"] {
-        app.customer_writes("5511987650001", text).await;
-    }
-    let id = app.conversations().await[0]["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let render = || async {
-        let page = async {
-            let res = app.http.get(format!("{}/c/{id}", app.url)).send().await?;
-            res.text().await
-        };
-        matches!(
-            tokio::time::timeout(std::time::Duration::from_secs(5), page).await,
-            Ok(Ok(html)) if html.contains("</html>") && html.contains("three")
-        )
-    };
+    let (app, id) = a_conversation_of_three_messages().await;
+    let render = || renders_completely(&app, &id);
     let renders = (0..4).map(|_| async {
         let mut unfinished = 0;
         for _ in 0..100 {
