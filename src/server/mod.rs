@@ -341,7 +341,10 @@ pub fn router(state: AppState) -> Router {
     if state.simulator.is_some() {
         app = app.nest("/_sim", crate::http::sim::routes());
     }
-    app.leptos_routes_with_context(&state, routes, || {}, move || shell(leptos_options.clone()))
+    let pages = Router::new()
+        .leptos_routes_with_context(&state, routes, || {}, move || shell(leptos_options.clone()))
+        .layer(middleware::from_fn(crate::http::render::on_own_thread));
+    app.merge(pages)
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
         .layer(middleware::from_fn(crate::http::auth::csrf_guard))
         .layer(middleware::from_fn_with_state(state.clone(), crate::http::auth::resolve))

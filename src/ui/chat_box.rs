@@ -50,9 +50,11 @@ pub fn ChatBox(conversation_id: String) -> impl IntoView {
         },
     );
     let id = conversation_id.clone();
+    // `try_with`: see `InboxCtx::shown` (a late server-side walk after disposal).
     let conversation = Memo::new(move |_| {
         ctx.conversations
-            .with(|all| all.iter().find(|c| c.id == id).cloned())
+            .try_with(|all| all.iter().find(|c| c.id == id).cloned())
+            .flatten()
     });
 
     // Events for this conversation are kept from now on, even before its history loads.

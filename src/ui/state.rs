@@ -231,20 +231,28 @@ impl InboxCtx {
     }
 
     /// The conversations the list shows now, newest activity first.
+    ///
+    /// Reads with `try_`: on the server a `Suspense` may walk its children once more after
+    /// the page's state was disposed at the end of the stream; that late walk must find
+    /// nothing rather than panic (a panic there stalled the render).
     pub fn shown(&self) -> Vec<Conversation> {
-        let filter = self.filter.get();
+        let Some(filter) = self.filter.try_get() else {
+            return Vec::new();
+        };
         // Only "Mine" depends on who is signed in (set once the viewer is known).
         let me = if filter.view == crate::model::View::Mine {
-            self.me.get()
+            self.me.try_get().unwrap_or_default()
         } else {
             String::new()
         };
-        self.conversations.with(|all| {
-            all.iter()
-                .filter(|c| filter.admits(c, &me))
-                .cloned()
-                .collect()
-        })
+        self.conversations
+            .try_with(|all| {
+                all.iter()
+                    .filter(|c| filter.admits(c, &me))
+                    .cloned()
+                    .collect()
+            })
+            .unwrap_or_default()
     }
 
     /// Loads the list's next page (infinite scroll); a no-op at the end or while loading.

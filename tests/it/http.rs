@@ -79,11 +79,10 @@ async fn an_open_conversation_renders_completely_on_the_server_every_time() {
     assert_eq!(unfinished, 0, "renders that never finished");
 }
 
-/// The same renders four at a time, with no second try. This fails today: about one
-/// render in thirty never finishes (a known defect, see the README's "Known defects").
-/// A Suspense re-runs its walk of its children from a spawned effect after the page's
-/// owner was disposed; the walk then reads disposed inbox state and panics, and the
-/// stalled worker holds up the renders queued behind it. Run it with `--ignored`.
+/// The same renders four at a time, with no second try. This still fails now and then (a
+/// known defect, see the README's "Known defects"): run on its own it passes, even with
+/// the CPUs busy, but while the rest of the suite renders pages in the same process about
+/// one render in two hundred never finishes. Run it with `--ignored`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 #[ignore = "known defect: concurrent server renders of /c/{id} stall (README, Known defects)"]
 async fn concurrent_renders_of_an_open_conversation_all_finish() {
