@@ -89,6 +89,8 @@ pub struct SimulatorConfig {
 #[derive(Clone)]
 pub struct Config {
     pub site_addr: SocketAddr,
+    /// `SWITCHBOARD_METRICS_ADDR`: a second listener for `GET /metrics`; unset, none.
+    pub metrics_addr: Option<SocketAddr>,
     /// `SWITCHBOARD_ADMIN_EMAIL` / `SWITCHBOARD_ADMIN_PASSWORD`: an admin created at start
     /// if missing.
     pub admin: Option<(String, String)>,
@@ -146,6 +148,7 @@ impl std::fmt::Debug for Config {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Config")
             .field("site_addr", &self.site_addr)
+            .field("metrics_addr", &self.metrics_addr)
             .field("admin", &self.admin.as_ref().map(|(email, _)| email))
             .field("public_url", &self.public_url)
             .field("redis_url", &self.redis_url.as_deref().map(redact_url))
@@ -208,6 +211,15 @@ impl Config {
                 )
             })?,
             None => SocketAddr::from(([127, 0, 0, 1], 3000)),
+        };
+        let metrics_addr = match var("SWITCHBOARD_METRICS_ADDR") {
+            Some(v) => Some(v.parse().map_err(|_| {
+                ConfigError::new(
+                    "SWITCHBOARD_METRICS_ADDR",
+                    format!("{v:?} is not a host:port address"),
+                )
+            })?),
+            None => None,
         };
 
         let database = parse_database_url(
@@ -396,6 +408,7 @@ impl Config {
 
         Ok(Self {
             site_addr,
+            metrics_addr,
             admin,
             public_url,
             session_lifetime: Duration::from_secs(session_hours as u64 * 3600),

@@ -108,6 +108,7 @@ async fn run_claimed(state: &AppState, job: &Job) {
         JobKind::Send => crate::outbound::dispatch::run_job(state, job).await,
         JobKind::Wake => crate::workflow::run_wake_job(state, job).await,
     };
+    state.metrics.job(job.kind.as_str(), result.is_ok());
     if let Err(e) = result {
         let wait = failure_backoff(job.claims);
         tracing::warn!(kind = job.kind.as_str(), key = %job.key, claims = job.claims,

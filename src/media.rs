@@ -55,7 +55,12 @@ pub async fn run_job(state: &AppState, job: &Job) -> StoreResult<()> {
             "older than the 7 days WhatsApp keeps media; ask the customer to send it again".into(),
         ))
     } else {
-        download(state, &m).await
+        let started = std::time::Instant::now();
+        let got = download(state, &m).await;
+        state
+            .metrics
+            .observe(crate::context::metrics::Stage::Media, started.elapsed());
+        got
     };
     match outcome {
         Ok((size, mime)) => {

@@ -4,6 +4,7 @@
 
 pub mod catalog;
 pub mod error;
+pub mod metrics;
 pub mod presence;
 pub mod principal;
 pub mod ratelimit;

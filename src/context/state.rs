@@ -43,6 +43,8 @@ pub struct Inner {
     pub templates: Catalog,
     /// Users with a socket open here (for auto-assignment).
     pub presence: super::presence::Presence,
+    /// What `GET /metrics` reports.
+    pub metrics: super::metrics::Metrics,
 }
 
 impl AppState {

@@ -4,6 +4,7 @@
 
 pub mod auth;
 pub mod media;
+pub mod metrics;
 pub mod render;
 pub mod sim;
 pub mod uploads;

@@ -6,6 +6,7 @@
 //! idempotent. The kept body is also replayed at start-up if the process died mid-way.
 
 use std::collections::HashMap;
+use std::time::Instant;
 
 use axum::body::Bytes;
 use axum::extract::{Query, State};
@@ -16,6 +17,7 @@ use subtle::ConstantTimeEq;
 
 use crate::context::AppError;
 use crate::context::AppState;
+use crate::context::metrics::Stage;
 use crate::store::{DynStore, WebhookState};
 use crate::whatsapp::ingest::{IngestError, Summary, ingest};
 use crate::whatsapp::{signature, wire};
@@ -77,8 +79,11 @@ pub async fn receive(
         .get("x-hub-signature-256")
         .and_then(|v| v.to_str().ok())
         .map(str::to_string);
+    let started = Instant::now();
     check_signature(&state, &body, header).await?;
+    state.metrics.observe(Stage::Verify, started.elapsed());
 
+    let started = Instant::now();
     let id = hex::encode(Sha256::digest(&body));
     match state.store.save_webhook(&id, &body).await? {
         WebhookState::Done => {
@@ -88,6 +93,7 @@ pub async fn receive(
         WebhookState::New | WebhookState::Pending => {}
     }
     let summary = process(&state.store, &id, &body).await?;
+    state.metrics.observe(Stage::Commit, started.elapsed());
     if summary.media_queued > 0 {
         state.jobs.notify_one();
     }

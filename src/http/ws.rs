@@ -31,6 +31,7 @@ use crate::accounts::auth;
 use crate::context::AppError;
 use crate::context::AppState;
 use crate::context::Principal;
+use crate::context::metrics::Stage;
 use crate::model::{CLOSE_SIGNED_OUT, CLOSE_TOO_SLOW, ControlFrame, EventFrame};
 use crate::store::Scope;
 
@@ -136,6 +137,7 @@ async fn serve(
     since: Option<i64>,
 ) {
     let user_id = principal.user.id.clone();
+    let _counted = state.metrics.socket_opened();
     state.presence.join(&state.store, &user_id).await;
     let mut session = Session {
         scope: principal.scope,
@@ -269,7 +271,7 @@ impl Session {
                         Err(RecvError::Lagged(_)) => return Err(End::TooSlow),
                         Err(RecvError::Closed) => return Err(End::Shutdown),
                     };
-                    within_send_timeout(self.write_live(sink, &mut live, batch, &mut seen))
+                    within_send_timeout(self.write_live(sink, state, &mut live, batch, &mut seen))
                         .await?;
                 }
                 incoming = sink.recv() => match incoming {
@@ -307,11 +309,14 @@ impl Session {
     async fn write_live(
         &mut self,
         sink: &mut WebSocket,
+        state: &AppState,
         live: &mut broadcast::Receiver<Batch>,
         mut batch: Batch,
         seen: &mut i64,
     ) -> Result<(), End> {
         let mut wrote = false;
+        // The oldest event in this write: its wait is the fan-out latency.
+        let mut oldest: Option<std::time::Instant> = None;
         for _ in 0..BATCHES_PER_FLUSH {
             for e in batch.iter() {
                 if e.resync {
@@ -333,6 +338,7 @@ impl Session {
                     let frame = self.event_frame(e.seq, &e.frame);
                     sink.feed(frame).await.map_err(|_| End::PeerGone)?;
                     wrote = true;
+                    oldest.get_or_insert(e.taken);
                 }
             }
             batch = match live.try_recv() {
@@ -344,6 +350,9 @@ impl Session {
         }
         if wrote {
             sink.flush().await.map_err(|_| End::PeerGone)?;
+        }
+        if let Some(taken) = oldest {
+            state.metrics.observe(Stage::Fanout, taken.elapsed());
         }
         Ok(())
     }

@@ -110,10 +110,16 @@ async fn attempt(state: &AppState, id: &str, done: i64) -> StoreResult<Message> 
             return fail(state, &m, "This message cannot be sent", Some(reason)).await;
         }
     };
+    let started = std::time::Instant::now();
     let result = state
         .cloud
         .send(&token, &inbox.phone_number_id, &body)
         .await;
+    let outcome = match &result {
+        Ok(_) => "ok".to_string(),
+        Err(e) => e.to_info().code.to_string(),
+    };
+    state.metrics.send(&outcome, started.elapsed());
     match result {
         Ok(response) => {
             store.finish_job(JobKind::Send, id).await?;
@@ -266,6 +272,7 @@ async fn handle_error(
             tracing::warn!(message = %m.id, code = info.code, attempt = made, wait_ms = wait.as_millis() as u64,
                 error = %e, "send: transient failure; will retry");
             schedule(state, &m.id, at, made).await?;
+            state.metrics.retry();
             if info.code == 130429 {
                 hold(state, &m.inbox_id, at).await?;
             }

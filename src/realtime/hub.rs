@@ -31,6 +31,8 @@ pub struct LiveEvent {
     pub frame: Utf8Bytes,
     /// Not an event: every socket must tell its client to reload (`resync` at `seq`).
     pub resync: bool,
+    /// When the hub took it from the store (for the fan-out latency).
+    pub taken: Instant,
 }
 
 impl From<&Event> for LiveEvent {
@@ -40,6 +42,7 @@ impl From<&Event> for LiveEvent {
             inbox_id: e.inbox_id.clone(),
             frame: e.frame_json().into(),
             resync: false,
+            taken: Instant::now(),
         }
     }
 }
@@ -245,6 +248,7 @@ impl Hub {
                 .to_json()
                 .into(),
                 resync: true,
+                taken: Instant::now(),
             };
             let _ = self.inner.tx.send(Arc::new(vec![resync]));
         }

@@ -63,6 +63,8 @@ fn reason(e: &StoreError) -> String {
 /// A started server. Dropping it does not stop it; call [`Running::stop`].
 pub struct Running {
     pub addr: SocketAddr,
+    /// Where `GET /metrics` is served, if `SWITCHBOARD_METRICS_ADDR` is set.
+    pub metrics_addr: Option<SocketAddr>,
     pub state: AppState,
     server: JoinHandle<std::io::Result<()>>,
 }
@@ -285,6 +287,7 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         send_throttle: Default::default(),
         templates: Default::default(),
         presence: Default::default(),
+        metrics: Default::default(),
     });
 
     tokio::spawn(replay_unfinished_webhooks(state.clone()));
@@ -294,6 +297,10 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
     tokio::spawn(crate::context::presence::beat(state.clone()));
     crate::uploads::start_sweeper(state.clone());
 
+    let metrics_addr = match state.config.metrics_addr {
+        Some(at) => Some(serve_metrics(at, state.clone()).await?),
+        None => None,
+    };
     let app = router(state.clone());
     let server = tokio::spawn(
         axum::serve(
@@ -313,9 +320,27 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
     );
     Ok(Running {
         addr,
+        metrics_addr,
         state,
         server,
     })
+}
+
+/// The metrics listener, apart from the app's so it can be bound where only Prometheus
+/// reaches. Returns the address it is bound to.
+async fn serve_metrics(at: SocketAddr, state: AppState) -> Result<SocketAddr, StartError> {
+    let bind = |source| StartError::Bind { addr: at, source };
+    let listener = TcpListener::bind(at).await.map_err(bind)?;
+    let addr = listener.local_addr().map_err(bind)?;
+    let shutdown = state.shutdown.clone();
+    let app = crate::http::metrics::routes(state);
+    tokio::spawn(
+        axum::serve(listener, app)
+            .with_graceful_shutdown(shutdown.cancelled_owned())
+            .into_future(),
+    );
+    tracing::info!(url = %format!("http://{}/metrics", loopback(addr)), "metrics are served");
+    Ok(addr)
 }
 
 /// Every route the app serves.
@@ -327,7 +352,11 @@ pub fn router(state: AppState) -> Router {
             "/webhook",
             get(webhook::verify)
                 .post(webhook::receive)
-                .layer(DefaultBodyLimit::max(webhook::MAX_BODY)),
+                .layer(DefaultBodyLimit::max(webhook::MAX_BODY))
+                .layer(middleware::from_fn_with_state(
+                    state.clone(),
+                    crate::http::metrics::count_webhooks,
+                )),
         )
         .route("/ws", get(ws::handler))
         .route("/media/{message_id}", get(crate::http::media::serve))

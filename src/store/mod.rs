@@ -598,6 +598,9 @@ pub trait JobStore: Send + Sync + 'static {
     /// Jobs due at `now` (Unix ms), soonest first.
     async fn due_jobs(&self, now: i64, limit: usize) -> StoreResult<Vec<Job>>;
 
+    /// How many jobs are due at `now` and not claimed (a claim moves a job's due time on).
+    async fn count_due_jobs(&self, now: i64) -> StoreResult<u64>;
+
     /// Claims up to `limit` jobs of `kind` due at `now` for `owner`, soonest first. Each
     /// claim is atomic: the job's due time moves to `now + lease_ms` (its lease) in the
     /// same write that picks it, so no other instance sees it due until the lease runs

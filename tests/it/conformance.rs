@@ -960,6 +960,8 @@ pub async fn jobs_come_due_in_order_and_finish(store: DynStore) {
         due.iter().map(|j| j.key.as_str()).collect::<Vec<_>>(),
         ["a", "b"]
     );
+    assert_eq!(store.count_due_jobs(500).await.unwrap(), 2);
+    assert_eq!(store.count_due_jobs(50).await.unwrap(), 0);
     // Rescheduling replaces, it does not add.
     store
         .schedule_job(Job {

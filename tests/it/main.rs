@@ -9,6 +9,7 @@ mod golden;
 mod holes;
 mod http;
 mod layers;
+mod metrics;
 mod mongo_app;
 mod parser_props;
 mod realtime;

@@ -58,6 +58,14 @@ impl TestApp {
         app
     }
 
+    /// Starts a server on a fresh SQLite file with these extra settings.
+    pub async fn start_with(extra: &[(&str, &str)]) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let mut app = Self::start_on(&dir.path().join("switchboard.db"), extra).await;
+        app._dir = Some(dir);
+        app
+    }
+
     /// Starts a server on MongoDB at `url`.
     pub async fn start_on_mongo(url: &str) -> Self {
         let dir = tempfile::tempdir().unwrap();

@@ -72,6 +72,13 @@ impl JobStore for MongoStore {
         Ok(docs.iter().filter_map(job_from_doc).collect())
     }
 
+    async fn count_due_jobs(&self, now: i64) -> StoreResult<u64> {
+        self.coll("jobs")
+            .count_documents(doc! { "due_at": { "$lte": now } })
+            .await
+            .map_err(map_err)
+    }
+
     async fn claim_jobs(
         &self,
         kind: JobKind,

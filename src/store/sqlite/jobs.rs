@@ -74,6 +74,16 @@ impl JobStore for SqliteStore {
         .await
     }
 
+    async fn count_due_jobs(&self, now: i64) -> StoreResult<u64> {
+        self.read(move |c| {
+            c.prepare_cached("SELECT COUNT(*) FROM jobs WHERE due_at <= ?1")
+                .and_then(|mut s| s.query_row(params![now], |r| r.get::<_, i64>(0)))
+                .map(|n| n.max(0) as u64)
+                .map_err(map_err)
+        })
+        .await
+    }
+
     async fn claim_jobs(
         &self,
         kind: JobKind,

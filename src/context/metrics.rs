@@ -1,0 +1,258 @@
+//! What an operator scrapes at `SWITCHBOARD_METRICS_ADDR` (`GET /metrics`): the latency of
+//! each stage of the data path, what came in and went out, and the gauges that say whether
+//! the instance is keeping up. Names are fixed by the contract ("Operations").
+//!
+//! Each server owns its registry (not a process-wide one), so several servers in one
+//! process (the integration tests) count apart.
+
+use std::time::Duration;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+/// A stage of the data path, timed into `switchboard_stage_seconds{stage}`.
+#[derive(Debug, Clone, Copy)]
+pub enum Stage {
+    /// The webhook's signature check.
+    Verify,
+    /// A webhook body kept and applied to the store (before the 200).
+    Commit,
+    /// An event seen by the hub until its frame is flushed to a socket.
+    Fanout,
+    /// One call to Meta's send API.
+    Send,
+    /// One media download from Meta.
+    Media,
+    /// One delivery to a subscriber's URL.
+    OutgoingWebhook,
+}
+
+impl Stage {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Verify => "verify",
+            Self::Commit => "commit",
+            Self::Fanout => "fanout",
+            Self::Send => "send",
+            Self::Media => "media",
+            Self::OutgoingWebhook => "outgoing_webhook",
+        }
+    }
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct StageLabel {
+    stage: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OutcomeLabel {
+    outcome: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct JobLabel {
+    kind: &'static str,
+    outcome: &'static str,
+}
+
+/// How a webhook POST ended, by the status it got.
+pub fn webhook_outcome(status: u16) -> &'static str {
+    match status {
+        200..=299 => "ok",
+        401 | 403 => "bad_signature",
+        413 => "too_large",
+        400..=499 => "bad_json",
+        _ => "unavailable",
+    }
+}
+
+pub struct Metrics {
+    registry: Registry,
+    webhooks: Family<OutcomeLabel, Counter>,
+    stages: Family<StageLabel, Histogram, fn() -> Histogram>,
+    sends: Family<OutcomeLabel, Counter>,
+    retries: Counter,
+    jobs: Family<JobLabel, Counter>,
+    sockets_open: Gauge,
+    jobs_due: Gauge,
+    event_log_head: Gauge,
+    paused_inboxes: Gauge,
+}
+
+/// Keeps a socket counted in `switchboard_sockets_open` while it lives.
+pub struct OpenSocket(Gauge);
+
+impl Drop for OpenSocket {
+    fn drop(&mut self) {
+        self.0.dec();
+    }
+}
+
+fn stage_histogram() -> Histogram {
+    // 0.5 ms … 16 s: from a signature check to a slow media download.
+    Histogram::new(exponential_buckets(0.0005, 2.0, 16))
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        let mut registry = Registry::with_prefix("switchboard");
+        let webhooks = Family::<OutcomeLabel, Counter>::default();
+        registry.register(
+            "webhooks",
+            "Webhook POSTs by outcome (ok, bad_signature, too_large, bad_json, unavailable)",
+            webhooks.clone(),
+        );
+        let stages = Family::<StageLabel, Histogram, fn() -> Histogram>::new_with_constructor(
+            stage_histogram,
+        );
+        registry.register(
+            "stage_seconds",
+            "Latency of each stage of the data path",
+            stages.clone(),
+        );
+        let sends = Family::<OutcomeLabel, Counter>::default();
+        registry.register(
+            "sends",
+            "Calls to Meta's send API by outcome: ok, or Meta's error code",
+            sends.clone(),
+        );
+        let retries = Counter::default();
+        registry.register(
+            "send_retries",
+            "Sends scheduled again after a transient failure",
+            retries.clone(),
+        );
+        let jobs = Family::<JobLabel, Counter>::default();
+        registry.register(
+            "jobs",
+            "Claimed jobs run, by kind and outcome",
+            jobs.clone(),
+        );
+        let sockets_open = Gauge::default();
+        registry.register(
+            "sockets_open",
+            "WebSockets open on this instance",
+            sockets_open.clone(),
+        );
+        let jobs_due = Gauge::default();
+        registry.register(
+            "jobs_due",
+            "Jobs due now and not claimed (all instances)",
+            jobs_due.clone(),
+        );
+        let event_log_head = Gauge::default();
+        registry.register(
+            "event_log_head",
+            "The newest event's seq in the log",
+            event_log_head.clone(),
+        );
+        let paused_inboxes = Gauge::default();
+        registry.register(
+            "paused_inboxes",
+            "Inboxes whose sending is paused (a rejected token)",
+            paused_inboxes.clone(),
+        );
+        Self {
+            registry,
+            webhooks,
+            stages,
+            sends,
+            retries,
+            jobs,
+            sockets_open,
+            jobs_due,
+            event_log_head,
+            paused_inboxes,
+        }
+    }
+}
+
+impl Metrics {
+    pub fn webhook(&self, outcome: &str) {
+        self.webhooks
+            .get_or_create(&OutcomeLabel {
+                outcome: outcome.to_string(),
+            })
+            .inc();
+    }
+
+    pub fn observe(&self, stage: Stage, took: Duration) {
+        self.stages
+            .get_or_create(&StageLabel {
+                stage: stage.as_str(),
+            })
+            .observe(took.as_secs_f64());
+    }
+
+    /// A send call ended: `ok`, or Meta's error code (`0` when there was no answer).
+    pub fn send(&self, outcome: &str, took: Duration) {
+        self.observe(Stage::Send, took);
+        self.sends
+            .get_or_create(&OutcomeLabel {
+                outcome: outcome.to_string(),
+            })
+            .inc();
+    }
+
+    /// A socket opened; it counts as open until the guard is dropped, however it ends.
+    pub fn socket_opened(&self) -> OpenSocket {
+        self.sockets_open.inc();
+        OpenSocket(self.sockets_open.clone())
+    }
+
+    pub fn retry(&self) {
+        self.retries.inc();
+    }
+
+    pub fn job(&self, kind: &'static str, ok: bool) {
+        let outcome = if ok { "ok" } else { "error" };
+        self.jobs.get_or_create(&JobLabel { kind, outcome }).inc();
+    }
+
+    /// The text exposition, with the store-wide gauges as just read.
+    pub fn render(&self, jobs_due: i64, event_log_head: i64, paused_inboxes: i64) -> String {
+        self.jobs_due.set(jobs_due);
+        self.event_log_head.set(event_log_head);
+        self.paused_inboxes.set(paused_inboxes);
+        let mut out = String::new();
+        // Writing into a String cannot fail.
+        let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_exposition_names_every_metric_the_contract_lists() {
+        let m = Metrics::default();
+        m.webhook("ok");
+        m.observe(Stage::Verify, Duration::from_millis(2));
+        let text = m.render(3, 42, 0);
+        for name in [
+            "switchboard_webhooks_total{outcome=\"ok\"} 1",
+            "switchboard_stage_seconds_count{stage=\"verify\"} 1",
+            "switchboard_sockets_open 0",
+            "switchboard_jobs_due 3",
+            "switchboard_event_log_head 42",
+        ] {
+            assert!(text.contains(name), "{name} missing from\n{text}");
+        }
+    }
+
+    #[test]
+    fn webhook_statuses_map_to_the_contracts_outcomes() {
+        assert_eq!(webhook_outcome(200), "ok");
+        assert_eq!(webhook_outcome(401), "bad_signature");
+        assert_eq!(webhook_outcome(413), "too_large");
+        assert_eq!(webhook_outcome(400), "bad_json");
+        assert_eq!(webhook_outcome(503), "unavailable");
+    }
+}
