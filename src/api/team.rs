@@ -8,8 +8,8 @@ use leptos::server_fn::codec::Json;
 
 use crate::error::ApiError;
 use crate::model::{
-    Activity, ContactEntry, ContactPage, Conversation, Message, Outgoing, StartedConversation,
-    UserRef,
+    Activity, CannedResponse, CannedResponses, ContactEntry, ContactPage, Conversation, Message,
+    Outgoing, StartedConversation, UserRef,
 };
 
 /// Starts a conversation with a phone number (any common format) in an inbox, or goes on
@@ -171,4 +171,47 @@ pub async fn update_contact(
         opted_out,
     };
     Ok(crate::workflow::update_contact(&state, &principal, &contact_id, update).await?)
+}
+
+/// The canned responses the caller may use (global ones and their inboxes'), by shortcut.
+#[server(endpoint = "list_canned_responses", input = Json, output = Json)]
+pub async fn list_canned_responses() -> Result<CannedResponses, ApiError> {
+    use super::ctx;
+    let state = ctx::state()?;
+    let principal = ctx::principal()?;
+    let responses = crate::canned::list(&state, &principal).await?;
+    Ok(CannedResponses { responses })
+}
+
+/// Creates a canned response, or changes the one with `id`. `shortcut` is 1–32 letters,
+/// digits, `-` or `_` (a leading `/` is dropped) and unique (409); `inbox_id` keeps it to
+/// one inbox, without it every inbox has it and only admins may change it.
+#[server(endpoint = "save_canned_response", input = Json, output = Json)]
+pub async fn save_canned_response(
+    #[server(default)] id: Option<String>,
+    shortcut: String,
+    text: String,
+    #[server(default)] inbox_id: Option<String>,
+) -> Result<CannedResponse, ApiError> {
+    use super::ctx;
+    let state = ctx::state()?;
+    let principal = ctx::principal()?;
+    Ok(crate::canned::save(
+        &state,
+        &principal,
+        id.as_deref(),
+        &shortcut,
+        &text,
+        inbox_id.as_deref(),
+    )
+    .await?)
+}
+
+/// Removes a canned response the caller may change.
+#[server(endpoint = "delete_canned_response", input = Json, output = Json)]
+pub async fn delete_canned_response(id: String) -> Result<(), ApiError> {
+    use super::ctx;
+    let state = ctx::state()?;
+    let principal = ctx::principal()?;
+    Ok(crate::canned::delete(&state, &principal, &id).await?)
 }

@@ -5,6 +5,7 @@
 //! One file per concept; everything is re-exported here, so callers name `model::X`.
 
 mod account;
+mod canned;
 mod content;
 mod conversation;
 mod frame;
@@ -14,6 +15,7 @@ mod status;
 mod template;
 
 pub use account::*;
+pub use canned::*;
 pub use content::*;
 pub use conversation::*;
 pub use frame::*;

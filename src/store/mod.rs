@@ -20,8 +20,8 @@ use serde_json::value::RawValue;
 use tokio::sync::Notify;
 
 use crate::model::{
-    Activity, ApiTokenInfo, ContactEntry, Conversation, Cursor, Details, Direction, ErrorInfo,
-    EventFrame, Message, MessageKind, MessagePage, Role, User, UserRef,
+    Activity, ApiTokenInfo, CannedResponse, ContactEntry, Conversation, Cursor, Details, Direction,
+    ErrorInfo, EventFrame, Message, MessageKind, MessagePage, Role, User, UserRef,
 };
 
 pub type StoreResult<T> = Result<T, StoreError>;
@@ -583,6 +583,15 @@ pub trait WorkflowStore: Send + Sync + 'static {
 
     /// The next number of a named sequence (1, 2, 3, …), atomically across instances.
     async fn next_in_sequence(&self, name: &str) -> StoreResult<i64>;
+
+    /// Every canned response, by shortcut.
+    async fn canned_responses(&self) -> StoreResult<Vec<CannedResponse>>;
+
+    /// Inserts it, or replaces the one with its id; `Conflict` if another has its shortcut.
+    async fn put_canned_response(&self, response: &CannedResponse) -> StoreResult<()>;
+
+    /// Removes it; says whether it was there.
+    async fn delete_canned_response(&self, id: &str) -> StoreResult<bool>;
 }
 
 /// Background jobs (media downloads, sends), claimed atomically so that several instances

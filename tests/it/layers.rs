@@ -16,7 +16,7 @@ const FLOORS: &[(&str, &[&str])] = &[
     (
         "services",
         &[
-            "accounts", "outbound", "media", "uploads", "workflow", "jobs",
+            "accounts", "outbound", "media", "uploads", "workflow", "jobs", "canned",
         ],
     ),
     ("HTTP adapters", &["http", "api"]),

@@ -1,6 +1,7 @@
 //! Integration tests: the real server, real HTTP and WebSocket, a temporary SQLite file.
 //! One binary, so the crate links once.
 
+mod canned;
 mod cli;
 mod cloud_api;
 mod conformance;

@@ -9,7 +9,7 @@ use switchboard::model::{
 };
 use switchboard::store::{
     ContactFilter, ContactUpdate, ConversationFilter, DynStore, EventKind, JobKind, NewOutbound,
-    Scope, TextQuery, WorkflowChange, change_conversation, now_ms,
+    Scope, StoreError, TextQuery, WorkflowChange, change_conversation, now_ms,
 };
 
 use crate::conformance::{conversation, inbound, inbox};
@@ -610,6 +610,52 @@ pub async fn round_robin_spreads_twenty_simultaneous_chats_seven_seven_six_over_
     assert!(auto_assign(&store, &owned, now).await.unwrap().is_none());
 }
 
+pub async fn canned_responses_keep_one_shortcut_each_and_are_replaced_by_id(store: DynStore) {
+    use switchboard::model::CannedResponse;
+    let r = |id: &str, shortcut: &str, inbox: Option<&str>| CannedResponse {
+        id: id.into(),
+        shortcut: shortcut.into(),
+        text: format!("text of {shortcut}"),
+        inbox_id: inbox.map(str::to_string),
+    };
+    store
+        .put_canned_response(&r("1", "thanks", None))
+        .await
+        .unwrap();
+    store
+        .put_canned_response(&r("2", "hours", Some("inbox-a")))
+        .await
+        .unwrap();
+    // Another response may not take a shortcut in use, in any inbox.
+    let clash = store
+        .put_canned_response(&r("3", "thanks", Some("inbox-b")))
+        .await;
+    assert!(matches!(clash, Err(StoreError::Conflict(_))), "{clash:?}");
+    // The same id replaces: a new shortcut and text, and the old shortcut is free again.
+    store
+        .put_canned_response(&r("1", "thank-you", None))
+        .await
+        .unwrap();
+    store
+        .put_canned_response(&r("3", "thanks", None))
+        .await
+        .unwrap();
+    let all = store.canned_responses().await.unwrap();
+    let shortcuts: Vec<_> = all
+        .iter()
+        .map(|r| (r.id.as_str(), r.shortcut.as_str()))
+        .collect();
+    assert_eq!(
+        shortcuts,
+        [("2", "hours"), ("1", "thank-you"), ("3", "thanks")]
+    );
+    assert_eq!(all[0].inbox_id.as_deref(), Some("inbox-a"));
+    assert_eq!(all[1].text, "text of thank-you");
+    assert!(store.delete_canned_response("2").await.unwrap());
+    assert!(!store.delete_canned_response("2").await.unwrap());
+    assert_eq!(store.canned_responses().await.unwrap().len(), 2);
+}
+
 macro_rules! workflow_conformance {
     ($backend:ident, $open:expr) => {
         mod $backend {
@@ -623,6 +669,7 @@ macro_rules! workflow_conformance {
                 opening_a_conversation_finds_or_creates_it_and_moves_it_up,
                 contacts_list_search_and_update_and_their_conversation_follows,
                 round_robin_spreads_twenty_simultaneous_chats_seven_seven_six_over_online_members,
+                canned_responses_keep_one_shortcut_each_and_are_replaced_by_id,
             );
         }
     };

@@ -49,6 +49,10 @@ impl MongoStore {
         };
         let plan: Vec<(&str, Vec<IndexModel>)> = vec![
             (
+                "canned_responses",
+                vec![unique(doc! { "shortcut": 1 }, "by_shortcut")],
+            ),
+            (
                 "inboxes",
                 vec![unique(doc! { "phone_number_id": 1 }, "by_phone_number_id")],
             ),

@@ -41,9 +41,9 @@ use super::{
 };
 use crate::model::ApiTokenInfo;
 use crate::model::{
-    Activity, Contact, ContactEntry, Conversation, ConversationStatus, Cursor, Details, Direction,
-    ErrorInfo, Message, MessageKind, MessagePage, MessagePreview, MessageStatus, Role, UNREAD_CAP,
-    User, UserRef, View,
+    Activity, CannedResponse, Contact, ContactEntry, Conversation, ConversationStatus, Cursor,
+    Details, Direction, ErrorInfo, Message, MessageKind, MessagePage, MessagePreview,
+    MessageStatus, Role, UNREAD_CAP, User, UserRef, View,
 };
 use docs::*;
 use workflow::*;

@@ -243,6 +243,53 @@ impl WorkflowStore for MongoStore {
         Ok(docs.iter().filter_map(|d| opt_string(d, "_id")).collect())
     }
 
+    async fn canned_responses(&self) -> StoreResult<Vec<CannedResponse>> {
+        let docs = self
+            .find_all(
+                "canned_responses",
+                doc! {},
+                Some(doc! { "shortcut": 1 }),
+                None,
+            )
+            .await?;
+        docs.iter()
+            .map(|d| {
+                Ok(CannedResponse {
+                    id: string(d, "_id")?,
+                    shortcut: string(d, "shortcut")?,
+                    text: string(d, "text")?,
+                    inbox_id: opt_string(d, "inbox_id"),
+                })
+            })
+            .collect()
+    }
+
+    async fn put_canned_response(&self, r: &CannedResponse) -> StoreResult<()> {
+        // A replace, not a field update: a unique-index clash on `shortcut` fails it whole.
+        self.coll("canned_responses")
+            .replace_one(
+                doc! { "_id": &r.id },
+                doc! {
+                    "_id": &r.id,
+                    "shortcut": &r.shortcut,
+                    "text": &r.text,
+                    "inbox_id": r.inbox_id.as_deref(),
+                },
+            )
+            .upsert(true)
+            .await
+            .map(|_| ())
+            .map_err(map_err)
+    }
+
+    async fn delete_canned_response(&self, id: &str) -> StoreResult<bool> {
+        self.coll("canned_responses")
+            .delete_one(doc! { "_id": id })
+            .await
+            .map(|r| r.deleted_count > 0)
+            .map_err(map_err)
+    }
+
     async fn next_in_sequence(&self, name: &str) -> StoreResult<i64> {
         self.next(&format!("sequence:{name}"), 1).await
     }

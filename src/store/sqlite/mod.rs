@@ -34,9 +34,9 @@ use super::{
     StoredWebhook, UserUpdate, WebhookState, WorkflowStore, new_id, now_ms, pause_key, to_json,
 };
 use crate::model::{
-    Activity, ApiTokenInfo, Contact, ContactEntry, Conversation, ConversationStatus, Cursor,
-    Details, Direction, ErrorInfo, Message, MessageKind, MessagePage, MessagePreview,
-    MessageStatus, Role, UNREAD_CAP, User, UserRef, View,
+    Activity, ApiTokenInfo, CannedResponse, Contact, ContactEntry, Conversation,
+    ConversationStatus, Cursor, Details, Direction, ErrorInfo, Message, MessageKind, MessagePage,
+    MessagePreview, MessageStatus, Role, UNREAD_CAP, User, UserRef, View,
 };
 use jobs::*;
 use rows::*;

@@ -2,7 +2,7 @@
 
 use super::*;
 
-pub(super) const SCHEMA_VERSION: i64 = 6;
+pub(super) const SCHEMA_VERSION: i64 = 7;
 pub(super) fn migrate(conn: &Connection) -> StoreResult<()> {
     let version: i64 = conn
         .query_row("PRAGMA user_version", [], |r| r.get(0))
@@ -30,9 +30,24 @@ pub(super) fn migrate(conn: &Connection) -> StoreResult<()> {
     if version < 6 {
         conn.execute_batch(SCHEMA_V6).map_err(map_err)?;
     }
+    if version < 7 {
+        conn.execute_batch(SCHEMA_V7).map_err(map_err)?;
+    }
     Ok(())
 }
 
+/// Canned responses: a shortcut names one response across every inbox.
+pub(super) const SCHEMA_V7: &str = r#"
+BEGIN;
+CREATE TABLE canned_responses (
+    id TEXT PRIMARY KEY,
+    shortcut TEXT NOT NULL UNIQUE,
+    text TEXT NOT NULL,
+    inbox_id TEXT
+);
+PRAGMA user_version = 7;
+COMMIT;
+"#;
 /// Who is online (for auto-assignment): a socket's user, last seen at.
 pub(super) const SCHEMA_V6: &str = r#"
 BEGIN;

@@ -203,6 +203,55 @@ impl WorkflowStore for SqliteStore {
         .await
     }
 
+    async fn canned_responses(&self) -> StoreResult<Vec<CannedResponse>> {
+        self.read(move |c| {
+            c.prepare_cached(
+                "SELECT id, shortcut, text, inbox_id FROM canned_responses ORDER BY shortcut",
+            )
+            .and_then(|mut s| {
+                s.query_map([], |r| {
+                    Ok(CannedResponse {
+                        id: r.get(0)?,
+                        shortcut: r.get(1)?,
+                        text: r.get(2)?,
+                        inbox_id: r.get(3)?,
+                    })
+                })?
+                .collect()
+            })
+            .map_err(map_err)
+        })
+        .await
+    }
+
+    async fn put_canned_response(&self, response: &CannedResponse) -> StoreResult<()> {
+        let r = response.clone();
+        self.write(move |tx| {
+            tx.conn
+                .execute(
+                    "INSERT INTO canned_responses (id, shortcut, text, inbox_id) \
+                     VALUES (?1, ?2, ?3, ?4) ON CONFLICT (id) DO UPDATE SET \
+                     shortcut = excluded.shortcut, text = excluded.text, \
+                     inbox_id = excluded.inbox_id",
+                    params![r.id, r.shortcut, r.text, r.inbox_id],
+                )
+                .map_err(map_err)?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn delete_canned_response(&self, id: &str) -> StoreResult<bool> {
+        let id = id.to_string();
+        self.write(move |tx| {
+            tx.conn
+                .execute("DELETE FROM canned_responses WHERE id = ?1", [id])
+                .map(|n| n > 0)
+                .map_err(map_err)
+        })
+        .await
+    }
+
     async fn next_in_sequence(&self, name: &str) -> StoreResult<i64> {
         let key = format!("sequence:{name}");
         self.write(move |tx| {
