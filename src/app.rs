@@ -45,6 +45,7 @@ pub fn App() -> impl IntoView {
                     <Route path=StaticSegment("admin") view=AdminPage/>
                     <Route path=StaticSegment("new") view=crate::ui::new_conversation::NewConversation/>
                     <Route path=StaticSegment("contacts") view=crate::ui::contacts::ContactsPage/>
+                    <Route path=StaticSegment("canned") view=crate::ui::canned::CannedPage/>
                 </ParentRoute>
             </Routes>
         </Router>

@@ -271,6 +271,15 @@ fn Composer(conversation_id: String, conversation: Memo<Option<Conversation>>) -
     };
     let too_long = move || text.read().chars().count() > crate::model::MAX_TEXT_LEN;
     let send_on_enter = send.clone();
+    // `/shortcut`: a canned response, its placeholders filled for this contact.
+    let canned = super::canned::CannedPicker::new();
+    let offered = Signal::derive(move || canned.suggestions(&text.read()));
+    let use_canned = move |r: crate::model::CannedResponse| {
+        let contact = conversation
+            .with_untracked(|c| c.as_ref().map(|c| c.contact.display_name()))
+            .unwrap_or_default();
+        text.set(super::canned::fill(&r, &contact));
+    };
     // The file being uploaded, and why the last one was refused.
     let upload = {
         let conversation_id = conversation_id.clone();
@@ -390,18 +399,32 @@ fn Composer(conversation_id: String, conversation: Memo<Option<Conversation>>) -
                                 }
                                 prop:value=move || text.get()
                                 on:input=move |ev| {
-                                    text.set(event_target_value(&ev));
+                                    let typed = event_target_value(&ev);
+                                    canned.typed(&typed);
+                                    text.set(typed);
                                     if !noting.get_untracked() {
                                         typing();
                                     }
                                 }
                                 on:keydown=move |ev| {
-                                    if ev.key() == "Enter" && !ev.shift_key() && !ev.is_composing() {
+                                    if ev.is_composing() {
+                                        return;
+                                    }
+                                    let (handled, chosen) = canned.key(&ev.key(), &offered.get_untracked());
+                                    if handled {
+                                        ev.prevent_default();
+                                        if let Some(r) = chosen {
+                                            use_canned(r);
+                                        }
+                                        return;
+                                    }
+                                    if ev.key() == "Enter" && !ev.shift_key() {
                                         ev.prevent_default();
                                         send_on_enter();
                                     }
                                 }
                             ></textarea>
+                            <super::canned::CannedMenu shown=offered active=canned.active() pick=use_canned/>
                             <button type="submit" data-testid="send" disabled=too_long>
                                 {move || if noting.get() { "Add note" } else { "Send" }}
                             </button>

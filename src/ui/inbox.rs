@@ -99,6 +99,8 @@ fn InboxShell(me: Me, info: Resource<Result<ServerInfo, crate::error::ApiError>>
     // mid-stream. Only "Mine" needs it, in the browser.
     let me_id = me.user.id.clone();
     Effect::new(move |_| ctx.me.set(me_id.clone()));
+    // For what fills `{{agent.name}}` and picks a canned response's inbox.
+    provide_context(me.clone());
     view! {
         <div class="app">
             <header class="topbar">
@@ -198,6 +200,7 @@ fn UserMenu(me: Me) -> impl IntoView {
     view! {
         <nav class="user-menu" aria-label="Account">
             <A href="/contacts" attr:data-testid="contacts-link">"Contacts"</A>
+            <A href="/canned" attr:data-testid="canned-link">"Canned"</A>
             {is_admin.then(|| view! { <A href="/admin" attr:data-testid="admin-link">"Admin"</A> })}
             <span class="who" data-testid="signed-in-as" title=me.user.email.clone()>
                 {me.user.name.clone()}

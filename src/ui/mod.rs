@@ -2,6 +2,7 @@
 
 pub mod admin;
 pub mod bubble;
+pub mod canned;
 pub mod chat_box;
 pub mod contacts;
 pub mod controls;
