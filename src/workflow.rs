@@ -538,3 +538,53 @@ mod tests {
         assert!(ids("no one").is_empty());
     }
 }
+
+/// Messages the caller may see with every word of `query`, newest first, paged.
+pub async fn search_messages(
+    state: &AppState,
+    principal: &Principal,
+    query: &str,
+    inbox_id: Option<&str>,
+    before: Option<&str>,
+    limit: Option<u32>,
+) -> Result<crate::model::SearchPage, AppError> {
+    use crate::model::{Cursor, SearchPage, SearchResult, search_words, searchable_text, snippet};
+    let limit = page_limit(limit)?;
+    let words = search_words(query);
+    if words.is_empty() {
+        return Err(AppError::BadRequest(
+            "query needs at least one word (letters or digits)".into(),
+        ));
+    }
+    let inbox_id = inbox_id.map(str::trim).filter(|i| !i.is_empty());
+    if let Some(inbox) = inbox_id
+        && !principal.can_see(inbox)
+    {
+        return Err(AppError::NotFound("inbox"));
+    }
+    let before = match before.map(str::trim).filter(|b| !b.is_empty()) {
+        None => None,
+        Some(b) => Some(
+            Cursor::decode(b)
+                .ok_or_else(|| AppError::BadRequest(format!("{b:?} is not a search cursor")))?,
+        ),
+    };
+    let found = state
+        .store
+        .search_messages(&principal.scope, inbox_id, &words, before, limit + 1)
+        .await?;
+    let page = crate::model::MessagePage::from_overfetch(found, limit);
+    let results = page
+        .messages
+        .into_iter()
+        .map(|m| SearchResult {
+            conversation_id: m.conversation_id.clone(),
+            snippet: snippet(&searchable_text(&m), &words),
+            message: m,
+        })
+        .collect();
+    Ok(SearchPage {
+        results,
+        next: page.next,
+    })
+}

@@ -215,3 +215,26 @@ pub async fn delete_canned_response(id: String) -> Result<(), ApiError> {
     let principal = ctx::principal()?;
     Ok(crate::canned::delete(&state, &principal, &id).await?)
 }
+
+/// Messages (text, captions, file names, notes) the caller may see with every word of
+/// `query` at the start of a word, case and accents aside; newest first, paged by `next`.
+#[server(endpoint = "search_messages", input = Json, output = Json)]
+pub async fn search_messages(
+    query: String,
+    #[server(default)] inbox_id: Option<String>,
+    #[server(default)] before: Option<String>,
+    #[server(default)] limit: Option<u32>,
+) -> Result<crate::model::SearchPage, ApiError> {
+    use super::ctx;
+    let state = ctx::state()?;
+    let principal = ctx::principal()?;
+    Ok(crate::workflow::search_messages(
+        &state,
+        &principal,
+        &query,
+        inbox_id.as_deref(),
+        before.as_deref(),
+        limit,
+    )
+    .await?)
+}

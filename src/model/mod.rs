@@ -11,6 +11,7 @@ mod conversation;
 mod frame;
 mod message;
 mod outgoing;
+mod search;
 mod status;
 mod template;
 
@@ -21,6 +22,7 @@ pub use conversation::*;
 pub use frame::*;
 pub use message::*;
 pub use outgoing::*;
+pub use search::*;
 pub use status::*;
 pub use template::*;
 

@@ -584,6 +584,19 @@ pub trait WorkflowStore: Send + Sync + 'static {
     /// The next number of a named sequence (1, 2, 3, …), atomically across instances.
     async fn next_in_sequence(&self, name: &str) -> StoreResult<i64>;
 
+    /// Messages of the inboxes in `scope` (and of `inbox_id`, if given) with every one of
+    /// `words` at the start of a word of their text, caption or file name, case and
+    /// accents aside; deleted ones never. Newest first (timestamp, then seq), after
+    /// `before`, at most `limit`.
+    async fn search_messages(
+        &self,
+        scope: &Scope,
+        inbox_id: Option<&str>,
+        words: &[String],
+        before: Option<Cursor>,
+        limit: usize,
+    ) -> StoreResult<Vec<Message>>;
+
     /// Every canned response, by shortcut.
     async fn canned_responses(&self) -> StoreResult<Vec<CannedResponse>>;
 

@@ -15,6 +15,7 @@ mod mongo_app;
 mod parser_props;
 mod realtime;
 mod scenarios;
+mod search;
 mod security;
 mod send;
 mod socket;

@@ -610,6 +610,103 @@ pub async fn round_robin_spreads_twenty_simultaneous_chats_seven_seven_six_over_
     assert!(auto_assign(&store, &owned, now).await.unwrap().is_none());
 }
 
+pub async fn search_finds_every_word_at_a_word_start_whatever_accents_newest_first_in_scope(
+    store: DynStore,
+) {
+    use switchboard::model::{Cursor, Media, search_words};
+    let inbox = inbox(&store).await;
+    let c = conversation(&store, &inbox, "4470100").await;
+    let say = |wamid: &str, ts: i64, text: &str| {
+        let mut m = inbound(&inbox, wamid, "4470100", ts);
+        m.text = Some(text.into());
+        m
+    };
+    let texts = [
+        ("w1", 2_000, "Quero INFORMAÇÕES sobre a entrega"),
+        ("w2", 3_000, "a entrega chegou, obrigado"),
+        ("w3", 4_000, "representação comercial"),
+        ("w4", 5_000, "nada a ver"),
+    ];
+    for (wamid, ts, text) in texts {
+        store.record_inbound(say(wamid, ts, text)).await.unwrap();
+    }
+    // A file's name is found too.
+    let mut doc = say("w5", 6_000, "");
+    doc.kind = MessageKind::Document;
+    doc.text = None;
+    doc.details.media = Some(Media {
+        filename: Some("Fatura-Março.pdf".into()),
+        ..Default::default()
+    });
+    store.record_inbound(doc).await.unwrap();
+    let (n, _) = store
+        .create_outbound(note(&c, "search-note", "ligar sobre a fatura"))
+        .await
+        .unwrap();
+
+    let find = |q: &str, before: Option<Cursor>, limit: usize| {
+        let store = store.clone();
+        let words = search_words(q);
+        async move {
+            store
+                .search_messages(&Scope::All, None, &words, before, limit)
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|m| m.text.unwrap_or_else(|| "(file)".into()))
+                .collect::<Vec<_>>()
+        }
+    };
+    // Accents and case aside, at the start of a word, every word, newest first.
+    assert_eq!(find("informacoes", None, 10).await, [texts[0].2]);
+    assert_eq!(find("entrega", None, 10).await, [texts[1].2, texts[0].2]);
+    assert_eq!(find("ENTREGA obrig", None, 10).await, [texts[1].2]);
+    assert!(find("sent", None, 10).await.is_empty(), "not inside a word");
+    assert_eq!(find("marco", None, 10).await, ["(file)"]);
+    assert_eq!(
+        find("fatura", None, 10).await,
+        ["ligar sobre a fatura", "(file)"]
+    );
+    assert_eq!(n.kind, MessageKind::Note);
+    // Pages continue after the last one seen.
+    let first = store
+        .search_messages(&Scope::All, None, &search_words("a"), None, 2)
+        .await
+        .unwrap();
+    assert_eq!(first.len(), 2);
+    let rest = find("a", Some(first[1].cursor()), 10).await;
+    assert_eq!(rest, [texts[1].2, texts[0].2]);
+    assert_eq!(
+        find("a", None, 10).await,
+        ["ligar sobre a fatura", texts[3].2, texts[1].2, texts[0].2]
+    );
+    // Another inbox's messages are not the caller's, and an inbox filter narrows.
+    let elsewhere = Scope::Inboxes(vec!["another-inbox".into()]);
+    let words = search_words("entrega");
+    assert!(
+        store
+            .search_messages(&elsewhere, None, &words, None, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        store
+            .search_messages(&Scope::All, Some("another-inbox"), &words, None, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        store
+            .search_messages(&Scope::All, Some(&inbox), &words, None, 10)
+            .await
+            .unwrap()
+            .len(),
+        2
+    );
+}
+
 pub async fn canned_responses_keep_one_shortcut_each_and_are_replaced_by_id(store: DynStore) {
     use switchboard::model::CannedResponse;
     let r = |id: &str, shortcut: &str, inbox: Option<&str>| CannedResponse {
@@ -670,6 +767,7 @@ macro_rules! workflow_conformance {
                 contacts_list_search_and_update_and_their_conversation_follows,
                 round_robin_spreads_twenty_simultaneous_chats_seven_seven_six_over_online_members,
                 canned_responses_keep_one_shortcut_each_and_are_replaced_by_id,
+                search_finds_every_word_at_a_word_start_whatever_accents_newest_first_in_scope,
             );
         }
     };

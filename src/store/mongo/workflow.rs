@@ -19,6 +19,22 @@ pub(super) fn regex_escape(text: &str) -> String {
     out
 }
 
+/// `word` as a pattern any accented form of its letters matches (`acao` → `[aá…]c…`).
+fn accent_insensitive(word: &str) -> String {
+    word.chars()
+        .map(|c| match crate::model::fold_char(c) {
+            'a' => "[aáàâãäå]".to_string(),
+            'e' => "[eéèêë]".to_string(),
+            'i' => "[iíìîï]".to_string(),
+            'o' => "[oóòôõö]".to_string(),
+            'u' => "[uúùûü]".to_string(),
+            'c' => "[cç]".to_string(),
+            'n' => "[nñ]".to_string(),
+            other => regex_escape(&other.to_string()),
+        })
+        .collect()
+}
+
 impl MongoStore {
     /// The `$or` branches a [`TextQuery`] makes of a name and a number field.
     pub(super) fn text_match(&self, query: &TextQuery, name: &str, number: &str) -> Vec<Document> {
@@ -241,6 +257,76 @@ impl WorkflowStore for MongoStore {
             )
             .await?;
         Ok(docs.iter().filter_map(|d| opt_string(d, "_id")).collect())
+    }
+
+    async fn search_messages(
+        &self,
+        scope: &Scope,
+        inbox_id: Option<&str>,
+        words: &[String],
+        before: Option<Cursor>,
+        limit: usize,
+    ) -> StoreResult<Vec<Message>> {
+        if words.is_empty() {
+            return Ok(Vec::new());
+        }
+        // The regular expressions narrow (each word anywhere, any accent, any case); the
+        // shared rule then keeps only words that start with them, as SQLite's index does.
+        let mut all: Vec<Document> = words
+            .iter()
+            .map(|w| {
+                let pattern = accent_insensitive(w);
+                doc! { "$or": [
+                    { "text": { "$regex": &pattern, "$options": "i" } },
+                    { "details.media.filename": { "$regex": &pattern, "$options": "i" } },
+                ] }
+            })
+            .collect();
+        all.push(doc! { "details.deleted": { "$ne": true } });
+        if let Scope::Inboxes(ids) = scope {
+            all.push(doc! { "inbox_id": { "$in": ids.clone() } });
+        }
+        if let Some(inbox) = inbox_id {
+            all.push(doc! { "inbox_id": inbox });
+        }
+        let mut after = before;
+        let mut found = Vec::new();
+        let mut scanned = 0;
+        while found.len() < limit && scanned < MAX_TEXT_MATCHES {
+            let mut page = all.clone();
+            if let Some(c) = &after {
+                page.push(doc! { "$or": [
+                    { "timestamp": { "$lt": c.timestamp } },
+                    { "timestamp": c.timestamp, "seq": { "$lt": c.seq } },
+                ] });
+            }
+            let batch = (limit as i64 * 2).clamp(20, 500);
+            let docs = self
+                .find_all(
+                    "messages",
+                    doc! { "$and": page },
+                    Some(doc! { "timestamp": -1, "seq": -1 }),
+                    Some(batch),
+                )
+                .await?;
+            scanned += docs.len() as i64;
+            let last = docs.len() < batch as usize;
+            for d in &docs {
+                let m = message_from_doc(d)?;
+                after = Some(m.cursor());
+                let text = crate::model::searchable_text(&m);
+                let every = words.iter().all(|w| {
+                    !crate::model::word_matches(&text, std::slice::from_ref(w)).is_empty()
+                });
+                if every && found.len() < limit {
+                    found.push(m);
+                }
+            }
+            if last {
+                break;
+            }
+        }
+        Ok(found)
     }
 
     async fn canned_responses(&self) -> StoreResult<Vec<CannedResponse>> {

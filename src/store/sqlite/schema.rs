@@ -2,7 +2,7 @@
 
 use super::*;
 
-pub(super) const SCHEMA_VERSION: i64 = 7;
+pub(super) const SCHEMA_VERSION: i64 = 8;
 pub(super) fn migrate(conn: &Connection) -> StoreResult<()> {
     let version: i64 = conn
         .query_row("PRAGMA user_version", [], |r| r.get(0))
@@ -33,9 +33,41 @@ pub(super) fn migrate(conn: &Connection) -> StoreResult<()> {
     if version < 7 {
         conn.execute_batch(SCHEMA_V7).map_err(map_err)?;
     }
+    if version < 8 {
+        conn.execute_batch(SCHEMA_V8).map_err(map_err)?;
+    }
     Ok(())
 }
 
+/// Full-text search: each message's text (body, caption or note) and file name, indexed
+/// by its `seq` with accents folded (`unicode61 remove_diacritics 2`), kept in step by
+/// triggers so no write path can forget it. Existing messages are indexed here once.
+pub(super) const SCHEMA_V8: &str = r#"
+BEGIN;
+CREATE VIRTUAL TABLE messages_fts USING fts5(
+    body, content = '', contentless_delete = 1,
+    tokenize = 'unicode61 remove_diacritics 2'
+);
+CREATE TRIGGER messages_fts_insert AFTER INSERT ON messages BEGIN
+    INSERT INTO messages_fts (rowid, body) VALUES (new.seq,
+        coalesce(new.text, '') || ' ' || coalesce(CASE WHEN json_valid(new.details)
+            THEN json_extract(new.details, '$.media.filename') END, ''));
+END;
+CREATE TRIGGER messages_fts_update AFTER UPDATE OF text, details ON messages BEGIN
+    DELETE FROM messages_fts WHERE rowid = old.seq;
+    INSERT INTO messages_fts (rowid, body) VALUES (new.seq,
+        coalesce(new.text, '') || ' ' || coalesce(CASE WHEN json_valid(new.details)
+            THEN json_extract(new.details, '$.media.filename') END, ''));
+END;
+CREATE TRIGGER messages_fts_delete AFTER DELETE ON messages BEGIN
+    DELETE FROM messages_fts WHERE rowid = old.seq;
+END;
+INSERT INTO messages_fts (rowid, body)
+    SELECT seq, coalesce(text, '') || ' ' || coalesce(CASE WHEN json_valid(details)
+        THEN json_extract(details, '$.media.filename') END, '') FROM messages;
+PRAGMA user_version = 8;
+COMMIT;
+"#;
 /// Canned responses: a shortcut names one response across every inbox.
 pub(super) const SCHEMA_V7: &str = r#"
 BEGIN;

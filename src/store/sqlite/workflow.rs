@@ -203,6 +203,49 @@ impl WorkflowStore for SqliteStore {
         .await
     }
 
+    async fn search_messages(
+        &self,
+        scope: &Scope,
+        inbox_id: Option<&str>,
+        words: &[String],
+        before: Option<Cursor>,
+        limit: usize,
+    ) -> StoreResult<Vec<Message>> {
+        if words.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut q = SqlFilter::default();
+        // Each word a quoted FTS5 string (its own quotes doubled) and a prefix: `"wor"*`.
+        let matching: Vec<String> = words
+            .iter()
+            .map(|w| format!("\"{}\"*", w.replace('"', "\"\"")))
+            .collect();
+        let matching = q.arg(matching.join(" "));
+        q.and(format!(
+            "seq IN (SELECT rowid FROM messages_fts WHERE messages_fts MATCH {matching})"
+        ));
+        q.in_scope(scope, "inbox_id")?;
+        if let Some(inbox) = inbox_id {
+            let inbox = q.arg(inbox.to_string());
+            q.and(format!("inbox_id = {inbox}"));
+        }
+        q.and(
+            "NOT coalesce(CASE WHEN json_valid(details) THEN json_extract(details, '$.deleted') END, 0)"
+                .into(),
+        );
+        if let Some(before) = before {
+            let (at, seq) = (q.arg(before.timestamp), q.arg(before.seq));
+            q.and(format!(
+                "(timestamp < {at} OR (timestamp = {at} AND seq < {seq}))"
+            ));
+        }
+        let limit = q.arg(limit as i64);
+        let head = format!("SELECT {MESSAGE_COLUMNS} FROM messages");
+        let tail = format!("ORDER BY timestamp DESC, seq DESC LIMIT {limit}");
+        self.read(move |c| q.select(c, &head, &tail, message_from_row))
+            .await
+    }
+
     async fn canned_responses(&self) -> StoreResult<Vec<CannedResponse>> {
         self.read(move |c| {
             c.prepare_cached(
