@@ -501,44 +501,6 @@ pub async fn run_wake_job(state: &AppState, job: &Job) -> StoreResult<()> {
     store.finish_job(JobKind::Wake, &job.key).await
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn team() -> Vec<(UserRef, String)> {
-        let u = |id: &str, name: &str, email: &str| {
-            (
-                UserRef {
-                    id: id.into(),
-                    name: name.into(),
-                },
-                email.to_string(),
-            )
-        };
-        vec![
-            u("1", "Ana Lima", "ana@example.com"),
-            u("2", "Bo", "bo@example.com"),
-            u("3", "Anatole", "anatole@example.com"),
-        ]
-    }
-
-    #[test]
-    fn a_mention_names_a_teammate_by_name_first_name_or_email_and_nothing_else() {
-        let ids = |text: &str| -> Vec<String> {
-            mentioned(text, &team()).into_iter().map(|u| u.id).collect()
-        };
-        assert_eq!(ids("@ana can you look?"), vec!["1"]);
-        assert_eq!(ids("cc @Ana Lima, @bo"), vec!["1", "2"]);
-        assert_eq!(ids("mail @anatole@example.com"), vec!["3"]);
-        assert!(
-            ids("ana@example.com wrote").is_empty(),
-            "an email is not a mention"
-        );
-        assert!(ids("@bob").is_empty());
-        assert!(ids("no one").is_empty());
-    }
-}
-
 /// Messages the caller may see with every word of `query`, newest first, paged.
 pub async fn search_messages(
     state: &AppState,
@@ -587,4 +549,42 @@ pub async fn search_messages(
         results,
         next: page.next,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn team() -> Vec<(UserRef, String)> {
+        let u = |id: &str, name: &str, email: &str| {
+            (
+                UserRef {
+                    id: id.into(),
+                    name: name.into(),
+                },
+                email.to_string(),
+            )
+        };
+        vec![
+            u("1", "Ana Lima", "ana@example.com"),
+            u("2", "Bo", "bo@example.com"),
+            u("3", "Anatole", "anatole@example.com"),
+        ]
+    }
+
+    #[test]
+    fn a_mention_names_a_teammate_by_name_first_name_or_email_and_nothing_else() {
+        let ids = |text: &str| -> Vec<String> {
+            mentioned(text, &team()).into_iter().map(|u| u.id).collect()
+        };
+        assert_eq!(ids("@ana can you look?"), vec!["1"]);
+        assert_eq!(ids("cc @Ana Lima, @bo"), vec!["1", "2"]);
+        assert_eq!(ids("mail @anatole@example.com"), vec!["3"]);
+        assert!(
+            ids("ana@example.com wrote").is_empty(),
+            "an email is not a mention"
+        );
+        assert!(ids("@bob").is_empty());
+        assert!(ids("no one").is_empty());
+    }
 }
