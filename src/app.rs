@@ -46,6 +46,7 @@ pub fn App() -> impl IntoView {
                     <Route path=StaticSegment("new") view=crate::ui::new_conversation::NewConversation/>
                     <Route path=StaticSegment("contacts") view=crate::ui::contacts::ContactsPage/>
                     <Route path=StaticSegment("canned") view=crate::ui::canned::CannedPage/>
+                    <Route path=StaticSegment("search") view=crate::ui::search::SearchPage/>
                 </ParentRoute>
             </Routes>
         </Router>

@@ -200,6 +200,7 @@ fn UserMenu(me: Me) -> impl IntoView {
     view! {
         <nav class="user-menu" aria-label="Account">
             <A href="/contacts" attr:data-testid="contacts-link">"Contacts"</A>
+            <A href="/search" attr:data-testid="search-link">"Search"</A>
             <A href="/canned" attr:data-testid="canned-link">"Canned"</A>
             {is_admin.then(|| view! { <A href="/admin" attr:data-testid="admin-link">"Admin"</A> })}
             <span class="who" data-testid="signed-in-as" title=me.user.email.clone()>

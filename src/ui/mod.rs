@@ -10,6 +10,7 @@ pub mod inbox;
 #[cfg(feature = "hydrate")]
 pub mod live;
 pub mod new_conversation;
+pub mod search;
 pub mod sign_in;
 pub mod simulator;
 pub mod state;
