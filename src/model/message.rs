@@ -45,7 +45,7 @@ impl Message {
     /// The text a list shows for this message.
     pub fn preview(&self) -> String {
         if self.details.deleted {
-            return "🚫 Message deleted".to_string();
+            return "Message deleted".to_string();
         }
         if let Some(Content::Reaction { emoji, .. }) = &self.details.content {
             return match emoji.as_deref().filter(|e| !e.is_empty()) {

@@ -109,7 +109,7 @@ pub fn Bubble(m: Message) -> AnyView {
             {kind_label.map(|k| view! { <p class="kind">{k}</p> })}
             {media}
             {content}
-            {d.deleted.then(|| view! { <p class="body deleted" data-testid="deleted">"🚫 This message was deleted"</p> })}
+            {d.deleted.then(|| view! { <p class="body deleted" data-testid="deleted">"This message was deleted"</p> })}
             {body.map(|b| view! { <p class="body">{b}</p> })}
             <footer class="meta">
                 {m.sent_by.clone().map(|u| view! {
@@ -303,12 +303,12 @@ fn BubbleActions(m: Message) -> impl IntoView {
         })}
         {reply_target.map(|target| view! {
             <button class="reply-to" data-testid="reply" aria-label="Reply to this message"
-                title="Reply" on:click=move |_| ctx.replying.set(Some(target.clone()))>"↩"</button>
+                title="Reply" on:click=move |_| ctx.replying.set(Some(target.clone()))><super::icons::ReplyIcon/></button>
         })}
         {can_react.then(|| view! {
             <div class="react">
                 <button class="react-toggle" data-testid="react" aria-label="React"
-                    on:click=move |_| picking.update(|p| *p = !*p)>"☺"</button>
+                    on:click=move |_| picking.update(|p| *p = !*p)><super::icons::SmileIcon/></button>
                 <Show when=move || picking.get()>
                     {QUICK_REACTIONS.iter().map(|e| {
                         let emoji = e.to_string();

@@ -48,11 +48,14 @@ impl CannedPicker {
         }
     }
 
-    /// The text changed: a fresh `/` reloads the list; any change reopens the menu.
+    /// The text changed: a fresh `/` reloads the list (so does a pasted `/shortcut` when
+    /// none is loaded yet); any change reopens the menu.
     pub fn typed(&self, text: &str) {
         self.dismissed.set(false);
         self.active.set(0);
-        if text == "/" {
+        let unloaded = self.list.value().with_untracked(Option::is_none)
+            && !self.list.pending().get_untracked();
+        if text == "/" || (unloaded && typed_shortcut(text).is_some()) {
             self.list.dispatch(());
         }
     }

@@ -363,7 +363,7 @@ fn Composer(conversation_id: String, conversation: Memo<Option<Conversation>>) -
                             <span class="who">{if m.direction == crate::model::Direction::Out { "You" } else { "Customer" }}</span>
                             <span class="text">{crate::model::Quote::of(&m).text}</span>
                             <button type="button" class="cancel" aria-label="Cancel the reply"
-                                data-testid="cancel-reply" on:click=move |_| ctx.replying.set(None)>"✕"</button>
+                                data-testid="cancel-reply" on:click=move |_| ctx.replying.set(None)><super::icons::CloseIcon/></button>
                         </div>
                     })}
                     <Show when=move || uploading().is_some()>
@@ -382,7 +382,7 @@ fn Composer(conversation_id: String, conversation: Memo<Option<Conversation>>) -
                     }>
                         <Interactive>
                             <label class="attach" title="Attach a photo, video, audio or document">
-                                <span aria-hidden="true">"📎"</span>
+                                <super::icons::AttachIcon/>
                                 <span class="visually-hidden">"Attach a file"</span>
                                 <input type="file" data-testid="attach" node_ref=file_input
                                     accept=ACCEPTED_FILES on:change=attach

@@ -6,6 +6,7 @@ pub mod canned;
 pub mod chat_box;
 pub mod contacts;
 pub mod controls;
+pub mod icons;
 pub mod inbox;
 #[cfg(feature = "hydrate")]
 pub mod live;

@@ -124,7 +124,7 @@ fn ChoicesForm(
                         })}
                         <button type="button" class="link" aria-label="Remove"
                             disabled=move || options.with(Vec::len) <= 1
-                            on:click=move |_| options.update(|o| { if o.len() > 1 { o.remove(i); } })>"✕"</button>
+                            on:click=move |_| options.update(|o| { if o.len() > 1 { o.remove(i); } })><super::icons::CloseIcon/></button>
                     </div>
                 }
             })
