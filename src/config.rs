@@ -89,6 +89,8 @@ pub struct SimulatorConfig {
 #[derive(Clone)]
 pub struct Config {
     pub site_addr: SocketAddr,
+    /// `SWITCHBOARD_LOG_FORMAT=json`: one JSON object per log line.
+    pub log_json: bool,
     /// `SWITCHBOARD_METRICS_ADDR`: a second listener for `GET /metrics`; unset, none.
     pub metrics_addr: Option<SocketAddr>,
     /// `SWITCHBOARD_ADMIN_EMAIL` / `SWITCHBOARD_ADMIN_PASSWORD`: an admin created at start
@@ -211,6 +213,16 @@ impl Config {
                 )
             })?,
             None => SocketAddr::from(([127, 0, 0, 1], 3000)),
+        };
+        let log_json = match var("SWITCHBOARD_LOG_FORMAT").as_deref() {
+            None | Some("text") => false,
+            Some("json") => true,
+            Some(other) => {
+                return Err(ConfigError::new(
+                    "SWITCHBOARD_LOG_FORMAT",
+                    format!("{other:?} is not a log format (text or json)"),
+                ));
+            }
         };
         let metrics_addr = match var("SWITCHBOARD_METRICS_ADDR") {
             Some(v) => Some(v.parse().map_err(|_| {
@@ -408,6 +420,7 @@ impl Config {
 
         Ok(Self {
             site_addr,
+            log_json,
             metrics_addr,
             admin,
             public_url,
@@ -537,6 +550,25 @@ mod tests {
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
         Config::from_lookup(|k| map.get(k).cloned())
+    }
+
+    #[test]
+    fn metrics_and_log_format_are_off_by_default_and_refuse_what_they_cannot_use() {
+        let c = config(&[]).unwrap();
+        assert_eq!((c.metrics_addr, c.log_json), (None, false));
+        let c = config(&[
+            ("SWITCHBOARD_METRICS_ADDR", "127.0.0.1:9100"),
+            ("SWITCHBOARD_LOG_FORMAT", "json"),
+        ])
+        .unwrap();
+        assert_eq!(c.metrics_addr, Some("127.0.0.1:9100".parse().unwrap()));
+        assert!(c.log_json);
+        for (var, value) in [
+            ("SWITCHBOARD_METRICS_ADDR", "9100"),
+            ("SWITCHBOARD_LOG_FORMAT", "yaml"),
+        ] {
+            assert_eq!(config(&[(var, value)]).unwrap_err().var, var);
+        }
     }
 
     #[test]

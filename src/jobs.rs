@@ -13,6 +13,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::Semaphore;
+use tracing::Instrument;
 
 use crate::context::AppState;
 use crate::store::{Job, JobKind, StoreResult, now_ms};
@@ -84,10 +85,16 @@ async fn run_lane(state: AppState, lane: Lane, owner: String) {
                             return;
                         };
                         let state = state.clone();
-                        tokio::spawn(async move {
-                            run_claimed(&state, &job).await;
-                            drop(slot);
-                        });
+                        // Every line a job run logs carries its kind and key.
+                        let span =
+                            tracing::info_span!("job", kind = job.kind.as_str(), key = %job.key);
+                        tokio::spawn(
+                            async move {
+                                run_claimed(&state, &job).await;
+                                drop(slot);
+                            }
+                            .instrument(span),
+                        );
                     }
                 }
                 Err(e) => tracing::warn!(kind = lane.kind.as_str(), error = %e,

@@ -58,7 +58,7 @@ async fn run() -> std::process::ExitCode {
             }
         };
     }
-    init_tracing();
+    init_tracing(config.log_json);
     match server::start(config).await {
         Ok(running) => {
             running.until_signal().await;
@@ -72,13 +72,21 @@ async fn run() -> std::process::ExitCode {
 }
 
 #[cfg(feature = "ssr")]
-fn init_tracing() {
+fn init_tracing(json: bool) {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    tracing_subscriber::fmt()
+    let logs = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_target(false)
-        .init();
+        .with_target(false);
+    if json {
+        // One object per line, with the request's, job's or socket's span fields in it.
+        logs.json()
+            .with_current_span(true)
+            .with_span_list(true)
+            .init();
+    } else {
+        logs.init();
+    }
 }
 
 #[cfg(not(feature = "ssr"))]

@@ -26,6 +26,7 @@ use tokio::sync::broadcast;
 use tokio::sync::broadcast::error::{RecvError, TryRecvError};
 
 use crate::realtime::hub::Batch;
+use tracing::Instrument;
 
 use crate::accounts::auth;
 use crate::context::AppError;
@@ -96,7 +97,11 @@ pub async fn handler(
         // Frames collect here until a flush, so a batch of events is one write.
         .write_buffer_size(64 * 1024)
         .max_write_buffer_size(1024 * 1024)
-        .on_upgrade(move |socket| serve(socket, state, principal, credentials, since))
+        .on_upgrade(move |socket| {
+            // Every line the socket logs, for as long as it is open, carries its id.
+            let span = tracing::info_span!("socket", id = %crate::store::new_id(), user = %principal.user.id);
+            serve(socket, state, principal, credentials, since).instrument(span)
+        })
         .into_response())
 }
 

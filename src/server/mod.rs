@@ -379,7 +379,8 @@ pub fn router(state: AppState) -> Router {
         .layer(middleware::from_fn_with_state(state.clone(), crate::http::auth::resolve))
         // Paths only: query strings can carry secrets (the webhook handshake's verify token).
         .layer(TraceLayer::new_for_http().make_span_with(|req: &axum::http::Request<_>| {
-            tracing::info_span!("request", method = %req.method(), path = %req.uri().path())
+            // `id` ties together every line one request logs.
+            tracing::info_span!("request", id = %crate::store::new_id(), method = %req.method(), path = %req.uri().path())
         }))
         .with_state(state)
 }
