@@ -536,11 +536,25 @@ pub async fn search_messages(
         .search_messages(&principal.scope, inbox_id, &words, before, limit + 1)
         .await?;
     let page = crate::model::MessagePage::from_overfetch(found, limit);
+    // Each conversation read once, however many of its messages matched.
+    let mut names = std::collections::HashMap::new();
+    for m in &page.messages {
+        if !names.contains_key(&m.conversation_id) {
+            let name = state
+                .store
+                .conversation(&m.conversation_id)
+                .await?
+                .map(|c| c.contact.display_name())
+                .unwrap_or_default();
+            names.insert(m.conversation_id.clone(), name);
+        }
+    }
     let results = page
         .messages
         .into_iter()
         .map(|m| SearchResult {
             conversation_id: m.conversation_id.clone(),
+            contact_name: names.get(&m.conversation_id).cloned().unwrap_or_default(),
             snippet: snippet(&searchable_text(&m), &words),
             message: m,
         })

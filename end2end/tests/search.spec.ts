@@ -16,6 +16,7 @@ test("search finds a word from an old message and opens its conversation", async
   await page.getByTestId("search-input").fill("informacoes");
   await expect(page.getByTestId("search-hit")).toHaveCount(1);
   await expect(page.getByTestId("search-hit").locator("mark")).toHaveText("informações");
+  await expect(page.getByTestId("search-hit")).toContainText("Ana Souza");
   await page.getByTestId("search-hit").click();
   await expect(page).toHaveURL(/\/c\/.+/);
   await expect(page.getByTestId("chat-title")).toHaveText("Ana Souza");

@@ -9,6 +9,9 @@ use super::message::Message;
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct SearchResult {
     pub conversation_id: String,
+    /// Who the conversation is with, as the list names them.
+    #[serde(default)]
+    pub contact_name: String,
     pub message: Message,
     /// The part of the text around the first word found.
     pub snippet: String,

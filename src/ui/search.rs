@@ -66,7 +66,7 @@ fn Hit(result: SearchResult, words: Vec<String>) -> impl IntoView {
     view! {
         <li>
             <A href=href attr:class="search-hit" attr:data-testid="search-hit">
-                <span class="meta">{kind} " · " {when}</span>
+                <span class="meta"><span class="who">{result.contact_name.clone()}</span> " · " {kind} " · " {when}</span>
                 <span class="snippet">{marked(&result.snippet, &words)}</span>
             </A>
         </li>

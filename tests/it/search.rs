@@ -49,6 +49,7 @@ async fn search_finds_only_what_the_caller_may_see_notes_included_newest_first_a
     );
     let first = &page["results"][0];
     assert_eq!(first["conversation_id"], conv.as_str());
+    assert_eq!(first["contact_name"], "Ana Souza");
     assert_eq!(first["snippet"], "parcel lost by the courier");
     assert!(page["next"].is_null());
 
