@@ -28,12 +28,6 @@ fn typed_shortcut(text: &str) -> Option<&str> {
 
 impl Default for CannedPicker {
     fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl CannedPicker {
-    pub fn new() -> Self {
         Self {
             list: Action::new(|_: &()| {
                 super::sendable(async move {
@@ -47,7 +41,9 @@ impl CannedPicker {
             dismissed: RwSignal::new(false),
         }
     }
+}
 
+impl CannedPicker {
     /// The text changed: a fresh `/` reloads the list (so does a pasted `/shortcut` when
     /// none is loaded yet); any change reopens the menu.
     pub fn typed(&self, text: &str) {
@@ -81,8 +77,8 @@ impl CannedPicker {
         })
     }
 
-    /// Handles a key while suggestions show; `Some(response)` when one was chosen. Says
-    /// through `handled` whether the key was the menu's (so the composer leaves it).
+    /// Handles a key while suggestions show: whether the key was the menu's (so the
+    /// composer leaves it alone), and the response chosen, if any.
     pub fn key(&self, key: &str, shown: &[CannedResponse]) -> (bool, Option<CannedResponse>) {
         if shown.is_empty() {
             return (false, None);

@@ -272,7 +272,7 @@ fn Composer(conversation_id: String, conversation: Memo<Option<Conversation>>) -
     let too_long = move || text.read().chars().count() > crate::model::MAX_TEXT_LEN;
     let send_on_enter = send.clone();
     // `/shortcut`: a canned response, its placeholders filled for this contact.
-    let canned = super::canned::CannedPicker::new();
+    let canned = super::canned::CannedPicker::default();
     let offered = Signal::derive(move || canned.suggestions(&text.read()));
     let use_canned = move |r: crate::model::CannedResponse| {
         let contact = conversation

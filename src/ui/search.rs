@@ -56,12 +56,10 @@ fn Hit(result: SearchResult, words: Vec<String>) -> impl IntoView {
     let ctx = expect_context::<super::state::InboxCtx>();
     let ts = result.message.timestamp;
     let when = move || super::time::list_time(ts, ctx.clock.get());
-    let kind = if result.message.direction == crate::model::Direction::Note {
-        "Note"
-    } else if result.message.direction == crate::model::Direction::Out {
-        "Sent"
-    } else {
-        "Received"
+    let kind = match result.message.direction {
+        crate::model::Direction::Note => "Note",
+        crate::model::Direction::Out => "Sent",
+        _ => "Received",
     };
     view! {
         <li>
