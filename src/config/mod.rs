@@ -102,6 +102,9 @@ pub struct Config {
     pub session_lifetime: Duration,
     /// Take the client address from `X-Forwarded-For` (only behind a proxy you run).
     pub trust_proxy: bool,
+    /// Outgoing webhooks may target private, loopback and link-local addresses
+    /// (`SWITCHBOARD_WEBHOOK_ALLOW_PRIVATE`); off, so an admin cannot probe the network.
+    pub webhook_allow_private: bool,
     /// `REDIS_URL`: fan events out to other instances through Redis pub/sub.
     pub redis_url: Option<String>,
     pub database: DatabaseConfig,
@@ -363,6 +366,7 @@ impl Config {
         };
         let session_hours = parse_positive(&var, "SWITCHBOARD_SESSION_HOURS", 24 * 7)?;
         let trust_proxy = parse_flag(&var, "SWITCHBOARD_TRUST_PROXY")?;
+        let webhook_allow_private = parse_flag(&var, "SWITCHBOARD_WEBHOOK_ALLOW_PRIVATE")?;
 
         let redis_url = match var("REDIS_URL") {
             Some(url) => {
@@ -426,6 +430,7 @@ impl Config {
             public_url,
             session_lifetime: Duration::from_secs(session_hours as u64 * 3600),
             trust_proxy,
+            webhook_allow_private,
             redis_url,
             database,
             whatsapp,
@@ -540,181 +545,4 @@ pub fn redact_url(url: &str) -> String {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use std::collections::HashMap;
-
-    fn config(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
-        let map: HashMap<String, String> = pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        Config::from_lookup(|k| map.get(k).cloned())
-    }
-
-    #[test]
-    fn metrics_and_log_format_are_off_by_default_and_refuse_what_they_cannot_use() {
-        let c = config(&[]).unwrap();
-        assert_eq!((c.metrics_addr, c.log_json), (None, false));
-        let c = config(&[
-            ("SWITCHBOARD_METRICS_ADDR", "127.0.0.1:9100"),
-            ("SWITCHBOARD_LOG_FORMAT", "json"),
-        ])
-        .unwrap();
-        assert_eq!(c.metrics_addr, Some("127.0.0.1:9100".parse().unwrap()));
-        assert!(c.log_json);
-        for (var, value) in [
-            ("SWITCHBOARD_METRICS_ADDR", "9100"),
-            ("SWITCHBOARD_LOG_FORMAT", "yaml"),
-        ] {
-            assert_eq!(config(&[(var, value)]).unwrap_err().var, var);
-        }
-    }
-
-    #[test]
-    fn simulator_mode_stays_on_loopback_unless_told_otherwise() {
-        let e = config(&[("LEPTOS_SITE_ADDR", "0.0.0.0:3000")]).unwrap_err();
-        assert_eq!(e.var, "LEPTOS_SITE_ADDR");
-        assert!(e.reason.contains("SWITCHBOARD_SIMULATOR_PUBLIC"), "{e}");
-        assert!(config(&[("LEPTOS_SITE_ADDR", "[::1]:3000")]).is_ok());
-        assert!(
-            config(&[
-                ("LEPTOS_SITE_ADDR", "0.0.0.0:3000"),
-                ("SWITCHBOARD_SIMULATOR_PUBLIC", "1")
-            ])
-            .is_ok()
-        );
-        let live = [
-            ("LEPTOS_SITE_ADDR", "0.0.0.0:3000"),
-            ("WHATSAPP_ACCESS_TOKEN", "t"),
-            ("WHATSAPP_APP_SECRET", "s"),
-            ("WHATSAPP_VERIFY_TOKEN", "v"),
-            ("WHATSAPP_PHONE_NUMBER_ID", "123"),
-        ];
-        assert!(config(&live).is_ok(), "live mode may listen anywhere");
-    }
-
-    #[test]
-    fn no_token_means_simulator_mode_with_defaults() {
-        let c = config(&[]).unwrap();
-        assert!(c.whatsapp.simulator());
-        assert_eq!(c.site_addr.to_string(), "127.0.0.1:3000");
-        assert_eq!(c.whatsapp.phone_number_id, SIMULATOR_PHONE_NUMBER_ID);
-        let DatabaseConfig::Sqlite(o) = c.database else {
-            panic!("the default store is SQLite")
-        };
-        assert_eq!(o.path, PathBuf::from("data/switchboard.db"));
-    }
-
-    #[test]
-    fn live_mode_requires_its_secrets_and_names_the_missing_one() {
-        let e = config(&[("WHATSAPP_ACCESS_TOKEN", "t")]).unwrap_err();
-        assert_eq!(e.var, "WHATSAPP_APP_SECRET");
-        let e = config(&[
-            ("WHATSAPP_ACCESS_TOKEN", "t"),
-            ("WHATSAPP_APP_SECRET", "s"),
-            ("WHATSAPP_VERIFY_TOKEN", "v"),
-        ])
-        .unwrap_err();
-        assert_eq!(e.var, "WHATSAPP_PHONE_NUMBER_ID");
-        let c = config(&[
-            ("WHATSAPP_ACCESS_TOKEN", "t"),
-            ("WHATSAPP_APP_SECRET", "s"),
-            ("WHATSAPP_VERIFY_TOKEN", "v"),
-            ("WHATSAPP_PHONE_NUMBER_ID", "123"),
-        ])
-        .unwrap();
-        assert_eq!(c.whatsapp.api_base.as_deref(), Some(DEFAULT_API_BASE));
-    }
-
-    #[test]
-    fn bad_values_name_their_variable() {
-        assert_eq!(
-            config(&[("LEPTOS_SITE_ADDR", "nope")]).unwrap_err().var,
-            "LEPTOS_SITE_ADDR"
-        );
-        assert_eq!(
-            config(&[("DATABASE_URL", "postgres://x")]).unwrap_err().var,
-            "DATABASE_URL"
-        );
-        let bad_mongo = config(&[("DATABASE_URL", "mongodb://u:pw@host:notaport/db")]).unwrap_err();
-        assert_eq!(bad_mongo.var, "DATABASE_URL");
-        assert!(!bad_mongo.reason.contains("pw"), "{bad_mongo}");
-        let atlas = config(&[("DATABASE_URL", "mongodb+srv://u:p@cluster0.example.net/app")]);
-        assert!(matches!(atlas.unwrap().database, DatabaseConfig::Mongo(_)));
-        assert_eq!(
-            config(&[("DATABASE_URL", "sqlite://a.db?fast=yes")])
-                .unwrap_err()
-                .var,
-            "DATABASE_URL"
-        );
-        assert_eq!(
-            config(&[("SIMULATOR_RECEIPT_DELAYS_MS", "1,2")])
-                .unwrap_err()
-                .var,
-            "SIMULATOR_RECEIPT_DELAYS_MS"
-        );
-    }
-
-    #[test]
-    fn media_goes_to_the_database_with_mongodb_and_to_disk_otherwise() {
-        let mongo = ("DATABASE_URL", "mongodb://h/x");
-        let disk = MediaStoreConfig::Disk(PathBuf::from("data/media"));
-        assert_eq!(config(&[]).unwrap().media, disk);
-        assert_eq!(config(&[mongo]).unwrap().media, MediaStoreConfig::Mongo);
-        assert_eq!(
-            config(&[
-                mongo,
-                ("SWITCHBOARD_MEDIA_STORE", "disk"),
-                ("SWITCHBOARD_MEDIA_DIR", "/m")
-            ])
-            .unwrap()
-            .media,
-            MediaStoreConfig::Disk(PathBuf::from("/m"))
-        );
-        for bad in [
-            vec![("SWITCHBOARD_MEDIA_STORE", "mongodb")],
-            vec![mongo, ("SWITCHBOARD_MEDIA_STORE", "s3")],
-        ] {
-            assert_eq!(config(&bad).unwrap_err().var, "SWITCHBOARD_MEDIA_STORE");
-        }
-    }
-
-    #[test]
-    fn secrets_never_show_in_debug_output() {
-        let c = config(&[
-            ("WHATSAPP_ACCESS_TOKEN", "tok-SECRET"),
-            ("WHATSAPP_APP_SECRET", "app-SECRET"),
-            ("WHATSAPP_VERIFY_TOKEN", "ver-SECRET"),
-            ("WHATSAPP_PHONE_NUMBER_ID", "123"),
-            ("SWITCHBOARD_ADMIN_EMAIL", "root@example.com"),
-            ("SWITCHBOARD_ADMIN_PASSWORD", "pw-SECRET-long"),
-            ("DATABASE_URL", "mongodb://u:db-SECRET@h/x"),
-        ])
-        .unwrap();
-        let shown = format!("{c:?}");
-        assert!(!shown.contains("SECRET"), "{shown}");
-        assert!(shown.contains("root@example.com"));
-    }
-
-    #[test]
-    fn the_admin_needs_both_variables_and_a_real_password() {
-        let e = config(&[("SWITCHBOARD_ADMIN_EMAIL", "a@b.co")]).unwrap_err();
-        assert_eq!(e.var, "SWITCHBOARD_ADMIN_PASSWORD");
-        let e = config(&[
-            ("SWITCHBOARD_ADMIN_EMAIL", "a@b.co"),
-            ("SWITCHBOARD_ADMIN_PASSWORD", "short"),
-        ])
-        .unwrap_err();
-        assert_eq!(e.var, "SWITCHBOARD_ADMIN_PASSWORD");
-    }
-
-    #[test]
-    fn passwords_are_redacted() {
-        assert_eq!(
-            redact_url("mongodb://app:s3cret@db.example.com/x"),
-            "mongodb://app:***@db.example.com/x"
-        );
-        assert_eq!(redact_url("sqlite://data/a.db"), "sqlite://data/a.db");
-    }
-}
+mod tests;
