@@ -1,4 +1,5 @@
-//! The job runner: durable background work (media downloads, send retries) that must
+//! The job runner: durable background work (media downloads, send retries, snooze ends,
+//! outgoing webhooks) that must
 //! survive a restart and run once however many instances share the database.
 //!
 //! Each kind of job has its own lane (its own claims and its own limit), so slow media
@@ -41,7 +42,7 @@ const SEND_LEASE: Duration = Duration::from_millis(crate::store::SEND_LEASE_MS a
 /// A download of Meta's largest file (100 MB) on a slow link.
 const MEDIA_LEASE: Duration = Duration::from_secs(900);
 
-const LANES: [Lane; 3] = [
+const LANES: [Lane; 4] = [
     Lane {
         kind: JobKind::Send,
         parallel: 8,
@@ -57,6 +58,12 @@ const LANES: [Lane; 3] = [
         kind: JobKind::Wake,
         parallel: 4,
         lease: Duration::from_secs(60),
+    },
+    // One job per subscription, so one delivery at a time each, in seq order.
+    Lane {
+        kind: JobKind::Webhook,
+        parallel: 8,
+        lease: crate::webhooks::LEASE,
     },
 ];
 
@@ -114,6 +121,7 @@ async fn run_claimed(state: &AppState, job: &Job) {
         JobKind::Media => crate::media::run_job(state, job).await,
         JobKind::Send => crate::outbound::dispatch::run_job(state, job).await,
         JobKind::Wake => crate::workflow::run_wake_job(state, job).await,
+        JobKind::Webhook => crate::webhooks::run_job(state, job).await,
     };
     state.metrics.job(job.kind.as_str(), result.is_ok());
     if let Err(e) = result {

@@ -44,6 +44,8 @@ pub mod store;
 #[cfg(feature = "ssr")]
 pub mod uploads;
 #[cfg(feature = "ssr")]
+pub mod webhooks;
+#[cfg(feature = "ssr")]
 pub mod whatsapp;
 #[cfg(feature = "ssr")]
 pub mod workflow;

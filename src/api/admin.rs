@@ -7,7 +7,7 @@ use crate::error::ApiError;
 use crate::model::{ApiTokenInfo, InboxInfo, NewApiTokenSecret, Role, User};
 
 #[cfg(feature = "ssr")]
-fn admin() -> Result<(crate::context::AppState, crate::context::Principal), ApiError> {
+pub(super) fn admin() -> Result<(crate::context::AppState, crate::context::Principal), ApiError> {
     let state = super::ctx::state()?;
     let principal = super::ctx::principal()?;
     principal.require_admin()?;

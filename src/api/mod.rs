@@ -10,11 +10,13 @@ mod account;
 mod admin;
 mod inbox;
 mod team;
+mod webhooks;
 
 pub use account::*;
 pub use admin::*;
 pub use inbox::*;
 pub use team::*;
+pub use webhooks::*;
 
 /// Largest page `load_messages` returns.
 pub const MAX_PAGE: u32 = 200;

@@ -45,6 +45,8 @@ pub struct Inner {
     pub presence: super::presence::Presence,
     /// What `GET /metrics` reports.
     pub metrics: super::metrics::Metrics,
+    /// Posts outgoing webhooks: no redirects, and (unless allowed) no private addresses.
+    pub webhook_http: reqwest::Client,
 }
 
 impl AppState {

@@ -14,6 +14,7 @@ mod outgoing;
 mod search;
 mod status;
 mod template;
+mod webhook;
 
 pub use account::*;
 pub use canned::*;
@@ -25,6 +26,7 @@ pub use outgoing::*;
 pub use search::*;
 pub use status::*;
 pub use template::*;
+pub use webhook::*;
 
 #[cfg(test)]
 mod tests {

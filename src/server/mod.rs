@@ -270,6 +270,7 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         );
     }
 
+    let config_allow_private = config.webhook_allow_private;
     let state = AppState::new(Inner {
         leptos_options: leptos_options(addr),
         config,
@@ -288,6 +289,7 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         templates: Default::default(),
         presence: Default::default(),
         metrics: Default::default(),
+        webhook_http: crate::webhooks::http_client(config_allow_private),
     });
 
     tokio::spawn(replay_unfinished_webhooks(state.clone()));
@@ -465,9 +467,18 @@ async fn trim_event_log(state: AppState) {
             _ = tokio::time::sleep(wait) => {}
         }
         wait = Duration::from_secs(60);
+        // Events still owed to a webhook subscription stay, however many there are.
+        let owed = match crate::webhooks::owed_from(&state).await {
+            Ok(owed) => owed,
+            Err(e) => {
+                tracing::warn!(error = %e, "event log trim skipped: webhook progress unavailable");
+                continue;
+            }
+        };
         match state.store.event_bounds().await {
-            Ok(b) if b.head - b.floor > keep => {
-                match state.store.trim_events(b.head - keep).await {
+            Ok(b) if b.head - b.floor > keep && owed.is_none_or(|o| o > b.floor) => {
+                let upto = owed.map_or(b.head - keep, |o| o.min(b.head - keep));
+                match state.store.trim_events(upto).await {
                     Ok(n) => tracing::info!(removed = n, "event log trimmed"),
                     Err(e) => tracing::warn!(error = %e, "event log trim failed"),
                 }

@@ -8,9 +8,11 @@
 pub mod mongo;
 mod rules;
 pub mod sqlite;
+mod webhooks;
 mod workflow;
 
 pub use rules::*;
+pub use webhooks::*;
 pub use workflow::*;
 
 use std::sync::Arc;
@@ -305,6 +307,8 @@ pub enum JobKind {
     Send,
     /// Open a snoozed conversation when its snooze ends (`key` is the conversation id).
     Wake,
+    /// Deliver a subscription's pending events (`key` is the subscription id).
+    Webhook,
 }
 
 impl JobKind {
@@ -313,6 +317,7 @@ impl JobKind {
             Self::Media => "media",
             Self::Send => "send",
             Self::Wake => "wake",
+            Self::Webhook => "webhook",
         }
     }
 
@@ -321,6 +326,7 @@ impl JobKind {
             "media" => Some(Self::Media),
             "send" => Some(Self::Send),
             "wake" => Some(Self::Wake),
+            "webhook" => Some(Self::Webhook),
             _ => None,
         }
     }
@@ -369,16 +375,17 @@ pub enum WebhookState {
     Done,
 }
 
-/// Storage for the inbox, in five parts by concern. Both backends implement exactly these
+/// Storage for the inbox, in seven parts by concern. Both backends implement exactly these
 /// semantics and are checked by the same conformance suite; callers hold a [`DynStore`]
 /// and call any part's methods on it.
 pub trait Store:
-    AccountStore + MessageStore + HistoryStore + WorkflowStore + JobStore + EventLog
+    AccountStore + MessageStore + HistoryStore + WorkflowStore + JobStore + WebhookStore + EventLog
 {
 }
 
-impl<T: AccountStore + MessageStore + HistoryStore + WorkflowStore + JobStore + EventLog> Store
-    for T
+impl<
+    T: AccountStore + MessageStore + HistoryStore + WorkflowStore + JobStore + WebhookStore + EventLog,
+> Store for T
 {
 }
 

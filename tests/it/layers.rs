@@ -16,7 +16,7 @@ const FLOORS: &[(&str, &[&str])] = &[
     (
         "services",
         &[
-            "accounts", "outbound", "media", "uploads", "workflow", "jobs", "canned",
+            "accounts", "outbound", "media", "uploads", "workflow", "jobs", "canned", "webhooks",
         ],
     ),
     ("HTTP adapters", &["http", "api"]),

@@ -12,6 +12,7 @@ mod http;
 mod layers;
 mod metrics;
 mod mongo_app;
+mod outgoing;
 mod parser_props;
 mod realtime;
 mod scenarios;

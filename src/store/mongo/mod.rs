@@ -19,6 +19,7 @@ mod indexes;
 mod jobs;
 mod messages;
 mod publish;
+mod webhooks;
 mod workflow;
 
 use std::sync::Arc;

@@ -13,6 +13,7 @@ mod jobs;
 mod messages;
 mod rows;
 mod schema;
+mod webhooks;
 mod workflow;
 
 use std::cell::RefCell;

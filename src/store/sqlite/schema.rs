@@ -2,7 +2,7 @@
 
 use super::*;
 
-pub(super) const SCHEMA_VERSION: i64 = 8;
+pub(super) const SCHEMA_VERSION: i64 = 9;
 pub(super) fn migrate(conn: &Connection) -> StoreResult<()> {
     let version: i64 = conn
         .query_row("PRAGMA user_version", [], |r| r.get(0))
@@ -36,8 +36,30 @@ pub(super) fn migrate(conn: &Connection) -> StoreResult<()> {
     if version < 8 {
         conn.execute_batch(SCHEMA_V8).map_err(map_err)?;
     }
+    if version < 9 {
+        conn.execute_batch(SCHEMA_V9).map_err(map_err)?;
+    }
     Ok(())
 }
+
+/// Outgoing webhook subscriptions; `events` and `inbox_ids` are JSON arrays of strings.
+pub(super) const SCHEMA_V9: &str = r#"
+BEGIN;
+CREATE TABLE webhook_subscriptions (
+    id TEXT PRIMARY KEY,
+    url TEXT NOT NULL,
+    secret TEXT NOT NULL,
+    events TEXT NOT NULL,
+    inbox_ids TEXT NOT NULL,
+    paused INTEGER NOT NULL DEFAULT 0,
+    cursor INTEGER NOT NULL,
+    retrying INTEGER NOT NULL DEFAULT 0,
+    last_error TEXT,
+    created_at INTEGER NOT NULL
+);
+PRAGMA user_version = 9;
+COMMIT;
+"#;
 
 /// Full-text search: each message's text (body, caption or note) and file name, indexed
 /// by its `seq` with accents folded (`unicode61 remove_diacritics 2`), kept in step by
