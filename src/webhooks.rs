@@ -431,8 +431,9 @@ async fn deliver(state: &AppState, sub: &SubscriptionRecord, event: &Event) -> R
         .observe(Stage::OutgoingWebhook, started.elapsed());
     match sent {
         Ok(r) if r.status().is_success() => Ok(()),
-        Ok(r) => Err(format!("{} answered {}", sub.url, r.status())),
-        Err(e) => Err(format!("{}: {}", sub.url, error_chain(&e))),
+        Ok(r) => Err(format!("answered {}", r.status())),
+        // The URL is on the subscription already; the reason is what is worth reading.
+        Err(e) => Err(error_chain(&e.without_url())),
     }
 }
 

@@ -18,7 +18,11 @@ export class Server {
   private log = "";
   private cookie = "";
 
-  constructor(readonly port: number) {
+  /** `env`: extra settings for this server, e.g. SWITCHBOARD_WEBHOOK_ALLOW_PRIVATE. */
+  constructor(
+    readonly port: number,
+    private readonly env: Record<string, string> = {},
+  ) {
     this.url = `http://127.0.0.1:${port}`;
   }
 
@@ -34,6 +38,7 @@ export class Server {
         SWITCHBOARD_MEDIA_DIR: path.join(this.dir, "media"),
         SIMULATOR_RECEIPT_DELAYS_MS: process.env.E2E_RECEIPT_DELAYS_MS ?? "700,1400,2100",
         RUST_LOG: "info",
+        ...this.env,
       },
       stdio: ["ignore", "pipe", "pipe"],
     });

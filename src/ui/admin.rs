@@ -1,4 +1,4 @@
-//! Administration: agents, inboxes and who works them, API tokens.
+//! Administration: agents, inboxes and who works them, API tokens, outgoing webhooks.
 
 use leptos::prelude::*;
 
@@ -178,8 +178,9 @@ pub fn AdminPage() -> impl IntoView {
                     match (users.await, inboxes.await, tokens.await) {
                         (Ok(users), Ok(inboxes), Ok(tokens)) => view! {
                             <Agents users=users.clone() changes/>
-                            <Inboxes inboxes users=users.clone() changes/>
+                            <Inboxes inboxes=inboxes.clone() users=users.clone() changes/>
                             <Tokens tokens users fresh changes/>
+                            <super::webhooks::Webhooks inboxes/>
                         }.into_any(),
                         (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => view! {
                             <p class="error" role="alert">{e.message}</p>

@@ -24,6 +24,7 @@ pub mod thread;
 pub mod thread_store;
 pub mod time;
 pub mod upload;
+pub mod webhooks;
 
 use leptos::prelude::*;
 
