@@ -522,3 +522,48 @@ mod mongo {
         guard.cleanup().await;
     }
 }
+
+#[tokio::test]
+async fn the_event_log_keeps_what_an_active_subscription_still_owes_but_not_for_a_paused_one() {
+    let settings = [
+        ("SWITCHBOARD_WEBHOOK_ALLOW_PRIVATE", "1"),
+        ("SWITCHBOARD_EVENT_RETENTION", "2"),
+    ];
+    let app = TestApp::start_with(&settings).await;
+    let receiver = Receiver::default();
+    *receiver.fail_next.lock().unwrap() = u32::MAX;
+    let url = receiver.start().await;
+    let created = app
+        .ok("create_webhook_subscription", json!({ "url": url }))
+        .await;
+    let id = created["subscription"]["id"].as_str().unwrap().to_string();
+    let start = app.running.state.store.event_bounds().await.unwrap().head;
+    for text in ["one", "two", "three"] {
+        app.customer_writes("15550002006", text).await;
+    }
+    // The log is trimmed at start-up: restart to trim now.
+    let (db, dir) = app.stop().await;
+    let app = TestApp::start_on(&db, &settings).await;
+    // The start-up trim runs at once; give it time to have run.
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    let bounds = app.running.state.store.event_bounds().await.unwrap();
+    assert!(bounds.head - start > 2, "more events than the log keeps");
+    assert!(
+        bounds.floor <= start,
+        "the failing subscription still owes everything after {start}: {bounds:?}"
+    );
+
+    app.ok(
+        "update_webhook_subscription",
+        json!({ "id": id, "paused": true }),
+    )
+    .await;
+    let (db, _) = app.stop().await;
+    let app = TestApp::start_on(&db, &settings).await;
+    eventually("a paused subscription to hold nothing", || async {
+        let b = app.running.state.store.event_bounds().await.unwrap();
+        b.floor == b.head - 2
+    })
+    .await;
+    drop(dir);
+}
