@@ -9,7 +9,7 @@ use leptos::server_fn::codec::Json;
 use crate::error::ApiError;
 use crate::model::{
     Activity, CannedResponse, CannedResponses, ContactEntry, ContactPage, Conversation, Message,
-    Outgoing, StartedConversation, UserRef,
+    Outgoing, PresenceStatus, StartedConversation, TeamPresence, UserRef,
 };
 
 /// Starts a conversation with a phone number (any common format) in an inbox, or goes on
@@ -237,4 +237,38 @@ pub async fn search_messages(
         limit,
     )
     .await?)
+}
+
+/// The caller's browser says whether its tabs are in use (`online`) or hidden (`away`);
+/// teammates get a `presence.updated` frame. `offline` is not asked for: it follows
+/// when every tab is closed.
+#[server(endpoint = "set_presence", input = Json, output = Json)]
+pub async fn set_presence(status: PresenceStatus) -> Result<(), ApiError> {
+    use super::ctx;
+    let state = ctx::state()?;
+    let principal = ctx::principal()?;
+    Ok(crate::context::presence::set_status(&state, &principal, status).await?)
+}
+
+/// Teammates who share an inbox with the caller (every user, for an admin), and whether
+/// each is online, away or offline; `presence.updated` frames keep it current.
+#[server(endpoint = "list_presence", input = Json, output = Json)]
+pub async fn list_presence() -> Result<TeamPresence, ApiError> {
+    use super::ctx;
+    let state = ctx::state()?;
+    let principal = ctx::principal()?;
+    let users = crate::context::presence::team(&state, &principal).await?;
+    Ok(TeamPresence { users })
+}
+
+/// The caller is writing a reply or note in the conversation: teammates who can see it get
+/// an `agent.typing` frame (the composer sends this every few seconds while typing).
+#[server(endpoint = "agent_typing", input = Json, output = Json)]
+pub async fn agent_typing(conversation_id: String) -> Result<(), ApiError> {
+    use super::ctx;
+    let state = ctx::state()?;
+    let principal = ctx::principal()?;
+    let c = ctx::visible_conversation(&state, &principal, &conversation_id).await?;
+    crate::context::presence::typing(&state, &principal.user, &c.inbox_id, &c.id);
+    Ok(())
 }

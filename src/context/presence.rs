@@ -1,12 +1,29 @@
-//! Who has a socket open on this instance. The store keeps when each user was last seen
-//! (shared by every instance); this instance refreshes it for its connected users every
+//! Who of the team is here. The store keeps when each user was last seen (shared by every
+//! instance); this instance refreshes it for its connected users every
 //! [`PRESENCE_BEAT_MS`], once per user however many tabs they have open.
+//!
+//! Changes are told to every socket as `presence.updated` signals: online when a user's
+//! first socket opens here, away or online when their browser says so, offline once no
+//! instance has seen a socket of theirs for a whole beat after their last one here closed.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use crate::store::{DynStore, PRESENCE_BEAT_MS, now_ms};
+use super::{AppError, AppState, Principal};
+use crate::model::{Frame, Presence as PresenceFrame, PresenceStatus, User};
+use crate::realtime::hub::Signal;
+use crate::store::{PRESENCE_BEAT_MS, PRESENCE_TTL_MS, now_ms};
+
+/// How long after a user's last socket here closed before they may be told offline: long
+/// enough for any other instance holding a socket of theirs to have seen it (one beat),
+/// and for a page reload to have reconnected.
+const OFFLINE_AFTER: Duration = Duration::from_millis(PRESENCE_BEAT_MS as u64 + 5_000);
+
+/// The settings key that marks a user away (their tabs are hidden).
+fn away_key(user_id: &str) -> String {
+    format!("away:{user_id}")
+}
 
 #[derive(Default)]
 pub struct Presence {
@@ -14,32 +31,39 @@ pub struct Presence {
 }
 
 impl Presence {
-    /// A socket of `user_id` opened; the first one makes them online at once.
-    pub async fn join(&self, store: &DynStore, user_id: &str) {
-        let first = match self.sockets.lock() {
+    /// A socket of `user_id` opened; says whether it is their first here.
+    fn join(&self, user_id: &str) -> bool {
+        match self.sockets.lock() {
             Ok(mut s) => {
                 let n = s.entry(user_id.to_string()).or_insert(0);
                 *n += 1;
                 *n == 1
             }
             Err(_) => false,
-        };
-        if first && let Err(e) = store.touch_presence(user_id, now_ms()).await {
-            tracing::warn!(user = user_id, error = %e, "presence: cannot record a user online");
         }
     }
 
-    /// A socket of `user_id` closed. Presence then runs out by itself (another instance may
-    /// still hold a socket of theirs, so nothing is removed).
-    pub fn leave(&self, user_id: &str) {
-        if let Ok(mut s) = self.sockets.lock()
-            && let Some(n) = s.get_mut(user_id)
-        {
-            *n -= 1;
-            if *n == 0 {
-                s.remove(user_id);
-            }
+    /// A socket of `user_id` closed; says whether it was their last here.
+    fn leave(&self, user_id: &str) -> bool {
+        let Ok(mut s) = self.sockets.lock() else {
+            return false;
+        };
+        let Some(n) = s.get_mut(user_id) else {
+            return false;
+        };
+        *n -= 1;
+        if *n == 0 {
+            s.remove(user_id);
+            return true;
         }
+        false
+    }
+
+    fn has_socket(&self, user_id: &str) -> bool {
+        self.sockets
+            .lock()
+            .map(|s| s.contains_key(user_id))
+            .unwrap_or(false)
     }
 
     fn connected(&self) -> Vec<String> {
@@ -50,8 +74,137 @@ impl Presence {
     }
 }
 
+/// Tells every socket how `user` is now.
+fn announce(state: &AppState, user: &User, status: PresenceStatus) {
+    let frame = Frame::PresenceUpdated {
+        data: PresenceFrame {
+            user_id: user.id.clone(),
+            name: user.name.clone(),
+            status,
+        },
+    };
+    if let Ok(frame) = serde_json::to_string(&frame) {
+        state.hub.signal(Signal {
+            inbox_id: None,
+            skip_user: None,
+            frame,
+        });
+    }
+}
+
+async fn is_away(state: &AppState, user_id: &str) -> bool {
+    matches!(state.store.setting(&away_key(user_id)).await, Ok(Some(_)))
+}
+
+/// A socket of `user` opened: the first one here makes them online at once.
+pub async fn socket_opened(state: &AppState, user: &User) {
+    if !state.presence.join(&user.id) {
+        return;
+    }
+    if let Err(e) = state.store.touch_presence(&user.id, now_ms()).await {
+        tracing::warn!(user = %user.id, error = %e, "presence: cannot record a user online");
+    }
+    let status = if is_away(state, &user.id).await {
+        PresenceStatus::Away
+    } else {
+        PresenceStatus::Online
+    };
+    announce(state, user, status);
+}
+
+/// A socket of `user` closed. After their last one here, they are told offline once no
+/// instance has seen a socket of theirs for a whole beat (another may hold one).
+pub fn socket_closed(state: &AppState, user: &User) {
+    if !state.presence.leave(&user.id) {
+        return;
+    }
+    let (state, user) = (state.clone(), user.clone());
+    tokio::spawn(async move {
+        loop {
+            let since = now_ms();
+            tokio::select! {
+                _ = state.shutdown.cancelled() => return,
+                _ = tokio::time::sleep(OFFLINE_AFTER) => {}
+            }
+            if state.presence.has_socket(&user.id) {
+                return;
+            }
+            match state.store.present_users(since).await {
+                Ok(seen) if seen.contains(&user.id) => continue,
+                Ok(_) => return announce(&state, &user, PresenceStatus::Offline),
+                Err(e) => {
+                    tracing::warn!(user = %user.id, error = %e, "presence: cannot tell whether a user left");
+                    return;
+                }
+            }
+        }
+    });
+}
+
+/// The caller's browser says its tabs are in use (`online`) or hidden (`away`).
+pub async fn set_status(
+    state: &AppState,
+    principal: &Principal,
+    status: PresenceStatus,
+) -> Result<(), AppError> {
+    let key = away_key(&principal.user.id);
+    match status {
+        PresenceStatus::Online => state.store.set_setting(&key, None).await?,
+        PresenceStatus::Away => state.store.set_setting(&key, Some("1")).await?,
+        PresenceStatus::Offline => {
+            return Err(AppError::BadRequest(
+                "status must be online or away; offline follows from closing every tab".into(),
+            ));
+        }
+    }
+    announce(state, &principal.user, status);
+    Ok(())
+}
+
+/// The caller's teammates (everyone who shares an inbox with them; every user for an
+/// admin), themselves included, and how each is now.
+pub async fn team(state: &AppState, principal: &Principal) -> Result<Vec<PresenceFrame>, AppError> {
+    let present: std::collections::HashSet<String> = state
+        .store
+        .present_users(now_ms() - PRESENCE_TTL_MS)
+        .await?
+        .into_iter()
+        .collect();
+    let mut out = Vec::new();
+    for user in state.store.list_users().await? {
+        if user.disabled {
+            continue;
+        }
+        let shares = principal.is_admin()
+            || user.id == principal.user.id
+            || state
+                .store
+                .user_inboxes(&user.id)
+                .await?
+                .iter()
+                .any(|i| principal.can_see(i));
+        if !shares {
+            continue;
+        }
+        let status = if !present.contains(&user.id) {
+            PresenceStatus::Offline
+        } else if is_away(state, &user.id).await {
+            PresenceStatus::Away
+        } else {
+            PresenceStatus::Online
+        };
+        out.push(PresenceFrame {
+            user_id: user.id,
+            name: user.name,
+            status,
+        });
+    }
+    out.sort_by_key(|p| p.name.to_lowercase());
+    Ok(out)
+}
+
 /// Refreshes the connected users' presence until shutdown.
-pub async fn beat(state: super::AppState) {
+pub async fn beat(state: AppState) {
     let mut timer = tokio::time::interval(Duration::from_millis(PRESENCE_BEAT_MS as u64));
     loop {
         tokio::select! {
@@ -64,5 +217,23 @@ pub async fn beat(state: super::AppState) {
                 tracing::warn!(%user, error = %e, "presence: cannot refresh");
             }
         }
+    }
+}
+
+/// Tells the teammates who can see the conversation's inbox that `user` is writing in it.
+pub fn typing(state: &AppState, user: &User, inbox_id: &str, conversation_id: &str) {
+    let frame = Frame::AgentTyping {
+        data: crate::model::AgentTyping {
+            conversation_id: conversation_id.to_string(),
+            user_id: user.id.clone(),
+            name: user.name.clone(),
+        },
+    };
+    if let Ok(frame) = serde_json::to_string(&frame) {
+        state.hub.signal(Signal {
+            inbox_id: Some(inbox_id.to_string()),
+            skip_user: Some(user.id.clone()),
+            frame,
+        });
     }
 }

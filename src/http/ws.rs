@@ -25,7 +25,7 @@ use serde::Deserialize;
 use tokio::sync::broadcast;
 use tokio::sync::broadcast::error::{RecvError, TryRecvError};
 
-use crate::realtime::hub::Batch;
+use crate::realtime::hub::{Batch, Signal};
 use tracing::Instrument;
 
 use crate::accounts::auth;
@@ -33,6 +33,7 @@ use crate::context::AppError;
 use crate::context::AppState;
 use crate::context::Principal;
 use crate::context::metrics::Stage;
+use crate::context::presence;
 use crate::model::{CLOSE_SIGNED_OUT, CLOSE_TOO_SLOW, ControlFrame, EventFrame};
 use crate::store::Scope;
 
@@ -141,11 +142,12 @@ async fn serve(
     credentials: Credentials,
     since: Option<i64>,
 ) {
-    let user_id = principal.user.id.clone();
+    let user = principal.user.clone();
     let _counted = state.metrics.socket_opened();
-    state.presence.join(&state.store, &user_id).await;
+    presence::socket_opened(&state, &user).await;
     let mut session = Session {
         scope: principal.scope,
+        user_id: user.id.clone(),
         credentials,
         last: 0,
     };
@@ -153,7 +155,7 @@ async fn serve(
         Err(end) => end,
         Ok(never) => match never {},
     };
-    state.presence.leave(&user_id);
+    presence::socket_closed(&state, &user);
     let close = match end {
         End::TooSlow => {
             tracing::info!("ws: closing a client that fell behind; it will resume with since");
@@ -182,12 +184,22 @@ async fn serve(
 
 struct Session {
     scope: Scope,
+    user_id: String,
     credentials: Credentials,
     /// Seq of the last frame sent: the next event frame's `prev`.
     last: i64,
 }
 
 impl Session {
+    /// Is this presence or typing signal for this socket's user?
+    fn wants(&self, signal: &Signal) -> bool {
+        signal
+            .inbox_id
+            .as_deref()
+            .is_none_or(|i| self.scope.allows(i))
+            && signal.skip_user.as_deref() != Some(self.user_id.as_str())
+    }
+
     /// An event frame for this socket. When it directly follows the last one sent, the
     /// shared frame goes as it is (no copy per socket); otherwise `prev` is added.
     fn event_frame(&mut self, seq: i64, frame: &Utf8Bytes) -> Message {
@@ -219,6 +231,7 @@ impl Session {
         since: Option<i64>,
     ) -> Result<Infallible, End> {
         let mut live = state.hub.subscribe();
+        let mut signals = state.hub.subscribe_signals();
         let head = state.hub.head();
         self.last = head;
         match since {
@@ -279,6 +292,16 @@ impl Session {
                     within_send_timeout(self.write_live(sink, state, &mut live, batch, &mut seen))
                         .await?;
                 }
+                signal = signals.recv() => match signal {
+                    Ok(signal) if self.wants(&signal) => {
+                        let frame = Message::Text(signal.frame.as_str().into());
+                        within_send_timeout(send(sink, frame)).await?;
+                    }
+                    Ok(_) => {}
+                    // Signals are best effort: one missed is soon made again.
+                    Err(RecvError::Lagged(_)) => {}
+                    Err(RecvError::Closed) => return Err(End::Shutdown),
+                },
                 incoming = sink.recv() => match incoming {
                     Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return Err(End::PeerGone),
                     // Any traffic proves the peer is alive; the protocol has no client frames.

@@ -6,6 +6,7 @@ use serde_json::value::RawValue;
 use super::account::InboxStatus;
 use super::conversation::Conversation;
 use super::message::Message;
+use super::presence::{AgentTyping, Presence};
 
 /// An event frame as the server writes it: `data` is the event's stored JSON, passed
 /// through as it is rather than parsed into its type and encoded again. `prev` names the
@@ -76,6 +77,12 @@ pub enum Frame {
         prev: Option<i64>,
         data: InboxStatus,
     },
+    /// A teammate came online, went away or left. Not an event: no `seq`, never replayed.
+    #[serde(rename = "presence.updated")]
+    PresenceUpdated { data: Presence },
+    /// A teammate is writing in a conversation. Not an event: no `seq`, never replayed.
+    #[serde(rename = "agent.typing")]
+    AgentTyping { data: AgentTyping },
     /// Replay is over; live events follow.
     #[serde(rename = "ready")]
     Ready { seq: i64 },

@@ -47,6 +47,20 @@ impl From<&Event> for LiveEvent {
     }
 }
 
+/// A frame that is not an event (presence, typing): not stored, no seq, never replayed,
+/// and best effort: a socket that falls behind on these simply misses some.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Signal {
+    /// Only sockets that may see this inbox get it; `None`: every socket.
+    pub inbox_id: Option<String>,
+    /// This user's own sockets skip it (their own typing).
+    pub skip_user: Option<String>,
+    pub frame: String,
+}
+
+/// Signals a socket may fall behind by before it misses some.
+const SIGNAL_CAPACITY: usize = 1024;
+
 /// Seqs the hub gave up on after [`GAP_GRACE`]: if an event lands in one later, it cannot
 /// be sent in order any more, so the sockets are told to resync.
 struct Hole {
@@ -68,6 +82,10 @@ struct Inner {
     kick: Notify,
     /// The head after events committed by this instance were broadcast, for fan-out.
     local: watch::Sender<i64>,
+    /// Signals for this instance's sockets, from here and from other instances.
+    signals: broadcast::Sender<Arc<Signal>>,
+    /// Signals made here, for the fan-out to pass to other instances.
+    relay: broadcast::Sender<Arc<Signal>>,
 }
 
 /// How long a hole in the sequence may stay open before it is taken as permanent (a
@@ -97,6 +115,8 @@ impl Hub {
                 head: AtomicI64::new(head),
                 kick: Notify::new(),
                 local: watch::channel(head).0,
+                signals: broadcast::channel(SIGNAL_CAPACITY).0,
+                relay: broadcast::channel(SIGNAL_CAPACITY).0,
             }),
         };
         tokio::spawn(hub.clone().tail(store, poll, shutdown));
@@ -105,6 +125,28 @@ impl Hub {
 
     pub fn subscribe(&self) -> broadcast::Receiver<Batch> {
         self.inner.tx.subscribe()
+    }
+
+    /// Sends a signal made here to every socket, here and (through Redis) elsewhere.
+    pub fn signal(&self, signal: Signal) {
+        let signal = Arc::new(signal);
+        // No receivers is not an error: nobody is listening right now.
+        let _ = self.inner.signals.send(signal.clone());
+        let _ = self.inner.relay.send(signal);
+    }
+
+    /// Sends a signal another instance made to this instance's sockets.
+    pub fn signal_from_peer(&self, signal: Signal) {
+        let _ = self.inner.signals.send(Arc::new(signal));
+    }
+
+    pub fn subscribe_signals(&self) -> broadcast::Receiver<Arc<Signal>> {
+        self.inner.signals.subscribe()
+    }
+
+    /// Signals made here, for other instances.
+    pub fn local_signals(&self) -> broadcast::Receiver<Arc<Signal>> {
+        self.inner.relay.subscribe()
     }
 
     /// The highest seq already broadcast.

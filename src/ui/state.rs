@@ -226,7 +226,11 @@ impl InboxCtx {
                 });
                 true
             }
-            Frame::Ready { .. } | Frame::Resync { .. } | Frame::Unknown => false,
+            Frame::Ready { .. }
+            | Frame::Resync { .. }
+            | Frame::PresenceUpdated { .. }
+            | Frame::AgentTyping { .. }
+            | Frame::Unknown => false,
         }
     }
 

@@ -14,6 +14,7 @@ mod metrics;
 mod mongo_app;
 mod outgoing;
 mod parser_props;
+mod presence;
 mod realtime;
 mod scenarios;
 mod search;

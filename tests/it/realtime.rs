@@ -201,13 +201,13 @@ async fn a_socket_cut_by_a_restart_mid_burst_resumes_on_the_new_server() {
 }
 
 /// A `redis-server` of our own on a free loopback port, which a test can stop and start.
-struct Redis {
+pub struct Redis {
     port: u16,
     child: Option<Child>,
 }
 
 impl Redis {
-    fn start() -> Self {
+    pub fn start() -> Self {
         let port = TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
@@ -264,7 +264,7 @@ impl Drop for Redis {
 /// Two instances on one database, joined by Redis. Their hubs poll the log only once a
 /// minute, so within a test anything that crosses over was carried by Redis or by the
 /// catch-up after a Redis reconnect.
-async fn two_instances(redis: &Redis) -> (TestApp, TestApp, tempfile::TempDir) {
+pub async fn two_instances(redis: &Redis) -> (TestApp, TestApp, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("shared.db");
     let url = redis.url();
