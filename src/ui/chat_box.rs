@@ -329,6 +329,8 @@ fn Composer(conversation_id: String, conversation: Memo<Option<Conversation>>) -
         tell_typing.dispatch(typing_id.clone());
     };
     let structured_id = conversation_id.clone();
+    let team_id = conversation_id.clone();
+    let notice_id = conversation_id.clone();
     let mode = move |note: bool, label: &'static str| {
         view! {
             <button type="button" role="tab" class="tab" aria-selected=move || (noting.get() == note).to_string()
@@ -337,6 +339,7 @@ fn Composer(conversation_id: String, conversation: Memo<Option<Conversation>>) -
         }
     };
     view! {
+        <super::team::TypingNotice conversation_id=notice_id/>
         <div class="composer-mode" role="tablist" aria-label="Write a">
             {mode(false, "Reply")}
             {mode(true, "Note")}
@@ -354,6 +357,7 @@ fn Composer(conversation_id: String, conversation: Memo<Option<Conversation>>) -
                 let reply_here = reply_here.clone();
                 let structured_id = structured_id.clone();
                 let typing = typing.clone();
+                let team_id = team_id.clone();
                 view! {
                     <Show when=move || !noting.get()>
                         <StructuredComposer conversation_id=structured_id.clone()/>
@@ -402,6 +406,8 @@ fn Composer(conversation_id: String, conversation: Memo<Option<Conversation>>) -
                                     let typed = event_target_value(&ev);
                                     canned.typed(&typed);
                                     text.set(typed);
+                                    // Teammates hear of replies and notes alike.
+                                    ctx.team.typed(&team_id);
                                     if !noting.get_untracked() {
                                         typing();
                                     }

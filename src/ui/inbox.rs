@@ -61,6 +61,8 @@ pub fn InboxLayout() -> impl IntoView {
             ctx.visible.set(is_visible());
         });
         on_cleanup(move || handle.remove());
+        // Teammates see this agent away while every tab of theirs is hidden.
+        Effect::new(move |_| ctx.team.report(ctx.visible.get()));
         Effect::new(move |_| {
             let offset = -(js_sys::Date::new_0().get_timezone_offset() as i32);
             ctx.clock.set(super::state::Clock {
@@ -98,6 +100,7 @@ fn InboxShell(me: Me, info: Resource<Result<ServerInfo, crate::error::ApiError>>
     // Not during the render: a signal set while the server renders re-runs what reads it
     // mid-stream. Only "Mine" needs it, in the browser.
     let me_id = me.user.id.clone();
+    let strip_me = me_id.clone();
     Effect::new(move |_| ctx.me.set(me_id.clone()));
     // For what fills `{{agent.name}}` and picks a canned response's inbox.
     provide_context(me.clone());
@@ -125,6 +128,7 @@ fn InboxShell(me: Me, info: Resource<Result<ServerInfo, crate::error::ApiError>>
                     })}
                 </Suspense>
                 <ListControls/>
+                <super::team::TeamStrip me=strip_me/>
                 <nav class="conversations" data-testid="conversation-list" aria-label="Conversations"
                     on:scroll=move |_ev| {
                         // Infinite scroll: the next page loads before the end is reached.

@@ -146,12 +146,18 @@ async fn session(ctx: InboxCtx, ws: WebSocket, last_seq: &mut i64) -> Ended {
                 *last_seq = (*last_seq).max(seq);
                 ready = true;
                 ctx.live.set(LiveState::Live);
+                // Presence is not replayed: read it afresh on every (re)connect.
+                ctx.team.reload();
             }
             Frame::Resync { seq } => {
                 ctx.reload();
                 *last_seq = seq;
                 ready = true;
                 ctx.live.set(LiveState::Live);
+                ctx.team.reload();
+            }
+            signal @ (Frame::PresenceUpdated { .. } | Frame::AgentTyping { .. }) => {
+                ctx.team.apply(&signal);
             }
             Frame::Unknown => {}
             event => {

@@ -17,6 +17,7 @@ pub mod simulator;
 pub mod state;
 pub mod status_icon;
 pub mod structured;
+pub mod team;
 pub mod template_form;
 mod template_inputs;
 mod template_picker;

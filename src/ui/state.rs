@@ -102,6 +102,8 @@ pub struct InboxCtx {
     /// Sending paused (with why) or resumed (`None`) per inbox, as events told since the
     /// page's server info was loaded; it wins over that.
     pub paused: RwSignal<std::collections::HashMap<String, Option<String>>>,
+    /// Who of the team is here and who is writing where.
+    pub team: super::team::TeamCtx,
     /// Sends a local bubble (and sends it again after a failure), see [`Self::deliver`].
     delivering: Action<Message, ()>,
     retrying: Action<Message, ()>,
@@ -162,6 +164,7 @@ impl InboxCtx {
             replying: RwSignal::new(None),
             outgoing,
             paused: RwSignal::new(Default::default()),
+            team: super::team::TeamCtx::new(),
             delivering: Action::new(move |local: &Message| {
                 sendable(deliver(thread, outgoing, local.clone()))
             }),
