@@ -13,6 +13,7 @@ use std::time::{Duration, Instant};
 use crate::context::metrics::Stage;
 use crate::context::{AppError, AppState};
 use crate::model::{CreatedWebhookSubscription, WebhookSubscription, normalize_event_types};
+use crate::store::DynStore;
 use crate::store::{
     Event, Job, JobKind, Progress, StoreResult, SubscriptionRecord, new_id, now_ms,
 };
@@ -150,9 +151,8 @@ pub async fn check_url(raw: &str, allow_private: bool) -> Result<String, AppErro
     Ok(url.to_string())
 }
 
-async fn find(state: &AppState, id: &str) -> Result<SubscriptionRecord, AppError> {
-    state
-        .store
+async fn find(store: &DynStore, id: &str) -> Result<SubscriptionRecord, AppError> {
+    store
         .webhook_subscriptions()
         .await?
         .into_iter()
@@ -160,13 +160,13 @@ async fn find(state: &AppState, id: &str) -> Result<SubscriptionRecord, AppError
         .ok_or(AppError::NotFound("webhook subscription"))
 }
 
-async fn head(state: &AppState) -> StoreResult<i64> {
-    Ok(state.store.event_bounds().await?.head)
+async fn head(store: &DynStore) -> StoreResult<i64> {
+    Ok(store.event_bounds().await?.head)
 }
 
 /// Every inbox id must exist; returned sorted and without repeats.
-async fn check_inboxes(state: &AppState, ids: &[String]) -> Result<Vec<String>, AppError> {
-    let known = state.store.list_inboxes().await?;
+async fn check_inboxes(store: &DynStore, ids: &[String]) -> Result<Vec<String>, AppError> {
+    let known = store.list_inboxes().await?;
     let mut out: Vec<String> = Vec::new();
     for id in ids.iter().map(|i| i.trim()) {
         if !known.iter().any(|i| i.id == id) {
@@ -180,34 +180,33 @@ async fn check_inboxes(state: &AppState, ids: &[String]) -> Result<Vec<String>, 
     Ok(out)
 }
 
-/// Starts (or restarts) the subscription's delivery now. A run already under way on another
-/// claim is harmless: the cursor moves only by compare-and-set.
-async fn kick(state: &AppState, id: &str) -> StoreResult<()> {
-    state
-        .store
+/// Starts (or restarts) the subscription's delivery now (a job runner picks it up within
+/// its tick; the API also wakes this instance's). A run already under way on another claim
+/// is harmless: the cursor moves only by compare-and-set.
+async fn kick(store: &DynStore, id: &str) -> StoreResult<()> {
+    store
         .schedule_job(Job::new(JobKind::Webhook, id, now_ms(), 0))
-        .await?;
-    state.jobs.notify_one();
-    Ok(())
+        .await
 }
 
-pub async fn list(state: &AppState) -> Result<Vec<WebhookSubscription>, AppError> {
-    let head = head(state).await?;
-    let subs = state.store.webhook_subscriptions().await?;
+pub async fn list(store: &DynStore) -> Result<Vec<WebhookSubscription>, AppError> {
+    let head = head(store).await?;
+    let subs = store.webhook_subscriptions().await?;
     Ok(subs.iter().map(|s| s.to_api(head)).collect())
 }
 
 /// A new subscription starts at the log's head: it gets what happens from now on.
 pub async fn create(
-    state: &AppState,
+    store: &DynStore,
+    allow_private: bool,
     url: &str,
     events: &[String],
     inbox_ids: &[String],
 ) -> Result<CreatedWebhookSubscription, AppError> {
     let events = normalize_event_types(events).map_err(AppError::BadRequest)?;
-    let inbox_ids = check_inboxes(state, inbox_ids).await?;
-    let url = check_url(url, state.config.webhook_allow_private).await?;
-    let cursor = head(state).await?;
+    let inbox_ids = check_inboxes(store, inbox_ids).await?;
+    let url = check_url(url, allow_private).await?;
+    let cursor = head(store).await?;
     let sub = SubscriptionRecord {
         id: new_id(),
         url,
@@ -218,10 +217,11 @@ pub async fn create(
         cursor,
         retrying: false,
         last_error: None,
+        failing_since: None,
         created_at: now_ms(),
     };
-    state.store.save_webhook_subscription(&sub).await?;
-    kick(state, &sub.id).await?;
+    store.save_webhook_subscription(&sub).await?;
+    kick(store, &sub.id).await?;
     tracing::info!(id = %sub.id, url = %sub.url, "webhooks: subscription created");
     Ok(CreatedWebhookSubscription {
         subscription: sub.to_api(cursor),
@@ -239,51 +239,52 @@ pub struct Changes {
 }
 
 pub async fn update(
-    state: &AppState,
+    store: &DynStore,
+    allow_private: bool,
     id: &str,
     changes: Changes,
 ) -> Result<WebhookSubscription, AppError> {
-    let mut sub = find(state, id).await?;
+    let mut sub = find(store, id).await?;
     if let Some(events) = changes.events {
         sub.events = normalize_event_types(&events).map_err(AppError::BadRequest)?;
     }
     if let Some(inboxes) = changes.inbox_ids {
-        sub.inbox_ids = check_inboxes(state, &inboxes).await?;
+        sub.inbox_ids = check_inboxes(store, &inboxes).await?;
     }
     if let Some(url) = changes.url {
-        sub.url = check_url(&url, state.config.webhook_allow_private).await?;
+        sub.url = check_url(&url, allow_private).await?;
     }
     let resumed = sub.paused && changes.paused == Some(false);
     if let Some(paused) = changes.paused {
         sub.paused = paused;
     }
-    state.store.save_webhook_subscription(&sub).await?;
+    store.save_webhook_subscription(&sub).await?;
     if resumed {
-        kick(state, id).await?;
+        kick(store, id).await?;
     }
     tracing::info!(id, url = %sub.url, paused = sub.paused, "webhooks: subscription changed");
     // Read back: delivery may have moved on meanwhile.
-    let head = head(state).await?;
-    Ok(find(state, id).await?.to_api(head))
+    let head = head(store).await?;
+    Ok(find(store, id).await?.to_api(head))
 }
 
-pub async fn delete(state: &AppState, id: &str) -> Result<(), AppError> {
-    if !state.store.delete_webhook_subscription(id).await? {
+pub async fn delete(store: &DynStore, id: &str) -> Result<(), AppError> {
+    if !store.delete_webhook_subscription(id).await? {
         return Err(AppError::NotFound("webhook subscription"));
     }
-    state.store.finish_job(JobKind::Webhook, id).await?;
+    store.finish_job(JobKind::Webhook, id).await?;
     tracing::info!(id, "webhooks: subscription deleted");
     Ok(())
 }
 
 /// Delivers again every kept event after `since` (default: all that are kept).
 pub async fn replay(
-    state: &AppState,
+    store: &DynStore,
     id: &str,
     since: Option<i64>,
 ) -> Result<WebhookSubscription, AppError> {
-    let sub = find(state, id).await?;
-    let bounds = state.store.event_bounds().await?;
+    let sub = find(store, id).await?;
+    let bounds = store.event_bounds().await?;
     let since = since.unwrap_or(bounds.floor);
     if since < bounds.floor || since > bounds.head {
         return Err(AppError::BadRequest(format!(
@@ -291,14 +292,14 @@ pub async fn replay(
             bounds.floor, bounds.head
         )));
     }
-    if !state.store.rewind_webhook_subscription(id, since).await? {
+    if !store.rewind_webhook_subscription(id, since).await? {
         return Err(AppError::NotFound("webhook subscription"));
     }
     if !sub.paused {
-        kick(state, id).await?;
+        kick(store, id).await?;
     }
     tracing::info!(id, since, "webhooks: replay asked for");
-    Ok(find(state, id).await?.to_api(bounds.head))
+    Ok(find(store, id).await?.to_api(bounds.head))
 }
 
 /// 32 random bytes, hex: the HMAC key of one subscription.
@@ -307,11 +308,12 @@ fn new_secret() -> String {
     format!("whsec_{}", hex::encode(bytes))
 }
 
-/// The lowest seq still owed to a subscription that is not paused: the event log keeps
-/// everything after it. A paused subscription holds nothing (it may stay paused for good).
+/// The lowest seq still owed to a subscription: the event log keeps everything after it,
+/// paused subscriptions included (what a failing receiver missed stays for a replay).
+/// Deleting a subscription lets go of its events.
 pub async fn owed_from(state: &AppState) -> StoreResult<Option<i64>> {
     let subs = state.store.webhook_subscriptions().await?;
-    Ok(subs.iter().filter(|s| !s.paused).map(|s| s.cursor).min())
+    Ok(subs.iter().map(|s| s.cursor).min())
 }
 
 /// One run of a subscription's delivery job.
@@ -359,8 +361,20 @@ pub async fn run_job(state: &AppState, job: &Job) -> StoreResult<()> {
                 continue;
             }
             let outcome = deliver(state, &sub, event).await;
+            // Failing for longer than allowed: paused, with the reason, to be replayed.
+            let give_up = outcome.is_err()
+                && sub.failing_since.is_some_and(|t| {
+                    now_ms() - t > state.config.webhook_max_retry.as_millis() as i64
+                });
             let (to, progress) = match outcome {
                 Ok(()) => (event.seq, Progress::Delivered),
+                Err(reason) if give_up => (
+                    handled,
+                    Progress::Failed(format!(
+                        "paused after failing for longer than {} s: {reason}",
+                        state.config.webhook_max_retry.as_secs()
+                    )),
+                ),
                 Err(reason) => (handled, Progress::Failed(reason)),
             };
             if !store
@@ -371,6 +385,16 @@ pub async fn run_job(state: &AppState, job: &Job) -> StoreResult<()> {
                 return again(state, &sub.id, 0, Duration::ZERO).await;
             }
             cursor = to;
+            if give_up {
+                // Read again, so an admin's change made meanwhile is kept.
+                let fresh = store.webhook_subscriptions().await?;
+                if let Some(mut paused) = fresh.into_iter().find(|s| s.id == sub.id) {
+                    paused.paused = true;
+                    store.save_webhook_subscription(&paused).await?;
+                }
+                tracing::warn!(id = %sub.id, seq = event.seq, "webhooks: failing too long; paused");
+                return store.finish_job(JobKind::Webhook, &sub.id).await;
+            }
             if let Progress::Failed(reason) = progress {
                 let attempt = job.attempts + 1;
                 let wait = crate::outbound::dispatch::backoff(RETRY_BASE, 2, attempt);

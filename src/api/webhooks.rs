@@ -9,7 +9,7 @@ use crate::model::{CreatedWebhookSubscription, WebhookSubscription, WebhookSubsc
 #[server(endpoint = "list_webhook_subscriptions", input = Json, output = Json)]
 pub async fn list_webhook_subscriptions() -> Result<WebhookSubscriptions, ApiError> {
     let (state, _) = super::admin::admin()?;
-    let subscriptions = crate::webhooks::list(&state).await?;
+    let subscriptions = crate::webhooks::list(&state.store).await?;
     Ok(WebhookSubscriptions { subscriptions })
 }
 
@@ -23,12 +23,14 @@ pub async fn create_webhook_subscription(
 ) -> Result<CreatedWebhookSubscription, ApiError> {
     let (state, principal) = super::admin::admin()?;
     let created = crate::webhooks::create(
-        &state,
+        &state.store,
+        state.config.webhook_allow_private,
         &url,
         &events.unwrap_or_default(),
         &inbox_ids.unwrap_or_default(),
     )
     .await?;
+    state.jobs.notify_one();
     tracing::info!(by = %principal.user.email, id = %created.subscription.id, "webhook subscription created");
     Ok(created)
 }
@@ -49,7 +51,9 @@ pub async fn update_webhook_subscription(
         inbox_ids,
         paused,
     };
-    let sub = crate::webhooks::update(&state, &id, changes).await?;
+    let allow_private = state.config.webhook_allow_private;
+    let sub = crate::webhooks::update(&state.store, allow_private, &id, changes).await?;
+    state.jobs.notify_one();
     tracing::info!(by = %principal.user.email, id = %sub.id, "webhook subscription changed");
     Ok(sub)
 }
@@ -57,7 +61,7 @@ pub async fn update_webhook_subscription(
 #[server(endpoint = "delete_webhook_subscription", input = Json, output = Json)]
 pub async fn delete_webhook_subscription(id: String) -> Result<(), ApiError> {
     let (state, principal) = super::admin::admin()?;
-    crate::webhooks::delete(&state, &id).await?;
+    crate::webhooks::delete(&state.store, &id).await?;
     tracing::info!(by = %principal.user.email, id, "webhook subscription deleted");
     Ok(())
 }
@@ -69,7 +73,8 @@ pub async fn replay_webhook_subscription(
     #[server(default)] since: Option<i64>,
 ) -> Result<WebhookSubscription, ApiError> {
     let (state, principal) = super::admin::admin()?;
-    let sub = crate::webhooks::replay(&state, &id, since).await?;
+    let sub = crate::webhooks::replay(&state.store, &id, since).await?;
+    state.jobs.notify_one();
     tracing::info!(by = %principal.user.email, id, ?since, "webhook replay asked for");
     Ok(sub)
 }

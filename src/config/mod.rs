@@ -127,6 +127,9 @@ pub struct Config {
     pub uncertain_send_wait: Duration,
     /// How long webhook bodies and receipts are kept (`SWITCHBOARD_WEBHOOK_RETENTION_DAYS`).
     pub webhook_retention: Duration,
+    /// How long an outgoing webhook may keep failing before it is paused
+    /// (`SWITCHBOARD_WEBHOOK_MAX_RETRY_SECS`).
+    pub webhook_max_retry: Duration,
 }
 
 /// `SWITCHBOARD_MEDIA_STORE`: where files live.
@@ -394,6 +397,11 @@ impl Config {
             "SWITCHBOARD_UNCERTAIN_SEND_WAIT_MS",
             300_000,
         )? as u64);
+        let webhook_max_retry = Duration::from_secs(parse_positive(
+            &var,
+            "SWITCHBOARD_WEBHOOK_MAX_RETRY_SECS",
+            3 * 86_400,
+        )? as u64);
         let webhook_retention = Duration::from_secs(
             parse_positive(&var, "SWITCHBOARD_WEBHOOK_RETENTION_DAYS", 30)? as u64 * 86_400,
         );
@@ -442,6 +450,7 @@ impl Config {
             media,
             uncertain_send_wait,
             webhook_retention,
+            webhook_max_retry,
         })
     }
 }

@@ -41,6 +41,44 @@ pub enum Command {
     /// API tokens for scripts.
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Outgoing webhooks: URLs that get every event, signed.
+    #[command(subcommand)]
+    Webhook(WebhookCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum WebhookCommand {
+    /// Subscribe a URL; prints the signing secret once.
+    Add {
+        #[arg(long)]
+        url: String,
+        /// An event type to deliver (repeat for several; none: all).
+        #[arg(long = "event")]
+        events: Vec<String>,
+        /// The phone number id of an inbox whose events to deliver (repeat; none: all).
+        #[arg(long = "inbox")]
+        inboxes: Vec<String>,
+    },
+    List,
+    Pause {
+        #[arg(long)]
+        id: String,
+    },
+    Resume {
+        #[arg(long)]
+        id: String,
+    },
+    /// Deliver every kept event after `--since` again (default: all that are kept).
+    Replay {
+        #[arg(long)]
+        id: String,
+        #[arg(long)]
+        since: Option<i64>,
+    },
+    Delete {
+        #[arg(long)]
+        id: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -412,7 +450,77 @@ pub async fn run(config: &Config, command: Command) -> Result<String, CliError> 
             store.revoke_api_token(&id).await?;
             Ok("token revoked".into())
         }
+        Command::Webhook(command) => webhook(&store, config, command).await,
     }
+}
+
+async fn webhook(
+    store: &DynStore,
+    config: &Config,
+    command: WebhookCommand,
+) -> Result<String, CliError> {
+    use crate::webhooks::{self, Changes};
+    let pause = |paused| Changes {
+        paused: Some(paused),
+        ..Default::default()
+    };
+    let line = |s: &crate::model::WebhookSubscription| {
+        let all = |v: &[String]| {
+            if v.is_empty() {
+                "all".to_string()
+            } else {
+                v.join(",")
+            }
+        };
+        format!(
+            "{}\t{}\tevents {}\tinboxes {}\t{}\tlag {}{}",
+            s.id,
+            s.url,
+            all(&s.events),
+            all(&s.inbox_ids),
+            s.state.as_str(),
+            s.lag,
+            s.last_error
+                .as_deref()
+                .map(|e| format!("\tlast error: {e}"))
+                .unwrap_or_default()
+        )
+    };
+    let allow_private = config.webhook_allow_private;
+    Ok(match command {
+        WebhookCommand::Add {
+            url,
+            events,
+            inboxes,
+        } => {
+            let mut inbox_ids = Vec::new();
+            for pnid in &inboxes {
+                inbox_ids.push(inbox_id(store, pnid).await?);
+            }
+            let created = webhooks::create(store, allow_private, &url, &events, &inbox_ids).await?;
+            format!(
+                "created webhook {} (its signing secret is shown once, store it now):\n{}",
+                created.subscription.id, created.secret
+            )
+        }
+        WebhookCommand::List => webhooks::list(store)
+            .await?
+            .iter()
+            .map(line)
+            .collect::<Vec<_>>()
+            .join("\n"),
+        WebhookCommand::Pause { id } => {
+            line(&webhooks::update(store, allow_private, &id, pause(true)).await?)
+        }
+        WebhookCommand::Resume { id } => {
+            line(&webhooks::update(store, allow_private, &id, pause(false)).await?)
+        }
+        WebhookCommand::Replay { id, since } => line(&webhooks::replay(store, &id, since).await?),
+        WebhookCommand::Delete { id } => {
+            webhooks::delete(store, &id).await?;
+            "webhook deleted".into()
+        }
+    })
 }
 
 async fn set_disabled(store: &DynStore, email: &str, disabled: bool) -> Result<String, CliError> {

@@ -26,6 +26,8 @@ pub struct SubscriptionRecord {
     /// The last delivery attempt failed.
     pub retrying: bool,
     pub last_error: Option<String>,
+    /// When the current run of failures began (Unix ms); `None` while deliveries succeed.
+    pub failing_since: Option<i64>,
     /// Unix ms.
     pub created_at: i64,
 }
@@ -83,7 +85,8 @@ pub trait WebhookStore: Send + Sync + 'static {
     async fn delete_webhook_subscription(&self, id: &str) -> StoreResult<bool>;
 
     /// Moves the cursor from `from` to `to` and records how the run went, only if the
-    /// cursor is still `from`; says whether it was.
+    /// cursor is still `from`; says whether it was. A failure keeps `failing_since` (or
+    /// starts it now); a delivery clears it.
     async fn record_webhook_progress(
         &self,
         id: &str,
@@ -112,6 +115,7 @@ mod tests {
             cursor: 7,
             retrying: false,
             last_error: None,
+            failing_since: None,
             created_at: 0,
         }
     }

@@ -167,3 +167,58 @@ async fn admins_manage_users_inboxes_and_tokens_from_the_shell() {
     assert_eq!(code, 0);
     drop(dir);
 }
+
+#[tokio::test]
+async fn admins_manage_outgoing_webhooks_from_the_shell() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("cli.db");
+    let run = |args: &[&str]| switchboard(&db, args, None);
+
+    let (code, _, err) = run(&["webhook", "add", "--url", "http://127.0.0.1:9/hook"]);
+    assert_ne!(code, 0);
+    assert!(err.contains("SWITCHBOARD_WEBHOOK_ALLOW_PRIVATE"), "{err}");
+    let (code, _, err) = run(&[
+        "webhook",
+        "add",
+        "--url",
+        "https://93.184.216.34/h",
+        "--inbox",
+        "999",
+    ]);
+    assert_ne!(code, 0);
+    assert!(err.contains("999"), "{err}");
+
+    let (code, out, err) = run(&[
+        "webhook",
+        "add",
+        "--url",
+        "https://93.184.216.34/h",
+        "--event",
+        "message.created",
+        "--event",
+        "conversation.updated",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("shown once"), "{out}");
+    let secret = out.lines().last().unwrap();
+    assert!(secret.starts_with("whsec_"), "{out}");
+    let id = out.split_whitespace().nth(2).unwrap().to_string();
+
+    let (code, out, _) = run(&["webhook", "list"]);
+    assert_eq!(code, 0);
+    assert!(
+        out.contains(&id) && out.contains("message.created,conversation.updated"),
+        "{out}"
+    );
+    assert!(out.contains("active") && !out.contains(secret), "{out}");
+    let (code, out, _) = run(&["webhook", "pause", "--id", &id]);
+    assert_eq!(code, 0);
+    assert!(out.contains("paused"), "{out}");
+    let (code, out, _) = run(&["webhook", "replay", "--id", &id, "--since", "0"]);
+    assert_eq!(code, 0, "{out}");
+    let (code, out, _) = run(&["webhook", "delete", "--id", &id]);
+    assert_eq!((code, out.trim()), (0, "webhook deleted"));
+    let (code, _, err) = run(&["webhook", "delete", "--id", &id]);
+    assert_ne!(code, 0);
+    assert!(err.contains("no such webhook subscription"), "{err}");
+}

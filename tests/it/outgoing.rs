@@ -216,7 +216,7 @@ async fn a_subscription_gets_only_the_event_types_and_inboxes_it_names() {
 async fn a_failing_endpoint_is_retried_in_order_and_shown_as_retrying_until_it_recovers() {
     let app = allowed_app().await;
     let receiver = Receiver::default();
-    *receiver.fail_next.lock().unwrap() = 2;
+    *receiver.fail_next.lock().unwrap() = 3;
     let url = receiver.start().await;
     let created = app
         .ok(
@@ -234,8 +234,8 @@ async fn a_failing_endpoint_is_retried_in_order_and_shown_as_retrying_until_it_r
             && s["lag"].as_i64() > Some(0)
     })
     .await;
-    // 2 s then 4 s of backoff (with jitter) before the third try succeeds.
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    // 2 s, 4 s then 8 s of backoff (each ±25 %) before the fourth try succeeds.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     while receiver.got().len() < 2 && tokio::time::Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
@@ -410,6 +410,7 @@ fn record(id: &str, cursor: i64) -> SubscriptionRecord {
         cursor,
         retrying: false,
         last_error: None,
+        failing_since: None,
         created_at: 1,
     }
 }
@@ -462,6 +463,20 @@ async fn progress_moves_only_from_the_cursor_it_expects(store: DynStore) {
         s.last_error.as_deref(),
         Some("https://example.com/b answered 500")
     );
+    let since = s
+        .failing_since
+        .expect("a failure starts the run of failures");
+    assert!((since - switchboard::store::now_ms()).abs() < 60_000);
+    // A second failure keeps when the run began.
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    assert!(
+        store
+            .record_webhook_progress("s1", 13, 13, &failed)
+            .await
+            .unwrap()
+    );
+    let s = store.webhook_subscriptions().await.unwrap().remove(0);
+    assert_eq!(s.failing_since, Some(since));
     // Success clears `retrying` but keeps the last error for the record.
     assert!(
         store
@@ -470,7 +485,7 @@ async fn progress_moves_only_from_the_cursor_it_expects(store: DynStore) {
             .unwrap()
     );
     let s = store.webhook_subscriptions().await.unwrap().remove(0);
-    assert_eq!((s.cursor, s.retrying), (14, false));
+    assert_eq!((s.cursor, s.retrying, s.failing_since), (14, false, None));
     assert!(s.last_error.is_some());
 
     // Twenty racing runners from one cursor: exactly one moves it.
@@ -524,7 +539,7 @@ mod mongo {
 }
 
 #[tokio::test]
-async fn the_event_log_keeps_what_an_active_subscription_still_owes_but_not_for_a_paused_one() {
+async fn the_event_log_keeps_what_a_subscription_still_owes_until_it_is_deleted() {
     let settings = [
         ("SWITCHBOARD_WEBHOOK_ALLOW_PRIVATE", "1"),
         ("SWITCHBOARD_EVENT_RETENTION", "2"),
@@ -541,6 +556,12 @@ async fn the_event_log_keeps_what_an_active_subscription_still_owes_but_not_for_
     for text in ["one", "two", "three"] {
         app.customer_writes("15550002006", text).await;
     }
+    // Paused too: what a failing receiver missed stays for a replay.
+    app.ok(
+        "update_webhook_subscription",
+        json!({ "id": id, "paused": true }),
+    )
+    .await;
     // The log is trimmed at start-up: restart to trim now.
     let (db, dir) = app.stop().await;
     let app = TestApp::start_on(&db, &settings).await;
@@ -550,20 +571,103 @@ async fn the_event_log_keeps_what_an_active_subscription_still_owes_but_not_for_
     assert!(bounds.head - start > 2, "more events than the log keeps");
     assert!(
         bounds.floor <= start,
-        "the failing subscription still owes everything after {start}: {bounds:?}"
+        "the subscription still owes everything after {start}: {bounds:?}"
     );
 
-    app.ok(
-        "update_webhook_subscription",
-        json!({ "id": id, "paused": true }),
-    )
-    .await;
+    app.ok("delete_webhook_subscription", json!({ "id": id }))
+        .await;
     let (db, _) = app.stop().await;
     let app = TestApp::start_on(&db, &settings).await;
-    eventually("a paused subscription to hold nothing", || async {
+    eventually("a deleted subscription to hold nothing", || async {
         let b = app.running.state.store.event_bounds().await.unwrap();
         b.floor == b.head - 2
     })
     .await;
     drop(dir);
+}
+
+#[tokio::test]
+async fn a_receiver_down_past_the_max_retry_age_pauses_the_subscription_and_resuming_delivers_the_rest()
+ {
+    let app = TestApp::start_with(&[
+        ("SWITCHBOARD_WEBHOOK_ALLOW_PRIVATE", "1"),
+        ("SWITCHBOARD_WEBHOOK_MAX_RETRY_SECS", "3"),
+    ])
+    .await;
+    let receiver = Receiver::default();
+    *receiver.fail_next.lock().unwrap() = u32::MAX;
+    let url = receiver.start().await;
+    let created = app
+        .ok(
+            "create_webhook_subscription",
+            json!({ "url": url, "events": ["message.created"] }),
+        )
+        .await;
+    let id = created["subscription"]["id"].as_str().unwrap().to_string();
+    app.customer_writes("15550002007", "first").await;
+    app.customer_writes("15550002007", "second").await;
+    // Tries at 0 s, ~2 s and ~6 s: the third is past 3 s of failing.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    let paused = loop {
+        let s = subscription(&app, &id).await;
+        if s["state"] == "paused" {
+            break s;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "never paused: {s}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let reason = paused["last_error"].as_str().unwrap();
+    assert!(
+        reason.contains("paused after failing") && reason.contains("500"),
+        "{reason}"
+    );
+    assert!(paused["lag"].as_i64() > Some(0));
+
+    // The receiver is back; resuming delivers everything it missed, in order, once.
+    *receiver.fail_next.lock().unwrap() = 0;
+    app.ok(
+        "update_webhook_subscription",
+        json!({ "id": id, "paused": false }),
+    )
+    .await;
+    receiver.wait_for("both messages", 2).await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let texts: Vec<_> = receiver
+        .got()
+        .iter()
+        .map(|d| d.body["data"]["text"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(texts, ["first", "second"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_instances_on_one_database_deliver_each_event_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("shared.db");
+    let env = [("SWITCHBOARD_WEBHOOK_ALLOW_PRIVATE", "1")];
+    let one = TestApp::start_on(&db, &env).await;
+    let two = TestApp::start_on(&db, &env).await;
+    let receiver = Receiver::default();
+    let url = receiver.start().await;
+    one.ok("create_webhook_subscription", json!({ "url": url }))
+        .await;
+    for (n, app) in [&one, &two, &one, &two].into_iter().enumerate() {
+        app.customer_writes("15550002008", &format!("message {n}"))
+            .await;
+    }
+    receiver.wait_for("four messages' events", 8).await;
+    // Both instances poll every second: give a duplicate every chance to show.
+    tokio::time::sleep(Duration::from_millis(3000)).await;
+    let seqs = receiver.seqs();
+    let mut unique = seqs.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(seqs, unique, "each event once, in order");
+    let texts: Vec<_> = receiver
+        .got()
+        .iter()
+        .filter(|d| d.body["type"] == "message.created")
+        .map(|d| d.body["data"]["text"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(texts, ["message 0", "message 1", "message 2", "message 3"]);
 }

@@ -16,6 +16,7 @@ fn subscription_from_doc(d: &Document) -> StoreResult<SubscriptionRecord> {
         cursor: int(d, "cursor")?,
         retrying: boolean(d, "retrying"),
         last_error: opt_string(d, "last_error"),
+        failing_since: opt_int(d, "failing_since"),
         created_at: int(d, "created_at")?,
     })
 }
@@ -76,13 +77,20 @@ impl WebhookStore for MongoStore {
         to: i64,
         progress: &Progress,
     ) -> StoreResult<bool> {
-        let mut set = doc! { "cursor": to, "retrying": false };
-        if let Progress::Failed(error) = progress {
-            set.insert("retrying", true);
-            set.insert("last_error", error);
-        }
+        let filter = doc! { "_id": id, "cursor": from };
+        let update = match progress {
+            Progress::Delivered => doc! {
+                "$set": { "cursor": to, "retrying": false },
+                "$unset": { "failing_since": "" },
+            },
+            // `$min` starts the run of failures now, or keeps its earlier start.
+            Progress::Failed(error) => doc! {
+                "$set": { "cursor": to, "retrying": true, "last_error": error },
+                "$min": { "failing_since": now_ms() },
+            },
+        };
         self.coll(COLLECTION)
-            .update_one(doc! { "_id": id, "cursor": from }, doc! { "$set": set })
+            .update_one(filter, update)
             .await
             .map(|r| r.matched_count > 0)
             .map_err(map_err)

@@ -55,6 +55,7 @@ CREATE TABLE webhook_subscriptions (
     cursor INTEGER NOT NULL,
     retrying INTEGER NOT NULL DEFAULT 0,
     last_error TEXT,
+    failing_since INTEGER,
     created_at INTEGER NOT NULL
 );
 PRAGMA user_version = 9;

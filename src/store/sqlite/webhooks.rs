@@ -3,8 +3,8 @@
 use super::*;
 use crate::store::{Progress, SubscriptionRecord, WebhookStore};
 
-const COLUMNS: &str =
-    "id, url, secret, events, inbox_ids, paused, cursor, retrying, last_error, created_at";
+const COLUMNS: &str = "id, url, secret, events, inbox_ids, paused, cursor, retrying, \
+     last_error, failing_since, created_at";
 
 fn subscription_from_row(r: &Row<'_>) -> rusqlite::Result<SubscriptionRecord> {
     let list = |i: usize| -> rusqlite::Result<Vec<String>> {
@@ -23,7 +23,8 @@ fn subscription_from_row(r: &Row<'_>) -> rusqlite::Result<SubscriptionRecord> {
         cursor: r.get(6)?,
         retrying: r.get(7)?,
         last_error: r.get(8)?,
-        created_at: r.get(9)?,
+        failing_since: r.get(9)?,
+        created_at: r.get(10)?,
     })
 }
 
@@ -49,7 +50,7 @@ impl WebhookStore for SqliteStore {
                 .execute(
                     &format!(
                         "INSERT INTO webhook_subscriptions ({COLUMNS}) \
-                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) \
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) \
                          ON CONFLICT (id) DO UPDATE SET url = excluded.url, \
                          events = excluded.events, inbox_ids = excluded.inbox_ids, \
                          paused = excluded.paused"
@@ -64,6 +65,7 @@ impl WebhookStore for SqliteStore {
                         s.cursor,
                         s.retrying,
                         s.last_error,
+                        s.failing_since,
                         s.created_at
                     ],
                 )
@@ -100,8 +102,10 @@ impl WebhookStore for SqliteStore {
             tx.conn
                 .execute(
                     "UPDATE webhook_subscriptions SET cursor = ?3, retrying = ?4, \
-                     last_error = coalesce(?5, last_error) WHERE id = ?1 AND cursor = ?2",
-                    params![id, from, to, error.is_some(), error],
+                     last_error = coalesce(?5, last_error), failing_since = \
+                     CASE WHEN ?4 THEN coalesce(failing_since, ?6) END \
+                     WHERE id = ?1 AND cursor = ?2",
+                    params![id, from, to, error.is_some(), error, now_ms()],
                 )
                 .map(|n| n > 0)
                 .map_err(map_err)
