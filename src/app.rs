@@ -18,6 +18,9 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
             <head>
                 <meta charset="utf-8"/>
                 <meta name="viewport" content="width=device-width, initial-scale=1"/>
+                // Installable as an app (no offline mode: the inbox is live or nothing).
+                <meta name="theme-color" content="#0b7a5c"/>
+                <link rel="manifest" href="/manifest.webmanifest"/>
                 <AutoReload options=options.clone()/>
                 <HydrationScripts options/>
                 <MetaTags/>
@@ -47,6 +50,7 @@ pub fn App() -> impl IntoView {
                     <Route path=StaticSegment("contacts") view=crate::ui::contacts::ContactsPage/>
                     <Route path=StaticSegment("canned") view=crate::ui::canned::CannedPage/>
                     <Route path=StaticSegment("search") view=crate::ui::search::SearchPage/>
+                    <Route path=StaticSegment("settings") view=crate::ui::settings::SettingsPage/>
                 </ParentRoute>
             </Routes>
         </Router>

@@ -153,3 +153,36 @@ pub async fn change_password(current: String, new: String) -> Result<(), ApiErro
     .await?;
     Ok(())
 }
+
+/// What the caller wants to be told of (defaults until they save their own).
+#[server(endpoint = "get_notification_settings", input = Json, output = Json)]
+pub async fn get_notification_settings() -> Result<crate::model::NotificationSettings, ApiError> {
+    use super::ctx;
+    let state = ctx::state()?;
+    let principal = ctx::principal()?;
+    let key = crate::model::notification_settings_key(&principal.user.id);
+    let stored = state.store.setting(&key).await.map_err(ApiError::from)?;
+    // A value this build cannot read (an older shape) falls back to the defaults.
+    Ok(stored
+        .and_then(|s| serde_json::from_str(&s).ok())
+        .unwrap_or_default())
+}
+
+/// Keeps the caller's notification settings with their account (every tab and device).
+#[server(endpoint = "save_notification_settings", input = Json, output = Json)]
+pub async fn save_notification_settings(
+    settings: crate::model::NotificationSettings,
+) -> Result<crate::model::NotificationSettings, ApiError> {
+    use super::ctx;
+    let state = ctx::state()?;
+    let principal = ctx::principal()?;
+    let key = crate::model::notification_settings_key(&principal.user.id);
+    let json = serde_json::to_string(&settings)
+        .map_err(|e| ApiError::new(500, "internal", &e.to_string()))?;
+    state
+        .store
+        .set_setting(&key, Some(&json))
+        .await
+        .map_err(ApiError::from)?;
+    Ok(settings)
+}

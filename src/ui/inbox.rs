@@ -104,6 +104,13 @@ fn InboxShell(me: Me, info: Resource<Result<ServerInfo, crate::error::ApiError>>
     Effect::new(move |_| ctx.me.set(me_id.clone()));
     // For what fills `{{agent.name}}` and picks a canned response's inbox.
     provide_context(me.clone());
+    #[cfg(feature = "hydrate")]
+    {
+        let navigate = leptos_router::hooks::use_navigate();
+        super::notify::run_notifier(ctx, move |id| {
+            navigate(&format!("/c/{id}"), Default::default())
+        });
+    }
     view! {
         <div class="app">
             <header class="topbar">
@@ -206,6 +213,7 @@ fn UserMenu(me: Me) -> impl IntoView {
             <A href="/contacts" attr:data-testid="contacts-link">"Contacts"</A>
             <A href="/search" attr:data-testid="search-link">"Search"</A>
             <A href="/canned" attr:data-testid="canned-link">"Canned"</A>
+            <A href="/settings" attr:data-testid="settings-link">"Settings"</A>
             {is_admin.then(|| view! { <A href="/admin" attr:data-testid="admin-link">"Admin"</A> })}
             <span class="who" data-testid="signed-in-as" title=me.user.email.clone()>
                 {me.user.name.clone()}

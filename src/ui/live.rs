@@ -170,6 +170,10 @@ async fn session(ctx: InboxCtx, ws: WebSocket, last_seq: &mut i64) -> Ended {
                 if ready && !event.follows(*last_seq) {
                     return Ended::Gap;
                 }
+                // Only live messages alert: a replay after a reconnect is old news.
+                if ready && let Frame::MessageCreated { data, .. } = &event {
+                    alert(&ctx, data);
+                }
                 ctx.apply_event(event);
                 *last_seq = seq;
                 if !ready {
@@ -180,4 +184,25 @@ async fn session(ctx: InboxCtx, ws: WebSocket, last_seq: &mut i64) -> Ended {
         }
     }
     Ended::Dropped { was_ready: ready }
+}
+
+/// Hands a new message to the notifier if it should alert this agent.
+fn alert(ctx: &InboxCtx, m: &crate::model::Message) {
+    let conversation = ctx
+        .conversations
+        .with_untracked(|all| all.iter().find(|c| c.id == m.conversation_id).cloned());
+    let settings = ctx.notify.settings.get_untracked();
+    let me = ctx.me.get_untracked();
+    let open = ctx.open.get_untracked();
+    let visible = ctx.visible.get_untracked();
+    if let Some(a) = super::notify::decide(
+        &settings,
+        &me,
+        m,
+        conversation.as_ref(),
+        open.as_deref(),
+        visible,
+    ) {
+        ctx.notify.pending.set(Some(a));
+    }
 }

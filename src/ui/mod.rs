@@ -11,7 +11,9 @@ pub mod inbox;
 #[cfg(feature = "hydrate")]
 pub mod live;
 pub mod new_conversation;
+pub mod notify;
 pub mod search;
+pub mod settings;
 pub mod sign_in;
 pub mod simulator;
 pub mod state;

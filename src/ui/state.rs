@@ -104,6 +104,8 @@ pub struct InboxCtx {
     pub paused: RwSignal<std::collections::HashMap<String, Option<String>>>,
     /// Who of the team is here and who is writing where.
     pub team: super::team::TeamCtx,
+    /// What to tell the agent of, and how (notifications, sound, title count).
+    pub notify: super::notify::NotifyCtx,
     /// Sends a local bubble (and sends it again after a failure), see [`Self::deliver`].
     delivering: Action<Message, ()>,
     retrying: Action<Message, ()>,
@@ -165,6 +167,7 @@ impl InboxCtx {
             outgoing,
             paused: RwSignal::new(Default::default()),
             team: super::team::TeamCtx::new(),
+            notify: super::notify::NotifyCtx::new(),
             delivering: Action::new(move |local: &Message| {
                 sendable(deliver(thread, outgoing, local.clone()))
             }),
