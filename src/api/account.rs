@@ -178,7 +178,7 @@ pub async fn save_notification_settings(
     let principal = ctx::principal()?;
     let key = crate::model::notification_settings_key(&principal.user.id);
     let json = serde_json::to_string(&settings)
-        .map_err(|e| ApiError::new(500, "internal", &e.to_string()))?;
+        .map_err(|e| ApiError::new(500, "internal", e.to_string()))?;
     state
         .store
         .set_setting(&key, Some(&json))

@@ -82,6 +82,30 @@ pub struct Metrics {
     jobs_due: Gauge,
     event_log_head: Gauge,
     paused_inboxes: Gauge,
+    events: Family<TypeLabel, Counter>,
+    messages: Family<MessageLabel, Counter>,
+    socket_queue_max: Gauge,
+    redis_connected: Gauge,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct TypeLabel {
+    r#type: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct MessageLabel {
+    direction: String,
+    kind: String,
+}
+
+/// What the store-wide and hub gauges read at scrape time.
+pub struct Gauges {
+    pub jobs_due: i64,
+    pub event_log_head: i64,
+    pub paused_inboxes: i64,
+    pub socket_queue_max: i64,
+    pub redis_connected: bool,
 }
 
 /// Keeps a socket counted in `switchboard_sockets_open` while it lives.
@@ -157,6 +181,30 @@ impl Default for Metrics {
             "Inboxes whose sending is paused (a rejected token)",
             paused_inboxes.clone(),
         );
+        let events = Family::<TypeLabel, Counter>::default();
+        registry.register(
+            "events",
+            "Events this instance's hub broadcast, by type",
+            events.clone(),
+        );
+        let messages = Family::<MessageLabel, Counter>::default();
+        registry.register(
+            "messages",
+            "New messages this instance's hub broadcast, by direction and kind",
+            messages.clone(),
+        );
+        let socket_queue_max = Gauge::default();
+        registry.register(
+            "socket_queue_max",
+            "Batches the slowest socket on this instance has yet to take",
+            socket_queue_max.clone(),
+        );
+        let redis_connected = Gauge::default();
+        registry.register(
+            "redis_connected",
+            "1 while the Redis fan-out holds its subscription (0 also without REDIS_URL)",
+            redis_connected.clone(),
+        );
         Self {
             registry,
             webhooks,
@@ -168,6 +216,10 @@ impl Default for Metrics {
             jobs_due,
             event_log_head,
             paused_inboxes,
+            events,
+            messages,
+            socket_queue_max,
+            redis_connected,
         }
     }
 }
@@ -214,15 +266,71 @@ impl Metrics {
         self.jobs.get_or_create(&JobLabel { kind, outcome }).inc();
     }
 
-    /// The text exposition, with the store-wide gauges as just read.
-    pub fn render(&self, jobs_due: i64, event_log_head: i64, paused_inboxes: i64) -> String {
-        self.jobs_due.set(jobs_due);
-        self.event_log_head.set(event_log_head);
-        self.paused_inboxes.set(paused_inboxes);
+    /// An event went out to this instance's sockets; `frame` is its `/ws` JSON.
+    pub fn event(&self, frame: &str) {
+        #[derive(serde::Deserialize)]
+        struct Head<'a> {
+            #[serde(rename = "type", borrow)]
+            kind: &'a str,
+            #[serde(default)]
+            data: Option<Fields>,
+        }
+        #[derive(serde::Deserialize)]
+        struct Fields {
+            direction: Option<String>,
+            kind: Option<String>,
+        }
+        let Ok(head) = serde_json::from_str::<Head>(frame) else {
+            return;
+        };
+        self.events
+            .get_or_create(&TypeLabel {
+                r#type: head.kind.to_string(),
+            })
+            .inc();
+        if head.kind == "message.created"
+            && let Some(Fields {
+                direction: Some(direction),
+                kind: Some(kind),
+            }) = head.data
+        {
+            self.messages
+                .get_or_create(&MessageLabel { direction, kind })
+                .inc();
+        }
+    }
+
+    /// The text exposition, with the store-wide and hub gauges as just read.
+    pub fn render(&self, g: Gauges) -> String {
+        self.jobs_due.set(g.jobs_due);
+        self.event_log_head.set(g.event_log_head);
+        self.paused_inboxes.set(g.paused_inboxes);
+        self.socket_queue_max.set(g.socket_queue_max);
+        self.redis_connected.set(i64::from(g.redis_connected));
         let mut out = String::new();
         // Writing into a String cannot fail.
         let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
         out
+    }
+}
+
+/// Counts every event (and new message) this instance's hub broadcasts, until shutdown.
+pub async fn count_events(state: super::AppState) {
+    use tokio::sync::broadcast::error::RecvError;
+    let mut live = state.hub.subscribe();
+    loop {
+        let batch = tokio::select! {
+            _ = state.shutdown.cancelled() => return,
+            b = live.recv() => match b {
+                Ok(b) => b,
+                // Counting is not worth holding the hub back for; a burst may go uncounted.
+                Err(RecvError::Lagged(_)) => continue,
+                Err(RecvError::Closed) => return,
+            },
+        };
+        for e in batch.iter().filter(|e| !e.resync) {
+            state.metrics.event(&e.frame);
+        }
     }
 }
 
@@ -235,13 +343,24 @@ mod tests {
         let m = Metrics::default();
         m.webhook("ok");
         m.observe(Stage::Verify, Duration::from_millis(2));
-        let text = m.render(3, 42, 0);
+        m.event(r#"{"type":"message.created","seq":1,"data":{"direction":"in","kind":"text"}}"#);
+        let text = m.render(Gauges {
+            jobs_due: 3,
+            event_log_head: 42,
+            paused_inboxes: 0,
+            socket_queue_max: 2,
+            redis_connected: false,
+        });
         for name in [
             "switchboard_webhooks_total{outcome=\"ok\"} 1",
             "switchboard_stage_seconds_count{stage=\"verify\"} 1",
             "switchboard_sockets_open 0",
             "switchboard_jobs_due 3",
             "switchboard_event_log_head 42",
+            "switchboard_events_total{type=\"message.created\"} 1",
+            "switchboard_messages_total{direction=\"in\",kind=\"text\"} 1",
+            "switchboard_socket_queue_max 2",
+            "switchboard_redis_connected 0",
         ] {
             assert!(text.contains(name), "{name} missing from\n{text}");
         }

@@ -8,7 +8,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 
-use crate::context::metrics::webhook_outcome;
+use crate::context::metrics::{Gauges, webhook_outcome};
 use crate::context::{AppError, AppState};
 use crate::store::{now_ms, pause_key};
 
@@ -30,9 +30,13 @@ async fn scrape(State(state): State<AppState>) -> Result<Response, AppError> {
             paused += 1;
         }
     }
-    let text = state
-        .metrics
-        .render(i64::try_from(due).unwrap_or(i64::MAX), head, paused);
+    let text = state.metrics.render(Gauges {
+        jobs_due: i64::try_from(due).unwrap_or(i64::MAX),
+        event_log_head: head,
+        paused_inboxes: paused,
+        socket_queue_max: i64::try_from(state.hub.queue_depth()).unwrap_or(i64::MAX),
+        redis_connected: state.hub.redis_up(),
+    });
     Ok((
         [(
             header::CONTENT_TYPE,

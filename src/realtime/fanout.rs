@@ -155,6 +155,7 @@ async fn subscribe(client: redis::Client, hub: Hub, origin: String, shutdown: Ca
                     tracing::info!("fan-out: Redis subscription restored");
                 }
                 waits = reconnect_waits();
+                hub.set_redis_up(true);
                 // Whatever was published while we were away is in the log: read it now.
                 hub.kick();
                 let mut messages = pubsub.on_message();
@@ -174,6 +175,7 @@ async fn subscribe(client: redis::Client, hub: Hub, origin: String, shutdown: Ca
                         },
                     }
                 }
+                hub.set_redis_up(false);
                 tracing::warn!("fan-out: Redis subscription lost; reconnecting");
             }
             Err(e) => tracing::warn!(error = %e, "fan-out: cannot subscribe to Redis; retrying"),

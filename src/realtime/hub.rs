@@ -9,7 +9,7 @@
 //! single source of order, and sockets never see a gap the log does not have.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::time::{Duration, Instant};
 
 use axum::extract::ws::Utf8Bytes;
@@ -86,6 +86,8 @@ struct Inner {
     signals: broadcast::Sender<Arc<Signal>>,
     /// Signals made here, for the fan-out to pass to other instances.
     relay: broadcast::Sender<Arc<Signal>>,
+    /// Whether the Redis fan-out holds its subscription now (false without Redis).
+    redis_up: AtomicBool,
 }
 
 /// How long a hole in the sequence may stay open before it is taken as permanent (a
@@ -117,6 +119,7 @@ impl Hub {
                 local: watch::channel(head).0,
                 signals: broadcast::channel(SIGNAL_CAPACITY).0,
                 relay: broadcast::channel(SIGNAL_CAPACITY).0,
+                redis_up: AtomicBool::new(false),
             }),
         };
         tokio::spawn(hub.clone().tail(store, poll, shutdown));
@@ -147,6 +150,21 @@ impl Hub {
     /// Signals made here, for other instances.
     pub fn local_signals(&self) -> broadcast::Receiver<Arc<Signal>> {
         self.inner.relay.subscribe()
+    }
+
+    /// The Redis fan-out's subscription came up or went down.
+    pub fn set_redis_up(&self, up: bool) {
+        self.inner.redis_up.store(up, Ordering::Relaxed);
+    }
+
+    pub fn redis_up(&self) -> bool {
+        self.inner.redis_up.load(Ordering::Relaxed)
+    }
+
+    /// Batches the slowest socket here has yet to take (the broadcast keeps each until
+    /// every socket has it).
+    pub fn queue_depth(&self) -> usize {
+        self.inner.tx.len()
     }
 
     /// The highest seq already broadcast.

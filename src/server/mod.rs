@@ -297,6 +297,9 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
     tokio::spawn(repair_store(state.clone()));
     crate::jobs::start(state.clone());
     tokio::spawn(crate::context::presence::beat(state.clone()));
+    if state.config.metrics_addr.is_some() {
+        tokio::spawn(crate::context::metrics::count_events(state.clone()));
+    }
     crate::uploads::start_sweeper(state.clone());
 
     let metrics_addr = match state.config.metrics_addr {

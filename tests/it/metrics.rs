@@ -183,3 +183,34 @@ async fn due_jobs_are_counted_from_the_store() {
     assert!(due >= 1.0, "jobs_due {due}");
     assert!(due <= 60.0, "jobs_due {due}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn messages_and_events_are_counted_by_type_and_redis_and_socket_queues_are_gauged() {
+    let app = metrics_app().await;
+    let before = scrape(&app).await;
+    assert_eq!(sample(&before, "switchboard_redis_connected"), 0.0);
+    assert!(before.contains("switchboard_socket_queue_max "), "{before}");
+    let inbound = r#"switchboard_messages_total{direction="in",kind="text"}"#;
+    let created = r#"switchboard_events_total{type="message.created"}"#;
+    app.customer_writes("5511987650003", "count me").await;
+    grows(&app, inbound, sample(&before, inbound)).await;
+    grows(&app, created, sample(&before, created)).await;
+    let note = r#"switchboard_messages_total{direction="note",kind="note"}"#;
+    let conv = app.conversations().await[0]["id"].clone();
+    app.ok(
+        "add_note",
+        json!({"conversation_id": conv, "text": "internal", "client_id": uuid()}),
+    )
+    .await;
+    grows(&app, note, 0.0).await;
+
+    // With Redis, the gauge says whether the fan-out holds its subscription.
+    let redis = crate::realtime::Redis::start();
+    let url = redis.url();
+    let joined = TestApp::start_with(&[
+        ("SWITCHBOARD_METRICS_ADDR", "127.0.0.1:0"),
+        ("REDIS_URL", url.as_str()),
+    ])
+    .await;
+    grows(&joined, "switchboard_redis_connected", 0.0).await;
+}
