@@ -43,3 +43,27 @@ export async function signIn(page: import("@playwright/test").Page, url: string)
   await page.getByTestId("sign-in").click();
   await expect(page.getByTestId("signed-in-as")).toBeVisible();
 }
+
+/** Creates an agent who works the server's first inbox (once) and signs them in in a new
+ *  browser context, as a second person at another computer. */
+export async function agentTab(
+  browser: import("@playwright/test").Browser,
+  server: import("./server").Server,
+  email: string,
+  name: string,
+): Promise<import("@playwright/test").Page> {
+  const inbox = (await server.api("list_inboxes", {}))[0].id;
+  const users = await server.api("list_users", {});
+  let user = users.find((u: any) => u.email === email);
+  if (!user) {
+    user = await server.api("create_user", { email, name, role: "agent", password: "agent-password-1" });
+    await server.api("set_inbox_member", { inbox_id: inbox, user_id: user.id, member: true });
+  }
+  const page = await (await browser.newContext()).newPage();
+  await page.goto(server.url + "/login");
+  await page.getByTestId("email").fill(email);
+  await page.getByTestId("password").fill("agent-password-1");
+  await page.getByTestId("sign-in").click();
+  await expect(page.getByTestId("signed-in-as")).toContainText(name);
+  return page;
+}

@@ -1,7 +1,7 @@
 // The team in the browser: a colleague shows online, then away when their tab is hidden,
 // and "… is replying" shows in my ChatBox while they type in the same conversation.
-import type { Browser, Page } from "@playwright/test";
-import { expect, signIn, test } from "./fixtures";
+import type { Browser } from "@playwright/test";
+import { agentTab as newAgentTab, expect, signIn, test } from "./fixtures";
 import { Server } from "./server";
 
 const server = new Server(Number(process.env.E2E_TEAM_PORT ?? 3419));
@@ -9,18 +9,7 @@ const server = new Server(Number(process.env.E2E_TEAM_PORT ?? 3419));
 test.beforeAll(async () => server.start());
 test.afterAll(async () => server.stop());
 
-async function agentTab(browser: Browser, email: string, name: string): Promise<Page> {
-  const inbox = (await server.api("list_inboxes", {}))[0].id;
-  const user = await server.api("create_user", { email, name, role: "agent", password: "agent-password-1" });
-  await server.api("set_inbox_member", { inbox_id: inbox, user_id: user.id, member: true });
-  const page = await (await browser.newContext()).newPage();
-  await page.goto(server.url + "/login");
-  await page.getByTestId("email").fill(email);
-  await page.getByTestId("password").fill("agent-password-1");
-  await page.getByTestId("sign-in").click();
-  await expect(page.getByTestId("signed-in-as")).toContainText(name);
-  return page;
-}
+const agentTab = (browser: Browser, email: string, name: string) => newAgentTab(browser, server, email, name);
 
 test("a colleague shows online, away when their tab is hidden, and replying while they type", async ({ page, browser }) => {
   await server.customerWrites("5511900002001", "is anyone there?");
@@ -53,4 +42,32 @@ test("a colleague shows online, away when their tab is hidden, and replying whil
   await expect(boInMine).toHaveAttribute("data-status", "away");
   await setVisibility("visible");
   await expect(boInMine).toHaveAttribute("data-status", "online");
+});
+
+test("keyboard: ? lists the shortcuts, j and k walk the list, n writes a note, keys typed in a field stay there", async ({ page }) => {
+  await server.customerWrites("5511900002002", "first customer");
+  await server.customerWrites("5511900002003", "second customer");
+  await signIn(page, server.url);
+  await page.goto(server.url + "/");
+  await expect(page.getByTestId("conversation")).toHaveCount(3);
+  await page.keyboard.press("?");
+  await expect(page.getByTestId("shortcuts")).toBeVisible();
+  await expect(page.getByTestId("shortcuts")).toContainText("Next / previous conversation");
+  await page.keyboard.press("Escape");
+  await expect(page.getByTestId("shortcuts")).toHaveCount(0);
+
+  const rows = page.getByTestId("conversation");
+  await page.keyboard.press("j");
+  await expect(rows.nth(0)).toHaveAttribute("aria-current", "page");
+  await page.keyboard.press("j");
+  await expect(rows.nth(1)).toHaveAttribute("aria-current", "page");
+  await page.keyboard.press("k");
+  await expect(rows.nth(0)).toHaveAttribute("aria-current", "page");
+
+  await page.keyboard.press("n");
+  await expect(page.getByTestId("mode-note")).toHaveAttribute("aria-selected", "true");
+  await expect(page.getByTestId("composer")).toBeFocused();
+  await page.keyboard.type("just a note");
+  await expect(page.getByTestId("composer")).toHaveValue("just a note");
+  await expect(rows.nth(0)).toHaveAttribute("aria-current", "page");
 });

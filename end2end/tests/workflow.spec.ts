@@ -1,7 +1,7 @@
 // The team workflow in the browser: starting a conversation, assignment seen live in two
 // agents' tabs, resolve and reopen, private notes, and a long list scrolled to its end.
 import type { Browser, Page } from "@playwright/test";
-import { expect, signIn, test } from "./fixtures";
+import { agentTab as newAgentTab, expect, signIn, test } from "./fixtures";
 import { Server } from "./server";
 
 const server = new Server(Number(process.env.E2E_WORKFLOW_PORT ?? 3415));
@@ -9,23 +9,7 @@ const server = new Server(Number(process.env.E2E_WORKFLOW_PORT ?? 3415));
 test.beforeAll(async () => server.start());
 test.afterAll(async () => server.stop());
 
-/** Creates an agent who works the default inbox and signs them in in a tab of their own. */
-async function agentTab(browser: Browser, email: string, name: string): Promise<Page> {
-  const inbox = (await server.api("list_inboxes", {}))[0].id;
-  const users = await server.api("list_users", {});
-  let user = users.find((u: any) => u.email === email);
-  if (!user) {
-    user = await server.api("create_user", { email, name, role: "agent", password: "agent-password-1" });
-    await server.api("set_inbox_member", { inbox_id: inbox, user_id: user.id, member: true });
-  }
-  const page = await (await browser.newContext()).newPage();
-  await page.goto(server.url + "/login");
-  await page.getByTestId("email").fill(email);
-  await page.getByTestId("password").fill("agent-password-1");
-  await page.getByTestId("sign-in").click();
-  await expect(page.getByTestId("signed-in-as")).toContainText(name);
-  return page;
-}
+const agentTab = (browser: Browser, email: string, name: string) => newAgentTab(browser, server, email, name);
 
 function row(page: Page, name: string) {
   return page.getByTestId("conversation").filter({ hasText: name });

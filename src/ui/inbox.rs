@@ -113,6 +113,7 @@ fn InboxShell(me: Me, info: Resource<Result<ServerInfo, crate::error::ApiError>>
     }
     view! {
         <div class="app">
+            <super::shortcuts::Shortcuts/>
             <header class="topbar">
                 <A href="/" attr:class="brand">"Switchboard"</A>
                 <Suspense fallback=|| ()>

@@ -14,6 +14,7 @@ pub mod new_conversation;
 pub mod notify;
 pub mod search;
 pub mod settings;
+pub mod shortcuts;
 pub mod sign_in;
 pub mod simulator;
 pub mod state;

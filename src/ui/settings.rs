@@ -81,6 +81,8 @@ pub fn SettingsPage() -> impl IntoView {
                 </Interactive>
             </form>
             {move || problem().map(|p| view! { <p class="error" role="alert">{p}</p> })}
+            <h2>"Keyboard"</h2>
+            <p class="hint">"Press " <kbd>"?"</kbd> " anywhere in the inbox (outside a text field) for the shortcuts."</p>
         </section>
     }
 }

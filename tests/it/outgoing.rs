@@ -79,6 +79,15 @@ impl Receiver {
             .collect()
     }
 
+    /// The `text` of each delivered message, in order of arrival.
+    fn texts(&self) -> Vec<String> {
+        self.got()
+            .iter()
+            .filter(|d| d.body["type"] == "message.created")
+            .map(|d| d.body["data"]["text"].as_str().unwrap().to_string())
+            .collect()
+    }
+
     async fn wait_for(&self, what: &str, n: usize) {
         eventually(what, || async { self.got().len() >= n }).await;
     }
@@ -86,6 +95,17 @@ impl Receiver {
 
 async fn allowed_app() -> TestApp {
     TestApp::start_with(&[("SWITCHBOARD_WEBHOOK_ALLOW_PRIVATE", "1")]).await
+}
+
+/// Subscribes `url` to new messages only; returns the subscription's id.
+async fn subscribe_to_messages(app: &TestApp, url: &str) -> String {
+    let created = app
+        .ok(
+            "create_webhook_subscription",
+            json!({ "url": url, "events": ["message.created"] }),
+        )
+        .await;
+    created["subscription"]["id"].as_str().unwrap().to_string()
 }
 
 async fn subscription(app: &TestApp, id: &str) -> Value {
@@ -150,12 +170,7 @@ async fn each_event_is_posted_as_its_socket_frame_signed_and_in_seq_order() {
         let frame = frames.iter().find(|f| f["seq"] == d.body["seq"]).unwrap();
         assert_eq!(&d.body, frame);
     }
-    let texts: Vec<_> = got
-        .iter()
-        .filter(|d| d.body["type"] == "message.created")
-        .map(|d| d.body["data"]["text"].as_str().unwrap().to_string())
-        .collect();
-    assert_eq!(texts, ["first", "second"]);
+    assert_eq!(receiver.texts(), ["first", "second"]);
     eventually("lag back to 0", || async {
         subscription(&app, sub["id"].as_str().unwrap()).await["lag"] == 0
     })
@@ -218,13 +233,7 @@ async fn a_failing_endpoint_is_retried_in_order_and_shown_as_retrying_until_it_r
     let receiver = Receiver::default();
     *receiver.fail_next.lock().unwrap() = 3;
     let url = receiver.start().await;
-    let created = app
-        .ok(
-            "create_webhook_subscription",
-            json!({ "url": url, "events": ["message.created"] }),
-        )
-        .await;
-    let id = created["subscription"]["id"].as_str().unwrap().to_string();
+    let id = subscribe_to_messages(&app, &url).await;
     app.customer_writes("15550002004", "one").await;
     app.customer_writes("15550002004", "two").await;
     eventually("the subscription to show it is retrying", || async {
@@ -239,11 +248,7 @@ async fn a_failing_endpoint_is_retried_in_order_and_shown_as_retrying_until_it_r
     while receiver.got().len() < 2 && tokio::time::Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let texts: Vec<_> = receiver
-        .got()
-        .iter()
-        .map(|d| d.body["data"]["text"].as_str().unwrap().to_string())
-        .collect();
+    let texts = receiver.texts();
     assert_eq!(texts, ["one", "two"], "nothing lost, nothing reordered");
     eventually("active again, caught up", || async {
         let s = subscription(&app, &id).await;
@@ -264,13 +269,7 @@ async fn a_paused_subscription_waits_and_a_replay_delivers_again_from_a_seq() {
     let app = allowed_app().await;
     let receiver = Receiver::default();
     let url = receiver.start().await;
-    let created = app
-        .ok(
-            "create_webhook_subscription",
-            json!({ "url": url, "events": ["message.created"] }),
-        )
-        .await;
-    let id = created["subscription"]["id"].as_str().unwrap().to_string();
+    let id = subscribe_to_messages(&app, &url).await;
     app.customer_writes("15550002005", "before pause").await;
     receiver.wait_for("the first message", 1).await;
     let first_seq = receiver.seqs()[0];
@@ -305,11 +304,7 @@ async fn a_paused_subscription_waits_and_a_replay_delivers_again_from_a_seq() {
         .await;
     assert!(replayed["lag"].as_i64() > Some(0), "{replayed}");
     receiver.wait_for("both again", 4).await;
-    let texts: Vec<_> = receiver
-        .got()
-        .iter()
-        .map(|d| d.body["data"]["text"].as_str().unwrap().to_string())
-        .collect();
+    let texts = receiver.texts();
     assert_eq!(
         texts,
         [
@@ -597,13 +592,7 @@ async fn a_receiver_down_past_the_max_retry_age_pauses_the_subscription_and_resu
     let receiver = Receiver::default();
     *receiver.fail_next.lock().unwrap() = u32::MAX;
     let url = receiver.start().await;
-    let created = app
-        .ok(
-            "create_webhook_subscription",
-            json!({ "url": url, "events": ["message.created"] }),
-        )
-        .await;
-    let id = created["subscription"]["id"].as_str().unwrap().to_string();
+    let id = subscribe_to_messages(&app, &url).await;
     app.customer_writes("15550002007", "first").await;
     app.customer_writes("15550002007", "second").await;
     // Tries at 0 s, ~2 s and ~6 s: the third is past 3 s of failing.
@@ -632,11 +621,7 @@ async fn a_receiver_down_past_the_max_retry_age_pauses_the_subscription_and_resu
     .await;
     receiver.wait_for("both messages", 2).await;
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    let texts: Vec<_> = receiver
-        .got()
-        .iter()
-        .map(|d| d.body["data"]["text"].as_str().unwrap().to_string())
-        .collect();
+    let texts = receiver.texts();
     assert_eq!(texts, ["first", "second"]);
 }
 
@@ -663,11 +648,8 @@ async fn two_instances_on_one_database_deliver_each_event_once() {
     unique.sort();
     unique.dedup();
     assert_eq!(seqs, unique, "each event once, in order");
-    let texts: Vec<_> = receiver
-        .got()
-        .iter()
-        .filter(|d| d.body["type"] == "message.created")
-        .map(|d| d.body["data"]["text"].as_str().unwrap().to_string())
-        .collect();
-    assert_eq!(texts, ["message 0", "message 1", "message 2", "message 3"]);
+    assert_eq!(
+        receiver.texts(),
+        ["message 0", "message 1", "message 2", "message 3"]
+    );
 }
