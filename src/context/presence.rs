@@ -13,17 +13,12 @@ use std::time::Duration;
 use super::{AppError, AppState, Principal};
 use crate::model::{Frame, Presence as PresenceFrame, PresenceStatus, User};
 use crate::realtime::hub::Signal;
-use crate::store::{PRESENCE_BEAT_MS, PRESENCE_TTL_MS, now_ms};
+use crate::store::{PRESENCE_BEAT_MS, PRESENCE_TTL_MS, away_key, now_ms};
 
 /// How long after a user's last socket here closed before they may be told offline: long
 /// enough for any other instance holding a socket of theirs to have seen it (one beat),
 /// and for a page reload to have reconnected.
 const OFFLINE_AFTER: Duration = Duration::from_millis(PRESENCE_BEAT_MS as u64 + 5_000);
-
-/// The settings key that marks a user away (their tabs are hidden).
-fn away_key(user_id: &str) -> String {
-    format!("away:{user_id}")
-}
 
 #[derive(Default)]
 pub struct Presence {

@@ -167,6 +167,11 @@ pub async fn change_conversation(
 pub const PRESENCE_TTL_MS: i64 = 75_000;
 pub const PRESENCE_BEAT_MS: i64 = 30_000;
 
+/// The settings key that marks a user away (every tab of theirs is hidden).
+pub fn away_key(user_id: &str) -> String {
+    format!("away:{user_id}")
+}
+
 /// The settings key that turns round-robin auto-assignment on for an inbox (`round_robin`;
 /// anything else, or nothing, is off).
 pub fn auto_assign_key(inbox_id: &str) -> String {
@@ -174,7 +179,7 @@ pub fn auto_assign_key(inbox_id: &str) -> String {
 }
 
 /// Round-robin auto-assignment: when the inbox has it on and the conversation has no
-/// owner, it goes to the next of the inbox's members who are online (never anyone who
+/// owner, it goes to the next of the inbox's members who are online and not away (never anyone who
 /// cannot see the inbox). The turn comes from an atomic sequence, so simultaneous new
 /// chats go to different agents on every instance. Returns the conversation if assigned.
 pub async fn auto_assign(
@@ -200,6 +205,10 @@ pub async fn auto_assign(
     members.sort();
     let mut pool = Vec::new();
     for id in members.iter().filter(|m| present.contains(*m)) {
+        // Connected but away (every tab hidden) is not there to answer.
+        if store.setting(&away_key(id)).await?.is_some() {
+            continue;
+        }
         if let Some(u) = store.user(id).await?.filter(|u| !u.disabled) {
             pool.push(u.to_ref());
         }

@@ -542,14 +542,14 @@ pub async fn contacts_list_search_and_update_and_their_conversation_follows(stor
     assert!(store.contact("nope").await.unwrap().is_none());
 }
 
-pub async fn round_robin_spreads_twenty_simultaneous_chats_seven_seven_six_over_online_members(
+pub async fn round_robin_spreads_twenty_simultaneous_chats_seven_seven_six_over_online_members_never_away_ones(
     store: DynStore,
 ) {
     use switchboard::model::Role;
     use switchboard::store::{NewUser, auto_assign, auto_assign_key};
     let inbox = inbox(&store).await;
     let mut agents = Vec::new();
-    for name in ["ana", "bo", "cy", "offline", "outsider"] {
+    for name in ["ana", "bo", "cy", "offline", "outsider", "away"] {
         let u = store
             .create_user(NewUser {
                 email: format!("{name}@example.com"),
@@ -561,13 +561,18 @@ pub async fn round_robin_spreads_twenty_simultaneous_chats_seven_seven_six_over_
             .unwrap();
         agents.push(u.id);
     }
-    for id in &agents[..4] {
+    for id in agents[..4].iter().chain([&agents[5]]) {
         store.set_member(&inbox, id, true).await.unwrap();
     }
     let now = now_ms();
-    for id in [&agents[0], &agents[1], &agents[2], &agents[4]] {
+    for id in [&agents[0], &agents[1], &agents[2], &agents[4], &agents[5]] {
         store.touch_presence(id, now).await.unwrap();
     }
+    // Connected, but every tab of theirs is hidden.
+    store
+        .set_setting(&switchboard::store::away_key(&agents[5]), Some("1"))
+        .await
+        .unwrap();
     store
         .touch_presence(&agents[3], now - 10 * 60_000)
         .await
@@ -601,6 +606,7 @@ pub async fn round_robin_spreads_twenty_simultaneous_chats_seven_seven_six_over_
     spread.sort();
     assert_eq!(spread, vec![6, 7, 7], "{counts:?}");
     assert!(!counts.contains_key(&agents[3]), "never someone offline");
+    assert!(!counts.contains_key(&agents[5]), "never someone away");
     assert!(
         !counts.contains_key(&agents[4]),
         "never someone who cannot see the inbox"
@@ -765,7 +771,7 @@ macro_rules! workflow_conformance {
                 a_note_is_stored_and_pushed_but_touches_neither_window_nor_list,
                 opening_a_conversation_finds_or_creates_it_and_moves_it_up,
                 contacts_list_search_and_update_and_their_conversation_follows,
-                round_robin_spreads_twenty_simultaneous_chats_seven_seven_six_over_online_members,
+                round_robin_spreads_twenty_simultaneous_chats_seven_seven_six_over_online_members_never_away_ones,
                 canned_responses_keep_one_shortcut_each_and_are_replaced_by_id,
                 search_finds_every_word_at_a_word_start_whatever_accents_newest_first_in_scope,
             );
