@@ -151,12 +151,15 @@ pub async fn check_url(raw: &str, allow_private: bool) -> Result<String, AppErro
     Ok(url.to_string())
 }
 
+/// One subscription (there are few: the store reads them all).
+async fn record(store: &DynStore, id: &str) -> StoreResult<Option<SubscriptionRecord>> {
+    let subs = store.webhook_subscriptions().await?;
+    Ok(subs.into_iter().find(|s| s.id == id))
+}
+
 async fn find(store: &DynStore, id: &str) -> Result<SubscriptionRecord, AppError> {
-    store
-        .webhook_subscriptions()
+    record(store, id)
         .await?
-        .into_iter()
-        .find(|s| s.id == id)
         .ok_or(AppError::NotFound("webhook subscription"))
 }
 
@@ -319,12 +322,7 @@ pub async fn owed_from(state: &AppState) -> StoreResult<Option<i64>> {
 /// One run of a subscription's delivery job.
 pub async fn run_job(state: &AppState, job: &Job) -> StoreResult<()> {
     let store = &state.store;
-    let Some(sub) = store
-        .webhook_subscriptions()
-        .await?
-        .into_iter()
-        .find(|s| s.id == job.key)
-    else {
+    let Some(sub) = record(store, &job.key).await? else {
         return store.finish_job(JobKind::Webhook, &job.key).await;
     };
     if sub.paused {
@@ -387,8 +385,7 @@ pub async fn run_job(state: &AppState, job: &Job) -> StoreResult<()> {
             cursor = to;
             if give_up {
                 // Read again, so an admin's change made meanwhile is kept.
-                let fresh = store.webhook_subscriptions().await?;
-                if let Some(mut paused) = fresh.into_iter().find(|s| s.id == sub.id) {
+                if let Some(mut paused) = record(store, &sub.id).await? {
                     paused.paused = true;
                     store.save_webhook_subscription(&paused).await?;
                 }

@@ -13,7 +13,7 @@ use std::time::Duration;
 use super::{AppError, AppState, Principal};
 use crate::model::{Frame, Presence as PresenceFrame, PresenceStatus, User};
 use crate::realtime::hub::Signal;
-use crate::store::{PRESENCE_BEAT_MS, PRESENCE_TTL_MS, away_key, now_ms};
+use crate::store::{PRESENCE_BEAT_MS, PRESENCE_TTL_MS, Scope, away_key, now_ms};
 
 /// How long after a user's last socket here closed before they may be told offline: long
 /// enough for any other instance holding a socket of theirs to have seen it (one beat),
@@ -69,22 +69,26 @@ impl Presence {
     }
 }
 
-/// Tells every socket how `user` is now.
-fn announce(state: &AppState, user: &User, status: PresenceStatus) {
-    let frame = Frame::PresenceUpdated {
-        data: PresenceFrame {
-            user_id: user.id.clone(),
-            name: user.name.clone(),
-            status,
-        },
-    };
-    if let Ok(frame) = serde_json::to_string(&frame) {
+/// Sends a presence or typing frame to the sockets of `inbox_id` (`None`: every socket),
+/// except `skip_user`'s.
+fn signal(state: &AppState, frame: &Frame, inbox_id: Option<&str>, skip_user: Option<&str>) {
+    if let Ok(frame) = serde_json::to_string(frame) {
         state.hub.signal(Signal {
-            inbox_id: None,
-            skip_user: None,
+            inbox_id: inbox_id.map(str::to_string),
+            skip_user: skip_user.map(str::to_string),
             frame,
         });
     }
+}
+
+/// Tells every socket how `user` is now.
+fn announce(state: &AppState, user: &User, status: PresenceStatus) {
+    let data = PresenceFrame {
+        user_id: user.id.clone(),
+        name: user.name.clone(),
+        status,
+    };
+    signal(state, &Frame::PresenceUpdated { data }, None, None);
 }
 
 async fn is_away(state: &AppState, user_id: &str) -> bool {
@@ -165,20 +169,20 @@ pub async fn team(state: &AppState, principal: &Principal) -> Result<Vec<Presenc
         .await?
         .into_iter()
         .collect();
+    // An agent's teammates are the members of their inboxes: one read per inbox.
+    let teammates: Option<std::collections::HashSet<String>> = match &principal.scope {
+        Scope::All => None,
+        Scope::Inboxes(inboxes) => {
+            let mut ids = std::collections::HashSet::from([principal.user.id.clone()]);
+            for inbox in inboxes {
+                ids.extend(state.store.inbox_members(inbox).await?);
+            }
+            Some(ids)
+        }
+    };
     let mut out = Vec::new();
     for user in state.store.list_users().await? {
-        if user.disabled {
-            continue;
-        }
-        let shares = principal.is_admin()
-            || user.id == principal.user.id
-            || state
-                .store
-                .user_inboxes(&user.id)
-                .await?
-                .iter()
-                .any(|i| principal.can_see(i));
-        if !shares {
+        if user.disabled || teammates.as_ref().is_some_and(|t| !t.contains(&user.id)) {
             continue;
         }
         let status = if !present.contains(&user.id) {
@@ -217,18 +221,15 @@ pub async fn beat(state: AppState) {
 
 /// Tells the teammates who can see the conversation's inbox that `user` is writing in it.
 pub fn typing(state: &AppState, user: &User, inbox_id: &str, conversation_id: &str) {
-    let frame = Frame::AgentTyping {
-        data: crate::model::AgentTyping {
-            conversation_id: conversation_id.to_string(),
-            user_id: user.id.clone(),
-            name: user.name.clone(),
-        },
+    let data = crate::model::AgentTyping {
+        conversation_id: conversation_id.to_string(),
+        user_id: user.id.clone(),
+        name: user.name.clone(),
     };
-    if let Ok(frame) = serde_json::to_string(&frame) {
-        state.hub.signal(Signal {
-            inbox_id: Some(inbox_id.to_string()),
-            skip_user: Some(user.id.clone()),
-            frame,
-        });
-    }
+    signal(
+        state,
+        &Frame::AgentTyping { data },
+        Some(inbox_id),
+        Some(&user.id),
+    );
 }

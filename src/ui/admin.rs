@@ -151,16 +151,7 @@ pub fn AdminPage() -> impl IntoView {
     let users = Resource::new(move || changes.version().get(), |_| list_users());
     let inboxes = Resource::new(move || changes.version().get(), |_| list_inboxes());
     let tokens = Resource::new(move || changes.version().get(), |_| list_api_tokens());
-    // The last change's error, until the next change is under way.
-    let problem = move || {
-        if changes.pending().get() {
-            return None;
-        }
-        changes.value().with(|v| match v {
-            Some(Err(e)) => Some(e.message.clone()),
-            _ => None,
-        })
-    };
+    let problem = move || super::action_error(changes);
     // Outside the lists, which are rebuilt after every change: a new token's secret must
     // survive the reload that follows its creation, and later changes.
     let fresh = RwSignal::new(None::<String>);

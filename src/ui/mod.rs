@@ -49,6 +49,21 @@ pub fn Interactive(children: Children) -> impl IntoView {
     view! { <fieldset class="interactive" disabled=move || !ready.get()>{children()}</fieldset> }
 }
 
+/// Why an action's last call failed, until its next call is under way.
+pub fn action_error<I, T>(action: Action<I, Result<T, crate::error::ApiError>>) -> Option<String>
+where
+    I: Send + Sync + 'static,
+    T: Send + Sync + 'static,
+{
+    if action.pending().get() {
+        return None;
+    }
+    action.value().with(|v| match v {
+        Some(Err(e)) => Some(e.message.clone()),
+        _ => None,
+    })
+}
+
 /// A browser future made `Send`, for `Action::new`. The browser has one thread, so it never
 /// moves; on the server the futures are `Send` already. (`Action::new_local` would tie
 /// the action to the thread that made it, and a server render may end on another one.)

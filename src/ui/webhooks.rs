@@ -70,15 +70,7 @@ pub fn Webhooks(inboxes: Vec<InboxInfo>) -> impl IntoView {
             secret.set(Some(s));
         }
     });
-    let problem = move || {
-        if changes.pending().get() {
-            return None;
-        }
-        changes.value().with(|v| match v {
-            Some(Err(e)) => Some(e.message.clone()),
-            _ => None,
-        })
-    };
+    let problem = move || super::action_error(changes);
     let names: Vec<(String, String)> = inboxes
         .iter()
         .map(|i| {
