@@ -18,11 +18,15 @@ pub mod ui;
 #[cfg(feature = "ssr")]
 pub mod accounts;
 #[cfg(feature = "ssr")]
+pub mod audit;
+#[cfg(feature = "ssr")]
 pub mod canned;
 #[cfg(feature = "ssr")]
 pub mod config;
 #[cfg(feature = "ssr")]
 pub mod context;
+#[cfg(feature = "ssr")]
+pub mod exports;
 #[cfg(feature = "ssr")]
 pub mod files;
 #[cfg(feature = "ssr")]

@@ -10,6 +10,7 @@
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
+use crate::audit::{self, Actor, Diff};
 use crate::context::metrics::Stage;
 use crate::context::{AppError, AppState};
 use crate::model::{CreatedWebhookSubscription, WebhookSubscription, normalize_event_types};
@@ -201,6 +202,7 @@ pub async fn list(store: &DynStore) -> Result<Vec<WebhookSubscription>, AppError
 /// A new subscription starts at the log's head: it gets what happens from now on.
 pub async fn create(
     store: &DynStore,
+    actor: &Actor,
     allow_private: bool,
     url: &str,
     events: &[String],
@@ -226,6 +228,12 @@ pub async fn create(
     store.save_webhook_subscription(&sub).await?;
     kick(store, &sub.id).await?;
     tracing::info!(id = %sub.id, url = %sub.url, "webhooks: subscription created");
+    let changes = Diff::default()
+        .field("url", None, Some(&sub.url))
+        .field("events", None, Some(listed(&sub.events)))
+        .field("inbox_ids", None, Some(listed(&sub.inbox_ids)))
+        .done();
+    audit::record(store, actor, "webhook.created", Some(target(&sub)), changes).await;
     Ok(CreatedWebhookSubscription {
         subscription: sub.to_api(cursor),
         secret: sub.secret,
@@ -243,11 +251,13 @@ pub struct Changes {
 
 pub async fn update(
     store: &DynStore,
+    actor: &Actor,
     allow_private: bool,
     id: &str,
     changes: Changes,
 ) -> Result<WebhookSubscription, AppError> {
     let mut sub = find(store, id).await?;
+    let before = sub.clone();
     if let Some(events) = changes.events {
         sub.events = normalize_event_types(&events).map_err(AppError::BadRequest)?;
     }
@@ -266,23 +276,41 @@ pub async fn update(
         kick(store, id).await?;
     }
     tracing::info!(id, url = %sub.url, paused = sub.paused, "webhooks: subscription changed");
+    let diff = Diff::default()
+        .field("url", Some(&before.url), Some(&sub.url))
+        .field(
+            "events",
+            Some(listed(&before.events)),
+            Some(listed(&sub.events)),
+        )
+        .field(
+            "inbox_ids",
+            Some(listed(&before.inbox_ids)),
+            Some(listed(&sub.inbox_ids)),
+        )
+        .field("paused", Some(before.paused), Some(sub.paused))
+        .done();
+    audit::record(store, actor, "webhook.updated", Some(target(&sub)), diff).await;
     // Read back: delivery may have moved on meanwhile.
     let head = head(store).await?;
     Ok(find(store, id).await?.to_api(head))
 }
 
-pub async fn delete(store: &DynStore, id: &str) -> Result<(), AppError> {
+pub async fn delete(store: &DynStore, actor: &Actor, id: &str) -> Result<(), AppError> {
+    let sub = find(store, id).await?;
     if !store.delete_webhook_subscription(id).await? {
         return Err(AppError::NotFound("webhook subscription"));
     }
     store.finish_job(JobKind::Webhook, id).await?;
     tracing::info!(id, "webhooks: subscription deleted");
+    audit::record(store, actor, "webhook.deleted", Some(target(&sub)), vec![]).await;
     Ok(())
 }
 
 /// Delivers again every kept event after `since` (default: all that are kept).
 pub async fn replay(
     store: &DynStore,
+    actor: &Actor,
     id: &str,
     since: Option<i64>,
 ) -> Result<WebhookSubscription, AppError> {
@@ -302,7 +330,23 @@ pub async fn replay(
         kick(store, id).await?;
     }
     tracing::info!(id, since, "webhooks: replay asked for");
+    let diff = Diff::default().field("since", None, Some(since)).done();
+    audit::record(store, actor, "webhook.replayed", Some(target(&sub)), diff).await;
     Ok(find(store, id).await?.to_api(bounds.head))
+}
+
+/// How the audit log names a subscription.
+fn target(sub: &SubscriptionRecord) -> String {
+    format!("webhook {}", sub.url)
+}
+
+/// A list as the audit log shows it; empty means "all".
+fn listed(items: &[String]) -> String {
+    if items.is_empty() {
+        "(all)".into()
+    } else {
+        items.join(", ")
+    }
 }
 
 /// 32 random bytes, hex: the HMAC key of one subscription.

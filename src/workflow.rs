@@ -442,9 +442,19 @@ pub async fn update_contact(
     state: &AppState,
     principal: &Principal,
     contact_id: &str,
-    mut update: ContactUpdate,
+    update: ContactUpdate,
 ) -> Result<ContactEntry, AppError> {
     let entry = contact(state, principal, contact_id).await?;
+    let update = checked_contact_update(update)?;
+    Ok(state
+        .store
+        .update_contact(&entry.contact.id, &update)
+        .await?)
+}
+
+/// A contact update with its name, labels and attributes checked and tidied (trimmed,
+/// labels normalised); the reason when one is not acceptable.
+pub fn checked_contact_update(mut update: ContactUpdate) -> Result<ContactUpdate, AppError> {
     if let Some(name) = &update.name
         && name.trim().chars().count() > 200
     {
@@ -476,10 +486,7 @@ pub async fn update_contact(
         }
         update.attributes = Some(clean);
     }
-    Ok(state
-        .store
-        .update_contact(&entry.contact.id, &update)
-        .await?)
+    Ok(update)
 }
 
 /// The wake job of a snooze: opens the conversation if its snooze is over, or waits for

@@ -5,6 +5,7 @@ use crate::model::{ApiTokenInfo, DemoLogin, InboxInfo, NewApiTokenSecret, Role, 
 pub mod auth;
 
 use crate::accounts::auth::{hash_password, normalise_email, validate_password};
+use crate::audit::{self, Actor, Diff};
 use crate::config::Config;
 use crate::context::AppError;
 use crate::store::{DynStore, Inbox, InboxUpdate, NewApiToken, NewInbox, NewUser, UserUpdate};
@@ -20,7 +21,11 @@ pub struct NewAgent {
     pub password: String,
 }
 
-pub async fn create_user(store: &DynStore, agent: NewAgent) -> Result<User, AppError> {
+pub async fn create_user(
+    store: &DynStore,
+    actor: &Actor,
+    agent: NewAgent,
+) -> Result<User, AppError> {
     let email = normalise_email(&agent.email);
     let valid = email.len() <= 254
         && email.split_once('@').is_some_and(|(local, domain)| {
@@ -38,14 +43,39 @@ pub async fn create_user(store: &DynStore, agent: NewAgent) -> Result<User, AppE
         ));
     }
     validate_password(&agent.password)?;
-    Ok(store
+    let user = store
         .create_user(NewUser {
             email,
             name: name.to_string(),
             role: agent.role,
             password_hash: hash_password(&agent.password)?,
         })
-        .await?)
+        .await?;
+    let changes = Diff::default()
+        .field("name", None, Some(&user.name))
+        .field("role", None, Some(user.role.as_str()))
+        .secret("password", false, Some(&agent.password))
+        .done();
+    audit::record(
+        store,
+        actor,
+        "user.created",
+        Some(user_target(&user)),
+        changes,
+    )
+    .await;
+    Ok(user)
+}
+
+fn user_target(user: &User) -> String {
+    format!("user {}", user.email)
+}
+
+fn inbox_target(inbox: &Inbox) -> String {
+    match &inbox.name {
+        Some(name) => format!("inbox {name} ({})", inbox.phone_number_id),
+        None => format!("inbox {}", inbox.phone_number_id),
+    }
 }
 
 #[derive(Default)]
@@ -61,7 +91,7 @@ pub struct UserChanges {
 /// or a disabled account ends every session the user has.
 pub async fn update_user(
     store: &DynStore,
-    actor_id: Option<&str>,
+    actor: &Actor,
     user_id: &str,
     changes: UserChanges,
 ) -> Result<User, AppError> {
@@ -73,7 +103,7 @@ pub async fn update_user(
         && !user.disabled
         && (changes.role == Some(Role::Agent) || changes.disabled == Some(true));
     if loses_admin {
-        if actor_id == Some(user_id) {
+        if actor.id.as_deref() == Some(user_id) {
             return Err(AppError::Conflict(
                 "you cannot demote or disable yourself".into(),
             ));
@@ -119,6 +149,26 @@ pub async fn update_user(
         // The demo password is no longer the one the sign-in page would show.
         store.set_setting(DEMO_LOGIN_SETTING, None).await?;
     }
+    let diff = Diff::default()
+        .field("name", Some(&user.name), Some(&updated.name))
+        .field(
+            "role",
+            Some(user.role.as_str()),
+            Some(updated.role.as_str()),
+        )
+        .field("disabled", Some(user.disabled), Some(updated.disabled))
+        .secret("password", true, changes.password.as_deref())
+        .done();
+    if !diff.is_empty() {
+        audit::record(
+            store,
+            actor,
+            "user.updated",
+            Some(user_target(&updated)),
+            diff,
+        )
+        .await;
+    }
     Ok(updated)
 }
 
@@ -131,17 +181,113 @@ pub fn validate_phone_number_id(pnid: &str) -> Result<(), AppError> {
     Ok(())
 }
 
-pub async fn create_inbox(store: &DynStore, inbox: NewInbox) -> Result<Inbox, AppError> {
-    validate_phone_number_id(&inbox.phone_number_id)?;
-    Ok(store.create_inbox(inbox).await?)
+pub async fn create_inbox(
+    store: &DynStore,
+    actor: &Actor,
+    new: NewInbox,
+) -> Result<Inbox, AppError> {
+    validate_phone_number_id(&new.phone_number_id)?;
+    let c = &new.credentials;
+    let changes = Diff::default()
+        .field("phone_number_id", None, Some(&new.phone_number_id))
+        .field("name", None, new.name.as_ref())
+        .field(
+            "display_phone_number",
+            None,
+            new.display_phone_number.as_ref(),
+        )
+        .secret("access_token", false, c.access_token.as_deref())
+        .secret("app_secret", false, c.app_secret.as_deref())
+        .secret("verify_token", false, c.verify_token.as_deref())
+        .done();
+    let inbox = store.create_inbox(new).await?;
+    audit::record(
+        store,
+        actor,
+        "inbox.created",
+        Some(inbox_target(&inbox)),
+        changes,
+    )
+    .await;
+    Ok(inbox)
 }
 
 pub async fn update_inbox(
     store: &DynStore,
+    actor: &Actor,
     id: &str,
     update: InboxUpdate,
 ) -> Result<Inbox, AppError> {
-    Ok(store.update_inbox(id, update).await?)
+    let before = store.inbox(id).await?.ok_or(AppError::NotFound("inbox"))?;
+    let (had, c) = (&before.credentials, &update.credentials);
+    let secrets = Diff::default()
+        .secret(
+            "access_token",
+            had.access_token.is_some(),
+            c.access_token.as_deref(),
+        )
+        .secret(
+            "app_secret",
+            had.app_secret.is_some(),
+            c.app_secret.as_deref(),
+        )
+        .secret(
+            "verify_token",
+            had.verify_token.is_some(),
+            c.verify_token.as_deref(),
+        );
+    let inbox = store.update_inbox(id, update).await?;
+    let changes = secrets
+        .field("name", before.name.as_ref(), inbox.name.as_ref())
+        .field(
+            "display_phone_number",
+            before.display_phone_number.as_ref(),
+            inbox.display_phone_number.as_ref(),
+        )
+        .done();
+    if !changes.is_empty() {
+        audit::record(
+            store,
+            actor,
+            "inbox.updated",
+            Some(inbox_target(&inbox)),
+            changes,
+        )
+        .await;
+    }
+    Ok(inbox)
+}
+
+/// Adds an agent to an inbox (they see its conversations from now on) or removes them.
+pub async fn set_member(
+    store: &DynStore,
+    actor: &Actor,
+    inbox_id: &str,
+    user_id: &str,
+    member: bool,
+) -> Result<(), AppError> {
+    let inbox = store
+        .inbox(inbox_id)
+        .await?
+        .ok_or(AppError::NotFound("inbox"))?;
+    let user = store
+        .user(user_id)
+        .await?
+        .ok_or(AppError::NotFound("user"))?;
+    let was = store.inbox_members(inbox_id).await?.contains(&user.id);
+    store.set_member(inbox_id, user_id, member).await?;
+    if was != member {
+        let action = if member {
+            "inbox.member_added"
+        } else {
+            "inbox.member_removed"
+        };
+        let changes = Diff::default()
+            .field("member", None, Some(&user.email))
+            .done();
+        audit::record(store, actor, action, Some(inbox_target(&inbox)), changes).await;
+    }
+    Ok(())
 }
 
 pub async fn inbox_info(store: &DynStore, inbox: &Inbox) -> Result<InboxInfo, AppError> {
@@ -170,10 +316,12 @@ pub async fn inbox_info(store: &DynStore, inbox: &Inbox) -> Result<InboxInfo, Ap
 /// (`auto_assign`), and whether a reply claims an unassigned conversation. `None` keeps.
 pub async fn set_inbox_assignment(
     store: &DynStore,
+    actor: &Actor,
     inbox: &Inbox,
     auto_assign: Option<bool>,
     assign_on_reply: Option<bool>,
 ) -> Result<InboxInfo, AppError> {
+    let before = inbox_info(store, inbox).await?;
     if let Some(on) = auto_assign {
         let key = crate::store::auto_assign_key(&inbox.id);
         store.set_setting(&key, on.then_some("round_robin")).await?;
@@ -182,12 +330,30 @@ pub async fn set_inbox_assignment(
         let key = crate::store::assign_on_reply_key(&inbox.id);
         store.set_setting(&key, (!on).then_some("off")).await?;
     }
-    inbox_info(store, inbox).await
+    let after = inbox_info(store, inbox).await?;
+    let changes = Diff::default()
+        .field(
+            "auto_assign",
+            Some(before.auto_assign),
+            Some(after.auto_assign),
+        )
+        .field(
+            "assign_on_reply",
+            Some(before.assign_on_reply),
+            Some(after.assign_on_reply),
+        )
+        .done();
+    if !changes.is_empty() {
+        let target = Some(inbox_target(inbox));
+        audit::record(store, actor, "inbox.assignment_changed", target, changes).await;
+    }
+    Ok(after)
 }
 
 /// Creates an API token acting as `user_id`; the secret is returned once, never stored.
 pub async fn create_token(
     store: &DynStore,
+    actor: &Actor,
     name: &str,
     user_id: &str,
 ) -> Result<NewApiTokenSecret, AppError> {
@@ -205,7 +371,44 @@ pub async fn create_token(
             token_hash: auth::sha256_hex(&secret),
         })
         .await?;
+    let user = store
+        .user(user_id)
+        .await?
+        .ok_or(AppError::NotFound("user"))?;
+    let changes = Diff::default()
+        .field("acts_as", None, Some(&user.email))
+        .done();
+    audit::record(
+        store,
+        actor,
+        "api_token.created",
+        Some(token_target(&token)),
+        changes,
+    )
+    .await;
     Ok(NewApiTokenSecret { token, secret })
+}
+
+/// Revokes an API token: it stops working at once.
+pub async fn revoke_token(
+    store: &DynStore,
+    actor: &Actor,
+    token_id: &str,
+) -> Result<ApiTokenInfo, AppError> {
+    let token = store.revoke_api_token(token_id).await?;
+    audit::record(
+        store,
+        actor,
+        "api_token.revoked",
+        Some(token_target(&token)),
+        vec![],
+    )
+    .await;
+    Ok(token)
+}
+
+fn token_target(token: &ApiTokenInfo) -> String {
+    format!("API token {} ({})", token.name, token.id)
 }
 
 /// First-run accounts. `SWITCHBOARD_ADMIN_EMAIL`/`_PASSWORD` create that admin if it is
@@ -223,6 +426,7 @@ pub async fn bootstrap(store: &DynStore, config: &Config) -> Result<Option<DemoL
         {
             let user = create_user(
                 store,
+                &Actor::system(),
                 NewAgent {
                     email: email.clone(),
                     name: "Administrator".into(),
@@ -241,6 +445,7 @@ pub async fn bootstrap(store: &DynStore, config: &Config) -> Result<Option<DemoL
     let password = auth::new_secret("")[..16].to_string();
     create_user(
         store,
+        &Actor::system(),
         NewAgent {
             email: DEMO_ADMIN_EMAIL.into(),
             name: "Demo admin".into(),

@@ -12,11 +12,20 @@ use crate::model::{Me, SignInInfo};
 pub async fn sign_in(email: String, password: String) -> Result<Me, ApiError> {
     use super::ctx;
     use crate::accounts::auth;
+    use crate::audit::{self, Actor};
     use crate::context::AppError;
     use crate::context::{Principal, Via};
     let state = ctx::state()?;
     let address = ctx::client_address(&state);
     let email = auth::normalise_email(&email);
+    // A refused attempt is logged with why; the caller hears only "wrong email or password".
+    let failed = |reason: &'static str| {
+        let (store, actor) = (state.store.clone(), Actor::attempt(&email, address.clone()));
+        async move {
+            let reason = Some(format!("reason: {reason}"));
+            audit::record(&store, &actor, "sign_in.failed", reason, vec![]).await;
+        }
+    };
     let headers = ctx::headers()?;
     // Login CSRF: another site must not sign a browser in to an account of its choosing.
     if !crate::http::auth::same_origin(&headers) {
@@ -24,6 +33,7 @@ pub async fn sign_in(email: String, password: String) -> Result<Me, ApiError> {
         return Err(AppError::Forbidden("cross-site sign-in refused".into()).into());
     }
     if let Err(wait) = state.sign_in_limiter.begin(&email, &address) {
+        // Not audited: the limiter bounds how many refused attempts reach the log.
         tracing::warn!(%email, %address, "sign-in throttled");
         return Err(AppError::TooManyRequests {
             retry_after: wait.as_secs().max(1),
@@ -39,14 +49,17 @@ pub async fn sign_in(email: String, password: String) -> Result<Me, ApiError> {
         Some((user, _)) if matches && !user.disabled => user,
         Some((user, _)) if matches => {
             tracing::info!(email = %user.email, %address, "sign-in refused: account disabled");
+            failed("account disabled").await;
             return Err(AppError::Unauthorized("wrong email or password".into()).into());
         }
         Some(_) => {
             tracing::info!(%email, %address, "sign-in failed: wrong password");
+            failed("wrong password").await;
             return Err(AppError::Unauthorized("wrong email or password".into()).into());
         }
         None => {
             tracing::info!(%email, %address, "sign-in failed: unknown email");
+            failed("unknown email").await;
             return Err(AppError::Unauthorized("wrong email or password".into()).into());
         }
     };
@@ -67,6 +80,8 @@ pub async fn sign_in(email: String, password: String) -> Result<Me, ApiError> {
         res.append_header(axum::http::header::SET_COOKIE, cookie);
     }
     tracing::info!(email = %user.email, "signed in");
+    let actor = Actor::user(&user, address);
+    audit::record(&state.store, &actor, "sign_in", None, vec![]).await;
     let scope = crate::context::scope_for(&state.store, &user).await?;
     let principal = Principal {
         user,
@@ -90,6 +105,8 @@ pub async fn sign_out() -> Result<(), ApiError> {
             .delete_session(token_hash)
             .await
             .map_err(ApiError::from)?;
+        let actor = ctx::actor(&state, &principal);
+        crate::audit::record(&state.store, &actor, "sign_out", None, vec![]).await;
     }
     let headers = ctx::headers()?;
     if let Some(res) = use_context::<leptos_axum::ResponseOptions>() {
@@ -143,7 +160,7 @@ pub async fn change_password(current: String, new: String) -> Result<(), ApiErro
     }
     update_user(
         &state.store,
-        Some(&principal.user.id),
+        &ctx::actor(&state, &principal),
         &principal.user.id,
         UserChanges {
             password: Some(new),

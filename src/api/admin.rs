@@ -32,6 +32,7 @@ pub async fn create_user(
     let (state, principal) = admin()?;
     let user = accounts::create_user(
         &state.store,
+        &super::ctx::actor(&state, &principal),
         NewAgent {
             email,
             name,
@@ -40,7 +41,6 @@ pub async fn create_user(
         },
     )
     .await?;
-    tracing::info!(by = %principal.user.email, email = %user.email, role = user.role.as_str(), "user created");
     Ok(user)
 }
 
@@ -57,7 +57,7 @@ pub async fn update_user(
     let (state, principal) = admin()?;
     let user = accounts::update_user(
         &state.store,
-        Some(&principal.user.id),
+        &super::ctx::actor(&state, &principal),
         &user_id,
         UserChanges {
             name,
@@ -67,7 +67,6 @@ pub async fn update_user(
         },
     )
     .await?;
-    tracing::info!(by = %principal.user.email, email = %user.email, "user updated");
     Ok(user)
 }
 
@@ -97,6 +96,7 @@ pub async fn create_inbox(
     let (state, principal) = admin()?;
     let inbox = crate::accounts::create_inbox(
         &state.store,
+        &super::ctx::actor(&state, &principal),
         NewInbox {
             phone_number_id: phone_number_id.trim().to_string(),
             display_phone_number: display_phone_number.filter(|d| !d.trim().is_empty()),
@@ -109,7 +109,6 @@ pub async fn create_inbox(
         },
     )
     .await?;
-    tracing::info!(by = %principal.user.email, phone_number_id = %inbox.phone_number_id, "inbox created");
     // Bodies Meta delivered for this number before it had an inbox are applied now.
     let store = state.store.clone();
     tokio::spawn(async move {
@@ -137,10 +136,11 @@ pub async fn update_inbox(
     verify_token: Option<String>,
 ) -> Result<InboxInfo, ApiError> {
     use crate::store::{InboxCredentials, InboxUpdate};
-    let (state, _) = admin()?;
+    let (state, principal) = admin()?;
     let new_token = access_token.is_some();
     let inbox = crate::accounts::update_inbox(
         &state.store,
+        &super::ctx::actor(&state, &principal),
         &inbox_id,
         InboxUpdate {
             name,
@@ -165,13 +165,32 @@ pub async fn update_inbox(
 #[server(endpoint = "resume_sending", input = Json, output = Json)]
 pub async fn resume_sending(inbox_id: String) -> Result<InboxInfo, ApiError> {
     use crate::context::AppError;
-    let (state, _) = admin()?;
+    let (state, principal) = admin()?;
     let inbox = state
         .store
         .inbox(&inbox_id)
         .await?
         .ok_or(AppError::NotFound("inbox"))?;
+    let was = state
+        .store
+        .setting(&crate::store::pause_key(&inbox.id))
+        .await?;
     crate::outbound::dispatch::resume(&state, &inbox.id).await?;
+    if let Some(reason) = was {
+        let target = Some(format!("inbox {}", inbox.phone_number_id));
+        let changes = crate::audit::Diff::default()
+            .field("sending_paused", Some(reason), None)
+            .done();
+        let actor = super::ctx::actor(&state, &principal);
+        crate::audit::record(
+            &state.store,
+            &actor,
+            "inbox.sending_resumed",
+            target,
+            changes,
+        )
+        .await;
+    }
     Ok(crate::accounts::inbox_info(&state.store, &inbox).await?)
 }
 
@@ -185,16 +204,21 @@ pub async fn set_inbox_assignment(
     #[server(default)] assign_on_reply: Option<bool>,
 ) -> Result<InboxInfo, ApiError> {
     use crate::context::AppError;
-    let (state, _) = admin()?;
+    let (state, principal) = admin()?;
     let inbox = state
         .store
         .inbox(&inbox_id)
         .await?
         .ok_or(AppError::NotFound("inbox"))?;
-    Ok(
-        crate::accounts::set_inbox_assignment(&state.store, &inbox, auto_assign, assign_on_reply)
-            .await?,
+    let actor = super::ctx::actor(&state, &principal);
+    Ok(crate::accounts::set_inbox_assignment(
+        &state.store,
+        &actor,
+        &inbox,
+        auto_assign,
+        assign_on_reply,
     )
+    .await?)
 }
 
 /// Adds (`member: true`) or removes an agent from an inbox.
@@ -206,8 +230,8 @@ pub async fn set_inbox_member(
 ) -> Result<InboxInfo, ApiError> {
     use crate::context::AppError;
     let (state, principal) = admin()?;
-    state.store.set_member(&inbox_id, &user_id, member).await?;
-    tracing::info!(by = %principal.user.email, %inbox_id, %user_id, member, "membership changed");
+    let actor = super::ctx::actor(&state, &principal);
+    crate::accounts::set_member(&state.store, &actor, &inbox_id, &user_id, member).await?;
     let inbox = state
         .store
         .inbox(&inbox_id)
@@ -230,19 +254,14 @@ pub async fn create_api_token(
     user_id: String,
 ) -> Result<NewApiTokenSecret, ApiError> {
     let (state, principal) = admin()?;
-    let created = crate::accounts::create_token(&state.store, &name, &user_id).await?;
-    tracing::info!(by = %principal.user.email, token = %created.token.id, "API token created");
+    let actor = super::ctx::actor(&state, &principal);
+    let created = crate::accounts::create_token(&state.store, &actor, &name, &user_id).await?;
     Ok(created)
 }
 
 #[server(endpoint = "revoke_api_token", input = Json, output = Json)]
 pub async fn revoke_api_token(token_id: String) -> Result<ApiTokenInfo, ApiError> {
     let (state, principal) = admin()?;
-    let token = state
-        .store
-        .revoke_api_token(&token_id)
-        .await
-        .map_err(ApiError::from)?;
-    tracing::info!(by = %principal.user.email, token = %token.id, "API token revoked");
-    Ok(token)
+    let actor = super::ctx::actor(&state, &principal);
+    Ok(crate::accounts::revoke_token(&state.store, &actor, &token_id).await?)
 }

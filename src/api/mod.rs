@@ -8,12 +8,14 @@
 
 mod account;
 mod admin;
+mod data;
 mod inbox;
 mod team;
 mod webhooks;
 
 pub use account::*;
 pub use admin::*;
+pub use data::*;
 pub use inbox::*;
 pub use team::*;
 pub use webhooks::*;
@@ -25,9 +27,6 @@ pub const DEFAULT_PAGE: u32 = 50;
 /// Server-side plumbing shared by the server functions.
 #[cfg(feature = "ssr")]
 pub(crate) mod ctx {
-    use std::net::SocketAddr;
-
-    use axum::extract::ConnectInfo;
     use axum::http::request::Parts;
     use leptos::prelude::use_context;
 
@@ -60,23 +59,17 @@ pub(crate) mod ctx {
 
     /// The client's address: the peer, or the proxy's `X-Forwarded-For` when trusted.
     pub fn client_address(state: &AppState) -> String {
-        let Ok(parts) = parts() else {
-            return "unknown".into();
-        };
-        if state.config.trust_proxy
-            && let Some(forwarded) = parts
-                .headers
-                .get("x-forwarded-for")
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.rsplit(',').next())
-        {
-            return forwarded.trim().to_string();
+        match parts() {
+            Ok(parts) => {
+                crate::http::auth::client_address(state, &parts.headers, &parts.extensions)
+            }
+            Err(_) => "unknown".into(),
         }
-        parts
-            .extensions
-            .get::<ConnectInfo<SocketAddr>>()
-            .map(|c| c.0.ip().to_string())
-            .unwrap_or_else(|| "unknown".into())
+    }
+
+    /// The caller as the audit log names them.
+    pub fn actor(state: &AppState, principal: &Principal) -> crate::audit::Actor {
+        crate::audit::Actor::user(&principal.user, client_address(state))
     }
 
     pub use crate::workflow::visible_conversation;

@@ -24,6 +24,7 @@ pub async fn create_webhook_subscription(
     let (state, principal) = super::admin::admin()?;
     let created = crate::webhooks::create(
         &state.store,
+        &super::ctx::actor(&state, &principal),
         state.config.webhook_allow_private,
         &url,
         &events.unwrap_or_default(),
@@ -31,7 +32,6 @@ pub async fn create_webhook_subscription(
     )
     .await?;
     state.jobs.notify_one();
-    tracing::info!(by = %principal.user.email, id = %created.subscription.id, "webhook subscription created");
     Ok(created)
 }
 
@@ -52,17 +52,16 @@ pub async fn update_webhook_subscription(
         paused,
     };
     let allow_private = state.config.webhook_allow_private;
-    let sub = crate::webhooks::update(&state.store, allow_private, &id, changes).await?;
+    let actor = super::ctx::actor(&state, &principal);
+    let sub = crate::webhooks::update(&state.store, &actor, allow_private, &id, changes).await?;
     state.jobs.notify_one();
-    tracing::info!(by = %principal.user.email, id = %sub.id, "webhook subscription changed");
     Ok(sub)
 }
 
 #[server(endpoint = "delete_webhook_subscription", input = Json, output = Json)]
 pub async fn delete_webhook_subscription(id: String) -> Result<(), ApiError> {
     let (state, principal) = super::admin::admin()?;
-    crate::webhooks::delete(&state.store, &id).await?;
-    tracing::info!(by = %principal.user.email, id, "webhook subscription deleted");
+    crate::webhooks::delete(&state.store, &super::ctx::actor(&state, &principal), &id).await?;
     Ok(())
 }
 
@@ -73,8 +72,8 @@ pub async fn replay_webhook_subscription(
     #[server(default)] since: Option<i64>,
 ) -> Result<WebhookSubscription, ApiError> {
     let (state, principal) = super::admin::admin()?;
-    let sub = crate::webhooks::replay(&state.store, &id, since).await?;
+    let actor = super::ctx::actor(&state, &principal);
+    let sub = crate::webhooks::replay(&state.store, &actor, &id, since).await?;
     state.jobs.notify_one();
-    tracing::info!(by = %principal.user.email, id, ?since, "webhook replay asked for");
     Ok(sub)
 }

@@ -28,6 +28,27 @@ pub async fn resolve(
     next.run(req).await
 }
 
+/// The client's address: the peer, or the last hop of `X-Forwarded-For` when the server
+/// is configured to trust its proxy.
+pub fn client_address(
+    state: &AppState,
+    headers: &HeaderMap,
+    extensions: &axum::http::Extensions,
+) -> String {
+    if state.config.trust_proxy
+        && let Some(forwarded) = headers
+            .get("x-forwarded-for")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.rsplit(',').next())
+    {
+        return forwarded.trim().to_string();
+    }
+    extensions
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|c| c.0.ip().to_string())
+        .unwrap_or_else(|| "unknown".into())
+}
+
 /// The host a browser request says it came from matches ours. Cookie-authenticated
 /// requests from another site are refused: with `SameSite=Lax` the cookie should not even
 /// arrive, and this stops the browsers and proxies where it would.

@@ -3,6 +3,7 @@
 //! handler reads the request, calls a service, and maps its answer; the rules live below.
 
 pub mod auth;
+pub mod export;
 pub mod media;
 pub mod metrics;
 pub mod render;

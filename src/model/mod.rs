@@ -5,9 +5,11 @@
 //! One file per concept; everything is re-exported here, so callers name `model::X`.
 
 mod account;
+mod audit;
 mod canned;
 mod content;
 mod conversation;
+mod exchange;
 mod frame;
 mod message;
 mod notify;
@@ -19,9 +21,11 @@ mod template;
 mod webhook;
 
 pub use account::*;
+pub use audit::*;
 pub use canned::*;
 pub use content::*;
 pub use conversation::*;
+pub use exchange::*;
 pub use frame::*;
 pub use message::*;
 pub use notify::*;

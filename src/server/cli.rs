@@ -285,6 +285,7 @@ pub async fn run(config: &Config, command: Command) -> Result<String, CliError> 
     let (store, _files) = crate::server::open_storage(&config.database, &config.media)
         .await
         .map_err(|e| CliError::Failed(format!("cannot open the database: {e}")))?;
+    let cli = crate::audit::Actor::cli();
     match command {
         Command::Serve => Ok(String::new()),
         Command::User(UserCommand::Add {
@@ -296,6 +297,7 @@ pub async fn run(config: &Config, command: Command) -> Result<String, CliError> 
             let (password, generated) = password(password_stdin)?;
             let user = accounts::create_user(
                 &store,
+                &cli,
                 NewAgent {
                     email,
                     name,
@@ -340,7 +342,7 @@ pub async fn run(config: &Config, command: Command) -> Result<String, CliError> 
             let (password, generated) = password(password_stdin)?;
             accounts::update_user(
                 &store,
-                None,
+                &cli,
                 &id,
                 UserChanges {
                     password: Some(password.clone()),
@@ -360,6 +362,7 @@ pub async fn run(config: &Config, command: Command) -> Result<String, CliError> 
             let credentials = inbox.credentials();
             let inbox = accounts::create_inbox(
                 &store,
+                &cli,
                 NewInbox {
                     phone_number_id: inbox.phone_number_id,
                     name: inbox.name,
@@ -378,6 +381,7 @@ pub async fn run(config: &Config, command: Command) -> Result<String, CliError> 
             let credentials = inbox.credentials();
             accounts::update_inbox(
                 &store,
+                &cli,
                 &id,
                 InboxUpdate {
                     name: inbox.name,
@@ -420,12 +424,12 @@ pub async fn run(config: &Config, command: Command) -> Result<String, CliError> 
             };
             let user = user_id(&store, &email).await?;
             let inbox = inbox_id(&store, &pnid).await?;
-            store.set_member(&inbox, &user, add).await?;
+            accounts::set_member(&store, &cli, &inbox, &user, add).await?;
             Ok(format!("member {}", if add { "added" } else { "removed" }))
         }
         Command::Token(TokenCommand::Create { email, name }) => {
             let user = user_id(&store, &email).await?;
-            let created = accounts::create_token(&store, &name, &user).await?;
+            let created = accounts::create_token(&store, &cli, &name, &user).await?;
             Ok(format!(
                 "created token {} (shown once, store it now):\n{}",
                 created.token.id, created.secret
@@ -447,7 +451,7 @@ pub async fn run(config: &Config, command: Command) -> Result<String, CliError> 
             .collect::<Vec<_>>()
             .join("\n")),
         Command::Token(TokenCommand::Revoke { id }) => {
-            store.revoke_api_token(&id).await?;
+            accounts::revoke_token(&store, &cli, &id).await?;
             Ok("token revoked".into())
         }
         Command::Webhook(command) => webhook(&store, config, command).await,
@@ -487,6 +491,7 @@ async fn webhook(
         )
     };
     let allow_private = config.webhook_allow_private;
+    let cli = crate::audit::Actor::cli();
     Ok(match command {
         WebhookCommand::Add {
             url,
@@ -497,7 +502,8 @@ async fn webhook(
             for pnid in &inboxes {
                 inbox_ids.push(inbox_id(store, pnid).await?);
             }
-            let created = webhooks::create(store, allow_private, &url, &events, &inbox_ids).await?;
+            let created =
+                webhooks::create(store, &cli, allow_private, &url, &events, &inbox_ids).await?;
             format!(
                 "created webhook {} (its signing secret is shown once, store it now):\n{}",
                 created.subscription.id, created.secret
@@ -510,14 +516,16 @@ async fn webhook(
             .collect::<Vec<_>>()
             .join("\n"),
         WebhookCommand::Pause { id } => {
-            line(&webhooks::update(store, allow_private, &id, pause(true)).await?)
+            line(&webhooks::update(store, &cli, allow_private, &id, pause(true)).await?)
         }
         WebhookCommand::Resume { id } => {
-            line(&webhooks::update(store, allow_private, &id, pause(false)).await?)
+            line(&webhooks::update(store, &cli, allow_private, &id, pause(false)).await?)
         }
-        WebhookCommand::Replay { id, since } => line(&webhooks::replay(store, &id, since).await?),
+        WebhookCommand::Replay { id, since } => {
+            line(&webhooks::replay(store, &cli, &id, since).await?)
+        }
         WebhookCommand::Delete { id } => {
-            webhooks::delete(store, &id).await?;
+            webhooks::delete(store, &cli, &id).await?;
             "webhook deleted".into()
         }
     })
@@ -527,7 +535,7 @@ async fn set_disabled(store: &DynStore, email: &str, disabled: bool) -> Result<S
     let id = user_id(store, email).await?;
     accounts::update_user(
         store,
-        None,
+        &crate::audit::Actor::cli(),
         &id,
         UserChanges {
             disabled: Some(disabled),

@@ -370,6 +370,12 @@ pub fn router(state: AppState) -> Router {
             post(crate::http::uploads::receive)
                 .layer(DefaultBodyLimit::max(crate::uploads::MAX_UPLOAD as usize)),
         )
+        .route(
+            "/export/conversations/{id}",
+            get(crate::http::export::conversation),
+        )
+        .route("/export/contacts.csv", get(crate::http::export::contacts))
+        .route("/export/audit.csv", get(crate::http::export::audit))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz));
     if state.simulator.is_some() {

@@ -5,12 +5,14 @@
 //! a change is never visible without its event or the other way round. The log's sequence
 //! numbers come from the database and strictly increase across restarts.
 
+mod audit;
 pub mod mongo;
 mod rules;
 pub mod sqlite;
 mod webhooks;
 mod workflow;
 
+pub use audit::*;
 pub use rules::*;
 pub use webhooks::*;
 pub use workflow::*;
@@ -128,22 +130,6 @@ pub struct NewApiToken {
     pub user_id: String,
     /// SHA-256 of the secret; the secret itself is never stored.
     pub token_hash: String,
-}
-
-/// Which inboxes a reader may see.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Scope {
-    All,
-    Inboxes(Vec<String>),
-}
-
-impl Scope {
-    pub fn allows(&self, inbox_id: &str) -> bool {
-        match self {
-            Self::All => true,
-            Self::Inboxes(ids) => ids.iter().any(|i| i == inbox_id),
-        }
-    }
 }
 
 /// Kinds of change the event log records.
@@ -375,17 +361,30 @@ pub enum WebhookState {
     Done,
 }
 
-/// Storage for the inbox, in seven parts by concern. Both backends implement exactly these
+/// Storage for the inbox, in eight parts by concern. Both backends implement exactly these
 /// semantics and are checked by the same conformance suite; callers hold a [`DynStore`]
 /// and call any part's methods on it.
 pub trait Store:
-    AccountStore + MessageStore + HistoryStore + WorkflowStore + JobStore + WebhookStore + EventLog
+    AccountStore
+    + MessageStore
+    + HistoryStore
+    + WorkflowStore
+    + JobStore
+    + WebhookStore
+    + AuditStore
+    + EventLog
 {
 }
 
-impl<
-    T: AccountStore + MessageStore + HistoryStore + WorkflowStore + JobStore + WebhookStore + EventLog,
-> Store for T
+impl<T> Store for T where
+    T: AccountStore
+        + MessageStore
+        + HistoryStore
+        + WorkflowStore
+        + JobStore
+        + WebhookStore
+        + AuditStore
+        + EventLog
 {
 }
 
@@ -577,6 +576,17 @@ pub trait WorkflowStore: Send + Sync + 'static {
     ) -> StoreResult<Vec<ContactEntry>>;
     async fn contact(&self, id: &str) -> StoreResult<Option<ContactEntry>>;
 
+    /// The contact with this number in this inbox, if there is one.
+    async fn contact_by_number(
+        &self,
+        inbox_id: &str,
+        wa_id: &str,
+    ) -> StoreResult<Option<ContactEntry>>;
+
+    /// The contact with this number in this inbox, created without a conversation (an
+    /// import) if there is none.
+    async fn ensure_contact(&self, inbox_id: &str, wa_id: &str) -> StoreResult<ContactEntry>;
+
     /// Applies the update; the contact's conversation is republished (its copy of the
     /// contact changed).
     async fn update_contact(&self, id: &str, update: &ContactUpdate) -> StoreResult<ContactEntry>;
@@ -680,15 +690,3 @@ pub trait EventLog: Send + Sync + 'static {
 }
 
 pub type DynStore = Arc<dyn Store>;
-
-/// New ids: time-ordered, so they also sort roughly by creation.
-pub fn new_id() -> String {
-    uuid::Uuid::now_v7().to_string()
-}
-
-pub fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
-}

@@ -8,6 +8,34 @@ use crate::model::{
 
 use super::{Job, JobKind, MessageEdit, NewInbound, NewOutbound, StoreError, StoreResult};
 
+/// Which inboxes a reader may see.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Scope {
+    All,
+    Inboxes(Vec<String>),
+}
+
+impl Scope {
+    pub fn allows(&self, inbox_id: &str) -> bool {
+        match self {
+            Self::All => true,
+            Self::Inboxes(ids) => ids.iter().any(|i| i == inbox_id),
+        }
+    }
+}
+
+/// New ids: time-ordered, so they also sort roughly by creation.
+pub fn new_id() -> String {
+    uuid::Uuid::now_v7().to_string()
+}
+
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
 /// How long the instance that stores a new outbound message holds its send job while it
 /// makes the first attempt itself: the job is written with the message, so a crash before
 /// or during that attempt leaves it to whichever instance claims it once this runs out.

@@ -16,7 +16,8 @@ const FLOORS: &[(&str, &[&str])] = &[
     (
         "services",
         &[
-            "accounts", "outbound", "media", "uploads", "workflow", "jobs", "canned", "webhooks",
+            "audit", "accounts", "outbound", "media", "uploads", "workflow", "jobs", "canned",
+            "webhooks", "exports",
         ],
     ),
     ("HTTP adapters", &["http", "api"]),

@@ -1,10 +1,12 @@
 //! Integration tests: the real server, real HTTP and WebSocket, a temporary SQLite file.
 //! One binary, so the crate links once.
 
+mod audit;
 mod canned;
 mod cli;
 mod cloud_api;
 mod conformance;
+mod exports;
 mod files;
 mod golden;
 mod holes;

@@ -9,7 +9,7 @@ const SECRET_B: &str = "inbox-b-app-secret";
 pub const PNID_B: &str = "300000000000009";
 
 /// Signs in over HTTP; returns the session cookie (`sb_session=…`).
-async fn sign_in(app: &TestApp, email: &str, password: &str) -> Result<String, (u16, Value)> {
+pub async fn sign_in(app: &TestApp, email: &str, password: &str) -> Result<String, (u16, Value)> {
     let res = reqwest::Client::new()
         .post(format!("{}/api/sign_in", app.url))
         .json(&json!({"email": email, "password": password}))

@@ -100,10 +100,15 @@ impl TestApp {
             .into_iter()
             .find(|u| u.role == switchboard::model::Role::Admin)
             .expect("simulator mode creates a demo admin");
-        let token = switchboard::accounts::create_token(store, "tests", &admin.id)
-            .await
-            .unwrap()
-            .secret;
+        let token = switchboard::accounts::create_token(
+            store,
+            &switchboard::audit::Actor::system(),
+            "tests",
+            &admin.id,
+        )
+        .await
+        .unwrap()
+        .secret;
         Self {
             running,
             url,

@@ -92,6 +92,13 @@ impl MongoStore {
                     "by_conversation",
                 )],
             ),
+            (
+                "audit_log",
+                vec![
+                    plain(doc! { "actor": 1, "at": -1 }, "by_actor"),
+                    plain(doc! { "action": 1, "at": -1 }, "by_action"),
+                ],
+            ),
             ("events", vec![unique(doc! { "seq": 1 }, "by_seq")]),
             (
                 "messages",

@@ -13,6 +13,7 @@
 //! never double-count or let an older summary overwrite a newer one.
 
 mod accounts;
+mod audit;
 mod docs;
 mod history;
 mod indexes;

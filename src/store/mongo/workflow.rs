@@ -204,6 +204,30 @@ impl WorkflowStore for MongoStore {
         }
     }
 
+    async fn contact_by_number(
+        &self,
+        inbox_id: &str,
+        wa_id: &str,
+    ) -> StoreResult<Option<ContactEntry>> {
+        let filter = doc! { "inbox_id": inbox_id, "wa_id": wa_id };
+        match self.find("contacts", filter).await? {
+            Some(d) => Ok(Some(self.contact_entry(&d).await?)),
+            None => Ok(None),
+        }
+    }
+
+    async fn ensure_contact(&self, inbox_id: &str, wa_id: &str) -> StoreResult<ContactEntry> {
+        let key = ContactKey {
+            wa_id: Some(wa_id.to_string()),
+            user_id: None,
+            name: None,
+        };
+        let (id, _) = self.upsert_contact(inbox_id, &key).await?;
+        self.contact(&id)
+            .await?
+            .ok_or(StoreError::NotFound("contact"))
+    }
+
     async fn update_contact(&self, id: &str, update: &ContactUpdate) -> StoreResult<ContactEntry> {
         let entry = self
             .contact(id)

@@ -8,6 +8,7 @@
 //! which WAL lets run beside the writer.
 
 mod accounts;
+mod audit;
 mod history;
 mod jobs;
 mod messages;

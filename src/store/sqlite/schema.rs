@@ -2,7 +2,7 @@
 
 use super::*;
 
-pub(super) const SCHEMA_VERSION: i64 = 9;
+pub(super) const SCHEMA_VERSION: i64 = 10;
 pub(super) fn migrate(conn: &Connection) -> StoreResult<()> {
     let version: i64 = conn
         .query_row("PRAGMA user_version", [], |r| r.get(0))
@@ -39,8 +39,30 @@ pub(super) fn migrate(conn: &Connection) -> StoreResult<()> {
     if version < 9 {
         conn.execute_batch(SCHEMA_V9).map_err(map_err)?;
     }
+    if version < 10 {
+        conn.execute_batch(SCHEMA_V10).map_err(map_err)?;
+    }
     Ok(())
 }
+
+/// The audit log; ids are UUID v7, so the primary key is also time order.
+pub(super) const SCHEMA_V10: &str = r#"
+BEGIN;
+CREATE TABLE audit_log (
+    id TEXT PRIMARY KEY,
+    at INTEGER NOT NULL,
+    actor_id TEXT,
+    actor TEXT NOT NULL,
+    action TEXT NOT NULL,
+    target TEXT,
+    changes TEXT NOT NULL,
+    address TEXT
+);
+CREATE INDEX audit_by_actor ON audit_log(actor, id);
+CREATE INDEX audit_by_action ON audit_log(action, id);
+PRAGMA user_version = 10;
+COMMIT;
+"#;
 
 /// Outgoing webhook subscriptions; `events` and `inbox_ids` are JSON arrays of strings.
 pub(super) const SCHEMA_V9: &str = r#"

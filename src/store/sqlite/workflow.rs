@@ -143,6 +143,36 @@ impl WorkflowStore for SqliteStore {
         self.read(move |c| query_contact(c, &id)).await
     }
 
+    async fn contact_by_number(
+        &self,
+        inbox_id: &str,
+        wa_id: &str,
+    ) -> StoreResult<Option<ContactEntry>> {
+        let (inbox_id, wa_id) = (inbox_id.to_string(), wa_id.to_string());
+        self.read(move |c| {
+            c.prepare_cached(&format!(
+                "{CONTACT_SELECT} WHERE ct.inbox_id = ?1 AND ct.wa_id = ?2"
+            ))
+            .and_then(|mut s| s.query_row([inbox_id, wa_id], contact_from_row).optional())
+            .map_err(map_err)
+        })
+        .await
+    }
+
+    async fn ensure_contact(&self, inbox_id: &str, wa_id: &str) -> StoreResult<ContactEntry> {
+        let inbox_id = inbox_id.to_string();
+        let key = ContactKey {
+            wa_id: Some(wa_id.to_string()),
+            user_id: None,
+            name: None,
+        };
+        self.write(move |tx| {
+            let id = upsert_contact(tx.conn, &inbox_id, &key)?;
+            query_contact(tx.conn, &id)?.ok_or(StoreError::NotFound("contact"))
+        })
+        .await
+    }
+
     async fn update_contact(&self, id: &str, update: &ContactUpdate) -> StoreResult<ContactEntry> {
         let id = id.to_string();
         let update = update.clone();
