@@ -170,8 +170,9 @@ pub fn AdminPage() -> impl IntoView {
                         (Ok(users), Ok(inboxes), Ok(tokens)) => view! {
                             <Agents users=users.clone() changes/>
                             <Inboxes inboxes=inboxes.clone() users=users.clone() changes/>
-                            <Tokens tokens users fresh changes/>
+                            <Tokens tokens users=users.clone() fresh changes/>
                             <super::webhooks::Webhooks inboxes/>
+                            <super::audit::AuditLog users/>
                         }.into_any(),
                         (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => view! {
                             <p class="error" role="alert">{e.message}</p>

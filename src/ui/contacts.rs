@@ -39,6 +39,7 @@ pub fn ContactsPage() -> impl IntoView {
             <header class="chat-header"><div class="title"><h1>"Contacts"</h1></div></header>
             <div class="contacts-body">
                 <div class="contacts-list">
+                    <super::contacts_io::ContactsTransfer/>
                     <form class="contact-search" on:submit=|ev| ev.prevent_default()>
                         <input type="search" data-testid="contact-search" placeholder="Search by name or number"
                             aria-label="Search contacts" prop:value=move || query.get()

@@ -170,6 +170,15 @@ pub fn ConversationControls(conversation: Memo<Option<Conversation>>) -> impl In
                     maxlength="32" prop:value=move || label_text.get()
                     on:input=move |ev| label_text.set(event_target_value(&ev))/>
             </form>
+            <details class="export-menu" data-testid="export-menu">
+                <summary>"Export"</summary>
+                <div class="menu">
+                    <a download data-testid="export-json"
+                        href=move || id().map(|id| format!("/export/conversations/{id}?format=json"))>"As JSON"</a>
+                    <a download data-testid="export-text"
+                        href=move || id().map(|id| format!("/export/conversations/{id}?format=text"))>"As text"</a>
+                </div>
+            </details>
             <Show when=move || ctx.workflow_error.read().is_some()>
                 <p class="error" role="alert" data-testid="workflow-error">
                     {move || ctx.workflow_error.get().unwrap_or_default()}

@@ -1,10 +1,12 @@
 //! The inbox page: conversation list, ChatBox and the live connection.
 
 pub mod admin;
+pub mod audit;
 pub mod bubble;
 pub mod canned;
 pub mod chat_box;
 pub mod contacts;
+mod contacts_io;
 pub mod controls;
 pub mod icons;
 pub mod inbox;

@@ -26,6 +26,36 @@ pub fn list_time(unix_secs: i64, clock: Clock) -> String {
     }
 }
 
+/// `2026-12-03 16:21:53` in UTC, for a Unix ms time (the audit log's times).
+pub fn utc_date_time(ms: i64) -> String {
+    let secs = ms.div_euclid(1000);
+    let (y, m, d) = civil_from_days(secs.div_euclid(86_400));
+    let t = secs.rem_euclid(86_400);
+    format!(
+        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}",
+        t / 3600,
+        (t % 3600) / 60,
+        t % 60
+    )
+}
+
+/// Unix ms of 00:00 UTC on a `YYYY-MM-DD` date (what `<input type=date>` gives).
+pub fn utc_day_start_ms(date: &str) -> Option<i64> {
+    let mut parts = date.trim().splitn(3, '-').map(|p| p.parse::<i64>().ok());
+    let (y, m, d) = (parts.next()??, parts.next()??, parts.next()??);
+    if !(1..=12).contains(&m) || !(1..=31).contains(&d) {
+        return None;
+    }
+    // Howard Hinnant's days_from_civil, the inverse of `civil_from_days`.
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    Some((era * 146_097 + doe - 719_468) * 86_400_000)
+}
+
 /// Days since 1970-01-01 to (year, month, day); Howard Hinnant's algorithm.
 fn civil_from_days(z: i64) -> (i64, i64, i64) {
     let z = z + 719_468;
@@ -43,6 +73,20 @@ fn civil_from_days(z: i64) -> (i64, i64, i64) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn utc_dates_round_trip() {
+        assert_eq!(utc_date_time(1_764_778_913_123), "2025-12-03 16:21:53");
+        let start = utc_day_start_ms("2025-12-03").unwrap();
+        assert_eq!(utc_date_time(start), "2025-12-03 00:00:00");
+        assert_eq!(
+            utc_day_start_ms("2024-02-29").map(utc_date_time).as_deref(),
+            Some("2024-02-29 00:00:00")
+        );
+        assert_eq!(utc_day_start_ms("1970-01-01"), Some(0));
+        assert_eq!(utc_day_start_ms("2025-13-01"), None);
+        assert_eq!(utc_day_start_ms(""), None);
+    }
 
     #[test]
     fn formats_in_the_viewers_zone() {
