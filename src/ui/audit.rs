@@ -68,8 +68,7 @@ impl Filters {
 #[component]
 pub fn AuditLog(users: Vec<User>) -> impl IntoView {
     let filters = RwSignal::new(Filters::default());
-    // Loaded in the browser only: a second resource nested in the admin page's Suspend
-    // broke hydration of the sections above it when served already resolved.
+    // Loaded in the browser: the log sits below the fold, so the page need not wait for it.
     let first = LocalResource::new(move || filters.get().fetch(None));
     // Later pages, appended by "Load more"; a new filter starts over.
     let more = Action::new(|(f, before): &(Filters, String)| {
