@@ -2,27 +2,33 @@
 //! [?inbox_id=]` and `GET /export/audit.csv` (admins; the audit log's filters as query
 //! parameters). Plain routes so a link or `curl` can fetch them; each is audited.
 
-use axum::Extension;
-use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, Request, header};
+use axum::extract::{FromRequestParts, Path, Query, State};
+use axum::http::{HeaderMap, header, request::Parts};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 
 use crate::audit::Actor;
 use crate::context::{AppError, AppState, Principal};
 
-/// The caller, named for the audit log with the address the request came from.
-fn caller(
-    state: &AppState,
-    principal: Option<Extension<Principal>>,
-    req: &Request<axum::body::Body>,
-) -> Result<(Principal, Actor), AppError> {
-    let Some(Extension(principal)) = principal else {
-        return Err(AppError::Unauthorized("sign in to export".into()));
-    };
-    let address = super::auth::client_address(state, req.headers(), req.extensions());
-    let actor = Actor::user(&principal.user, address);
-    Ok((principal, actor))
+/// The signed-in caller, named for the audit log with the address the request came from.
+pub struct Caller {
+    principal: Principal,
+    actor: Actor,
+}
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, AppError> {
+        let principal = parts
+            .extensions
+            .get::<Principal>()
+            .cloned()
+            .ok_or_else(|| AppError::Unauthorized("sign in to export".into()))?;
+        let address = super::auth::client_address(state, &parts.headers, &parts.extensions);
+        let actor = Actor::user(&principal.user, address);
+        Ok(Self { principal, actor })
+    }
 }
 
 /// A download: the browser saves it as `filename` instead of showing it.
@@ -60,12 +66,10 @@ pub struct ConversationParams {
 
 pub async fn conversation(
     State(state): State<AppState>,
-    principal: Option<Extension<Principal>>,
+    Caller { principal, actor }: Caller,
     Path(id): Path<String>,
     Query(params): Query<ConversationParams>,
-    req: Request<axum::body::Body>,
 ) -> Result<Response, AppError> {
-    let (principal, actor) = caller(&state, principal, &req)?;
     let format = params.format.as_deref().unwrap_or("json");
     if format != "json" && format != "text" {
         return Err(AppError::BadRequest(format!(
@@ -95,11 +99,9 @@ pub struct ContactsParams {
 
 pub async fn contacts(
     State(state): State<AppState>,
-    principal: Option<Extension<Principal>>,
+    Caller { principal, actor }: Caller,
     Query(params): Query<ContactsParams>,
-    req: Request<axum::body::Body>,
 ) -> Result<Response, AppError> {
-    let (principal, actor) = caller(&state, principal, &req)?;
     let inbox = params.inbox_id.filter(|i| !i.is_empty());
     let csv = crate::exports::contacts_csv(&state, &principal, &actor, inbox.as_deref()).await?;
     Ok(attachment(csv, "text/csv; charset=utf-8", "contacts.csv"))
@@ -115,11 +117,9 @@ pub struct AuditParams {
 
 pub async fn audit(
     State(state): State<AppState>,
-    principal: Option<Extension<Principal>>,
+    Caller { principal, actor }: Caller,
     Query(params): Query<AuditParams>,
-    req: Request<axum::body::Body>,
 ) -> Result<Response, AppError> {
-    let (principal, actor) = caller(&state, principal, &req)?;
     principal.require_admin()?;
     let filter = crate::audit::filter(
         params.actor,
