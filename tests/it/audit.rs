@@ -127,21 +127,11 @@ pub async fn an_imported_contact_is_created_once_without_a_conversation_and_foun
 macro_rules! audit_conformance {
     ($backend:ident, $open:expr) => {
         mod $backend {
-            audit_conformance!(@tests $open;
+            $crate::store_tests!(super; $open;
                 the_audit_log_reads_newest_first_filters_by_actor_action_and_time_and_pages_without_gaps,
                 an_imported_contact_is_created_once_without_a_conversation_and_found_by_number,
             );
         }
-    };
-    (@tests $open:expr; $($name:ident),* $(,)?) => {
-        $(
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $name() {
-                let (store, guard) = $open.await;
-                super::$name(store).await;
-                guard.cleanup().await;
-            }
-        )*
     };
 }
 

@@ -1174,7 +1174,7 @@ macro_rules! conformance {
     ($backend:ident, $open:expr) => {
         mod $backend {
             use $crate::conformance as c;
-            $crate::conformance!(@tests $open;
+            $crate::store_tests!(c; $open;
                 inbound_is_idempotent,
                 twenty_concurrent_identical_inbound_writes_give_one_message,
                 status_never_regresses,
@@ -1208,12 +1208,18 @@ macro_rules! conformance {
             );
         }
     };
-    (@tests $open:expr; $($name:ident),* $(,)?) => {
+}
+
+/// One test per named store test in module `$m`, each on a fresh store from `$open`; the
+/// conformance, workflow and audit suites instantiate theirs through it.
+#[macro_export]
+macro_rules! store_tests {
+    ($m:ident; $open:expr; $($name:ident),* $(,)?) => {
         $(
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn $name() {
                 let (store, guard) = $open.await;
-                c::$name(store).await;
+                $m::$name(store).await;
                 guard.cleanup().await;
             }
         )*

@@ -762,7 +762,7 @@ pub async fn canned_responses_keep_one_shortcut_each_and_are_replaced_by_id(stor
 macro_rules! workflow_conformance {
     ($backend:ident, $open:expr) => {
         mod $backend {
-            workflow_conformance!(@tests $open;
+            $crate::store_tests!(super; $open;
                 two_agents_assigning_at_once_end_with_one_assignee_and_two_ordered_events,
                 a_claim_takes_only_an_unassigned_conversation,
                 status_changes_and_a_customer_message_reopens_keeping_the_assignee,
@@ -776,16 +776,6 @@ macro_rules! workflow_conformance {
                 search_finds_every_word_at_a_word_start_whatever_accents_newest_first_in_scope,
             );
         }
-    };
-    (@tests $open:expr; $($name:ident),* $(,)?) => {
-        $(
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $name() {
-                let (store, guard) = $open.await;
-                super::$name(store).await;
-                guard.cleanup().await;
-            }
-        )*
     };
 }
 
