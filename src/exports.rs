@@ -11,7 +11,7 @@ use crate::model::{
     Activity, AuditEntry, ContactEntry, ContactImport, Conversation, Cursor, Direction,
     ImportRowError, Message, MessageKind, normalize_phone,
 };
-use crate::store::{AuditFilter, ContactFilter, ContactUpdate};
+use crate::store::{AuditFilter, ContactFilter, ContactUpdate, Scope};
 
 /// Most rows one import may hold.
 pub const MAX_IMPORT_ROWS: usize = 10_000;
@@ -157,19 +157,18 @@ pub async fn contacts_csv(
     {
         return Err(AppError::NotFound("inbox"));
     }
+    // One inbox narrows the store's scope, so only its contacts are read.
+    let scope = match inbox_id {
+        Some(inbox) => Scope::Inboxes(vec![inbox.to_string()]),
+        None => principal.scope.clone(),
+    };
     let mut contacts: Vec<ContactEntry> = Vec::new();
     let mut filter = ContactFilter::default();
     loop {
-        let page = state
-            .store
-            .list_contacts(&principal.scope, &filter, 1000)
-            .await?;
+        let page = state.store.list_contacts(&scope, &filter, 1000).await?;
         let Some(last) = page.last() else { break };
         filter.before = Some(last.contact.id.clone());
-        contacts.extend(
-            page.into_iter()
-                .filter(|c| inbox_id.is_none_or(|i| c.inbox_id == i)),
-        );
+        contacts.extend(page);
     }
     let keys: BTreeSet<&String> = contacts
         .iter()
