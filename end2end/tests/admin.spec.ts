@@ -52,3 +52,13 @@ test("an admin adds an agent and an inbox, and membership decides what the agent
   await rita.goto(server.url + "/admin");
   await expect(rita.getByTestId("admin")).toContainText("only admins may do this");
 });
+
+test("the admin page hydrates when it is the first page loaded, not only after a click", async ({ page }) => {
+  await signIn(page, server.url);
+  await page.goto(server.url + "/admin");
+  // The fixture fails the test on a page error, which is how a hydration mismatch shows.
+  const inboxForm = page.getByTestId("add-inbox");
+  await expect(inboxForm.getByLabel("Phone number id")).toBeEnabled();
+  await expect(page.getByTestId("audit-row").first()).toBeVisible();
+  await expect(page.getByTestId("webhooks-empty").or(page.getByTestId("webhook-row").first())).toBeVisible();
+});
