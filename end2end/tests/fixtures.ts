@@ -67,3 +67,20 @@ export async function agentTab(
   await expect(page.getByTestId("signed-in-as")).toContainText(name);
   return page;
 }
+
+/** What a person sees, checked as well as a test can: axe-core finds no serious or
+ *  critical WCAG A/AA violation (contrast, names, labels, roles) on the page as it is
+ *  now, and nothing runs off the side (no horizontal scroll). */
+export async function looksRight(page: import("@playwright/test").Page, screen: string) {
+  const { default: AxeBuilder } = await import("@axe-core/playwright");
+  const results = await new AxeBuilder({ page }).withTags(["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]).analyze();
+  const bad = results.violations
+    .filter((v) => v.impact === "serious" || v.impact === "critical")
+    .map((v) => `${v.id} (${v.impact}): ${v.help}\n  ${v.nodes.slice(0, 6).map((n) => `${n.target.join(" ")}: ${(n.failureSummary ?? "").split("\n").slice(-1)[0]}`).join("\n  ")}`);
+  expect(bad, `accessibility of ${screen}`).toEqual([]);
+  const overflow = await page.evaluate(() => {
+    const root = document.scrollingElement ?? document.documentElement;
+    return { scroll: root.scrollWidth, client: root.clientWidth };
+  });
+  expect(overflow.scroll, `${screen} scrolls sideways`).toBeLessThanOrEqual(overflow.client);
+}

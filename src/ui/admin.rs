@@ -210,7 +210,7 @@ fn Agents(users: Vec<User>, changes: Changes) -> impl IntoView {
     );
     view! {
         <h2>"Agents"</h2>
-        <table data-testid="agents">
+        <super::TableScroll label="Agents"><table data-testid="agents">
             <thead><tr><th>"Name"</th><th>"Email"</th><th>"Role"</th><th>"Status"</th><th></th></tr></thead>
             <tbody>
                 {users.into_iter().map(|u| {
@@ -240,7 +240,7 @@ fn Agents(users: Vec<User>, changes: Changes) -> impl IntoView {
                     }
                 }).collect_view()}
             </tbody>
-        </table>
+        </table></super::TableScroll>
         <form class="inline-form" on:submit=add data-testid="add-agent">
             <Interactive>
                 <input type="email" placeholder="email" required bind:value=email aria-label="Email"/>
@@ -293,7 +293,7 @@ fn Inboxes(inboxes: Vec<InboxInfo>, users: Vec<User>, changes: Changes) -> impl 
     view! {
         <h2>"Inboxes"</h2>
         <p class="hint">"Admins see every inbox. Agents see the inboxes they are members of."</p>
-        <table data-testid="inboxes">
+        <super::TableScroll label="Inboxes"><table data-testid="inboxes">
             <thead><tr><th>"Inbox"</th><th>"Phone number id"</th><th>"Credentials"</th><th>"Members"</th><th>"Assignment"</th></tr></thead>
             <tbody>
                 {inboxes.into_iter().map(|inbox| {
@@ -350,7 +350,7 @@ fn Inboxes(inboxes: Vec<InboxInfo>, users: Vec<User>, changes: Changes) -> impl 
                     }
                 }).collect_view()}
             </tbody>
-        </table>
+        </table></super::TableScroll>
         <form class="inline-form" on:submit=add data-testid="add-inbox">
             <Interactive>
                 <input type="text" inputmode="numeric" placeholder="phone number id" required bind:value=pnid
@@ -413,6 +413,7 @@ fn Tokens(
         .iter()
         .map(|u| (u.id.clone(), u.email.clone()))
         .collect();
+    let owners = names.clone();
     let create = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
         changes.dispatch(Change::CreateToken {
@@ -434,12 +435,12 @@ fn Tokens(
                 "New token (shown once — copy it now): " <code>{secret}</code>
             </p>
         })}
-        <table data-testid="tokens">
+        <super::TableScroll label="API tokens"><table data-testid="tokens">
             <thead><tr><th>"Name"</th><th>"Acts as"</th><th>"Status"</th><th></th></tr></thead>
             <tbody>
                 {tokens.into_iter().map(|t| {
                     let id = t.id.clone();
-                    let owner = names.iter().find(|(uid, _)| *uid == t.user_id)
+                    let owner = owners.iter().find(|(uid, _)| *uid == t.user_id)
                         .map(|(_, e)| e.clone()).unwrap_or_default();
                     view! {
                         <tr>
@@ -455,7 +456,7 @@ fn Tokens(
                     }
                 }).collect_view()}
             </tbody>
-        </table>
+        </table></super::TableScroll>
         <form class="inline-form" on:submit=create data-testid="add-token">
             <Interactive>
                 <input type="text" placeholder="token name, e.g. crm-sync" required bind:value=name aria-label="Token name"/>

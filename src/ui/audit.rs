@@ -68,8 +68,13 @@ impl Filters {
 #[component]
 pub fn AuditLog(users: Vec<User>) -> impl IntoView {
     let filters = RwSignal::new(Filters::default());
-    // Loaded in the browser: the log sits below the fold, so the page need not wait for it.
-    let first = LocalResource::new(move || filters.get().fetch(None));
+    // Loaded in the browser: the log sits below the fold, so the page need not wait for it
+    // (and it sits inside the admin page's own `Suspense`).
+    let reload = RwSignal::new(0u64);
+    let first = super::loaded_in_browser(move || {
+        reload.track();
+        filters.get().fetch(None)
+    });
     // Later pages, appended by "Load more"; a new filter starts over.
     let more = Action::new(|(f, before): &(Filters, String)| {
         super::sendable(f.clone().fetch(Some(before.clone())))
@@ -78,6 +83,7 @@ pub fn AuditLog(users: Vec<User>) -> impl IntoView {
     let next = RwSignal::new(None::<String>);
     Effect::new(move |_| {
         filters.track();
+        reload.track();
         extra.set(Vec::new());
     });
     Effect::new(move |_| {
@@ -120,32 +126,29 @@ pub fn AuditLog(users: Vec<User>) -> impl IntoView {
             <label>"To"<input type="date" data-testid="audit-to" on:change=field(|f| &mut f.to)/></label>
             <a class="button-link" data-testid="audit-csv" download
                 href=move || filters.with(Filters::csv_href)>"Download CSV"</a>
-            <button class="link" data-testid="audit-refresh" on:click=move |_| first.refetch()>"Refresh"</button>
+            <button class="link" data-testid="audit-refresh" on:click=move |_| reload.update(|n| *n += 1)>"Refresh"</button>
         </div>
-        <Transition fallback=|| view! { <p class="hint">"Loading…"</p> }>
-            {move || Suspend::new(async move {
-                match first.await {
-                    Ok(page) if page.entries.is_empty() => view! {
-                        <p class="hint" data-testid="audit-empty">"Nothing matches these filters."</p>
-                    }.into_any(),
-                    Ok(page) => view! {
-                        <div class="table-scroll">
-                            <table class="audit" data-testid="audit-log">
-                                <thead><tr>
-                                    <th>"Time (UTC)"</th><th>"Who"</th><th>"Action"</th>
-                                    <th>"What"</th><th>"Changes"</th><th>"From"</th>
-                                </tr></thead>
-                                <tbody>
-                                    {page.entries.into_iter().map(|e| view! { <AuditRow entry=e/> }).collect_view()}
-                                    {move || extra.get().into_iter().map(|e| view! { <AuditRow entry=e/> }).collect_view()}
-                                </tbody>
-                            </table>
-                        </div>
-                    }.into_any(),
-                    Err(e) => view! { <p class="error" role="alert">{e.message}</p> }.into_any(),
-                }
-            })}
-        </Transition>
+        {move || match first.get() {
+            None => view! { <p class="hint">"Loading…"</p> }.into_any(),
+            Some(Ok(page)) if page.entries.is_empty() => view! {
+                <p class="hint" data-testid="audit-empty">"Nothing matches these filters."</p>
+            }.into_any(),
+            Some(Ok(page)) => view! {
+                <super::TableScroll label="Audit log entries">
+                    <table class="audit" data-testid="audit-log">
+                        <thead><tr>
+                            <th>"Time (UTC)"</th><th>"Who"</th><th>"Action"</th>
+                            <th>"What"</th><th>"Changes"</th><th>"From"</th>
+                        </tr></thead>
+                        <tbody>
+                            {page.entries.into_iter().map(|e| view! { <AuditRow entry=e/> }).collect_view()}
+                            {move || extra.get().into_iter().map(|e| view! { <AuditRow entry=e/> }).collect_view()}
+                        </tbody>
+                    </table>
+                </super::TableScroll>
+            }.into_any(),
+            Some(Err(e)) => view! { <p class="error" role="alert">{e.message}</p> }.into_any(),
+        }}
         {move || next.get().map(|before| view! {
             <button class="link" data-testid="audit-more" disabled=move || more.pending().get()
                 on:click=move |_| { more.dispatch((filters.get_untracked(), before.clone())); }>

@@ -30,6 +30,7 @@ pub mod thread;
 pub mod thread_store;
 pub mod time;
 pub mod upload;
+mod view_counts;
 pub mod webhooks;
 
 use leptos::prelude::*;
@@ -49,6 +50,13 @@ pub fn hydrated() -> Signal<bool> {
 pub fn Interactive(children: Children) -> impl IntoView {
     let ready = hydrated();
     view! { <fieldset class="interactive" disabled=move || !ready.get()>{children()}</fieldset> }
+}
+
+/// A wide table that scrolls sideways by itself on a narrow screen, rather than the page;
+/// focusable, so the keyboard can scroll it too.
+#[component]
+pub fn TableScroll(label: &'static str, children: Children) -> impl IntoView {
+    view! { <div class="table-scroll" tabindex="0" role="region" aria-label=label>{children()}</div> }
 }
 
 /// Why an action's last call failed, until its next call is under way.
@@ -81,6 +89,37 @@ pub fn sendable<F: std::future::Future + Send>(
     future: F,
 ) -> impl std::future::Future<Output = F::Output> + Send {
     future
+}
+
+/// A value read in the browser once the page is hydrated (never on the server), and read
+/// again whenever a signal `fetch` reads before its `async` part changes; only the newest
+/// read's answer is kept. For loads inside another `Suspense`: a resource there would hold
+/// that `Suspense` back in the browser but not on the server, and break hydration.
+pub fn loaded_in_browser<T, F>(fetch: impl Fn() -> F + 'static) -> RwSignal<Option<T>>
+where
+    T: Send + Sync + 'static,
+    F: std::future::Future<Output = T> + 'static,
+{
+    let value = RwSignal::new(None);
+    #[cfg(feature = "hydrate")]
+    {
+        let latest = StoredValue::new(0u64);
+        Effect::new(move |_| {
+            let answer = fetch();
+            latest.update_value(|n| *n += 1);
+            let asked = latest.get_value();
+            leptos::task::spawn_local(async move {
+                let answer = answer.await;
+                // The page may have moved on (or away) while it was asked.
+                if latest.try_get_value() == Some(asked) {
+                    value.try_set(Some(answer));
+                }
+            });
+        });
+    }
+    #[cfg(not(feature = "hydrate"))]
+    let _ = fetch;
+    value
 }
 
 /// Waits in the browser; a no-op elsewhere (nothing on the server waits through the UI).

@@ -58,6 +58,7 @@ pub fn StatusIcon(status: MessageStatus, error: Option<ErrorInfo>) -> impl IntoV
             class=format!("tick tick-{}", status.as_str())
             data-testid="status"
             data-status=status.as_str()
+            role="img"
             title=label.clone()
             aria-label=label
         >

@@ -60,10 +60,13 @@ type HookChanges = Action<HookChange, Result<Option<String>, ApiError>>;
 #[component]
 pub fn Webhooks(inboxes: Vec<InboxInfo>) -> impl IntoView {
     let changes: HookChanges = Action::new(|c: &HookChange| super::sendable(c.clone().run()));
-    let subs = Resource::new(
-        move || changes.version().get(),
-        |_| list_webhook_subscriptions(),
-    );
+    // Read in the browser: this section sits inside the admin page's own `Suspense`.
+    let reload = RwSignal::new(0u64);
+    let subs = super::loaded_in_browser(move || {
+        changes.version().track();
+        reload.track();
+        list_webhook_subscriptions()
+    });
     let secret = RwSignal::new(None::<String>);
     Effect::new(move |_| {
         if let Some(Ok(Some(s))) = changes.value().get() {
@@ -92,21 +95,15 @@ pub fn Webhooks(inboxes: Vec<InboxInfo>) -> impl IntoView {
                 "Signing secret (shown once — copy it now): " <code>{s}</code>
             </p>
         })}
-        <Transition fallback=|| view! { <p class="hint">"Loading…"</p> }>
-            {move || {
-                let names = table_names.clone();
-                Suspend::new(async move {
-                    match subs.await {
-                        Ok(list) => view! {
-                            <SubscriptionTable subs=list.subscriptions names changes/>
-                        }.into_any(),
-                        Err(e) => view! { <p class="error" role="alert">{e.message}</p> }.into_any(),
-                    }
-                })
-            }}
-        </Transition>
+        {move || match subs.get() {
+            None => view! { <p class="hint">"Loading…"</p> }.into_any(),
+            Some(Ok(list)) => view! {
+                <SubscriptionTable subs=list.subscriptions names=table_names.clone() changes/>
+            }.into_any(),
+            Some(Err(e)) => view! { <p class="error" role="alert">{e.message}</p> }.into_any(),
+        }}
         // Lag and state move by themselves; this reads them again.
-        <button class="link" data-testid="refresh-webhooks" on:click=move |_| subs.refetch()>
+        <button class="link" data-testid="refresh-webhooks" on:click=move |_| reload.update(|n| *n += 1)>
             "Refresh"
         </button>
         <NewSubscription names changes/>
@@ -130,7 +127,7 @@ fn SubscriptionTable(
             .map_or_else(|| id.clone(), |(_, n)| n.clone())
     };
     view! {
-        <div class="table-scroll">
+        <super::TableScroll label="Webhook subscriptions">
         <table data-testid="webhooks">
             <thead><tr>
                 <th>"URL"</th><th>"Events"</th><th>"Inboxes"</th><th>"State"</th>
@@ -173,7 +170,7 @@ fn SubscriptionTable(
                 }).collect_view()}
             </tbody>
         </table>
-        </div>
+        </super::TableScroll>
     }
     .into_any()
 }

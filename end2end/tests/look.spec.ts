@@ -1,0 +1,54 @@
+// The main flow through every screen, as a person sees it: at desktop width, and again at
+// 390 px in the "phone" project (playwright.config.ts). On each, axe-core finds no serious
+// or critical accessibility violation and nothing scrolls sideways.
+import { expect, looksRight, signIn, test } from "./fixtures";
+import { Server } from "./server";
+
+const server = new Server(Number(process.env.E2E_LOOK_PORT ?? 3422));
+
+test.beforeAll(async () => server.start());
+test.afterAll(async () => server.stop());
+
+test("every screen passes axe-core and fits the window", async ({ page }) => {
+  await page.goto(server.url + "/login");
+  await expect(page.getByTestId("demo-email")).toBeVisible();
+  await looksRight(page, "sign-in");
+
+  await server.customerWrites("5511900002001", "hello, is my order on its way?");
+  await signIn(page, server.url);
+  await looksRight(page, "inbox");
+  // The simulator sits beside the list (on a phone, only while no thread is open).
+  const sim = page.getByTestId("simulator-panel");
+  await sim.locator("summary", { hasText: "Break something" }).click();
+  await expect(sim.getByTestId("sim-fault").first()).toBeVisible();
+  await looksRight(page, "simulator panel open");
+  await page.getByTestId("conversation").first().click();
+  await expect(page.getByTestId("composer")).toBeVisible();
+  await page.getByTestId("composer").fill("It left the warehouse this morning.");
+  await page.getByTestId("send").click();
+  await expect(page.locator("[data-testid=message][data-direction=out]").last()).toHaveAttribute("data-status", /sent|delivered|read/);
+  await looksRight(page, "inbox with a thread open");
+
+  // Back to the list (on a phone the thread took the screen), and start a conversation.
+  await page.getByRole("link", { name: "Switchboard" }).click();
+  await page.getByTestId("new-conversation").click();
+  await page.getByTestId("new-number").fill("+44 7700 900 556");
+  await expect(page.getByTestId("template-pick")).toBeVisible();
+  await page.getByTestId("template-pick").selectOption({ label: "hello_world · en_US · utility" });
+  await looksRight(page, "new conversation with the template picker");
+
+  // Each page loaded whole, as a bookmark or a reload does: it must hydrate, not only
+  // render when reached by a click.
+  for (const [path, screen] of [
+    ["/contacts", "contacts-page"],
+    ["/admin", "admin"],
+    ["/settings", "settings"],
+    ["/canned", "canned-page"],
+    ["/search", "search-page"],
+  ]) {
+    await page.goto(server.url + path);
+    await expect(page.getByTestId(screen)).toBeVisible();
+    await expect(page.getByTestId("live-state")).toHaveAttribute("data-state", "live");
+    await looksRight(page, screen);
+  }
+});
