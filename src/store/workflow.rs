@@ -24,8 +24,13 @@ pub enum WorkflowChange {
         snoozed_until: Option<i64>,
     },
     Labels(Vec<String>),
-    /// A customer wrote: a resolved or snoozed conversation opens again.
-    CustomerWrote,
+    /// A customer wrote: a resolved or snoozed conversation opens again. For a message
+    /// delivered again, `stored_at` is when it was first stored: it reopens only if nothing
+    /// changed the conversation since (the team may have resolved it after reading it),
+    /// which finishes the reopen a crash after storing the message left undone.
+    CustomerWrote {
+        stored_at: Option<i64>,
+    },
     /// A snooze job ran at `now`: the conversation opens if its snooze is over.
     SnoozeEnded {
         now: i64,
@@ -82,11 +87,15 @@ impl WorkflowChange {
                 next.labels = labels.clone();
                 None
             }
-            Self::CustomerWrote => {
-                if !matches!(
-                    c.status,
-                    ConversationStatus::Resolved | ConversationStatus::Snoozed
-                ) {
+            Self::CustomerWrote { stored_at } => {
+                let changed_since = stored_at
+                    .is_some_and(|t| c.last_change.as_ref().is_some_and(|line| line.at > t));
+                if changed_since
+                    || !matches!(
+                        c.status,
+                        ConversationStatus::Resolved | ConversationStatus::Snoozed
+                    )
+                {
                     return None;
                 }
                 reopen(&mut next)

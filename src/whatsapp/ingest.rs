@@ -350,7 +350,9 @@ async fn record_message(
             raw: m.raw.to_string(),
         })
         .await?;
-    let created = match outcome {
+    // A redelivery still applies what it carries beyond the message itself (all of it
+    // idempotent): a first delivery may have died after storing the message.
+    let (created, redelivered) = match outcome {
         InboundOutcome::Created(created) => {
             summary.messages_created += 1;
             // The customer wrote: a resolved or snoozed conversation is open again, and
@@ -358,44 +360,52 @@ async fn record_message(
             let conversation = crate::store::change_conversation(
                 store,
                 &created.conversation_id,
-                &crate::store::WorkflowChange::CustomerWrote,
+                &crate::store::WorkflowChange::CustomerWrote { stored_at: None },
                 None,
             )
             .await?;
             crate::store::auto_assign(store, &conversation, crate::store::now_ms()).await?;
-            Some(created)
+            (Some(created), None)
         }
-        // A redelivery still applies what it carries beyond the message itself (all of it
-        // idempotent): a first delivery may have died after storing the message.
         InboundOutcome::Duplicate => {
             summary.duplicates += 1;
-            None
+            let stored = store
+                .message_by_wamid(inbox_id, &m.id)
+                .await?
+                .filter(|s| s.direction == Direction::In);
+            if let Some(stored) = &stored {
+                crate::store::change_conversation(
+                    store,
+                    &stored.conversation_id,
+                    &crate::store::WorkflowChange::CustomerWrote {
+                        stored_at: Some(stored.created_at),
+                    },
+                    None,
+                )
+                .await?;
+            }
+            (None, stored)
         }
     };
     if media_pending {
         let now = crate::store::now_ms();
-        match &created {
-            Some(created) => {
-                store
-                    .schedule_job(Job::new(JobKind::Media, created.id.clone(), now, 0))
-                    .await?;
-                summary.media_queued += 1;
-            }
-            None => {
-                if let Some(stored) = store.message_by_wamid(inbox_id, &m.id).await?
-                    && stored
-                        .details
-                        .media
-                        .as_ref()
-                        .is_some_and(|md| md.state == crate::model::MediaState::Pending)
-                    && store
-                        .add_job_if_missing(Job::new(JobKind::Media, stored.id.clone(), now, 0))
-                        .await?
-                {
-                    tracing::info!(message = %stored.id, "webhook: redelivery queued a download its first delivery did not");
-                    summary.media_queued += 1;
-                }
-            }
+        if let Some(created) = &created {
+            store
+                .schedule_job(Job::new(JobKind::Media, created.id.clone(), now, 0))
+                .await?;
+            summary.media_queued += 1;
+        } else if let Some(stored) = &redelivered
+            && stored
+                .details
+                .media
+                .as_ref()
+                .is_some_and(|md| md.state == crate::model::MediaState::Pending)
+            && store
+                .add_job_if_missing(Job::new(JobKind::Media, stored.id.clone(), now, 0))
+                .await?
+        {
+            tracing::info!(message = %stored.id, "webhook: redelivery queued a download its first delivery did not");
+            summary.media_queued += 1;
         }
     }
     if let Some((target, emoji)) = reaction

@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 
 use crate::cloud_api::sent_log;
 use crate::security::two_inboxes;
-use crate::support::{TestApp, client_with_token, eventually, uuid};
+use crate::support::{TestApp, client_with_token, eventually, text_body, uuid};
 
 fn hello() -> Value {
     json!({"type": "template", "name": "hello_world", "language": "en_US"})
@@ -543,4 +543,59 @@ async fn an_inbox_can_hand_new_chats_to_online_members_and_stop_replies_claiming
     )
     .await;
     assert!(conversation(&app, &first).await["assignee"].is_null());
+}
+
+/// A crash between storing a customer's message and reopening its conversation must not
+/// leave it resolved for good: the redelivery (Meta's, or the restart finishing the kept
+/// body) reopens it. But a redelivery of a message the team resolved after reading stays
+/// resolved.
+#[tokio::test]
+async fn a_redelivered_message_reopens_what_a_crash_left_resolved_and_nothing_resolved_since() {
+    use switchboard::model::{Details, MessageKind};
+    use switchboard::store::{ContactKey, NewInbound};
+    let app = TestApp::start().await;
+    let wa = "5511900000021";
+    let conv = app.customer_writes(wa, "hi").await;
+    let resolved = json!({"conversation_id": conv, "status": "resolved"});
+    app.ok("set_conversation_status", resolved.clone()).await;
+
+    // The crash: the next message is stored, and the process dies before the reopen.
+    let store = &app.running.state.store;
+    let inbox_id = conversation(&app, &conv).await["inbox_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let ts = switchboard::store::now_ms() / 1000;
+    store
+        .record_inbound(NewInbound {
+            inbox_id,
+            wamid: "wamid.CRASHED.1".into(),
+            contact: ContactKey {
+                wa_id: Some(wa.into()),
+                user_id: None,
+                name: None,
+            },
+            kind: MessageKind::Text,
+            text: Some("are you there?".into()),
+            timestamp: ts,
+            reply_to: None,
+            details: Details::default(),
+            raw: "{}".into(),
+        })
+        .await
+        .unwrap();
+    assert_eq!(conversation(&app, &conv).await["status"], "resolved");
+
+    let again = text_body("wamid.CRASHED.1", wa, "Customer", "are you there?", ts);
+    assert_eq!(app.post_webhook(&again).await.status(), 200);
+    assert_eq!(
+        conversation(&app, &conv).await["status"],
+        "open",
+        "the redelivery finishes what the crash left undone"
+    );
+
+    // Read and resolved since: the same message delivered once more changes nothing.
+    app.ok("set_conversation_status", resolved).await;
+    assert_eq!(app.post_webhook(&again).await.status(), 200);
+    assert_eq!(conversation(&app, &conv).await["status"], "resolved");
 }

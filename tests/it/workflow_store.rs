@@ -117,7 +117,9 @@ pub async fn a_claim_takes_only_an_unassigned_conversation(store: DynStore) {
     assert_eq!(store.activities(&c, 10).await.unwrap().len(), 1);
 }
 
-pub async fn status_changes_and_a_customer_message_reopens_keeping_the_assignee(store: DynStore) {
+pub async fn status_changes_and_a_customer_message_reopens_keeping_the_assignee_a_redelivery_only_if_unchanged_since(
+    store: DynStore,
+) {
     let inbox = inbox(&store).await;
     let c = conversation(&store, &inbox, "4470003").await;
     let fresh = store.conversation(&c).await.unwrap().unwrap();
@@ -140,18 +142,39 @@ pub async fn status_changes_and_a_customer_message_reopens_keeping_the_assignee(
     assert_eq!(resolved.status, ConversationStatus::Resolved);
     let line = resolved
         .last_change
+        .clone()
         .expect("the change is on the conversation");
     assert_eq!(line.by, Some(bo.clone()));
     assert_eq!(line.describe(), "Agent bo resolved this");
+    // A redelivery of a message stored before the resolve leaves it resolved …
+    let stored_before = resolved.last_change.as_ref().unwrap().at - 1;
+    let redelivered = WorkflowChange::CustomerWrote {
+        stored_at: Some(stored_before),
+    };
+    let kept = change_conversation(&store, &c, &redelivered, None)
+        .await
+        .unwrap();
+    assert_eq!(kept.status, ConversationStatus::Resolved);
+    // … one stored after it (its reopen lost to a crash) reopens it.
+    let lost = WorkflowChange::CustomerWrote {
+        stored_at: Some(stored_before + 2),
+    };
+    let reopened = change_conversation(&store, &c, &lost, None).await.unwrap();
+    assert_eq!(reopened.status, ConversationStatus::Open);
+    let resolved = change_conversation(&store, &c, &resolve, Some(&bo))
+        .await
+        .unwrap();
+    assert_eq!(resolved.status, ConversationStatus::Resolved);
     // The customer writes: it opens again.
-    let reopened = change_conversation(&store, &c, &WorkflowChange::CustomerWrote, None)
+    let customer_wrote = WorkflowChange::CustomerWrote { stored_at: None };
+    let reopened = change_conversation(&store, &c, &customer_wrote, None)
         .await
         .unwrap();
     assert_eq!(reopened.status, ConversationStatus::Open);
     assert_eq!(reopened.assignee, Some(bo), "the assignee stays");
     // Writing again to an open conversation changes nothing and adds no line.
     let lines = store.activities(&c, 10).await.unwrap().len();
-    change_conversation(&store, &c, &WorkflowChange::CustomerWrote, None)
+    change_conversation(&store, &c, &customer_wrote, None)
         .await
         .unwrap();
     assert_eq!(store.activities(&c, 10).await.unwrap().len(), lines);
@@ -765,7 +788,7 @@ macro_rules! workflow_conformance {
             $crate::store_tests!(super; $open;
                 two_agents_assigning_at_once_end_with_one_assignee_and_two_ordered_events,
                 a_claim_takes_only_an_unassigned_conversation,
-                status_changes_and_a_customer_message_reopens_keeping_the_assignee,
+                status_changes_and_a_customer_message_reopens_keeping_the_assignee_a_redelivery_only_if_unchanged_since,
                 a_snooze_is_stored_with_its_wake_job_and_ends_only_when_due,
                 the_list_filters_by_view_status_inbox_label_and_words_and_pages_without_gaps,
                 a_note_is_stored_and_pushed_but_touches_neither_window_nor_list,
