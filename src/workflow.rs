@@ -6,8 +6,8 @@
 use crate::context::{AppError, AppState, Principal};
 use crate::model::{
     ContactEntry, ContactPage, Conversation, ConversationList, ConversationStatus, ListCursor,
-    MAX_TEXT_LEN, Message, MessageKind, Outgoing, Role, User, UserRef, View, normalize_labels,
-    normalize_phone,
+    MAX_TEXT_LEN, Message, MessageKind, Outgoing, Role, User, UserRef, View, ViewCounts,
+    normalize_labels, normalize_phone,
 };
 use crate::store::{
     ContactFilter, ContactUpdate, ConversationFilter, DynStore, Job, JobKind, NewOutbound, Scope,
@@ -343,14 +343,11 @@ fn page_limit(limit: Option<u32>) -> Result<usize, AppError> {
     }
 }
 
-pub async fn list(
-    state: &AppState,
-    principal: &Principal,
-    req: ListRequest,
-) -> Result<ConversationList, AppError> {
-    let limit = page_limit(req.limit)?;
+/// The filters a page and the view counts share, checked; the view and cursor are the
+/// page's own.
+fn filter_of(principal: &Principal, req: &ListRequest) -> Result<ConversationFilter, AppError> {
     let mut statuses = Vec::new();
-    for s in req.status.unwrap_or_default() {
+    for s in req.status.iter().flatten() {
         statuses.push(ConversationStatus::parse(s.trim()).ok_or_else(|| {
             AppError::BadRequest(format!(
                 "status {s:?} is not one of open, pending, snoozed, resolved"
@@ -369,6 +366,37 @@ pub async fn list(
                 .ok_or_else(|| AppError::BadRequest(format!("{l:?} is not a label")))?,
         ),
     };
+    Ok(ConversationFilter {
+        view: View::All,
+        user_id: principal.user.id.clone(),
+        statuses,
+        inbox_id: req.inbox_id.clone().filter(|i| !i.is_empty()),
+        label,
+        query: req.query.as_deref().and_then(TextQuery::parse),
+        before: None,
+    })
+}
+
+/// How many conversations each view holds under the request's filters (its view, cursor
+/// and limit are not used).
+pub async fn count(
+    state: &AppState,
+    principal: &Principal,
+    req: &ListRequest,
+) -> Result<ViewCounts, AppError> {
+    let filter = filter_of(principal, req)?;
+    Ok(state
+        .store
+        .count_conversations(&principal.scope, &filter)
+        .await?)
+}
+
+pub async fn list(
+    state: &AppState,
+    principal: &Principal,
+    req: ListRequest,
+) -> Result<ConversationList, AppError> {
+    let limit = page_limit(req.limit)?;
     let before = match req.before.as_deref() {
         None => None,
         Some(b) => Some(ListCursor::decode(b).ok_or_else(|| {
@@ -377,12 +405,8 @@ pub async fn list(
     };
     let filter = ConversationFilter {
         view: req.view.unwrap_or_default(),
-        user_id: principal.user.id.clone(),
-        statuses,
-        inbox_id: req.inbox_id.filter(|i| !i.is_empty()),
-        label,
-        query: req.query.as_deref().and_then(TextQuery::parse),
         before,
+        ..filter_of(principal, &req)?
     };
     // Head first: anything committed after it will be replayed, never missed.
     let seq = state.hub.head();

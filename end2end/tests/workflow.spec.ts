@@ -120,3 +120,21 @@ test("a list of 600 conversations scrolls to the oldest", async ({ page }) => {
   expect(await page.getByTestId("conversation").count()).toBeGreaterThanOrEqual(600);
   await expect(more).toHaveCount(0);
 });
+
+test("each view's tab counts its conversations, and the counts follow new chats and assignments live", async ({ page }) => {
+  await signIn(page, server.url);
+  const count = (view: string) => page.getByTestId(`view-${view}`).getByTestId("view-count");
+  await expect(count("all")).toHaveText(/^\d+$/);
+  const number = async (view: string) => Number(await count(view).textContent());
+  const [mine, unassigned, all] = [await number("mine"), await number("unassigned"), await number("all")];
+
+  await server.customerWrites("5511900001077", "count me in");
+  await expect(count("unassigned")).toHaveText(String(unassigned + 1));
+  await expect(count("all")).toHaveText(String(all + 1));
+
+  await page.getByTestId("view-all").click();
+  await row(page, "count me in").click();
+  await page.getByTestId("assign-to-me").click();
+  await expect(count("mine")).toHaveText(String(mine + 1));
+  await expect(count("unassigned")).toHaveText(String(unassigned));
+});

@@ -6,7 +6,7 @@ use leptos::server_fn::codec::Json;
 use crate::error::ApiError;
 use crate::model::TemplateList;
 use crate::model::{
-    Conversation, ConversationList, Message, MessagePage, Outgoing, ServerInfo, View,
+    Conversation, ConversationList, Message, MessagePage, Outgoing, ServerInfo, View, ViewCounts,
 };
 
 /// The caller's conversations, most recent activity first, with the event-log position
@@ -36,6 +36,28 @@ pub async fn list_conversations(
         limit,
     };
     Ok(crate::workflow::list(&state, &principal, req).await?)
+}
+
+/// How many conversations each view (Mine, Unassigned, All) holds under the same filters
+/// as `list_conversations` takes: `status` (a list), `inbox_id`, `label`, `query`.
+#[server(endpoint = "count_conversations", input = Json, output = Json)]
+pub async fn count_conversations(
+    #[server(default)] status: Option<Vec<String>>,
+    #[server(default)] inbox_id: Option<String>,
+    #[server(default)] label: Option<String>,
+    #[server(default)] query: Option<String>,
+) -> Result<ViewCounts, ApiError> {
+    use super::ctx;
+    let state = ctx::state()?;
+    let principal = ctx::principal()?;
+    let req = crate::workflow::ListRequest {
+        status,
+        inbox_id,
+        label,
+        query,
+        ..Default::default()
+    };
+    Ok(crate::workflow::count(&state, &principal, &req).await?)
 }
 
 /// One page of a conversation's history, newest first. Pass the previous answer's `next`

@@ -187,6 +187,15 @@ pub enum View {
     Unassigned,
 }
 
+/// How many conversations each view holds under the same status, inbox, label and query
+/// filters.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ViewCounts {
+    pub mine: u64,
+    pub unassigned: u64,
+    pub all: u64,
+}
+
 /// Position in the conversation list: everything after (older than) this.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct ListCursor {

@@ -25,7 +25,7 @@ use tokio::sync::Notify;
 
 use crate::model::{
     Activity, ApiTokenInfo, CannedResponse, ContactEntry, Conversation, Cursor, Details, Direction,
-    ErrorInfo, EventFrame, Message, MessageKind, MessagePage, Role, User, UserRef,
+    ErrorInfo, EventFrame, Message, MessageKind, MessagePage, Role, User, UserRef, ViewCounts,
 };
 
 pub type StoreResult<T> = Result<T, StoreError>;
@@ -517,6 +517,13 @@ pub trait HistoryStore: Send + Sync + 'static {
         filter: &ConversationFilter,
         limit: usize,
     ) -> StoreResult<Vec<Conversation>>;
+    /// How many conversations of the inboxes in `scope` pass `filter` in each view (the
+    /// filter's own view and cursor are not used; Mine is `filter.user_id`'s).
+    async fn count_conversations(
+        &self,
+        scope: &Scope,
+        filter: &ConversationFilter,
+    ) -> StoreResult<ViewCounts>;
     async fn conversation(&self, id: &str) -> StoreResult<Option<Conversation>>;
     async fn message(&self, id: &str) -> StoreResult<Option<Message>>;
     async fn message_by_wamid(&self, inbox_id: &str, wamid: &str) -> StoreResult<Option<Message>>;

@@ -247,6 +247,7 @@ fn LiveBadge() -> impl IntoView {
 #[component]
 fn ListControls() -> impl IntoView {
     let ctx = expect_context::<InboxCtx>();
+    let counts = super::view_counts::Counts::new(ctx);
     let tab = move |view: View, label: &'static str| {
         let selected = move || ctx.filter.read().view == view;
         view! {
@@ -254,6 +255,7 @@ fn ListControls() -> impl IntoView {
                 data-testid=format!("view-{}", view_key(view))
                 on:click=move |_| ctx.filter.update(|f| f.view = view)>
                 {label}
+                {counts.badge(view)}
             </button>
         }
     };
@@ -371,7 +373,7 @@ fn ConversationRow(c: Conversation) -> impl IntoView {
                             <span class="assignee-chip" data-testid="conversation-assignee" title=format!("Assigned to {a}")>{initials_of(&a)}</span>
                         })}
                         <Show when=move || { unread > 0 && !is_open.get() }>
-                            <span class="unread" data-testid="unread" aria-label=format!("{unread} unread")>
+                            <span class="unread" data-testid="unread" role="img" aria-label=format!("{unread} unread")>
                                 {if unread >= crate::model::UNREAD_CAP { "999+".to_string() } else { unread.to_string() }}
                             </span>
                         </Show>

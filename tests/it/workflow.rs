@@ -599,3 +599,61 @@ async fn a_redelivered_message_reopens_what_a_crash_left_resolved_and_nothing_re
     assert_eq!(app.post_webhook(&again).await.status(), 200);
     assert_eq!(conversation(&app, &conv).await["status"], "resolved");
 }
+
+#[tokio::test]
+async fn view_counts_follow_assignment_and_status_and_count_only_what_the_caller_may_see() {
+    let app = TestApp::start().await;
+    let (_inbox_a, _inbox_b, token_a, token_b) = two_inboxes(&app).await;
+    let first = app.customer_writes("5511900000031", "one").await;
+    let second = app.customer_writes("5511900000032", "two").await;
+    let counts = |args: Value| app.ok("count_conversations", args);
+    assert_eq!(
+        counts(json!({})).await,
+        json!({"mine": 0, "unassigned": 2, "all": 2})
+    );
+    let me = me(&app).await["id"].as_str().unwrap().to_string();
+    app.ok(
+        "assign_conversation",
+        json!({"conversation_id": first, "assignee_id": me}),
+    )
+    .await;
+    app.ok(
+        "set_conversation_status",
+        json!({"conversation_id": second, "status": "resolved"}),
+    )
+    .await;
+    assert_eq!(
+        counts(json!({"status": ["open"]})).await,
+        json!({"mine": 1, "unassigned": 0, "all": 1})
+    );
+    assert_eq!(
+        counts(json!({})).await,
+        json!({"mine": 1, "unassigned": 1, "all": 2})
+    );
+    assert_eq!(
+        counts(json!({"query": "two"})).await,
+        json!({"mine": 0, "unassigned": 1, "all": 1})
+    );
+    let (status, body) = app
+        .call("count_conversations", json!({"status": ["done"]}))
+        .await;
+    assert_eq!(status, 400, "{body}");
+
+    // Agent a sees inbox A (where both are); agent b sees inbox B, which has none.
+    let (_, a) = app
+        .call_with(
+            &client_with_token(&token_a),
+            "count_conversations",
+            json!({}),
+        )
+        .await;
+    assert_eq!(a, json!({"mine": 0, "unassigned": 1, "all": 2}));
+    let (_, b) = app
+        .call_with(
+            &client_with_token(&token_b),
+            "count_conversations",
+            json!({}),
+        )
+        .await;
+    assert_eq!(b, json!({"mine": 0, "unassigned": 0, "all": 0}));
+}

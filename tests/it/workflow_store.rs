@@ -222,7 +222,7 @@ pub async fn a_snooze_is_stored_with_its_wake_job_and_ends_only_when_due(store: 
     assert_eq!(woke.snoozed_until, None);
 }
 
-pub async fn the_list_filters_by_view_status_inbox_label_and_words_and_pages_without_gaps(
+pub async fn the_list_filters_by_view_status_inbox_label_and_words_pages_without_gaps_and_counts_each_view(
     store: DynStore,
 ) {
     let inbox = inbox(&store).await;
@@ -342,6 +342,47 @@ pub async fn the_list_filters_by_view_status_inbox_label_and_words_and_pages_wit
         list(words("100%"), Scope::All).await.is_empty(),
         "LIKE characters are literal"
     );
+    // Each view's count is the length of its list, under every filter and scope.
+    let counted = store.count_conversations(&Scope::All, &mine).await.unwrap();
+    assert_eq!((counted.mine, counted.unassigned, counted.all), (4, 19, 23));
+    let open_only = ConversationFilter {
+        statuses: vec![ConversationStatus::Open],
+        ..Default::default()
+    };
+    let vip_only = ConversationFilter {
+        label: Some("vip".into()),
+        ..Default::default()
+    };
+    for f in [
+        ConversationFilter::default(),
+        open_only,
+        vip_only,
+        words("PARCEL"),
+        ConversationFilter {
+            inbox_id: Some(other.clone()),
+            ..Default::default()
+        },
+    ] {
+        for scope in [Scope::All, Scope::Inboxes(vec![other.clone()])] {
+            let f = ConversationFilter {
+                user_id: "me".into(),
+                ..f.clone()
+            };
+            let n = |view| {
+                let f = ConversationFilter { view, ..f.clone() };
+                let scope = scope.clone();
+                let list = &list;
+                async move { list(f, scope).await.len() as u64 }
+            };
+            let want = switchboard::model::ViewCounts {
+                mine: n(View::Mine).await,
+                unassigned: n(View::Unassigned).await,
+                all: n(View::All).await,
+            };
+            let got = store.count_conversations(&scope, &f).await.unwrap();
+            assert_eq!(got, want, "{f:?} in {scope:?}");
+        }
+    }
     // Pages of 4 cover everything once, newest first.
     let everything = list(ConversationFilter::default(), Scope::All).await;
     let mut paged = Vec::new();
@@ -790,7 +831,7 @@ macro_rules! workflow_conformance {
                 a_claim_takes_only_an_unassigned_conversation,
                 status_changes_and_a_customer_message_reopens_keeping_the_assignee_a_redelivery_only_if_unchanged_since,
                 a_snooze_is_stored_with_its_wake_job_and_ends_only_when_due,
-                the_list_filters_by_view_status_inbox_label_and_words_and_pages_without_gaps,
+                the_list_filters_by_view_status_inbox_label_and_words_pages_without_gaps_and_counts_each_view,
                 a_note_is_stored_and_pushed_but_touches_neither_window_nor_list,
                 opening_a_conversation_finds_or_creates_it_and_moves_it_up,
                 contacts_list_search_and_update_and_their_conversation_follows,

@@ -92,48 +92,11 @@ impl HistoryStore for MongoStore {
         filter: &ConversationFilter,
         limit: usize,
     ) -> StoreResult<Vec<Conversation>> {
-        let mut all: Vec<Document> = Vec::new();
-        if let Scope::Inboxes(ids) = scope {
-            all.push(doc! { "inbox_id": { "$in": ids.clone() } });
-        }
+        let mut all = self.conversation_filter(scope, filter).await?;
         match filter.view {
             View::All => {}
-            View::Mine => all.push(doc! { "assignee.id": &filter.user_id }),
-            // Matches a null assignee and documents written before assignment existed.
-            View::Unassigned => all.push(doc! { "assignee": Bson::Null }),
-        }
-        if !filter.statuses.is_empty() {
-            let names: Vec<&str> = filter.statuses.iter().map(|s| s.as_str()).collect();
-            let mut any = vec![doc! { "status": { "$in": names } }];
-            if filter.statuses.contains(&ConversationStatus::Open) {
-                // Conversations from before statuses existed are open.
-                any.push(doc! { "status": { "$exists": false } });
-            }
-            all.push(doc! { "$or": any });
-        }
-        if let Some(inbox) = &filter.inbox_id {
-            all.push(doc! { "inbox_id": inbox });
-        }
-        if let Some(label) = &filter.label {
-            all.push(doc! { "labels": label });
-        }
-        if let Some(query) = &filter.query {
-            let mut any = self.text_match(query, "contact.name", "contact.wa_id");
-            let mut texts =
-                doc! { "text": { "$regex": regex_escape(&query.text), "$options": "i" } };
-            if let Scope::Inboxes(ids) = scope {
-                texts.insert("inbox_id", doc! { "$in": ids.clone() });
-            }
-            let mut ids: Vec<String> = self
-                .find_all("messages", texts, None, Some(MAX_TEXT_MATCHES))
-                .await?
-                .iter()
-                .filter_map(|d| opt_string(d, "conversation_id"))
-                .collect();
-            ids.sort();
-            ids.dedup();
-            any.push(doc! { "_id": { "$in": ids } });
-            all.push(doc! { "$or": any });
+            View::Mine => all.push(mine(&filter.user_id)),
+            View::Unassigned => all.push(unassigned()),
         }
         if let Some(before) = &filter.before {
             all.push(doc! { "$or": [
@@ -141,20 +104,38 @@ impl HistoryStore for MongoStore {
                 { "last_activity_at": before.last_activity_at, "_id": { "$gt": &before.id } },
             ] });
         }
-        let query = if all.is_empty() {
-            doc! {}
-        } else {
-            doc! { "$and": all }
-        };
         let docs: Vec<Document> = self
             .find_all(
                 "conversations",
-                query,
+                all_of(all),
                 Some(doc! { "last_activity_at": -1, "_id": 1 }),
                 Some(limit as i64),
             )
             .await?;
         docs.iter().map(conversation_from_doc).collect()
+    }
+
+    async fn count_conversations(
+        &self,
+        scope: &Scope,
+        filter: &ConversationFilter,
+    ) -> StoreResult<ViewCounts> {
+        let base = self.conversation_filter(scope, filter).await?;
+        let count = |extra: Option<Document>| {
+            let mut docs = base.clone();
+            docs.extend(extra);
+            async move {
+                self.coll("conversations")
+                    .count_documents(all_of(docs))
+                    .await
+                    .map_err(map_err)
+            }
+        };
+        Ok(ViewCounts {
+            all: count(None).await?,
+            mine: count(Some(mine(&filter.user_id))).await?,
+            unassigned: count(Some(unassigned())).await?,
+        })
     }
 
     async fn conversation(&self, id: &str) -> StoreResult<Option<Conversation>> {
@@ -216,5 +197,71 @@ impl HistoryStore for MongoStore {
             .map(message_from_doc)
             .collect::<StoreResult<Vec<_>>>()?;
         Ok(MessagePage::from_overfetch(messages, limit))
+    }
+}
+
+fn mine(user_id: &str) -> Document {
+    doc! { "assignee.id": user_id }
+}
+
+/// Matches a null assignee and documents written before assignment existed.
+fn unassigned() -> Document {
+    doc! { "assignee": Bson::Null }
+}
+
+fn all_of(docs: Vec<Document>) -> Document {
+    if docs.is_empty() {
+        doc! {}
+    } else {
+        doc! { "$and": docs }
+    }
+}
+
+impl MongoStore {
+    /// The list's filters other than its view and cursor: what a page and the view counts
+    /// share.
+    async fn conversation_filter(
+        &self,
+        scope: &Scope,
+        filter: &ConversationFilter,
+    ) -> StoreResult<Vec<Document>> {
+        let mut all: Vec<Document> = Vec::new();
+        if let Scope::Inboxes(ids) = scope {
+            all.push(doc! { "inbox_id": { "$in": ids.clone() } });
+        }
+        if !filter.statuses.is_empty() {
+            let names: Vec<&str> = filter.statuses.iter().map(|s| s.as_str()).collect();
+            let mut any = vec![doc! { "status": { "$in": names } }];
+            if filter.statuses.contains(&ConversationStatus::Open) {
+                // Conversations from before statuses existed are open.
+                any.push(doc! { "status": { "$exists": false } });
+            }
+            all.push(doc! { "$or": any });
+        }
+        if let Some(inbox) = &filter.inbox_id {
+            all.push(doc! { "inbox_id": inbox });
+        }
+        if let Some(label) = &filter.label {
+            all.push(doc! { "labels": label });
+        }
+        if let Some(query) = &filter.query {
+            let mut any = self.text_match(query, "contact.name", "contact.wa_id");
+            let mut texts =
+                doc! { "text": { "$regex": regex_escape(&query.text), "$options": "i" } };
+            if let Scope::Inboxes(ids) = scope {
+                texts.insert("inbox_id", doc! { "$in": ids.clone() });
+            }
+            let mut ids: Vec<String> = self
+                .find_all("messages", texts, None, Some(MAX_TEXT_MATCHES))
+                .await?
+                .iter()
+                .filter_map(|d| opt_string(d, "conversation_id"))
+                .collect();
+            ids.sort();
+            ids.dedup();
+            any.push(doc! { "_id": { "$in": ids } });
+            all.push(doc! { "$or": any });
+        }
+        Ok(all)
     }
 }

@@ -45,7 +45,7 @@ use crate::model::ApiTokenInfo;
 use crate::model::{
     Activity, CannedResponse, Contact, ContactEntry, Conversation, ConversationStatus, Cursor,
     Details, Direction, ErrorInfo, Message, MessageKind, MessagePage, MessagePreview,
-    MessageStatus, Role, UNREAD_CAP, User, UserRef, View,
+    MessageStatus, Role, UNREAD_CAP, User, UserRef, View, ViewCounts,
 };
 use docs::*;
 use workflow::*;

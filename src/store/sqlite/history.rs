@@ -96,8 +96,7 @@ impl HistoryStore for SqliteStore {
         filter: &ConversationFilter,
         limit: usize,
     ) -> StoreResult<Vec<Conversation>> {
-        let mut q = SqlFilter::default();
-        q.in_scope(scope, "c.inbox_id")?;
+        let mut q = conversation_filter(scope, filter)?;
         match filter.view {
             View::All => {}
             View::Mine => {
@@ -105,28 +104,6 @@ impl HistoryStore for SqliteStore {
                 q.and(format!("c.assignee_id = {me}"));
             }
             View::Unassigned => q.and("c.assignee_id IS NULL".into()),
-        }
-        if !filter.statuses.is_empty() {
-            let names: Vec<&str> = filter.statuses.iter().map(|s| s.as_str()).collect();
-            let names = q.arg(to_json(&names)?);
-            q.and(format!(
-                "c.status IN (SELECT value FROM json_each({names}))"
-            ));
-        }
-        if let Some(inbox) = &filter.inbox_id {
-            let inbox = q.arg(inbox.clone());
-            q.and(format!("c.inbox_id = {inbox}"));
-        }
-        if let Some(label) = &filter.label {
-            q.has_label("c.labels", label);
-        }
-        if let Some(query) = &filter.query {
-            let (text, mut any) = q.text_match(query, "ct.name", "ct.wa_id");
-            any.push(format!(
-                "EXISTS (SELECT 1 FROM messages t WHERE t.conversation_id = c.id \
-                 AND lower(t.text) LIKE {text} ESCAPE '\\')"
-            ));
-            q.and(format!("({})", any.join(" OR ")));
         }
         if let Some(before) = &filter.before {
             let at = q.arg(before.last_activity_at);
@@ -139,6 +116,33 @@ impl HistoryStore for SqliteStore {
         let tail = format!("ORDER BY c.last_activity_at DESC, c.id LIMIT {limit}");
         self.read(move |c| q.select(c, CONVERSATION_SELECT, &tail, conversation_from_row))
             .await
+    }
+
+    async fn count_conversations(
+        &self,
+        scope: &Scope,
+        filter: &ConversationFilter,
+    ) -> StoreResult<ViewCounts> {
+        let mut q = conversation_filter(scope, filter)?;
+        let me = q.arg(filter.user_id.clone());
+        let head = format!(
+            "SELECT COUNT(*), COALESCE(SUM(c.assignee_id = {me}), 0), \
+             COALESCE(SUM(c.assignee_id IS NULL), 0) \
+             FROM conversations c JOIN contacts ct ON ct.id = c.contact_id"
+        );
+        let counts = self
+            .read(move |c| {
+                q.select(c, &head, "", |row| {
+                    let n = |i| row.get::<_, i64>(i).map(|v| v.max(0) as u64);
+                    Ok(ViewCounts {
+                        all: n(0)?,
+                        mine: n(1)?,
+                        unassigned: n(2)?,
+                    })
+                })
+            })
+            .await?;
+        Ok(counts.into_iter().next().unwrap_or_default())
     }
 
     async fn conversation(&self, id: &str) -> StoreResult<Option<Conversation>> {
@@ -207,4 +211,34 @@ impl HistoryStore for SqliteStore {
         })
         .await
     }
+}
+
+/// The list's filters other than its view and cursor, on `conversations c` joined with
+/// `contacts ct`: what a page and the view counts share.
+fn conversation_filter(scope: &Scope, filter: &ConversationFilter) -> StoreResult<SqlFilter> {
+    let mut q = SqlFilter::default();
+    q.in_scope(scope, "c.inbox_id")?;
+    if !filter.statuses.is_empty() {
+        let names: Vec<&str> = filter.statuses.iter().map(|s| s.as_str()).collect();
+        let names = q.arg(to_json(&names)?);
+        q.and(format!(
+            "c.status IN (SELECT value FROM json_each({names}))"
+        ));
+    }
+    if let Some(inbox) = &filter.inbox_id {
+        let inbox = q.arg(inbox.clone());
+        q.and(format!("c.inbox_id = {inbox}"));
+    }
+    if let Some(label) = &filter.label {
+        q.has_label("c.labels", label);
+    }
+    if let Some(query) = &filter.query {
+        let (text, mut any) = q.text_match(query, "ct.name", "ct.wa_id");
+        any.push(format!(
+            "EXISTS (SELECT 1 FROM messages t WHERE t.conversation_id = c.id \
+             AND lower(t.text) LIKE {text} ESCAPE '\\')"
+        ));
+        q.and(format!("({})", any.join(" OR ")));
+    }
+    Ok(q)
 }

@@ -38,7 +38,7 @@ use super::{
 use crate::model::{
     Activity, ApiTokenInfo, CannedResponse, Contact, ContactEntry, Conversation,
     ConversationStatus, Cursor, Details, Direction, ErrorInfo, Message, MessageKind, MessagePage,
-    MessagePreview, MessageStatus, Role, UNREAD_CAP, User, UserRef, View,
+    MessagePreview, MessageStatus, Role, UNREAD_CAP, User, UserRef, View, ViewCounts,
 };
 use jobs::*;
 use rows::*;
