@@ -222,3 +222,140 @@ async fn admins_manage_outgoing_webhooks_from_the_shell() {
     assert_ne!(code, 0);
     assert!(err.contains("no such webhook subscription"), "{err}");
 }
+
+#[tokio::test]
+async fn an_operator_hands_a_leaving_agents_conversations_on_from_the_shell_and_tabs_see_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("cli.db");
+    let app = TestApp::start_on(&db, &[]).await;
+    let run = |args: &[&str]| switchboard(&db, args, None);
+    let pnid = "200000000000001";
+    for (email, name) in [("bo@example.com", "Bo"), ("cy@example.com", "Cy")] {
+        let (code, _, err) = switchboard(
+            &db,
+            &[
+                "user",
+                "add",
+                "--email",
+                email,
+                "--name",
+                name,
+                "--role",
+                "agent",
+                "--password-stdin",
+            ],
+            Some("a-long-password\n"),
+        );
+        assert_eq!(code, 0, "{err}");
+    }
+    let (code, _, err) = run(&[
+        "member",
+        "add",
+        "--email",
+        "bo@example.com",
+        "--phone-number-id",
+        pnid,
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let mut ids = Vec::new();
+    for (i, text) in ["one", "two", "three"].iter().enumerate() {
+        ids.push(app.customer_writes(&format!("551190000010{i}"), text).await);
+    }
+    for id in &ids {
+        let (code, out, err) = run(&[
+            "conversation",
+            "assign",
+            "--id",
+            id,
+            "--to",
+            "bo@example.com",
+        ]);
+        assert_eq!(
+            (code, out.trim()),
+            (0, "assigned 1 conversation(s) to bo@example.com"),
+            "{err}"
+        );
+    }
+    let (code, out, _) = run(&["conversation", "list", "--assignee", "bo@example.com"]);
+    assert_eq!(code, 0);
+    assert_eq!(out.lines().count(), 3, "{out}");
+    assert!(out.lines().all(|l| l.contains("\topen\tBo\t")), "{out}");
+
+    // Cy cannot see the inbox yet: nothing moves, and the operator is told why.
+    let (code, _, err) = run(&[
+        "conversation",
+        "assign",
+        "--from",
+        "bo@example.com",
+        "--to",
+        "cy@example.com",
+    ]);
+    assert_eq!(code, 1);
+    assert!(err.contains("cannot see its inbox"), "{err}");
+    let (code, _, _) = run(&[
+        "member",
+        "add",
+        "--email",
+        "cy@example.com",
+        "--phone-number-id",
+        pnid,
+    ]);
+    assert_eq!(code, 0);
+
+    let mut ws = app.socket(None).await;
+    ws.until(|f| f["type"] == "ready").await;
+    let (code, out, err) = run(&[
+        "conversation",
+        "assign",
+        "--from",
+        "bo@example.com",
+        "--to",
+        "cy@example.com",
+    ]);
+    assert_eq!(
+        (code, out.trim()),
+        (0, "assigned 3 conversation(s) to cy@example.com"),
+        "{err}"
+    );
+    ws.until(|f| f["type"] == "conversation.updated" && f["data"]["assignee"]["name"] == "Cy")
+        .await;
+    let (_, out, _) = run(&["conversation", "list", "--assignee", "bo@example.com"]);
+    assert_eq!(out.trim(), "", "Bo owns nothing now");
+    let (_, out, _) = run(&["conversation", "list", "--assignee", "cy@example.com"]);
+    assert_eq!(out.lines().count(), 3, "{out}");
+
+    let (code, out, _) = run(&[
+        "conversation",
+        "status",
+        "--id",
+        &ids[0],
+        "--set",
+        "resolved",
+    ]);
+    assert_eq!(code, 0);
+    assert!(
+        out.starts_with(&format!("{}\tresolved\tCy\t", ids[0])),
+        "{out}"
+    );
+    let (_, out, _) = run(&["conversation", "list", "--status", "resolved"]);
+    assert_eq!(out.lines().count(), 1, "{out}");
+    let (code, _, err) = run(&[
+        "conversation",
+        "status",
+        "--id",
+        &ids[0],
+        "--set",
+        "snoozed",
+    ]);
+    assert_eq!(code, 2, "{err}");
+    let (code, _, err) = run(&["conversation", "status", "--id", "nope", "--set", "open"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("no conversation nope"), "{err}");
+    let (code, out, _) = run(&["conversation", "assign", "--id", &ids[1], "--nobody"]);
+    assert_eq!(
+        (code, out.trim()),
+        (0, "assigned 1 conversation(s) to nobody")
+    );
+    let (_, out, _) = run(&["conversation", "list", "--unassigned"]);
+    assert!(out.starts_with(&ids[1]), "{out}");
+}

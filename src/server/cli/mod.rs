@@ -1,6 +1,8 @@
 //! `switchboard <command>`: administration from a shell, against the store in
 //! `DATABASE_URL` (the server need not be running).
 
+mod conversation;
+
 use std::io::BufRead;
 
 use clap::{Args, Parser, Subcommand};
@@ -44,6 +46,9 @@ pub enum Command {
     /// Outgoing webhooks: URLs that get every event, signed.
     #[command(subcommand)]
     Webhook(WebhookCommand),
+    /// The team's conversations: list, assign (one, or all of a user's), resolve.
+    #[command(subcommand)]
+    Conversation(conversation::ConversationCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -455,6 +460,7 @@ pub async fn run(config: &Config, command: Command) -> Result<String, CliError> 
             Ok("token revoked".into())
         }
         Command::Webhook(command) => webhook(&store, config, command).await,
+        Command::Conversation(command) => conversation::run(&store, command).await,
     }
 }
 
