@@ -8,13 +8,16 @@
 //! Every socket should receive every `message.created`. It reports the webhook ack latency
 //! and the webhook→socket delivery latency (p50/p90/p99/max), deliveries missing and
 //! duplicated, the rate achieved, and the server's resident memory: before any socket,
-//! with the sockets open and idle, and at the peak of the run.
+//! with the sockets open and idle, and at the peak of the run. It also scrapes the server's
+//! own `/metrics` before and after the run and prints what the per-stage histograms
+//! (`switchboard_stage_seconds`) and counters gained, beside what the tool measured.
 
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use prometheus_parse::{Scrape, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::Mutex;
@@ -89,6 +92,117 @@ fn percentiles(name: &str, mut micros: Vec<u32>) {
         *micros.last().unwrap() as f64 / 1000.0,
         micros.len()
     );
+}
+
+/// One scrape of the server's `/metrics`.
+async fn scrape(http: &reqwest::Client, url: &str) -> Scrape {
+    let text = http
+        .get(url)
+        .send()
+        .await
+        .expect("scrape /metrics")
+        .text()
+        .await
+        .expect("read /metrics");
+    Scrape::parse(text.lines().map(|l| Ok(l.to_string()))).expect("the Prometheus text format")
+}
+
+/// The sum of a counter's samples whose labels include `label` (name, value).
+fn counter(s: &Scrape, metric: &str, label: Option<(&str, &str)>) -> f64 {
+    s.samples
+        .iter()
+        .filter(|x| x.metric == metric)
+        .filter(|x| label.is_none_or(|(k, v)| x.labels.get(k) == Some(v)))
+        .map(|x| match x.value {
+            Value::Counter(v) | Value::Gauge(v) | Value::Untyped(v) => v,
+            _ => 0.0,
+        })
+        .sum()
+}
+
+/// One stage's histogram buckets as (upper bound, cumulative count), in bound order.
+fn stage_buckets(s: &Scrape, stage: &str) -> Vec<(f64, f64)> {
+    let mut buckets: Vec<(f64, f64)> = s
+        .samples
+        .iter()
+        .filter(|x| x.metric == "switchboard_stage_seconds" && x.labels.get("stage") == Some(stage))
+        .find_map(|x| match &x.value {
+            Value::Histogram(h) => Some(h.iter().map(|b| (b.less_than, b.count)).collect()),
+            _ => None,
+        })
+        .unwrap_or_default();
+    buckets.sort_by(|a, b| a.0.total_cmp(&b.0));
+    buckets
+}
+
+/// A quantile of a histogram, estimated as Prometheus's `histogram_quantile` does: find
+/// the bucket the rank falls in and interpolate linearly inside it.
+fn histogram_quantile(q: f64, buckets: &[(f64, f64)]) -> Option<f64> {
+    let total = buckets.last()?.1;
+    if total <= 0.0 {
+        return None;
+    }
+    let rank = q * total;
+    let (mut lower, mut below) = (0.0, 0.0);
+    for &(upper, count) in buckets {
+        if count >= rank {
+            if upper.is_infinite() {
+                return Some(lower);
+            }
+            let share = if count > below {
+                (rank - below) / (count - below)
+            } else {
+                0.0
+            };
+            return Some(lower + (upper - lower) * share);
+        }
+        (lower, below) = (upper, count);
+    }
+    Some(lower)
+}
+
+/// What one stage's histogram gained between two scrapes.
+fn stage_report(name: &str, before: &Scrape, after: &Scrape) {
+    let (b, a) = (stage_buckets(before, name), stage_buckets(after, name));
+    let grown: Vec<(f64, f64)> = a
+        .iter()
+        .map(|&(le, n)| {
+            let earlier = b.iter().find(|(l, _)| *l == le).map_or(0.0, |(_, m)| *m);
+            (le, n - earlier)
+        })
+        .collect();
+    let count = grown.last().map_or(0.0, |(_, n)| *n);
+    let sum = counter(
+        after,
+        "switchboard_stage_seconds_sum",
+        Some(("stage", name)),
+    ) - counter(
+        before,
+        "switchboard_stage_seconds_sum",
+        Some(("stage", name)),
+    );
+    let ms = |q: f64| histogram_quantile(q, &grown).map_or(f64::NAN, |s| s * 1000.0);
+    println!(
+        "stage {name:<16} p50 {:>8.2} ms   p90 {:>8.2} ms   p99 {:>8.2} ms   mean {:>6.2} ms   ({count} observed)",
+        ms(0.50),
+        ms(0.90),
+        ms(0.99),
+        if count > 0.0 {
+            sum / count * 1000.0
+        } else {
+            f64::NAN
+        },
+    );
+}
+
+/// A server counter's growth beside what the tool counted itself.
+fn agreement(what: &str, server: f64, tool: u64) {
+    let verdict = if server as u64 == tool {
+        "agrees"
+    } else {
+        "DIFFERS"
+    };
+    println!("{what:<48} server +{server:<8} tool {tool:<8} {verdict}");
 }
 
 fn cli(server: &str, db: &str, args: &[&str], stdin: Option<&str>) -> String {
@@ -314,12 +428,22 @@ async fn main() {
         .unwrap()
         .port();
     let base = format!("http://127.0.0.1:{port}");
+    let metrics_port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let metrics_url = format!("http://127.0.0.1:{metrics_port}/metrics");
     let server = Server(
         Command::new(&o.server)
             .env("DATABASE_URL", &db)
             .env("LEPTOS_SITE_ADDR", format!("127.0.0.1:{port}"))
             .env("RUST_LOG", "warn")
             .env("SWITCHBOARD_SOCKET_BUFFER", "65536")
+            .env(
+                "SWITCHBOARD_METRICS_ADDR",
+                format!("127.0.0.1:{metrics_port}"),
+            )
             .stdout(Stdio::null())
             .spawn()
             .unwrap(),
@@ -412,6 +536,7 @@ async fn main() {
     let secret = switchboard::config::SIMULATOR_APP_SECRET;
     let acks: Arc<Mutex<Vec<u32>>> = Arc::new(Mutex::new(Vec::with_capacity(total as usize)));
     let failures = Arc::new(AtomicUsize::new(0));
+    let metrics_before = scrape(&http, &metrics_url).await;
     let (server_cpu0, tool_cpu0) = (cpu_ms(&pid.to_string()), cpu_ms("self"));
     let send_start = Instant::now();
     let mut sent: u64 = 0;
@@ -470,6 +595,7 @@ async fn main() {
     let server_cpu = cpu_ms(&pid.to_string()) - server_cpu0;
     let tool_cpu = cpu_ms("self") - tool_cpu0;
     let rss_peak = peak.load(Ordering::Relaxed);
+    let metrics_after = scrape(&http, &metrics_url).await;
     drop(server);
     for r in readers {
         let _ = tokio::time::timeout(Duration::from_secs(5), r).await;
@@ -498,6 +624,31 @@ async fn main() {
     println!(
         "CPU while sending and delivering ({busy_secs:.1} s, 2 cores = {:.0} ms): server {server_cpu} ms, load tool {tool_cpu} ms",
         busy_secs * 2000.0
+    );
+    let acknowledged = total - failures.load(Ordering::Relaxed) as u64;
+    println!(
+        "server /metrics over the run (quantiles read from the buckets, as histogram_quantile does):"
+    );
+    for stage in ["verify", "commit", "fanout"] {
+        stage_report(stage, &metrics_before, &metrics_after);
+    }
+    let grew = |metric: &str, label: Option<(&str, &str)>| {
+        counter(&metrics_after, metric, label) - counter(&metrics_before, metric, label)
+    };
+    agreement(
+        "webhooks acknowledged (webhooks_total{outcome=ok})",
+        grew("switchboard_webhooks_total", Some(("outcome", "ok"))),
+        acknowledged,
+    );
+    agreement(
+        "webhooks committed (stage_seconds_count{commit})",
+        grew("switchboard_stage_seconds_count", Some(("stage", "commit"))),
+        acknowledged,
+    );
+    agreement(
+        "messages broadcast (messages_total{direction=in})",
+        grew("switchboard_messages_total", Some(("direction", "in"))),
+        acknowledged,
     );
     let per_socket = if o.sockets > 0 {
         (rss_idle.saturating_sub(rss_before)) as f64 / o.sockets as f64

@@ -85,6 +85,11 @@ pub struct Metrics {
     events: Family<TypeLabel, Counter>,
     messages: Family<MessageLabel, Counter>,
     socket_queue_max: Gauge,
+    socket_queue_sum: Gauge,
+    /// Sockets past their replay, and the sum of the last seq each was handed: with the
+    /// hub's head they give the events all sockets have yet to take, without a scan.
+    sockets_live: Gauge,
+    seen_sum: Gauge,
     redis_connected: Gauge,
 }
 
@@ -105,6 +110,8 @@ pub struct Gauges {
     pub event_log_head: i64,
     pub paused_inboxes: i64,
     pub socket_queue_max: i64,
+    /// The highest seq the hub has broadcast.
+    pub broadcast_head: i64,
     pub redis_connected: bool,
 }
 
@@ -114,6 +121,28 @@ pub struct OpenSocket(Gauge);
 impl Drop for OpenSocket {
     fn drop(&mut self) {
         self.0.dec();
+    }
+}
+
+/// A socket on the live feed, counted in `switchboard_socket_queue_sum` while it lives.
+pub struct LiveSocket {
+    live: Gauge,
+    seen_sum: Gauge,
+    seen: i64,
+}
+
+impl LiveSocket {
+    /// The socket has been handed every event up to `seen`.
+    pub fn handed(&mut self, seen: i64) {
+        self.seen_sum.inc_by(seen - self.seen);
+        self.seen = seen;
+    }
+}
+
+impl Drop for LiveSocket {
+    fn drop(&mut self) {
+        self.seen_sum.dec_by(self.seen);
+        self.live.dec();
     }
 }
 
@@ -199,6 +228,12 @@ impl Default for Metrics {
             "Batches the slowest socket on this instance has yet to take",
             socket_queue_max.clone(),
         );
+        let socket_queue_sum = Gauge::default();
+        registry.register(
+            "socket_queue_sum",
+            "Events broadcast and not yet handed to a socket, summed over this instance's sockets",
+            socket_queue_sum.clone(),
+        );
         let redis_connected = Gauge::default();
         registry.register(
             "redis_connected",
@@ -219,6 +254,9 @@ impl Default for Metrics {
             events,
             messages,
             socket_queue_max,
+            socket_queue_sum,
+            sockets_live: Gauge::default(),
+            seen_sum: Gauge::default(),
             redis_connected,
         }
     }
@@ -255,6 +293,18 @@ impl Metrics {
     pub fn socket_opened(&self) -> OpenSocket {
         self.sockets_open.inc();
         OpenSocket(self.sockets_open.clone())
+    }
+
+    /// A socket joined the live feed, handed every event up to `seen`; it counts towards
+    /// the queue sum until the guard is dropped.
+    pub fn socket_live(&self, seen: i64) -> LiveSocket {
+        self.sockets_live.inc();
+        self.seen_sum.inc_by(seen);
+        LiveSocket {
+            live: self.sockets_live.clone(),
+            seen_sum: self.seen_sum.clone(),
+            seen,
+        }
     }
 
     pub fn retry(&self) {
@@ -306,6 +356,9 @@ impl Metrics {
         self.event_log_head.set(g.event_log_head);
         self.paused_inboxes.set(g.paused_inboxes);
         self.socket_queue_max.set(g.socket_queue_max);
+        // Read apart from the sockets' updates, so a moment's skew could go below zero.
+        let behind = self.sockets_live.get() * g.broadcast_head - self.seen_sum.get();
+        self.socket_queue_sum.set(behind.max(0));
         self.redis_connected.set(i64::from(g.redis_connected));
         let mut out = String::new();
         // Writing into a String cannot fail.
@@ -349,6 +402,7 @@ mod tests {
             event_log_head: 42,
             paused_inboxes: 0,
             socket_queue_max: 2,
+            broadcast_head: 42,
             redis_connected: false,
         });
         for name in [
@@ -360,10 +414,45 @@ mod tests {
             "switchboard_events_total{type=\"message.created\"} 1",
             "switchboard_messages_total{direction=\"in\",kind=\"text\"} 1",
             "switchboard_socket_queue_max 2",
+            "switchboard_socket_queue_sum 0",
             "switchboard_redis_connected 0",
         ] {
             assert!(text.contains(name), "{name} missing from\n{text}");
         }
+    }
+
+    #[test]
+    fn the_queue_sum_is_what_each_live_socket_has_yet_to_take() {
+        let m = Metrics::default();
+        let at = |head| Gauges {
+            jobs_due: 0,
+            event_log_head: head,
+            paused_inboxes: 0,
+            socket_queue_max: 0,
+            broadcast_head: head,
+            redis_connected: false,
+        };
+        let mut a = m.socket_live(10);
+        let b = m.socket_live(7);
+        assert!(
+            m.render(at(10))
+                .contains("switchboard_socket_queue_sum 3\n")
+        );
+        a.handed(10);
+        assert!(
+            m.render(at(15))
+                .contains("switchboard_socket_queue_sum 13\n")
+        );
+        drop(b);
+        assert!(
+            m.render(at(15))
+                .contains("switchboard_socket_queue_sum 5\n")
+        );
+        drop(a);
+        assert!(
+            m.render(at(15))
+                .contains("switchboard_socket_queue_sum 0\n")
+        );
     }
 
     #[test]

@@ -35,6 +35,7 @@ async fn scrape(State(state): State<AppState>) -> Result<Response, AppError> {
         event_log_head: head,
         paused_inboxes: paused,
         socket_queue_max: i64::try_from(state.hub.queue_depth()).unwrap_or(i64::MAX),
+        broadcast_head: state.hub.head(),
         redis_connected: state.hub.redis_up(),
     });
     Ok((

@@ -271,6 +271,7 @@ impl Session {
             }
         }
         let mut seen = head.max(since.unwrap_or(0));
+        let mut queued = state.metrics.socket_live(seen);
 
         let mut timer = tokio::time::interval(TICK);
         timer.tick().await;
@@ -291,6 +292,7 @@ impl Session {
                     };
                     within_send_timeout(self.write_live(sink, state, &mut live, batch, &mut seen))
                         .await?;
+                    queued.handed(seen);
                 }
                 signal = signals.recv() => match signal {
                     Ok(signal) if self.wants(&signal) => {

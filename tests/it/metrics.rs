@@ -214,3 +214,35 @@ async fn messages_and_events_are_counted_by_type_and_redis_and_socket_queues_are
     .await;
     grows(&joined, "switchboard_redis_connected", 0.0).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_socket_that_stops_reading_raises_the_socket_queue_gauges() {
+    let app = metrics_app().await;
+    let mut slow = Socket::open_slow(&app, None).await;
+    loop {
+        match slow.incoming_within(WAIT).await {
+            Some(Incoming::Frame(f)) if f["type"] == "ready" => break,
+            Some(Incoming::Frame(_)) => {}
+            other => panic!("no ready frame: {other:?}"),
+        }
+    }
+    let idle = scrape(&app).await;
+    assert_eq!(sample(&idle, "switchboard_socket_queue_sum"), 0.0, "{idle}");
+
+    // The socket reads nothing more while long messages arrive: once the kernel's buffers
+    // and the server's write buffer are full, events wait in its queue.
+    let long = "a long message ".repeat(250);
+    for i in 0..3000 {
+        app.customer_writes(&format!("55119000{:05}", i % 7), &long)
+            .await;
+        if i % 50 == 49 {
+            let now = scrape(&app).await;
+            if sample(&now, "switchboard_socket_queue_sum") > 0.0
+                && sample(&now, "switchboard_socket_queue_max") > 0.0
+            {
+                return;
+            }
+        }
+    }
+    panic!("the queue gauges stayed at 0 behind a socket that reads nothing");
+}
