@@ -38,10 +38,29 @@ test("a colleague shows online, away when their tab is hidden, and replying whil
       // As the browser fires it: at the document, bubbling to the window.
       document.dispatchEvent(new Event("visibilitychange", { bubbles: true }));
     }, state);
+  // The assignee picker says so too.
+  const boOption = page.getByTestId("assignee").locator("option", { hasText: "Bo" });
+  await expect(boOption).toHaveText("Bo");
   await setVisibility("hidden");
   await expect(boInMine).toHaveAttribute("data-status", "away");
+  await expect(boOption).toHaveText("Bo (away)");
   await setVisibility("visible");
   await expect(boInMine).toHaveAttribute("data-status", "online");
+  await expect(boOption).toHaveText("Bo");
+
+  // Bo leaves the tab open and walks away: five minutes without input is away (the check
+  // runs every 15 s), and moving the mouse again is online.
+  await bo.clock.install();
+  await bo.clock.fastForward("05:30");
+  await expect(boInMine).toHaveAttribute("data-status", "away", { timeout: 25_000 });
+  await bo.mouse.move(40, 40);
+  await bo.mouse.move(80, 90);
+  await expect(boInMine).toHaveAttribute("data-status", "online");
+
+  // And the admin page's list of agents.
+  await page.getByTestId("admin-link").click();
+  const boRow = page.locator("[data-testid=agent-row][data-email='bo@example.com']");
+  await expect(boRow.getByTestId("agent-presence")).toHaveAttribute("data-status", "online");
 });
 
 test("keyboard: ? lists the shortcuts, j and k walk the list, n writes a note, keys typed in a field stay there", async ({ page }) => {
@@ -70,4 +89,34 @@ test("keyboard: ? lists the shortcuts, j and k walk the list, n writes a note, k
   await page.keyboard.type("just a note");
   await expect(page.getByTestId("composer")).toHaveValue("just a note");
   await expect(rows.nth(0)).toHaveAttribute("aria-current", "page");
+});
+
+test("a reply begun before a colleague's went out is held once, with a warning, and sent on the next Send", async ({ page, browser }) => {
+  await server.customerWrites("5511900002077", "can someone help with my refund?");
+  await signIn(page, server.url);
+  const bo = await agentTab(browser, "bo@example.com", "Bo");
+  for (const p of [page, bo]) {
+    await p.goto(server.url + "/");
+    await p.getByTestId("conversation").filter({ hasText: "my refund" }).click();
+    await expect(p.getByTestId("composer")).toBeEnabled();
+  }
+  await page.getByTestId("composer").fill("Let me look into your refund");
+  await bo.getByTestId("composer").fill("Refund sent, arrives in 3 days");
+  await bo.getByTestId("send").click();
+  const out = (p: typeof page) => p.locator("[data-testid=message][data-direction=out]");
+  await expect(out(page)).toContainText(["Refund sent, arrives in 3 days"]);
+
+  await page.getByTestId("send").click();
+  await expect(page.getByTestId("replied-since")).toContainText("Bo replied to the customer since you began");
+  await expect(out(page)).toHaveCount(1);
+  await expect(page.getByTestId("composer")).toHaveValue("Let me look into your refund");
+  await page.getByTestId("send").click();
+  await expect(out(page)).toHaveCount(2);
+  await expect(page.getByTestId("replied-since")).toHaveCount(0);
+
+  // A reply begun after the colleague's goes straight out.
+  await expect(out(bo)).toHaveCount(2);
+  await bo.getByTestId("composer").fill("Anything else?");
+  await bo.getByTestId("send").click();
+  await expect(out(bo)).toHaveCount(3);
 });

@@ -186,6 +186,7 @@ pub fn AdminPage() -> impl IntoView {
 
 #[component]
 fn Agents(users: Vec<User>, changes: Changes) -> impl IntoView {
+    let team = expect_context::<super::state::InboxCtx>().team;
     let email = RwSignal::new(String::new());
     let name = RwSignal::new(String::new());
     let role = RwSignal::new("agent".to_string());
@@ -211,7 +212,7 @@ fn Agents(users: Vec<User>, changes: Changes) -> impl IntoView {
     view! {
         <h2>"Agents"</h2>
         <super::TableScroll label="Agents"><table data-testid="agents">
-            <thead><tr><th>"Name"</th><th>"Email"</th><th>"Role"</th><th>"Status"</th><th></th></tr></thead>
+            <thead><tr><th>"Name"</th><th>"Email"</th><th>"Role"</th><th>"Status"</th><th>"Presence"</th><th></th></tr></thead>
             <tbody>
                 {users.into_iter().map(|u| {
                     let id = u.id.clone();
@@ -224,6 +225,16 @@ fn Agents(users: Vec<User>, changes: Changes) -> impl IntoView {
                             <td>{u.email.clone()}</td>
                             <td>{u.role.as_str()}</td>
                             <td>{if u.disabled { "disabled" } else { "active" }}</td>
+                            <td>{
+                                let id = u.id.clone();
+                                let status = Memo::new(move |_| team.status_of(&id).as_str());
+                                view! {
+                                    <span class=move || format!("presence {}", status.get()) data-testid="agent-presence"
+                                        data-status=status>
+                                        <span class="dot" aria-hidden="true"></span>{status}
+                                    </span>
+                                }
+                            }</td>
                             <td class="actions">
                                 <button class="link" on:click=move |_| {
                                     changes.dispatch(Change::UpdateUser { id: id.clone(), role: Some(other_role), disabled: None });

@@ -254,6 +254,10 @@ fn Composer(conversation_id: String, conversation: Memo<Option<Conversation>>) -
         conversation.get().map(|c| c.window_left(now))
     });
     let closed = move || window_left.get() == Some(0) && !noting.get();
+    // Where in the thread this reply was begun, and who replied to the customer since
+    // (shown once: the next Send sends anyway).
+    let begun = StoredValue::new(None::<i64>);
+    let replied = RwSignal::new(None::<String>);
     let send = {
         let conversation_id = conversation_id.clone();
         move || {
@@ -261,6 +265,20 @@ fn Composer(conversation_id: String, conversation: Memo<Option<Conversation>>) -
             if body.is_empty() || body.chars().count() > crate::model::MAX_TEXT_LEN {
                 return;
             }
+            if !noting.get_untracked() && replied.get_untracked().is_none() {
+                let me = ctx.me.get_untracked();
+                let other = begun.get_value().and_then(|since| {
+                    ctx.thread
+                        .thread
+                        .with_untracked(|t| t.replied_since(&me, since))
+                });
+                if other.is_some() {
+                    replied.set(other);
+                    return;
+                }
+            }
+            replied.set(None);
+            begun.set_value(None);
             text.set(String::new());
             if noting.get_untracked() {
                 ctx.add_note(conversation_id.clone(), body);
@@ -380,6 +398,11 @@ fn Composer(conversation_id: String, conversation: Memo<Option<Conversation>>) -
                             "Not attached: " {move || upload_error().unwrap_or_default()}
                         </p>
                     </Show>
+                    {move || replied.get().map(|who| view! {
+                        <p class="replied-since" role="alert" data-testid="replied-since">
+                            {format!("{who} replied to the customer since you began. Read it first; Send again sends yours.")}
+                        </p>
+                    })}
                     <form class=move || if noting.get() { "composer noting" } else { "composer" } on:submit=move |ev| {
                         ev.prevent_default();
                         send();
@@ -404,6 +427,12 @@ fn Composer(conversation_id: String, conversation: Memo<Option<Conversation>>) -
                                 prop:value=move || text.get()
                                 on:input=move |ev| {
                                     let typed = event_target_value(&ev);
+                                    if typed.trim().is_empty() {
+                                        begun.set_value(None);
+                                    } else if begun.get_value().is_none() {
+                                        let at = ctx.thread.thread.with_untracked(|t| t.last_seq());
+                                        begun.set_value(Some(at));
+                                    }
                                     canned.typed(&typed);
                                     text.set(typed);
                                     // Teammates hear of replies and notes alike.

@@ -139,7 +139,11 @@ pub fn ConversationControls(conversation: Memo<Option<Conversation>>) -> impl In
                                 assign((!v.is_empty()).then_some(v));
                             }>
                             <option value="">"Unassigned"</option>
-                            {team.into_iter().map(|u| view! { <option value=u.id.clone()>{u.name.clone()}</option> }).collect_view()}
+                            {team.into_iter().map(|u| {
+                                let id = u.id.clone();
+                                let label = move || super::team::with_presence(&u.name, ctx.team.status_of(&id));
+                                view! { <option value=u.id.clone()>{label}</option> }
+                            }).collect_view()}
                         </select>
                     }
                 })}

@@ -61,8 +61,9 @@ pub fn InboxLayout() -> impl IntoView {
             ctx.visible.set(is_visible());
         });
         on_cleanup(move || handle.remove());
-        // Teammates see this agent away while every tab of theirs is hidden.
-        Effect::new(move |_| ctx.team.report(ctx.visible.get()));
+        // Teammates see this agent away while every tab of theirs is hidden or idle.
+        let idle = super::team::idle_signal();
+        Effect::new(move |_| ctx.team.report(ctx.visible.get() && !idle.get()));
         Effect::new(move |_| {
             let offset = -(js_sys::Date::new_0().get_timezone_offset() as i32);
             ctx.clock.set(super::state::Clock {

@@ -23,6 +23,52 @@ fn now_ms() -> f64 {
     super::state::now_secs() as f64 * 1000.0
 }
 
+/// With no key, click, touch or pointer movement for this long, the agent counts as away.
+pub const IDLE_AFTER_MS: f64 = 5.0 * 60_000.0;
+
+/// Whether the agent has been idle for [`IDLE_AFTER_MS`] at `now`.
+pub fn is_idle(last_active_ms: f64, now_ms: f64) -> bool {
+    now_ms - last_active_ms >= IDLE_AFTER_MS
+}
+
+/// True while the agent has not touched this tab for [`IDLE_AFTER_MS`]; checked every
+/// 15 s, and false again at the next input.
+#[cfg(feature = "hydrate")]
+pub fn idle_signal() -> RwSignal<bool> {
+    let idle = RwSignal::new(false);
+    let last = StoredValue::new(js_sys::Date::now());
+    let active = move || {
+        last.set_value(js_sys::Date::now());
+        if idle.get_untracked() {
+            idle.set(false);
+        }
+    };
+    let handles = [
+        window_event_listener(leptos::ev::keydown, move |_| active()),
+        window_event_listener(leptos::ev::pointerdown, move |_| active()),
+        window_event_listener(leptos::ev::pointermove, move |_| active()),
+        window_event_listener(leptos::ev::wheel, move |_| active()),
+    ];
+    let check = set_interval_with_handle(
+        move || {
+            let now = is_idle(last.get_value(), js_sys::Date::now());
+            if now != idle.get_untracked() {
+                idle.set(now);
+            }
+        },
+        std::time::Duration::from_secs(15),
+    );
+    on_cleanup(move || {
+        for h in handles {
+            h.remove();
+        }
+        if let Ok(h) = check {
+            h.clear();
+        }
+    });
+    idle
+}
+
 #[derive(Clone, Copy)]
 pub struct TeamCtx {
     people: RwSignal<Vec<Presence>>,
@@ -132,6 +178,15 @@ impl TeamCtx {
         }
     }
 
+    /// Whether `user_id` is online, away or offline, as the last frames said (tracked).
+    pub fn status_of(&self, user_id: &str) -> PresenceStatus {
+        self.people.with(|all| {
+            all.iter()
+                .find(|p| p.user_id == user_id)
+                .map_or(PresenceStatus::Offline, |p| p.status)
+        })
+    }
+
     /// Names of the teammates writing in `conversation_id` now.
     fn typing_in(&self, conversation_id: &str) -> Vec<String> {
         self.typing.with(|all| {
@@ -146,6 +201,15 @@ impl TeamCtx {
 impl Default for TeamCtx {
     fn default() -> Self {
         Self::new()
+    }
+}
+
+/// A teammate as a picker lists them: the name alone while online, "(away)" or
+/// "(offline)" after it otherwise.
+pub fn with_presence(name: &str, status: PresenceStatus) -> String {
+    match status {
+        PresenceStatus::Online => name.to_string(),
+        other => format!("{name} ({})", other.as_str()),
     }
 }
 
@@ -199,5 +263,25 @@ pub fn TeamStrip(me: String) -> impl IntoView {
                 </ul>
             }
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_picker_names_a_teammate_with_their_presence_unless_online() {
+        assert_eq!(with_presence("Bo", PresenceStatus::Online), "Bo");
+        assert_eq!(with_presence("Bo", PresenceStatus::Away), "Bo (away)");
+        assert_eq!(with_presence("Bo", PresenceStatus::Offline), "Bo (offline)");
+    }
+
+    #[test]
+    fn an_agent_is_idle_only_after_five_minutes_without_input() {
+        let last = 1_000_000.0;
+        assert!(!is_idle(last, last));
+        assert!(!is_idle(last, last + IDLE_AFTER_MS - 1.0));
+        assert!(is_idle(last, last + IDLE_AFTER_MS));
     }
 }

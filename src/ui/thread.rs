@@ -178,6 +178,28 @@ impl Thread {
         }
         upsert_message(&mut self.messages, m)
     }
+
+    /// The newest stored message's insertion order (0 for none): where a reply begins.
+    pub fn last_seq(&self) -> i64 {
+        self.messages
+            .iter()
+            .filter(|m| !is_local(m))
+            .map(|m| m.seq)
+            .max()
+            .unwrap_or(0)
+    }
+
+    /// Who else replied to the customer after `after_seq` (a [`Self::last_seq`]), if
+    /// anyone: the composer warns an agent whose reply was begun before a colleague's went
+    /// out. By insertion order, so no clock is compared with another.
+    pub fn replied_since(&self, me: &str, after_seq: i64) -> Option<String> {
+        self.messages
+            .iter()
+            .rev()
+            .filter(|m| m.seq > after_seq && m.direction == Direction::Out && !is_local(m))
+            .find_map(|m| m.sent_by.as_ref().filter(|by| by.id != me))
+            .map(|by| by.name.clone())
+    }
 }
 
 #[cfg(test)]
@@ -231,6 +253,54 @@ mod tests {
             labels: Vec::new(),
             last_change: None,
         }
+    }
+
+    #[test]
+    fn a_colleagues_reply_after_i_began_is_found_and_nothing_else() {
+        use crate::model::UserRef;
+        let by = |id: &str| {
+            Some(UserRef {
+                id: id.into(),
+                name: format!("Agent {id}"),
+            })
+        };
+        let mut thread = Thread::default();
+        thread.open("c1");
+        let mut old = msg("old", 100, 1, 1);
+        old.sent_by = by("bo");
+        let mut mine = msg("mine", 200, 2, 1);
+        mine.sent_by = by("me");
+        let mut customer = msg("customer", 210, 3, 1);
+        customer.direction = Direction::In;
+        let mut note = msg("note", 220, 4, 1);
+        note.direction = Direction::Note;
+        note.sent_by = by("bo");
+        for m in [old, mine, customer, note] {
+            thread.upsert(m);
+        }
+        let begun = 1;
+        assert_eq!(
+            thread.replied_since("me", begun),
+            None,
+            "before I began, mine, the customer's, a note"
+        );
+        let mut pending = msg("local-1", 225, i64::MAX, 0);
+        pending.sent_by = by("bo");
+        thread.upsert(pending);
+        assert_eq!(thread.last_seq(), 4, "a bubble not yet stored has no place");
+        assert_eq!(thread.replied_since("me", begun), None);
+        let mut bos = msg("bos", 230, 5, 1);
+        bos.sent_by = by("bo");
+        thread.upsert(bos);
+        assert_eq!(
+            thread.replied_since("me", begun).as_deref(),
+            Some("Agent bo")
+        );
+        assert_eq!(
+            thread.replied_since("me", thread.last_seq()),
+            None,
+            "begun after it"
+        );
     }
 
     #[test]
