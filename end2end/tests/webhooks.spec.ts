@@ -70,4 +70,11 @@ test("an admin subscribes a URL and a customer's message reaches it signed, in o
   await page.getByTestId("refresh-webhooks").click();
   await expect(row.getByTestId("webhook-state")).toHaveText("active");
   await expect(row.getByTestId("webhook-lag")).toHaveText("0");
+
+  // The audit log on the same page says who subscribed the URL, and paused it.
+  await page.getByTestId("audit-refresh").click();
+  const created = page.locator("[data-testid=audit-row][data-action='webhook.created']");
+  await expect(created).toHaveCount(1);
+  await expect(created).toContainText("127.0.0.1");
+  await expect(page.locator("[data-testid=audit-row][data-action='webhook.updated']").first()).toBeVisible();
 });
