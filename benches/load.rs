@@ -422,17 +422,15 @@ async fn main() {
     .trim()
     .to_string();
 
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let free_port = || {
+        std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .expect("a free loopback port")
+    };
+    let port = free_port();
     let base = format!("http://127.0.0.1:{port}");
-    let metrics_port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let metrics_port = free_port();
     let metrics_url = format!("http://127.0.0.1:{metrics_port}/metrics");
     let server = Server(
         Command::new(&o.server)

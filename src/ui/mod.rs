@@ -93,8 +93,10 @@ pub fn sendable<F: std::future::Future + Send>(
 
 /// A value read in the browser once the page is hydrated (never on the server), and read
 /// again whenever a signal `fetch` reads before its `async` part changes; only the newest
-/// read's answer is kept. For loads inside another `Suspense`: a resource there would hold
-/// that `Suspense` back in the browser but not on the server, and break hydration.
+/// read's answer is kept. For loads made inside another `Suspense`'s content, where a
+/// resource breaks the hydration of a page loaded whole: a `Resource` created there is
+/// streamed out of order, and a `LocalResource` holds the outer `Suspense` back in the
+/// browser but not on the server.
 pub fn loaded_in_browser<T, F>(fetch: impl Fn() -> F + 'static) -> RwSignal<Option<T>>
 where
     T: Send + Sync + 'static,
