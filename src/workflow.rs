@@ -100,11 +100,7 @@ pub async fn set_status(
     snoozed_until: Option<i64>,
 ) -> Result<Conversation, AppError> {
     let c = visible_conversation(state, principal, conversation_id).await?;
-    let status = ConversationStatus::parse(status.trim()).ok_or_else(|| {
-        AppError::BadRequest(format!(
-            "status {status:?} is not one of open, pending, snoozed, resolved"
-        ))
-    })?;
+    let status = parse_status(status)?;
     match (status, snoozed_until) {
         (ConversationStatus::Snoozed, Some(t)) if t > now_ms() => {}
         (ConversationStatus::Snoozed, Some(_)) => {
@@ -343,17 +339,24 @@ fn page_limit(limit: Option<u32>) -> Result<usize, AppError> {
     }
 }
 
+/// A status as a caller names it, or a 400 naming the four there are.
+pub fn parse_status(name: &str) -> Result<ConversationStatus, AppError> {
+    ConversationStatus::parse(name.trim()).ok_or_else(|| {
+        AppError::BadRequest(format!(
+            "status {name:?} is not one of open, pending, snoozed, resolved"
+        ))
+    })
+}
+
 /// The filters a page and the view counts share, checked; the view and cursor are the
 /// page's own.
 fn filter_of(principal: &Principal, req: &ListRequest) -> Result<ConversationFilter, AppError> {
-    let mut statuses = Vec::new();
-    for s in req.status.iter().flatten() {
-        statuses.push(ConversationStatus::parse(s.trim()).ok_or_else(|| {
-            AppError::BadRequest(format!(
-                "status {s:?} is not one of open, pending, snoozed, resolved"
-            ))
-        })?);
-    }
+    let statuses = req
+        .status
+        .iter()
+        .flatten()
+        .map(|s| parse_status(s))
+        .collect::<Result<Vec<_>, _>>()?;
     let label = match req
         .label
         .as_deref()

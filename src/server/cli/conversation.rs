@@ -4,10 +4,12 @@
 
 use clap::Subcommand;
 
-use super::{CliError, inbox_id, user_id};
+use std::collections::HashMap;
+
+use super::{CliError, inbox_id, user, user_id};
 use crate::model::{Conversation, ConversationStatus, ListCursor, UserRef, View};
 use crate::store::{ConversationFilter, DynStore, Scope, WorkflowChange, change_conversation};
-use crate::workflow::can_work;
+use crate::workflow::{can_work, parse_status};
 
 /// Conversations read per store call while walking a whole view.
 const WALK_PAGE: usize = 200;
@@ -101,38 +103,42 @@ pub async fn run(store: &DynStore, command: ConversationCommand) -> Result<Strin
             nobody: _,
         } => {
             let to = match to {
-                Some(email) => {
-                    let id = user_id(store, &email).await?;
-                    let user = store
-                        .user(&id)
-                        .await?
-                        .ok_or_else(|| CliError::Failed(format!("no user with email {email}")))?;
-                    Some(user)
-                }
+                Some(email) => Some(user(store, &email).await?),
                 None => None,
             };
-            let ids = match (id, from) {
-                (Some(id), _) => vec![id],
+            let conversations = match (id, from) {
+                (Some(id), _) => vec![
+                    store
+                        .conversation(&id)
+                        .await?
+                        .ok_or_else(|| CliError::Failed(format!("no conversation {id}")))?,
+                ],
                 (None, Some(email)) => assigned_to(store, &user_id(store, &email).await?).await?,
                 (None, None) => return Err(CliError::Usage("--id or --from is required".into())),
             };
+            // Whether the new owner may work each inbox, read once per inbox.
+            let mut allowed: HashMap<String, bool> = HashMap::new();
             let (mut moved, mut refused) = (0, Vec::new());
-            for id in &ids {
-                let c = store
-                    .conversation(id)
-                    .await?
-                    .ok_or_else(|| CliError::Failed(format!("no conversation {id}")))?;
-                if let Some(user) = &to
-                    && !can_work(store, user, &c.inbox_id).await?
-                {
-                    refused.push(format!(
-                        "{id}: {} cannot see its inbox, so cannot own it",
-                        user.email
-                    ));
-                    continue;
+            for c in &conversations {
+                if let Some(user) = &to {
+                    let may = match allowed.get(&c.inbox_id) {
+                        Some(may) => *may,
+                        None => {
+                            let may = can_work(store, user, &c.inbox_id).await?;
+                            allowed.insert(c.inbox_id.clone(), may);
+                            may
+                        }
+                    };
+                    if !may {
+                        refused.push(format!(
+                            "{}: {} cannot see its inbox, so cannot own it",
+                            c.id, user.email
+                        ));
+                        continue;
+                    }
                 }
                 let change = WorkflowChange::Assign(to.as_ref().map(|u| u.to_ref()));
-                change_conversation(store, id, &change, Some(&operator())).await?;
+                change_conversation(store, &c.id, &change, Some(&operator())).await?;
                 moved += 1;
             }
             let whom = to.map_or_else(|| "nobody".to_string(), |u| u.email);
@@ -150,18 +156,14 @@ pub async fn run(store: &DynStore, command: ConversationCommand) -> Result<Strin
             Ok(out)
         }
         ConversationCommand::Status { id, status } => {
-            let status = match ConversationStatus::parse(status.trim()) {
-                Some(ConversationStatus::Snoozed) => {
+            let status = match parse_status(&status) {
+                Ok(ConversationStatus::Snoozed) => {
                     return Err(CliError::Usage(
                         "a snooze needs a time: use the UI or set_conversation_status".into(),
                     ));
                 }
-                Some(s) => s,
-                None => {
-                    return Err(CliError::Usage(format!(
-                        "--set takes open, pending or resolved, not {status:?}"
-                    )));
-                }
+                Ok(s) => s,
+                Err(e) => return Err(CliError::Usage(e.to_string())),
             };
             if store.conversation(&id).await?.is_none() {
                 return Err(CliError::Failed(format!("no conversation {id}")));
@@ -180,33 +182,28 @@ pub async fn run(store: &DynStore, command: ConversationCommand) -> Result<Strin
 fn parse_statuses(names: &[String]) -> Result<Vec<ConversationStatus>, CliError> {
     names
         .iter()
-        .map(|s| {
-            ConversationStatus::parse(s.trim()).ok_or_else(|| {
-                CliError::Usage(format!(
-                    "--status takes open, pending, snoozed or resolved, not {s:?}"
-                ))
-            })
-        })
+        .map(|s| parse_status(s).map_err(|e| CliError::Usage(e.to_string())))
         .collect()
 }
 
 /// Every conversation the user owns, whatever its status: read whole before any changes,
 /// so reassigning (which moves them out of the view) cannot skip one.
-async fn assigned_to(store: &DynStore, user_id: &str) -> Result<Vec<String>, CliError> {
+async fn assigned_to(store: &DynStore, user_id: &str) -> Result<Vec<Conversation>, CliError> {
     let mut filter = ConversationFilter {
         view: View::Mine,
         user_id: user_id.to_string(),
         ..Default::default()
     };
-    let mut ids = Vec::new();
+    let mut all = Vec::new();
     loop {
         let page = store
             .list_conversations(&Scope::All, &filter, WALK_PAGE)
             .await?;
-        ids.extend(page.iter().map(|c| c.id.clone()));
-        match page.last() {
-            Some(last) if page.len() == WALK_PAGE => filter.before = Some(ListCursor::of(last)),
-            _ => return Ok(ids),
+        let full = page.len() == WALK_PAGE;
+        filter.before = page.last().map(ListCursor::of);
+        all.extend(page);
+        if !full {
+            return Ok(all);
         }
     }
 }

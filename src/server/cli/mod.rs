@@ -253,13 +253,16 @@ fn password(from_stdin: bool) -> Result<(String, bool), CliError> {
     }
 }
 
-async fn user_id(store: &DynStore, email: &str) -> Result<String, CliError> {
+async fn user(store: &DynStore, email: &str) -> Result<crate::model::User, CliError> {
     Ok(store
         .user_by_email(&crate::accounts::auth::normalise_email(email))
         .await?
         .ok_or_else(|| CliError::Failed(format!("no user with email {email}")))?
-        .0
-        .id)
+        .0)
+}
+
+async fn user_id(store: &DynStore, email: &str) -> Result<String, CliError> {
+    Ok(user(store, email).await?.id)
 }
 
 async fn inbox_id(store: &DynStore, pnid: &str) -> Result<String, CliError> {
