@@ -61,12 +61,15 @@ pub async fn count_conversations(
 }
 
 /// One page of a conversation's history, newest first. Pass the previous answer's `next`
-/// as `before` to get older messages.
+/// as `before` to get older messages, its `newer` as `after` to get newer ones, or a
+/// message id as `around` for the page that holds it (a search result opens there).
 #[server(endpoint = "load_messages", input = Json, output = Json)]
 pub async fn load_messages(
     conversation_id: String,
     before: Option<String>,
     limit: Option<u32>,
+    #[server(default)] after: Option<String>,
+    #[server(default)] around: Option<String>,
 ) -> Result<MessagePage, ApiError> {
     use super::{MAX_PAGE, ctx};
     use crate::context::AppError;
@@ -77,17 +80,53 @@ pub async fn load_messages(
     if limit == 0 || limit > MAX_PAGE {
         return Err(AppError::BadRequest(format!("limit must be between 1 and {MAX_PAGE}")).into());
     }
-    let before = match before.as_deref() {
-        None => None,
-        Some(c) => Some(Cursor::decode(c).ok_or_else(|| {
-            AppError::BadRequest(format!("before {c:?} is not a cursor from `next`"))
-        })?),
+    let cursor = |name: &str, c: Option<String>| match c {
+        None => Ok(None),
+        Some(c) => Cursor::decode(&c).map(Some).ok_or_else(|| {
+            AppError::BadRequest(format!("{name} {c:?} is not a cursor from a page"))
+        }),
     };
+    let before = cursor("before", before)?;
+    let after = cursor("after", after)?;
+    if [before.is_some(), after.is_some(), around.is_some()]
+        .iter()
+        .filter(|x| **x)
+        .count()
+        > 1
+    {
+        return Err(
+            AppError::BadRequest("give at most one of before, after and around".into()).into(),
+        );
+    }
     ctx::visible_conversation(&state, &principal, &conversation_id).await?;
-    Ok(state
-        .store
-        .load_messages(&conversation_id, before, limit as usize)
-        .await?)
+    let store = &state.store;
+    let page = match (after, around) {
+        (Some(after), _) => {
+            store
+                .load_newer_messages(&conversation_id, after, limit as usize)
+                .await?
+        }
+        (None, Some(id)) => {
+            if limit < 2 {
+                return Err(AppError::BadRequest(
+                    "limit must be at least 2 to load around a message".into(),
+                )
+                .into());
+            }
+            let at = store
+                .message(&id)
+                .await?
+                .filter(|m| m.conversation_id == conversation_id)
+                .ok_or(AppError::NotFound("message"))?;
+            store.load_messages_around(&at, limit as usize).await?
+        }
+        (None, None) => {
+            store
+                .load_messages(&conversation_id, before, limit as usize)
+                .await?
+        }
+    };
+    Ok(page)
 }
 
 /// Sends a text reply. `client_id` is a UUID the caller generates once per message;

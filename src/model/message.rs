@@ -75,6 +75,15 @@ impl Message {
             seq: self.seq,
         }
     }
+
+    /// A `before` cursor whose page starts with this message: nothing lies between
+    /// `(timestamp, seq)` and `(timestamp, seq + 1)`.
+    pub fn cursor_through(&self) -> Cursor {
+        Cursor {
+            timestamp: self.timestamp,
+            seq: self.seq + 1,
+        }
+    }
 }
 
 /// What the conversation list shows of the newest message.
@@ -123,10 +132,14 @@ impl Cursor {
 }
 
 /// `load_messages` answer: newest first, and the cursor for the next (older) page.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct MessagePage {
     pub messages: Vec<Message>,
     pub next: Option<String>,
+    /// Cursor for the next newer page, when the page stops short of the newest message
+    /// (a page loaded `after` a cursor or `around` a message); absent otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub newer: Option<String>,
 }
 
 impl MessagePage {
@@ -139,7 +152,40 @@ impl MessagePage {
         } else {
             None
         };
-        Self { messages, next }
+        Self {
+            messages,
+            next,
+            newer: None,
+        }
+    }
+
+    /// A page of newer messages from up to `limit + 1` rows, oldest first: it keeps the
+    /// `limit` oldest, newest first, and `newer` continues after the newest kept.
+    pub fn from_newer_overfetch(mut messages: Vec<Message>, limit: usize) -> Self {
+        let newer = if messages.len() > limit {
+            messages.truncate(limit);
+            messages.last().map(|m| m.cursor().encode())
+        } else {
+            None
+        };
+        messages.reverse();
+        Self {
+            messages,
+            next: None,
+            newer,
+        }
+    }
+
+    /// One page from a newer page (after a message) and an older one (that message and
+    /// before it): the history around the message, both cursors kept.
+    pub fn joined(newer: MessagePage, older: MessagePage) -> Self {
+        let mut messages = newer.messages;
+        messages.extend(older.messages);
+        Self {
+            messages,
+            next: older.next,
+            newer: newer.newer,
+        }
     }
 }
 

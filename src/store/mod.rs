@@ -544,6 +544,29 @@ pub trait HistoryStore: Send + Sync + 'static {
         before: Option<Cursor>,
         limit: usize,
     ) -> StoreResult<MessagePage>;
+
+    /// A page of history strictly newer than `after`: the `limit` oldest such messages,
+    /// newest first, with `newer` set while there are more.
+    async fn load_newer_messages(
+        &self,
+        conversation_id: &str,
+        after: Cursor,
+        limit: usize,
+    ) -> StoreResult<MessagePage>;
+
+    /// The history around `at`, one of the conversation's messages: up to half of `limit`
+    /// newer messages, then `at` and older ones, newest first, with both cursors.
+    async fn load_messages_around(&self, at: &Message, limit: usize) -> StoreResult<MessagePage> {
+        let half = (limit / 2).max(1);
+        let newer = self
+            .load_newer_messages(&at.conversation_id, at.cursor(), half)
+            .await?;
+        let rest = limit.saturating_sub(newer.messages.len()).max(1);
+        let older = self
+            .load_messages(&at.conversation_id, Some(at.cursor_through()), rest)
+            .await?;
+        Ok(MessagePage::joined(newer, older))
+    }
 }
 
 /// The team's work on conversations and contacts. The rules live in [`workflow`]; a

@@ -26,24 +26,37 @@ pub fn ChatPane() -> impl IntoView {
 #[component]
 pub fn ChatBox(conversation_id: String) -> impl IntoView {
     let ctx = expect_context::<InboxCtx>();
+    // `?at=<message id>`: open at that message (a search result), not at the newest.
+    let query = leptos_router::hooks::use_query_map();
+    let at = Memo::new(move |_| query.read().get("at"));
     let id = conversation_id.clone();
-    // The newest page, and the assignment and status lines that fall within it.
+    // The newest page (or the one around `at`), and the assignment and status lines that
+    // fall within it.
     let history = Resource::new(
-        move || ctx.epoch.get(),
-        move |_| {
+        move || (ctx.epoch.get(), at.get()),
+        move |(_, at)| {
             let id = id.clone();
             async move {
-                let page = load_messages(id.clone(), None, Some(DEFAULT_PAGE)).await?;
+                let around = match at {
+                    Some(at) => load_messages(id.clone(), None, Some(DEFAULT_PAGE), None, Some(at))
+                        .await
+                        .ok(),
+                    None => None,
+                };
+                // A message gone since it was found opens the conversation at its newest.
+                let page = match around {
+                    Some(page) => page,
+                    None => load_messages(id.clone(), None, Some(DEFAULT_PAGE), None, None).await?,
+                };
                 let lines = load_activity(id).await.unwrap_or_default();
-                let oldest = page
-                    .messages
-                    .last()
-                    .filter(|_| page.next.is_some())
-                    .map(|m| m.timestamp)
-                    .unwrap_or(0);
+                let bound = |edge: Option<&crate::model::Message>, more: bool| {
+                    edge.filter(|_| more).map(|m| m.timestamp)
+                };
+                let oldest = bound(page.messages.last(), page.next.is_some()).unwrap_or(0);
+                let newest = bound(page.messages.first(), page.newer.is_some()).unwrap_or(i64::MAX);
                 let lines: Vec<_> = lines
                     .into_iter()
-                    .filter(|l| l.at / 1000 >= oldest)
+                    .filter(|l| (oldest..=newest).contains(&(l.at / 1000)))
                     .collect();
                 Ok::<_, crate::error::ApiError>((page, lines))
             }
@@ -123,7 +136,8 @@ pub fn ChatBox(conversation_id: String) -> impl IntoView {
                                             ctx.thread.upsert(super::state::activity_entry(line));
                                         }
                                     });
-                                    view! { <ThreadView conversation_id=id/> }.into_any()
+                                    let target = at.get_untracked();
+                                    view! { <ThreadView conversation_id=id target/> }.into_any()
                                 }
                                 Err(e) => view! {
                                     <div class="thread">
@@ -151,14 +165,16 @@ pub fn ChatBox(conversation_id: String) -> impl IntoView {
 }
 
 #[component]
-fn ThreadView(conversation_id: String) -> impl IntoView {
+fn ThreadView(conversation_id: String, target: Option<String>) -> impl IntoView {
     let ctx = expect_context::<InboxCtx>();
     let scroller = NodeRef::<html::Div>::new();
     let id = conversation_id.clone();
     let older = Action::new(move |before: &String| {
         let (id, before) = (id.clone(), before.clone());
         super::sendable(async move {
-            if let Ok(page) = load_messages(id.clone(), Some(before), Some(DEFAULT_PAGE)).await {
+            if let Ok(page) =
+                load_messages(id.clone(), Some(before), Some(DEFAULT_PAGE), None, None).await
+            {
                 ctx.thread.change_thread(|t| t.add_older(&id, page));
             }
         })
@@ -172,10 +188,31 @@ fn ThreadView(conversation_id: String) -> impl IntoView {
             older.dispatch(before);
         }
     };
+    let id = conversation_id.clone();
+    let newer = Action::new(move |after: &String| {
+        let (id, after) = (id.clone(), after.clone());
+        super::sendable(async move {
+            if let Ok(page) =
+                load_messages(id.clone(), None, Some(DEFAULT_PAGE), Some(after), None).await
+            {
+                ctx.thread.change_thread(|t| t.add_newer(&id, page));
+            }
+        })
+    });
+    let loading_newer = newer.pending();
+    let load_newer = move |_| {
+        let after = ctx.thread.thread.read_untracked().newer.clone();
+        if let Some(after) = after
+            && !loading_newer.get_untracked()
+        {
+            newer.dispatch(after);
+        }
+    };
+    let latest = format!("/c/{conversation_id}");
 
     // Follow the newest message as chat apps do, unless the agent has scrolled up to
-    // read history (their own message always shows).
-    let following = StoredValue::new(true);
+    // read history (their own message always shows) or opened the thread at a message.
+    let following = StoredValue::new(target.is_none());
     let newest = Memo::new(move |_| {
         ctx.thread
             .thread
@@ -192,10 +229,26 @@ fn ThreadView(conversation_id: String) -> impl IntoView {
             el.set_scroll_top(el.scroll_height());
         }
     });
+    // Opened at a message: bring it to the middle of the view and mark it, once it is
+    // in the thread.
+    Effect::new(move |shown: Option<bool>| {
+        if shown == Some(true) {
+            return true;
+        }
+        let Some(target) = target.clone() else {
+            return true;
+        };
+        if !ctx.thread.order.read().contains(&target) {
+            return false;
+        }
+        show_target(target, 10);
+        true
+    });
     let on_scroll = move |_| {
         if let Some(el) = scroller.get_untracked() {
             let gap = el.scroll_height() - el.scroll_top() - el.client_height();
-            following.set_value(gap < 80);
+            let at_newest = ctx.thread.thread.with_untracked(|t| t.newer.is_none());
+            following.set_value(gap < 80 && at_newest);
         }
     };
 
@@ -219,8 +272,41 @@ fn ThreadView(conversation_id: String) -> impl IntoView {
                     move || message.as_ref().map(|m| view! { <Bubble m=m.get()/> })
                 }
             />
+            <Show when=move || ctx.thread.thread.read().newer.is_some()>
+                <div class="thread-newer">
+                    <button class="load-older" data-testid="load-newer" on:click=load_newer
+                        disabled=move || loading_newer.get()>
+                        {move || if loading_newer.get() { "Loading…" } else { "Load newer messages" }}
+                    </button>
+                    <leptos_router::components::A href=latest.clone() attr:class="load-older"
+                        attr:data-testid="jump-latest">"Jump to latest"</leptos_router::components::A>
+                </div>
+            </Show>
         </div>
     }
+}
+
+/// Scrolls the bubble of message `id` to the middle of the thread and marks it. Called
+/// when it joins the list, it waits for the next frame: a page's bubbles are drawn before
+/// they are attached, and a detached one cannot scroll. `tries` frames at most.
+fn show_target(id: String, tries: u32) {
+    #[cfg(feature = "hydrate")]
+    request_animation_frame(move || {
+        let selector = format!("[data-testid=message][data-id=\"{}\"]", id.replace('"', ""));
+        let bubble = document().query_selector(&selector).ok().flatten();
+        match bubble {
+            Some(bubble) => {
+                let options = web_sys::ScrollIntoViewOptions::new();
+                options.set_block(web_sys::ScrollLogicalPosition::Center);
+                bubble.scroll_into_view_with_scroll_into_view_options(&options);
+                let _ = bubble.set_attribute("data-target", "true");
+            }
+            None if tries > 1 => show_target(id, tries - 1),
+            None => {}
+        }
+    });
+    #[cfg(not(feature = "hydrate"))]
+    let _ = (id, tries);
 }
 
 /// The file types WhatsApp takes (the server checks them again, with sizes).
@@ -258,6 +344,7 @@ fn Composer(conversation_id: String, conversation: Memo<Option<Conversation>>) -
     // (shown once: the next Send sends anyway).
     let begun = StoredValue::new(None::<i64>);
     let replied = RwSignal::new(None::<String>);
+    let navigate = leptos_router::hooks::use_navigate();
     let send = {
         let conversation_id = conversation_id.clone();
         move || {
@@ -280,6 +367,10 @@ fn Composer(conversation_id: String, conversation: Memo<Option<Conversation>>) -
             replied.set(None);
             begun.set_value(None);
             text.set(String::new());
+            // Opened at an old message: a reply belongs under the newest, so go there.
+            if ctx.thread.thread.with_untracked(|t| t.newer.is_some()) {
+                navigate(&format!("/c/{conversation_id}"), Default::default());
+            }
             if noting.get_untracked() {
                 ctx.add_note(conversation_id.clone(), body);
             } else {

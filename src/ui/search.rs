@@ -52,7 +52,7 @@ pub fn SearchPage() -> impl IntoView {
 
 #[component]
 fn Hit(result: SearchResult, words: Vec<String>) -> impl IntoView {
-    let href = format!("/c/{}", result.conversation_id);
+    let href = format!("/c/{}?at={}", result.conversation_id, result.message.id);
     let ctx = expect_context::<super::state::InboxCtx>();
     let ts = result.message.timestamp;
     let when = move || super::time::list_time(ts, ctx.clock.get());

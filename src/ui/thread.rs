@@ -123,6 +123,9 @@ pub struct Thread {
     pub messages: Vec<Message>,
     /// Cursor for the next older page; `None` once the start is reached.
     pub next: Option<String>,
+    /// Cursor for the next newer page while the loaded part stops short of the newest
+    /// message (opened at a search result); `None` when it reaches the newest.
+    pub newer: Option<String>,
     pub loaded: bool,
 }
 
@@ -141,7 +144,7 @@ impl Thread {
     /// Takes a first page (or a reload of it) for `conversation_id`.
     pub fn set_page(&mut self, conversation_id: &str, page: MessagePage) {
         self.open(conversation_id);
-        if self.loaded {
+        if self.loaded && self.newer.is_none() && page.newer.is_none() {
             // A reload must not forget older pages already loaded.
             let ours = self.next.as_deref().and_then(Cursor::decode);
             let theirs = page.next.as_deref().and_then(Cursor::decode);
@@ -154,8 +157,34 @@ impl Thread {
             }
             return;
         }
+        // A first page, a page around a message, or the newest page after one: it
+        // replaces what is held, which stays only where it touches the page (events that
+        // came while it loaded), so no gap opens in the middle.
+        let held = std::mem::take(&mut self.messages);
+        let oldest = page.messages.last().map(Message::sort_key);
+        let newest = page.messages.first().map(Message::sort_key);
         self.next = page.next;
+        self.newer = page.newer;
         self.loaded = true;
+        for m in page.messages {
+            upsert_message(&mut self.messages, m);
+        }
+        for m in held {
+            let key = m.sort_key();
+            let above_start = self.next.is_none() || oldest.as_ref().is_some_and(|o| &key >= o);
+            let below_end = self.newer.is_none() || newest.as_ref().is_some_and(|n| &key <= n);
+            if above_start && below_end {
+                upsert_message(&mut self.messages, m);
+            }
+        }
+    }
+
+    /// Adds a newer page fetched with `newer`.
+    pub fn add_newer(&mut self, conversation_id: &str, page: MessagePage) {
+        if self.conversation_id.as_deref() != Some(conversation_id) {
+            return;
+        }
+        self.newer = page.newer;
         for m in page.messages {
             upsert_message(&mut self.messages, m);
         }
@@ -176,7 +205,24 @@ impl Thread {
         if self.conversation_id.as_deref() != Some(m.conversation_id.as_str()) {
             return false;
         }
+        if self.beyond_the_gap(&m) {
+            return false;
+        }
         upsert_message(&mut self.messages, m)
+    }
+
+    /// A new message newer than all that is loaded while newer pages are still to load:
+    /// drawn now it would sit across a gap, and the next newer page brings it anyway.
+    /// The agent's own unsent bubbles and reactions (drawn on their message) are kept.
+    fn beyond_the_gap(&self, m: &Message) -> bool {
+        self.newer.is_some()
+            && !is_local(m)
+            && !m.is_reaction()
+            && !self.messages.iter().any(|x| x.id == m.id)
+            && self
+                .messages
+                .last()
+                .is_some_and(|last| m.sort_key() > last.sort_key())
     }
 
     /// The newest stored message's insertion order (0 for none): where a reply begins.
@@ -361,6 +407,7 @@ mod tests {
                     }
                     .encode(),
                 ),
+                ..Default::default()
             },
         );
         t.add_older(
@@ -368,6 +415,7 @@ mod tests {
             MessagePage {
                 messages: vec![msg("m1", 10, 1, 1)],
                 next: None,
+                ..Default::default()
             },
         );
         t.set_page(
@@ -381,6 +429,7 @@ mod tests {
                     }
                     .encode(),
                 ),
+                ..Default::default()
             },
         );
         let ids: Vec<_> = t.messages.iter().map(|m| m.id.as_str()).collect();
@@ -398,6 +447,7 @@ mod tests {
             MessagePage {
                 messages: vec![msg("old", 10, 1, 1)],
                 next: None,
+                ..Default::default()
             },
         );
         let ids: Vec<_> = t.messages.iter().map(|m| m.id.as_str()).collect();
@@ -412,5 +462,63 @@ mod tests {
             ..Default::default()
         };
         assert!(!t.upsert(msg("m", 1, 1, 1)));
+    }
+
+    fn ids(t: &Thread) -> Vec<&str> {
+        t.messages.iter().map(|m| m.id.as_str()).collect()
+    }
+
+    fn around_m2() -> MessagePage {
+        MessagePage {
+            messages: vec![msg("m3", 30, 3, 1), msg("m2", 20, 2, 1)],
+            next: Some(msg("m2", 20, 2, 1).cursor().encode()),
+            newer: Some(msg("m3", 30, 3, 1).cursor().encode()),
+        }
+    }
+
+    #[test]
+    fn a_thread_opened_around_a_message_keeps_no_event_across_its_gap() {
+        let mut t = Thread::default();
+        t.open("c1");
+        t.set_page("c1", around_m2());
+        assert!(
+            !t.upsert(msg("m9", 90, 9, 1)),
+            "newer than the gap: not drawn"
+        );
+        let mut read = msg("m2", 20, 2, 2);
+        read.status = crate::model::MessageStatus::Read;
+        assert!(t.upsert(read), "a loaded message still takes its ticks");
+        let mut local = msg("local-1", 95, 0, 1);
+        local.client_id = Some("c".into());
+        assert!(t.upsert(local), "the agent's own bubble shows");
+        t.add_newer(
+            "c1",
+            MessagePage {
+                messages: vec![msg("m9", 90, 9, 1), msg("m4", 40, 4, 1)],
+                next: None,
+                newer: None,
+            },
+        );
+        assert!(t.upsert(msg("m10", 100, 10, 1)), "the newest is reached");
+        assert_eq!(ids(&t), ["m2", "m3", "m4", "m9", "local-1", "m10"]);
+    }
+
+    #[test]
+    fn the_newest_page_after_a_search_result_replaces_it_without_a_gap() {
+        let mut t = Thread::default();
+        t.set_page("c1", around_m2());
+        t.set_page(
+            "c1",
+            MessagePage {
+                messages: vec![msg("m9", 90, 9, 1), msg("m8", 80, 8, 1)],
+                next: Some(msg("m8", 80, 8, 1).cursor().encode()),
+                newer: None,
+            },
+        );
+        assert_eq!(ids(&t), ["m8", "m9"]);
+        assert_eq!(t.newer, None);
+        // And back to a search result from the newest page.
+        t.set_page("c1", around_m2());
+        assert_eq!(ids(&t), ["m2", "m3"]);
     }
 }

@@ -352,6 +352,82 @@ pub async fn pages_neither_skip_nor_repeat_when_timestamps_tie(store: DynStore) 
     assert_eq!(seen, expected, "newest first, ties broken by arrival");
 }
 
+pub async fn a_page_around_a_message_holds_it_and_pages_on_both_ways_without_gaps(store: DynStore) {
+    let inbox = inbox(&store).await;
+    let conv = conversation(&store, &inbox, "551113").await;
+    for i in 0..25 {
+        store
+            .record_inbound(inbound(
+                &inbox,
+                &format!("wamid.R{i}"),
+                "551113",
+                3_000 + i / 5,
+            ))
+            .await
+            .unwrap();
+    }
+    let all = store
+        .load_messages(&conv, None, 100)
+        .await
+        .unwrap()
+        .messages;
+    let at = all
+        .iter()
+        .find(|m| m.wamid.as_deref() == Some("wamid.R12"))
+        .unwrap()
+        .clone();
+    let page = store.load_messages_around(&at, 6).await.unwrap();
+    let wamids = |p: &switchboard::model::MessagePage| -> Vec<String> {
+        p.messages
+            .iter()
+            .map(|m| m.wamid.clone().unwrap())
+            .collect()
+    };
+    assert_eq!(
+        wamids(&page),
+        [
+            "wamid.R15",
+            "wamid.R14",
+            "wamid.R13",
+            "wamid.R12",
+            "wamid.R11",
+            "wamid.R10"
+        ],
+        "half newer, then the message and older, newest first"
+    );
+    // Newer pages up to the newest, older pages down to the first: each message once.
+    let mut seen = wamids(&page);
+    let mut after = page.newer.clone();
+    while let Some(c) = after {
+        let newer = store
+            .load_newer_messages(&conv, Cursor::decode(&c).unwrap(), 4)
+            .await
+            .unwrap();
+        assert_eq!(newer.next, None);
+        let mut batch = wamids(&newer);
+        batch.extend(seen);
+        seen = batch;
+        after = newer.newer;
+    }
+    let mut before = page.next.clone();
+    while let Some(c) = before {
+        let older = store
+            .load_messages(&conv, Some(Cursor::decode(&c).unwrap()), 4)
+            .await
+            .unwrap();
+        seen.extend(wamids(&older));
+        before = older.next;
+    }
+    let expected: Vec<String> = all.iter().map(|m| m.wamid.clone().unwrap()).collect();
+    assert_eq!(seen, expected);
+
+    // At the newest message: nothing newer to load.
+    let newest = store.load_messages_around(&all[0], 6).await.unwrap();
+    assert_eq!(newest.newer, None);
+    assert_eq!(newest.messages[0].id, all[0].id);
+    assert_eq!(newest.messages.len(), 6);
+}
+
 pub async fn unread_counts_and_activity_order(store: DynStore) {
     let inbox = inbox(&store).await;
     let a = conversation(&store, &inbox, "551111").await;
@@ -1185,6 +1261,7 @@ macro_rules! conformance {
                 failure_shows_until_delivery_and_keeps_its_error,
                 sends_are_idempotent_by_client_id,
                 pages_neither_skip_nor_repeat_when_timestamps_tie,
+                a_page_around_a_message_holds_it_and_pages_on_both_ways_without_gaps,
                 unread_counts_and_activity_order,
                 concurrent_event_appends_get_distinct_gap_free_seqs,
                 the_event_log_trims_to_a_floor,

@@ -211,6 +211,92 @@ async fn history_pages_neither_skip_nor_repeat_when_timestamps_tie() {
 }
 
 #[tokio::test]
+async fn history_opens_around_a_message_and_pages_newer_from_there() {
+    let app = TestApp::start().await;
+    for i in 0..10 {
+        app.post_webhook(&text_body(
+            &format!("wamid.AR{i}"),
+            "5511987650010",
+            "Around",
+            &format!("a{i}"),
+            1_763_800_000 + i,
+        ))
+        .await;
+    }
+    let conv = app.conversations().await[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let all = app
+        .ok(
+            "load_messages",
+            json!({"conversation_id": conv, "before": null, "limit": 20}),
+        )
+        .await;
+    let a3 = all["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["text"] == "a3")
+        .unwrap()["id"]
+        .clone();
+    let texts = |page: &serde_json::Value| -> Vec<String> {
+        page["messages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["text"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let page = app
+        .ok(
+            "load_messages",
+            json!({"conversation_id": conv, "around": a3, "limit": 4}),
+        )
+        .await;
+    assert_eq!(texts(&page), ["a5", "a4", "a3", "a2"]);
+    assert!(page["next"].is_string() && page["newer"].is_string());
+    let newer = app
+        .ok(
+            "load_messages",
+            json!({"conversation_id": conv, "after": page["newer"], "limit": 10}),
+        )
+        .await;
+    assert_eq!(texts(&newer), ["a9", "a8", "a7", "a6"]);
+    assert!(
+        newer.get("newer").is_none(),
+        "the newest is reached: {newer}"
+    );
+    assert!(
+        all.get("newer").is_none(),
+        "a newest page keeps the contract's shape"
+    );
+
+    let (s, body) = app
+        .call(
+            "load_messages",
+            json!({"conversation_id": conv, "before": page["next"], "after": page["newer"]}),
+        )
+        .await;
+    assert_eq!(s, 400, "{body}");
+    assert!(body.to_string().contains("at most one"), "{body}");
+    let (s, body) = app
+        .call(
+            "load_messages",
+            json!({"conversation_id": conv, "around": "no-such-message"}),
+        )
+        .await;
+    assert_eq!(s, 404, "{body}");
+    let (s, body) = app
+        .call(
+            "load_messages",
+            json!({"conversation_id": conv, "after": "garbage"}),
+        )
+        .await;
+    assert_eq!(s, 400, "{body}");
+}
+
+#[tokio::test]
 async fn opening_a_conversation_clears_its_unread_count() {
     let app = TestApp::start().await;
     let conv = app.customer_writes("5511987650001", "one").await;

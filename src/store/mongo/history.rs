@@ -198,6 +198,31 @@ impl HistoryStore for MongoStore {
             .collect::<StoreResult<Vec<_>>>()?;
         Ok(MessagePage::from_overfetch(messages, limit))
     }
+
+    async fn load_newer_messages(
+        &self,
+        conversation_id: &str,
+        after: Cursor,
+        limit: usize,
+    ) -> StoreResult<MessagePage> {
+        let filter = doc! {
+            "conversation_id": conversation_id,
+            "sort_key": { "$gt": sort_key(after.timestamp, after.seq) },
+        };
+        let docs: Vec<Document> = self
+            .find_all(
+                "messages",
+                filter,
+                Some(doc! { "sort_key": 1 }),
+                Some(limit as i64 + 1),
+            )
+            .await?;
+        let messages = docs
+            .iter()
+            .map(message_from_doc)
+            .collect::<StoreResult<Vec<_>>>()?;
+        Ok(MessagePage::from_newer_overfetch(messages, limit))
+    }
 }
 
 fn mine(user_id: &str) -> Document {

@@ -211,6 +211,32 @@ impl HistoryStore for SqliteStore {
         })
         .await
     }
+
+    async fn load_newer_messages(
+        &self,
+        conversation_id: &str,
+        after: Cursor,
+        limit: usize,
+    ) -> StoreResult<MessagePage> {
+        let id = conversation_id.to_string();
+        self.read(move |c| {
+            let messages: Vec<Message> = c
+                .prepare_cached(&format!(
+                    "SELECT {MESSAGE_COLUMNS} FROM messages WHERE conversation_id = ?1 \
+                     AND (timestamp, seq) > (?2, ?3) ORDER BY timestamp, seq LIMIT ?4"
+                ))
+                .and_then(|mut s| {
+                    s.query_map(
+                        params![id, after.timestamp, after.seq, (limit + 1) as i64],
+                        message_from_row,
+                    )?
+                    .collect()
+                })
+                .map_err(map_err)?;
+            Ok(MessagePage::from_newer_overfetch(messages, limit))
+        })
+        .await
+    }
 }
 
 /// The list's filters other than its view and cursor, on `conversations c` joined with
