@@ -102,6 +102,40 @@ pub fn snippet(text: &str, words: &[String]) -> String {
     out
 }
 
+/// Index terms keep at most this many letters of a word's start; a longer query word is
+/// looked up by its first letters and then checked whole by [`word_matches`].
+pub const MAX_TERM_LEN: usize = 12;
+
+/// What a store without a prefix-capable text index (MongoDB) keeps per message: the
+/// start of each word, accents and case aside, every length from one letter up to
+/// [`MAX_TERM_LEN`] (`Entrega` → `e`, `en`, … `entrega`), each once. A query word then
+/// matches a word start by equality, which an ordinary multikey index answers.
+pub fn search_terms(text: &str) -> Vec<String> {
+    let mut terms: Vec<String> = Vec::new();
+    for word in text.split(|c: char| !c.is_alphanumeric()) {
+        let folded: Vec<char> = word.chars().map(fold_char).take(MAX_TERM_LEN).collect();
+        for len in 1..=folded.len() {
+            let term: String = folded[..len].iter().collect();
+            if !terms.contains(&term) {
+                terms.push(term);
+            }
+        }
+    }
+    terms
+}
+
+/// The terms a query's words are looked up by in [`search_terms`]: each folded and cut
+/// to [`MAX_TERM_LEN`], longest first (the most selective leads an index lookup).
+pub fn query_terms(words: &[String]) -> Vec<String> {
+    let mut terms: Vec<String> = words
+        .iter()
+        .map(|w| w.chars().map(fold_char).take(MAX_TERM_LEN).collect())
+        .collect();
+    terms.sort_by_key(|t: &String| std::cmp::Reverse(t.chars().count()));
+    terms.dedup();
+    terms
+}
+
 /// The text a message is found by: its body or caption, and its file's name.
 pub fn searchable_text(m: &Message) -> String {
     let mut text = m.text.clone().unwrap_or_default();
@@ -122,6 +156,27 @@ pub fn searchable_text(m: &Message) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn terms_are_every_folded_word_start_and_a_query_word_is_one_of_them() {
+        let terms = search_terms("Entrega já, ENTREGUE!");
+        assert_eq!(
+            terms,
+            [
+                "e", "en", "ent", "entr", "entre", "entreg", "entrega", "j", "ja", "entregu",
+                "entregue"
+            ]
+        );
+        let long = search_terms("Sendungsverfolgung");
+        assert_eq!(long.last().map(String::as_str), Some("sendungsverf"));
+        assert_eq!(long.len(), MAX_TERM_LEN);
+        let q = query_terms(&search_words("JÁ sendungsverfolgungsnummer"));
+        assert_eq!(q, ["sendungsverf", "ja"]);
+        assert!(
+            q.iter()
+                .all(|t| search_terms("já Sendungsverfolgung").contains(t))
+        );
+    }
 
     #[test]
     fn query_words_are_lower_case_without_punctuation_or_repeats() {

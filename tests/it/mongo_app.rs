@@ -420,3 +420,44 @@ async fn the_repair_pass_skips_a_bad_document_and_finishes_the_rest() {
     );
     guard.cleanup().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn messages_stored_before_search_terms_existed_are_found_after_a_restart() {
+    use mongodb::bson::doc;
+    use switchboard::model::search_words;
+    use switchboard::store::Scope;
+
+    let (store, guard) = crate::conformance::open_mongo().await;
+    let inbox = crate::conformance::inbox(&store).await;
+    let mut m = crate::conformance::inbound(&inbox, "wamid.T1", "5511301", 1_000);
+    m.text = Some("Preciso da segunda via do boleto".into());
+    store.record_inbound(m).await.unwrap();
+    let words = search_words("bolet");
+    let found = |store: switchboard::store::DynStore| {
+        let words = words.clone();
+        async move {
+            store
+                .search_messages(&Scope::All, None, &words, None, 10)
+                .await
+                .unwrap()
+                .len()
+        }
+    };
+    assert_eq!(found(store.clone()).await, 1);
+
+    // As an older version stored it: no search terms.
+    let crate::conformance::Guard::Database(db) = &guard else {
+        unreachable!()
+    };
+    db.collection::<mongodb::bson::Document>("messages")
+        .update_many(doc! {}, doc! { "$unset": { "terms": "" } })
+        .await
+        .unwrap();
+    assert_eq!(found(store.clone()).await, 0, "search reads the terms");
+
+    let restarted = switchboard::store::mongo::MongoStore::connect(&mongo_url(db.name()))
+        .await
+        .unwrap();
+    assert_eq!(found(std::sync::Arc::new(restarted)).await, 1);
+    guard.cleanup().await;
+}

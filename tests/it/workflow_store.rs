@@ -730,6 +730,15 @@ pub async fn search_finds_every_word_at_a_word_start_whatever_accents_newest_fir
     // Accents and case aside, at the start of a word, every word, newest first.
     assert_eq!(find("informacoes", None, 10).await, [texts[0].2]);
     assert_eq!(find("entrega", None, 10).await, [texts[1].2, texts[0].2]);
+    // Stored last but sent first (a late webhook): it sorts by its time, not its arrival.
+    store
+        .record_inbound(say("w0", 1_000, "entrega tardia"))
+        .await
+        .unwrap();
+    assert_eq!(
+        find("entrega", None, 10).await,
+        [texts[1].2, texts[0].2, "entrega tardia"]
+    );
     assert_eq!(find("ENTREGA obrig", None, 10).await, [texts[1].2]);
     assert!(find("sent", None, 10).await.is_empty(), "not inside a word");
     assert_eq!(find("marco", None, 10).await, ["(file)"]);
@@ -773,7 +782,7 @@ pub async fn search_finds_every_word_at_a_word_start_whatever_accents_newest_fir
             .await
             .unwrap()
             .len(),
-        2
+        3
     );
 }
 

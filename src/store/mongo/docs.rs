@@ -303,6 +303,11 @@ pub(super) fn credential_changes(c: &InboxCredentials, set: &mut Document, unset
     field_changes(&fields, set, unset);
 }
 
+/// What `search_messages` looks a message up by (see `model::search_terms`).
+pub(super) fn message_terms(m: &Message) -> Vec<String> {
+    crate::model::search_terms(&crate::model::searchable_text(m))
+}
+
 /// History order as one string — zero-padded timestamp, then seq — so that a page is a
 /// single indexed range however the server plans `$or` queries. Timestamps before 1970
 /// do not occur; both parts are padded to the width of `i64::MAX`.

@@ -113,6 +113,8 @@ impl MongoStore {
                     // History pages: (conversation, timestamp, seq), as one sortable key.
                     plain(doc! { "conversation_id": 1, "sort_key": 1 }, "history"),
                     plain(doc! { "inbox_id": 1, "reply_to": 1 }, "by_reply_to"),
+                    // Search: a word start, then newest first (see `search_messages`).
+                    plain(doc! { "terms": 1, "sort_key": -1 }, "search"),
                     marker("unpublished"),
                 ],
             ),
@@ -158,6 +160,40 @@ impl MongoStore {
                 .create_indexes(indexes)
                 .await
                 .map_err(map_err)?;
+        }
+        self.add_search_terms().await
+    }
+
+    /// Messages stored before search terms existed get theirs, a batch at a time. Each
+    /// write sets what any instance would compute, so instances starting together agree.
+    async fn add_search_terms(&self) -> StoreResult<()> {
+        let mut added = 0u64;
+        loop {
+            let docs = self
+                .find_all(
+                    "messages",
+                    doc! { "terms": { "$exists": false } },
+                    None,
+                    Some(500),
+                )
+                .await?;
+            if docs.is_empty() {
+                break;
+            }
+            for d in &docs {
+                let m = message_from_doc(d)?;
+                self.coll("messages")
+                    .update_one(
+                        doc! { "_id": &m.id, "terms": { "$exists": false } },
+                        doc! { "$set": { "terms": message_terms(&m) } },
+                    )
+                    .await
+                    .map_err(map_err)?;
+            }
+            added += docs.len() as u64;
+        }
+        if added > 0 {
+            tracing::info!(messages = added, "added search terms to older messages");
         }
         Ok(())
     }

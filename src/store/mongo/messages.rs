@@ -329,6 +329,7 @@ impl MongoStore {
         if let Ok(details @ Bson::Document(_)) = details_bson(&m.details) {
             d.insert("details", details);
         }
+        d.insert("terms", message_terms(m));
         d
     }
 }
@@ -567,6 +568,7 @@ impl MessageStore for MongoStore {
                         "$set": {
                             "text": text,
                             "details": details_bson(&after.details)?,
+                            "terms": message_terms(&after),
                             "unpublished": true,
                             "changed_at": now_ms(),
                         },

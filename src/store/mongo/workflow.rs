@@ -19,22 +19,6 @@ pub(super) fn regex_escape(text: &str) -> String {
     out
 }
 
-/// `word` as a pattern any accented form of its letters matches (`acao` → `[aá…]c…`).
-fn accent_insensitive(word: &str) -> String {
-    word.chars()
-        .map(|c| match crate::model::fold_char(c) {
-            'a' => "[aáàâãäå]".to_string(),
-            'e' => "[eéèêë]".to_string(),
-            'i' => "[iíìîï]".to_string(),
-            'o' => "[oóòôõö]".to_string(),
-            'u' => "[uúùûü]".to_string(),
-            'c' => "[cç]".to_string(),
-            'n' => "[nñ]".to_string(),
-            other => regex_escape(&other.to_string()),
-        })
-        .collect()
-}
-
 impl MongoStore {
     /// The `$or` branches a [`TextQuery`] makes of a name and a number field.
     pub(super) fn text_match(&self, query: &TextQuery, name: &str, number: &str) -> Vec<Document> {
@@ -294,19 +278,12 @@ impl WorkflowStore for MongoStore {
         if words.is_empty() {
             return Ok(Vec::new());
         }
-        // The regular expressions narrow (each word anywhere, any accent, any case); the
-        // shared rule then keeps only words that start with them, as SQLite's index does.
-        let mut all: Vec<Document> = words
-            .iter()
-            .map(|w| {
-                let pattern = accent_insensitive(w);
-                doc! { "$or": [
-                    { "text": { "$regex": &pattern, "$options": "i" } },
-                    { "details.media.filename": { "$regex": &pattern, "$options": "i" } },
-                ] }
-            })
-            .collect();
-        all.push(doc! { "details.deleted": { "$ne": true } });
+        // Every word's start is a term of the message (see `model::search_terms`): the
+        // index on (terms, sort_key) is read newest first from the most selective term.
+        let mut all: Vec<Document> = vec![
+            doc! { "terms": { "$all": crate::model::query_terms(words) } },
+            doc! { "details.deleted": { "$ne": true } },
+        ];
         if let Scope::Inboxes(ids) = scope {
             all.push(doc! { "inbox_id": { "$in": ids.clone() } });
         }
@@ -319,17 +296,14 @@ impl WorkflowStore for MongoStore {
         while found.len() < limit && scanned < MAX_TEXT_MATCHES {
             let mut page = all.clone();
             if let Some(c) = &after {
-                page.push(doc! { "$or": [
-                    { "timestamp": { "$lt": c.timestamp } },
-                    { "timestamp": c.timestamp, "seq": { "$lt": c.seq } },
-                ] });
+                page.push(doc! { "sort_key": { "$lt": sort_key(c.timestamp, c.seq) } });
             }
             let batch = (limit as i64 * 2).clamp(20, 500);
             let docs = self
                 .find_all(
                     "messages",
                     doc! { "$and": page },
-                    Some(doc! { "timestamp": -1, "seq": -1 }),
+                    Some(doc! { "sort_key": -1 }),
                     Some(batch),
                 )
                 .await?;

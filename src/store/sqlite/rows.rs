@@ -5,6 +5,13 @@ use super::*;
 pub(super) const MESSAGE_COLUMNS: &str = "id, wamid, conversation_id, inbox_id, direction, kind, text, \
      status, error_code, error_title, error_detail, timestamp, created_at, client_id, seq, \
      version, reply_to, details, sent_by";
+/// Where a message sits in the search index, in result order: timestamp (clamped to
+/// 31 bits) above seq (32 bits, four billion messages). Also written in SQL in the
+/// schema's triggers.
+pub(super) fn search_key(timestamp: i64, seq: i64) -> i64 {
+    (timestamp.clamp(0, i32::MAX as i64) << 32) | (seq & 0xffff_ffff)
+}
+
 pub(super) fn message_from_row(r: &Row) -> rusqlite::Result<Message> {
     let direction: String = r.get(4)?;
     let kind: String = r.get(5)?;

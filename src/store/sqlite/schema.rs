@@ -2,7 +2,7 @@
 
 use super::*;
 
-pub(super) const SCHEMA_VERSION: i64 = 10;
+pub(super) const SCHEMA_VERSION: i64 = 11;
 pub(super) fn migrate(conn: &Connection) -> StoreResult<()> {
     let version: i64 = conn
         .query_row("PRAGMA user_version", [], |r| r.get(0))
@@ -42,8 +42,53 @@ pub(super) fn migrate(conn: &Connection) -> StoreResult<()> {
     if version < 10 {
         conn.execute_batch(SCHEMA_V10).map_err(map_err)?;
     }
+    if version < 11 {
+        conn.execute_batch(SCHEMA_V11).map_err(map_err)?;
+    }
     Ok(())
 }
+
+/// The search index keyed in result order: each entry's rowid is the message's
+/// `search_key` (timestamp in the high 32 bits, seq in the low 32), so the newest matches
+/// come straight from the index and a page stops after `limit` of them. Prefixes of one
+/// to four letters are indexed too: without that, a short word start ("de") merges the
+/// lists of every word it begins before the first result. (The key's formula is also
+/// `rows::search_key`, which SQL cannot call.)
+pub(super) const SCHEMA_V11: &str = r#"
+BEGIN;
+DROP TRIGGER messages_fts_insert;
+DROP TRIGGER messages_fts_update;
+DROP TRIGGER messages_fts_delete;
+DROP TABLE messages_fts;
+CREATE VIRTUAL TABLE messages_fts USING fts5(
+    body, content = '', contentless_delete = 1,
+    tokenize = 'unicode61 remove_diacritics 2', prefix = '1 2 3 4'
+);
+CREATE TRIGGER messages_fts_insert AFTER INSERT ON messages BEGIN
+    INSERT INTO messages_fts (rowid, body) VALUES (
+        (max(min(new.timestamp, 2147483647), 0) << 32) | new.seq,
+        coalesce(new.text, '') || ' ' || coalesce(CASE WHEN json_valid(new.details)
+            THEN json_extract(new.details, '$.media.filename') END, ''));
+END;
+CREATE TRIGGER messages_fts_update AFTER UPDATE OF text, details, timestamp ON messages BEGIN
+    DELETE FROM messages_fts
+        WHERE rowid = (max(min(old.timestamp, 2147483647), 0) << 32) | old.seq;
+    INSERT INTO messages_fts (rowid, body) VALUES (
+        (max(min(new.timestamp, 2147483647), 0) << 32) | new.seq,
+        coalesce(new.text, '') || ' ' || coalesce(CASE WHEN json_valid(new.details)
+            THEN json_extract(new.details, '$.media.filename') END, ''));
+END;
+CREATE TRIGGER messages_fts_delete AFTER DELETE ON messages BEGIN
+    DELETE FROM messages_fts
+        WHERE rowid = (max(min(old.timestamp, 2147483647), 0) << 32) | old.seq;
+END;
+INSERT INTO messages_fts (rowid, body)
+    SELECT (max(min(timestamp, 2147483647), 0) << 32) | seq,
+        coalesce(text, '') || ' ' || coalesce(CASE WHEN json_valid(details)
+        THEN json_extract(details, '$.media.filename') END, '') FROM messages;
+PRAGMA user_version = 11;
+COMMIT;
+"#;
 
 /// The audit log; ids are UUID v7, so the primary key is also time order.
 pub(super) const SCHEMA_V10: &str = r#"
@@ -329,3 +374,49 @@ CREATE TABLE meta (
 PRAGMA user_version = 1;
 COMMIT;
 "#;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn upgrading_to_v11_indexes_existing_messages_in_result_order() {
+        let conn = Connection::open_in_memory().unwrap();
+        for sql in [
+            SCHEMA_V1, SCHEMA_V2, SCHEMA_V3, SCHEMA_V4, SCHEMA_V5, SCHEMA_V6, SCHEMA_V7, SCHEMA_V8,
+            SCHEMA_V9, SCHEMA_V10,
+        ] {
+            conn.execute_batch(sql).unwrap();
+        }
+        // One message alone, without the inbox and conversation it would belong to.
+        conn.execute_batch("PRAGMA foreign_keys = OFF").unwrap();
+        conn.execute(
+            "INSERT INTO messages (id, inbox_id, conversation_id, direction, kind, text, \
+             status, timestamp, created_at) \
+             VALUES ('m1', 'i', 'c', 'in', 'text', 'Entrega hoje', 'received', 100, 0)",
+            [],
+        )
+        .unwrap();
+        migrate(&conn).unwrap();
+        let key: i64 = conn
+            .query_row(
+                "SELECT rowid FROM messages_fts WHERE messages_fts MATCH 'entrega'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(key, search_key(100, 1));
+        // Later writes keep it in step.
+        conn.execute("UPDATE messages SET text = 'chegou' WHERE id = 'm1'", [])
+            .unwrap();
+        let found = |word: &str| -> i64 {
+            conn.query_row(
+                "SELECT count(*) FROM messages_fts WHERE messages_fts MATCH ?1",
+                [word],
+                |r| r.get(0),
+            )
+            .unwrap()
+        };
+        assert_eq!((found("entrega"), found("chegou")), (0, 1));
+    }
+}

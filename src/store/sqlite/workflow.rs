@@ -251,9 +251,7 @@ impl WorkflowStore for SqliteStore {
             .map(|w| format!("\"{}\"*", w.replace('"', "\"\"")))
             .collect();
         let matching = q.arg(matching.join(" "));
-        q.and(format!(
-            "seq IN (SELECT rowid FROM messages_fts WHERE messages_fts MATCH {matching})"
-        ));
+        q.and(format!("messages_fts MATCH {matching}"));
         q.in_scope(scope, "inbox_id")?;
         if let Some(inbox) = inbox_id {
             let inbox = q.arg(inbox.to_string());
@@ -264,14 +262,17 @@ impl WorkflowStore for SqliteStore {
                 .into(),
         );
         if let Some(before) = before {
-            let (at, seq) = (q.arg(before.timestamp), q.arg(before.seq));
-            q.and(format!(
-                "(timestamp < {at} OR (timestamp = {at} AND seq < {seq}))"
-            ));
+            let key = q.arg(search_key(before.timestamp, before.seq));
+            q.and(format!("messages_fts.rowid < {key}"));
         }
         let limit = q.arg(limit as i64);
-        let head = format!("SELECT {MESSAGE_COLUMNS} FROM messages");
-        let tail = format!("ORDER BY timestamp DESC, seq DESC LIMIT {limit}");
+        // The index's rowids are in result order: it is read newest first and the page
+        // stops after `limit` rows that pass the filters.
+        let head = format!(
+            "SELECT {MESSAGE_COLUMNS} FROM messages_fts \
+             JOIN messages ON messages.seq = (messages_fts.rowid & 4294967295)"
+        );
+        let tail = format!("ORDER BY messages_fts.rowid DESC LIMIT {limit}");
         self.read(move |c| q.select(c, &head, &tail, message_from_row))
             .await
     }
