@@ -27,3 +27,43 @@ test("history loads the newest page first and pages back with load older", async
   // The newest message is still where it was.
   await expect(messages.last()).toContainText("message 65");
 });
+
+test("days are separated, one sender's close messages form a run, and actions show on hover", async ({ page }) => {
+  const wa = "4915112340000";
+  const yesterday = Math.floor(Date.now() / 1000) - 86_400 - 60;
+  await server.postWebhook({
+    object: "whatsapp_business_account",
+    entry: [{
+      id: "100000000000001",
+      changes: [{
+        field: "messages",
+        value: {
+          messaging_product: "whatsapp",
+          metadata: { display_phone_number: "15550001000", phone_number_id: "200000000000001" },
+          contacts: [{ profile: { name: "Day Tester" }, wa_id: wa }],
+          messages: [{ from: wa, id: "wamid.DAY1", timestamp: String(yesterday), type: "text", text: { body: "from before" } }],
+        },
+      }],
+    }],
+  });
+  await server.customerWrites(wa, "today one");
+  await server.customerWrites(wa, "today two");
+  await signIn(page, server.url);
+  await page.getByTestId("conversation").filter({ hasText: "Day Tester" }).click();
+  const messages = page.getByTestId("message");
+  await expect(messages).toHaveCount(3);
+  const days = page.getByTestId("day-separator");
+  await expect(days).toHaveCount(2);
+  await expect(days.first()).not.toHaveText("Today");
+  await expect(days.last()).toHaveText("Today");
+  // The first of today opens a run; the next, a minute or less later, continues it.
+  await expect(messages.nth(1)).not.toHaveClass(/continued/);
+  await expect(messages.nth(2)).toHaveClass(/continued/);
+
+  const actions = messages.nth(1).locator(".bubble-actions");
+  await page.mouse.move(0, 0);
+  await expect(actions).toHaveCSS("opacity", "0");
+  await messages.nth(1).hover();
+  await expect(actions).toHaveCSS("opacity", "1");
+  await expect(actions.getByTestId("reply")).toBeVisible();
+});

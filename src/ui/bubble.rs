@@ -14,8 +14,10 @@ use crate::model::{
 /// Reactions an agent can add with one click.
 const QUICK_REACTIONS: &[&str] = &["👍", "❤️", "😂", "😮", "🙏"];
 
+/// `continued`: it follows its sender's previous message closely, so it is drawn close
+/// under it, without a tail of its own.
 #[component]
-pub fn Bubble(m: Message) -> AnyView {
+pub fn Bubble(m: Message, #[prop(optional, into)] continued: Signal<bool>) -> AnyView {
     let ctx = expect_context::<InboxCtx>();
     if is_activity(&m) {
         return view! {
@@ -27,7 +29,7 @@ pub fn Bubble(m: Message) -> AnyView {
         .into_any();
     }
     if m.direction == Direction::Note {
-        return view! { <NoteBubble m/> }.into_any();
+        return view! { <NoteBubble m continued/> }.into_any();
     }
     let direction = m.direction.as_str();
     let ts = m.timestamp;
@@ -97,6 +99,7 @@ pub fn Bubble(m: Message) -> AnyView {
     view! {
         <article
             class=format!("bubble {direction}")
+            class:continued=move || continued.get()
             data-testid="message"
             data-id=m.id.clone()
             data-kind=m.kind.as_str()
@@ -133,7 +136,7 @@ pub fn Bubble(m: Message) -> AnyView {
 
 /// A private note: the team's own words in the thread, never sent to the customer.
 #[component]
-fn NoteBubble(m: Message) -> impl IntoView {
+fn NoteBubble(m: Message, continued: Signal<bool>) -> impl IntoView {
     let ctx = expect_context::<InboxCtx>();
     let ts = m.timestamp;
     let text = m.text.clone().unwrap_or_default();
@@ -145,7 +148,8 @@ fn NoteBubble(m: Message) -> impl IntoView {
         .map(|u| u.name.clone())
         .unwrap_or_else(|| "You".into());
     view! {
-        <article class="bubble note" data-testid="message" data-id=m.id.clone() data-kind="note"
+        <article class="bubble note" class:continued=move || continued.get()
+            data-testid="message" data-id=m.id.clone() data-kind="note"
             data-direction="note" data-status=m.status.as_str()>
             <p class="note-label">
                 <svg viewBox="0 0 16 16" width="12" height="12" aria-hidden="true">
@@ -301,6 +305,9 @@ fn BubbleActions(m: Message) -> impl IntoView {
                 "Retry"
             </button>
         })}
+        // Shown when the bubble is hovered or holds the focus (always on touch screens),
+        // so the thread reads as messages, not rows of buttons.
+        <div class="bubble-actions">
         {reply_target.map(|target| view! {
             <button class="reply-to" data-testid="reply" aria-label="Reply to this message"
                 title="Reply" on:click=move |_| ctx.replying.set(Some(target.clone()))><super::icons::ReplyIcon/></button>
@@ -324,6 +331,7 @@ fn BubbleActions(m: Message) -> impl IntoView {
                 </Show>
             </div>
         })}
+        </div>
     }
     .into_any()
 }

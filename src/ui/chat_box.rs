@@ -244,6 +244,13 @@ fn ThreadView(conversation_id: String, target: Option<String>) -> impl IntoView 
         show_target(target, 10);
         true
     });
+    // Day separators and runs of one sender's messages, in the viewer's zone.
+    let marks = Memo::new(move |_| {
+        let offset = ctx.clock.with(|c| c.offset_minutes);
+        ctx.thread
+            .thread
+            .with(|t| super::thread::thread_marks(&t.messages, offset))
+    });
     let on_scroll = move |_| {
         if let Some(el) = scroller.get_untracked() {
             let gap = el.scroll_height() - el.scroll_top() - el.client_height();
@@ -269,7 +276,24 @@ fn ThreadView(conversation_id: String, target: Option<String>) -> impl IntoView 
                 key=|id| id.clone()
                 children=move |id| {
                     let message = ctx.thread.bubble(&id);
-                    move || message.as_ref().map(|m| view! { <Bubble m=m.get()/> })
+                    let (day_id, run_id) = (id.clone(), id);
+                    // `try_with`: a page that replaces this view can still reach these
+                    // before they are dropped with it.
+                    let starts_day = Memo::new(move |_| {
+                        marks.try_with(|k| k.day_starts.contains(&day_id)).unwrap_or(false)
+                    });
+                    let continued = Signal::derive(move || {
+                        marks.try_with(|k| k.continued.contains(&run_id)).unwrap_or(false)
+                    });
+                    message.map(|m| {
+                        let ts = m.with_untracked(|m| m.timestamp);
+                        view! {
+                            <Show when=move || starts_day.get()>
+                                <DaySeparator ts/>
+                            </Show>
+                            {move || view! { <Bubble m=m.get() continued/> }}
+                        }
+                    })
                 }
             />
             <Show when=move || ctx.thread.thread.read().newer.is_some()>
@@ -282,6 +306,17 @@ fn ThreadView(conversation_id: String, target: Option<String>) -> impl IntoView 
                         attr:data-testid="jump-latest">"Jump to latest"</leptos_router::components::A>
                 </div>
             </Show>
+        </div>
+    }
+}
+
+/// The line between two days of a thread.
+#[component]
+fn DaySeparator(ts: i64) -> impl IntoView {
+    let ctx = expect_context::<InboxCtx>();
+    view! {
+        <div class="day-separator" role="separator" data-testid="day-separator">
+            <span>{move || super::time::day_label(ts, ctx.clock.get())}</span>
         </div>
     }
 }

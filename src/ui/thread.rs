@@ -4,6 +4,9 @@
 //! Every merge is keyed by id and guarded by the object's `version`, so applying an event
 //! twice, or a page that is older than an event already applied, changes nothing.
 
+use std::collections::HashSet;
+
+use super::time::local_day;
 use crate::model::{
     Activity, Conversation, ConversationStatus, Cursor, Direction, Message, MessageKind,
     MessagePage, MessageStatus, View,
@@ -65,6 +68,47 @@ pub fn activity_entry(a: &Activity) -> Message {
         details: Default::default(),
         sent_by: None,
     }
+}
+
+/// How the thread draws each entry beside its neighbours: whether it opens a day (a
+/// separator above it) and whether it continues the previous sender's run (drawn close,
+/// without a tail of its own).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ThreadMarks {
+    pub day_starts: HashSet<String>,
+    pub continued: HashSet<String>,
+}
+
+/// Messages from one sender less than this many seconds apart are drawn as one run.
+pub const RUN_SECS: i64 = 5 * 60;
+
+/// The marks of a thread held oldest first, in the viewer's zone.
+pub fn thread_marks(messages: &[Message], offset_minutes: i32) -> ThreadMarks {
+    let mut marks = ThreadMarks::default();
+    let mut prev: Option<&Message> = None;
+    for m in messages.iter().filter(|m| !m.is_reaction()) {
+        let day = local_day(m.timestamp, offset_minutes);
+        match prev {
+            Some(p) if local_day(p.timestamp, offset_minutes) == day => {
+                if same_sender(p, m) && m.timestamp - p.timestamp < RUN_SECS {
+                    marks.continued.insert(m.id.clone());
+                }
+            }
+            _ => {
+                marks.day_starts.insert(m.id.clone());
+            }
+        }
+        prev = Some(m);
+    }
+    marks
+}
+
+/// Two messages one after the other from the same side and the same agent.
+fn same_sender(a: &Message, b: &Message) -> bool {
+    !is_activity(a)
+        && !is_activity(b)
+        && a.direction == b.direction
+        && a.sent_by.as_ref().map(|u| &u.id) == b.sent_by.as_ref().map(|u| &u.id)
 }
 
 /// Whether a thread entry is an activity line rather than a message.
@@ -520,5 +564,27 @@ mod tests {
         // And back to a search result from the newest page.
         t.set_page("c1", around_m2());
         assert_eq!(ids(&t), ["m2", "m3"]);
+    }
+
+    #[test]
+    fn days_open_with_a_separator_and_one_senders_close_messages_form_a_run() {
+        let day = 86_400 * 20_000;
+        let mut a = msg("a", day + 100, 1, 1);
+        a.direction = Direction::In;
+        let mut b = msg("b", day + 160, 2, 1);
+        b.direction = Direction::In;
+        let c = msg("c", day + 200, 3, 1); // the agent answers: a new run
+        let d = msg("d", day + 200 + RUN_SECS, 4, 1); // too long after: a new run
+        let e = msg("e", day + 86_400, 5, 1); // the next day
+        let mut reaction = msg("r", day + 210, 6, 1);
+        reaction.kind = MessageKind::Reaction;
+        let list = vec![a, b, c, reaction, d, e];
+        let marks = thread_marks(&list, 0);
+        let mut starts: Vec<_> = marks.day_starts.iter().map(String::as_str).collect();
+        starts.sort();
+        assert_eq!(starts, ["a", "e"]);
+        assert_eq!(marks.continued, HashSet::from(["b".to_string()]));
+        // Four hours east, a's evening and e's next morning... are still two days.
+        assert_eq!(thread_marks(&list, 240).day_starts.len(), 2);
     }
 }

@@ -26,6 +26,25 @@ pub fn list_time(unix_secs: i64, clock: Clock) -> String {
     }
 }
 
+/// The viewer's calendar day of a time (days since 1970-01-01 in their zone).
+pub fn local_day(unix_secs: i64, offset_minutes: i32) -> i64 {
+    (unix_secs + i64::from(offset_minutes) * 60).div_euclid(86_400)
+}
+
+/// A thread's day separator: `Today`, `Yesterday`, else `3 Dec 2026`.
+pub fn day_label(unix_secs: i64, clock: Clock) -> String {
+    let day = local_day(unix_secs, clock.offset_minutes);
+    let today = local_day(clock.now_secs, clock.offset_minutes);
+    match today - day {
+        0 => "Today".into(),
+        1 => "Yesterday".into(),
+        _ => {
+            let (y, m, d) = civil_from_days(day);
+            format!("{d} {} {y}", MONTHS[(m - 1) as usize])
+        }
+    }
+}
+
 /// `2026-12-03 16:21:53` in UTC, for a Unix ms time (the audit log's times).
 pub fn utc_date_time(ms: i64) -> String {
     let secs = ms.div_euclid(1000);
@@ -73,6 +92,25 @@ fn civil_from_days(z: i64) -> (i64, i64, i64) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn day_labels_are_the_viewers_days() {
+        // 2025-12-03 16:21:53 UTC.
+        let now = 1_764_778_913;
+        let clock = Clock {
+            offset_minutes: 0,
+            now_secs: now,
+        };
+        assert_eq!(day_label(now - 60, clock), "Today");
+        assert_eq!(day_label(now - 86_400, clock), "Yesterday");
+        assert_eq!(day_label(now - 3 * 86_400, clock), "30 Nov 2025");
+        // 01:00 UTC on the 3rd is still the 2nd three hours west.
+        let west = Clock {
+            offset_minutes: -180,
+            now_secs: now,
+        };
+        assert_eq!(day_label(1_764_723_600, west), "Yesterday");
+    }
 
     #[test]
     fn utc_dates_round_trip() {
