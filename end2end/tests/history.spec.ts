@@ -28,6 +28,25 @@ test("history loads the newest page first and pages back with load older", async
   await expect(messages.last()).toContainText("message 65");
 });
 
+test("scrolling near the top loads the older page by itself and keeps the view where it was", async ({ page }) => {
+  await signIn(page, server.url);
+  await page.getByTestId("conversation").filter({ hasText: "Jonas Weber" }).click();
+  const messages = page.getByTestId("message");
+  await expect(messages).toHaveCount(50);
+  const oldestLoaded = messages.filter({ hasText: /^message 16\b/ });
+  // Opened at the newest; the agent scrolls up with the wheel, no click.
+  await expect(messages.last()).toBeInViewport();
+  await page.getByTestId("thread").hover();
+  await expect(async () => {
+    await page.mouse.wheel(0, -3000);
+    expect(await messages.count()).toBe(65);
+  }).toPass({ timeout: 10_000 });
+  await expect(messages.first()).toContainText("message 1");
+  // What the agent was reading is still in view, not pushed down by the new page.
+  await expect(oldestLoaded).toBeInViewport();
+  await expect(messages.filter({ hasText: /^message 1\b/ })).not.toBeInViewport();
+});
+
 test("days are separated, one sender's close messages form a run, and actions show on hover", async ({ page }) => {
   const wa = "4915112340000";
   const yesterday = Math.floor(Date.now() / 1000) - 86_400 - 60;

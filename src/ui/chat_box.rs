@@ -168,44 +168,34 @@ pub fn ChatBox(conversation_id: String) -> impl IntoView {
 fn ThreadView(conversation_id: String, target: Option<String>) -> impl IntoView {
     let ctx = expect_context::<InboxCtx>();
     let scroller = NodeRef::<html::Div>::new();
-    let id = conversation_id.clone();
-    let older = Action::new(move |before: &String| {
-        let (id, before) = (id.clone(), before.clone());
-        super::sendable(async move {
-            if let Ok(page) =
-                load_messages(id.clone(), Some(before), Some(DEFAULT_PAGE), None, None).await
-            {
-                ctx.thread.change_thread(|t| t.add_older(&id, page));
-            }
-        })
-    });
+    // Older pages come in above what the agent reads: the distance from the bottom is
+    // kept across each, so the view stays put (as browsers with scroll anchoring do).
+    let from_bottom = StoredValue::new(None::<i32>);
+    let older = page_loader(ctx, conversation_id.clone(), true);
     let loading_older = older.pending();
-    let load_older = move |_| {
-        let next = ctx.thread.thread.read_untracked().next.clone();
-        if let Some(before) = next
-            && !loading_older.get_untracked()
+    let load_older = move || {
+        if !loading_older.get_untracked() && ctx.thread.thread.with_untracked(|t| t.next.is_some())
         {
-            older.dispatch(before);
+            if let Some(el) = scroller.get_untracked() {
+                from_bottom.set_value(Some(el.scroll_height() - el.scroll_top()));
+            }
+            older.dispatch(());
         }
     };
-    let id = conversation_id.clone();
-    let newer = Action::new(move |after: &String| {
-        let (id, after) = (id.clone(), after.clone());
-        super::sendable(async move {
-            if let Ok(page) =
-                load_messages(id.clone(), None, Some(DEFAULT_PAGE), Some(after), None).await
-            {
-                ctx.thread.change_thread(|t| t.add_newer(&id, page));
-            }
-        })
+    let older_done = older.version();
+    Effect::new(move |_| {
+        older_done.track();
+        if let (Some(el), Some(distance)) = (scroller.get_untracked(), from_bottom.get_value()) {
+            from_bottom.set_value(None);
+            request_animation_frame(move || el.set_scroll_top(el.scroll_height() - distance));
+        }
     });
+    let newer = page_loader(ctx, conversation_id.clone(), false);
     let loading_newer = newer.pending();
-    let load_newer = move |_| {
-        let after = ctx.thread.thread.read_untracked().newer.clone();
-        if let Some(after) = after
-            && !loading_newer.get_untracked()
+    let load_newer = move || {
+        if !loading_newer.get_untracked() && ctx.thread.thread.with_untracked(|t| t.newer.is_some())
         {
-            newer.dispatch(after);
+            newer.dispatch(());
         }
     };
     let latest = format!("/c/{conversation_id}");
@@ -251,18 +241,25 @@ fn ThreadView(conversation_id: String, target: Option<String>) -> impl IntoView 
             .thread
             .with(|t| super::thread::thread_marks(&t.messages, offset))
     });
+    // Near either end, the next page loads by itself; the buttons stay for keyboards.
     let on_scroll = move |_| {
         if let Some(el) = scroller.get_untracked() {
             let gap = el.scroll_height() - el.scroll_top() - el.client_height();
             let at_newest = ctx.thread.thread.with_untracked(|t| t.newer.is_none());
             following.set_value(gap < 80 && at_newest);
+            if el.scroll_top() < NEAR_END {
+                load_older();
+            }
+            if gap < NEAR_END {
+                load_newer();
+            }
         }
     };
 
     view! {
         <div class="thread" node_ref=scroller data-testid="thread" on:scroll=on_scroll>
             <Show when=move || ctx.thread.thread.read().next.is_some()>
-                <button class="load-older" data-testid="load-older" on:click=load_older
+                <button class="load-older" data-testid="load-older" on:click=move |_| load_older()
                     disabled=move || loading_older.get()>
                     {move || if loading_older.get() { "Loading…" } else { "Load older messages" }}
                 </button>
@@ -298,7 +295,7 @@ fn ThreadView(conversation_id: String, target: Option<String>) -> impl IntoView 
             />
             <Show when=move || ctx.thread.thread.read().newer.is_some()>
                 <div class="thread-newer">
-                    <button class="load-older" data-testid="load-newer" on:click=load_newer
+                    <button class="load-older" data-testid="load-newer" on:click=move |_| load_newer()
                         disabled=move || loading_newer.get()>
                         {move || if loading_newer.get() { "Loading…" } else { "Load newer messages" }}
                     </button>
@@ -308,6 +305,42 @@ fn ThreadView(conversation_id: String, target: Option<String>) -> impl IntoView 
             </Show>
         </div>
     }
+}
+
+/// How close (px) to either end of the thread scrolling brings in the next page.
+const NEAR_END: i32 = 300;
+
+/// Loads the page beyond what the thread holds, `older` or newer, from its cursor.
+fn page_loader(ctx: InboxCtx, id: String, older: bool) -> Action<(), ()> {
+    Action::new(move |_: &()| {
+        let id = id.clone();
+        let cursor = ctx.thread.thread.with_untracked(|t| {
+            if older {
+                t.next.clone()
+            } else {
+                t.newer.clone()
+            }
+        });
+        super::sendable(async move {
+            let Some(cursor) = cursor else { return };
+            let (before, after) = if older {
+                (Some(cursor), None)
+            } else {
+                (None, Some(cursor))
+            };
+            if let Ok(page) =
+                load_messages(id.clone(), before, Some(DEFAULT_PAGE), after, None).await
+            {
+                ctx.thread.change_thread(|t| {
+                    if older {
+                        t.add_older(&id, page)
+                    } else {
+                        t.add_newer(&id, page)
+                    }
+                });
+            }
+        })
+    })
 }
 
 /// The line between two days of a thread.
