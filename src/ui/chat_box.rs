@@ -216,7 +216,9 @@ fn ThreadView(conversation_id: String, target: Option<String>) -> impl IntoView 
         if let Some(el) = scroller.get()
             && (following.get_value() || own)
         {
-            el.set_scroll_top(el.scroll_height());
+            // Next frame: a page's bubbles are drawn before they are attached, and the
+            // height to scroll to is only known once they are.
+            request_animation_frame(move || el.set_scroll_top(el.scroll_height()));
         }
     });
     // Opened at a message: bring it to the middle of the view and mark it, once it is
