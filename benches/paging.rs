@@ -9,21 +9,15 @@
 //! prints the median time of a page fetched at several depths. Constant time means the
 //! deep pages cost about what the first page costs.
 
-use std::sync::Arc;
+mod common;
+use common::arg;
 use std::time::{Duration, Instant};
 
 use futures::future::join_all;
 use switchboard::model::{Cursor, MessageKind};
-use switchboard::store::{ContactKey, DynStore, InboundOutcome, NewInbound};
+use switchboard::store::{ContactKey, InboundOutcome, NewInbound};
 
 const PAGE: usize = 50;
-
-fn arg(name: &str) -> Option<String> {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1).cloned())
-}
 
 #[tokio::main]
 async fn main() {
@@ -32,24 +26,7 @@ async fn main() {
         .and_then(|n| n.parse().ok())
         .unwrap_or(100_000);
     let dir = tempfile::tempdir().expect("temp dir");
-    let (store, backend): (DynStore, String) = match arg("--mongo") {
-        Some(url) => (
-            Arc::new(
-                switchboard::store::mongo::MongoStore::connect(&url)
-                    .await
-                    .expect("MongoDB"),
-            ),
-            "MongoDB".into(),
-        ),
-        None => {
-            let options =
-                switchboard::store::sqlite::SqliteOptions::new(dir.path().join("bench.db"));
-            (
-                Arc::new(switchboard::store::sqlite::SqliteStore::open(options).expect("SQLite")),
-                "SQLite".into(),
-            )
-        }
-    };
+    let (store, backend) = common::open_store(dir.path()).await;
     let inbox = store
         .ensure_inbox("200000000000001", None)
         .await

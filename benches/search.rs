@@ -13,13 +13,14 @@
 //! each kind, words picked at random from the vocabulary, as an admin (every inbox) and as
 //! an agent of one inbox, and prints the median and p99.
 
-use std::sync::Arc;
+mod common;
+use common::arg;
 use std::time::{Duration, Instant};
 
 use futures::future::join_all;
 use rand::prelude::*;
 use switchboard::model::{MessageKind, search_words};
-use switchboard::store::{ContactKey, DynStore, NewInbound, Scope};
+use switchboard::store::{ContactKey, NewInbound, Scope};
 
 const CONVERSATIONS: usize = 2_000;
 const INBOXES: usize = 4;
@@ -44,13 +45,6 @@ const VOCABULARY: &str = "de a o que e do da em um para é com não uma os no se
     hello thanks order delivery payment invoice refund return shipping coupon discount \
     size colour stock cancellation delay address tracking help tomorrow week store \
     password account warranty broken wrong missing";
-
-fn arg(name: &str) -> Option<String> {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1).cloned())
-}
 
 /// A sentence of 4 to 14 words by Zipf's law over `words`, sometimes with an order number.
 fn sentence(rng: &mut StdRng, words: &[&str], weights: &[f64], total: f64) -> String {
@@ -83,24 +77,7 @@ async fn main() {
         .and_then(|n| n.parse().ok())
         .unwrap_or(1_000_000);
     let dir = tempfile::tempdir().expect("temp dir");
-    let (store, backend): (DynStore, String) = match arg("--mongo") {
-        Some(url) => (
-            Arc::new(
-                switchboard::store::mongo::MongoStore::connect(&url)
-                    .await
-                    .expect("MongoDB"),
-            ),
-            "MongoDB".into(),
-        ),
-        None => {
-            let path = arg("--db").map_or_else(|| dir.path().join("bench.db"), Into::into);
-            let options = switchboard::store::sqlite::SqliteOptions::new(path);
-            (
-                Arc::new(switchboard::store::sqlite::SqliteStore::open(options).expect("SQLite")),
-                "SQLite".into(),
-            )
-        }
-    };
+    let (store, backend) = common::open_store(dir.path()).await;
     let mut inboxes = Vec::new();
     for i in 0..INBOXES {
         let inbox = store

@@ -145,13 +145,8 @@ pub struct MessagePage {
 impl MessagePage {
     /// A page from up to `limit + 1` rows, newest first: the extra row only proves there
     /// is more, and the cursor continues after the last row kept.
-    pub fn from_overfetch(mut messages: Vec<Message>, limit: usize) -> Self {
-        let next = if messages.len() > limit {
-            messages.truncate(limit);
-            messages.last().map(|m| m.cursor().encode())
-        } else {
-            None
-        };
+    pub fn from_overfetch(messages: Vec<Message>, limit: usize) -> Self {
+        let (messages, next) = keep_overfetch(messages, limit);
         Self {
             messages,
             next,
@@ -161,13 +156,8 @@ impl MessagePage {
 
     /// A page of newer messages from up to `limit + 1` rows, oldest first: it keeps the
     /// `limit` oldest, newest first, and `newer` continues after the newest kept.
-    pub fn from_newer_overfetch(mut messages: Vec<Message>, limit: usize) -> Self {
-        let newer = if messages.len() > limit {
-            messages.truncate(limit);
-            messages.last().map(|m| m.cursor().encode())
-        } else {
-            None
-        };
+    pub fn from_newer_overfetch(messages: Vec<Message>, limit: usize) -> Self {
+        let (mut messages, newer) = keep_overfetch(messages, limit);
         messages.reverse();
         Self {
             messages,
@@ -186,6 +176,18 @@ impl MessagePage {
             next: older.next,
             newer: newer.newer,
         }
+    }
+}
+
+/// The first `limit` of up to `limit + 1` rows in page order, and a cursor after the
+/// last one kept if the extra row proved there is more.
+fn keep_overfetch(mut rows: Vec<Message>, limit: usize) -> (Vec<Message>, Option<String>) {
+    if rows.len() > limit {
+        rows.truncate(limit);
+        let cursor = rows.last().map(|m| m.cursor().encode());
+        (rows, cursor)
+    } else {
+        (rows, None)
     }
 }
 

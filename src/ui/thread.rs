@@ -196,9 +196,7 @@ impl Thread {
                 (Some(a), Some(b)) => Some(a.min(b).encode()),
                 _ => None,
             };
-            for m in page.messages {
-                upsert_message(&mut self.messages, m);
-            }
+            self.merge(page.messages);
             return;
         }
         // A first page, a page around a message, or the newest page after one: it
@@ -210,13 +208,11 @@ impl Thread {
         self.next = page.next;
         self.newer = page.newer;
         self.loaded = true;
-        for m in page.messages {
-            upsert_message(&mut self.messages, m);
-        }
+        self.merge(page.messages);
         for m in held {
             let key = m.sort_key();
-            let above_start = self.next.is_none() || oldest.as_ref().is_some_and(|o| &key >= o);
-            let below_end = self.newer.is_none() || newest.as_ref().is_some_and(|n| &key <= n);
+            let above_start = self.next.is_none() || oldest.is_some_and(|o| key >= o);
+            let below_end = self.newer.is_none() || newest.is_some_and(|n| key <= n);
             if above_start && below_end {
                 upsert_message(&mut self.messages, m);
             }
@@ -225,22 +221,22 @@ impl Thread {
 
     /// Adds a newer page fetched with `newer`.
     pub fn add_newer(&mut self, conversation_id: &str, page: MessagePage) {
-        if self.conversation_id.as_deref() != Some(conversation_id) {
-            return;
-        }
-        self.newer = page.newer;
-        for m in page.messages {
-            upsert_message(&mut self.messages, m);
+        if self.conversation_id.as_deref() == Some(conversation_id) {
+            self.newer = page.newer;
+            self.merge(page.messages);
         }
     }
 
     /// Adds an older page fetched with `next`.
     pub fn add_older(&mut self, conversation_id: &str, page: MessagePage) {
-        if self.conversation_id.as_deref() != Some(conversation_id) {
-            return;
+        if self.conversation_id.as_deref() == Some(conversation_id) {
+            self.next = page.next;
+            self.merge(page.messages);
         }
-        self.next = page.next;
-        for m in page.messages {
+    }
+
+    fn merge(&mut self, messages: Vec<Message>) {
+        for m in messages {
             upsert_message(&mut self.messages, m);
         }
     }

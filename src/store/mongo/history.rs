@@ -184,19 +184,8 @@ impl HistoryStore for MongoStore {
         if let Some(c) = before {
             filter.insert("sort_key", doc! { "$lt": sort_key(c.timestamp, c.seq) });
         }
-        let docs: Vec<Document> = self
-            .find_all(
-                "messages",
-                filter,
-                Some(doc! { "sort_key": -1 }),
-                Some(limit as i64 + 1),
-            )
-            .await?;
-        let messages = docs
-            .iter()
-            .map(message_from_doc)
-            .collect::<StoreResult<Vec<_>>>()?;
-        Ok(MessagePage::from_overfetch(messages, limit))
+        let rows = self.history_rows(filter, -1, limit).await?;
+        Ok(MessagePage::from_overfetch(rows, limit))
     }
 
     async fn load_newer_messages(
@@ -209,19 +198,30 @@ impl HistoryStore for MongoStore {
             "conversation_id": conversation_id,
             "sort_key": { "$gt": sort_key(after.timestamp, after.seq) },
         };
-        let docs: Vec<Document> = self
-            .find_all(
-                "messages",
-                filter,
-                Some(doc! { "sort_key": 1 }),
-                Some(limit as i64 + 1),
-            )
-            .await?;
-        let messages = docs
-            .iter()
-            .map(message_from_doc)
-            .collect::<StoreResult<Vec<_>>>()?;
-        Ok(MessagePage::from_newer_overfetch(messages, limit))
+        let rows = self.history_rows(filter, 1, limit).await?;
+        Ok(MessagePage::from_newer_overfetch(rows, limit))
+    }
+}
+
+impl MongoStore {
+    /// Up to `limit + 1` messages matching `filter` in history order (`direction` 1) or
+    /// newest first (-1).
+    async fn history_rows(
+        &self,
+        filter: Document,
+        direction: i32,
+        limit: usize,
+    ) -> StoreResult<Vec<Message>> {
+        self.find_all(
+            "messages",
+            filter,
+            Some(doc! { "sort_key": direction }),
+            Some(limit as i64 + 1),
+        )
+        .await?
+        .iter()
+        .map(message_from_doc)
+        .collect()
     }
 }
 

@@ -181,11 +181,19 @@ impl MongoStore {
                 break;
             }
             for d in &docs {
-                let m = message_from_doc(d)?;
+                // A document this build cannot read is left unsearchable, not a reason
+                // to refuse to start.
+                let terms = message_from_doc(d).map_or_else(
+                    |e| {
+                        tracing::warn!(id = ?d.get("_id"), error = %e, "message not indexed for search");
+                        Vec::new()
+                    },
+                    |m| message_terms(&m),
+                );
                 self.coll("messages")
                     .update_one(
-                        doc! { "_id": &m.id, "terms": { "$exists": false } },
-                        doc! { "$set": { "terms": message_terms(&m) } },
+                        doc! { "_id": d.get("_id"), "terms": { "$exists": false } },
+                        doc! { "$set": { "terms": terms } },
                     )
                     .await
                     .map_err(map_err)?;

@@ -188,28 +188,14 @@ impl HistoryStore for SqliteStore {
         before: Option<Cursor>,
         limit: usize,
     ) -> StoreResult<MessagePage> {
-        let id = conversation_id.to_string();
-        self.read(move |c| {
-            let before = before.unwrap_or(Cursor {
-                timestamp: i64::MAX,
-                seq: i64::MAX,
-            });
-            let messages: Vec<Message> = c
-                .prepare_cached(&format!(
-                    "SELECT {MESSAGE_COLUMNS} FROM messages WHERE conversation_id = ?1 \
-                     AND (timestamp, seq) < (?2, ?3) ORDER BY timestamp DESC, seq DESC LIMIT ?4"
-                ))
-                .and_then(|mut s| {
-                    s.query_map(
-                        params![id, before.timestamp, before.seq, (limit + 1) as i64],
-                        message_from_row,
-                    )?
-                    .collect()
-                })
-                .map_err(map_err)?;
-            Ok(MessagePage::from_overfetch(messages, limit))
-        })
-        .await
+        let before = before.unwrap_or(Cursor {
+            timestamp: i64::MAX,
+            seq: i64::MAX,
+        });
+        let rows = self
+            .history_rows(conversation_id, before, false, limit)
+            .await?;
+        Ok(MessagePage::from_overfetch(rows, limit))
     }
 
     async fn load_newer_messages(
@@ -218,22 +204,39 @@ impl HistoryStore for SqliteStore {
         after: Cursor,
         limit: usize,
     ) -> StoreResult<MessagePage> {
+        let rows = self
+            .history_rows(conversation_id, after, true, limit)
+            .await?;
+        Ok(MessagePage::from_newer_overfetch(rows, limit))
+    }
+}
+
+impl SqliteStore {
+    /// Up to `limit + 1` messages of a conversation beyond `from`, nearest first: newer
+    /// ones oldest first, or older ones newest first.
+    async fn history_rows(
+        &self,
+        conversation_id: &str,
+        from: Cursor,
+        newer: bool,
+        limit: usize,
+    ) -> StoreResult<Vec<Message>> {
         let id = conversation_id.to_string();
+        let (beyond, order) = if newer { (">", "") } else { ("<", " DESC") };
         self.read(move |c| {
-            let messages: Vec<Message> = c
-                .prepare_cached(&format!(
-                    "SELECT {MESSAGE_COLUMNS} FROM messages WHERE conversation_id = ?1 \
-                     AND (timestamp, seq) > (?2, ?3) ORDER BY timestamp, seq LIMIT ?4"
-                ))
-                .and_then(|mut s| {
-                    s.query_map(
-                        params![id, after.timestamp, after.seq, (limit + 1) as i64],
-                        message_from_row,
-                    )?
-                    .collect()
-                })
-                .map_err(map_err)?;
-            Ok(MessagePage::from_newer_overfetch(messages, limit))
+            c.prepare_cached(&format!(
+                "SELECT {MESSAGE_COLUMNS} FROM messages WHERE conversation_id = ?1 \
+                 AND (timestamp, seq) {beyond} (?2, ?3) \
+                 ORDER BY timestamp{order}, seq{order} LIMIT ?4"
+            ))
+            .and_then(|mut s| {
+                s.query_map(
+                    params![id, from.timestamp, from.seq, (limit + 1) as i64],
+                    message_from_row,
+                )?
+                .collect()
+            })
+            .map_err(map_err)
         })
         .await
     }
