@@ -55,12 +55,7 @@ impl LiveState {
     }
 }
 
-/// Local clock for rendering times: UTC during server rendering, the browser's zone after.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Clock {
-    pub offset_minutes: i32,
-    pub now_secs: i64,
-}
+pub use super::time::Clock;
 
 /// Everything the inbox page shares, provided as context. All fields are arena handles,
 /// so the struct is `Copy`.

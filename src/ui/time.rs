@@ -1,6 +1,13 @@
 //! Short, local times for bubbles and the list.
 
-use super::state::Clock;
+/// Local clock for rendering times: UTC during server rendering, the browser's zone after.
+/// Kept here, below the page's state, so the thread's rules can use times without a
+/// circle through the state.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Clock {
+    pub offset_minutes: i32,
+    pub now_secs: i64,
+}
 
 const MONTHS: [&str; 12] = [
     "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
