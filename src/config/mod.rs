@@ -3,13 +3,16 @@
 //! Every problem names its variable, so a bad deployment stops with one line that says
 //! what to fix.
 //!
-//! Read by hand rather than with clap's `env`: every value comes through a lookup
-//! function, so each test server gets its own environment inside one process, and the
-//! rules between variables (simulator defaults, what a token requires) read as code.
+//! Each variable's type, default and check are a clap argument ([`Settings`]); the rules
+//! between variables (simulator defaults, what a token requires) are [`Config::from_settings`].
+
+mod settings;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
+
+pub use settings::Settings;
 
 use crate::store::sqlite::{SqliteOptions, Synchronous};
 use crate::store::{Inbox, InboxCredentials};
@@ -17,14 +20,14 @@ use crate::store::{Inbox, InboxCredentials};
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{var}: {reason}")]
 pub struct ConfigError {
-    pub var: &'static str,
+    pub var: String,
     pub reason: String,
 }
 
 impl ConfigError {
-    fn new(var: &'static str, reason: impl Into<String>) -> Self {
+    fn new(var: &str, reason: impl Into<String>) -> Self {
         Self {
-            var,
+            var: var.into(),
             reason: reason.into(),
         }
     }
@@ -205,105 +208,51 @@ impl Config {
     /// Reads configuration through `get`, so tests can pass a map instead of the process
     /// environment.
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let var = |k: &str| {
-            get(k)
-                .map(|v| v.trim().to_string())
-                .filter(|v| !v.is_empty())
-        };
+        Self::from_settings(Settings::read(get)?)
+    }
 
-        let site_addr = match var("LEPTOS_SITE_ADDR") {
-            Some(v) => v.parse().map_err(|_| {
-                ConfigError::new(
-                    "LEPTOS_SITE_ADDR",
-                    format!("{v:?} is not a host:port address"),
-                )
-            })?,
-            None => SocketAddr::from(([127, 0, 0, 1], 3000)),
-        };
-        let log_json = match var("SWITCHBOARD_LOG_FORMAT").as_deref() {
-            None | Some("text") => false,
-            Some("json") => true,
-            Some(other) => {
-                return Err(ConfigError::new(
-                    "SWITCHBOARD_LOG_FORMAT",
-                    format!("{other:?} is not a log format (text or json)"),
-                ));
-            }
-        };
-        let metrics_addr = match var("SWITCHBOARD_METRICS_ADDR") {
-            Some(v) => Some(v.parse().map_err(|_| {
-                ConfigError::new(
-                    "SWITCHBOARD_METRICS_ADDR",
-                    format!("{v:?} is not a host:port address"),
-                )
-            })?),
-            None => None,
-        };
-
-        let database = parse_database_url(
-            &var("DATABASE_URL").unwrap_or_else(|| "sqlite://data/switchboard.db".into()),
-        )?;
-
-        let token = var("WHATSAPP_ACCESS_TOKEN");
-        let whatsapp = match token {
+    /// The rules between variables: simulator or live mode and what each requires, who
+    /// may reach a simulator, the admin's pair, where media files go.
+    pub fn from_settings(s: Settings) -> Result<Self, ConfigError> {
+        let whatsapp = match s.access_token {
             None => WhatsAppConfig {
                 api_base: None,
                 access_token: SIMULATOR_ACCESS_TOKEN.into(),
-                app_secret: var("WHATSAPP_APP_SECRET")
-                    .unwrap_or_else(|| SIMULATOR_APP_SECRET.into()),
-                verify_token: var("WHATSAPP_VERIFY_TOKEN")
+                app_secret: s.app_secret.unwrap_or_else(|| SIMULATOR_APP_SECRET.into()),
+                verify_token: s
+                    .verify_token
                     .unwrap_or_else(|| SIMULATOR_VERIFY_TOKEN.into()),
-                phone_number_id: var("WHATSAPP_PHONE_NUMBER_ID")
+                phone_number_id: s
+                    .phone_number_id
                     .unwrap_or_else(|| SIMULATOR_PHONE_NUMBER_ID.into()),
                 display_phone_number: Some(
-                    var("WHATSAPP_DISPLAY_PHONE_NUMBER")
+                    s.display_phone_number
                         .unwrap_or_else(|| SIMULATOR_DISPLAY_NUMBER.into()),
                 ),
-                waba_id: Some(var("WHATSAPP_WABA_ID").unwrap_or_else(|| SIMULATOR_WABA_ID.into())),
+                waba_id: Some(s.waba_id.unwrap_or_else(|| SIMULATOR_WABA_ID.into())),
             },
             Some(access_token) => {
-                let required = |k: &'static str| {
-                    var(k).ok_or_else(|| {
-                        ConfigError::new(k, "must be set when WHATSAPP_ACCESS_TOKEN is set")
+                let required = |value: Option<String>, var: &str| {
+                    value.ok_or_else(|| {
+                        ConfigError::new(var, "must be set when WHATSAPP_ACCESS_TOKEN is set")
                     })
                 };
-                let api_base = var("WHATSAPP_API_BASE").unwrap_or_else(|| DEFAULT_API_BASE.into());
-                if !(api_base.starts_with("https://") || api_base.starts_with("http://")) {
-                    return Err(ConfigError::new(
-                        "WHATSAPP_API_BASE",
-                        format!("{api_base:?} is not an http(s) URL"),
-                    ));
-                }
                 WhatsAppConfig {
-                    api_base: Some(api_base.trim_end_matches('/').to_string()),
+                    api_base: Some(s.api_base.unwrap_or_else(|| DEFAULT_API_BASE.into())),
                     access_token,
-                    app_secret: required("WHATSAPP_APP_SECRET")?,
-                    verify_token: required("WHATSAPP_VERIFY_TOKEN")?,
-                    phone_number_id: required("WHATSAPP_PHONE_NUMBER_ID")?,
-                    display_phone_number: var("WHATSAPP_DISPLAY_PHONE_NUMBER"),
-                    waba_id: var("WHATSAPP_WABA_ID"),
+                    app_secret: required(s.app_secret, "WHATSAPP_APP_SECRET")?,
+                    verify_token: required(s.verify_token, "WHATSAPP_VERIFY_TOKEN")?,
+                    phone_number_id: required(s.phone_number_id, "WHATSAPP_PHONE_NUMBER_ID")?,
+                    display_phone_number: s.display_phone_number,
+                    waba_id: s.waba_id,
                 }
             }
         };
-        if let Some(id) = &whatsapp.waba_id
-            && (id.is_empty() || !id.chars().all(|c| c.is_ascii_digit()))
-        {
-            return Err(ConfigError::new(
-                "WHATSAPP_WABA_ID",
-                "must be the numeric WhatsApp Business Account id from WhatsApp Manager",
-            ));
-        }
-        if !whatsapp.phone_number_id.chars().all(|c| c.is_ascii_digit()) {
-            return Err(ConfigError::new(
-                "WHATSAPP_PHONE_NUMBER_ID",
-                "must be the numeric phone number id from the App Dashboard",
-            ));
-        }
 
         // The simulator's sign-in page shows the demo admin's password: it is for one
         // machine, unless the operator says otherwise.
-        let simulator_public = parse_flag(&var, "SWITCHBOARD_SIMULATOR_PUBLIC")?;
-        if whatsapp.simulator() && !site_addr.ip().is_loopback() && !simulator_public {
+        let site_addr = s.site_addr;
+        if whatsapp.simulator() && !site_addr.ip().is_loopback() && !s.simulator_public {
             return Err(ConfigError::new(
                 "LEPTOS_SITE_ADDR",
                 format!(
@@ -315,20 +264,7 @@ impl Config {
             ));
         }
 
-        let receipt_delays = match var("SIMULATOR_RECEIPT_DELAYS_MS") {
-            None => [400, 900, 1600].map(Duration::from_millis),
-            Some(v) => parse_delays(&v).ok_or_else(|| {
-                ConfigError::new(
-                    "SIMULATOR_RECEIPT_DELAYS_MS",
-                    format!("{v:?} is not three comma-separated millisecond values"),
-                )
-            })?,
-        };
-
-        let admin = match (
-            var("SWITCHBOARD_ADMIN_EMAIL"),
-            var("SWITCHBOARD_ADMIN_PASSWORD"),
-        ) {
+        let admin = match (s.admin_email, s.admin_password) {
             (Some(email), Some(password)) => {
                 if password.chars().count() < crate::model::MIN_PASSWORD_LEN {
                     return Err(ConfigError::new(
@@ -355,144 +291,45 @@ impl Config {
                 ));
             }
         };
-        let public_url = match var("SWITCHBOARD_PUBLIC_URL") {
-            Some(u) if u.starts_with("https://") || u.starts_with("http://") => {
-                Some(u.trim_end_matches('/').to_string())
-            }
-            Some(u) => {
-                return Err(ConfigError::new(
-                    "SWITCHBOARD_PUBLIC_URL",
-                    format!("{u:?} is not an http(s) URL"),
-                ));
-            }
-            None => None,
-        };
-        let session_hours = parse_positive(&var, "SWITCHBOARD_SESSION_HOURS", 24 * 7)?;
-        let trust_proxy = parse_flag(&var, "SWITCHBOARD_TRUST_PROXY")?;
-        let webhook_allow_private = parse_flag(&var, "SWITCHBOARD_WEBHOOK_ALLOW_PRIVATE")?;
 
-        let redis_url = match var("REDIS_URL") {
-            Some(url) => {
-                crate::realtime::fanout::parse(&url).map_err(|e| {
-                    ConfigError::new(
-                        "REDIS_URL",
-                        format!("{:?} is not a Redis URL: {e}", redact_url(&url)),
-                    )
-                })?;
-                Some(url)
-            }
-            None => None,
-        };
-
-        let event_retention = parse_positive(&var, "SWITCHBOARD_EVENT_RETENTION", 1_000_000)?;
-        let socket_buffer = parse_positive(&var, "SWITCHBOARD_SOCKET_BUFFER", 4096)? as usize;
-        let log_poll =
-            Duration::from_millis(parse_positive(&var, "SWITCHBOARD_LOG_POLL_MS", 1000)? as u64);
-        let graph_timeout =
-            Duration::from_millis(
-                parse_positive(&var, "SWITCHBOARD_GRAPH_TIMEOUT_MS", 15_000)? as u64,
-            );
-        let uncertain_send_wait = Duration::from_millis(parse_positive(
-            &var,
-            "SWITCHBOARD_UNCERTAIN_SEND_WAIT_MS",
-            300_000,
-        )? as u64);
-        let webhook_max_retry = Duration::from_secs(parse_positive(
-            &var,
-            "SWITCHBOARD_WEBHOOK_MAX_RETRY_SECS",
-            3 * 86_400,
-        )? as u64);
-        let webhook_retention = Duration::from_secs(
-            parse_positive(&var, "SWITCHBOARD_WEBHOOK_RETENTION_DAYS", 30)? as u64 * 86_400,
-        );
-        let media_dir = || {
-            var("SWITCHBOARD_MEDIA_DIR")
-                .unwrap_or_else(|| "data/media".into())
-                .into()
-        };
-        let mongo = matches!(database, DatabaseConfig::Mongo(_));
-        let media = match var("SWITCHBOARD_MEDIA_STORE").as_deref() {
-            Some("disk") => MediaStoreConfig::Disk(media_dir()),
-            Some("mongodb") if mongo => MediaStoreConfig::Mongo,
-            Some("mongodb") => {
+        let mongo = matches!(s.database, DatabaseConfig::Mongo(_));
+        let media = match s.media_store.as_deref() {
+            Some("mongodb") if !mongo => {
                 return Err(ConfigError::new(
                     "SWITCHBOARD_MEDIA_STORE",
                     "mongodb needs a mongodb:// DATABASE_URL; use disk with SQLite",
                 ));
             }
-            Some(other) => {
-                return Err(ConfigError::new(
-                    "SWITCHBOARD_MEDIA_STORE",
-                    format!("{other:?} is not disk or mongodb"),
-                ));
-            }
+            Some("mongodb") => MediaStoreConfig::Mongo,
             None if mongo => MediaStoreConfig::Mongo,
-            None => MediaStoreConfig::Disk(media_dir()),
+            _ => MediaStoreConfig::Disk(s.media_dir),
         };
 
         Ok(Self {
             site_addr,
-            log_json,
-            metrics_addr,
+            log_json: s.log_json,
+            metrics_addr: s.metrics_addr,
             admin,
-            public_url,
-            session_lifetime: Duration::from_secs(session_hours as u64 * 3600),
-            trust_proxy,
-            webhook_allow_private,
-            redis_url,
-            database,
+            public_url: s.public_url,
+            session_lifetime: Duration::from_secs(s.session_hours.saturating_mul(3600)),
+            trust_proxy: s.trust_proxy,
+            webhook_allow_private: s.webhook_allow_private,
+            redis_url: s.redis_url,
+            database: s.database,
             whatsapp,
-            simulator: SimulatorConfig { receipt_delays },
-            event_retention,
-            socket_buffer,
-            log_poll,
-            graph_timeout,
+            simulator: SimulatorConfig {
+                receipt_delays: s.receipt_delays,
+            },
+            event_retention: s.event_retention as i64,
+            socket_buffer: s.socket_buffer as usize,
+            log_poll: Duration::from_millis(s.log_poll_ms),
+            graph_timeout: Duration::from_millis(s.graph_timeout_ms),
             media,
-            uncertain_send_wait,
-            webhook_retention,
-            webhook_max_retry,
+            uncertain_send_wait: Duration::from_millis(s.uncertain_send_wait_ms),
+            webhook_retention: Duration::from_secs(s.webhook_retention_days.saturating_mul(86_400)),
+            webhook_max_retry: Duration::from_secs(s.webhook_max_retry_secs),
         })
     }
-}
-
-fn parse_positive(
-    var: &impl Fn(&str) -> Option<String>,
-    name: &'static str,
-    default: i64,
-) -> Result<i64, ConfigError> {
-    match var(name) {
-        None => Ok(default),
-        Some(v) => v
-            .parse::<i64>()
-            .ok()
-            .filter(|n| *n > 0)
-            .ok_or_else(|| ConfigError::new(name, format!("{v:?} is not a positive integer"))),
-    }
-}
-
-fn parse_flag(
-    var: &impl Fn(&str) -> Option<String>,
-    name: &'static str,
-) -> Result<bool, ConfigError> {
-    match var(name).as_deref() {
-        None | Some("0" | "false" | "no") => Ok(false),
-        Some("1" | "true" | "yes") => Ok(true),
-        Some(other) => Err(ConfigError::new(
-            name,
-            format!("{other:?} is not true or false"),
-        )),
-    }
-}
-
-fn parse_delays(v: &str) -> Option<[Duration; 3]> {
-    let parts: Vec<u64> = v
-        .split(',')
-        .map(|p| p.trim().parse().ok())
-        .collect::<Option<_>>()?;
-    let [a, b, c] = parts.as_slice() else {
-        return None;
-    };
-    Some([*a, *b, *c].map(Duration::from_millis))
 }
 
 /// `sqlite://PATH[?synchronous=full]` is embedded; `mongodb://` is the production store.

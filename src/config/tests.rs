@@ -176,3 +176,54 @@ fn passwords_are_redacted() {
     );
     assert_eq!(redact_url("sqlite://data/a.db"), "sqlite://data/a.db");
 }
+
+#[test]
+fn values_are_trimmed_and_an_empty_one_means_unset() {
+    let c = config(&[
+        ("LEPTOS_SITE_ADDR", "  127.0.0.1:4000 "),
+        ("SWITCHBOARD_METRICS_ADDR", "   "),
+        ("SWITCHBOARD_SESSION_HOURS", ""),
+    ])
+    .unwrap();
+    assert_eq!(c.site_addr.to_string(), "127.0.0.1:4000");
+    assert_eq!(c.metrics_addr, None);
+    assert_eq!(c.session_lifetime, Duration::from_secs(168 * 3600));
+    let e = config(&[("SWITCHBOARD_SESSION_HOURS", "0")]).unwrap_err();
+    assert_eq!(
+        (e.var.as_str(), e.reason.as_str()),
+        (
+            "SWITCHBOARD_SESSION_HOURS",
+            "\"0\" is not a positive integer"
+        )
+    );
+    let e = config(&[("SWITCHBOARD_MEDIA_STORE", "s3")]).unwrap_err();
+    assert_eq!(e.reason, "\"s3\" is not disk or mongodb");
+}
+
+/// The README's configuration table and the variables read are the same list, so a new
+/// variable cannot go undocumented (or a documented one unread).
+#[test]
+fn the_readme_documents_every_variable_read() {
+    use clap::CommandFactory;
+    let read: std::collections::BTreeSet<String> = Settings::command()
+        .get_arguments()
+        .filter_map(|a| a.get_env())
+        .map(|v| v.to_string_lossy().into_owned())
+        .collect();
+    let readme = include_str!("../../README.md");
+    let table = readme
+        .split("## Configuration")
+        .nth(1)
+        .and_then(|rest| rest.split("\n\n").find(|p| p.starts_with("| variable")))
+        .expect("the README's configuration table");
+    let documented: std::collections::BTreeSet<String> = table
+        .lines()
+        .skip(2)
+        .filter_map(|row| row.split('|').nth(1))
+        // Read by the log filter and by Leptos, not by this configuration.
+        .filter(|cell| !cell.contains("RUST_LOG") && !cell.contains("LEPTOS_SITE_ROOT"))
+        .flat_map(|cell| cell.split(','))
+        .map(|name| name.trim().trim_matches('`').to_string())
+        .collect();
+    assert_eq!(read, documented);
+}
