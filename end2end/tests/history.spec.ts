@@ -46,6 +46,45 @@ test("scrolling near the top loads the older page by itself and keeps the view w
   await expect(bubble("message 1")).not.toBeInViewport();
 });
 
+test("a long thread holds a window of pages: far back, the newest are let go and come back in order", async ({ page }) => {
+  const wa = "4915112349999";
+  for (let i = 1; i <= 260; i++) await server.customerWrites(wa, `window ${i}`);
+  await signIn(page, server.url);
+  await page.getByTestId("conversation").filter({ hasText: "window 260" }).click();
+  const messages = page.getByTestId("message");
+  const bodies = messages.locator(".body");
+  await expect(messages).toHaveCount(50);
+  await expect(bodies.last()).toHaveText("window 260");
+  const thread = page.getByTestId("thread");
+  await thread.hover();
+  // Back to the very first message with the wheel alone.
+  await expect(async () => {
+    await page.mouse.wheel(0, -4000);
+    await expect(bodies.first()).toHaveText("window 1", { timeout: 700 });
+  }).toPass({ timeout: 30_000 });
+  // The tab holds no more than its window: the newest were let go.
+  expect(await messages.count()).toBeLessThanOrEqual(200);
+  await expect(bodies.filter({ hasText: /^window 260$/ })).toHaveCount(0);
+  await expect(page.getByTestId("load-newer")).toBeAttached();
+  // A message arriving now waits beyond the window, not across the gap.
+  await server.customerWrites(wa, "window live");
+  await page.waitForTimeout(500);
+  await expect(bodies.filter({ hasText: /^window live$/ })).toHaveCount(0);
+  // Back down: newer pages return in order, the old end goes, and the live one is last.
+  await expect(async () => {
+    await page.mouse.wheel(0, 4000);
+    await expect(bodies.last()).toHaveText("window live", { timeout: 700 });
+  }).toPass({ timeout: 30_000 });
+  expect(await messages.count()).toBeLessThanOrEqual(200);
+  await expect(bodies.filter({ hasText: /^window 1$/ })).toHaveCount(0);
+  const texts = await bodies.allTextContents();
+  const numbers = texts.filter((t) => /^window \d+$/.test(t)).map((t) => Number(t.slice(7)));
+  expect(numbers).toEqual([...numbers].sort((a, b) => a - b));
+  expect(numbers.at(-1)).toBe(260);
+  expect(new Set(numbers).size).toBe(numbers.length);
+  await expect(page.getByTestId("load-newer")).toHaveCount(0);
+});
+
 test("days are separated, one sender's close messages form a run, and actions show on hover", async ({ page }) => {
   const wa = "4915112340000";
   const yesterday = Math.floor(Date.now() / 1000) - 86_400 - 60;

@@ -168,36 +168,48 @@ pub fn ChatBox(conversation_id: String) -> impl IntoView {
 fn ThreadView(conversation_id: String, target: Option<String>) -> impl IntoView {
     let ctx = expect_context::<InboxCtx>();
     let scroller = NodeRef::<html::Div>::new();
-    // Older pages come in above what the agent reads: the distance from the bottom is
-    // kept across each, so the view stays put (as browsers with scroll anchoring do).
-    let from_bottom = StoredValue::new(None::<i32>);
+    // A page comes in at one end of what the agent reads while the window may let the
+    // other end go: the bubble at the loading end is held where it was on screen, so the
+    // view stays put (as browsers with scroll anchoring do, in both directions).
+    let anchor = StoredValue::new(None::<Anchor>);
+    let hold = move |oldest: bool| {
+        let id = ctx.thread.thread.with_untracked(|t| {
+            let m = if oldest {
+                t.messages.first()
+            } else {
+                t.messages.last()
+            };
+            m.map(|m| m.id.clone())
+        });
+        anchor.set_value(id.and_then(Anchor::of));
+    };
     let older = page_loader(ctx, conversation_id.clone(), true);
     let loading_older = older.pending();
     let load_older = move || {
         if !loading_older.get_untracked() && ctx.thread.thread.with_untracked(|t| t.next.is_some())
         {
-            if let Some(el) = scroller.get_untracked() {
-                from_bottom.set_value(Some(el.scroll_height() - el.scroll_top()));
-            }
+            hold(true);
             older.dispatch(());
         }
     };
-    let older_done = older.version();
-    Effect::new(move |_| {
-        older_done.track();
-        if let (Some(el), Some(distance)) = (scroller.get_untracked(), from_bottom.get_value()) {
-            from_bottom.set_value(None);
-            request_animation_frame(move || el.set_scroll_top(el.scroll_height() - distance));
-        }
-    });
     let newer = page_loader(ctx, conversation_id.clone(), false);
     let loading_newer = newer.pending();
     let load_newer = move || {
         if !loading_newer.get_untracked() && ctx.thread.thread.with_untracked(|t| t.newer.is_some())
         {
+            hold(false);
             newer.dispatch(());
         }
     };
+    let (older_done, newer_done) = (older.version(), newer.version());
+    Effect::new(move |_| {
+        older_done.track();
+        newer_done.track();
+        if let (Some(el), Some(held)) = (scroller.get_untracked(), anchor.get_value()) {
+            anchor.set_value(None);
+            request_animation_frame(move || held.restore(&el));
+        }
+    });
     let latest = format!("/c/{conversation_id}");
 
     // Follow the newest message as chat apps do, unless the agent has scrolled up to
@@ -312,6 +324,48 @@ fn ThreadView(conversation_id: String, target: Option<String>) -> impl IntoView 
 /// How close (px) to either end of the thread scrolling brings in the next page.
 const NEAR_END: i32 = 300;
 
+/// A bubble and how far from the top of the screen it was.
+#[derive(Clone)]
+struct Anchor {
+    id: String,
+    top: f64,
+}
+
+impl Anchor {
+    #[cfg(feature = "hydrate")]
+    fn of(id: String) -> Option<Self> {
+        let top = bubble_element(&id)?.get_bounding_client_rect().top();
+        Some(Self { id, top })
+    }
+
+    /// Scrolls `scroller` so the bubble is where it was (if it is still drawn).
+    #[cfg(feature = "hydrate")]
+    fn restore(self, scroller: &web_sys::HtmlDivElement) {
+        if let Some(bubble) = bubble_element(&self.id) {
+            let moved = bubble.get_bounding_client_rect().top() - self.top;
+            scroller.set_scroll_top(scroller.scroll_top() + moved.round() as i32);
+        }
+    }
+
+    // The server draws no scrolling.
+    #[cfg(not(feature = "hydrate"))]
+    fn of(_: String) -> Option<Self> {
+        None
+    }
+
+    #[cfg(not(feature = "hydrate"))]
+    fn restore<T>(self, _: &T) {
+        let _ = (self.id, self.top);
+    }
+}
+
+/// The drawn bubble of message `id`.
+#[cfg(feature = "hydrate")]
+fn bubble_element(id: &str) -> Option<web_sys::Element> {
+    let selector = format!("[data-testid=message][data-id=\"{}\"]", id.replace('"', ""));
+    document().query_selector(&selector).ok().flatten()
+}
+
 /// Loads the page beyond what the thread holds, `older` or newer, from its cursor.
 fn page_loader(ctx: InboxCtx, id: String, older: bool) -> Action<(), ()> {
     Action::new(move |_: &()| {
@@ -361,19 +415,15 @@ fn DaySeparator(ts: i64) -> impl IntoView {
 /// they are attached, and a detached one cannot scroll. `tries` frames at most.
 fn show_target(id: String, tries: u32) {
     #[cfg(feature = "hydrate")]
-    request_animation_frame(move || {
-        let selector = format!("[data-testid=message][data-id=\"{}\"]", id.replace('"', ""));
-        let bubble = document().query_selector(&selector).ok().flatten();
-        match bubble {
-            Some(bubble) => {
-                let options = web_sys::ScrollIntoViewOptions::new();
-                options.set_block(web_sys::ScrollLogicalPosition::Center);
-                bubble.scroll_into_view_with_scroll_into_view_options(&options);
-                let _ = bubble.set_attribute("data-target", "true");
-            }
-            None if tries > 1 => show_target(id, tries - 1),
-            None => {}
+    request_animation_frame(move || match bubble_element(&id) {
+        Some(bubble) => {
+            let options = web_sys::ScrollIntoViewOptions::new();
+            options.set_block(web_sys::ScrollLogicalPosition::Center);
+            bubble.scroll_into_view_with_scroll_into_view_options(&options);
+            let _ = bubble.set_attribute("data-target", "true");
         }
+        None if tries > 1 => show_target(id, tries - 1),
+        None => {}
     });
     #[cfg(not(feature = "hydrate"))]
     let _ = (id, tries);

@@ -159,6 +159,10 @@ pub fn is_local(m: &Message) -> bool {
     m.id.starts_with("local-")
 }
 
+/// The most messages a thread holds, and so draws: paging on past it lets the far end go
+/// (its cursor brings it back), so a tab costs the same at any depth of history.
+pub const WINDOW: usize = 200;
+
 /// The open conversation's loaded history.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Thread {
@@ -219,19 +223,28 @@ impl Thread {
         }
     }
 
-    /// Adds a newer page fetched with `newer`.
+    /// Adds a newer page fetched with `newer`; past [`WINDOW`], the oldest are let go.
     pub fn add_newer(&mut self, conversation_id: &str, page: MessagePage) {
         if self.conversation_id.as_deref() == Some(conversation_id) {
             self.newer = page.newer;
             self.merge(page.messages);
+            if self.messages.len() > WINDOW {
+                self.messages.drain(..self.messages.len() - WINDOW);
+                self.next = self.messages.first().map(|m| m.cursor().encode());
+            }
         }
     }
 
-    /// Adds an older page fetched with `next`.
+    /// Adds an older page fetched with `next`; past [`WINDOW`], the newest are let go
+    /// (unless a bubble of the agent's is still unsent: it must stay in sight).
     pub fn add_older(&mut self, conversation_id: &str, page: MessagePage) {
         if self.conversation_id.as_deref() == Some(conversation_id) {
             self.next = page.next;
             self.merge(page.messages);
+            if self.messages.len() > WINDOW && !self.messages.iter().any(is_local) {
+                self.messages.truncate(WINDOW);
+                self.newer = self.messages.last().map(|m| m.cursor().encode());
+            }
         }
     }
 
@@ -560,6 +573,78 @@ mod tests {
         // And back to a search result from the newest page.
         t.set_page("c1", around_m2());
         assert_eq!(ids(&t), ["m2", "m3"]);
+    }
+
+    /// Messages `from..to` (seq = timestamp), as a page of newest first.
+    fn page(from: i64, to: i64, next: bool, newer: bool) -> MessagePage {
+        let messages: Vec<Message> = (from..to)
+            .rev()
+            .map(|n| msg(&format!("m{n}"), n, n, 1))
+            .collect();
+        MessagePage {
+            next: next.then(|| messages.last().unwrap().cursor().encode()),
+            newer: newer.then(|| messages[0].cursor().encode()),
+            messages,
+        }
+    }
+
+    #[test]
+    fn a_thread_paged_past_its_window_lets_the_far_end_go_and_can_page_back() {
+        let p = 50;
+        let mut t = Thread::default();
+        t.set_page("c1", page(1000, 1000 + p, true, false));
+        let mut bottom = 1000;
+        for _ in 0..6 {
+            t.add_older("c1", page(bottom - p, bottom, true, false));
+            bottom -= p;
+            assert!(t.messages.len() <= WINDOW);
+        }
+        assert_eq!(t.messages.len(), WINDOW);
+        assert_eq!(
+            t.messages[0].id,
+            format!("m{bottom}"),
+            "the oldest page stays"
+        );
+        let top = t.messages.last().unwrap().timestamp;
+        assert_eq!(top, bottom + WINDOW as i64 - 1);
+        // The newest that was let go is the next newer page, exactly after the last kept.
+        let newer = Cursor::decode(t.newer.as_deref().unwrap()).unwrap();
+        assert_eq!((newer.timestamp, newer.seq), (top, top));
+        assert!(
+            !t.upsert(msg("live", 5000, 5000, 1)),
+            "past the window: not drawn"
+        );
+        // Paging back down lets the old end go the same way, and reaches the newest.
+        let mut top = top + 1;
+        while top < 1000 + p {
+            let last = top + p >= 1000 + p;
+            t.add_newer("c1", page(top, top + p, false, !last));
+            top += p;
+            assert!(t.messages.len() <= WINDOW);
+        }
+        assert_eq!(t.newer, None);
+        assert_eq!(t.messages.last().unwrap().id, format!("m{}", 1000 + p - 1));
+        let next = Cursor::decode(t.next.as_deref().unwrap()).unwrap();
+        assert_eq!(
+            next.timestamp, t.messages[0].timestamp,
+            "older pages come back"
+        );
+        assert!(
+            t.upsert(msg("live", 5000, 5000, 1)),
+            "at the newest: live again"
+        );
+    }
+
+    #[test]
+    fn an_unsent_bubble_keeps_the_newest_in_the_window() {
+        let mut t = Thread::default();
+        t.set_page("c1", page(1000, 1200, true, false));
+        let mut local = msg("local-1", 2000, 0, 1);
+        local.client_id = Some("c".into());
+        assert!(t.upsert(local));
+        t.add_older("c1", page(950, 1000, true, false));
+        assert_eq!(t.newer, None);
+        assert_eq!(t.messages.last().unwrap().id, "local-1");
     }
 
     #[test]
