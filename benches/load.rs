@@ -11,6 +11,11 @@
 //! with the sockets open and idle, and at the peak of the run. It also scrapes the server's
 //! own `/metrics` before and after the run and prints what the per-stage histograms
 //! (`switchboard_stage_seconds`) and counters gained, beside what the tool measured.
+//!
+//! `--peer node` sends the same traffic to `benches/node_peer/server.js` instead: a bare
+//! Node.js `ws` server that checks each signature and broadcasts the body, storing
+//! nothing. `--pairs N` runs both N times, interleaved, and prints the medians and the
+//! median of each pair's ratio.
 
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
@@ -30,6 +35,26 @@ struct Options {
     /// Sockets opened at once.
     connect_batch: usize,
     server: String,
+    /// Which server takes the traffic.
+    peer: Peer,
+    /// `--pairs N`: N interleaved runs of each peer, then medians and ratios.
+    pairs: usize,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Peer {
+    Switchboard,
+    /// `benches/node_peer/server.js`: checks the signature, broadcasts, stores nothing.
+    Node,
+}
+
+impl Peer {
+    fn name(self) -> &'static str {
+        match self {
+            Peer::Switchboard => "switchboard",
+            Peer::Node => "node ws",
+        }
+    }
 }
 
 fn options() -> Options {
@@ -47,6 +72,12 @@ fn options() -> Options {
         customers: num("--customers", 50) as usize,
         connect_batch: num("--connect-batch", 250).max(1) as usize,
         server: get("--server").unwrap_or_else(|| "target/release/switchboard".into()),
+        peer: match get("--peer").as_deref() {
+            None | Some("switchboard") => Peer::Switchboard,
+            Some("node") => Peer::Node,
+            Some(other) => panic!("--peer {other}: not switchboard or node"),
+        },
+        pairs: num("--pairs", 0) as usize,
     }
 }
 
@@ -77,21 +108,24 @@ fn cpu_ms(pid: &str) -> u64 {
         .unwrap_or(0)
 }
 
-fn percentiles(name: &str, mut micros: Vec<u32>) {
+/// p50, p90, p99 and max, in milliseconds.
+#[derive(Clone, Copy, Default)]
+struct Quantiles([f64; 4]);
+
+fn percentiles(name: &str, mut micros: Vec<u32>) -> Quantiles {
     if micros.is_empty() {
         println!("{name:<22} no samples");
-        return;
+        return Quantiles([f64::NAN; 4]);
     }
     micros.sort_unstable();
     let at = |p: f64| micros[((micros.len() - 1) as f64 * p) as usize] as f64 / 1000.0;
+    let q = Quantiles([at(0.50), at(0.90), at(0.99), at(1.0)]);
+    let [p50, p90, p99, max] = q.0;
     println!(
-        "{name:<22} p50 {:>8.2} ms   p90 {:>8.2} ms   p99 {:>8.2} ms   max {:>8.2} ms   ({} samples)",
-        at(0.50),
-        at(0.90),
-        at(0.99),
-        *micros.last().unwrap() as f64 / 1000.0,
+        "{name:<22} p50 {p50:>8.2} ms   p90 {p90:>8.2} ms   p99 {p99:>8.2} ms   max {max:>8.2} ms   ({} samples)",
         micros.len()
     );
+    q
 }
 
 /// One scrape of the server's `/metrics`.
@@ -213,7 +247,7 @@ fn cli(server: &str, db: &str, args: &[&str], stdin: Option<&str>) -> String {
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .expect("run the switchboard binary (build it: cargo build --release --features ssr)");
+        .expect("run the switchboard binary (scripts/load builds it)");
     if let Some(input) = stdin {
         use std::io::Write;
         child
@@ -384,7 +418,121 @@ impl RawSocket {
 async fn main() {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let o = options();
+    if o.pairs == 0 {
+        run(&o, o.peer).await;
+        return;
+    }
+    // Interleaved, so a slow minute of the shared VM lands on both peers alike.
+    let mut pairs = Vec::new();
+    for i in 1..=o.pairs {
+        let mut pair = Vec::new();
+        for peer in [Peer::Switchboard, Peer::Node] {
+            println!("\n== pair {i} of {}: {}", o.pairs, peer.name());
+            pair.push(run(&o, peer).await);
+        }
+        pairs.push((pair[0], pair[1]));
+    }
+    side_by_side(&pairs);
+}
+
+/// What one run measured, for the side-by-side summary.
+#[derive(Clone, Copy)]
+struct RunResult {
+    ack: Quantiles,
+    delivery: Quantiles,
+    missing: u64,
+    duplicates: usize,
+    /// RSS added per open idle socket, KiB.
+    per_socket: f64,
+    /// Server CPU per webhook, µs.
+    cpu_per_webhook: f64,
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    match v.len() {
+        0 => f64::NAN,
+        n if n % 2 == 1 => v[n / 2],
+        n => (v[n / 2 - 1] + v[n / 2]) / 2.0,
+    }
+}
+
+/// Medians over the pairs, and each ratio as the median of the pairs' own ratios.
+fn side_by_side(pairs: &[(RunResult, RunResult)]) {
+    type Pick = fn(&RunResult) -> f64;
+    let rows: [(&str, Pick); 7] = [
+        ("delivery p50 (ms)", |r| r.delivery.0[0]),
+        ("delivery p99 (ms)", |r| r.delivery.0[2]),
+        ("delivery max (ms)", |r| r.delivery.0[3]),
+        ("webhook ack p99 (ms)", |r| r.ack.0[2]),
+        ("missing + duplicates", |r| {
+            (r.missing + r.duplicates as u64) as f64
+        }),
+        ("RSS per idle socket (KiB)", |r| r.per_socket),
+        ("server CPU per webhook (µs)", |r| r.cpu_per_webhook),
+    ];
+    println!(
+        "\nmedians over {} interleaved pairs:\n{:<28} {:>12} {:>12} {:>14}",
+        pairs.len(),
+        "",
+        "switchboard",
+        "node ws",
+        "ours / node"
+    );
+    for (name, pick) in rows {
+        let ours = median(pairs.iter().map(|(s, _)| pick(s)).collect());
+        let node = median(pairs.iter().map(|(_, n)| pick(n)).collect());
+        let ratios: Vec<f64> = pairs
+            .iter()
+            .filter(|(_, n)| pick(n) > 0.0)
+            .map(|(s, n)| pick(s) / pick(n))
+            .collect();
+        let ratio = if ratios.is_empty() {
+            "-".to_string()
+        } else {
+            format!("{:.2}×", median(ratios))
+        };
+        println!("{name:<28} {ours:>12.2} {node:>12.2} {ratio:>14}");
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free loopback port")
+}
+
+/// A server ready for traffic: its process, port, a token for `/ws`, and where its
+/// metrics are (Switchboard only).
+struct Started {
+    server: Server,
+    port: u16,
+    token: String,
+    metrics_url: Option<String>,
+    _dir: tempfile::TempDir,
+}
+
+fn start(o: &Options, peer: Peer) -> Started {
     let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    if peer == Peer::Node {
+        let server = Server(
+            Command::new("node")
+                .arg("benches/node_peer/server.js")
+                .arg(port.to_string())
+                .arg(switchboard::config::SIMULATOR_APP_SECRET)
+                .spawn()
+                .expect("run node (scripts/load installs the peer's ws package)"),
+        );
+        return Started {
+            server,
+            port,
+            token: "-".into(),
+            metrics_url: None,
+            _dir: dir,
+        };
+    }
     let db = format!("sqlite://{}", dir.path().join("load.db").display());
 
     cli(
@@ -422,16 +570,7 @@ async fn main() {
     .trim()
     .to_string();
 
-    let free_port = || {
-        std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .map(|a| a.port())
-            .expect("a free loopback port")
-    };
-    let port = free_port();
-    let base = format!("http://127.0.0.1:{port}");
     let metrics_port = free_port();
-    let metrics_url = format!("http://127.0.0.1:{metrics_port}/metrics");
     let server = Server(
         Command::new(&o.server)
             .env("DATABASE_URL", &db)
@@ -446,6 +585,24 @@ async fn main() {
             .spawn()
             .unwrap(),
     );
+    Started {
+        server,
+        port,
+        token,
+        metrics_url: Some(format!("http://127.0.0.1:{metrics_port}/metrics")),
+        _dir: dir,
+    }
+}
+
+async fn run(o: &Options, peer: Peer) -> RunResult {
+    let Started {
+        server,
+        port,
+        token,
+        metrics_url,
+        _dir,
+    } = start(o, peer);
+    let base = format!("http://127.0.0.1:{port}");
     let pid = server.0.id();
     let http = reqwest::Client::builder()
         .pool_max_idle_per_host(256)
@@ -534,7 +691,10 @@ async fn main() {
     let secret = switchboard::config::SIMULATOR_APP_SECRET;
     let acks: Arc<Mutex<Vec<u32>>> = Arc::new(Mutex::new(Vec::with_capacity(total as usize)));
     let failures = Arc::new(AtomicUsize::new(0));
-    let metrics_before = scrape(&http, &metrics_url).await;
+    let metrics_before = match &metrics_url {
+        Some(url) => Some(scrape(&http, url).await),
+        None => None,
+    };
     let (server_cpu0, tool_cpu0) = (cpu_ms(&pid.to_string()), cpu_ms("self"));
     let send_start = Instant::now();
     let mut sent: u64 = 0;
@@ -593,7 +753,10 @@ async fn main() {
     let server_cpu = cpu_ms(&pid.to_string()) - server_cpu0;
     let tool_cpu = cpu_ms("self") - tool_cpu0;
     let rss_peak = peak.load(Ordering::Relaxed);
-    let metrics_after = scrape(&http, &metrics_url).await;
+    let metrics_after = match &metrics_url {
+        Some(url) => Some(scrape(&http, url).await),
+        None => None,
+    };
     drop(server);
     for r in readers {
         let _ = tokio::time::timeout(Duration::from_secs(5), r).await;
@@ -609,8 +772,8 @@ async fn main() {
         (total as f64 - failures.load(Ordering::Relaxed) as f64) / send_secs,
         failures.load(Ordering::Relaxed)
     );
-    percentiles("webhook ack", std::mem::take(&mut *acks.lock().await));
-    percentiles(
+    let ack = percentiles("webhook ack", std::mem::take(&mut *acks.lock().await));
+    let delivery = percentiles(
         "webhook→socket",
         std::mem::take(&mut *latencies.lock().await),
     );
@@ -624,14 +787,38 @@ async fn main() {
         busy_secs * 2000.0
     );
     let acknowledged = total - failures.load(Ordering::Relaxed) as u64;
+    if let (Some(before), Some(after)) = (&metrics_before, &metrics_after) {
+        metrics_report(before, after, acknowledged);
+    }
+    let per_socket = if o.sockets > 0 {
+        (rss_idle.saturating_sub(rss_before)) as f64 / o.sockets as f64
+    } else {
+        0.0
+    };
+    println!(
+        "server RSS: {rss_before} KiB before sockets, {rss_idle} KiB with {} idle sockets ({per_socket:.1} KiB per socket), peak {rss_peak} KiB",
+        o.sockets
+    );
+    RunResult {
+        ack,
+        delivery,
+        missing: expected.saturating_sub(got),
+        duplicates: duplicates.load(Ordering::Relaxed),
+        per_socket,
+        cpu_per_webhook: server_cpu as f64 * 1000.0 / total.max(1) as f64,
+    }
+}
+
+/// What the server's own `/metrics` gained over the run, beside what the tool counted.
+fn metrics_report(before: &Scrape, after: &Scrape, acknowledged: u64) {
     println!(
         "server /metrics over the run (quantiles read from the buckets, as histogram_quantile does):"
     );
     for stage in ["verify", "commit", "fanout"] {
-        stage_report(stage, &metrics_before, &metrics_after);
+        stage_report(stage, before, after);
     }
     let grew = |metric: &str, label: Option<(&str, &str)>| {
-        counter(&metrics_after, metric, label) - counter(&metrics_before, metric, label)
+        counter(after, metric, label) - counter(before, metric, label)
     };
     agreement(
         "webhooks acknowledged (webhooks_total{outcome=ok})",
@@ -647,14 +834,5 @@ async fn main() {
         "messages broadcast (messages_total{direction=in})",
         grew("switchboard_messages_total", Some(("direction", "in"))),
         acknowledged,
-    );
-    let per_socket = if o.sockets > 0 {
-        (rss_idle.saturating_sub(rss_before)) as f64 / o.sockets as f64
-    } else {
-        0.0
-    };
-    println!(
-        "server RSS: {rss_before} KiB before sockets, {rss_idle} KiB with {} idle sockets ({per_socket:.1} KiB per socket), peak {rss_peak} KiB",
-        o.sockets
     );
 }

@@ -1,5 +1,8 @@
 //! What the store benchmarks share: their arguments and the store they fill.
 
+// Each benchmark uses the part it needs.
+#![allow(dead_code)]
+
 use std::sync::Arc;
 
 use switchboard::store::DynStore;

@@ -93,16 +93,22 @@ pub fn describe_connect_error(e: &mongodb::error::Error) -> String {
 }
 
 impl MongoStore {
-    /// Connects, checks the server answers, and creates collections' indexes (idempotent).
     /// The database the store uses (media files live beside the messages).
     pub fn database(&self) -> &Database {
         &self.db
     }
 
+    /// Connects, checks the server answers, and creates collections' indexes (idempotent).
     pub async fn connect(uri: &str) -> Result<Self, StoreError> {
-        let mut options = ClientOptions::parse(uri)
+        let options = ClientOptions::parse(uri)
             .await
             .map_err(|e| StoreError::Unavailable(describe_connect_error(&e)))?;
+        Self::connect_with(options).await
+    }
+
+    /// [`connect`](Self::connect) with options already parsed, so a benchmark can watch
+    /// the driver's commands.
+    pub async fn connect_with(mut options: ClientOptions) -> Result<Self, StoreError> {
         options.app_name = Some("switchboard".into());
         // Fail fast: a webhook waiting 30 s for a dead server helps nobody; Meta retries.
         options.server_selection_timeout = Some(Duration::from_secs(5));
