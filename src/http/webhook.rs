@@ -194,9 +194,9 @@ async fn check_signature(
 }
 
 /// Bodies up to this size are hashed and read on the runtime thread: a few microseconds,
-/// where handing them to the blocking pool cost two thread switches each (a third of the
-/// server's CPU at 3,000 webhooks/s). Larger ones, which only a sender of junk makes,
-/// still go to the pool so they cannot hold up other requests.
+/// where each hand-off to the blocking pool cost thread switches (with them, switching
+/// threads was a third of the server's CPU at 3,000 webhooks/s). Larger ones, which only
+/// a sender of junk makes, still go to the pool so they cannot hold up other requests.
 const INLINE_BODY: usize = 64 * 1024;
 
 async fn off_runtime_if_large<T: Send + 'static>(
