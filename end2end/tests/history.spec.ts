@@ -70,6 +70,15 @@ test("a long thread holds a window of pages: far back, the newest are let go and
   await server.customerWrites(wa, "window live");
   await page.waitForTimeout(500);
   await expect(bodies.filter({ hasText: /^window live$/ })).toHaveCount(0);
+  // Jump to latest goes straight to the newest page, and back again.
+  await page.getByTestId("jump-latest").click();
+  await expect(bodies.last()).toHaveText("window live");
+  await expect(messages).toHaveCount(50);
+  await expect(bodies.last()).toBeInViewport();
+  await expect(async () => {
+    await page.mouse.wheel(0, -4000);
+    await expect(bodies.first()).toHaveText("window 1", { timeout: 700 });
+  }).toPass({ timeout: 30_000 });
   // Back down: newer pages return in order, the old end goes, and the live one is last.
   await expect(async () => {
     await page.mouse.wheel(0, 4000);
