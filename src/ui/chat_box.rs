@@ -211,6 +211,10 @@ fn ThreadView(conversation_id: String, target: Option<String>) -> impl IntoView 
         }
     });
     let latest = format!("/c/{conversation_id}");
+    // Opened at a message, the link leaves `?at=` and the newest page loads with the
+    // view; opened plainly, the URL would not change, so the newest page is loaded here.
+    let newest_page = latest_loader(ctx, conversation_id.clone());
+    let opened_at = target.is_some();
 
     // Follow the newest message as chat apps do, unless the agent has scrolled up to
     // read history (their own message always shows) or opened the thread at a message.
@@ -314,7 +318,14 @@ fn ThreadView(conversation_id: String, target: Option<String>) -> impl IntoView 
                         {move || if loading_newer.get() { "Loading…" } else { "Load newer messages" }}
                     </button>
                     <leptos_router::components::A href=latest.clone() attr:class="load-older"
-                        attr:data-testid="jump-latest">"Jump to latest"</leptos_router::components::A>
+                        attr:data-testid="jump-latest"
+                        on:click=move |ev: leptos::ev::MouseEvent| {
+                            if !opened_at {
+                                ev.prevent_default();
+                                following.set_value(true);
+                                newest_page.dispatch(());
+                            }
+                        }>"Jump to latest"</leptos_router::components::A>
                 </div>
             </Show>
         </div>
@@ -394,6 +405,19 @@ fn page_loader(ctx: InboxCtx, id: String, older: bool) -> Action<(), ()> {
                         t.add_newer(&id, page)
                     }
                 });
+            }
+        })
+    })
+}
+
+/// Replaces the thread's window with its newest page.
+fn latest_loader(ctx: InboxCtx, id: String) -> Action<(), ()> {
+    Action::new(move |_: &()| {
+        let id = id.clone();
+        super::sendable(async move {
+            if let Ok(page) = load_messages(id.clone(), None, Some(DEFAULT_PAGE), None, None).await
+            {
+                ctx.thread.change_thread(|t| t.set_page(&id, page));
             }
         })
     })
