@@ -75,6 +75,9 @@ test("a long thread holds a window of pages: far back, the newest are let go and
   await expect(bodies.last()).toHaveText("window live");
   await expect(messages).toHaveCount(50);
   await expect(bodies.last()).toBeInViewport();
+  // At the newest again: the next customer message shows as it comes.
+  await server.customerWrites(wa, "after the jump");
+  await expect(bodies.last()).toHaveText("after the jump");
   await expect(async () => {
     await page.mouse.wheel(0, -4000);
     await expect(bodies.first()).toHaveText("window 1", { timeout: 700 });
@@ -82,7 +85,7 @@ test("a long thread holds a window of pages: far back, the newest are let go and
   // Back down: newer pages return in order, the old end goes, and the live one is last.
   await expect(async () => {
     await page.mouse.wheel(0, 4000);
-    await expect(bodies.last()).toHaveText("window live", { timeout: 700 });
+    await expect(bodies.last()).toHaveText("after the jump", { timeout: 700 });
   }).toPass({ timeout: 30_000 });
   expect(await messages.count()).toBeLessThanOrEqual(200);
   await expect(bodies.filter({ hasText: /^window 1$/ })).toHaveCount(0);
@@ -90,6 +93,7 @@ test("a long thread holds a window of pages: far back, the newest are let go and
   const numbers = texts.filter((t) => /^window \d+$/.test(t)).map((t) => Number(t.slice(7)));
   expect(numbers).toEqual([...numbers].sort((a, b) => a - b));
   expect(numbers.at(-1)).toBe(260);
+  await expect(bodies.last()).toHaveText("after the jump");
   expect(new Set(numbers).size).toBe(numbers.length);
   await expect(page.getByTestId("load-newer")).toHaveCount(0);
 });

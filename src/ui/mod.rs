@@ -28,6 +28,7 @@ mod template_inputs;
 mod template_picker;
 pub mod thread;
 pub mod thread_store;
+mod thread_view;
 pub mod time;
 pub mod upload;
 mod view_counts;

@@ -223,6 +223,27 @@ impl Thread {
         }
     }
 
+    /// Adds a page fetched from cursor `from` (`older`: the `next` one, else `newer`),
+    /// unless the thread has moved on since it was asked for (replaced by a jump, or the
+    /// same page already added): then it would reopen a gap that is closed.
+    pub fn apply_page(
+        &mut self,
+        conversation_id: &str,
+        older: bool,
+        from: &str,
+        page: MessagePage,
+    ) {
+        let current = if older { &self.next } else { &self.newer };
+        if current.as_deref() != Some(from) {
+            return;
+        }
+        if older {
+            self.add_older(conversation_id, page)
+        } else {
+            self.add_newer(conversation_id, page)
+        }
+    }
+
     /// Adds a newer page fetched with `newer`; past [`WINDOW`], the oldest are let go.
     pub fn add_newer(&mut self, conversation_id: &str, page: MessagePage) {
         if self.conversation_id.as_deref() == Some(conversation_id) {
@@ -633,6 +654,22 @@ mod tests {
             t.upsert(msg("live", 5000, 5000, 1)),
             "at the newest: live again"
         );
+    }
+
+    #[test]
+    fn a_page_asked_for_before_the_thread_was_replaced_is_dropped() {
+        let mut t = Thread::default();
+        t.set_page("c1", page(1000, 1050, true, false));
+        t.add_older("c1", page(950, 1000, true, false));
+        t.add_older("c1", page(900, 950, true, false));
+        t.add_older("c1", page(850, 900, true, false));
+        t.add_older("c1", page(800, 850, true, false));
+        let stale = t.newer.clone().expect("the newest were let go");
+        // Jump to latest replaces the window while a newer page is on its way.
+        t.set_page("c1", page(1000, 1050, true, false));
+        t.apply_page("c1", false, &stale, page(1000, 1050, false, true));
+        assert_eq!(t.newer, None, "still at the newest: live messages show");
+        assert!(t.upsert(msg("live", 5000, 5000, 1)));
     }
 
     #[test]

@@ -1,0 +1,294 @@
+//! The open conversation's messages: pages loaded as the agent scrolls, held within the
+//! thread's window, the bubble being read kept in place, day separators and runs.
+
+use leptos::html;
+use leptos::prelude::*;
+
+use super::bubble::Bubble;
+use super::state::InboxCtx;
+use crate::api::{DEFAULT_PAGE, load_messages};
+use crate::model::Direction;
+
+#[component]
+pub(super) fn ThreadView(conversation_id: String, target: Option<String>) -> impl IntoView {
+    let ctx = expect_context::<InboxCtx>();
+    let scroller = NodeRef::<html::Div>::new();
+    // A page comes in at one end of what the agent reads while the window may let the
+    // other end go: the bubble at the loading end is held where it was on screen, so the
+    // view stays put (as browsers with scroll anchoring do, in both directions).
+    let anchor = StoredValue::new(None::<Anchor>);
+    let hold = move |oldest: bool| {
+        let id = ctx.thread.thread.with_untracked(|t| {
+            let m = if oldest {
+                t.messages.first()
+            } else {
+                t.messages.last()
+            };
+            m.map(|m| m.id.clone())
+        });
+        anchor.set_value(id.and_then(Anchor::of));
+    };
+    let older = page_loader(ctx, conversation_id.clone(), true);
+    let loading_older = older.pending();
+    let load_older = move || {
+        if !loading_older.get_untracked() && ctx.thread.thread.with_untracked(|t| t.next.is_some())
+        {
+            hold(true);
+            older.dispatch(());
+        }
+    };
+    let newer = page_loader(ctx, conversation_id.clone(), false);
+    let loading_newer = newer.pending();
+    let load_newer = move || {
+        if !loading_newer.get_untracked() && ctx.thread.thread.with_untracked(|t| t.newer.is_some())
+        {
+            hold(false);
+            newer.dispatch(());
+        }
+    };
+    let (older_done, newer_done) = (older.version(), newer.version());
+    Effect::new(move |_| {
+        older_done.track();
+        newer_done.track();
+        if let (Some(el), Some(held)) = (scroller.get_untracked(), anchor.get_value()) {
+            anchor.set_value(None);
+            request_animation_frame(move || held.restore(&el));
+        }
+    });
+    let latest = format!("/c/{conversation_id}");
+    // Opened at a message, the link leaves `?at=` and the newest page loads with the
+    // view; opened plainly, the URL would not change, so the newest page is loaded here.
+    let newest_page = latest_loader(ctx, conversation_id.clone());
+    let opened_at = target.is_some();
+
+    // Follow the newest message as chat apps do, unless the agent has scrolled up to
+    // read history (their own message always shows) or opened the thread at a message.
+    let following = StoredValue::new(target.is_none());
+    let newest = Memo::new(move |_| {
+        ctx.thread
+            .thread
+            .read()
+            .messages
+            .last()
+            .map(|m| (m.id.clone(), m.direction))
+    });
+    Effect::new(move |_| {
+        let own = matches!(newest.get(), Some((_, Direction::Out)));
+        if let Some(el) = scroller.get()
+            && (following.get_value() || own)
+        {
+            // Next frame: a page's bubbles are drawn before they are attached, and the
+            // height to scroll to is only known once they are.
+            request_animation_frame(move || el.set_scroll_top(el.scroll_height()));
+        }
+    });
+    // Opened at a message: bring it to the middle of the view and mark it, once it is
+    // in the thread.
+    Effect::new(move |shown: Option<bool>| {
+        if shown == Some(true) {
+            return true;
+        }
+        let Some(target) = target.clone() else {
+            return true;
+        };
+        if !ctx.thread.order.read().contains(&target) {
+            return false;
+        }
+        show_target(target, 10);
+        true
+    });
+    // Day separators and runs of one sender's messages, in the viewer's zone.
+    let marks = Memo::new(move |_| {
+        let offset = ctx.clock.with(|c| c.offset_minutes);
+        ctx.thread
+            .thread
+            .with(|t| super::thread::thread_marks(&t.messages, offset))
+    });
+    // Near either end, the next page loads by itself; the buttons stay for keyboards.
+    let on_scroll = move |_| {
+        if let Some(el) = scroller.get_untracked() {
+            let gap = el.scroll_height() - el.scroll_top() - el.client_height();
+            let at_newest = ctx.thread.thread.with_untracked(|t| t.newer.is_none());
+            following.set_value(gap < 80 && at_newest);
+            if el.scroll_top() < NEAR_END {
+                load_older();
+            }
+            if gap < NEAR_END {
+                load_newer();
+            }
+        }
+    };
+
+    view! {
+        <div class="thread" node_ref=scroller data-testid="thread" on:scroll=on_scroll>
+            <Show when=move || ctx.thread.thread.read().next.is_some()>
+                <button class="load-older" data-testid="load-older" on:click=move |_| load_older()
+                    disabled=move || loading_older.get()>
+                    {move || if loading_older.get() { "Loading…" } else { "Load older messages" }}
+                </button>
+            </Show>
+            <Show when=move || ctx.thread.order.read().is_empty()>
+                <p class="hint">"No messages yet."</p>
+            </Show>
+            // Keyed by id: an event re-renders the one bubble whose message it changes.
+            <For
+                each=move || ctx.thread.order.get()
+                key=|id| id.clone()
+                children=move |id| {
+                    let message = ctx.thread.bubble(&id);
+                    let (day_id, run_id) = (id.clone(), id);
+                    // `try_with`: a page that replaces this view can still reach these
+                    // before they are dropped with it.
+                    let starts_day = Memo::new(move |_| {
+                        marks.try_with(|k| k.day_starts.contains(&day_id)).unwrap_or(false)
+                    });
+                    let continued = Signal::derive(move || {
+                        marks.try_with(|k| k.continued.contains(&run_id)).unwrap_or(false)
+                    });
+                    message.map(|m| {
+                        let ts = m.with_untracked(|m| m.timestamp);
+                        view! {
+                            <Show when=move || starts_day.get()>
+                                <DaySeparator ts/>
+                            </Show>
+                            {move || view! { <Bubble m=m.get() continued/> }}
+                        }
+                    })
+                }
+            />
+            <Show when=move || ctx.thread.thread.read().newer.is_some()>
+                <div class="thread-newer">
+                    <button class="load-older" data-testid="load-newer" on:click=move |_| load_newer()
+                        disabled=move || loading_newer.get()>
+                        {move || if loading_newer.get() { "Loading…" } else { "Load newer messages" }}
+                    </button>
+                    <leptos_router::components::A href=latest.clone() attr:class="load-older"
+                        attr:data-testid="jump-latest"
+                        on:click=move |ev: leptos::ev::MouseEvent| {
+                            if !opened_at {
+                                ev.prevent_default();
+                                following.set_value(true);
+                                newest_page.dispatch(());
+                            }
+                        }>"Jump to latest"</leptos_router::components::A>
+                </div>
+            </Show>
+        </div>
+    }
+}
+
+/// How close (px) to either end of the thread scrolling brings in the next page.
+const NEAR_END: i32 = 300;
+
+/// A bubble and how far from the top of the screen it was.
+#[derive(Clone)]
+struct Anchor {
+    id: String,
+    top: f64,
+}
+
+impl Anchor {
+    #[cfg(feature = "hydrate")]
+    fn of(id: String) -> Option<Self> {
+        let top = bubble_element(&id)?.get_bounding_client_rect().top();
+        Some(Self { id, top })
+    }
+
+    /// Scrolls `scroller` so the bubble is where it was (if it is still drawn).
+    #[cfg(feature = "hydrate")]
+    fn restore(self, scroller: &web_sys::HtmlDivElement) {
+        if let Some(bubble) = bubble_element(&self.id) {
+            let moved = bubble.get_bounding_client_rect().top() - self.top;
+            scroller.set_scroll_top(scroller.scroll_top() + moved.round() as i32);
+        }
+    }
+
+    // The server draws no scrolling.
+    #[cfg(not(feature = "hydrate"))]
+    fn of(_: String) -> Option<Self> {
+        None
+    }
+
+    #[cfg(not(feature = "hydrate"))]
+    fn restore<T>(self, _: &T) {
+        let _ = (self.id, self.top);
+    }
+}
+
+/// The drawn bubble of message `id`.
+#[cfg(feature = "hydrate")]
+fn bubble_element(id: &str) -> Option<web_sys::Element> {
+    let selector = format!("[data-testid=message][data-id=\"{}\"]", id.replace('"', ""));
+    document().query_selector(&selector).ok().flatten()
+}
+
+/// Loads the page beyond what the thread holds, `older` or newer, from its cursor.
+fn page_loader(ctx: InboxCtx, id: String, older: bool) -> Action<(), ()> {
+    Action::new(move |_: &()| {
+        let id = id.clone();
+        let cursor = ctx.thread.thread.with_untracked(|t| {
+            if older {
+                t.next.clone()
+            } else {
+                t.newer.clone()
+            }
+        });
+        super::sendable(async move {
+            let Some(cursor) = cursor else { return };
+            let (before, after) = if older {
+                (Some(cursor.clone()), None)
+            } else {
+                (None, Some(cursor.clone()))
+            };
+            if let Ok(page) =
+                load_messages(id.clone(), before, Some(DEFAULT_PAGE), after, None).await
+            {
+                ctx.thread
+                    .change_thread(|t| t.apply_page(&id, older, &cursor, page));
+            }
+        })
+    })
+}
+
+/// Replaces the thread's window with its newest page.
+fn latest_loader(ctx: InboxCtx, id: String) -> Action<(), ()> {
+    Action::new(move |_: &()| {
+        let id = id.clone();
+        super::sendable(async move {
+            if let Ok(page) = load_messages(id.clone(), None, Some(DEFAULT_PAGE), None, None).await
+            {
+                ctx.thread.change_thread(|t| t.set_page(&id, page));
+            }
+        })
+    })
+}
+
+/// The line between two days of a thread.
+#[component]
+fn DaySeparator(ts: i64) -> impl IntoView {
+    let ctx = expect_context::<InboxCtx>();
+    view! {
+        <div class="day-separator" role="separator" data-testid="day-separator">
+            <span>{move || super::time::day_label(ts, ctx.clock.get())}</span>
+        </div>
+    }
+}
+
+/// Scrolls the bubble of message `id` to the middle of the thread and marks it. Called
+/// when it joins the list, it waits for the next frame: a page's bubbles are drawn before
+/// they are attached, and a detached one cannot scroll. `tries` frames at most.
+fn show_target(id: String, tries: u32) {
+    #[cfg(feature = "hydrate")]
+    request_animation_frame(move || match bubble_element(&id) {
+        Some(bubble) => {
+            let options = web_sys::ScrollIntoViewOptions::new();
+            options.set_block(web_sys::ScrollLogicalPosition::Center);
+            bubble.scroll_into_view_with_scroll_into_view_options(&options);
+            let _ = bubble.set_attribute("data-target", "true");
+        }
+        None if tries > 1 => show_target(id, tries - 1),
+        None => {}
+    });
+    #[cfg(not(feature = "hydrate"))]
+    let _ = (id, tries);
+}
