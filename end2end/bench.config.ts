@@ -1,0 +1,18 @@
+import { defineConfig, devices } from "@playwright/test";
+
+// The browser benchmark (bench/thread.bench.ts): numbers, not a test. Run it with
+// `scripts/bench-browser`, against the release build.
+export default defineConfig({
+  testDir: "./bench",
+  testMatch: /\.bench\.ts$/,
+  timeout: 30 * 60_000,
+  workers: 1,
+  reporter: [["list"]],
+  use: {
+    ...devices["Desktop Chrome"],
+    launchOptions: {
+      executablePath: process.env.CHROMIUM_PATH ?? "/usr/bin/chromium",
+      args: ["--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"],
+    },
+  },
+});

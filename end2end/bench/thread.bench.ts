@@ -1,0 +1,185 @@
+// The browser side of issue "twice as fast": how the open thread costs as history grows.
+// It fills one conversation with MESSAGES customer messages, opens it, and measures in
+// the page itself (performance.now(), a MutationObserver):
+// - a customer message: the webhook POST (made from the page) → its bubble in the DOM;
+// - a receipt: how many bubbles its re-render touches;
+// - each older page, from the click to its bubbles in the DOM, at every depth;
+// - how many bubbles the DOM holds at the end;
+// - the WebAssembly bundle, raw and gzipped, and navigation → hydrated and live.
+import { test } from "@playwright/test";
+import { createHmac } from "node:crypto";
+import { readFileSync, readdirSync } from "node:fs";
+import { gzipSync } from "node:zlib";
+import path from "node:path";
+import { signIn } from "../tests/fixtures";
+import { Server } from "../tests/server";
+
+const MESSAGES = Number(process.env.BENCH_MESSAGES ?? 10_000);
+const SAMPLES = Number(process.env.BENCH_SAMPLES ?? 40);
+const WA = "4915112345678";
+const server = new Server(Number(process.env.BENCH_PORT ?? 3590));
+
+function body(messages: { id: string; text: string; ts: number }[]): string {
+  return JSON.stringify({
+    object: "whatsapp_business_account",
+    entry: [{
+      id: "100000000000001",
+      changes: [{
+        field: "messages",
+        value: {
+          messaging_product: "whatsapp",
+          metadata: { display_phone_number: "15550001000", phone_number_id: "200000000000001" },
+          contacts: [{ profile: { name: "Bench Customer" }, wa_id: WA }],
+          messages: messages.map((m) => ({ from: WA, id: m.id, timestamp: String(m.ts), type: "text", text: { body: m.text } })),
+        },
+      }],
+    }],
+  });
+}
+
+const sign = (raw: string) =>
+  "sha256=" + createHmac("sha256", "switchboard-simulator-app-secret").update(raw).digest("hex");
+
+function quantiles(xs: number[]): string {
+  const s = [...xs].sort((a, b) => a - b);
+  const at = (p: number) => s[Math.min(s.length - 1, Math.floor((s.length - 1) * p))];
+  return `p50 ${at(0.5).toFixed(1)} ms, p99 ${at(0.99).toFixed(1)} ms, max ${s[s.length - 1].toFixed(1)} ms (${s.length})`;
+}
+
+test.beforeAll(async () => {
+  await server.start();
+  // Many messages per webhook body, as Meta may batch them; a minute ago and older.
+  const start = Math.floor(Date.now() / 1000) - MESSAGES - 60;
+  for (let i = 0; i < MESSAGES; i += 100) {
+    const batch = [];
+    for (let j = i; j < Math.min(i + 100, MESSAGES); j++) {
+      batch.push({ id: `wamid.BENCH.${j}`, text: `history ${j}`, ts: start + j });
+    }
+    const raw = body(batch);
+    const res = await fetch(`${server.url}/webhook`, {
+      method: "POST",
+      headers: { "content-type": "application/json", "x-hub-signature-256": sign(raw) },
+      body: raw,
+    });
+    if (!res.ok) throw new Error(`fill: ${res.status}`);
+  }
+});
+test.afterAll(async () => server.stop());
+
+test("thread costs at depth", async ({ page }) => {
+  const rows: [string, string][] = [];
+
+  // Navigation → hydrated and live.
+  await signIn(page, server.url);
+  const live: number[] = [];
+  for (let i = 0; i < 5; i++) {
+    await page.goto(server.url + "/");
+    await page.locator("[data-testid=live-state][data-state=live]").waitFor();
+    live.push(await page.evaluate(() => performance.now()));
+  }
+  rows.push(["navigation → hydrated and live", quantiles(live)]);
+  console.log("navigation measured");
+
+  await page.getByTestId("conversation").filter({ hasText: "Bench Customer" }).click();
+  await page.locator("[data-testid=message] .body", { hasText: `history ${MESSAGES - 1}` }).waitFor();
+
+  // A customer message, posted from the page, until its bubble is in the DOM.
+  const arrival = async (text: string, id: string) => {
+    const raw = body([{ id, text, ts: Math.floor(Date.now() / 1000) }]);
+    return page.evaluate(async ({ raw, sig, text }) => {
+      const seen = new Promise<number>((resolve) => {
+        const observer = new MutationObserver(() => {
+          for (const el of document.querySelectorAll("[data-testid=message] .body")) {
+            if (el.textContent === text) {
+              observer.disconnect();
+              resolve(performance.now());
+              return;
+            }
+          }
+        });
+        observer.observe(document.body, { childList: true, subtree: true, characterData: true });
+      });
+      const t0 = performance.now();
+      await fetch("/webhook", { method: "POST", headers: { "content-type": "application/json", "x-hub-signature-256": sig }, body: raw });
+      const late = new Promise<number>((resolve) => setTimeout(() => resolve(Number.NaN), 10_000));
+      return (await Promise.race([seen, late])) - t0;
+    }, { raw, sig: sign(raw), text });
+  };
+  const fresh: number[] = [];
+  for (let i = 0; i < SAMPLES; i++) fresh.push(await arrival(`live ${i}`, `wamid.BENCH.LIVE.${i}`));
+  const lost = fresh.filter(Number.isNaN).length;
+  if (lost) throw new Error(`${lost} customer messages never showed`);
+  rows.push([`customer message → bubble (newest page open)`, quantiles(fresh)]);
+  console.log("arrivals measured");
+
+  // A reply's receipts: how many bubbles each re-render touches.
+  await page.evaluate(() => {
+    (window as any).__touched = [];
+    const observer = new MutationObserver((records) => {
+      const bubbles = new Set<Element>();
+      let outside = 0;
+      for (const r of records) {
+        const node = r.target instanceof Element ? r.target : r.target.parentElement;
+        const bubble = node?.closest("[data-testid=message]");
+        if (bubble) bubbles.add(bubble);
+        else if (node?.closest("[data-testid=thread]")) outside++;
+      }
+      (window as any).__touched.push({ bubbles: bubbles.size, outside });
+    });
+    observer.observe(document.querySelector("[data-testid=thread]")!, { childList: true, subtree: true, attributes: true, characterData: true });
+  });
+  await page.getByTestId("composer").fill("bench reply");
+  await page.getByTestId("composer").press("Enter");
+  await page.locator("[data-testid=message][data-status=read]", { hasText: "bench reply" }).waitFor({ timeout: 30_000 });
+  const touched: { bubbles: number; outside: number }[] = await page.evaluate(() => (window as any).__touched);
+  const receipts = touched.slice(-3);
+  rows.push([
+    "a receipt re-renders (last 3 receipts)",
+    receipts.map((t) => `${t.bubbles} bubble${t.bubbles === 1 ? "" : "s"}, ${t.outside} nodes outside`).join("; "),
+  ]);
+
+  console.log("receipts measured");
+  // Every older page, from the click to its bubbles, down to the first message.
+  const pages: number[] = [];
+  for (;;) {
+    const ms = await page.evaluate(async () => {
+      const button = document.querySelector<HTMLButtonElement>("[data-testid=load-older]");
+      if (!button) return null;
+      const first = () => document.querySelector("[data-testid=message]")?.getAttribute("data-id");
+      const before = first();
+      const t0 = performance.now();
+      button.click();
+      for (;;) {
+        await new Promise((r) => requestAnimationFrame(r));
+        if (first() !== before) return performance.now() - t0;
+        if (performance.now() - t0 > 10_000) throw new Error("an older page did not come");
+      }
+    });
+    if (ms === null) break;
+    pages.push(ms);
+  }
+  const depth = (from: number, to: number) => quantiles(pages.slice(from, to));
+  rows.push(["older page → drawn, pages 1–10", depth(0, 10)]);
+  rows.push([`older page → drawn, pages ${pages.length - 9}–${pages.length}`, depth(pages.length - 10, pages.length)]);
+  rows.push(["older page → drawn, all", depth(0, pages.length)]);
+  rows.push(["bubbles in the DOM at the first message", String(await page.getByTestId("message").count())]);
+
+  // Back to the newest after reading all the way back: arrivals cost what they did.
+  console.log(`paged back: ${pages.length} pages`);
+  await page.getByTestId("jump-latest").click({ timeout: 10_000 });
+  await page.locator("[data-testid=message] .body", { hasText: /^bench reply$/ }).waitFor({ timeout: 10_000 });
+  const after: number[] = [];
+  for (let i = 0; i < SAMPLES; i++) after.push(await arrival(`after ${i}`, `wamid.BENCH.AFTER.${i}`));
+  if (after.some(Number.isNaN)) throw new Error("a customer message never showed after paging");
+  rows.push([`customer message → bubble, after paging through all`, quantiles(after)]);
+
+  // The bundle the browser loads.
+  const pkg = path.resolve(__dirname, "..", "..", "target", "site", "pkg");
+  const wasm = readdirSync(pkg).find((f) => f.endsWith(".wasm"))!;
+  const bytes = readFileSync(path.join(pkg, wasm));
+  rows.push([`WASM (${wasm})`, `${(bytes.length / 1024).toFixed(0)} KiB, ${(gzipSync(bytes, { level: 9 }).length / 1024).toFixed(0)} KiB gzipped`]);
+
+  console.log(`\nthread benchmark: ${MESSAGES} messages in one conversation`);
+  const width = Math.max(...rows.map(([k]) => k.length));
+  for (const [k, v] of rows) console.log(`${k.padEnd(width)}  ${v}`);
+});
