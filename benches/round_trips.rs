@@ -17,6 +17,7 @@ use std::sync::{Arc, Mutex};
 use mongodb::event::EventHandler;
 use mongodb::event::command::CommandEvent;
 use mongodb::options::ClientOptions;
+use sha2::{Digest, Sha256};
 use switchboard::model::{Direction, MessageKind};
 use switchboard::store::mongo::MongoStore;
 use switchboard::store::{DynStore, NewOutbound};
@@ -58,26 +59,20 @@ impl Counter {
 }
 
 /// What `POST /webhook` does with a body once its signature is checked.
-async fn deliver(store: &DynStore, body: &[u8]) {
-    if std::env::args().any(|a| a == "--trace") {
+async fn deliver(store: &DynStore, body: &[u8], trace: bool) {
+    if trace {
         eprintln!("webhook:");
     }
     store
         .inbox_by_phone_number_id(PHONE_NUMBER_ID)
         .await
         .expect("inbox lookup");
-    let id = format!("{:x}", md5_like(body));
+    // Kept under its SHA-256, as the server keeps it.
+    let id = hex::encode(Sha256::digest(body));
     store.save_webhook(&id, body).await.expect("save_webhook");
     switchboard::http::webhook::process(store, &id, body)
         .await
         .expect("process");
-}
-
-/// A distinct id per body (the server uses its SHA-256; any unique id costs the same).
-fn md5_like(body: &[u8]) -> u128 {
-    body.iter().fold(0xcbf29ce484222325u128, |h, b| {
-        (h ^ *b as u128).wrapping_mul(0x100000001b3)
-    })
 }
 
 struct Row {
@@ -141,7 +136,7 @@ async fn main() {
         .as_secs()
         % 1_000_000
         * 1000;
-    deliver(&store, &inbound(base, base)).await;
+    deliver(&store, &inbound(base, base), trace).await;
     counter.take();
 
     let mut rows = Vec::new();
@@ -155,29 +150,26 @@ async fn main() {
 
     // A new customer: contact, conversation, message and events all created.
     for i in 1..=runs {
-        deliver(&store, &inbound(base + i, base + i)).await;
+        deliver(&store, &inbound(base + i, base + i), trace).await;
     }
     measure("inbound text, new customer", counter.take());
 
     // The same customers again: everything exists but the message.
     for i in 1..=runs {
-        deliver(&store, &inbound(base + runs + i, base + i)).await;
+        deliver(&store, &inbound(base + runs + i, base + i), trace).await;
     }
     measure("inbound text, known customer", counter.take());
 
     // Outbound messages accepted by Meta, then their receipts.
     let mut wamids = Vec::new();
+    let inbox = store
+        .inbox_by_phone_number_id(PHONE_NUMBER_ID)
+        .await
+        .unwrap()
+        .expect("the inbox");
     for i in 1..=runs {
         let message = store
-            .message_by_wamid(
-                &store
-                    .inbox_by_phone_number_id(PHONE_NUMBER_ID)
-                    .await
-                    .unwrap()
-                    .unwrap()
-                    .id,
-                &format!("wamid.RT.IN.{}", base + i),
-            )
+            .message_by_wamid(&inbox.id, &format!("wamid.RT.IN.{}", base + i))
             .await
             .unwrap()
             .expect("the inbound message");
@@ -205,7 +197,7 @@ async fn main() {
         ("read", "status read"),
     ] {
         for (n, (wamid, customer)) in wamids.iter().enumerate() {
-            deliver(&store, &status(wamid, step, *customer, n as u64)).await;
+            deliver(&store, &status(wamid, step, *customer, n as u64), trace).await;
         }
         measure(name, counter.take());
     }
@@ -214,6 +206,7 @@ async fn main() {
         deliver(
             &store,
             &status(wamid, "read", *customer, n as u64 + 1_000_000),
+            trace,
         )
         .await;
     }

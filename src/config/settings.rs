@@ -190,18 +190,24 @@ fn http_url(v: &str) -> Result<String, String> {
 }
 
 fn phone_number_id(v: &str) -> Result<String, String> {
-    if v.chars().all(|c| c.is_ascii_digit()) {
-        Ok(v.to_string())
-    } else {
-        Err("must be the numeric phone number id from the App Dashboard".into())
-    }
+    digits(
+        v,
+        "must be the numeric phone number id from the App Dashboard",
+    )
 }
 
 fn waba_id(v: &str) -> Result<String, String> {
+    digits(
+        v,
+        "must be the numeric WhatsApp Business Account id from WhatsApp Manager",
+    )
+}
+
+fn digits(v: &str, reason: &str) -> Result<String, String> {
     if v.chars().all(|c| c.is_ascii_digit()) {
         Ok(v.to_string())
     } else {
-        Err("must be the numeric WhatsApp Business Account id from WhatsApp Manager".into())
+        Err(reason.into())
     }
 }
 

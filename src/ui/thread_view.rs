@@ -29,23 +29,29 @@ pub(super) fn ThreadView(conversation_id: String, target: Option<String>) -> imp
         anchor.set_value(id.and_then(Anchor::of));
     };
     let older = page_loader(ctx, conversation_id.clone(), true);
-    let loading_older = older.pending();
-    let load_older = move || {
-        if !loading_older.get_untracked() && ctx.thread.thread.with_untracked(|t| t.next.is_some())
-        {
-            hold(true);
-            older.dispatch(());
-        }
-    };
     let newer = page_loader(ctx, conversation_id.clone(), false);
-    let loading_newer = newer.pending();
-    let load_newer = move || {
-        if !loading_newer.get_untracked() && ctx.thread.thread.with_untracked(|t| t.newer.is_some())
-        {
-            hold(false);
-            newer.dispatch(());
+    let (loading_older, loading_newer) = (older.pending(), newer.pending());
+    // The next page at one end, unless it is loading or that end is reached.
+    let load = move |is_older: bool| {
+        let (action, loading) = if is_older {
+            (older, loading_older)
+        } else {
+            (newer, loading_newer)
+        };
+        let more = ctx.thread.thread.with_untracked(|t| {
+            if is_older {
+                t.next.is_some()
+            } else {
+                t.newer.is_some()
+            }
+        });
+        if more && !loading.get_untracked() {
+            hold(is_older);
+            action.dispatch(());
         }
     };
+    let load_older = move || load(true);
+    let load_newer = move || load(false);
     let (older_done, newer_done) = (older.version(), newer.version());
     Effect::new(move |_| {
         older_done.track();
