@@ -91,9 +91,10 @@ pub async fn handler(
         cookie: copy(header::COOKIE),
     };
     Ok(ws
-        // Clients send nothing but control frames, so a small read buffer is plenty; it is
-        // allocated per socket, and the default (128 KiB) would dominate memory use.
-        .read_buffer_size(1024)
+        // Clients send nothing but control frames (a pong is at most 131 bytes), so a small
+        // read buffer is plenty; it is allocated per socket for its whole life, and the
+        // default (128 KiB) would dominate memory use. A larger frame grows it as needed.
+        .read_buffer_size(256)
         .max_message_size(64 * 1024)
         // Frames collect here until a flush, so a batch of events is one write.
         .write_buffer_size(64 * 1024)
@@ -135,27 +136,40 @@ impl Credentials {
     }
 }
 
-async fn serve(
+/// Runs one socket. What an idle socket holds is this future, at the size of its largest
+/// state, for as long as the socket is open; with thousands open that size is the memory
+/// per socket. So the rare steps (replay, re-checking the caller, closing) and anything
+/// holding a timer (tokio pads each to 128 bytes) run boxed, and this is a plain function
+/// returning an `async move` block: an `async fn` would keep a second copy of each
+/// argument.
+fn serve(
     mut socket: WebSocket,
     state: AppState,
     principal: Principal,
     credentials: Credentials,
     since: Option<i64>,
-) {
-    let user = principal.user.clone();
-    let _counted = state.metrics.socket_opened();
-    presence::socket_opened(&state, &user).await;
+) -> impl Future<Output = ()> + Send {
+    let Principal { user, scope, .. } = principal;
     let mut session = Session {
-        scope: principal.scope,
+        scope,
         user_id: user.id.clone(),
         credentials,
         last: 0,
     };
-    let end = match session.pump(&mut socket, &state, since).await {
-        Err(end) => end,
-        Ok(never) => match never {},
-    };
-    presence::socket_closed(&state, &user);
+    async move {
+        let _counted = state.metrics.socket_opened();
+        Box::pin(presence::socket_opened(&state, &user)).await;
+        let end = match session.pump(&mut socket, &state, since).await {
+            Err(end) => end,
+            Ok(never) => match never {},
+        };
+        presence::socket_closed(&state, &user);
+        Box::pin(close(socket, end)).await;
+    }
+}
+
+/// Tells the client why the server ends the socket, when it is the server that does.
+async fn close(mut socket: WebSocket, end: End) {
     let close = match end {
         End::TooSlow => {
             tracing::info!("ws: closing a client that fell behind; it will resume with since");
@@ -233,43 +247,7 @@ impl Session {
         let mut live = state.hub.subscribe();
         let mut signals = state.hub.subscribe_signals();
         let head = state.hub.head();
-        self.last = head;
-        match since {
-            None => send(sink, control("ready", head)).await?,
-            Some(n) => {
-                let bounds = state
-                    .store
-                    .event_bounds()
-                    .await
-                    .map_err(|_| End::StoreDown)?;
-                if n < bounds.floor || n > bounds.head {
-                    // Older than we keep, or from another database: start over.
-                    send(sink, control("resync", head)).await?;
-                } else {
-                    self.last = n;
-                    let mut cursor = n;
-                    while cursor < head {
-                        let page = state
-                            .store
-                            .events_after(cursor, REPLAY_PAGE)
-                            .await
-                            .map_err(|_| End::StoreDown)?;
-                        let Some(tail) = page.last().map(|e| e.seq) else {
-                            break;
-                        };
-                        for e in page.iter().filter(|e| e.seq <= head) {
-                            if self.scope.allows(&e.inbox_id) {
-                                let frame = self.event_frame(e.seq, &e.frame_json().into());
-                                send(sink, frame).await?;
-                            }
-                        }
-                        cursor = tail;
-                    }
-                    self.last = self.last.max(head.max(n));
-                    send(sink, control("ready", head.max(n))).await?;
-                }
-            }
-        }
+        Box::pin(self.replay(sink, state, since, head)).await?;
         let mut seen = head.max(since.unwrap_or(0));
         let mut queued = state.metrics.socket_live(seen);
 
@@ -319,7 +297,8 @@ impl Session {
                         send(sink, Message::Ping(Default::default())).await?;
                     }
                     if ticks.is_multiple_of(REAUTHORISE_TICKS) {
-                        match auth::authenticate(&state.store, &self.credentials.headers()).await {
+                        let headers = self.credentials.headers();
+                        match Box::pin(auth::authenticate(&state.store, &headers)).await {
                             Ok(Some(p)) => self.scope = p.scope,
                             Ok(None) => return Err(End::SignedOut),
                             // A store hiccup is not a sign-out; keep the current scope.
@@ -333,6 +312,55 @@ impl Session {
 }
 
 impl Session {
+    /// Sends what the client missed since `since` (up to `head`, where live traffic
+    /// takes over), then `ready`; or `resync` when `since` is out of the log's reach.
+    async fn replay(
+        &mut self,
+        sink: &mut WebSocket,
+        state: &AppState,
+        since: Option<i64>,
+        head: i64,
+    ) -> Result<(), End> {
+        self.last = head;
+        match since {
+            None => send(sink, control("ready", head)).await?,
+            Some(n) => {
+                let bounds = state
+                    .store
+                    .event_bounds()
+                    .await
+                    .map_err(|_| End::StoreDown)?;
+                if n < bounds.floor || n > bounds.head {
+                    // Older than we keep, or from another database: start over.
+                    send(sink, control("resync", head)).await?;
+                } else {
+                    self.last = n;
+                    let mut cursor = n;
+                    while cursor < head {
+                        let page = state
+                            .store
+                            .events_after(cursor, REPLAY_PAGE)
+                            .await
+                            .map_err(|_| End::StoreDown)?;
+                        let Some(tail) = page.last().map(|e| e.seq) else {
+                            break;
+                        };
+                        for e in page.iter().filter(|e| e.seq <= head) {
+                            if self.scope.allows(&e.inbox_id) {
+                                let frame = self.event_frame(e.seq, &e.frame_json().into());
+                                send(sink, frame).await?;
+                            }
+                        }
+                        cursor = tail;
+                    }
+                    self.last = self.last.max(head.max(n));
+                    send(sink, control("ready", head.max(n))).await?;
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Writes this batch and any already waiting behind it, then flushes once: a burst is
     /// a few writes rather than one per event. The caller bounds the whole call with one
     /// timeout (one timer per wake-up, not one per frame).
@@ -401,7 +429,7 @@ async fn send(sink: &mut WebSocket, msg: Message) -> Result<(), End> {
 async fn within_send_timeout(
     op: impl std::future::Future<Output = Result<(), End>>,
 ) -> Result<(), End> {
-    tokio::time::timeout(SEND_TIMEOUT, op)
+    Box::pin(tokio::time::timeout(SEND_TIMEOUT, op))
         .await
         .unwrap_or(Err(End::TooSlow))
 }
