@@ -1,6 +1,6 @@
 import { defineConfig, devices } from "@playwright/test";
 
-// The browser benchmark (bench/thread.bench.ts): numbers, not a test. Run it with
+// The browser benchmarks (bench/*.bench.ts): numbers, not tests. Run them with
 // `scripts/bench-browser`, against the release build.
 export default defineConfig({
   testDir: "./bench",

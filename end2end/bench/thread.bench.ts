@@ -7,44 +7,21 @@
 // - how many bubbles the DOM holds at the end;
 // - the WebAssembly bundle, raw and gzipped, and navigation → hydrated and live.
 import { test } from "@playwright/test";
-import { createHmac } from "node:crypto";
 import { readFileSync, readdirSync } from "node:fs";
 import { gzipSync } from "node:zlib";
 import path from "node:path";
 import { signIn } from "../tests/fixtures";
 import { Server } from "../tests/server";
+import { body as batchBody, post, quantiles, sign, table } from "./common";
 
 const MESSAGES = Number(process.env.BENCH_MESSAGES ?? 10_000);
 const SAMPLES = Number(process.env.BENCH_SAMPLES ?? 40);
 const WA = "4915112345678";
 const server = new Server(Number(process.env.BENCH_PORT ?? 3590));
 
-function body(messages: { id: string; text: string; ts: number }[]): string {
-  return JSON.stringify({
-    object: "whatsapp_business_account",
-    entry: [{
-      id: "100000000000001",
-      changes: [{
-        field: "messages",
-        value: {
-          messaging_product: "whatsapp",
-          metadata: { display_phone_number: "15550001000", phone_number_id: "200000000000001" },
-          contacts: [{ profile: { name: "Bench Customer" }, wa_id: WA }],
-          messages: messages.map((m) => ({ from: WA, id: m.id, timestamp: String(m.ts), type: "text", text: { body: m.text } })),
-        },
-      }],
-    }],
-  });
-}
-
-const sign = (raw: string) =>
-  "sha256=" + createHmac("sha256", "switchboard-simulator-app-secret").update(raw).digest("hex");
-
-function quantiles(xs: number[]): string {
-  const s = [...xs].sort((a, b) => a - b);
-  const at = (p: number) => s[Math.min(s.length - 1, Math.floor((s.length - 1) * p))];
-  return `p50 ${at(0.5).toFixed(1)} ms, p99 ${at(0.99).toFixed(1)} ms, max ${s[s.length - 1].toFixed(1)} ms (${s.length})`;
-}
+/** Messages of the one bench customer. */
+const body = (messages: { id: string; text: string; ts: number }[]) =>
+  batchBody(messages.map((m) => ({ ...m, from: WA, name: "Bench Customer" })));
 
 test.beforeAll(async () => {
   await server.start();
@@ -55,13 +32,7 @@ test.beforeAll(async () => {
     for (let j = i; j < Math.min(i + 100, MESSAGES); j++) {
       batch.push({ id: `wamid.BENCH.${j}`, text: `history ${j}`, ts: start + j });
     }
-    const raw = body(batch);
-    const res = await fetch(`${server.url}/webhook`, {
-      method: "POST",
-      headers: { "content-type": "application/json", "x-hub-signature-256": sign(raw) },
-      body: raw,
-    });
-    if (!res.ok) throw new Error(`fill: ${res.status}`);
+    await post(server.url, body(batch));
   }
 });
 test.afterAll(async () => server.stop());
@@ -179,7 +150,5 @@ test("thread costs at depth", async ({ page }) => {
   const bytes = readFileSync(path.join(pkg, wasm));
   rows.push([`WASM (${wasm})`, `${(bytes.length / 1024).toFixed(0)} KiB, ${(gzipSync(bytes, { level: 9 }).length / 1024).toFixed(0)} KiB gzipped`]);
 
-  console.log(`\nthread benchmark: ${MESSAGES} messages in one conversation`);
-  const width = Math.max(...rows.map(([k]) => k.length));
-  for (const [k, v] of rows) console.log(`${k.padEnd(width)}  ${v}`);
+  table(`thread benchmark: ${MESSAGES} messages in one conversation`, rows);
 });
