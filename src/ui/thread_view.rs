@@ -249,8 +249,9 @@ fn page_loader(ctx: InboxCtx, id: String, older: bool) -> Action<(), ()> {
             if let Ok(page) =
                 load_messages(id.clone(), before, Some(DEFAULT_PAGE), after, None).await
             {
-                ctx.thread
-                    .change_thread(|t| t.apply_page(&id, older, &cursor, page));
+                ctx.thread.change_thread(|t| {
+                    t.apply_page(&id, older, &cursor, page);
+                });
             }
         })
     })

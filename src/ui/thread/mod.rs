@@ -225,23 +225,25 @@ impl Thread {
 
     /// Adds a page fetched from cursor `from` (`older`: the `next` one, else `newer`),
     /// unless the thread has moved on since it was asked for (replaced by a jump, or the
-    /// same page already added): then it would reopen a gap that is closed.
+    /// same page already added): then it would reopen a gap that is closed. Returns the
+    /// cursor to ask again from, when the page must be asked for again.
     pub fn apply_page(
         &mut self,
         conversation_id: &str,
         older: bool,
         from: &str,
         page: MessagePage,
-    ) {
+    ) -> Option<String> {
         let current = if older { &self.next } else { &self.newer };
         if current.as_deref() != Some(from) {
-            return;
+            return None;
         }
         if older {
             self.add_older(conversation_id, page)
         } else {
             self.add_newer(conversation_id, page)
         }
+        None
     }
 
     /// Adds a newer page fetched with `newer`; past [`WINDOW`], the oldest are let go.

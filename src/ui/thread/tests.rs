@@ -343,9 +343,40 @@ fn a_page_asked_for_before_the_thread_was_replaced_is_dropped() {
     let stale = t.newer.clone().expect("the newest were let go");
     // Jump to latest replaces the window while a newer page is on its way.
     t.set_page("c1", page(1000, 1050, true, false));
-    t.apply_page("c1", false, &stale, page(1000, 1050, false, true));
+    let again = t.apply_page("c1", false, &stale, page(1000, 1050, false, true));
+    assert_eq!(
+        again, None,
+        "not asked for again: the agent jumped away from it"
+    );
     assert_eq!(t.newer, None, "still at the newest: live messages show");
     assert!(t.upsert(msg("live", 5000, 5000, 1)));
+}
+
+#[test]
+fn a_page_dropped_because_the_other_ends_page_let_its_end_go_is_asked_again() {
+    let mut t = Thread::default();
+    // Opened at a search result: a full window, with more at both ends.
+    t.set_page("c1", page(1000, 1000 + WINDOW as i64, true, true));
+    let (older_from, newer_from) = (t.next.clone().unwrap(), t.newer.clone().unwrap());
+    // The agent's scroll asked for both ends; the newer page comes first and lets the
+    // oldest go, so the older page on its way no longer fits and is dropped.
+    let newer = t.apply_page("c1", false, &newer_from, page(1200, 1250, false, true));
+    assert_eq!(newer, None, "added");
+    assert_eq!(t.messages[0].id, "m1050");
+    let again = t.apply_page("c1", true, &older_from, page(950, 1000, true, false));
+    assert_eq!(t.messages[0].id, "m1050", "not added across the gap");
+    assert_eq!(
+        again, t.next,
+        "but asked for again, from the window's new start"
+    );
+    // What comes from there (the messages let go) is added.
+    let again = again.expect("a cursor to ask again from");
+    assert_eq!(
+        t.apply_page("c1", true, &again, page(1000, 1050, true, false)),
+        None
+    );
+    assert_eq!(t.messages[0].id, "m1000");
+    assert_eq!(t.messages.len(), WINDOW);
 }
 
 #[test]
