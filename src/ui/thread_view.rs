@@ -240,17 +240,23 @@ fn page_loader(ctx: InboxCtx, id: String, older: bool) -> Action<(), ()> {
             }
         });
         super::sendable(async move {
-            let Some(cursor) = cursor else { return };
-            let (before, after) = if older {
-                (Some(cursor.clone()), None)
-            } else {
-                (None, Some(cursor.clone()))
-            };
-            if let Ok(page) =
-                load_messages(id.clone(), before, Some(DEFAULT_PAGE), after, None).await
-            {
+            let mut cursor = cursor;
+            // Asked again, once, when the other end's page let this end go while this one
+            // was on its way; should that happen twice, the next scroll asks again.
+            for _ in 0..2 {
+                let Some(from) = cursor.take() else { return };
+                let (before, after) = if older {
+                    (Some(from.clone()), None)
+                } else {
+                    (None, Some(from.clone()))
+                };
+                let Ok(page) =
+                    load_messages(id.clone(), before, Some(DEFAULT_PAGE), after, None).await
+                else {
+                    return;
+                };
                 ctx.thread.change_thread(|t| {
-                    t.apply_page(&id, older, &cursor, page);
+                    cursor = t.apply_page(&id, older, &from, page);
                 });
             }
         })

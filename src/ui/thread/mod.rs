@@ -175,6 +175,9 @@ pub struct Thread {
     /// message (opened at a search result); `None` when it reaches the newest.
     pub newer: Option<String>,
     pub loaded: bool,
+    /// The cursor each end had before the other end's page let it go (older, newer): a
+    /// page still on its way from it was asked for, and is asked for again from the new one.
+    let_go: [Option<String>; 2],
 }
 
 impl Thread {
@@ -207,6 +210,7 @@ impl Thread {
         // replaces what is held, which stays only where it touches the page (events that
         // came while it loaded), so no gap opens in the middle.
         let held = std::mem::take(&mut self.messages);
+        self.let_go = Default::default();
         let oldest = page.messages.last().map(Message::sort_key);
         let newest = page.messages.first().map(Message::sort_key);
         self.next = page.next;
@@ -234,9 +238,13 @@ impl Thread {
         from: &str,
         page: MessagePage,
     ) -> Option<String> {
-        let current = if older { &self.next } else { &self.newer };
+        let (current, let_go) = if older {
+            (&self.next, &self.let_go[0])
+        } else {
+            (&self.newer, &self.let_go[1])
+        };
         if current.as_deref() != Some(from) {
-            return None;
+            return current.clone().filter(|_| let_go.as_deref() == Some(from));
         }
         if older {
             self.add_older(conversation_id, page)
@@ -253,7 +261,8 @@ impl Thread {
             self.merge(page.messages);
             if self.messages.len() > WINDOW {
                 self.messages.drain(..self.messages.len() - WINDOW);
-                self.next = self.messages.first().map(|m| m.cursor().encode());
+                let next = self.messages.first().map(|m| m.cursor().encode());
+                self.let_go[0] = std::mem::replace(&mut self.next, next);
             }
         }
     }
@@ -266,7 +275,8 @@ impl Thread {
             self.merge(page.messages);
             if self.messages.len() > WINDOW && !self.messages.iter().any(is_local) {
                 self.messages.truncate(WINDOW);
-                self.newer = self.messages.last().map(|m| m.cursor().encode());
+                let newer = self.messages.last().map(|m| m.cursor().encode());
+                self.let_go[1] = std::mem::replace(&mut self.newer, newer);
             }
         }
     }
