@@ -26,14 +26,26 @@ export function body(messages: Incoming[]): string {
 export const sign = (raw: string) =>
   "sha256=" + createHmac("sha256", "switchboard-simulator-app-secret").update(raw).digest("hex");
 
-/** Posts a webhook from Node (filling the store before the page opens). */
-export async function post(url: string, raw: string): Promise<void> {
+/** Posts a webhook from Node. */
+async function post(url: string, raw: string): Promise<void> {
   const res = await fetch(`${url}/webhook`, {
     method: "POST",
     headers: { "content-type": "application/json", "x-hub-signature-256": sign(raw) },
     body: raw,
   });
   if (!res.ok) throw new Error(`webhook: ${res.status} ${await res.text()}`);
+}
+
+/** Fills the store before the page opens: `count` customer messages, the `n`th made by
+ * `message(n, ts)`, a second apart and ending a minute ago, 100 to a webhook (as Meta may
+ * batch them). */
+export async function fill(url: string, count: number, message: (n: number, ts: number) => Incoming): Promise<void> {
+  const start = Math.floor(Date.now() / 1000) - count - 60;
+  for (let i = 0; i < count; i += 100) {
+    const batch = [];
+    for (let n = i; n < Math.min(i + 100, count); n++) batch.push(message(n, start + n));
+    await post(url, body(batch));
+  }
 }
 
 export function quantiles(xs: number[]): string {

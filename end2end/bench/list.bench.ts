@@ -8,7 +8,7 @@
 import { test } from "@playwright/test";
 import { signIn } from "../tests/fixtures";
 import { Server } from "../tests/server";
-import { body, post, quantiles, sign, table } from "./common";
+import { body, fill, quantiles, sign, table } from "./common";
 
 const CONVERSATIONS = Number(process.env.BENCH_CONVERSATIONS ?? 5_000);
 const SAMPLES = Number(process.env.BENCH_SAMPLES ?? 40);
@@ -19,14 +19,7 @@ const customer = (i: number) => ({ from: `4917${String(i).padStart(8, "0")}`, na
 test.beforeAll(async () => {
   await server.start();
   // One message from each customer, customer 0 the oldest.
-  const start = Math.floor(Date.now() / 1000) - CONVERSATIONS - 60;
-  for (let i = 0; i < CONVERSATIONS; i += 100) {
-    const batch = [];
-    for (let j = i; j < Math.min(i + 100, CONVERSATIONS); j++) {
-      batch.push({ ...customer(j), id: `wamid.LIST.${j}`, text: `hello ${j}`, ts: start + j });
-    }
-    await post(server.url, body(batch));
-  }
+  await fill(server.url, CONVERSATIONS, (j, ts) => ({ ...customer(j), id: `wamid.LIST.${j}`, text: `hello ${j}`, ts }));
 });
 test.afterAll(async () => server.stop());
 

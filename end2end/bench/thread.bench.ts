@@ -12,7 +12,7 @@ import { gzipSync } from "node:zlib";
 import path from "node:path";
 import { signIn } from "../tests/fixtures";
 import { Server } from "../tests/server";
-import { body as batchBody, post, quantiles, sign, table } from "./common";
+import { body as batchBody, fill, quantiles, sign, table } from "./common";
 
 const MESSAGES = Number(process.env.BENCH_MESSAGES ?? 10_000);
 const SAMPLES = Number(process.env.BENCH_SAMPLES ?? 40);
@@ -25,15 +25,7 @@ const body = (messages: { id: string; text: string; ts: number }[]) =>
 
 test.beforeAll(async () => {
   await server.start();
-  // Many messages per webhook body, as Meta may batch them; a minute ago and older.
-  const start = Math.floor(Date.now() / 1000) - MESSAGES - 60;
-  for (let i = 0; i < MESSAGES; i += 100) {
-    const batch = [];
-    for (let j = i; j < Math.min(i + 100, MESSAGES); j++) {
-      batch.push({ id: `wamid.BENCH.${j}`, text: `history ${j}`, ts: start + j });
-    }
-    await post(server.url, body(batch));
-  }
+  await fill(server.url, MESSAGES, (j, ts) => ({ from: WA, name: "Bench Customer", id: `wamid.BENCH.${j}`, text: `history ${j}`, ts }));
 });
 test.afterAll(async () => server.stop());
 
