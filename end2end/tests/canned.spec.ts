@@ -1,6 +1,6 @@
 // Canned responses: made on their page, then `/thanks` in the composer becomes the text
 // with the contact's name, ready to send.
-import { expect, signIn, test } from "./fixtures";
+import { appReady, expect, signIn, test } from "./fixtures";
 import { Server } from "./server";
 
 const server = new Server(Number(process.env.E2E_CANNED_PORT ?? 3416));
@@ -25,6 +25,7 @@ test("an admin adds /thanks and it expands with the contact's name in the compos
 
   await server.customerWrites("5511987650001", "Oi, tudo bem?");
   await page.goto(server.url + "/");
+  await appReady(page);
   await page.getByTestId("conversation").filter({ hasText: "Ana Souza" }).click();
   const composer = page.getByTestId("composer");
   await composer.pressSequentially("/th");

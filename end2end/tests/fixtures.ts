@@ -23,7 +23,14 @@ export const test = base.extend<{ pageErrors: string[] }>({
 
 export { expect };
 
-/** Signs in through the sign-in page with the demo credentials it shows. */
+/** Waits until the inbox's app runs: hydrated, its live socket connected. Until then the
+ *  page is server-rendered HTML, where keys do nothing and a click may load a new page. */
+export async function appReady(page: import("@playwright/test").Page) {
+  await expect(page.getByTestId("live-state")).toHaveAttribute("data-state", "live", { timeout: 20_000 });
+}
+
+/** Signs in through the sign-in page with the demo credentials it shows, and waits for
+ *  the inbox's app to run. */
 export async function signIn(page: import("@playwright/test").Page, url: string) {
   const signedIn = page.getByTestId("signed-in-as");
   // Already signed in (the page's cookie says so): straight to the inbox. The sign-in page
@@ -31,18 +38,19 @@ export async function signIn(page: import("@playwright/test").Page, url: string)
   const me = await page.request.post(url + "/api/me", { data: {}, headers: { origin: url } });
   if (me.ok()) {
     await page.goto(url + "/");
-    await expect(signedIn).toBeVisible();
-    return;
+  } else {
+    await page.goto(url + "/login");
+    await expect(page.getByTestId("demo-email").or(signedIn)).toBeVisible();
+    if (!(await signedIn.isVisible())) {
+      const email = await page.getByTestId("demo-email").innerText();
+      const password = await page.getByTestId("demo-password").innerText();
+      await page.getByTestId("email").fill(email);
+      await page.getByTestId("password").fill(password);
+      await page.getByTestId("sign-in").click();
+    }
   }
-  await page.goto(url + "/login");
-  await expect(page.getByTestId("demo-email").or(signedIn)).toBeVisible();
-  if (await signedIn.isVisible()) return;
-  const email = await page.getByTestId("demo-email").innerText();
-  const password = await page.getByTestId("demo-password").innerText();
-  await page.getByTestId("email").fill(email);
-  await page.getByTestId("password").fill(password);
-  await page.getByTestId("sign-in").click();
-  await expect(page.getByTestId("signed-in-as")).toBeVisible();
+  await expect(signedIn).toBeVisible();
+  await appReady(page);
 }
 
 /** Creates an agent who works the server's first inbox (once) and signs them in in a new
@@ -66,6 +74,7 @@ export async function agentTab(
   await page.getByTestId("password").fill("agent-password-1");
   await page.getByTestId("sign-in").click();
   await expect(page.getByTestId("signed-in-as")).toContainText(name);
+  await appReady(page);
   return page;
 }
 

@@ -44,6 +44,12 @@ test("scrolling near the top loads the older page by itself and keeps the view w
   // What the agent was reading is still in view, not pushed down by the new page.
   await expect(oldestLoaded).toBeInViewport();
   await expect(bubble("message 1")).not.toBeInViewport();
+  // Far from the newest, one click brings it back: the button waits in view, not at the end.
+  const jump = page.getByTestId("jump-latest");
+  await expect(jump).toBeInViewport();
+  await jump.click();
+  await expect(messages.last()).toBeInViewport();
+  await expect(jump).toHaveCount(0);
 });
 
 test("a long thread holds a window of pages: far back, the newest are let go and come back in order", async ({ page }) => {
@@ -70,7 +76,9 @@ test("a long thread holds a window of pages: far back, the newest are let go and
   await server.customerWrites(wa, "window live");
   await page.waitForTimeout(500);
   await expect(bodies.filter({ hasText: /^window live$/ })).toHaveCount(0);
-  // Jump to latest goes straight to the newest page, and back again.
+  // Jump to latest is in view up here, and goes straight to the newest page; reaching it
+  // takes no scrolling down (which would load the newer pages it jumps past).
+  await expect(page.getByTestId("jump-latest")).toBeInViewport();
   await page.getByTestId("jump-latest").click();
   await expect(bodies.last()).toHaveText("window live");
   await expect(messages).toHaveCount(50);

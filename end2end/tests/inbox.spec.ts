@@ -57,6 +57,13 @@ test("what is typed before the app has loaded is kept, and forms wait for the ap
   await expect(page.getByTestId("sim-text")).toBeDisabled();
   release();
   await expect(page.getByTestId("sim-text")).toBeEnabled();
+  // The search box too: words typed before would be reset, never searched.
+  await page.unrouteAll();
+  release = await holdApp();
+  await page.goto(server.url + "/search");
+  await expect(page.getByTestId("search-input")).toBeDisabled();
+  release();
+  await expect(page.getByTestId("search-input")).toBeEnabled();
 });
 
 test("the inbox is server-rendered, then hydrated, and says it is a simulator", async ({ page }) => {

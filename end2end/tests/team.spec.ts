@@ -1,7 +1,7 @@
 // The team in the browser: a colleague shows online, then away when their tab is hidden,
 // and "… is replying" shows in my ChatBox while they type in the same conversation.
 import type { Browser } from "@playwright/test";
-import { agentTab as newAgentTab, expect, signIn, test } from "./fixtures";
+import { agentTab as newAgentTab, appReady, expect, signIn, test } from "./fixtures";
 import { Server } from "./server";
 
 const server = new Server(Number(process.env.E2E_TEAM_PORT ?? 3419));
@@ -68,6 +68,7 @@ test("keyboard: ? lists the shortcuts, j and k walk the list, n writes a note, k
   await server.customerWrites("5511900002003", "second customer");
   await signIn(page, server.url);
   await page.goto(server.url + "/");
+  await appReady(page);
   await expect(page.getByTestId("conversation")).toHaveCount(3);
   await page.keyboard.press("?");
   await expect(page.getByTestId("shortcuts")).toBeVisible();

@@ -1,7 +1,7 @@
 // The team workflow in the browser: starting a conversation, assignment seen live in two
 // agents' tabs, resolve and reopen, private notes, and a long list scrolled to its end.
 import type { Browser, Page } from "@playwright/test";
-import { agentTab as newAgentTab, expect, signIn, test } from "./fixtures";
+import { agentTab as newAgentTab, appReady, expect, signIn, test } from "./fixtures";
 import { Server } from "./server";
 
 const server = new Server(Number(process.env.E2E_WORKFLOW_PORT ?? 3415));
@@ -41,6 +41,7 @@ test("assigning to a colleague moves the conversation from my Mine to theirs, li
   await rita.getByTestId("view-mine").click();
 
   await page.goto(server.url + "/");
+  await appReady(page);
   await page.getByTestId("view-all").click();
   await row(page, "who will help me?").click();
   await page.getByTestId("assign-to-me").click();
