@@ -55,3 +55,9 @@ pub fn SmileIcon() -> impl IntoView {
 pub fn CloseIcon() -> impl IntoView {
     icon(14, "2.5", view! { <path d="M6 6l12 12M18 6L6 18"/> })
 }
+
+/// An arrow down: to the newest message.
+#[component]
+pub fn DownIcon() -> impl IntoView {
+    icon(16, "2", view! { <path d="M12 5v14M6 13l6 6 6-6"/> })
+}

@@ -23,10 +23,13 @@ pub fn SearchPage() -> impl IntoView {
         <section class="search-page" data-testid="search-page">
             <header class="chat-header"><div class="title"><h1>"Search messages"</h1></div></header>
             <div class="search-body">
+                // Usable once the app runs: typed before, the words would be reset unsearched.
                 <form class="contact-search" role="search" on:submit=|ev| ev.prevent_default()>
-                    <input type="search" data-testid="search-input" aria-label="Search messages"
-                        placeholder="Words from a message, caption, file name or note"
-                        prop:value=move || query.get() on:input=move |ev| query.set(event_target_value(&ev))/>
+                    <super::Interactive>
+                        <input type="search" data-testid="search-input" aria-label="Search messages"
+                            placeholder="Words from a message, caption, file name or note"
+                            prop:value=move || query.get() on:input=move |ev| query.set(event_target_value(&ev))/>
+                    </super::Interactive>
                 </form>
                 <Transition fallback=|| view! { <p class="hint">"Searching…"</p> }>
                     {move || Suspend::new(async move {

@@ -110,12 +110,34 @@ pub(super) fn ThreadView(conversation_id: String, target: Option<String>) -> imp
             .thread
             .with(|t| super::thread::thread_marks(&t.messages, offset))
     });
+    // More than a screen above the newest loaded message: "Jump to latest" shows.
+    let away = RwSignal::new(false);
+    let has_newer = Memo::new(move |_| ctx.thread.thread.read().newer.is_some());
+    // Straight to the newest: what is loading at either end is moot, and the view is not
+    // held where it was.
+    let jump = move |ev: leptos::ev::MouseEvent| {
+        if opened_at {
+            return;
+        }
+        ev.prevent_default();
+        anchor.set_value(None);
+        following.set_value(true);
+        if has_newer.get_untracked() {
+            newest_page.dispatch(());
+        } else if let Some(el) = scroller.get_untracked() {
+            el.set_scroll_top(el.scroll_height());
+        }
+    };
     // Near either end, the next page loads by itself; the buttons stay for keyboards.
     let on_scroll = move |_| {
         if let Some(el) = scroller.get_untracked() {
             let gap = el.scroll_height() - el.scroll_top() - el.client_height();
             let at_newest = ctx.thread.thread.with_untracked(|t| t.newer.is_none());
             following.set_value(gap < 80 && at_newest);
+            let far = gap > el.client_height();
+            if away.get_untracked() != far {
+                away.set(far);
+            }
             if el.scroll_top() < NEAR_END {
                 load_older();
             }
@@ -162,22 +184,20 @@ pub(super) fn ThreadView(conversation_id: String, target: Option<String>) -> imp
                     })
                 }
             />
-            <Show when=move || ctx.thread.thread.read().newer.is_some()>
-                <div class="thread-newer">
-                    <button class="load-older" data-testid="load-newer" on:click=move |_| load_newer()
-                        disabled=move || loading_newer.get()>
-                        {move || if loading_newer.get() { "Loading…" } else { "Load newer messages" }}
-                    </button>
-                    <leptos_router::components::A href=latest.clone() attr:class="load-older"
-                        attr:data-testid="jump-latest"
-                        on:click=move |ev: leptos::ev::MouseEvent| {
-                            if !opened_at {
-                                ev.prevent_default();
-                                following.set_value(true);
-                                newest_page.dispatch(());
-                            }
-                        }>"Jump to latest"</leptos_router::components::A>
-                </div>
+            <Show when=move || has_newer.get()>
+                <button class="load-older thread-newer" data-testid="load-newer" on:click=move |_| load_newer()
+                    disabled=move || loading_newer.get()>
+                    {move || if loading_newer.get() { "Loading…" } else { "Load newer messages" }}
+                </button>
+            </Show>
+            // Stuck to the bottom of the view, not waiting at the thread's end: scrolling
+            // down to it would load the newer pages it jumps past and move it from under
+            // the pointer. Inside the scroller, so the wheel over it still scrolls.
+            <Show when=move || has_newer.get() || away.get()>
+                <leptos_router::components::A href=latest.clone() attr:class="jump-latest"
+                    attr:data-testid="jump-latest" on:click=jump>
+                    <super::icons::DownIcon/>"Jump to latest"
+                </leptos_router::components::A>
             </Show>
         </div>
     }
