@@ -144,4 +144,22 @@ test("days are separated, one sender's close messages form a run, and actions sh
   await messages.nth(1).hover();
   await expect(actions).toHaveCSS("opacity", "1");
   await expect(actions.getByTestId("reply")).toBeVisible();
+
+  // A phone has no hover: no row of buttons under every bubble, and a tap on one shows
+  // its actions over the thread, taking no room from the messages.
+  await page.setViewportSize({ width: 390, height: 844 });
+  await page.mouse.move(0, 0);
+  const gap = async () => {
+    const [a, b] = [await messages.nth(1).boundingBox(), await messages.nth(2).boundingBox()];
+    return b!.y - (a!.y + a!.height);
+  };
+  const before = await gap();
+  expect(before).toBeLessThan(12);
+  await expect(actions).toHaveCSS("opacity", "0");
+  await messages.nth(1).locator(".body").click();
+  await expect(actions).toHaveCSS("opacity", "1");
+  await expect(messages.nth(2).locator(".bubble-actions")).toHaveCSS("opacity", "0");
+  expect(await gap()).toBe(before);
+  await actions.getByTestId("reply").click();
+  await expect(page.getByTestId("cancel-reply")).toBeVisible();
 });

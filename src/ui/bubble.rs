@@ -97,9 +97,11 @@ pub fn Bubble(m: Message, #[prop(optional, into)] continued: Signal<bool>) -> An
         .collect();
     let has_reactions = !reactions.is_empty();
     view! {
+        // Focusable by a tap (not by Tab): on a phone the focus is what shows its actions.
         <article
             class=format!("bubble {direction}")
             class:continued=move || continued.get()
+            tabindex="-1"
             data-testid="message"
             data-id=m.id.clone()
             data-kind=m.kind.as_str()
@@ -305,8 +307,8 @@ fn BubbleActions(m: Message) -> impl IntoView {
                 "Retry"
             </button>
         })}
-        // Shown when the bubble is hovered or holds the focus (always on touch screens),
-        // so the thread reads as messages, not rows of buttons.
+        // Shown when the bubble is hovered or holds the focus (a tap, on a phone), so the
+        // thread reads as messages, not rows of buttons.
         <div class="bubble-actions">
         {reply_target.map(|target| view! {
             <button class="reply-to" data-testid="reply" aria-label="Reply to this message"
