@@ -10,11 +10,6 @@ test.describe.configure({ mode: "serial" });
 test.beforeAll(async () => server.start());
 test.afterAll(async () => server.stop());
 
-async function openInbox(page: Page) {
-  await signIn(page, server.url);
-  await expect(page.getByTestId("live-state")).toHaveAttribute("data-state", "live");
-}
-
 function row(page: Page, name: string) {
   return page.getByTestId("conversation").filter({ hasText: name });
 }
@@ -72,13 +67,13 @@ test("the inbox is server-rendered, then hydrated, and says it is a simulator", 
   expect(html).toContain('data-testid="conversation-list"');
   expect(html).toContain('data-testid="simulator-badge"');
 
-  await openInbox(page);
+  await signIn(page, server.url);
   await expect(page.getByTestId("simulator-badge")).toBeVisible();
   await expect(page.getByTestId("simulator-panel")).toBeVisible();
 });
 
 test("a customer's message appears live, and unread counts rise on conversations not open", async ({ page }) => {
-  await openInbox(page);
+  await signIn(page, server.url);
   const panel = page.getByTestId("simulator-panel");
   await panel.getByTestId("sim-customer").selectOption({ label: "Ana Souza" });
   await panel.getByTestId("sim-text").fill("Is my order on its way?");
@@ -110,7 +105,7 @@ test("a customer's message appears live, and unread counts rise on conversations
 });
 
 test("a reply shows a clock at once, then its ticks move live to blue", async ({ page }) => {
-  await openInbox(page);
+  await signIn(page, server.url);
   await row(page, "Ana Souza").click();
   const composer = page.getByTestId("composer");
   await composer.fill("It ships today, sorry for the wait!");
@@ -131,7 +126,7 @@ test("a reply shows a clock at once, then its ticks move live to blue", async ({
 });
 
 test("a reload shows the same state, loaded from the database", async ({ page }) => {
-  await openInbox(page);
+  await signIn(page, server.url);
   await row(page, "Ana Souza").click();
   await expect(page).toHaveURL(/\/c\/.+/);
   const before = await page.getByTestId("message").allInnerTexts();
@@ -150,7 +145,7 @@ test("a reload shows the same state, loaded from the database", async ({ page })
 });
 
 test("after a crash and restart, an open tab reconnects and shows what it missed", async ({ page }) => {
-  await openInbox(page);
+  await signIn(page, server.url);
   await row(page, "Ana Souza").click();
   await expect(page.getByTestId("message")).toHaveCount(3);
 

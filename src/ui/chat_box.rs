@@ -62,12 +62,7 @@ pub fn ChatBox(conversation_id: String) -> impl IntoView {
         },
     );
     let id = conversation_id.clone();
-    // `try_with`: see `InboxCtx::shown` (a late server-side walk after disposal).
-    let conversation = Memo::new(move |_| {
-        ctx.conversations
-            .try_with(|all| all.iter().find(|c| c.id == id).cloned())
-            .flatten()
-    });
+    let conversation = Memo::new(move |_| ctx.conversation(&id));
 
     // Events for this conversation are kept from now on, even before its history loads.
     ctx.thread.change_thread(|t| t.open(&conversation_id));

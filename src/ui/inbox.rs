@@ -326,10 +326,11 @@ fn ConversationRows() -> impl IntoView {
             }
         >
             <ul>
+                // Keyed by version: a change redraws its one row and moves it.
                 <For
                     each=move || shown.get()
-                    key=|c| (c.id.clone(), c.version)
-                    children=move |c| view! { <ConversationRow c/> }
+                    key=|k| k.clone()
+                    children=move |(id, _)| untrack(|| ctx.conversation(&id)).map(|c| view! { <ConversationRow c/> })
                 />
             </ul>
             <Show when=move || ctx.next.read().is_some()>

@@ -52,7 +52,7 @@ pub fn Shortcuts() -> impl IntoView {
                 }
             };
             let step = |by: isize| {
-                let ids: Vec<String> = ctx.shown().into_iter().map(|c| c.id).collect();
+                let ids: Vec<String> = ctx.shown().into_iter().map(|(id, _)| id).collect();
                 neighbour(&ids, ctx.open.get_untracked().as_deref(), by)
             };
             match ev.key().as_str() {

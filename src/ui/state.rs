@@ -235,12 +235,14 @@ impl InboxCtx {
         }
     }
 
-    /// The conversations the list shows now, newest activity first.
+    /// The conversations the list shows now, newest activity first, as (id, version): the
+    /// list's keys. Only keys, so an event costs a copy of ids, not of every loaded
+    /// conversation (and their comparison); a row reads its conversation by id.
     ///
     /// Reads with `try_`: on the server a `Suspense` may walk its children once more after
     /// the page's state was disposed at the end of the stream; that late walk must find
     /// nothing rather than panic (a panic there stalled the render).
-    pub fn shown(&self) -> Vec<Conversation> {
+    pub fn shown(&self) -> Vec<(String, i64)> {
         let Some(filter) = self.filter.try_get() else {
             return Vec::new();
         };
@@ -254,10 +256,17 @@ impl InboxCtx {
             .try_with(|all| {
                 all.iter()
                     .filter(|c| filter.admits(c, &me))
-                    .cloned()
+                    .map(|c| (c.id.clone(), c.version))
                     .collect()
             })
             .unwrap_or_default()
+    }
+
+    /// The loaded conversation `id` as it is now.
+    pub fn conversation(&self, id: &str) -> Option<Conversation> {
+        self.conversations
+            .try_with(|all| all.iter().find(|c| c.id == id).cloned())
+            .flatten()
     }
 
     /// Loads the list's next page (infinite scroll); a no-op at the end or while loading.

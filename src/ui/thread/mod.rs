@@ -117,17 +117,20 @@ pub fn is_activity(m: &Message) -> bool {
 }
 
 pub fn upsert_conversation(list: &mut Vec<Conversation>, c: Conversation) -> bool {
-    match list.iter().position(|x| x.id == c.id) {
-        Some(i) if list[i].version > c.version => return false,
-        Some(i) if list[i] == c => return false,
-        Some(i) => list[i] = c,
-        None => list.push(c),
+    if let Some(i) = list.iter().position(|x| x.id == c.id) {
+        if list[i].version > c.version || list[i] == c {
+            return false;
+        }
+        list.remove(i);
     }
-    list.sort_by(|a, b| {
-        b.last_activity_at
-            .cmp(&a.last_activity_at)
-            .then_with(|| a.id.cmp(&b.id))
-    });
+    // Into its place, the list kept in order: a page of 50 into 5,000 loaded would
+    // otherwise sort all of them 50 times.
+    let before = |x: &Conversation| {
+        (std::cmp::Reverse(x.last_activity_at), &x.id)
+            < (std::cmp::Reverse(c.last_activity_at), &c.id)
+    };
+    let at = list.partition_point(before);
+    list.insert(at, c);
     true
 }
 

@@ -144,6 +144,25 @@ fn conversations_order_by_activity_and_keep_the_newest_version() {
 }
 
 #[test]
+fn conversations_upserted_in_any_order_stay_newest_first_with_ties_by_id() {
+    let mut list = Vec::new();
+    // Activity times with ties, ids out of order, and later versions that move rows.
+    for (i, id) in ["e", "b", "d", "a", "c", "f"].iter().enumerate() {
+        upsert_conversation(&mut list, conv(id, (i % 3) as i64, 1));
+    }
+    upsert_conversation(&mut list, conv("a", 9, 2));
+    upsert_conversation(&mut list, conv("f", -1, 2));
+    let order: Vec<_> = list
+        .iter()
+        .map(|c| (c.last_activity_at, c.id.as_str()))
+        .collect();
+    assert_eq!(
+        order,
+        [(9, "a"), (2, "d"), (1, "b"), (1, "c"), (0, "e"), (-1, "f")]
+    );
+}
+
+#[test]
 fn a_reloaded_first_page_keeps_older_pages_already_loaded() {
     let mut t = Thread::default();
     t.set_page(
