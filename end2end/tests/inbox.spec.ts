@@ -49,16 +49,21 @@ test("what is typed before the app has loaded is kept, and forms wait for the ap
   await page.unrouteAll();
   release = await holdApp();
   await page.reload();
-  await expect(page.getByTestId("sim-text")).toBeDisabled();
+  for (const field of ["sim-text", "status-filter", "label-filter"]) {
+    await expect(page.getByTestId(field)).toBeDisabled();
+  }
   release();
   await expect(page.getByTestId("sim-text")).toBeEnabled();
-  // The search box too: words typed before would be reset, never searched.
-  await page.unrouteAll();
-  release = await holdApp();
-  await page.goto(server.url + "/search");
-  await expect(page.getByTestId("search-input")).toBeDisabled();
-  release();
-  await expect(page.getByTestId("search-input")).toBeEnabled();
+  await expect(page.getByTestId("label-filter")).toBeEnabled();
+  // The search boxes too: words typed before would be reset, never searched.
+  for (const [path, field] of [["/search", "search-input"], ["/contacts", "contact-search"]]) {
+    await page.unrouteAll();
+    release = await holdApp();
+    await page.goto(server.url + path);
+    await expect(page.getByTestId(field)).toBeDisabled();
+    release();
+    await expect(page.getByTestId(field)).toBeEnabled();
+  }
 });
 
 test("the inbox is server-rendered, then hydrated, and says it is a simulator", async ({ page }) => {
