@@ -110,20 +110,22 @@ pub fn AuditLog(users: Vec<User>) -> impl IntoView {
         <p class="hint">"Sign-ins and every administrative change, newest first. Times are UTC; "
             "secrets are never recorded, only that they changed."</p>
         <div class="audit-filters" data-testid="audit-filters">
-            <label>"Who"
-                <select data-testid="audit-actor" on:change=field(|f| &mut f.actor)>
-                    <option value="">"Anyone"</option>
-                    {people.into_iter().map(|p| view! { <option value=p.clone()>{p.clone()}</option> }).collect_view()}
-                </select>
-            </label>
-            <label>"Action"
-                <select data-testid="audit-action" on:change=field(|f| &mut f.action)>
-                    <option value="">"Any"</option>
-                    {AUDIT_ACTIONS.iter().map(|a| view! { <option value=*a>{*a}</option> }).collect_view()}
-                </select>
-            </label>
-            <label>"From"<input type="date" data-testid="audit-from" on:change=field(|f| &mut f.from)/></label>
-            <label>"To"<input type="date" data-testid="audit-to" on:change=field(|f| &mut f.to)/></label>
+            <super::Interactive>
+                <label>"Who"
+                    <select data-testid="audit-actor" on:change=field(|f| &mut f.actor)>
+                        <option value="">"Anyone"</option>
+                        {people.into_iter().map(|p| view! { <option value=p.clone()>{p.clone()}</option> }).collect_view()}
+                    </select>
+                </label>
+                <label>"Action"
+                    <select data-testid="audit-action" on:change=field(|f| &mut f.action)>
+                        <option value="">"Any"</option>
+                        {AUDIT_ACTIONS.iter().map(|a| view! { <option value=*a>{*a}</option> }).collect_view()}
+                    </select>
+                </label>
+                <label>"From"<input type="date" data-testid="audit-from" on:change=field(|f| &mut f.from)/></label>
+                <label>"To"<input type="date" data-testid="audit-to" on:change=field(|f| &mut f.to)/></label>
+            </super::Interactive>
             <a class="button-link" data-testid="audit-csv" download
                 href=move || filters.with(Filters::csv_href)>"Download CSV"</a>
             <button class="link" data-testid="audit-refresh" on:click=move |_| reload.update(|n| *n += 1)>"Refresh"</button>

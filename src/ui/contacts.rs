@@ -41,11 +41,13 @@ pub fn ContactsPage() -> impl IntoView {
                 <div class="contacts-list">
                     <super::contacts_io::ContactsTransfer/>
                     <form class="contact-search" on:submit=|ev| ev.prevent_default()>
-                        <input type="search" data-testid="contact-search" placeholder="Search by name or number"
-                            aria-label="Search contacts" prop:value=move || query.get()
-                            on:input=move |ev| query.set(event_target_value(&ev))/>
-                        <input type="text" data-testid="contact-label-filter" placeholder="Label" aria-label="Filter by label"
-                            prop:value=move || label.get() on:input=move |ev| label.set(event_target_value(&ev))/>
+                        <super::Interactive>
+                            <input type="search" data-testid="contact-search" placeholder="Search by name or number"
+                                aria-label="Search contacts" prop:value=move || query.get()
+                                on:input=move |ev| query.set(event_target_value(&ev))/>
+                            <input type="text" data-testid="contact-label-filter" placeholder="Label" aria-label="Filter by label"
+                                prop:value=move || label.get() on:input=move |ev| label.set(event_target_value(&ev))/>
+                        </super::Interactive>
                     </form>
                     <Transition fallback=|| view! { <p class="hint">"Loading contacts…"</p> }>
                         {move || Suspend::new(async move {

@@ -276,24 +276,27 @@ fn ListControls() -> impl IntoView {
                 {tab(View::All, "All")}
             </div>
             <div class="list-tools">
-                <label class="visually-hidden" for="status-filter">"Status"</label>
-                <select id="status-filter" data-testid="status-filter" prop:value=status_value
-                    on:change=move |ev| {
-                        let status = ConversationStatus::parse(&event_target_value(&ev));
-                        ctx.filter.update(|f| f.status = status);
-                    }>
-                    <option value="open">"Open"</option>
-                    <option value="pending">"Pending"</option>
-                    <option value="snoozed">"Snoozed"</option>
-                    <option value="resolved">"Resolved"</option>
-                    <option value="any">"Any status"</option>
-                </select>
-                <input type="text" class="label-filter" data-testid="label-filter" placeholder="Label" aria-label="Only this label"
-                    maxlength="32" prop:value=move || ctx.filter.read().label.clone().unwrap_or_default()
-                    on:change=move |ev| {
-                        let label = crate::model::normalize_label(&event_target_value(&ev));
-                        ctx.filter.update(|f| f.label = label);
-                    }/>
+                // Usable once the app runs: a choice made before would be reset unapplied.
+                <super::Interactive>
+                    <label class="visually-hidden" for="status-filter">"Status"</label>
+                    <select id="status-filter" data-testid="status-filter" prop:value=status_value
+                        on:change=move |ev| {
+                            let status = ConversationStatus::parse(&event_target_value(&ev));
+                            ctx.filter.update(|f| f.status = status);
+                        }>
+                        <option value="open">"Open"</option>
+                        <option value="pending">"Pending"</option>
+                        <option value="snoozed">"Snoozed"</option>
+                        <option value="resolved">"Resolved"</option>
+                        <option value="any">"Any status"</option>
+                    </select>
+                    <input type="text" class="label-filter" data-testid="label-filter" placeholder="Label" aria-label="Only this label"
+                        maxlength="32" prop:value=move || ctx.filter.read().label.clone().unwrap_or_default()
+                        on:change=move |ev| {
+                            let label = crate::model::normalize_label(&event_target_value(&ev));
+                            ctx.filter.update(|f| f.label = label);
+                        }/>
+                </super::Interactive>
                 <A href="/new" attr:class="button new-conversation" attr:data-testid="new-conversation">
                     "New conversation"
                 </A>
