@@ -262,7 +262,7 @@ impl InboxCtx {
             .unwrap_or_default()
     }
 
-    /// The loaded conversation `id` as it is now.
+    /// The loaded conversation `id` as it is now (read with `try_`, as [`Self::shown`]).
     pub fn conversation(&self, id: &str) -> Option<Conversation> {
         self.conversations
             .try_with(|all| all.iter().find(|c| c.id == id).cloned())
