@@ -132,8 +132,7 @@ pub(super) fn ThreadView(conversation_id: String, target: Option<String>) -> imp
     let on_scroll = move |_| {
         if let Some(el) = scroller.get_untracked() {
             let gap = el.scroll_height() - el.scroll_top() - el.client_height();
-            let at_newest = ctx.thread.thread.with_untracked(|t| t.newer.is_none());
-            following.set_value(gap < 80 && at_newest);
+            following.set_value(gap < 80 && !has_newer.get_untracked());
             let far = gap > el.client_height();
             if away.get_untracked() != far {
                 away.set(far);
@@ -194,7 +193,7 @@ pub(super) fn ThreadView(conversation_id: String, target: Option<String>) -> imp
             // down to it would load the newer pages it jumps past and move it from under
             // the pointer. Inside the scroller, so the wheel over it still scrolls.
             <Show when=move || has_newer.get() || away.get()>
-                <leptos_router::components::A href=latest.clone() attr:class="jump-latest"
+                <leptos_router::components::A href=latest.clone() attr:class="load-older jump-latest"
                     attr:data-testid="jump-latest" on:click=jump>
                     <super::icons::DownIcon/>"Jump to latest"
                 </leptos_router::components::A>
