@@ -59,7 +59,7 @@ async fn main() {
         }))
         .await;
         if conversation.is_none()
-            && let Some(InboundOutcome::Created(m)) = results.into_iter().next()
+            && let Some(InboundOutcome::Created(m, _)) = results.into_iter().next()
         {
             conversation = Some(m.conversation_id);
         }

@@ -6,6 +6,7 @@
 //! numbers come from the database and strictly increase across restarts.
 
 mod audit;
+mod inbox_cache;
 pub mod mongo;
 mod records;
 mod rules;

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use serde_json::value::RawValue;
 
 use crate::model::{
-    Details, Direction, ErrorInfo, EventFrame, Message, MessageKind, Role, UserRef,
+    Conversation, Details, Direction, ErrorInfo, EventFrame, Message, MessageKind, Role, UserRef,
 };
 
 pub type StoreResult<T> = Result<T, StoreError>;
@@ -213,7 +213,8 @@ pub struct NewInbound {
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum InboundOutcome {
-    Created(Box<Message>),
+    /// The message and its conversation as it stood once the message was in it.
+    Created(Box<Message>, Box<Conversation>),
     /// Already stored (Meta retry or a second subscribed app); nothing changed.
     Duplicate,
 }

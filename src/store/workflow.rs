@@ -151,11 +151,22 @@ pub async fn change_conversation(
             .schedule_job(Job::new(JobKind::Wake, conversation_id, *until, 0))
             .await?;
     }
+    let current = store
+        .conversation(conversation_id)
+        .await?
+        .ok_or(StoreError::NotFound("conversation"))?;
+    change_conversation_from(store, current, change, by).await
+}
+
+/// [`change_conversation`] from a copy the caller has just read or written, which saves
+/// reading it again; a copy that is stale by then costs a retry, never the change.
+pub async fn change_conversation_from(
+    store: &DynStore,
+    mut current: Conversation,
+    change: &WorkflowChange,
+    by: Option<&UserRef>,
+) -> StoreResult<Conversation> {
     for _ in 0..20 {
-        let current = store
-            .conversation(conversation_id)
-            .await?
-            .ok_or(StoreError::NotFound("conversation"))?;
         let Some((next, activity)) = change.apply(&current, by, now_ms()) else {
             return Ok(current);
         };
@@ -165,9 +176,14 @@ pub async fn change_conversation(
         {
             return Ok(saved);
         }
+        current = store
+            .conversation(&current.id)
+            .await?
+            .ok_or(StoreError::NotFound("conversation"))?;
     }
     Err(StoreError::Unavailable(format!(
-        "conversation {conversation_id} is being changed too often to update"
+        "conversation {} is being changed too often to update",
+        current.id
     )))
 }
 

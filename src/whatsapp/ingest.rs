@@ -353,13 +353,13 @@ async fn record_message(
     // A redelivery still applies what it carries beyond the message itself (all of it
     // idempotent): a first delivery may have died after storing the message.
     let (created, redelivered) = match outcome {
-        InboundOutcome::Created(created) => {
+        InboundOutcome::Created(created, conversation) => {
             summary.messages_created += 1;
             // The customer wrote: a resolved or snoozed conversation is open again, and
-            // one nobody owns may go to the next online member (from the same read).
-            let conversation = crate::store::change_conversation(
+            // one nobody owns may go to the next online member (from the same copy).
+            let conversation = crate::store::change_conversation_from(
                 store,
-                &created.conversation_id,
+                *conversation,
                 &crate::store::WorkflowChange::CustomerWrote { stored_at: None },
                 None,
             )

@@ -89,7 +89,7 @@ pub async fn conversation(store: &DynStore, inbox: &str, wa_id: &str) -> String 
         .await
         .unwrap()
     {
-        InboundOutcome::Created(m) => m.conversation_id,
+        InboundOutcome::Created(m, _) => m.conversation_id,
         InboundOutcome::Duplicate => panic!("fresh message reported as duplicate"),
     }
 }
@@ -122,7 +122,7 @@ pub async fn inbound_is_idempotent(store: DynStore) {
         .record_inbound(inbound(&inbox, "wamid.A", "551100", 100))
         .await
         .unwrap();
-    assert!(matches!(first, InboundOutcome::Created(_)));
+    assert!(matches!(first, InboundOutcome::Created(..)));
     let again = store
         .record_inbound(inbound(&inbox, "wamid.A", "551100", 100))
         .await
@@ -136,6 +136,21 @@ pub async fn inbound_is_idempotent(store: DynStore) {
     assert_eq!(convs[0].unread_count, 1);
 }
 
+pub async fn a_new_inbound_message_comes_with_its_conversation_as_stored(store: DynStore) {
+    let inbox = inbox(&store).await;
+    for (wamid, at) in [("wamid.C1", 100), ("wamid.C2", 200), ("wamid.C0", 50)] {
+        let InboundOutcome::Created(m, c) = store
+            .record_inbound(inbound(&inbox, wamid, "551102", at))
+            .await
+            .unwrap()
+        else {
+            panic!("{wamid} reported as a duplicate");
+        };
+        let stored = store.conversation(&m.conversation_id).await.unwrap();
+        assert_eq!(Some(*c), stored, "after {wamid}");
+    }
+}
+
 pub async fn twenty_concurrent_identical_inbound_writes_give_one_message(store: DynStore) {
     let inbox = inbox(&store).await;
     let results = join_all((0..20).map(|_| {
@@ -146,7 +161,7 @@ pub async fn twenty_concurrent_identical_inbound_writes_give_one_message(store: 
     .await;
     let created = results
         .iter()
-        .filter(|r| matches!(r, InboundOutcome::Created(_)))
+        .filter(|r| matches!(r, InboundOutcome::Created(..)))
         .count();
     assert_eq!(created, 1);
     let conv = &store
@@ -575,12 +590,12 @@ pub async fn contacts_found_by_phone_or_bsuid_merge(store: DynStore) {
         user_id: Some("BR.123".into()),
         name: Some("Username only".into()),
     };
-    let InboundOutcome::Created(a) = store.record_inbound(first).await.unwrap() else {
+    let InboundOutcome::Created(a, _) = store.record_inbound(first).await.unwrap() else {
         panic!()
     };
     let mut second = inbound(&inbox, "wamid.U2", "5511777", 101);
     second.contact.user_id = Some("BR.123".into());
-    let InboundOutcome::Created(b) = store.record_inbound(second).await.unwrap() else {
+    let InboundOutcome::Created(b, _) = store.record_inbound(second).await.unwrap() else {
         panic!()
     };
     assert_eq!(a.conversation_id, b.conversation_id);
@@ -911,7 +926,7 @@ pub async fn message_details_round_trip_and_edits_publish(store: DynStore) {
         forwarded: true,
         ..Details::default()
     };
-    let InboundOutcome::Created(created) = store.record_inbound(m.clone()).await.unwrap() else {
+    let InboundOutcome::Created(created, _) = store.record_inbound(m.clone()).await.unwrap() else {
         panic!()
     };
     assert_eq!(created.details, m.details);
@@ -1252,6 +1267,7 @@ macro_rules! conformance {
             use $crate::conformance as c;
             $crate::store_tests!(c; $open;
                 inbound_is_idempotent,
+                a_new_inbound_message_comes_with_its_conversation_as_stored,
                 twenty_concurrent_identical_inbound_writes_give_one_message,
                 status_never_regresses,
                 twenty_concurrent_status_writes_give_the_highest,

@@ -202,7 +202,7 @@ async fn a_write_cut_short_by_a_crash_is_finished_by_repair() {
 
     let (store, guard) = crate::conformance::open_mongo().await;
     let inbox = crate::conformance::inbox(&store).await;
-    let InboundOutcome::Created(first) = store
+    let InboundOutcome::Created(first, _) = store
         .record_inbound(crate::conformance::inbound(
             &inbox, "wamid.R1", "5511300", 1_000,
         ))

@@ -54,6 +54,7 @@ impl AccountStore for MongoStore {
                 .await
                 .map_err(map_err)?;
         }
+        self.inbox_cache.forget();
         let d = self
             .find("inboxes", doc! { "phone_number_id": phone_number_id })
             .await?
@@ -62,13 +63,16 @@ impl AccountStore for MongoStore {
     }
 
     async fn inbox_by_phone_number_id(&self, phone_number_id: &str) -> StoreResult<Option<Inbox>> {
-        match self
-            .find("inboxes", doc! { "phone_number_id": phone_number_id })
-            .await?
-        {
-            Some(d) => Ok(Some(inbox_from_doc(&d)?)),
-            None => Ok(None),
-        }
+        let load = async {
+            match self
+                .find("inboxes", doc! { "phone_number_id": phone_number_id })
+                .await?
+            {
+                Some(d) => Ok(Some(inbox_from_doc(&d)?)),
+                None => Ok(None),
+            }
+        };
+        self.inbox_cache.get_or_load(phone_number_id, load).await
     }
 
     async fn inbox(&self, id: &str) -> StoreResult<Option<Inbox>> {
@@ -106,6 +110,7 @@ impl AccountStore for MongoStore {
             }
             Err(e) => return Err(map_err(e)),
         }
+        self.inbox_cache.forget();
         self.inbox(&id).await?.ok_or(StoreError::NotFound("inbox"))
     }
 
@@ -133,6 +138,7 @@ impl AccountStore for MongoStore {
                 .update_one(doc! { "_id": id }, change)
                 .await
                 .map_err(map_err)?;
+            self.inbox_cache.forget();
         }
         self.inbox(id).await?.ok_or(StoreError::NotFound("inbox"))
     }

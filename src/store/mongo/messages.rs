@@ -4,22 +4,27 @@
 use super::*;
 
 impl MongoStore {
-    /// Compare-and-set of a message's delivery state on its version, retried on races.
-    /// Returns whether the state changed.
+    /// Compare-and-set of a message's delivery state on its version, retried on races,
+    /// starting from `first` if the caller has just read the message. Returns the message
+    /// after, if the state changed.
     pub(super) async fn update_delivery(
         &self,
         message_id: &str,
+        mut first: Option<Document>,
         change: impl Fn(&DeliveryState) -> DeliveryState,
-    ) -> StoreResult<bool> {
+    ) -> StoreResult<Option<Document>> {
         for _ in 0..20 {
-            let d = self
-                .find("messages", doc! { "_id": message_id })
-                .await?
-                .ok_or(StoreError::NotFound("message"))?;
+            let d = match first.take() {
+                Some(d) => d,
+                None => self
+                    .find("messages", doc! { "_id": message_id })
+                    .await?
+                    .ok_or(StoreError::NotFound("message"))?,
+            };
             let before = delivery_from_doc(&d);
             let after = change(&before);
             if after == before {
-                return Ok(false);
+                return Ok(None);
             }
             let mut set = doc! {
                 "status_rank": after.rank,
@@ -30,16 +35,17 @@ impl MongoStore {
             if let Some(e) = &after.error {
                 set.insert("error", error_doc(e));
             }
-            let result = self
+            let updated = self
                 .coll("messages")
-                .update_one(
+                .find_one_and_update(
                     doc! { "_id": message_id, "version": int(&d, "version")? },
                     doc! { "$set": set, "$inc": { "version": 1 } },
                 )
+                .return_document(ReturnDocument::After)
                 .await
                 .map_err(map_err)?;
-            if result.matched_count == 1 {
-                return Ok(true);
+            if updated.is_some() {
+                return Ok(updated);
             }
         }
         Err(StoreError::Unavailable(format!(
@@ -92,22 +98,25 @@ impl MongoStore {
         let Some(d) = message else {
             return Ok(StatusOutcome::Parked);
         };
-        let m = message_from_doc(&d)?;
-        if m.direction == Direction::In {
+        if opt_string(&d, "direction").as_deref() == Some("in") {
             return Ok(StatusOutcome::Unchanged);
         }
-        let changed = self.apply_pending_receipts(&m).await?;
-        if changed || linked {
-            let m = self.publish_message(&m.id).await?;
-            Ok(StatusOutcome::Applied(Box::new(m)))
-        } else {
-            Ok(StatusOutcome::Unchanged)
-        }
+        let current = match self.apply_pending_receipts(&d).await? {
+            Some(after) => after,
+            None if linked => d,
+            None => return Ok(StatusOutcome::Unchanged),
+        };
+        let m = self.publish_message_doc(&current).await?;
+        Ok(StatusOutcome::Applied(Box::new(m)))
     }
 
-    pub(super) async fn apply_pending_receipts(&self, m: &Message) -> StoreResult<bool> {
+    pub(super) async fn apply_pending_receipts(
+        &self,
+        d: &Document,
+    ) -> StoreResult<Option<Document>> {
+        let m = message_from_doc(d)?;
         let Some(wamid) = &m.wamid else {
-            return Ok(false);
+            return Ok(None);
         };
         let receipts: Vec<Document> = self
             .find_all(
@@ -122,7 +131,7 @@ impl MongoStore {
             )
             .await?;
         if receipts.is_empty() {
-            return Ok(false);
+            return Ok(None);
         }
         let steps: Vec<(MessageStatus, Option<ErrorInfo>)> = receipts
             .iter()
@@ -131,8 +140,8 @@ impl MongoStore {
                 Some((status, error_from_doc(r)))
             })
             .collect();
-        let changed = self
-            .update_delivery(&m.id, |state| state.fold(&steps))
+        let after = self
+            .update_delivery(&m.id, Some(d.clone()), |state| state.fold(&steps))
             .await?;
         let ids: Vec<Bson> = receipts
             .iter()
@@ -145,7 +154,7 @@ impl MongoStore {
             )
             .await
             .map_err(map_err)?;
-        Ok(changed)
+        Ok(after)
     }
 
     /// Finds the contact by BSUID, then by phone, filling in whatever the payload adds.
@@ -345,18 +354,19 @@ impl MessageStore for MongoStore {
             self.upsert_contact(&msg.inbox_id, &msg.contact).await?;
         let conversation_id = self.ensure_conversation(&msg.inbox_id, &contact_id).await?;
         let m = msg.message(conversation_id, self.next("messages", 1).await?, now_ms());
-        match self
-            .coll("messages")
-            .insert_one(Self::new_message_doc(&m, Some(&msg.raw)))
-            .await
-        {
+        let d = Self::new_message_doc(&m, Some(&msg.raw));
+        // Announced as a reader would see it, without reading it back.
+        let m = message_from_doc(&d)?;
+        match self.coll("messages").insert_one(d).await {
             Ok(_) => {}
             // Lost a race with the same delivery: the winner publishes.
             Err(e) if is_duplicate(&e) => return Ok(InboundOutcome::Duplicate),
             Err(e) => return Err(map_err(e)),
         }
-        let m = self.announce_new(&m, contact_changed).await?;
-        Ok(InboundOutcome::Created(Box::new(m)))
+        let (m, c) = self
+            .announce_new(&m, contact_changed, EventKind::MessageCreated)
+            .await?;
+        Ok(InboundOutcome::Created(Box::new(m), Box::new(c)))
     }
 
     async fn record_status(&self, report: StatusReport) -> StoreResult<StatusOutcome> {
@@ -432,11 +442,9 @@ impl MessageStore for MongoStore {
             let job = crate::store::first_send_job(&m.id, created_at);
             self.schedule_job(job).await?;
         }
-        match self
-            .coll("messages")
-            .insert_one(Self::new_message_doc(&m, None))
-            .await
-        {
+        let d = Self::new_message_doc(&m, None);
+        let m = message_from_doc(&d)?;
+        match self.coll("messages").insert_one(d).await {
             Ok(_) => {}
             Err(e) if is_duplicate(&e) => {
                 self.finish_job(JobKind::Send, &m.id).await?;
@@ -452,61 +460,73 @@ impl MessageStore for MongoStore {
             // A note touches nothing of its conversation: it only needs its event.
             return Ok((self.publish_message(&m.id).await?, true));
         }
-        let m = self.announce_new(&m, false).await?;
+        let (m, _) = self
+            .announce_new(&m, false, EventKind::MessageCreated)
+            .await?;
         Ok((m, true))
     }
 
     async fn mark_accepted(&self, message_id: &str, wamid: &str) -> StoreResult<Message> {
-        let m = self
-            .message_by_id(message_id)
+        let mut current = self
+            .find("messages", doc! { "_id": message_id })
             .await?
             .ok_or(StoreError::NotFound("message"))?;
         let mut changed = false;
-        if crate::store::wamid_to_set(&m, wamid)? {
-            let result = self
+        if crate::store::wamid_to_set(&message_from_doc(&current)?, wamid)? {
+            let set = self
                 .coll("messages")
-                .update_one(
+                .find_one_and_update(
                     doc! { "_id": message_id, "wamid": { "$exists": false } },
                     doc! {
                         "$set": { "wamid": wamid, "unpublished": true, "changed_at": now_ms() },
                         "$inc": { "version": 1 },
                     },
                 )
+                .return_document(ReturnDocument::After)
                 .await
                 .map_err(map_err)?;
-            changed = result.matched_count == 1;
-            // Otherwise a receipt's callback data linked it first; it must agree.
-            let now = self.message_by_id(message_id).await?;
-            if !changed
-                && now.is_none_or(|now| crate::store::wamid_to_set(&now, wamid) != Ok(false))
-            {
-                return Err(StoreError::Conflict(format!(
-                    "message {message_id} already has another wamid"
-                )));
-            }
+            current = match set {
+                Some(after) => {
+                    changed = true;
+                    after
+                }
+                // A receipt's callback data linked it first; it must agree.
+                None => match self.find("messages", doc! { "_id": message_id }).await? {
+                    Some(now)
+                        if crate::store::wamid_to_set(&message_from_doc(&now)?, wamid)
+                            == Ok(false) =>
+                    {
+                        now
+                    }
+                    _ => {
+                        return Err(StoreError::Conflict(format!(
+                            "message {message_id} already has another wamid"
+                        )));
+                    }
+                },
+            };
         }
-        let m = self
-            .message_by_id(message_id)
-            .await?
-            .ok_or(StoreError::NotFound("message"))?;
-        changed |= self.apply_pending_receipts(&m).await?;
-        if changed {
-            self.publish_message(message_id).await
-        } else {
-            Ok(m)
+        if let Some(after) = self.apply_pending_receipts(&current).await? {
+            (current, changed) = (after, true);
+        }
+        match changed {
+            true => self.publish_message_doc(&current).await,
+            false => message_from_doc(&current),
         }
     }
 
     async fn mark_send_failed(&self, message_id: &str, error: &ErrorInfo) -> StoreResult<Message> {
-        let changed = self
-            .update_delivery(message_id, |s| s.apply(MessageStatus::Failed, Some(error)))
+        let failed = self
+            .update_delivery(message_id, None, |s| {
+                s.apply(MessageStatus::Failed, Some(error))
+            })
             .await?;
-        if changed {
-            self.publish_message(message_id).await
-        } else {
-            self.message_by_id(message_id)
+        match failed {
+            Some(after) => self.publish_message_doc(&after).await,
+            None => self
+                .message_by_id(message_id)
                 .await?
-                .ok_or(StoreError::NotFound("message"))
+                .ok_or(StoreError::NotFound("message")),
         }
     }
 

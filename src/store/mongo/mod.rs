@@ -34,6 +34,7 @@ use mongodb::options::{ClientOptions, IndexOptions, ReturnDocument};
 use mongodb::{Client, Collection, Database, IndexModel};
 use tokio::sync::Notify;
 
+use super::inbox_cache::InboxCache;
 use super::{
     AccountStore, ContactFilter, ContactKey, ContactUpdate, ConversationFilter, DeliveryState,
     Event, EventBounds, EventKind, EventLog, HistoryStore, InboundOutcome, Inbox, InboxCredentials,
@@ -55,6 +56,7 @@ const REPAIR_AFTER_MS: i64 = 10_000;
 pub struct MongoStore {
     db: Database,
     commits: Arc<Notify>,
+    inbox_cache: InboxCache,
 }
 
 fn map_err(e: mongodb::error::Error) -> StoreError {
@@ -128,6 +130,7 @@ impl MongoStore {
         let store = Self {
             db,
             commits: Arc::new(Notify::new()),
+            inbox_cache: InboxCache::default(),
         };
         store.create_indexes().await?;
         Ok(store)
@@ -248,7 +251,11 @@ impl EventLog for MongoStore {
                 }
             };
             if d.contains_key("new") {
-                self.announce_new(&m, false).await?;
+                let kind = match opt_int(d, "published_version").unwrap_or(0) {
+                    0 => EventKind::MessageCreated,
+                    _ => EventKind::MessageUpdated,
+                };
+                self.announce_new(&m, false, kind).await?;
             } else {
                 self.publish_message(&m.id).await?;
             }
@@ -280,12 +287,12 @@ impl EventLog for MongoStore {
             };
             let by_wamid = doc! { "inbox_id": inbox_id, "wamid": wamid };
             if let Some(d) = self.find("messages", by_wamid).await? {
-                let Ok(m) = message_from_doc(&d) else {
+                if message_from_doc(&d).is_err() {
                     tracing::warn!(id = ?d.get("_id"), "store repair: skipped a message document it cannot read");
                     continue;
-                };
-                if self.apply_pending_receipts(&m).await? {
-                    self.publish_message(&m.id).await?;
+                }
+                if let Some(after) = self.apply_pending_receipts(&d).await? {
+                    self.publish_message_doc(&after).await?;
                     repaired += 1;
                 }
             }

@@ -52,20 +52,37 @@ impl MongoStore {
         kind: EventKind,
         data: String,
     ) -> StoreResult<i64> {
-        let seq = self.next("events", 1).await?;
+        self.append_events(vec![(inbox_id, kind, data)]).await
+    }
+
+    /// Appends events in order, in two round trips whatever their number: one counter
+    /// increment reserves their seqs, one ordered insert writes them. Returns the last seq.
+    pub(super) async fn append_events(
+        &self,
+        events: Vec<(&str, EventKind, String)>,
+    ) -> StoreResult<i64> {
+        let n = events.len() as i64;
+        let last = self.next("events", n).await?;
+        let now = now_ms();
+        let docs = events
+            .into_iter()
+            .zip(last - n + 1..)
+            .map(|((inbox_id, kind, data), seq)| {
+                doc! {
+                    "_id": seq,
+                    "seq": seq,
+                    "inbox_id": inbox_id,
+                    "kind": kind.as_str(),
+                    "data": data,
+                    "created_at": now,
+                }
+            });
         self.coll("events")
-            .insert_one(doc! {
-                "_id": seq,
-                "seq": seq,
-                "inbox_id": inbox_id,
-                "kind": kind.as_str(),
-                "data": data,
-                "created_at": now_ms(),
-            })
+            .insert_many(docs)
             .await
             .map_err(map_err)?;
         self.commits.notify_one();
-        Ok(seq)
+        Ok(last)
     }
 
     /// Clears the unpublished mark, unless the document changed again meanwhile (then its
@@ -91,8 +108,13 @@ impl MongoStore {
             .find("messages", doc! { "_id": id })
             .await?
             .ok_or(StoreError::NotFound("message"))?;
-        let m = message_from_doc(&d)?;
-        let kind = if opt_int(&d, "published_version").unwrap_or(0) == 0 {
+        self.publish_message_doc(&d).await
+    }
+
+    /// [`Self::publish_message`] from the message as just read or written.
+    pub(super) async fn publish_message_doc(&self, d: &Document) -> StoreResult<Message> {
+        let m = message_from_doc(d)?;
+        let kind = if opt_int(d, "published_version").unwrap_or(0) == 0 {
             EventKind::MessageCreated
         } else {
             EventKind::MessageUpdated
@@ -107,32 +129,34 @@ impl MongoStore {
 
     /// Folds a new message into its conversation: activity, the list's last message
     /// (if it sorts last, by timestamp then seq) and the unread count. Every step is
-    /// idempotent, so a repair may run it again. Returns whether the summary changed.
-    pub(super) async fn conversation_took(&self, m: &Message) -> StoreResult<bool> {
+    /// idempotent, so a repair may run it again. Returns the conversation after, and
+    /// whether its summary changed.
+    pub(super) async fn conversation_took(&self, m: &Message) -> StoreResult<(Document, bool)> {
         let conversations = self.coll("conversations");
         let inbound = m.direction == Direction::In;
+        // Taken before the update below reads the read mark, so a recount that starts
+        // later wins (see `recount_unread`).
+        let generation = match inbound {
+            true => Some(self.next("summaries", 1).await?),
+            false => None,
+        };
         let mut activity = doc! {
             "last_activity_at": if inbound { m.timestamp.saturating_mul(1000) } else { m.created_at },
         };
         if inbound {
             activity.insert("last_inbound_at", m.timestamp);
         }
-        conversations
-            .update_one(
-                doc! { "_id": &m.conversation_id },
-                doc! { "$max": activity },
-            )
-            .await
-            .map_err(map_err)?;
-        let took_last = conversations
-            .update_one(
-                doc! {
-                    "_id": &m.conversation_id,
-                    "$or": [
+        // Most new messages sort last: one write takes both; else activity alone moves.
+        let took = conversations
+            .find_one_and_update(
+                // Spelled as `$and`: nx-27017, the test server, drops an `_id` beside `$or`.
+                doc! { "$and": [
+                    { "_id": &m.conversation_id },
+                    { "$or": [
                         { "last_ts": { "$lt": m.timestamp } },
                         { "last_ts": m.timestamp, "last_seq": { "$lt": m.seq } },
-                    ],
-                },
+                    ] },
+                ] },
                 doc! {
                     "$set": {
                         "last_message": preview_doc(m),
@@ -142,33 +166,79 @@ impl MongoStore {
                         "changed_at": now_ms(),
                     },
                     "$inc": { "version": 1 },
+                    "$max": activity.clone(),
+                },
+            )
+            .return_document(ReturnDocument::After)
+            .await
+            .map_err(map_err)?;
+        let (conv, took) = match took {
+            Some(conv) => (conv, true),
+            None => conversations
+                .find_one_and_update(
+                    doc! { "_id": &m.conversation_id },
+                    doc! { "$max": activity },
+                )
+                .return_document(ReturnDocument::After)
+                .await
+                .map_err(map_err)?
+                .map(|conv| (conv, false))
+                .ok_or(StoreError::NotFound("conversation"))?,
+        };
+        match generation {
+            Some(generation) => match self.recount_unread_from(&conv, generation).await? {
+                Some(recounted) => Ok((recounted, true)),
+                None => Ok((conv, took)),
+            },
+            None => Ok((conv, took)),
+        }
+    }
+
+    /// Publishes a newly stored message after folding it into its conversation: the
+    /// message's event and then the conversation's, in one append, then both marks go.
+    /// `kind` is what the message's event says (a repair may find it published before).
+    /// Returns the message and its conversation as the message left it.
+    pub(super) async fn announce_new(
+        &self,
+        m: &Message,
+        conversation_changed: bool,
+        kind: EventKind,
+    ) -> StoreResult<(Message, Conversation)> {
+        let (conv, took) = self.conversation_took(m).await?;
+        let c = conversation_from_doc(&conv)?;
+        let publish = took || conversation_changed;
+        let mut events = vec![(m.inbox_id.as_str(), kind, to_json(m)?)];
+        if publish {
+            events.push((&c.inbox_id, EventKind::ConversationUpdated, to_json(&c)?));
+        }
+        self.append_events(events).await?;
+        let cleared = self
+            .coll("messages")
+            .update_one(
+                doc! { "_id": &m.id, "version": m.version },
+                doc! {
+                    "$unset": { "unpublished": "", "changed_at": "", "new": "" },
+                    "$max": { "published_version": m.version },
                 },
             )
             .await
             .map_err(map_err)?
             .matched_count
             == 1;
-        let recounted = inbound && self.recount_unread(&m.conversation_id).await?;
-        Ok(took_last || recounted)
-    }
-
-    /// Publishes a newly stored message after folding it into its conversation: the
-    /// message's event first, then the conversation's, then the message is marked done.
-    pub(super) async fn announce_new(
-        &self,
-        m: &Message,
-        conversation_changed: bool,
-    ) -> StoreResult<Message> {
-        let took = self.conversation_took(m).await?;
-        let m = self.publish_message(&m.id).await?;
-        if took || conversation_changed {
-            self.publish_conversation(&m.conversation_id).await?;
+        if publish {
+            self.clear_mark("conversations", &c.id, c.version).await?;
         }
+        if cleared {
+            return Ok((m.clone(), c));
+        }
+        // The message changed while it was announced; its writer publishes the change but
+        // may have looked at the list's preview before this message was in it.
+        let m = self.publish_message(&m.id).await?;
         self.coll("messages")
             .update_one(doc! { "_id": &m.id }, doc! { "$unset": { "new": "" } })
             .await
             .map_err(map_err)?;
-        Ok(m)
+        Ok((m, c))
     }
 
     /// Keeps the list's preview in step when the last message changes (its ticks). The
@@ -205,24 +275,34 @@ impl MongoStore {
             .find("conversations", doc! { "_id": conversation_id })
             .await?
             .ok_or(StoreError::NotFound("conversation"))?;
-        let read_upto = opt_int(&conv, "read_upto_seq").unwrap_or(0);
+        Ok(self.recount_unread_from(&conv, generation).await?.is_some())
+    }
+
+    /// The recount of [`Self::recount_unread`] from a conversation read after `generation`
+    /// was taken. Returns the conversation after, if the count changed.
+    async fn recount_unread_from(
+        &self,
+        conv: &Document,
+        generation: i64,
+    ) -> StoreResult<Option<Document>> {
+        let conversation_id = string(conv, "_id")?;
+        let read_upto = opt_int(conv, "read_upto_seq").unwrap_or(0);
         let unread = self
             .coll("messages")
             .count_documents(doc! {
-                "conversation_id": conversation_id,
+                "conversation_id": &conversation_id,
                 "direction": "in",
                 "seq": { "$gt": read_upto },
             })
             .limit(UNREAD_CAP as u64)
             .await
             .map_err(map_err)? as i64;
-        if opt_int(&conv, "unread_count") == Some(unread) {
-            return Ok(false);
+        if opt_int(conv, "unread_count") == Some(unread) {
+            return Ok(None);
         }
-        let result = self
-            .coll("conversations")
-            .update_one(
-                doc! { "_id": conversation_id, "unread_gen": { "$lt": generation } },
+        self.coll("conversations")
+            .find_one_and_update(
+                doc! { "_id": &conversation_id, "unread_gen": { "$lt": generation } },
                 doc! {
                     "$set": {
                         "unread_count": unread,
@@ -233,9 +313,9 @@ impl MongoStore {
                     "$inc": { "version": 1 },
                 },
             )
+            .return_document(ReturnDocument::After)
             .await
-            .map_err(map_err)?;
-        Ok(result.matched_count == 1)
+            .map_err(map_err)
     }
 
     pub(super) async fn publish_conversation(&self, conversation_id: &str) -> StoreResult<()> {

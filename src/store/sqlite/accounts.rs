@@ -24,30 +24,14 @@ impl AccountStore for SqliteStore {
                 .ok_or(StoreError::NotFound("inbox"))
         })
         .await;
-        self.forget_inboxes();
+        self.inbox_cache.forget();
         result
     }
 
     async fn inbox_by_phone_number_id(&self, phone_number_id: &str) -> StoreResult<Option<Inbox>> {
-        if let Ok(cache) = self.inbox_cache.lock()
-            && let Some((inbox, at)) = cache.get(phone_number_id)
-            && at.elapsed() < INBOX_CACHE_TTL
-        {
-            return Ok(inbox.clone());
-        }
         let pnid = phone_number_id.to_string();
-        let inbox = self
-            .read(move |c| query_inbox(c, "phone_number_id", &pnid))
-            .await?;
-        // Misses are never cached: any body can name any number, so caching them would let
-        // strangers fill the map, and an inbox created a moment later must be found.
-        if inbox.is_some()
-            && let Ok(mut cache) = self.inbox_cache.lock()
-        {
-            cache.retain(|_, (_, at)| at.elapsed() < INBOX_CACHE_TTL);
-            cache.insert(phone_number_id.to_string(), (inbox.clone(), Instant::now()));
-        }
-        Ok(inbox)
+        let load = self.read(move |c| query_inbox(c, "phone_number_id", &pnid));
+        self.inbox_cache.get_or_load(phone_number_id, load).await
     }
 
     async fn inbox(&self, id: &str) -> StoreResult<Option<Inbox>> {
@@ -101,7 +85,7 @@ impl AccountStore for SqliteStore {
                 query_inbox(tx.conn, "id", &id)?.ok_or(StoreError::NotFound("inbox"))
             })
             .await;
-        self.forget_inboxes();
+        self.inbox_cache.forget();
         result
     }
 
@@ -147,7 +131,7 @@ impl AccountStore for SqliteStore {
                 query_inbox(tx.conn, "id", &id)?.ok_or(StoreError::NotFound("inbox"))
             })
             .await;
-        self.forget_inboxes();
+        self.inbox_cache.forget();
         result
     }
 

@@ -314,8 +314,8 @@ impl MessageStore for SqliteStore {
             m.seq = insert_message(tx.conn, &m, Some(&msg.raw))?;
             touch_conversation(tx.conn, &m, m.timestamp.saturating_mul(1000))?;
             tx.emit_message(EventKind::MessageCreated, &m)?;
-            tx.emit_conversation(&m.conversation_id)?;
-            Ok(InboundOutcome::Created(Box::new(m)))
+            let c = tx.emit_conversation(&m.conversation_id)?;
+            Ok(InboundOutcome::Created(Box::new(m), Box::new(c)))
         })
         .await
     }

@@ -18,16 +18,16 @@ mod webhooks;
 mod workflow;
 
 use std::cell::RefCell;
-use std::collections::HashMap;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, Row, params};
 use tokio::sync::{Notify, Semaphore, mpsc, oneshot};
 
+use super::inbox_cache::InboxCache;
 use super::{
     AccountStore, ContactFilter, ContactKey, ContactUpdate, ConversationFilter, DeliveryState,
     Event, EventBounds, EventKind, EventLog, HistoryStore, InboundOutcome, Inbox, InboxCredentials,
@@ -76,8 +76,7 @@ pub struct SqliteStore {
     read_slots: Arc<Semaphore>,
     commits: Arc<Notify>,
     committed: Arc<Mutex<Vec<Event>>>,
-    /// Every webhook looks its inbox up, twice; the answer rarely changes.
-    inbox_cache: Mutex<HashMap<String, (Option<Inbox>, Instant)>>,
+    inbox_cache: InboxCache,
     /// Dropped with the store, which ends the checkpoint thread.
     _stop_checkpoints: std::sync::mpsc::Sender<()>,
 }
@@ -85,9 +84,6 @@ pub struct SqliteStore {
 const MAX_BATCH: usize = 512;
 /// Committed events waiting for the hub; past this, it reads them from the log instead.
 const MAX_STAGED: usize = 100_000;
-/// How long an inbox looked up by phone number is trusted: another instance may change
-/// it, and credentials must not stay stale for long.
-const INBOX_CACHE_TTL: Duration = Duration::from_secs(1);
 impl SqliteStore {
     /// Opens (creating if needed) the database file and brings its schema up to date.
     pub fn open(options: SqliteOptions) -> StoreResult<Self> {
@@ -128,16 +124,9 @@ impl SqliteStore {
             readers: Arc::new(Mutex::new(readers)),
             commits,
             committed,
-            inbox_cache: Mutex::new(HashMap::new()),
+            inbox_cache: InboxCache::default(),
             _stop_checkpoints: stop_checkpoints,
         })
-    }
-
-    /// After a change to inboxes, so the next lookup reads it.
-    fn forget_inboxes(&self) {
-        if let Ok(mut cache) = self.inbox_cache.lock() {
-            cache.clear();
-        }
     }
 
     async fn write<R, F>(&self, f: F) -> StoreResult<R>
