@@ -5,7 +5,8 @@
 //!
 //! For each kind of webhook it runs the path `POST /webhook` takes after the signature
 //! check (the inbox lookup, `save_webhook`, `ingest`, `finish_webhook`) `--runs` times
-//! and prints the mean number of commands, and which commands they were. Commands are
+//! and prints the mean number of commands, and which commands they were; likewise an
+//! agent's reply as the store sees it (stored with its send job, then accepted). Commands are
 //! counted, not timed: the count is the same on any server, the time is the server's.
 //! The event log's reader (one `find` per batch of events, whatever their number) and
 //! background jobs run outside these paths and are not counted. `--trace` prints every
@@ -55,6 +56,12 @@ struct Counter(Arc<Mutex<BTreeMap<String, u64>>>);
 impl Counter {
     fn take(&self) -> BTreeMap<String, u64> {
         std::mem::take(&mut *self.0.lock().unwrap())
+    }
+}
+
+fn add(total: &mut BTreeMap<String, u64>, more: BTreeMap<String, u64>) {
+    for (name, n) in more {
+        *total.entry(name).or_default() += n;
     }
 }
 
@@ -160,19 +167,23 @@ async fn main() {
     }
     measure("inbound text, known customer", counter.take());
 
-    // Outbound messages accepted by Meta, then their receipts.
+    // Agents' replies: stored with their send job, then accepted by Meta (the send
+    // itself is HTTP to Meta, not MongoDB); then their receipts.
     let mut wamids = Vec::new();
+    let mut accepted = BTreeMap::new();
     let inbox = store
         .inbox_by_phone_number_id(PHONE_NUMBER_ID)
         .await
         .unwrap()
         .expect("the inbox");
+    let mut stored = BTreeMap::new();
     for i in 1..=runs {
         let message = store
             .message_by_wamid(&inbox.id, &format!("wamid.RT.IN.{}", base + i))
             .await
             .unwrap()
             .expect("the inbound message");
+        counter.take();
         let (out, _) = store
             .create_outbound(NewOutbound {
                 conversation_id: message.conversation_id.clone(),
@@ -186,11 +197,14 @@ async fn main() {
             })
             .await
             .unwrap();
+        add(&mut stored, counter.take());
         let wamid = format!("wamid.RT.OUT.{}", base + i);
         store.mark_accepted(&out.id, &wamid).await.unwrap();
+        add(&mut accepted, counter.take());
         wamids.push((wamid, base + i));
     }
-    counter.take();
+    measure("agent's reply stored (create_outbound)", stored);
+    measure("reply accepted by Meta (mark_accepted)", accepted);
     for (step, name) in [
         ("sent", "status sent"),
         ("delivered", "status delivered"),
@@ -213,9 +227,9 @@ async fn main() {
     measure("status read again (no change)", counter.take());
 
     println!(
-        "MongoDB commands per webhook, mean of {runs} (the webhook path after its signature check):"
+        "MongoDB commands per webhook (the path after its signature check) and per agent's reply, mean of {runs}:"
     );
-    println!("{:<44} {:>6}   by command", "webhook", "trips");
+    println!("{:<44} {:>6}   by command", "what", "trips");
     for row in &rows {
         row.print();
     }

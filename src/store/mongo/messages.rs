@@ -158,12 +158,13 @@ impl MongoStore {
     }
 
     /// Finds the contact by BSUID, then by phone, filling in whatever the payload adds.
-    /// Returns its id and whether it changed (so the conversation's copy is refreshed).
+    /// Returns its id, whether it changed (so the conversation's copy is refreshed), and
+    /// its document if this call created it (it has no conversation yet).
     pub(super) async fn upsert_contact(
         &self,
         inbox_id: &str,
         key: &ContactKey,
-    ) -> StoreResult<(String, bool)> {
+    ) -> StoreResult<(String, bool, Option<Document>)> {
         let contacts = self.coll("contacts");
         for _ in 0..3 {
             let mut found = None;
@@ -207,7 +208,7 @@ impl MongoStore {
                 if changed {
                     self.embed_contact(&id).await?;
                 }
-                return Ok((id, changed));
+                return Ok((id, changed, None));
             }
             if key.wa_id.is_none() && key.user_id.is_none() {
                 return Err(StoreError::Conflict(
@@ -219,8 +220,8 @@ impl MongoStore {
             put_opt(&mut d, "wa_id", &key.wa_id);
             put_opt(&mut d, "user_id", &key.user_id);
             put_opt(&mut d, "name", &key.name);
-            match contacts.insert_one(d).await {
-                Ok(_) => return Ok((id, false)),
+            match contacts.insert_one(&d).await {
+                Ok(_) => return Ok((id, false, Some(d))),
                 // A concurrent writer created it first: look again.
                 Err(e) if is_duplicate(&e) => continue,
                 Err(e) => return Err(map_err(e)),
@@ -256,18 +257,25 @@ impl MongoStore {
         &self,
         inbox_id: &str,
         contact_id: &str,
+        mut created: Option<Document>,
     ) -> StoreResult<String> {
         for _ in 0..3 {
-            if let Some(d) = self
-                .find("conversations", doc! { "contact_id": contact_id })
-                .await?
-            {
-                return string(&d, "_id");
-            }
-            let contact = self
-                .find("contacts", doc! { "_id": contact_id })
-                .await?
-                .ok_or(StoreError::NotFound("contact"))?;
+            // A contact created a moment ago has no conversation to look for (a racing
+            // writer's shows up as a duplicate key, and the next turn finds it).
+            let contact = match created.take() {
+                Some(contact) => contact,
+                None => {
+                    if let Some(d) = self
+                        .find("conversations", doc! { "contact_id": contact_id })
+                        .await?
+                    {
+                        return string(&d, "_id");
+                    }
+                    self.find("contacts", doc! { "_id": contact_id })
+                        .await?
+                        .ok_or(StoreError::NotFound("contact"))?
+                }
+            };
             let id = new_id();
             let now = now_ms();
             let result = self
@@ -350,9 +358,11 @@ impl MessageStore for MongoStore {
         if self.find("messages", existing.clone()).await?.is_some() {
             return Ok(InboundOutcome::Duplicate);
         }
-        let (contact_id, contact_changed) =
+        let (contact_id, contact_changed, created) =
             self.upsert_contact(&msg.inbox_id, &msg.contact).await?;
-        let conversation_id = self.ensure_conversation(&msg.inbox_id, &contact_id).await?;
+        let conversation_id = self
+            .ensure_conversation(&msg.inbox_id, &contact_id, created)
+            .await?;
         let m = msg.message(conversation_id, self.next("messages", 1).await?, now_ms());
         let d = Self::new_message_doc(&m, Some(&msg.raw));
         // Announced as a reader would see it, without reading it back.

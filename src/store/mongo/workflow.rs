@@ -123,8 +123,10 @@ impl WorkflowStore for MongoStore {
             user_id: None,
             name: name.map(str::to_string),
         };
-        let (contact_id, _) = self.upsert_contact(inbox_id, &key).await?;
-        let id = self.ensure_conversation(inbox_id, &contact_id).await?;
+        let (contact_id, _, created) = self.upsert_contact(inbox_id, &key).await?;
+        let id = self
+            .ensure_conversation(inbox_id, &contact_id, created)
+            .await?;
         self.coll("conversations")
             .update_one(
                 doc! { "_id": &id },
@@ -206,7 +208,7 @@ impl WorkflowStore for MongoStore {
             user_id: None,
             name: None,
         };
-        let (id, _) = self.upsert_contact(inbox_id, &key).await?;
+        let (id, _, _) = self.upsert_contact(inbox_id, &key).await?;
         self.contact(&id)
             .await?
             .ok_or(StoreError::NotFound("contact"))
