@@ -120,12 +120,11 @@ impl JobStore for SqliteStore {
     async fn release_job(&self, kind: JobKind, key: &str, due_at: i64) -> StoreResult<()> {
         let key = key.to_string();
         self.write(move |tx| {
-            tx.conn
-                .execute(
-                    "UPDATE jobs SET due_at = ?3, owner = NULL WHERE kind = ?1 AND key = ?2",
-                    params![kind.as_str(), key, due_at],
-                )
-                .map_err(map_err)?;
+            exec(
+                tx.conn,
+                "UPDATE jobs SET due_at = ?3, owner = NULL WHERE kind = ?1 AND key = ?2",
+                params![kind.as_str(), key, due_at],
+            )?;
             Ok(())
         })
         .await
@@ -134,12 +133,11 @@ impl JobStore for SqliteStore {
     async fn finish_job(&self, kind: JobKind, key: &str) -> StoreResult<()> {
         let key = key.to_string();
         self.write(move |tx| {
-            tx.conn
-                .execute(
-                    "DELETE FROM jobs WHERE kind = ?1 AND key = ?2",
-                    params![kind.as_str(), key],
-                )
-                .map_err(map_err)?;
+            exec(
+                tx.conn,
+                "DELETE FROM jobs WHERE kind = ?1 AND key = ?2",
+                params![kind.as_str(), key],
+            )?;
             Ok(())
         })
         .await

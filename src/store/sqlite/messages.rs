@@ -27,25 +27,25 @@ pub(super) fn upsert_contact(
         Some(id) => {
             // Fill identifiers the contact lacks, unless another contact already owns them.
             if by_phone.is_none() && key.wa_id.is_some() {
-                conn.execute(
+                exec(
+                    conn,
                     "UPDATE contacts SET wa_id = ?2 WHERE id = ?1 AND wa_id IS NULL",
                     params![id, key.wa_id],
-                )
-                .map_err(map_err)?;
+                )?;
             }
             if by_user.is_none() && key.user_id.is_some() {
-                conn.execute(
+                exec(
+                    conn,
                     "UPDATE contacts SET user_id = ?2 WHERE id = ?1 AND user_id IS NULL",
                     params![id, key.user_id],
-                )
-                .map_err(map_err)?;
+                )?;
             }
             if let Some(name) = key.name.as_deref().filter(|n| !n.trim().is_empty()) {
-                conn.execute(
+                exec(
+                    conn,
                     "UPDATE contacts SET name = ?2 WHERE id = ?1 AND (name IS NULL OR name <> ?2)",
                     params![id, name],
-                )
-                .map_err(map_err)?;
+                )?;
             }
             Ok(id)
         }
@@ -56,12 +56,12 @@ pub(super) fn upsert_contact(
                 ));
             }
             let id = new_id();
-            conn.execute(
+            exec(
+                conn,
                 "INSERT INTO contacts (id, inbox_id, wa_id, user_id, name, created_at) \
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
                 params![id, inbox_id, key.wa_id, key.user_id, key.name, now_ms()],
-            )
-            .map_err(map_err)?;
+            )?;
             Ok(id)
         }
     }
@@ -80,14 +80,14 @@ pub(super) fn ensure_conversation(
         return Ok(id);
     }
     let id = new_id();
-    conn.execute(
+    exec(
+        conn,
         // Activity comes from messages only, so a replayed old webhook does not float its
         // conversation to the top.
         "INSERT INTO conversations (id, inbox_id, contact_id, last_activity_at, created_at) \
          VALUES (?1, ?2, ?3, 0, ?4)",
         params![id, inbox_id, contact_id, now_ms()],
-    )
-    .map_err(map_err)?;
+    )?;
     Ok(id)
 }
 
@@ -360,12 +360,11 @@ impl MessageStore for SqliteStore {
                     let current = query_message(tx.conn, our_id)?
                         .filter(|m| crate::store::receipt_claims(m, &report.inbox_id, attempt));
                     if current.is_some() {
-                        tx.conn
-                            .execute(
-                                "UPDATE messages SET wamid = ?2 WHERE id = ?1",
-                                params![our_id, report.wamid],
-                            )
-                            .map_err(map_err)?;
+                        exec(
+                            tx.conn,
+                            "UPDATE messages SET wamid = ?2 WHERE id = ?1",
+                            params![our_id, report.wamid],
+                        )?;
                         linked = true;
                         message = query_message(tx.conn, our_id)?;
                     }
@@ -431,12 +430,11 @@ impl MessageStore for SqliteStore {
             let m = query_message(tx.conn, &id)?.ok_or(StoreError::NotFound("message"))?;
             let mut changed = crate::store::wamid_to_set(&m, &wamid)?;
             if changed {
-                tx.conn
-                    .execute(
-                        "UPDATE messages SET wamid = ?2 WHERE id = ?1",
-                        params![id, wamid],
-                    )
-                    .map_err(map_err)?;
+                exec(
+                    tx.conn,
+                    "UPDATE messages SET wamid = ?2 WHERE id = ?1",
+                    params![id, wamid],
+                )?;
             }
             let m = query_message(tx.conn, &id)?.ok_or(StoreError::NotFound("message"))?;
             changed |= apply_pending_receipts(tx.conn, &m)?;
@@ -469,13 +467,12 @@ impl MessageStore for SqliteStore {
         self.write(move |tx| {
             let m = query_message(tx.conn, &id)?.ok_or(StoreError::NotFound("message"))?;
             let details = crate::store::retry_details(&m)?;
-            tx.conn
-                .execute(
-                    "UPDATE messages SET wamid = NULL, status_rank = 0, failed = 0, \
+            exec(
+                tx.conn,
+                "UPDATE messages SET wamid = NULL, status_rank = 0, failed = 0, \
                      status = 'pending', details = ?2 WHERE id = ?1",
-                    params![id, details_json(&details)?],
-                )
-                .map_err(map_err)?;
+                params![id, details_json(&details)?],
+            )?;
             put_job(tx.conn, &crate::store::first_send_job(&id, now_ms()))?;
             publish_message_change(tx, &id)
         })
@@ -493,12 +490,11 @@ impl MessageStore for SqliteStore {
             let Some(after) = crate::store::edited(&before, &edit) else {
                 return Ok(None);
             };
-            tx.conn
-                .execute(
-                    "UPDATE messages SET text = ?2, details = ?3 WHERE id = ?1",
-                    params![id, after.text, details_json(&after.details)?],
-                )
-                .map_err(map_err)?;
+            exec(
+                tx.conn,
+                "UPDATE messages SET text = ?2, details = ?3 WHERE id = ?1",
+                params![id, after.text, details_json(&after.details)?],
+            )?;
             publish_message_change(tx, &id).map(Some)
         })
         .await
@@ -537,24 +533,22 @@ impl MessageStore for SqliteStore {
                     "another contact already has the number {new}"
                 )));
             }
-            tx.conn
-                .execute(
-                    "UPDATE contacts SET wa_id = ?2 WHERE id = ?1",
-                    params![contact, new],
-                )
-                .map_err(map_err)?;
+            exec(
+                tx.conn,
+                "UPDATE contacts SET wa_id = ?2 WHERE id = ?1",
+                params![contact, new],
+            )?;
             let conversation: Option<String> = tx
                 .conn
                 .prepare_cached("SELECT id FROM conversations WHERE contact_id = ?1")
                 .and_then(|mut s| s.query_row([&contact], |r| r.get(0)).optional())
                 .map_err(map_err)?;
             if let Some(c) = conversation {
-                tx.conn
-                    .execute(
-                        "UPDATE conversations SET version = version + 1 WHERE id = ?1",
-                        [&c],
-                    )
-                    .map_err(map_err)?;
+                exec(
+                    tx.conn,
+                    "UPDATE conversations SET version = version + 1 WHERE id = ?1",
+                    [&c],
+                )?;
                 tx.emit_conversation(&c)?;
             }
             Ok(true)
@@ -565,14 +559,12 @@ impl MessageStore for SqliteStore {
     async fn mark_conversation_read(&self, conversation_id: &str) -> StoreResult<Conversation> {
         let id = conversation_id.to_string();
         self.write(move |tx| {
-            let changed = tx
-                .conn
-                .execute(
-                    "UPDATE conversations SET unread_count = 0, version = version + 1 \
+            let changed = exec(
+                tx.conn,
+                "UPDATE conversations SET unread_count = 0, version = version + 1 \
                      WHERE id = ?1 AND unread_count > 0",
-                    [&id],
-                )
-                .map_err(map_err)?;
+                [&id],
+            )?;
             if changed == 1 {
                 tx.emit_conversation(&id)
             } else {

@@ -194,7 +194,17 @@ fn open_connection(path: &Path, sync: Synchronous, read_only: bool) -> StoreResu
         pragmas.push_str("PRAGMA journal_mode = WAL; PRAGMA foreign_keys = ON;");
     }
     conn.execute_batch(&pragmas).map_err(map_err)?;
+    // rusqlite keeps 16 prepared statements by default, fewer than one webhook's path
+    // uses, so the least recent were parsed again on every webhook.
+    conn.set_prepared_statement_cache_capacity(256);
     Ok(conn)
+}
+
+/// Runs one statement through the connection's cache, so it is parsed once, not per call.
+fn exec(conn: &Connection, sql: &str, params: impl rusqlite::Params) -> StoreResult<usize> {
+    conn.prepare_cached(sql)
+        .and_then(|mut s| s.execute(params))
+        .map_err(map_err)
 }
 
 fn map_err(e: rusqlite::Error) -> StoreError {

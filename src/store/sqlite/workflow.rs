@@ -28,10 +28,7 @@ impl WorkflowStore for SqliteStore {
             None => (None, None),
         };
         self.write(move |tx| {
-            let changed = tx
-                .conn
-                .execute(
-                    "UPDATE conversations SET status = ?3, snoozed_until = ?4, assignee_id = ?5, \
+            let changed = exec(tx.conn, "UPDATE conversations SET status = ?3, snoozed_until = ?4, assignee_id = ?5, \
                      assignee_name = ?6, labels = ?7, last_change = ?8, version = version + 1 \
                      WHERE id = ?1 AND version = ?2",
                     params![
@@ -43,19 +40,13 @@ impl WorkflowStore for SqliteStore {
                         assignee_name,
                         labels,
                         last_change
-                    ],
-                )
-                .map_err(map_err)?;
+                    ],)?;
             if changed == 0 {
                 return Ok(None);
             }
             if let Some((aid, at, data)) = activity {
-                tx.conn
-                    .execute(
-                        "INSERT INTO activities (id, conversation_id, at, data) VALUES (?1, ?2, ?3, ?4)",
-                        params![aid, id, at, data],
-                    )
-                    .map_err(map_err)?;
+                exec(tx.conn, "INSERT INTO activities (id, conversation_id, at, data) VALUES (?1, ?2, ?3, ?4)",
+                        params![aid, id, at, data],)?;
             }
             tx.emit_conversation(&id).map(Some)
         })
@@ -101,13 +92,12 @@ impl WorkflowStore for SqliteStore {
         self.write(move |tx| {
             let contact_id = upsert_contact(tx.conn, &inbox_id, &key)?;
             let id = ensure_conversation(tx.conn, &inbox_id, &contact_id)?;
-            tx.conn
-                .execute(
-                    "UPDATE conversations SET last_activity_at = MAX(last_activity_at, ?2), \
+            exec(
+                tx.conn,
+                "UPDATE conversations SET last_activity_at = MAX(last_activity_at, ?2), \
                      version = version + 1 WHERE id = ?1",
-                    params![id, now_ms()],
-                )
-                .map_err(map_err)?;
+                params![id, now_ms()],
+            )?;
             tx.emit_conversation(&id)
         })
         .await
@@ -182,26 +172,24 @@ impl WorkflowStore for SqliteStore {
             if next == entry.contact {
                 return Ok(entry);
             }
-            tx.conn
-                .execute(
-                    "UPDATE contacts SET name = ?2, labels = ?3, attributes = ?4, opted_out = ?5 \
+            exec(
+                tx.conn,
+                "UPDATE contacts SET name = ?2, labels = ?3, attributes = ?4, opted_out = ?5 \
                      WHERE id = ?1",
-                    params![
-                        id,
-                        next.name,
-                        to_json(&next.labels)?,
-                        to_json(&next.attributes)?,
-                        next.opted_out
-                    ],
-                )
-                .map_err(map_err)?;
+                params![
+                    id,
+                    next.name,
+                    to_json(&next.labels)?,
+                    to_json(&next.attributes)?,
+                    next.opted_out
+                ],
+            )?;
             if let Some(conversation) = &entry.conversation_id {
-                tx.conn
-                    .execute(
-                        "UPDATE conversations SET version = version + 1 WHERE id = ?1",
-                        [conversation],
-                    )
-                    .map_err(map_err)?;
+                exec(
+                    tx.conn,
+                    "UPDATE conversations SET version = version + 1 WHERE id = ?1",
+                    [conversation],
+                )?;
                 tx.emit_conversation(conversation)?;
             }
             query_contact(tx.conn, &id)?.ok_or(StoreError::NotFound("contact"))
@@ -212,13 +200,12 @@ impl WorkflowStore for SqliteStore {
     async fn touch_presence(&self, user_id: &str, at: i64) -> StoreResult<()> {
         let user_id = user_id.to_string();
         self.write(move |tx| {
-            tx.conn
-                .execute(
-                    "INSERT INTO presence (user_id, seen_at) VALUES (?1, ?2) \
+            exec(
+                tx.conn,
+                "INSERT INTO presence (user_id, seen_at) VALUES (?1, ?2) \
                      ON CONFLICT (user_id) DO UPDATE SET seen_at = MAX(seen_at, excluded.seen_at)",
-                    params![user_id, at],
-                )
-                .map_err(map_err)?;
+                params![user_id, at],
+            )?;
             Ok(())
         })
         .await
@@ -301,15 +288,14 @@ impl WorkflowStore for SqliteStore {
     async fn put_canned_response(&self, response: &CannedResponse) -> StoreResult<()> {
         let r = response.clone();
         self.write(move |tx| {
-            tx.conn
-                .execute(
-                    "INSERT INTO canned_responses (id, shortcut, text, inbox_id) \
+            exec(
+                tx.conn,
+                "INSERT INTO canned_responses (id, shortcut, text, inbox_id) \
                      VALUES (?1, ?2, ?3, ?4) ON CONFLICT (id) DO UPDATE SET \
                      shortcut = excluded.shortcut, text = excluded.text, \
                      inbox_id = excluded.inbox_id",
-                    params![r.id, r.shortcut, r.text, r.inbox_id],
-                )
-                .map_err(map_err)?;
+                params![r.id, r.shortcut, r.text, r.inbox_id],
+            )?;
             Ok(())
         })
         .await
@@ -318,10 +304,7 @@ impl WorkflowStore for SqliteStore {
     async fn delete_canned_response(&self, id: &str) -> StoreResult<bool> {
         let id = id.to_string();
         self.write(move |tx| {
-            tx.conn
-                .execute("DELETE FROM canned_responses WHERE id = ?1", [id])
-                .map(|n| n > 0)
-                .map_err(map_err)
+            exec(tx.conn, "DELETE FROM canned_responses WHERE id = ?1", [id]).map(|n| n > 0)
         })
         .await
     }
