@@ -98,7 +98,7 @@ impl MongoStore {
         let Some(d) = message else {
             return Ok(StatusOutcome::Parked);
         };
-        if opt_string(&d, "direction").as_deref() == Some("in") {
+        if opt_string(&d, "direction").as_deref() == Some(Direction::In.as_str()) {
             return Ok(StatusOutcome::Unchanged);
         }
         let current = match self.apply_pending_receipts(&d).await? {
@@ -519,9 +519,10 @@ impl MessageStore for MongoStore {
         if let Some(after) = self.apply_pending_receipts(&current).await? {
             (current, changed) = (after, true);
         }
-        match changed {
-            true => self.publish_message_doc(&current).await,
-            false => message_from_doc(&current),
+        if changed {
+            self.publish_message_doc(&current).await
+        } else {
+            message_from_doc(&current)
         }
     }
 

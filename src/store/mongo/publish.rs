@@ -136,9 +136,10 @@ impl MongoStore {
         let inbound = m.direction == Direction::In;
         // Taken before the update below reads the read mark, so a recount that starts
         // later wins (see `recount_unread`).
-        let generation = match inbound {
-            true => Some(self.next("summaries", 1).await?),
-            false => None,
+        let generation = if inbound {
+            Some(self.next("summaries", 1).await?)
+        } else {
+            None
         };
         let mut activity = doc! {
             "last_activity_at": if inbound { m.timestamp.saturating_mul(1000) } else { m.created_at },

@@ -451,8 +451,7 @@ impl AccountStore for SqliteStore {
     }
 
     async fn setting(&self, key: &str) -> StoreResult<Option<String>> {
-        let key = key.to_string();
-        self.read(move |c| {
+        self.read_now(|c| {
             c.prepare_cached("SELECT value FROM settings WHERE key = ?1")
                 .and_then(|mut s| s.query_row([&key], |r| r.get(0)).optional())
                 .map_err(map_err)

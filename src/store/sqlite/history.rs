@@ -146,18 +146,15 @@ impl HistoryStore for SqliteStore {
     }
 
     async fn conversation(&self, id: &str) -> StoreResult<Option<Conversation>> {
-        let id = id.to_string();
-        self.read(move |c| query_conversation(c, &id)).await
+        self.read_now(|c| query_conversation(c, id)).await
     }
 
     async fn message(&self, id: &str) -> StoreResult<Option<Message>> {
-        let id = id.to_string();
-        self.read(move |c| query_message(c, &id)).await
+        self.read_now(|c| query_message(c, id)).await
     }
 
     async fn message_by_wamid(&self, inbox_id: &str, wamid: &str) -> StoreResult<Option<Message>> {
-        let (inbox_id, wamid) = (inbox_id.to_string(), wamid.to_string());
-        self.read(move |c| query_message_by_wamid(c, &inbox_id, &wamid))
+        self.read_now(|c| query_message_by_wamid(c, inbox_id, wamid))
             .await
     }
 
@@ -167,8 +164,7 @@ impl HistoryStore for SqliteStore {
         wamid: &str,
         limit: usize,
     ) -> StoreResult<Vec<Message>> {
-        let (inbox_id, wamid) = (inbox_id.to_string(), wamid.to_string());
-        self.read(move |c| {
+        self.read_now(|c| {
             c.prepare_cached(&format!(
                 "SELECT {MESSAGE_COLUMNS} FROM messages WHERE inbox_id = ?1 AND reply_to = ?2 \
                  ORDER BY timestamp, seq LIMIT ?3"

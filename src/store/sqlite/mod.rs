@@ -174,6 +174,34 @@ impl SqliteStore {
     }
 }
 
+impl SqliteStore {
+    /// A read by key, run on the calling task: it takes microseconds, less than handing
+    /// it to the blocking pool and back (a thread switch each way, which showed in the
+    /// ingest's profile). Anything that scans or sorts goes through [`Self::read`].
+    async fn read_now<R, F>(&self, f: F) -> StoreResult<R>
+    where
+        F: FnOnce(&Connection) -> StoreResult<R>,
+    {
+        let _permit = self
+            .read_slots
+            .acquire()
+            .await
+            .map_err(|_| StoreError::Unavailable("reader pool closed".into()))?;
+        let conn = self
+            .readers
+            .lock()
+            .map_err(|_| StoreError::Unavailable("reader pool poisoned".into()))?
+            .pop()
+            .ok_or_else(|| StoreError::Unavailable("no free reader".into()))?;
+        let result = catch_unwind(AssertUnwindSafe(|| f(&conn)))
+            .unwrap_or_else(|_| Err(StoreError::Corrupt("a read panicked".into())));
+        if let Ok(mut p) = self.readers.lock() {
+            p.push(conn);
+        }
+        result
+    }
+}
+
 fn open_connection(path: &Path, sync: Synchronous, read_only: bool) -> StoreResult<Connection> {
     let flags = if read_only {
         OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX
