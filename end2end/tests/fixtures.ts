@@ -29,6 +29,12 @@ export async function appReady(page: import("@playwright/test").Page) {
   await expect(page.getByTestId("live-state")).toHaveAttribute("data-state", "live", { timeout: 20_000 });
 }
 
+/** The message bubble whose text is exactly `text`, matched on its body alone: its time
+ *  follows it, so "depois 1" sent at 19:34 would read "depois 119:34" as a substring. */
+export function bubbleSaying(page: import("@playwright/test").Page, text: string) {
+  return page.getByTestId("message").filter({ has: page.locator(".body").getByText(text, { exact: true }) });
+}
+
 /** Signs in through the sign-in page with the demo credentials it shows, and waits for
  *  the inbox's app to run. */
 export async function signIn(page: import("@playwright/test").Page, url: string) {

@@ -1,5 +1,5 @@
 // Long histories load newest page first, and "Load older messages" pages back to the start.
-import { expect, signIn, test } from "./fixtures";
+import { bubbleSaying, expect, signIn, test } from "./fixtures";
 import { Server } from "./server";
 
 const server = new Server(Number(process.env.E2E_HISTORY_PORT ?? 3411));
@@ -33,7 +33,7 @@ test("scrolling near the top loads the older page by itself and keeps the view w
   await page.getByTestId("conversation").filter({ hasText: "Jonas Weber" }).click();
   const messages = page.getByTestId("message");
   await expect(messages).toHaveCount(50);
-  const bubble = (text: string) => messages.filter({ has: page.locator(".body", { hasText: new RegExp(`^${text}$`) }) });
+  const bubble = (text: string) => bubbleSaying(page, text);
   const oldestLoaded = bubble("message 16");
   // Opened at the newest; the agent scrolls up with the wheel, no click.
   await expect(messages.last()).toBeInViewport();

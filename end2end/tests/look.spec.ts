@@ -1,7 +1,7 @@
 // The main flow through every screen, as a person sees it: at desktop width, and again at
 // 390 px in the "phone" project (playwright.config.ts). On each, axe-core finds no serious
 // or critical accessibility violation and nothing scrolls sideways.
-import { expect, looksRight, signIn, test } from "./fixtures";
+import { appReady, expect, looksRight, signIn, test } from "./fixtures";
 import { Server } from "./server";
 
 const server = new Server(Number(process.env.E2E_LOOK_PORT ?? 3422));
@@ -48,7 +48,7 @@ test("every screen passes axe-core and fits the window", async ({ page }) => {
   ]) {
     await page.goto(server.url + path);
     await expect(page.getByTestId(screen)).toBeVisible();
-    await expect(page.getByTestId("live-state")).toHaveAttribute("data-state", "live");
+    await appReady(page);
     await looksRight(page, screen);
   }
 });

@@ -1,6 +1,6 @@
 // Search: a word from an older message, accents aside, found with the word marked; the
 // result opens its conversation at that message, with the history around it.
-import { expect, signIn, test } from "./fixtures";
+import { bubbleSaying, expect, signIn, test } from "./fixtures";
 import { Server } from "./server";
 
 const server = new Server(Number(process.env.E2E_SEARCH_PORT ?? 3417));
@@ -39,9 +39,7 @@ test("a search result deep in a long conversation opens the thread at it, newer 
   await page.getByTestId("search-hit").click();
   await expect(page).toHaveURL(/\/c\/.+\?at=/);
 
-  // A bubble by its whole text: its time follows it, so "depois 1" at 19:34 reads "depois 119:34".
-  const said = (text: string) =>
-    page.getByTestId("message").filter({ has: page.locator(".body").getByText(text, { exact: true }) });
+  const said = (text: string) => bubbleSaying(page, text);
   const target = page.locator("[data-testid=message][data-target]");
   await expect(target).toContainText("PITANGA");
   await expect(target).toBeInViewport();
