@@ -38,7 +38,8 @@ fn envelope(value: &str) -> Vec<u8> {
 fn inbound(n: u64, customer: u64) -> Vec<u8> {
     envelope(&format!(
         r#""contacts":[{{"profile":{{"name":"Customer {customer}"}},"wa_id":"49000{customer:07}"}}],"messages":[{{"from":"49000{customer:07}","id":"wamid.RT.IN.{n}","timestamp":"{ts}","type":"text","text":{{"body":"message {n}"}}}}]"#,
-        ts = 1_763_800_000 + n
+        // In the past, as a customer's message is by the time an agent replies to it.
+        ts = 1_763_800_000 + n % 1_000_000
     ))
 }
 

@@ -193,10 +193,19 @@ fn wrong_credentials_stop_startup_with_one_line() {
     );
 }
 
-/// A process that dies after storing a message but before announcing it leaves the
-/// message marked; the repair pass folds it into its conversation and publishes both.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_write_cut_short_by_a_crash_is_finished_by_repair() {
+/// A store with one announced customer message, and beside it, in the same conversation,
+/// what `record_inbound` had written when the process died a while ago: a message document
+/// still marked new and unpublished (timestamp 2,000, after the first). Returns the store,
+/// its guard, the conversation and the event log's head before the crashed message.
+async fn crashed_after_storing(
+    id: &str,
+    text: &str,
+) -> (
+    switchboard::store::DynStore,
+    crate::conformance::Guard,
+    String,
+    i64,
+) {
     use mongodb::bson::doc;
     use switchboard::store::InboundOutcome;
 
@@ -204,7 +213,10 @@ async fn a_write_cut_short_by_a_crash_is_finished_by_repair() {
     let inbox = crate::conformance::inbox(&store).await;
     let InboundOutcome::Created(first, _) = store
         .record_inbound(crate::conformance::inbound(
-            &inbox, "wamid.R1", "5511300", 1_000,
+            &inbox,
+            &format!("wamid.{id}.1"),
+            "5511300",
+            1_000,
         ))
         .await
         .unwrap()
@@ -212,22 +224,19 @@ async fn a_write_cut_short_by_a_crash_is_finished_by_repair() {
         panic!("not created")
     };
     let head = store.event_bounds().await.unwrap().head;
-
-    // What `record_inbound` had written when the process died: the message document,
-    // still marked new and unpublished, from a while ago.
     let crate::conformance::Guard::Database(db) = &guard else {
         unreachable!()
     };
     let stale = switchboard::store::now_ms() - 60_000;
     db.collection::<mongodb::bson::Document>("messages")
         .insert_one(doc! {
-            "_id": "crashed-message",
+            "_id": id,
             "seq": 1_000_000i64,
             "inbox_id": &inbox,
             "conversation_id": &first.conversation_id,
             "direction": "in",
             "kind": "text",
-            "text": "stored, never announced",
+            "text": text,
             "status_rank": 0i64,
             "failed": false,
             "timestamp": 2_000i64,
@@ -238,27 +247,70 @@ async fn a_write_cut_short_by_a_crash_is_finished_by_repair() {
             "unpublished": true,
             "new": true,
             "changed_at": stale,
-            "wamid": "wamid.R2",
+            "wamid": format!("wamid.{id}.2"),
         })
         .await
         .unwrap();
     assert!(store.events_after(head, 10).await.unwrap().is_empty());
+    (store, guard, first.conversation_id, head)
+}
+
+/// A process that dies after storing a message but before announcing it leaves the
+/// message marked; the repair pass folds it into its conversation and publishes both.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_cut_short_by_a_crash_is_finished_by_repair() {
+    let (store, guard, conversation, head) =
+        crashed_after_storing("crashed-message", "stored, never announced").await;
 
     assert!(store.repair().await.unwrap() >= 1);
     let events = store.events_after(head, 10).await.unwrap();
     let kinds: Vec<_> = events.iter().map(|e| e.kind.as_str()).collect();
     assert_eq!(kinds, ["message.created", "conversation.updated"]);
     assert!(events[0].data.contains("stored, never announced"));
-    let conv = store
-        .conversation(&first.conversation_id)
-        .await
-        .unwrap()
-        .unwrap();
+    let conv = store.conversation(&conversation).await.unwrap().unwrap();
     assert_eq!(conv.unread_count, 2);
     assert_eq!(conv.last_message.unwrap().id, "crashed-message");
     // Nothing is left to repair, and a second pass publishes nothing twice.
     assert_eq!(store.repair().await.unwrap(), 0);
     assert_eq!(store.events_after(head, 10).await.unwrap().len(), 2);
+    guard.cleanup().await;
+}
+
+/// A process that dies after the conversation took a new message but before either event
+/// left no mark on the conversation: the message's own mark brings both events back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crash_after_the_conversation_took_a_message_still_publishes_the_conversation() {
+    use mongodb::bson::doc;
+
+    let (store, guard, conversation, head) =
+        crashed_after_storing("took-message", "taken in, never announced").await;
+    let crate::conformance::Guard::Database(db) = &guard else {
+        unreachable!()
+    };
+    // What `conversation_took` had written: this message is its last one and counted as
+    // unread, and nothing is marked.
+    db.collection::<mongodb::bson::Document>("conversations")
+        .update_one(
+            doc! { "_id": &conversation },
+            doc! {
+                "$set": {
+                    "last_ts": 2_000i64,
+                    "last_seq": 1_000_000i64,
+                    "unread_count": 2i64,
+                    "unread_gen": 1_000_000i64,
+                },
+                "$inc": { "version": 1i64 },
+            },
+        )
+        .await
+        .unwrap();
+
+    assert!(store.repair().await.unwrap() >= 1);
+    let events = store.events_after(head, 10).await.unwrap();
+    let kinds: Vec<_> = events.iter().map(|e| e.kind.as_str()).collect();
+    assert_eq!(kinds, ["message.created", "conversation.updated"]);
+    assert!(events[1].data.contains("\"unread_count\":2"));
+    assert_eq!(store.repair().await.unwrap(), 0);
     guard.cleanup().await;
 }
 

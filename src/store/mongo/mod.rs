@@ -6,7 +6,9 @@
 //! `unpublished`. The event (the whole current object) is written afterwards with a seq
 //! from a counter document (`$inc`), and the mark is cleared. A crash in between leaves
 //! the mark, and [`Store::repair`] publishes the current state later; since events carry
-//! whole objects and clients merge by version, a late or repeated event is harmless.
+//! whole objects and clients merge by version, a late or repeated event is harmless. (A
+//! new message's mark also stands for what it changed in its conversation: a repair
+//! announces both.)
 //!
 //! Conversation summaries (last message, unread count) are recomputed from the messages
 //! rather than incremented, under a monotonic generation guard, so retries and races can
@@ -255,7 +257,8 @@ impl EventLog for MongoStore {
                     0 => EventKind::MessageCreated,
                     _ => EventKind::MessageUpdated,
                 };
-                self.announce_new(&m, false, kind).await?;
+                // Its conversation carries no mark of its own for it (`conversation_took`).
+                self.announce_new(&m, true, kind).await?;
             } else {
                 self.publish_message(&m.id).await?;
             }

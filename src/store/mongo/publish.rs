@@ -119,9 +119,18 @@ impl MongoStore {
         } else {
             EventKind::MessageUpdated
         };
-        self.append_event(&m.inbox_id, kind, to_json(&m)?).await?;
-        if self.sync_preview(&m).await? {
-            self.publish_conversation(&m.conversation_id).await?;
+        // The list's preview first, so the two events go in one append.
+        let c = match self.sync_preview(&m).await? {
+            Some(d) => Some(conversation_from_doc(&d)?),
+            None => None,
+        };
+        let mut events = vec![(m.inbox_id.as_str(), kind, to_json(&m)?)];
+        if let Some(c) = &c {
+            events.push((&c.inbox_id, EventKind::ConversationUpdated, to_json(c)?));
+        }
+        self.append_events(events).await?;
+        if let Some(c) = &c {
+            self.clear_mark("conversations", &c.id, c.version).await?;
         }
         self.clear_mark("messages", &m.id, m.version).await?;
         Ok(m)
@@ -130,7 +139,9 @@ impl MongoStore {
     /// Folds a new message into its conversation: activity, the list's last message
     /// (if it sorts last, by timestamp then seq) and the unread count. Every step is
     /// idempotent, so a repair may run it again. Returns the conversation after, and
-    /// whether its summary changed.
+    /// whether its summary changed. The conversation is not marked `unpublished`: the
+    /// message's `new` mark covers it (a repair announces the message again and publishes
+    /// its conversation whatever this finds).
     pub(super) async fn conversation_took(&self, m: &Message) -> StoreResult<(Document, bool)> {
         let conversations = self.coll("conversations");
         let inbound = m.direction == Direction::In;
@@ -163,8 +174,6 @@ impl MongoStore {
                         "last_message": preview_doc(m),
                         "last_ts": m.timestamp,
                         "last_seq": m.seq,
-                        "unpublished": true,
-                        "changed_at": now_ms(),
                     },
                     "$inc": { "version": 1 },
                     "$max": activity.clone(),
@@ -187,7 +196,7 @@ impl MongoStore {
                 .ok_or(StoreError::NotFound("conversation"))?,
         };
         match generation {
-            Some(generation) => match self.recount_unread_from(&conv, generation).await? {
+            Some(generation) => match self.recount_unread_from(&conv, generation, false).await? {
                 Some(recounted) => Ok((recounted, true)),
                 None => Ok((conv, took)),
             },
@@ -196,7 +205,8 @@ impl MongoStore {
     }
 
     /// Publishes a newly stored message after folding it into its conversation: the
-    /// message's event and then the conversation's, in one append, then both marks go.
+    /// message's event and then the conversation's, in one append, then the message's
+    /// marks go.
     /// `kind` is what the message's event says (a repair may find it published before).
     /// Returns the message and its conversation as the message left it.
     pub(super) async fn announce_new(
@@ -226,9 +236,6 @@ impl MongoStore {
             .map_err(map_err)?
             .matched_count
             == 1;
-        if publish {
-            self.clear_mark("conversations", &c.id, c.version).await?;
-        }
         if cleared {
             return Ok((m.clone(), c));
         }
@@ -243,11 +250,11 @@ impl MongoStore {
     }
 
     /// Keeps the list's preview in step when the last message changes (its ticks). The
-    /// version guard stops an older copy overwriting a newer one.
-    pub(super) async fn sync_preview(&self, m: &Message) -> StoreResult<bool> {
-        let result = self
-            .coll("conversations")
-            .update_one(
+    /// version guard stops an older copy overwriting a newer one. Returns the
+    /// conversation after, if it changed.
+    pub(super) async fn sync_preview(&self, m: &Message) -> StoreResult<Option<Document>> {
+        self.coll("conversations")
+            .find_one_and_update(
                 doc! {
                     "_id": &m.conversation_id,
                     "last_message.id": &m.id,
@@ -262,9 +269,9 @@ impl MongoStore {
                     "$inc": { "version": 1 },
                 },
             )
+            .return_document(ReturnDocument::After)
             .await
-            .map_err(map_err)?;
-        Ok(result.matched_count == 1)
+            .map_err(map_err)
     }
 
     /// Recounts unread inbound messages after the read mark, up to [`UNREAD_CAP`], under a
@@ -276,15 +283,20 @@ impl MongoStore {
             .find("conversations", doc! { "_id": conversation_id })
             .await?
             .ok_or(StoreError::NotFound("conversation"))?;
-        Ok(self.recount_unread_from(&conv, generation).await?.is_some())
+        Ok(self
+            .recount_unread_from(&conv, generation, true)
+            .await?
+            .is_some())
     }
 
     /// The recount of [`Self::recount_unread`] from a conversation read after `generation`
-    /// was taken. Returns the conversation after, if the count changed.
+    /// was taken, marking it `unpublished` if `mark` (see `conversation_took` for when it
+    /// need not be). Returns the conversation after, if the count changed.
     async fn recount_unread_from(
         &self,
         conv: &Document,
         generation: i64,
+        mark: bool,
     ) -> StoreResult<Option<Document>> {
         let conversation_id = string(conv, "_id")?;
         let read_upto = opt_int(conv, "read_upto_seq").unwrap_or(0);
@@ -301,18 +313,15 @@ impl MongoStore {
         if opt_int(conv, "unread_count") == Some(unread) {
             return Ok(None);
         }
+        let mut set = doc! { "unread_count": unread, "unread_gen": generation };
+        if mark {
+            set.insert("unpublished", true);
+            set.insert("changed_at", now_ms());
+        }
         self.coll("conversations")
             .find_one_and_update(
                 doc! { "_id": &conversation_id, "unread_gen": { "$lt": generation } },
-                doc! {
-                    "$set": {
-                        "unread_count": unread,
-                        "unread_gen": generation,
-                        "unpublished": true,
-                        "changed_at": now_ms(),
-                    },
-                    "$inc": { "version": 1 },
-                },
+                doc! { "$set": set, "$inc": { "version": 1 } },
             )
             .return_document(ReturnDocument::After)
             .await

@@ -156,16 +156,7 @@ impl SqliteStore {
             .map_err(|_| StoreError::Unavailable("reader pool closed".into()))?;
         let pool = self.readers.clone();
         tokio::task::spawn_blocking(move || {
-            let conn = pool
-                .lock()
-                .map_err(|_| StoreError::Unavailable("reader pool poisoned".into()))?
-                .pop()
-                .ok_or_else(|| StoreError::Unavailable("no free reader".into()))?;
-            let result = catch_unwind(AssertUnwindSafe(|| f(&conn)))
-                .unwrap_or_else(|_| Err(StoreError::Corrupt("a read panicked".into())));
-            if let Ok(mut p) = pool.lock() {
-                p.push(conn);
-            }
+            let result = on_reader(&pool, f);
             drop(permit);
             result
         })
@@ -187,19 +178,27 @@ impl SqliteStore {
             .acquire()
             .await
             .map_err(|_| StoreError::Unavailable("reader pool closed".into()))?;
-        let conn = self
-            .readers
-            .lock()
-            .map_err(|_| StoreError::Unavailable("reader pool poisoned".into()))?
-            .pop()
-            .ok_or_else(|| StoreError::Unavailable("no free reader".into()))?;
-        let result = catch_unwind(AssertUnwindSafe(|| f(&conn)))
-            .unwrap_or_else(|_| Err(StoreError::Corrupt("a read panicked".into())));
-        if let Ok(mut p) = self.readers.lock() {
-            p.push(conn);
-        }
-        result
+        on_reader(&self.readers, f)
     }
+}
+
+/// Runs `f` on a free reader connection (the caller holds a permit, so one is free) and
+/// gives the connection back, even if `f` panicked.
+fn on_reader<R>(
+    pool: &Mutex<Vec<Connection>>,
+    f: impl FnOnce(&Connection) -> StoreResult<R>,
+) -> StoreResult<R> {
+    let conn = pool
+        .lock()
+        .map_err(|_| StoreError::Unavailable("reader pool poisoned".into()))?
+        .pop()
+        .ok_or_else(|| StoreError::Unavailable("no free reader".into()))?;
+    let result = catch_unwind(AssertUnwindSafe(|| f(&conn)))
+        .unwrap_or_else(|_| Err(StoreError::Corrupt("a read panicked".into())));
+    if let Ok(mut p) = pool.lock() {
+        p.push(conn);
+    }
+    result
 }
 
 fn open_connection(path: &Path, sync: Synchronous, read_only: bool) -> StoreResult<Connection> {
