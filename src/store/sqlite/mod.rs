@@ -163,9 +163,7 @@ impl SqliteStore {
         .await
         .map_err(|e| StoreError::Unavailable(format!("read task failed: {e}")))?
     }
-}
 
-impl SqliteStore {
     /// A read by key, run on the calling task: it takes microseconds, less than handing
     /// it to the blocking pool and back (a thread switch each way, which showed in the
     /// ingest's profile). Anything that scans or sorts goes through [`Self::read`].
