@@ -1,7 +1,7 @@
 // What Meta throws at an inbox, in a real browser: a photo, reactions, a send that fails
 // and is retried, and a conversation whose 24-hour window has closed.
 import { Page } from "@playwright/test";
-import { expect, signIn, test } from "./fixtures";
+import { appReady, expect, signIn, test } from "./fixtures";
 import { Server } from "./server";
 
 const server = new Server(Number(process.env.E2E_CLOUD_PORT ?? 3414));
@@ -108,6 +108,18 @@ test("after 24 hours the composer offers a template instead, and it goes out", a
   await expect(bubble).toContainText("order_update");
   await expect(bubble).toContainText("Olá Ana, seu pedido #42 saiu para entrega.");
   await expect(bubble).toHaveAttribute("data-status", /sent|delivered|read/);
+});
+
+test("a conversation outside the window, loaded whole, hydrates and offers its templates", async ({ page }) => {
+  // "Old Timer", from the test before, is still outside the window. A reload draws the
+  // composer on the server; the app must take the page over and the picker must work.
+  await openConversation(page, "Old Timer");
+  await expect(page.getByTestId("template-pick")).toBeVisible();
+  await page.reload();
+  await appReady(page);
+  await page.getByTestId("template-pick").selectOption({ label: "order_update · pt_BR · utility" });
+  await page.getByTestId("template-param").nth(0).fill("Bia");
+  await expect(page.getByTestId("template-preview")).toContainText("Olá Bia");
 });
 
 test("a template's header and buttons are filled in the composer: a value, a link's end, an uploaded image, an offer's end, a carousel", async ({ page }) => {

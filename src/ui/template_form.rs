@@ -51,45 +51,42 @@ pub fn TemplateChooser(
 ) -> impl IntoView {
     let reload = RwSignal::new(0u32);
     let by_hand = RwSignal::new(false);
-    let list = Resource::new(
-        move || reload.get(),
-        move |n| {
-            let source = source.clone();
-            async move {
-                match source {
-                    TemplateSource::Conversation(id) => approved_templates(id, n > 0).await,
-                    TemplateSource::Inbox(id) => inbox_templates(id, n > 0).await,
-                }
+    // Loaded in the browser only: the list comes from WhatsApp Manager, which the page
+    // need not wait for, and a server-drawn picker (in the composer's `Suspense`) did not
+    // hydrate on a reload, which stopped the app.
+    let list = super::loaded_in_browser(move || {
+        let n = reload.get();
+        let source = source.clone();
+        async move {
+            match source {
+                TemplateSource::Conversation(id) => approved_templates(id, n > 0).await,
+                TemplateSource::Inbox(id) => inbox_templates(id, n > 0).await,
             }
-        },
-    );
-    let body = move || {
-        list.get().map(move |answer| {
-            let (templates, problem) = match answer {
-                Ok(l) => (l.templates, l.problem),
-                Err(e) => (Vec::new(), Some(e.message)),
-            };
-            let problem = problem.map(|p| view! { <p class="hint" data-testid="template-problem">{p}</p> });
-            if templates.is_empty() || by_hand.get() {
-                let back = (!templates.is_empty()).then(|| view! {
-                    <button type="button" class="link" on:click=move |_| by_hand.set(false)>"Choose from the list"</button>
-                });
-                view! { {problem} <TemplateByName on_send/> {back} }.into_any()
-            } else {
-                view! {
-                    {problem}
-                    <TemplatePicker on_send templates=templates reload=reload opted_out/>
-                    <button type="button" class="link" data-testid="template-by-name"
-                        on:click=move |_| by_hand.set(true)>"Type a template by name"</button>
-                }
-                .into_any()
+        }
+    });
+    move || {
+        let Some(answer) = list.get() else {
+            return view! { <p class="hint">"Loading approved templates…"</p> }.into_any();
+        };
+        let (templates, problem) = match answer {
+            Ok(l) => (l.templates, l.problem),
+            Err(e) => (Vec::new(), Some(e.message)),
+        };
+        let problem = problem.map(|p| view! { <p class="hint" data-testid="template-problem">{p}</p> });
+        if templates.is_empty() || by_hand.get() {
+            let back = (!templates.is_empty()).then(|| view! {
+                <button type="button" class="link" on:click=move |_| by_hand.set(false)>"Choose from the list"</button>
+            });
+            view! { {problem} <TemplateByName on_send/> {back} }.into_any()
+        } else {
+            view! {
+                {problem}
+                <TemplatePicker on_send templates=templates reload=reload opted_out/>
+                <button type="button" class="link" data-testid="template-by-name"
+                    on:click=move |_| by_hand.set(true)>"Type a template by name"</button>
             }
-        })
-    };
-    view! {
-        <Transition fallback=|| view! { <p class="hint">"Loading approved templates…"</p> }>
-            {body}
-        </Transition>
+            .into_any()
+        }
     }
 }
 
