@@ -4,11 +4,16 @@
 use leptos::prelude::*;
 use leptos_meta::{Link, MetaTags, Stylesheet, Title, provide_meta_context};
 use leptos_router::components::{ParentRoute, Route, Router, Routes};
-use leptos_router::{ParamSegment, StaticSegment};
+use leptos_router::{Lazy, LazyRoute, ParamSegment, StaticSegment, lazy_route};
 
 use crate::ui::admin::AdminPage;
+use crate::ui::canned::CannedPage;
 use crate::ui::chat_box::ChatPane;
+use crate::ui::contacts::ContactsPage;
 use crate::ui::inbox::{InboxLayout, NoConversation};
+use crate::ui::new_conversation::NewConversation;
+use crate::ui::search::SearchPage;
+use crate::ui::settings::SettingsPage;
 use crate::ui::sign_in::SignInPage;
 
 pub fn shell(options: LeptosOptions) -> impl IntoView {
@@ -45,17 +50,44 @@ pub fn App() -> impl IntoView {
                 <ParentRoute path=StaticSegment("") view=InboxLayout>
                     <Route path=StaticSegment("") view=NoConversation/>
                     <Route path=(StaticSegment("c"), ParamSegment("id")) view=ChatPane/>
-                    <Route path=StaticSegment("admin") view=AdminPage/>
-                    <Route path=StaticSegment("new") view=crate::ui::new_conversation::NewConversation/>
-                    <Route path=StaticSegment("contacts") view=crate::ui::contacts::ContactsPage/>
-                    <Route path=StaticSegment("canned") view=crate::ui::canned::CannedPage/>
-                    <Route path=StaticSegment("search") view=crate::ui::search::SearchPage/>
-                    <Route path=StaticSegment("settings") view=crate::ui::settings::SettingsPage/>
+                    <Route path=StaticSegment("admin") view={Lazy::<AdminScreen>::new()}/>
+                    <Route path=StaticSegment("new") view={Lazy::<NewScreen>::new()}/>
+                    <Route path=StaticSegment("contacts") view={Lazy::<ContactsScreen>::new()}/>
+                    <Route path=StaticSegment("canned") view={Lazy::<CannedScreen>::new()}/>
+                    <Route path=StaticSegment("search") view={Lazy::<SearchScreen>::new()}/>
+                    <Route path=StaticSegment("settings") view={Lazy::<SettingsScreen>::new()}/>
                 </ParentRoute>
             </Routes>
         </Router>
     }
 }
+
+/// A screen opened now and then: its code is a WebAssembly chunk of its own (with
+/// `cargo leptos build --split`), fetched when the screen is first opened, so the inbox's
+/// first load does not carry it. Without `--split` it is an ordinary route.
+macro_rules! lazy_screen {
+    ($route:ident, $page:ident) => {
+        struct $route;
+
+        #[lazy_route]
+        impl LazyRoute for $route {
+            fn data() -> Self {
+                Self
+            }
+
+            fn view(_this: Self) -> AnyView {
+                view! { <$page/> }.into_any()
+            }
+        }
+    };
+}
+
+lazy_screen!(AdminScreen, AdminPage);
+lazy_screen!(NewScreen, NewConversation);
+lazy_screen!(ContactsScreen, ContactsPage);
+lazy_screen!(CannedScreen, CannedPage);
+lazy_screen!(SearchScreen, SearchPage);
+lazy_screen!(SettingsScreen, SettingsPage);
 
 #[component]
 fn NotFound() -> impl IntoView {

@@ -62,3 +62,23 @@ test("the admin page hydrates when it is the first page loaded, not only after a
   await expect(page.getByTestId("audit-row").first()).toBeVisible();
   await expect(page.getByTestId("webhooks-empty").or(page.getByTestId("webhook-row").first())).toBeVisible();
 });
+
+test("the inbox loads without the code of the screens opened now and then, which comes when one is opened", async ({ page }) => {
+  // Built with `cargo leptos build --split`: each such screen is a WebAssembly chunk of
+  // its own, named after its route.
+  const fetched: string[] = [];
+  page.on("request", (r) => {
+    if (r.url().endsWith(".wasm")) fetched.push(new URL(r.url()).pathname);
+  });
+  await signIn(page, server.url);
+  expect(fetched).toContain("/pkg/switchboard.wasm");
+  const screens = /split___(admin|settings|contacts|canned|search|new)_screen/;
+  expect(fetched.filter((p) => screens.test(p))).toEqual([]);
+
+  await page.getByTestId("admin-link").click();
+  await expect(page.getByTestId("add-agent")).toBeVisible();
+  expect(fetched.filter((p) => screens.test(p))).toEqual([expect.stringMatching(/split___admin_screen/)]);
+  await page.getByTestId("settings-link").click();
+  await expect(page.getByTestId("settings")).toBeVisible();
+  expect(fetched.filter((p) => /split___settings_screen/.test(p))).toHaveLength(1);
+});
