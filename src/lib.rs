@@ -59,5 +59,8 @@ pub mod workflow;
 #[wasm_bindgen::prelude::wasm_bindgen]
 pub fn hydrate() {
     console_error_panic_hook::set_once();
-    leptos::mount::hydrate_lazy(app::App);
+    wasm_bindgen_futures::spawn_local(async {
+        ui::load_rendered_parts().await;
+        leptos::mount::hydrate_lazy(app::App);
+    });
 }

@@ -133,7 +133,10 @@ fn InboxShell(me: Me, info: Resource<Result<ServerInfo, crate::error::ApiError>>
             <aside class="sidebar">
                 <Suspense fallback=|| ()>
                     {move || Suspend::new(async move {
-                        info.await.ok().filter(|i| i.simulator).map(|i| view! { <super::simulator::SimulatorPanel info=i/> })
+                        match info.await.ok().filter(|i| i.simulator) {
+                            Some(i) => Some(super::simulator::simulator_panel(i).await),
+                            None => None,
+                        }
                     })}
                 </Suspense>
                 <ListControls/>

@@ -36,6 +36,29 @@ pub mod webhooks;
 
 use leptos::prelude::*;
 
+/// Loads, before hydration, the split-off code (`#[lazy]`) of each part the server put in
+/// this page. Hydration walks the server's HTML in one pass and does not wait: a part
+/// whose code were still on its way would hydrate as nothing, a mismatch that stops the
+/// app. The preload functions are the ones `#[lazy]` generates (`lazy_preload!` wraps the
+/// same in a signal, which cannot be awaited).
+#[cfg(feature = "hydrate")]
+pub async fn load_rendered_parts() {
+    let Some(document) = web_sys::window().and_then(|w| w.document()) else {
+        return;
+    };
+    // The simulator panel is the one split-off part the server draws (the template
+    // picker, the structured forms and the screens are drawn in the browser or, for the
+    // screens, awaited by the router itself).
+    let rendered = document
+        .query_selector("[data-testid=simulator-panel]")
+        .ok()
+        .flatten()
+        .is_some();
+    if rendered {
+        simulator::__preload_simulator_panel().await;
+    }
+}
+
 /// Becomes true once the page is interactive (never on the server).
 pub fn hydrated() -> Signal<bool> {
     let ready = RwSignal::new(false);

@@ -86,9 +86,16 @@ fn faults() -> Vec<(&'static str, serde_json::Value)> {
     ]
 }
 
+/// The panel, as a WebAssembly chunk of its own (`cargo leptos build --split`): a server
+/// connected to Meta never shows it, so its browsers never fetch it.
+#[lazy]
+pub fn simulator_panel(info: ServerInfo) -> AnyView {
+    view! { <SimulatorPanel info/> }.into_any()
+}
+
 /// Lets a new user play the customer while no Meta account is connected.
 #[component]
-pub fn SimulatorPanel(info: ServerInfo) -> impl IntoView {
+fn SimulatorPanel(info: ServerInfo) -> impl IntoView {
     let who = RwSignal::new(String::new());
     let to = RwSignal::new(String::new());
     let text = RwSignal::new(String::new());

@@ -32,14 +32,11 @@ pub fn StructuredComposer(conversation_id: String) -> impl IntoView {
                 on:click=move |_| toggle(m)>{label}</button>
         }
     };
+    let done = Callback::new(move |()| mode.set(None));
     let form = move || {
         let conversation_id = conversation_id.clone();
-        let done = move || mode.set(None);
-        mode.get().map(|m| match m {
-            Mode::Buttons => view! { <ChoicesForm conversation_id list=false done/> }.into_any(),
-            Mode::List => view! { <ChoicesForm conversation_id list=true done/> }.into_any(),
-            Mode::Link => view! { <LinkForm conversation_id done/> }.into_any(),
-        })
+        mode.get()
+            .map(|m| Suspend::new(structured_form(m, conversation_id, done)))
     };
     view! {
         <div class="structured">
@@ -49,6 +46,18 @@ pub fn StructuredComposer(conversation_id: String) -> impl IntoView {
             {tab(Mode::Link, "media by link", "more-link")}
         </div>
         {form}
+    }
+}
+
+/// The open form, as a WebAssembly chunk of its own (`cargo leptos build --split`),
+/// fetched the first time an agent opens one.
+#[lazy]
+fn structured_form(mode: Mode, conversation_id: String, done: Callback<()>) -> AnyView {
+    let done = move || done.run(());
+    match mode {
+        Mode::Buttons => view! { <ChoicesForm conversation_id list=false done/> }.into_any(),
+        Mode::List => view! { <ChoicesForm conversation_id list=true done/> }.into_any(),
+        Mode::Link => view! { <LinkForm conversation_id done/> }.into_any(),
     }
 }
 

@@ -3,7 +3,7 @@
 use leptos::prelude::*;
 
 use super::state::InboxCtx;
-use super::template_picker::TemplatePicker;
+use super::template_picker::template_picker;
 use crate::api::{approved_templates, inbox_templates};
 use crate::model::TemplateSpec;
 
@@ -72,7 +72,8 @@ pub fn TemplateChooser(
             Ok(l) => (l.templates, l.problem),
             Err(e) => (Vec::new(), Some(e.message)),
         };
-        let problem = problem.map(|p| view! { <p class="hint" data-testid="template-problem">{p}</p> });
+        let problem =
+            problem.map(|p| view! { <p class="hint" data-testid="template-problem">{p}</p> });
         if templates.is_empty() || by_hand.get() {
             let back = (!templates.is_empty()).then(|| view! {
                 <button type="button" class="link" on:click=move |_| by_hand.set(false)>"Choose from the list"</button>
@@ -81,7 +82,7 @@ pub fn TemplateChooser(
         } else {
             view! {
                 {problem}
-                <TemplatePicker on_send templates=templates reload=reload opted_out/>
+                {Suspend::new(template_picker(on_send, templates, reload, opted_out))}
                 <button type="button" class="link" data-testid="template-by-name"
                     on:click=move |_| by_hand.set(true)>"Type a template by name"</button>
             }

@@ -170,9 +170,21 @@ impl Draft {
     }
 }
 
+/// The picker, as a WebAssembly chunk of its own (`cargo leptos build --split`): most
+/// replies are written inside the 24-hour window and never need it.
+#[lazy]
+pub(super) fn template_picker(
+    on_send: Callback<(TemplateSpec, String)>,
+    templates: Vec<TemplateInfo>,
+    reload: RwSignal<u32>,
+    opted_out: Signal<bool>,
+) -> AnyView {
+    view! { <TemplatePicker on_send templates reload opted_out/> }.into_any()
+}
+
 /// The approved templates, one chosen, its values and a preview of the text.
 #[component]
-pub(super) fn TemplatePicker(
+fn TemplatePicker(
     on_send: Callback<(TemplateSpec, String)>,
     templates: Vec<TemplateInfo>,
     reload: RwSignal<u32>,
