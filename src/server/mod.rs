@@ -3,7 +3,7 @@
 pub mod cli;
 
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use axum::Router;
@@ -14,7 +14,7 @@ use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use axum::serve::ListenerExt;
 use leptos::config::{Env, LeptosOptions};
-use leptos_axum::{LeptosRoutes, generate_route_list};
+use leptos_axum::{AxumRouteListing, LeptosRoutes, generate_route_list};
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
@@ -350,7 +350,7 @@ async fn serve_metrics(at: SocketAddr, state: AppState) -> Result<SocketAddr, St
 
 /// Every route the app serves.
 pub fn router(state: AppState) -> Router {
-    let routes = generate_route_list(App);
+    let routes = page_routes();
     let leptos_options = state.leptos_options.clone();
     let mut app = Router::new()
         .route(
@@ -394,6 +394,15 @@ pub fn router(state: AppState) -> Router {
             tracing::info_span!("request", id = %crate::store::new_id(), method = %req.method(), path = %req.uri().path())
         }))
         .with_state(state)
+}
+
+/// The app's page routes, found once per process. Leptos finds them by rendering the app
+/// with resource loads switched off for the whole process (`SuppressResourceLoad`), so
+/// finding them again while another server of the process rendered a page left that
+/// page waiting for data that never loaded.
+fn page_routes() -> Vec<AxumRouteListing> {
+    static ROUTES: OnceLock<Vec<AxumRouteListing>> = OnceLock::new();
+    ROUTES.get_or_init(|| generate_route_list(App)).clone()
 }
 
 async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
