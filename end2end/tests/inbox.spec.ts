@@ -137,9 +137,7 @@ test("a reload shows the same state, loaded from the database", async ({ page })
   const before = await page.getByTestId("message").allInnerTexts();
   expect(before.length).toBe(3);
   // A reload of the conversation's own URL: rendered by the server, hydrated cleanly.
-  // One more try if the render stalls: a known defect (README, "Known defects"), reproduced
-  // on its own by the ignored `concurrent_renders_of_an_open_conversation_all_finish`.
-  await page.reload({ timeout: 15_000 }).catch(() => page.reload());
+  await page.reload();
   await expect(page.getByTestId("chat-title")).toHaveText("Ana Souza");
   await expect(page.getByTestId("live-state")).toHaveAttribute("data-state", "live");
   await expect(page.getByTestId("message")).toHaveCount(3);

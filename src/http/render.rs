@@ -7,7 +7,8 @@
 //! stopped half-way. A render on a current-thread runtime of its own has nothing running
 //! beside it, and whatever it spawned and left unfinished is dropped with the runtime.
 //! (The UI's reads inside a `Suspense` also tolerate disposed state: see
-//! `InboxCtx::shown`. Each half alone still stalled renders under load.)
+//! `InboxCtx::shown`. Renders that still stalled after both had another cause: see
+//! `page_routes` in `server/mod.rs`.)
 
 use axum::body::{Body, Bytes};
 use axum::extract::Request;
