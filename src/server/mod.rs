@@ -51,6 +51,8 @@ pub enum StartError {
     Config(#[from] config::ConfigError),
     #[error("cannot create the first accounts: {0}")]
     Bootstrap(String),
+    #[error("{0}")]
+    BrowserBuild(String),
 }
 
 fn reason(e: &StoreError) -> String {
@@ -152,6 +154,24 @@ pub fn leptos_options(site_addr: SocketAddr) -> LeptosOptions {
         .build()
 }
 
+/// Why the browser app in the site directory cannot run, if it was built without
+/// `--split`: its lazy parts then have no loader and every page stops while hydrating.
+/// (No browser build at all is fine: the pages still render on the server.)
+fn unsplit_browser_build(options: &LeptosOptions) -> Option<String> {
+    let pkg = std::path::Path::new(options.site_root.as_ref()).join(options.site_pkg_dir.as_ref());
+    let built = pkg.join(format!("{}.wasm", options.output_name)).exists()
+        || pkg
+            .join(format!("{}_bg.wasm", options.output_name))
+            .exists();
+    (built && !pkg.join("__wasm_split_manifest.json").exists()).then(|| {
+        format!(
+            "the browser app in {} was built without --split, so its pages cannot load: \
+             build it with `cargo leptos build --split` (or run scripts/serve)",
+            pkg.display()
+        )
+    })
+}
+
 /// The store, and the files beside it (in MongoDB, through the store's client).
 pub async fn open_storage(
     config: &DatabaseConfig,
@@ -206,6 +226,10 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         source,
     })?;
     let app_url = format!("http://{}", loopback(addr));
+    let leptos_options = leptos_options(addr);
+    if let Some(problem) = unsplit_browser_build(&leptos_options) {
+        return Err(StartError::BrowserBuild(problem));
+    }
 
     let (store, files) = open_storage(&config.database, &config.media)
         .await
@@ -272,7 +296,7 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
 
     let config_allow_private = config.webhook_allow_private;
     let state = AppState::new(Inner {
-        leptos_options: leptos_options(addr),
+        leptos_options,
         config,
         store,
         files,
@@ -504,5 +528,32 @@ async fn trim_event_log(state: AppState) {
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "event log bounds unavailable"),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn options_for(site: &std::path::Path) -> LeptosOptions {
+        LeptosOptions::builder()
+            .output_name("switchboard")
+            .site_root(site.display().to_string())
+            .site_pkg_dir("pkg")
+            .build()
+    }
+
+    #[test]
+    fn a_browser_build_without_split_is_refused_with_the_command_that_fixes_it() {
+        let site = tempfile::tempdir().unwrap();
+        let options = options_for(site.path());
+        // No browser build: the server still renders pages.
+        assert_eq!(unsplit_browser_build(&options), None);
+        std::fs::create_dir(site.path().join("pkg")).unwrap();
+        std::fs::write(site.path().join("pkg/switchboard.wasm"), b"\0asm").unwrap();
+        let problem = unsplit_browser_build(&options).expect("an unsplit build is found");
+        assert!(problem.contains("cargo leptos build --split"), "{problem}");
+        std::fs::write(site.path().join("pkg/__wasm_split_manifest.json"), b"{}").unwrap();
+        assert_eq!(unsplit_browser_build(&options), None);
     }
 }
