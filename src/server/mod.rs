@@ -51,8 +51,12 @@ pub enum StartError {
     Config(#[from] config::ConfigError),
     #[error("cannot create the first accounts: {0}")]
     Bootstrap(String),
-    #[error("{0}")]
-    BrowserBuild(String),
+    #[error(
+        "the browser app in {} was built without --split, so its pages cannot load: \
+         build it with `cargo leptos build --split` (or run scripts/serve)",
+        .0.display()
+    )]
+    UnsplitBrowserBuild(std::path::PathBuf),
 }
 
 fn reason(e: &StoreError) -> String {
@@ -154,22 +158,16 @@ pub fn leptos_options(site_addr: SocketAddr) -> LeptosOptions {
         .build()
 }
 
-/// Why the browser app in the site directory cannot run, if it was built without
-/// `--split`: its lazy parts then have no loader and every page stops while hydrating.
-/// (No browser build at all is fine: the pages still render on the server.)
-fn unsplit_browser_build(options: &LeptosOptions) -> Option<String> {
+/// The site's package directory, if the browser app in it was built without `--split`:
+/// its lazy parts then have no loader and every page stops while hydrating. (No browser
+/// build at all is fine: the pages still render on the server.)
+fn unsplit_browser_build(options: &LeptosOptions) -> Option<std::path::PathBuf> {
     let pkg = std::path::Path::new(options.site_root.as_ref()).join(options.site_pkg_dir.as_ref());
-    let built = pkg.join(format!("{}.wasm", options.output_name)).exists()
-        || pkg
-            .join(format!("{}_bg.wasm", options.output_name))
-            .exists();
-    (built && !pkg.join("__wasm_split_manifest.json").exists()).then(|| {
-        format!(
-            "the browser app in {} was built without --split, so its pages cannot load: \
-             build it with `cargo leptos build --split` (or run scripts/serve)",
-            pkg.display()
-        )
-    })
+    let built = [".wasm", "_bg.wasm"].iter().any(|suffix| {
+        pkg.join(format!("{}{suffix}", options.output_name))
+            .exists()
+    });
+    (built && !pkg.join("__wasm_split_manifest.json").exists()).then_some(pkg)
 }
 
 /// The store, and the files beside it (in MongoDB, through the store's client).
@@ -227,8 +225,8 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
     })?;
     let app_url = format!("http://{}", loopback(addr));
     let leptos_options = leptos_options(addr);
-    if let Some(problem) = unsplit_browser_build(&leptos_options) {
-        return Err(StartError::BrowserBuild(problem));
+    if let Some(pkg) = unsplit_browser_build(&leptos_options) {
+        return Err(StartError::UnsplitBrowserBuild(pkg));
     }
 
     let (store, files) = open_storage(&config.database, &config.media)
@@ -551,7 +549,10 @@ mod tests {
         assert_eq!(unsplit_browser_build(&options), None);
         std::fs::create_dir(site.path().join("pkg")).unwrap();
         std::fs::write(site.path().join("pkg/switchboard.wasm"), b"\0asm").unwrap();
-        let problem = unsplit_browser_build(&options).expect("an unsplit build is found");
+        let problem = StartError::UnsplitBrowserBuild(
+            unsplit_browser_build(&options).expect("an unsplit build is found"),
+        )
+        .to_string();
         assert!(problem.contains("cargo leptos build --split"), "{problem}");
         std::fs::write(site.path().join("pkg/__wasm_split_manifest.json"), b"{}").unwrap();
         assert_eq!(unsplit_browser_build(&options), None);

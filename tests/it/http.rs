@@ -82,11 +82,12 @@ async fn an_open_conversation_renders_completely_on_the_server_every_time() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn pages_render_completely_while_another_server_builds_its_routes() {
     let (app, id) = a_conversation_of_three_messages().await;
-    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let done = std::sync::Arc::new(AtomicBool::new(false));
     let building = tokio::task::spawn_blocking({
         let (done, state) = (done.clone(), app.running.state.clone());
         move || {
-            while !done.load(std::sync::atomic::Ordering::Relaxed) {
+            while !done.load(Ordering::Relaxed) {
                 drop(switchboard::server::router(state.clone()));
             }
         }
@@ -100,7 +101,7 @@ async fn pages_render_completely_while_another_server_builds_its_routes() {
         0
     });
     let unfinished: usize = futures::future::join_all(renders).await.into_iter().sum();
-    done.store(true, std::sync::atomic::Ordering::Relaxed);
+    done.store(true, Ordering::Relaxed);
     building.await.unwrap();
     assert_eq!(
         unfinished, 0,
