@@ -5,10 +5,8 @@ use leptos_router::components::{A, Outlet, Redirect};
 use leptos_router::hooks::use_location;
 
 use super::state::InboxCtx;
-use super::status_icon::StatusIcon;
-use super::time::list_time;
 use crate::api::{SignOut, me, server_info};
-use crate::model::{Conversation, ConversationStatus, Direction, Me, Role, ServerInfo, View};
+use crate::model::{ConversationStatus, Me, Role, ServerInfo, View};
 
 #[component]
 pub fn InboxLayout() -> impl IntoView {
@@ -141,28 +139,7 @@ fn InboxShell(me: Me, info: Resource<Result<ServerInfo, crate::error::ApiError>>
                 </Suspense>
                 <ListControls/>
                 <super::team::TeamStrip me=strip_me/>
-                <nav class="conversations" data-testid="conversation-list" aria-label="Conversations"
-                    on:scroll=move |_ev| {
-                        // Infinite scroll: the next page loads before the end is reached.
-                        #[cfg(feature = "hydrate")]
-                        {
-                            let el = event_target::<web_sys::HtmlElement>(&_ev);
-                            if el.scroll_height() - el.scroll_top() - el.client_height() < 400 {
-                                ctx.load_more();
-                            }
-                        }
-                    }>
-                    <Transition fallback=|| view! { <p class="hint">"Loading conversations…"</p> }>
-                        {move || Suspend::new(async move {
-                            match ctx.conversations_loaded().await {
-                                Ok(()) => view! { <ConversationRows/> }.into_any(),
-                                Err(e) => view! {
-                                    <p class="error" role="alert">"Could not load conversations: " {e.message}</p>
-                                }.into_any(),
-                            }
-                        })}
-                    </Transition>
-                </nav>
+                <super::conversation_list::ConversationList/>
             </aside>
             <main class="main">
                 <Suspense fallback=|| ()>
@@ -314,89 +291,6 @@ fn view_key(view: View) -> &'static str {
         View::Mine => "mine",
         View::Unassigned => "unassigned",
     }
-}
-
-#[component]
-fn ConversationRows() -> impl IntoView {
-    let ctx = expect_context::<InboxCtx>();
-    let shown = Memo::new(move |_| ctx.shown());
-    view! {
-        <Show
-            when=move || !shown.read().is_empty()
-            fallback=move || view! {
-                <p class="hint">{move || if ctx.filter.read().view == View::Mine {
-                    "Nothing assigned to you here. Assign yourself a conversation, or reply to one: it becomes yours."
-                } else {
-                    "No conversations here yet. When a customer writes, it shows up here."
-                }}</p>
-            }
-        >
-            <ul>
-                // Keyed by version: a change redraws its one row and moves it.
-                <For
-                    each=move || shown.get()
-                    key=|k| k.clone()
-                    children=move |(id, _)| untrack(|| ctx.conversation(&id)).map(|c| view! { <ConversationRow c/> })
-                />
-            </ul>
-            <Show when=move || ctx.next.read().is_some()>
-                <button type="button" class="load-older" data-testid="load-more-conversations"
-                    on:click=move |_| ctx.load_more() disabled=move || ctx.loading_more()>
-                    {move || if ctx.loading_more() { "Loading…" } else { "Load older conversations" }}
-                </button>
-            </Show>
-        </Show>
-    }
-}
-
-#[component]
-fn ConversationRow(c: Conversation) -> impl IntoView {
-    let ctx = expect_context::<InboxCtx>();
-    let id = c.id.clone();
-    let is_open = Memo::new(move |_| ctx.open.read().as_deref() == Some(id.as_str()));
-    let name = c.contact.display_name();
-    let initials = initials_of(&name);
-    let assignee = c.assignee.as_ref().map(|a| a.name.clone());
-    let unread = c.unread_count;
-    let preview = c.last_message.clone();
-    let activity = c.last_activity_at / 1000;
-    view! {
-        <li>
-            <A href=format!("/c/{}", c.id) attr:class="conversation" attr:data-testid="conversation"
-                attr:data-id=c.id.clone()>
-                <span class="avatar" aria-hidden="true">{initials}</span>
-                <span class="summary">
-                    <span class="name-row">
-                        <span class="name" data-testid="conversation-name">{name}</span>
-                        <time class="when">{move || list_time(activity, ctx.clock.get())}</time>
-                    </span>
-                    <span class="preview-row">
-                        {preview.map(|p| view! {
-                            <span class="preview" data-testid="conversation-preview">
-                                {(p.direction == Direction::Out).then(|| view! { <StatusIcon status=p.status error=None/> })}
-                                <span class="preview-text">{p.text}</span>
-                            </span>
-                        })}
-                        {assignee.map(|a| view! {
-                            <span class="assignee-chip" data-testid="conversation-assignee" title=format!("Assigned to {a}")>{initials_of(&a)}</span>
-                        })}
-                        <Show when=move || { unread > 0 && !is_open.get() }>
-                            <span class="unread" data-testid="unread" role="img" aria-label=format!("{unread} unread")>
-                                {if unread >= crate::model::UNREAD_CAP { "999+".to_string() } else { unread.to_string() }}
-                            </span>
-                        </Show>
-                    </span>
-                </span>
-            </A>
-        </li>
-    }
-}
-
-fn initials_of(name: &str) -> String {
-    name.split_whitespace()
-        .filter_map(|w| w.chars().find(|ch| ch.is_alphanumeric()))
-        .take(2)
-        .collect()
 }
 
 /// Shown at `/` before a conversation is picked.

@@ -8,6 +8,7 @@ pub mod chat_box;
 pub mod contacts;
 mod contacts_io;
 pub mod controls;
+pub mod conversation_list;
 pub mod icons;
 pub mod inbox;
 #[cfg(feature = "hydrate")]

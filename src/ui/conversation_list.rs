@@ -1,0 +1,243 @@
+//! The conversation list: a virtual list of the loaded conversations (only the rows near
+//! the view are in the DOM, however many are loaded), paged in as its end comes near.
+
+use std::ops::Range;
+
+use leptos::html::Nav;
+use leptos::prelude::*;
+use leptos_router::components::A;
+
+use super::state::InboxCtx;
+use super::status_icon::StatusIcon;
+use super::time::list_time;
+use crate::model::{Conversation, Direction, View};
+
+/// Every row's height in CSS pixels; set on each row here, so the list's arithmetic and
+/// what the browser draws cannot disagree.
+pub const ROW_PX: usize = 62;
+/// Rows drawn above and below the view, so a fast scroll does not show blank space.
+const OVERSCAN: usize = 12;
+/// Rows drawn before the list's height is known: by the server and while hydrating (the
+/// two must draw the same), then until the browser has measured it. A tall screen's worth.
+const FIRST_ROWS: usize = 30;
+/// The next page is asked for when the list's end is this close (in pixels).
+#[cfg(feature = "hydrate")]
+const MORE_WITHIN_PX: i32 = 400;
+
+/// Where the list is scrolled to and how tall it is, in CSS pixels (`None` until measured).
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+struct Viewport {
+    top: i32,
+    height: Option<i32>,
+}
+
+/// Which of `len` rows to draw for `view`: those it shows and [`OVERSCAN`] either side.
+fn rows_in_view(view: Viewport, len: usize) -> Range<usize> {
+    let Some(height) = view.height else {
+        return 0..len.min(FIRST_ROWS);
+    };
+    let first = usize::try_from(view.top.max(0)).unwrap_or(0) / ROW_PX;
+    let shown = usize::try_from(height.max(0)).unwrap_or(0).div_ceil(ROW_PX) + 1;
+    let start = first.saturating_sub(OVERSCAN).min(len);
+    let end = first
+        .saturating_add(shown)
+        .saturating_add(OVERSCAN)
+        .min(len);
+    start..end.max(start)
+}
+
+/// The sidebar's list: scrolling draws the rows it comes to and pages in more near the end.
+#[component]
+pub fn ConversationList() -> impl IntoView {
+    let ctx = expect_context::<InboxCtx>();
+    let nav = NodeRef::<Nav>::new();
+    let viewport = RwSignal::new(Viewport::default());
+    // Measured once the list is in the page (the server cannot), and again when the
+    // window is resized; scrolling measures it too.
+    Effect::new(move |_| {
+        if nav.get().is_some() {
+            measure(nav, viewport, ctx);
+        }
+    });
+    #[cfg(feature = "hydrate")]
+    {
+        let resized =
+            window_event_listener(leptos::ev::resize, move |_| measure(nav, viewport, ctx));
+        on_cleanup(move || resized.remove());
+    }
+    view! {
+        <nav class="conversations" data-testid="conversation-list" aria-label="Conversations"
+            node_ref=nav
+            on:scroll=move |_| measure(nav, viewport, ctx)>
+            <Transition fallback=|| view! { <p class="hint">"Loading conversations…"</p> }>
+                {move || Suspend::new(async move {
+                    match ctx.conversations_loaded().await {
+                        Ok(()) => view! { <ConversationRows viewport/> }.into_any(),
+                        Err(e) => view! {
+                            <p class="error" role="alert">"Could not load conversations: " {e.message}</p>
+                        }.into_any(),
+                    }
+                })}
+            </Transition>
+        </nav>
+    }
+}
+
+/// Reads where the list is scrolled to and how tall it is; near its end, asks for the next
+/// page.
+fn measure(nav: NodeRef<Nav>, viewport: RwSignal<Viewport>, ctx: InboxCtx) {
+    #[cfg(feature = "hydrate")]
+    if let Some(el) = nav.get_untracked() {
+        let seen = Viewport {
+            top: el.scroll_top(),
+            height: Some(el.client_height()),
+        };
+        // The rows drawn are a memo of this, so a scroll within one row redraws nothing.
+        if viewport.get_untracked() != seen {
+            viewport.set(seen);
+        }
+        if el.scroll_height() - el.scroll_top() - el.client_height() < MORE_WITHIN_PX {
+            ctx.load_more();
+        }
+    }
+    #[cfg(not(feature = "hydrate"))]
+    let _ = (nav, viewport, ctx);
+}
+
+#[component]
+fn ConversationRows(viewport: RwSignal<Viewport>) -> impl IntoView {
+    let ctx = expect_context::<InboxCtx>();
+    let shown = Memo::new(move |_| ctx.shown());
+    let rows = Memo::new(move |_| rows_in_view(viewport.get(), shown.with(Vec::len)));
+    view! {
+        <Show
+            when=move || !shown.read().is_empty()
+            fallback=move || view! {
+                <p class="hint">{move || if ctx.filter.read().view == View::Mine {
+                    "Nothing assigned to you here. Assign yourself a conversation, or reply to one: it becomes yours."
+                } else {
+                    "No conversations here yet. When a customer writes, it shows up here."
+                }}</p>
+            }
+        >
+            // As tall as every loaded row; the rows drawn sit below a padding as tall as
+            // those scrolled past.
+            <ul class="conversation-rows" data-testid="conversation-rows"
+                data-loaded=move || shown.with(Vec::len)
+                style:height=move || format!("{}px", shown.with(Vec::len) * ROW_PX)
+                style:padding-top=move || format!("{}px", rows.get().start * ROW_PX)>
+                // Keyed by version: a change redraws its one row and moves it.
+                <For
+                    each=move || {
+                        let range = rows.get();
+                        shown.with(|all| all.get(range).map(<[_]>::to_vec).unwrap_or_default())
+                    }
+                    key=|k| k.clone()
+                    children=move |(id, _)| untrack(|| ctx.conversation(&id)).map(|c| view! { <ConversationRow c/> })
+                />
+            </ul>
+            <Show when=move || ctx.next.read().is_some()>
+                <button type="button" class="load-older" data-testid="load-more-conversations"
+                    on:click=move |_| ctx.load_more() disabled=move || ctx.loading_more()>
+                    {move || if ctx.loading_more() { "Loading…" } else { "Load older conversations" }}
+                </button>
+            </Show>
+        </Show>
+    }
+}
+
+#[component]
+fn ConversationRow(c: Conversation) -> impl IntoView {
+    let ctx = expect_context::<InboxCtx>();
+    let id = c.id.clone();
+    let is_open = Memo::new(move |_| ctx.open.read().as_deref() == Some(id.as_str()));
+    let name = c.contact.display_name();
+    let initials = initials_of(&name);
+    let assignee = c.assignee.as_ref().map(|a| a.name.clone());
+    let unread = c.unread_count;
+    let preview = c.last_message.clone();
+    let activity = c.last_activity_at / 1000;
+    view! {
+        <li style:height=format!("{ROW_PX}px")>
+            <A href=format!("/c/{}", c.id) attr:class="conversation" attr:data-testid="conversation"
+                attr:data-id=c.id.clone()>
+                <span class="avatar" aria-hidden="true">{initials}</span>
+                <span class="summary">
+                    <span class="name-row">
+                        <span class="name" data-testid="conversation-name">{name}</span>
+                        <time class="when">{move || list_time(activity, ctx.clock.get())}</time>
+                    </span>
+                    <span class="preview-row">
+                        {preview.map(|p| view! {
+                            <span class="preview" data-testid="conversation-preview">
+                                {(p.direction == Direction::Out).then(|| view! { <StatusIcon status=p.status error=None/> })}
+                                <span class="preview-text">{p.text}</span>
+                            </span>
+                        })}
+                        {assignee.map(|a| view! {
+                            <span class="assignee-chip" data-testid="conversation-assignee" title=format!("Assigned to {a}")>{initials_of(&a)}</span>
+                        })}
+                        <Show when=move || { unread > 0 && !is_open.get() }>
+                            <span class="unread" data-testid="unread" role="img" aria-label=format!("{unread} unread")>
+                                {if unread >= crate::model::UNREAD_CAP { "999+".to_string() } else { unread.to_string() }}
+                            </span>
+                        </Show>
+                    </span>
+                </span>
+            </A>
+        </li>
+    }
+}
+
+fn initials_of(name: &str) -> String {
+    name.split_whitespace()
+        .filter_map(|w| w.chars().find(|ch| ch.is_alphanumeric()))
+        .take(2)
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(top: i32, height: i32) -> Viewport {
+        Viewport {
+            top,
+            height: Some(height),
+        }
+    }
+
+    #[test]
+    fn before_the_list_is_measured_its_first_rows_are_drawn_the_same_on_server_and_browser() {
+        assert_eq!(rows_in_view(Viewport::default(), 5_000), 0..FIRST_ROWS);
+        assert_eq!(rows_in_view(Viewport::default(), 7), 0..7);
+    }
+
+    #[test]
+    fn only_the_rows_in_view_and_a_margin_either_side_are_drawn() {
+        let height = 10 * ROW_PX as i32;
+        // At the top: no margin above.
+        assert_eq!(rows_in_view(at(0, height), 5_000), 0..11 + OVERSCAN);
+        // Far down: the row at the top of the view is 2,000.
+        let r = rows_in_view(at(2_000 * ROW_PX as i32, height), 5_000);
+        assert_eq!(r, 2_000 - OVERSCAN..2_000 + 11 + OVERSCAN);
+        // Half a row further still starts there.
+        assert_eq!(
+            rows_in_view(at(2_000 * ROW_PX as i32 + 30, height), 5_000),
+            r
+        );
+    }
+
+    #[test]
+    fn the_rows_drawn_never_run_past_the_list() {
+        let height = 10 * ROW_PX as i32;
+        assert_eq!(rows_in_view(at(0, height), 3), 0..3);
+        let end = rows_in_view(at(1_000_000, height), 50);
+        assert_eq!(
+            end,
+            50..50,
+            "scrolled past what is loaded (the list shrank)"
+        );
+        assert_eq!(rows_in_view(at(-40, -1), 50), 0..1 + OVERSCAN);
+    }
+}
