@@ -125,10 +125,29 @@ test("a list of 600 conversations scrolls to the oldest, with only the rows near
   expect(drawn).toBeGreaterThan(0);
   expect(drawn).toBeLessThan(100);
   await expect(more).toHaveCount(0);
+  // Opening it leaves the page and the list where they were: no "Loading…" in place of
+  // the whole app while the route changes, no jump to the top of the list.
+  await page.evaluate(() => {
+    (window as any).__appRemoved = 0;
+    new MutationObserver((records) => {
+      for (const r of records) for (const n of r.removedNodes) if ((n as Element).classList?.contains("app")) (window as any).__appRemoved++;
+    }).observe(document.body, { childList: true, subtree: true });
+  });
+  await oldest.click();
+  await expect(oldest).toHaveAttribute("aria-current", "page");
+  await expect(page.getByTestId("chat-title")).toHaveText("+447800000000");
+  expect(await page.evaluate(() => (window as any).__appRemoved)).toBe(0);
+  await expect(oldest).toBeInViewport();
   // Back at the top, the newest are drawn again and the oldest let go.
   await list.evaluate((el) => el.scrollTo(0, 0));
   await expect(page.getByTestId("conversation").first()).toContainText("bulk");
   await expect(oldest).toHaveCount(0);
+  // `k` opens the one above the oldest, far from the rows drawn: the list brings it into view.
+  await page.evaluate(() => (document.activeElement as HTMLElement | null)?.blur());
+  await page.keyboard.press("k");
+  const open = page.locator("[data-testid=conversation][aria-current=page]");
+  await expect(open).toBeInViewport();
+  await expect(open).not.toContainText("the very first");
 });
 
 test("each view's tab counts its conversations, and the counts follow new chats and assignments live", async ({ page }) => {

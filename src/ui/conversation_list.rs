@@ -46,17 +46,38 @@ fn rows_in_view(view: Viewport, len: usize) -> Range<usize> {
     start..end.max(start)
 }
 
+/// Where to scroll so that row `at` is wholly in a view of `height` scrolled to `top`, or
+/// `None` when it already is, or when the list is not shown (a phone, a thread open).
+fn scroll_to_show(at: usize, top: i32, height: i32) -> Option<i32> {
+    if height <= 0 {
+        return None;
+    }
+    let row_top = i32::try_from(at.saturating_mul(ROW_PX)).unwrap_or(i32::MAX);
+    let row_end = row_top.saturating_add(ROW_PX as i32);
+    if row_top < top {
+        Some(row_top)
+    } else if row_end > top.saturating_add(height) {
+        Some(row_end.saturating_sub(height).max(0))
+    } else {
+        None
+    }
+}
+
 /// The sidebar's list: scrolling draws the rows it comes to and pages in more near the end.
 #[component]
 pub fn ConversationList() -> impl IntoView {
     let ctx = expect_context::<InboxCtx>();
     let nav = NodeRef::<Nav>::new();
     let viewport = RwSignal::new(Viewport::default());
-    // Measured once the list is in the page (the server cannot), and again when the
-    // window is resized; scrolling measures it too.
+    // Measured once the list is in the page (the server cannot), after each route change
+    // (on a phone the list is hidden while another screen is open, and one shown again
+    // may have lost its scroll without a scroll event) and when the window is resized;
+    // scrolling measures it too.
+    let path = leptos_router::hooks::use_location().pathname;
     Effect::new(move |_| {
+        path.track();
         if nav.get().is_some() {
-            measure(nav, viewport, ctx);
+            request_animation_frame(move || measure(nav, viewport, ctx));
         }
     });
     #[cfg(feature = "hydrate")]
@@ -72,7 +93,7 @@ pub fn ConversationList() -> impl IntoView {
             <Transition fallback=|| view! { <p class="hint">"Loading conversations…"</p> }>
                 {move || Suspend::new(async move {
                     match ctx.conversations_loaded().await {
-                        Ok(()) => view! { <ConversationRows viewport/> }.into_any(),
+                        Ok(()) => view! { <ConversationRows nav viewport/> }.into_any(),
                         Err(e) => view! {
                             <p class="error" role="alert">"Could not load conversations: " {e.message}</p>
                         }.into_any(),
@@ -105,10 +126,20 @@ fn measure(nav: NodeRef<Nav>, viewport: RwSignal<Viewport>, ctx: InboxCtx) {
 }
 
 #[component]
-fn ConversationRows(viewport: RwSignal<Viewport>) -> impl IntoView {
+fn ConversationRows(nav: NodeRef<Nav>, viewport: RwSignal<Viewport>) -> impl IntoView {
     let ctx = expect_context::<InboxCtx>();
     let shown = Memo::new(move |_| ctx.shown());
     let rows = Memo::new(move |_| rows_in_view(viewport.get(), shown.with(Vec::len)));
+    // The open conversation is scrolled into view when it changes: `j` and `k` walk past
+    // the rows drawn, and a link may open one far down.
+    Effect::new(move |_| {
+        let open = ctx.open.get()?;
+        let at = shown.with_untracked(|all| all.iter().position(|(id, _)| *id == open))?;
+        let el = nav.get_untracked()?;
+        let to = scroll_to_show(at, el.scroll_top(), el.client_height())?;
+        el.set_scroll_top(to);
+        Some(())
+    });
     view! {
         <Show
             when=move || !shown.read().is_empty()
@@ -225,6 +256,42 @@ mod tests {
         assert_eq!(
             rows_in_view(at(2_000 * ROW_PX as i32 + 30, height), 5_000),
             r
+        );
+    }
+
+    #[test]
+    fn the_open_row_is_scrolled_into_view_only_when_it_is_out_of_it() {
+        let row = ROW_PX as i32;
+        assert_eq!(scroll_to_show(3, 0, 10 * row), None);
+        assert_eq!(
+            scroll_to_show(9, 0, 10 * row),
+            None,
+            "the last row wholly in view"
+        );
+        assert_eq!(
+            scroll_to_show(10, 0, 10 * row),
+            Some(row),
+            "one below: the view moves a row"
+        );
+        assert_eq!(
+            scroll_to_show(500, 0, 10 * row),
+            Some(491 * row),
+            "far below: it is the last in view"
+        );
+        assert_eq!(
+            scroll_to_show(4, 20 * row, 10 * row),
+            Some(4 * row),
+            "above: it is the first in view"
+        );
+        assert_eq!(
+            scroll_to_show(0, 30, 10 * row),
+            Some(0),
+            "half hidden at the top"
+        );
+        assert_eq!(
+            scroll_to_show(500, 0, 0),
+            None,
+            "a hidden list keeps its place"
         );
     }
 

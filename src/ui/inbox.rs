@@ -78,8 +78,11 @@ pub fn InboxLayout() -> impl IntoView {
         leptos_axum::redirect("/login");
     }
     let viewer = Resource::new(|| (), |_| me());
+    // A Transition, not a Suspense: the router builds each next route's view as a task
+    // of the nearest boundary, and a Suspense put this "Loading…" in place of the whole
+    // app for a moment each time a conversation was opened (the list lost its scroll).
     view! {
-        <Suspense fallback=|| view! { <p class="hint">"Loading…"</p> }>
+        <Transition fallback=|| view! { <p class="hint">"Loading…"</p> }>
             {move || Suspend::new(async move {
                 match viewer.await {
                     Ok(me) => view! { <InboxShell me info/> }.into_any(),
@@ -89,7 +92,7 @@ pub fn InboxLayout() -> impl IntoView {
                     }.into_any(),
                 }
             })}
-        </Suspense>
+        </Transition>
     }
 }
 
