@@ -37,7 +37,7 @@ test("conversation list at 5,000", async ({ page }) => {
     const ms = await page.evaluate(async () => {
       const list = document.querySelector<HTMLElement>("[data-testid=conversation-list]")!;
       const count = () => Number(list.querySelector("[data-testid=conversation-rows]")?.getAttribute("data-loaded") ?? 0);
-      const last = () => list.querySelector("li:last-child [data-testid=conversation]")?.getAttribute("data-id");
+      const last = () => [...list.querySelectorAll("[data-testid=conversation]")].at(-1)?.getAttribute("data-id");
       const before = count();
       const lastBefore = last();
       const t0 = performance.now();

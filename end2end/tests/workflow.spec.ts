@@ -125,6 +125,23 @@ test("a list of 600 conversations scrolls to the oldest, with only the rows near
   expect(drawn).toBeGreaterThan(0);
   expect(drawn).toBeLessThan(100);
   await expect(more).toHaveCount(0);
+  // Scrolled half-way, a new customer's conversation goes on top of the list, out of
+  // view: what the agent is reading stays where it is.
+  await list.evaluate((el) => el.scrollTo(0, el.scrollHeight / 2));
+  await page.waitForTimeout(300);
+  const reading = async () => list.evaluate((el) => {
+    const box = el.getBoundingClientRect();
+    const first = [...el.querySelectorAll("[data-testid=conversation]")].find((r) => r.getBoundingClientRect().top >= box.top)!;
+    return { id: first.getAttribute("data-id"), top: Math.round(first.getBoundingClientRect().top) };
+  });
+  const before = await reading();
+  await server.customerWrites("447911000001", "a new customer meanwhile");
+  await expect(page.getByTestId("conversation-rows")).toHaveAttribute("data-loaded", String(loaded + 1));
+  await page.waitForTimeout(300);
+  const read = page.locator(`[data-testid=conversation][data-id="${before.id}"]`);
+  expect(Math.round((await read.boundingBox())!.y)).toBe(before.top);
+  await list.evaluate((el) => el.scrollTo(0, el.scrollHeight));
+  await expect(oldest).toBeVisible();
   // Opening it leaves the page and the list where they were: no "Loading…" in place of
   // the whole app while the route changes, no jump to the top of the list.
   await page.evaluate(() => {
@@ -140,7 +157,7 @@ test("a list of 600 conversations scrolls to the oldest, with only the rows near
   await expect(oldest).toBeInViewport();
   // Back at the top, the newest are drawn again and the oldest let go.
   await list.evaluate((el) => el.scrollTo(0, 0));
-  await expect(page.getByTestId("conversation").first()).toContainText("bulk");
+  await expect(page.getByTestId("conversation").first()).toContainText(/bulk|a new customer meanwhile/);
   await expect(oldest).toHaveCount(0);
   // `k` opens the one above the oldest, far from the rows drawn: the list brings it into view.
   await page.evaluate(() => (document.activeElement as HTMLElement | null)?.blur());

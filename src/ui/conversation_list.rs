@@ -9,6 +9,7 @@ use leptos_router::components::A;
 
 use super::state::InboxCtx;
 use super::status_icon::StatusIcon;
+use super::thread::ListFilter;
 use super::time::list_time;
 use crate::model::{Conversation, Direction, View};
 
@@ -61,6 +62,33 @@ fn scroll_to_show(at: usize, top: i32, height: i32) -> Option<i32> {
     } else {
         None
     }
+}
+
+/// The row at the top of the view when the list last changed or was scrolled: what the
+/// agent is reading, kept in place when rows come or move above it.
+#[derive(Clone, Debug, PartialEq)]
+struct Reading {
+    id: String,
+    top: i32,
+    filter: ListFilter,
+}
+
+/// Where to scroll so the row `was` read stays where it was after the list changed under
+/// it (a new conversation on top, one moved there from above the view), or `None`: when
+/// the view was scrolled meanwhile, is at the top (there the agent watches new ones come
+/// in), or shows another filter.
+fn keep_reading<'a>(
+    was: &Reading,
+    top: i32,
+    filter: &ListFilter,
+    mut ids: impl Iterator<Item = &'a str>,
+) -> Option<i32> {
+    if top != was.top || top <= 0 || *filter != was.filter {
+        return None;
+    }
+    let now = ids.position(|id| id == was.id)?;
+    let row = usize::try_from(top).ok()? / ROW_PX;
+    (now != row).then(|| i32::try_from(now * ROW_PX).unwrap_or(i32::MAX) + top % ROW_PX as i32)
 }
 
 /// The sidebar's list: scrolling draws the rows it comes to and pages in more near the end.
@@ -140,6 +168,29 @@ fn ConversationRows(nav: NodeRef<Nav>, viewport: RwSignal<Viewport>) -> impl Int
         el.set_scroll_top(to);
         Some(())
     });
+    // What the agent reads stays in place when rows come or move above it. Done here,
+    // not left to the browser's scroll anchoring (off for the list, `overflow-anchor`):
+    // that did not hold the view when a row came in above the drawn ones, and Safari has
+    // none.
+    let reading = StoredValue::new(None::<Reading>);
+    Effect::new(move |_| {
+        let top = viewport.get().top;
+        let filter = ctx.filter.get();
+        let moved = reading.with_value(|was| {
+            let was = was.as_ref()?;
+            shown.with(|all| keep_reading(was, top, &filter, all.iter().map(|(id, _)| id.as_str())))
+        });
+        if let Some(to) = moved
+            && let Some(el) = nav.get_untracked()
+        {
+            // Its scroll event measures the list again, and this runs again to record it.
+            el.set_scroll_top(to);
+            return;
+        }
+        let first = usize::try_from(top.max(0)).unwrap_or(0) / ROW_PX;
+        let id = shown.with(|all| all.get(first).map(|(id, _)| id.clone()));
+        reading.set_value(id.map(|id| Reading { id, top, filter }));
+    });
     view! {
         <Show
             when=move || !shown.read().is_empty()
@@ -151,12 +202,11 @@ fn ConversationRows(nav: NodeRef<Nav>, viewport: RwSignal<Viewport>) -> impl Int
                 }}</p>
             }
         >
-            // As tall as every loaded row; the rows drawn sit below a padding as tall as
-            // those scrolled past.
+            // The rows drawn, between two spacers as tall as the rows above and below them.
             <ul class="conversation-rows" data-testid="conversation-rows"
-                data-loaded=move || shown.with(Vec::len)
-                style:height=move || format!("{}px", shown.with(Vec::len) * ROW_PX)
-                style:padding-top=move || format!("{}px", rows.get().start * ROW_PX)>
+                data-loaded=move || shown.with(Vec::len)>
+                <li class="spacer" aria-hidden="true"
+                    style:height=move || format!("{}px", rows.get().start * ROW_PX)></li>
                 // Keyed by version: a change redraws its one row and moves it.
                 <For
                     each=move || {
@@ -166,6 +216,8 @@ fn ConversationRows(nav: NodeRef<Nav>, viewport: RwSignal<Viewport>) -> impl Int
                     key=|k| k.clone()
                     children=move |(id, _)| untrack(|| ctx.conversation(&id)).map(|c| view! { <ConversationRow c/> })
                 />
+                <li class="spacer" aria-hidden="true"
+                    style:height=move || format!("{}px", shown.with(Vec::len).saturating_sub(rows.get().end) * ROW_PX)></li>
             </ul>
             <Show when=move || ctx.next.read().is_some()>
                 <button type="button" class="load-older" data-testid="load-more-conversations"
@@ -292,6 +344,90 @@ mod tests {
             scroll_to_show(500, 0, 0),
             None,
             "a hidden list keeps its place"
+        );
+    }
+
+    #[test]
+    fn a_row_added_or_moved_above_the_one_read_keeps_that_one_in_place() {
+        let row = ROW_PX as i32;
+        let f = ListFilter::default();
+        let was = Reading {
+            id: "c40".into(),
+            top: 40 * row + 7,
+            filter: f.clone(),
+        };
+        let mut list: Vec<String> = (0..100).map(|i| format!("c{i}")).collect();
+        assert_eq!(
+            keep_reading(&was, was.top, &f, list.iter().map(String::as_str)),
+            None,
+            "nothing moved"
+        );
+        list.insert(0, "new".into());
+        assert_eq!(
+            keep_reading(&was, was.top, &f, list.iter().map(String::as_str)),
+            Some(41 * row + 7),
+            "one row more above it: the view moves down a row, to the same pixel of it"
+        );
+        let c90 = list.remove(91);
+        list.insert(0, c90);
+        assert_eq!(
+            keep_reading(&was, was.top, &f, list.iter().map(String::as_str)),
+            Some(42 * row + 7)
+        );
+        // A row moved from above the view to the top changes nothing below it.
+        let c10 = list.remove(12);
+        list.insert(0, c10);
+        assert_eq!(
+            keep_reading(&was, was.top, &f, list.iter().map(String::as_str)),
+            Some(42 * row + 7)
+        );
+    }
+
+    #[test]
+    fn the_view_is_left_alone_at_the_top_after_a_scroll_under_another_filter_or_when_the_row_left()
+    {
+        let row = ROW_PX as i32;
+        let f = ListFilter::default();
+        let mut list: Vec<String> = (0..100).map(|i| format!("c{i}")).collect();
+        list.insert(0, "new".into());
+        let ids = || list.iter().map(String::as_str);
+        let at_top = Reading {
+            id: "c0".into(),
+            top: 0,
+            filter: f.clone(),
+        };
+        assert_eq!(
+            keep_reading(&at_top, 0, &f, ids()),
+            None,
+            "at the top, new ones push the list down"
+        );
+        let was = Reading {
+            id: "c40".into(),
+            top: 40 * row,
+            filter: f.clone(),
+        };
+        assert_eq!(
+            keep_reading(&was, 50 * row, &f, ids()),
+            None,
+            "the agent scrolled"
+        );
+        let other = ListFilter {
+            label: Some("vip".into()),
+            ..f.clone()
+        };
+        assert_eq!(
+            keep_reading(&was, was.top, &other, ids()),
+            None,
+            "another filter"
+        );
+        let gone = Reading {
+            id: "c1000".into(),
+            ..was
+        };
+        assert_eq!(
+            keep_reading(&gone, gone.top, &f, ids()),
+            None,
+            "the row left the list"
         );
     }
 

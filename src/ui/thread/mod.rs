@@ -12,7 +12,6 @@ use crate::model::{
     MessagePage, MessageStatus, View,
 };
 
-/// Inserts or replaces a conversation, keeping the list ordered by last activity.
 /// What the conversation list shows: a view, a status (none: every status) and a label.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct ListFilter {
@@ -116,6 +115,7 @@ pub fn is_activity(m: &Message) -> bool {
     m.id.starts_with("activity-")
 }
 
+/// Inserts or replaces a conversation, keeping the list ordered by last activity.
 pub fn upsert_conversation(list: &mut Vec<Conversation>, c: Conversation) -> bool {
     if let Some(i) = list.iter().position(|x| x.id == c.id) {
         if list[i].version > c.version || list[i] == c {
