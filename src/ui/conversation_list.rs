@@ -64,31 +64,62 @@ fn scroll_to_show(at: usize, top: i32, height: i32) -> Option<i32> {
     }
 }
 
-/// The row at the top of the view when the list last changed or was scrolled: what the
+/// Rows read together, kept for [`keep_reading`].
+const READ_ROWS: usize = 8;
+
+/// The rows at the top of the view when the list last changed or was scrolled: what the
 /// agent is reading, kept in place when rows come or move above it.
 #[derive(Clone, Debug, PartialEq)]
 struct Reading {
-    id: String,
+    /// The first [`READ_ROWS`] rows from the one at the top of the view.
+    ids: Vec<String>,
     top: i32,
     filter: ListFilter,
 }
 
-/// Where to scroll so the row `was` read stays where it was after the list changed under
-/// it (a new conversation on top, one moved there from above the view), or `None`: when
-/// the view was scrolled meanwhile, is at the top (there the agent watches new ones come
-/// in), or shows another filter.
-fn keep_reading<'a>(
+impl Reading {
+    fn of(ids: &[(String, i64)], top: i32, filter: ListFilter) -> Self {
+        let first = usize::try_from(top.max(0)).unwrap_or(0) / ROW_PX;
+        let ids = ids
+            .iter()
+            .skip(first)
+            .take(READ_ROWS)
+            .map(|(id, _)| id.clone())
+            .collect();
+        Self { ids, top, filter }
+    }
+}
+
+/// Where to scroll so the rows `was` read stay where they were after the list changed
+/// under them (a new conversation on top, one moved there from below), or `None`: when
+/// nothing above them changed, the view was scrolled meanwhile, is at the top (there the
+/// agent watches new ones come in), or shows another filter. The rows move by the shift
+/// most of them took, so one of them going to the top itself does not take the view.
+fn keep_reading(
     was: &Reading,
     top: i32,
     filter: &ListFilter,
-    mut ids: impl Iterator<Item = &'a str>,
+    ids: &[(String, i64)],
 ) -> Option<i32> {
     if top != was.top || top <= 0 || *filter != was.filter {
         return None;
     }
-    let now = ids.position(|id| id == was.id)?;
-    let row = usize::try_from(top).ok()? / ROW_PX;
-    (now != row).then(|| i32::try_from(now * ROW_PX).unwrap_or(i32::MAX) + top % ROW_PX as i32)
+    let first = usize::try_from(top).ok()? / ROW_PX;
+    let mut shifts: Vec<(isize, usize)> = Vec::new();
+    for (now, (id, _)) in ids.iter().enumerate() {
+        if let Some(k) = was.ids.iter().position(|w| w == id) {
+            let shift = now as isize - (first + k) as isize;
+            match shifts.iter_mut().find(|(s, _)| *s == shift) {
+                Some((_, n)) => *n += 1,
+                None => shifts.push((shift, 1)),
+            }
+        }
+    }
+    // The most common shift; of two as common, the smaller.
+    let (shift, _) = shifts
+        .into_iter()
+        .max_by_key(|&(s, n)| (n, std::cmp::Reverse(s.unsigned_abs())))?;
+    (shift != 0).then(|| (top as isize + shift * ROW_PX as isize).max(0) as i32)
 }
 
 /// The sidebar's list: scrolling draws the rows it comes to and pages in more near the end.
@@ -178,7 +209,7 @@ fn ConversationRows(nav: NodeRef<Nav>, viewport: RwSignal<Viewport>) -> impl Int
         let filter = ctx.filter.get();
         let moved = reading.with_value(|was| {
             let was = was.as_ref()?;
-            shown.with(|all| keep_reading(was, top, &filter, all.iter().map(|(id, _)| id.as_str())))
+            shown.with(|all| keep_reading(was, top, &filter, all))
         });
         if let Some(to) = moved
             && let Some(el) = nav.get_untracked()
@@ -187,9 +218,7 @@ fn ConversationRows(nav: NodeRef<Nav>, viewport: RwSignal<Viewport>) -> impl Int
             el.set_scroll_top(to);
             return;
         }
-        let first = usize::try_from(top.max(0)).unwrap_or(0) / ROW_PX;
-        let id = shown.with(|all| all.get(first).map(|(id, _)| id.clone()));
-        reading.set_value(id.map(|id| Reading { id, top, filter }));
+        reading.set_value(Some(shown.with(|all| Reading::of(all, top, filter))));
     });
     view! {
         <Show
@@ -347,67 +376,79 @@ mod tests {
         );
     }
 
+    fn list(n: usize) -> Vec<(String, i64)> {
+        (0..n).map(|i| (format!("c{i}"), 0)).collect()
+    }
+
+    fn move_to_top(list: &mut Vec<(String, i64)>, id: &str) {
+        let at = list.iter().position(|(i, _)| i == id).unwrap();
+        let row = list.remove(at);
+        list.insert(0, row);
+    }
+
     #[test]
-    fn a_row_added_or_moved_above_the_one_read_keeps_that_one_in_place() {
+    fn a_row_added_or_moved_above_the_ones_read_keeps_them_in_place() {
         let row = ROW_PX as i32;
         let f = ListFilter::default();
-        let was = Reading {
-            id: "c40".into(),
-            top: 40 * row + 7,
-            filter: f.clone(),
-        };
-        let mut list: Vec<String> = (0..100).map(|i| format!("c{i}")).collect();
+        let mut l = list(100);
+        let top = 40 * row + 7;
+        let was = Reading::of(&l, top, f.clone());
+        assert_eq!(was.ids[0], "c40");
+        assert_eq!(keep_reading(&was, top, &f, &l), None, "nothing moved");
+        l.insert(0, ("new".into(), 0));
         assert_eq!(
-            keep_reading(&was, was.top, &f, list.iter().map(String::as_str)),
-            None,
-            "nothing moved"
-        );
-        list.insert(0, "new".into());
-        assert_eq!(
-            keep_reading(&was, was.top, &f, list.iter().map(String::as_str)),
+            keep_reading(&was, top, &f, &l),
             Some(41 * row + 7),
-            "one row more above it: the view moves down a row, to the same pixel of it"
+            "one row more above them: the view moves down a row, to the same pixel"
         );
-        let c90 = list.remove(91);
-        list.insert(0, c90);
+        move_to_top(&mut l, "c90");
         assert_eq!(
-            keep_reading(&was, was.top, &f, list.iter().map(String::as_str)),
-            Some(42 * row + 7)
+            keep_reading(&was, top, &f, &l),
+            Some(42 * row + 7),
+            "one from below"
         );
-        // A row moved from above the view to the top changes nothing below it.
-        let c10 = list.remove(12);
-        list.insert(0, c10);
+        move_to_top(&mut l, "c10");
         assert_eq!(
-            keep_reading(&was, was.top, &f, list.iter().map(String::as_str)),
-            Some(42 * row + 7)
+            keep_reading(&was, top, &f, &l),
+            Some(42 * row + 7),
+            "one from above: no change"
+        );
+        l.retain(|(id, _)| id != "c5");
+        assert_eq!(
+            keep_reading(&was, top, &f, &l),
+            Some(41 * row + 7),
+            "one above left the view"
         );
     }
 
     #[test]
-    fn the_view_is_left_alone_at_the_top_after_a_scroll_under_another_filter_or_when_the_row_left()
+    fn a_row_read_going_to_the_top_itself_does_not_take_the_view_with_it() {
+        let row = ROW_PX as i32;
+        let f = ListFilter::default();
+        let mut l = list(100);
+        let top = 40 * row;
+        let was = Reading::of(&l, top, f.clone());
+        move_to_top(&mut l, "c40");
+        // The others under it moved up a row into its place; the view stays.
+        assert_eq!(keep_reading(&was, top, &f, &l), None);
+    }
+
+    #[test]
+    fn the_view_is_left_alone_at_the_top_after_a_scroll_under_another_filter_or_when_the_rows_left()
     {
         let row = ROW_PX as i32;
         let f = ListFilter::default();
-        let mut list: Vec<String> = (0..100).map(|i| format!("c{i}")).collect();
-        list.insert(0, "new".into());
-        let ids = || list.iter().map(String::as_str);
-        let at_top = Reading {
-            id: "c0".into(),
-            top: 0,
-            filter: f.clone(),
-        };
+        let mut l = list(100);
+        let at_top = Reading::of(&l, 0, f.clone());
+        let was = Reading::of(&l, 40 * row, f.clone());
+        l.insert(0, ("new".into(), 0));
         assert_eq!(
-            keep_reading(&at_top, 0, &f, ids()),
+            keep_reading(&at_top, 0, &f, &l),
             None,
             "at the top, new ones push the list down"
         );
-        let was = Reading {
-            id: "c40".into(),
-            top: 40 * row,
-            filter: f.clone(),
-        };
         assert_eq!(
-            keep_reading(&was, 50 * row, &f, ids()),
+            keep_reading(&was, 50 * row, &f, &l),
             None,
             "the agent scrolled"
         );
@@ -416,18 +457,15 @@ mod tests {
             ..f.clone()
         };
         assert_eq!(
-            keep_reading(&was, was.top, &other, ids()),
+            keep_reading(&was, was.top, &other, &l),
             None,
             "another filter"
         );
-        let gone = Reading {
-            id: "c1000".into(),
-            ..was
-        };
+        l.retain(|(id, _)| !was.ids.contains(id));
         assert_eq!(
-            keep_reading(&gone, gone.top, &f, ids()),
+            keep_reading(&was, was.top, &f, &l),
             None,
-            "the row left the list"
+            "the rows left the list"
         );
     }
 
