@@ -97,7 +97,7 @@ test("a note reaches a colleague and never WhatsApp", async ({ page, browser }) 
   expect(JSON.stringify(await server.sent())).not.toContain("card terminal");
 });
 
-test("a list of 600 conversations scrolls to the oldest, with only the rows near the view in the page", async ({ page }) => {
+test("a list of 600 conversations scrolls to the oldest drawing only the rows near the view, keeps what is read in place, and opening one keeps the page and the list", async ({ page }) => {
   test.setTimeout(180_000);
   // The oldest is written first, a second before the rest, so it sorts last.
   await server.customerWrites("447800000000", "the very first");

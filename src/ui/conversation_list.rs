@@ -128,23 +128,15 @@ pub fn ConversationList() -> impl IntoView {
     let ctx = expect_context::<InboxCtx>();
     let nav = NodeRef::<Nav>::new();
     let viewport = RwSignal::new(Viewport::default());
-    // Measured once the list is in the page (the server cannot), after each route change
-    // (on a phone the list is hidden while another screen is open, and one shown again
-    // may have lost its scroll without a scroll event) and when the window is resized;
-    // scrolling measures it too.
-    let path = leptos_router::hooks::use_location().pathname;
+    // Measured once the list is in the page (the server cannot) and whenever its box
+    // changes size; scrolling measures it too.
+    #[cfg(feature = "hydrate")]
     Effect::new(move |_| {
-        path.track();
-        if nav.get().is_some() {
-            request_animation_frame(move || measure(nav, viewport, ctx));
+        if let Some(el) = nav.get() {
+            measure(nav, viewport, ctx);
+            observe_size(&el, move || measure(nav, viewport, ctx));
         }
     });
-    #[cfg(feature = "hydrate")]
-    {
-        let resized =
-            window_event_listener(leptos::ev::resize, move |_| measure(nav, viewport, ctx));
-        on_cleanup(move || resized.remove());
-    }
     view! {
         <nav class="conversations" data-testid="conversation-list" aria-label="Conversations"
             node_ref=nav
@@ -161,6 +153,22 @@ pub fn ConversationList() -> impl IntoView {
             </Transition>
         </nav>
     }
+}
+
+/// Calls `changed` whenever `el`'s box changes size: the window resized, the simulator's
+/// panel above the list opened or closed, the list shown again on a phone (hidden while a
+/// thread is open). Stops with the calling owner.
+#[cfg(feature = "hydrate")]
+fn observe_size(el: &web_sys::Element, changed: impl Fn() + 'static) {
+    use wasm_bindgen::JsCast;
+    use wasm_bindgen::closure::Closure;
+    let callback = Closure::<dyn Fn(js_sys::Array)>::new(move |_| changed());
+    let Ok(observer) = web_sys::ResizeObserver::new(callback.as_ref().unchecked_ref()) else {
+        return;
+    };
+    observer.observe(el);
+    let held = send_wrapper::SendWrapper::new((observer, callback));
+    on_cleanup(move || held.0.disconnect());
 }
 
 /// Reads where the list is scrolled to and how tall it is; near its end, asks for the next
