@@ -167,6 +167,25 @@ test("a list of 600 conversations scrolls to the oldest drawing only the rows ne
   await expect(open).not.toContainText("the very first");
 });
 
+test("a conversation beyond the loaded part of the list, opened from a search result or its link, shows its contact and its controls work", async ({ page }) => {
+  // The previous test's oldest conversation is some 600 below the first page.
+  await signIn(page, server.url);
+  await page.getByTestId("search-link").click();
+  await page.getByTestId("search-input").fill("very first");
+  await page.getByTestId("search-hit").first().click();
+  await expect(page).toHaveURL(/\/c\/.+/);
+  await expect(page.getByTestId("chat-title")).toHaveText("+447800000000");
+  await page.getByTestId("resolve").click();
+  await expect(page.getByTestId("conversation-status")).toHaveText(/resolved/i);
+  // Loaded whole by its link, as a bookmark or a notification opens it.
+  const link = page.url().replace(/\?.*$/, "");
+  await page.goto(link);
+  await expect(page.getByTestId("chat-title")).toHaveText("+447800000000");
+  await expect(page.getByTestId("conversation-status")).toHaveText(/resolved/i);
+  await page.getByTestId("reopen").click();
+  await expect(page.getByTestId("conversation-status")).toHaveText(/open/i);
+});
+
 test("each view's tab counts its conversations, and the counts follow new chats and assignments live", async ({ page }) => {
   await signIn(page, server.url);
   const count = (view: string) => page.getByTestId(`view-${view}`).getByTestId("view-count");

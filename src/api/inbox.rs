@@ -38,6 +38,16 @@ pub async fn list_conversations(
     Ok(crate::workflow::list(&state, &principal, req).await?)
 }
 
+/// One conversation the caller may see, by id: one beyond the list's loaded pages,
+/// opened from a search result, a link or a notification. Any other id is a 404.
+#[server(endpoint = "get_conversation", input = Json, output = Json)]
+pub async fn get_conversation(conversation_id: String) -> Result<Conversation, ApiError> {
+    use super::ctx;
+    let state = ctx::state()?;
+    let principal = ctx::principal()?;
+    Ok(crate::workflow::visible_conversation(&state, &principal, &conversation_id).await?)
+}
+
 /// How many conversations each view (Mine, Unassigned, All) holds under the same filters
 /// as `list_conversations` takes: `status` (a list), `inbox_id`, `label`, `query`.
 #[server(endpoint = "count_conversations", input = Json, output = Json)]

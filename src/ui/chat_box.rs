@@ -8,7 +8,9 @@ use super::structured::StructuredComposer;
 use super::template_form::TemplateForm;
 use super::thread_view::ThreadView;
 use super::upload::{upload_action, upload_problem, uploading_name};
-use crate::api::{DEFAULT_PAGE, load_activity, load_messages, mark_conversation_read};
+use crate::api::{
+    DEFAULT_PAGE, get_conversation, load_activity, load_messages, mark_conversation_read,
+};
 use crate::model::Conversation;
 
 /// The routed pane: a fresh ChatBox per open conversation.
@@ -63,6 +65,31 @@ pub fn ChatBox(conversation_id: String) -> impl IntoView {
     );
     let id = conversation_id.clone();
     let conversation = Memo::new(move |_| ctx.conversation(&id));
+    // One beyond the loaded part of the list (opened from a search result, a link or a
+    // notification) is fetched by itself once the list is in, so the header, controls
+    // and composer know it; it joins the list as a conversation an event brings does.
+    // In the browser only: drawn by the server too, the list would hydrate differently.
+    let fetch_one = Action::new(move |id: &String| {
+        let id = id.clone();
+        super::sendable(async move {
+            match get_conversation(id).await {
+                Ok(c) => ctx.conversations.update(|all| {
+                    super::state::upsert_conversation(all, c);
+                }),
+                Err(e) => leptos::logging::warn!("conversation not loaded: {}", e.message),
+            }
+        })
+    });
+    let id = conversation_id.clone();
+    Effect::new(move |asked: Option<bool>| {
+        if asked == Some(true) || ctx.base_seq.get().is_none() {
+            return asked.unwrap_or(false);
+        }
+        if conversation.with_untracked(Option::is_none) {
+            fetch_one.dispatch(id.clone());
+        }
+        true
+    });
 
     // Events for this conversation are kept from now on, even before its history loads.
     ctx.thread.change_thread(|t| t.open(&conversation_id));

@@ -133,6 +133,46 @@ async fn starting_a_conversation_refuses_what_cannot_go() {
 }
 
 #[tokio::test]
+async fn one_conversation_is_fetched_by_id_only_by_those_who_may_see_it() {
+    let app = TestApp::start().await;
+    let (_inbox_a, _inbox_b, token_a, token_b) = two_inboxes(&app).await;
+    let conv = app
+        .customer_writes("5511900000031", "an old question")
+        .await;
+    let got = app
+        .ok("get_conversation", json!({"conversation_id": conv}))
+        .await;
+    assert_eq!(got["id"], conv.as_str());
+    assert_eq!(got["contact"]["wa_id"], "5511900000031");
+    assert_eq!(got["last_message"]["text"], "an old question");
+    let (status, body) = app
+        .call_with(
+            &client_with_token(&token_a),
+            "get_conversation",
+            json!({"conversation_id": conv}),
+        )
+        .await;
+    assert_eq!(status, 200, "a works inbox A: {body}");
+    let (status, _) = app
+        .call_with(
+            &client_with_token(&token_b),
+            "get_conversation",
+            json!({"conversation_id": conv}),
+        )
+        .await;
+    assert_eq!(
+        status, 404,
+        "b cannot see inbox A: answered as for no such conversation"
+    );
+    let (status, _) = app
+        .call("get_conversation", json!({"conversation_id": "nope"}))
+        .await;
+    assert_eq!(status, 404);
+    let (status, body) = app.call("get_conversation", json!({})).await;
+    assert_eq!(status, 400, "no id: {body}");
+}
+
+#[tokio::test]
 async fn assignment_goes_only_to_teammates_who_see_the_inbox_and_shows_in_mine_live() {
     let app = TestApp::start().await;
     let (inbox_a, _inbox_b, token_a, token_b) = two_inboxes(&app).await;
