@@ -1,5 +1,7 @@
 //! The conversation list: a virtual list of the loaded conversations (only the rows near
 //! the view are in the DOM, however many are loaded), paged in as its end comes near.
+//! Written here: no kept virtual-list crate for Leptos 0.8 was found, and with rows of one
+//! height it is arithmetic (`rows_in_view`).
 
 use std::ops::Range;
 
