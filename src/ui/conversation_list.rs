@@ -21,8 +21,9 @@ pub const ROW_PX: usize = 62;
 /// Rows drawn above and below the view, so a fast scroll does not show blank space.
 const OVERSCAN: usize = 12;
 /// Rows drawn before the list's height is known: by the server and while hydrating (the
-/// two must draw the same), then until the browser has measured it. A tall screen's worth.
-const FIRST_ROWS: usize = 30;
+/// two must draw the same), then until the browser has measured it. The whole first page,
+/// so a page read without the app (or before it) shows what was loaded.
+const FIRST_ROWS: usize = super::state::LIST_PAGE as usize;
 /// The next page is asked for when the list's end is this close (in pixels).
 #[cfg(feature = "hydrate")]
 const MORE_WITHIN_PX: i32 = 400;

@@ -22,7 +22,7 @@ use crate::model::{
 };
 
 /// How many conversations the list loads at a time.
-const LIST_PAGE: u32 = 50;
+pub(super) const LIST_PAGE: u32 = 50;
 
 /// The socket's state, as the header shows it.
 #[derive(Clone, Debug, PartialEq, Eq)]
