@@ -73,22 +73,17 @@ pub fn ChatBox(conversation_id: String) -> impl IntoView {
         let id = id.clone();
         super::sendable(async move {
             match get_conversation(id).await {
-                Ok(c) => ctx.conversations.update(|all| {
-                    super::state::upsert_conversation(all, c);
-                }),
+                Ok(c) => ctx.keep(c),
                 Err(e) => leptos::logging::warn!("conversation not loaded: {}", e.message),
             }
         })
     });
     let id = conversation_id.clone();
-    Effect::new(move |asked: Option<bool>| {
-        if asked == Some(true) || ctx.base_seq.get().is_none() {
-            return asked.unwrap_or(false);
-        }
-        if conversation.with_untracked(Option::is_none) {
+    // `base_seq` is set once, when the first list is in: this looks once, then.
+    Effect::new(move |_| {
+        if ctx.base_seq.get().is_some() && conversation.with_untracked(Option::is_none) {
             fetch_one.dispatch(id.clone());
         }
-        true
     });
 
     // Events for this conversation are kept from now on, even before its history loads.
@@ -100,9 +95,7 @@ pub fn ChatBox(conversation_id: String) -> impl IntoView {
         let id = id.clone();
         super::sendable(async move {
             if let Ok(c) = mark_conversation_read(id).await {
-                ctx.conversations.update(|all| {
-                    super::state::upsert_conversation(all, c);
-                });
+                ctx.keep(c);
             }
         })
     });

@@ -131,12 +131,11 @@ pub fn ConversationList() -> impl IntoView {
     let ctx = expect_context::<InboxCtx>();
     let nav = NodeRef::<Nav>::new();
     let viewport = RwSignal::new(Viewport::default());
-    // Measured once the list is in the page (the server cannot) and whenever its box
-    // changes size; scrolling measures it too.
+    // Measured once the list is in the page (the server cannot: a size observer reports
+    // the box when it starts) and whenever its box changes size; scrolling measures it too.
     #[cfg(feature = "hydrate")]
     Effect::new(move |_| {
         if let Some(el) = nav.get() {
-            measure(nav, viewport, ctx);
             observe_size(&el, move || measure(nav, viewport, ctx));
         }
     });
@@ -199,7 +198,8 @@ fn measure(nav: NodeRef<Nav>, viewport: RwSignal<Viewport>, ctx: InboxCtx) {
 fn ConversationRows(nav: NodeRef<Nav>, viewport: RwSignal<Viewport>) -> impl IntoView {
     let ctx = expect_context::<InboxCtx>();
     let shown = Memo::new(move |_| ctx.shown());
-    let rows = Memo::new(move |_| rows_in_view(viewport.get(), shown.with(Vec::len)));
+    let loaded = Memo::new(move |_| shown.with(Vec::len));
+    let rows = Memo::new(move |_| rows_in_view(viewport.get(), loaded.get()));
     // The open conversation is scrolled into view when it changes: `j` and `k` walk past
     // the rows drawn, and a link may open one far down.
     Effect::new(move |_| {
@@ -244,7 +244,7 @@ fn ConversationRows(nav: NodeRef<Nav>, viewport: RwSignal<Viewport>) -> impl Int
         >
             // The rows drawn, between two spacers as tall as the rows above and below them.
             <ul class="conversation-rows" data-testid="conversation-rows"
-                data-loaded=move || shown.with(Vec::len)>
+                data-loaded=loaded>
                 <li class="spacer" aria-hidden="true"
                     style:height=move || format!("{}px", rows.get().start * ROW_PX)></li>
                 // Keyed by version: a change redraws its one row and moves it.
@@ -257,7 +257,7 @@ fn ConversationRows(nav: NodeRef<Nav>, viewport: RwSignal<Viewport>) -> impl Int
                     children=move |(id, _)| untrack(|| ctx.conversation(&id)).map(|c| view! { <ConversationRow c/> })
                 />
                 <li class="spacer" aria-hidden="true"
-                    style:height=move || format!("{}px", shown.with(Vec::len).saturating_sub(rows.get().end) * ROW_PX)></li>
+                    style:height=move || format!("{}px", loaded.get().saturating_sub(rows.get().end) * ROW_PX)></li>
             </ul>
             <Show when=move || ctx.next.read().is_some()>
                 <button type="button" class="load-older" data-testid="load-more-conversations"

@@ -4,7 +4,7 @@
 use leptos::prelude::*;
 use leptos_router::hooks::use_navigate;
 
-use super::state::{InboxCtx, new_client_id, upsert_conversation};
+use super::state::{InboxCtx, new_client_id};
 use super::template_form::{TemplateChooser, TemplateSource};
 use crate::api::{server_info, start_conversation};
 use crate::model::{Outgoing, StartedConversation, TemplateSpec, normalize_phone};
@@ -74,9 +74,7 @@ fn StartForm(inboxes: Vec<(String, String)>) -> impl IntoView {
     Effect::new(move |_| {
         if let Some(Ok(started)) = starting.value().get() {
             let id = started.conversation.id.clone();
-            ctx.conversations.update(|all| {
-                upsert_conversation(all, started.conversation.clone());
-            });
+            ctx.keep(started.conversation.clone());
             ctx.thread.upsert(started.message.clone());
             navigate(&format!("/c/{id}"), Default::default());
         }

@@ -216,9 +216,7 @@ impl InboxCtx {
                 if let Some(line) = &data.last_change {
                     self.thread.upsert(activity_entry(line));
                 }
-                self.conversations.update(|all| {
-                    upsert_conversation(all, data);
-                });
+                self.keep(data);
                 true
             }
             Frame::InboxUpdated { data, .. } => {
@@ -267,6 +265,13 @@ impl InboxCtx {
         self.conversations
             .try_with(|all| all.iter().find(|c| c.id == id).cloned())
             .flatten()
+    }
+
+    /// Puts `c` in the loaded list, in its place by activity (unless an older copy).
+    pub fn keep(&self, c: Conversation) {
+        self.conversations.update(|all| {
+            upsert_conversation(all, c);
+        });
     }
 
     /// Loads the list's next page (infinite scroll); a no-op at the end or while loading.
