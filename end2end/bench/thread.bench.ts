@@ -4,7 +4,7 @@
 // - a customer message: the webhook POST (made from the page) → its bubble in the DOM;
 // - a receipt: how many bubbles its re-render touches;
 // - each older page, from the click to its bubbles in the DOM, at every depth;
-// - how many bubbles the DOM holds at the end;
+// - how many messages the thread holds at the end, and how many bubbles the DOM;
 // - the WebAssembly bundle, raw and gzipped, and navigation → hydrated and live.
 import { test } from "@playwright/test";
 import { readFileSync, readdirSync } from "node:fs";
@@ -133,7 +133,14 @@ test("thread costs at depth", async ({ page }) => {
   rows.push(["older page → drawn, pages 1–10", depth(0, 10)]);
   rows.push([`older page → drawn, pages ${pages.length - 9}–${pages.length}`, depth(pages.length - 10, pages.length)]);
   rows.push(["older page → drawn, all", depth(0, pages.length)]);
-  rows.push(["bubbles in the DOM at the first message", String(await page.getByTestId("message").count())]);
+  // At the first message, as an agent reading it sees the thread: the window's entries,
+  // and the bubbles drawn (only those near the view).
+  await page.getByTestId("thread").evaluate((el) => el.scrollTo(0, 0));
+  await page.locator("[data-testid=message] .body", { hasText: /^history 0$/ }).waitFor();
+  await page.evaluate(() => new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r))));
+  const entries = await page.getByTestId("entry").count();
+  const drawn = await page.getByTestId("message").count();
+  rows.push(["at the first message: messages held / bubbles in the DOM", `${entries} / ${drawn}`]);
 
   // Back to the newest after reading all the way back: arrivals cost what they did.
   console.log(`paged back: ${pages.length} pages`);

@@ -16,32 +16,85 @@ test("history loads the newest page first and pages back with load older", async
   await signIn(page, server.url);
   await page.getByTestId("conversation").filter({ hasText: "Jonas Weber" }).click();
   const messages = page.getByTestId("message");
-  await expect(messages).toHaveCount(50);
+  // Every loaded message has its entry; only those near the view are drawn as bubbles.
+  const entries = page.getByTestId("entry");
+  await expect(entries).toHaveCount(50);
   await expect(messages.last()).toContainText("message 65");
-  await expect(messages.first()).toContainText("message 16");
+  await expect(messages.last()).toBeInViewport();
+  expect(await messages.count()).toBeLessThan(50);
 
   // The button itself, without scrolling to it: scrolled near the top, the thread loads
   // the older page by itself (the next test), and the button could go from under a click.
   await page.getByTestId("load-older").dispatchEvent("click");
-  await expect(messages).toHaveCount(65);
-  await expect(messages.first()).toContainText("message 1");
+  await expect(entries).toHaveCount(65);
   await expect(page.getByTestId("load-older")).toHaveCount(0);
   // The newest message is still where it was.
   await expect(messages.last()).toContainText("message 65");
+  await expect(messages.last()).toBeInViewport();
+  // At the top the history starts with message 1, in order.
+  await page.getByTestId("thread").evaluate((el) => el.scrollTo(0, 0));
+  await expect(messages.first()).toContainText("message 1");
+  await expect(messages.first()).toBeInViewport();
+  const first = (await messages.locator(".body").allTextContents()).slice(0, 20);
+  expect(first).toEqual(Array.from({ length: 20 }, (_, i) => `message ${i + 1}`));
+});
+
+test("only the bubbles near the view are drawn; the others hold their place as boxes of their height", async ({ page }) => {
+  await signIn(page, server.url);
+  await page.getByTestId("conversation").filter({ hasText: "Jonas Weber" }).click();
+  const thread = page.getByTestId("thread");
+  const entries = page.getByTestId("entry");
+  await expect(entries).toHaveCount(50);
+  await expect(bubbleSaying(page, "message 65")).toBeInViewport();
+  // The far ones become empty boxes: fewer bubbles than entries, and every entry keeps a
+  // height, so the thread is as tall as when all were drawn.
+  await expect.poll(() => page.getByTestId("message").count()).toBeLessThan(50);
+  const empty = page.locator("[data-testid=entry]:not(:has([data-testid=message]))");
+  expect(await empty.count()).toBeGreaterThan(0);
+  for (const h of await empty.evaluateAll((els) => els.map((e) => e.getBoundingClientRect().height))) {
+    expect(h).toBeGreaterThan(20);
+  }
+  // From the first entry's top to the last one's bottom (Jump to latest comes and goes).
+  const span = () => thread.evaluate((t) => {
+    const all = t.querySelectorAll("[data-testid=entry]");
+    return all[all.length - 1].getBoundingClientRect().bottom - all[0].getBoundingClientRect().top;
+  });
+  const height = await span();
+  // Scrolled to the middle: the bubbles there are drawn, in order, and nothing moves.
+  await thread.evaluate((el) => el.scrollTo(0, (el.scrollHeight - el.clientHeight) / 2));
+  // A bubble in the middle of the view, once the ones there are drawn.
+  const inView = () => thread.evaluate((t) => {
+    const box = t.getBoundingClientRect();
+    const y = box.top + box.height / 2;
+    for (const b of t.querySelectorAll("[data-testid=message]")) {
+      const r = b.getBoundingClientRect();
+      if (r.top <= y && r.bottom >= y - 40) return { text: b.querySelector(".body")!.textContent!, top: r.top };
+    }
+    return null;
+  });
+  await expect.poll(inView).not.toBeNull();
+  const { text, top } = (await inView())!;
+  await page.waitForTimeout(300);
+  expect(await bubbleSaying(page, text).evaluate((el) => el.getBoundingClientRect().top)).toBe(top);
+  expect(await span()).toBe(height);
+  const drawn = (await page.locator("[data-testid=message] .body").allTextContents()).map((t) => Number(t.slice(8)));
+  expect(drawn).toEqual([...drawn].sort((a, b) => a - b));
+  expect(drawn.length).toBeLessThan(50);
 });
 
 test("scrolling near the top loads the older page by itself and keeps the view where it was", async ({ page }) => {
   await signIn(page, server.url);
   await page.getByTestId("conversation").filter({ hasText: "Jonas Weber" }).click();
   const messages = page.getByTestId("message");
-  await expect(messages).toHaveCount(50);
+  const entries = page.getByTestId("entry");
+  await expect(entries).toHaveCount(50);
   const bubble = (text: string) => bubbleSaying(page, text);
   const oldestLoaded = bubble("message 16");
   // Opened at the newest; the agent scrolls up with the wheel, no click.
   await expect(messages.last()).toBeInViewport();
   await page.getByTestId("thread").hover();
   await page.mouse.wheel(0, -3000);
-  await expect(messages).toHaveCount(65);
+  await expect(entries).toHaveCount(65);
   await expect(messages.first()).toContainText("message 1");
   // What the agent was reading is still in view, not pushed down by the new page.
   await expect(oldestLoaded).toBeInViewport();
@@ -61,7 +114,8 @@ test("a long thread holds a window of pages: far back, the newest are let go and
   await page.getByTestId("conversation").filter({ hasText: "window 260" }).click();
   const messages = page.getByTestId("message");
   const bodies = messages.locator(".body");
-  await expect(messages).toHaveCount(50);
+  const entries = page.getByTestId("entry");
+  await expect(entries).toHaveCount(50);
   await expect(bodies.last()).toHaveText("window 260");
   const thread = page.getByTestId("thread");
   await thread.hover();
@@ -71,19 +125,21 @@ test("a long thread holds a window of pages: far back, the newest are let go and
     await expect(bodies.first()).toHaveText("window 1", { timeout: 700 });
   }).toPass({ timeout: 30_000 });
   // The tab holds no more than its window: the newest were let go.
-  expect(await messages.count()).toBeLessThanOrEqual(200);
+  const held = await entries.count();
+  expect(held).toBeLessThanOrEqual(200);
   await expect(bodies.filter({ hasText: /^window 260$/ })).toHaveCount(0);
   await expect(page.getByTestId("load-newer")).toBeAttached();
   // A message arriving now waits beyond the window, not across the gap.
   await server.customerWrites(wa, "window live");
   await page.waitForTimeout(500);
   await expect(bodies.filter({ hasText: /^window live$/ })).toHaveCount(0);
+  await expect(entries).toHaveCount(held);
   // Jump to latest is in view up here, and goes straight to the newest page; reaching it
   // takes no scrolling down (which would load the newer pages it jumps past).
   await expect(page.getByTestId("jump-latest")).toBeInViewport();
   await page.getByTestId("jump-latest").click();
   await expect(bodies.last()).toHaveText("window live");
-  await expect(messages).toHaveCount(50);
+  await expect(entries).toHaveCount(50);
   await expect(bodies.last()).toBeInViewport();
   // At the newest again: the next customer message shows as it comes.
   await server.customerWrites(wa, "after the jump");
@@ -97,8 +153,11 @@ test("a long thread holds a window of pages: far back, the newest are let go and
     await page.mouse.wheel(0, 4000);
     await expect(bodies.last()).toHaveText("after the jump", { timeout: 700 });
   }).toPass({ timeout: 30_000 });
-  expect(await messages.count()).toBeLessThanOrEqual(200);
+  expect(await entries.count()).toBeLessThanOrEqual(200);
+  // Only what is near the view is drawn; the oldest were let go.
+  expect(await messages.count()).toBeLessThan(await entries.count());
   await expect(bodies.filter({ hasText: /^window 1$/ })).toHaveCount(0);
+  await expect(page.getByTestId("load-older")).toBeAttached();
   const texts = await bodies.allTextContents();
   const numbers = texts.filter((t) => /^window \d+$/.test(t)).map((t) => Number(t.slice(7)));
   expect(numbers).toEqual([...numbers].sort((a, b) => a - b));

@@ -53,10 +53,13 @@ test("a search result deep in a long conversation opens the thread at it, newer 
   // A customer message now does not land across the gap; newer pages bring it in order.
   await server.customerWrites(wa, "bem recente");
   await expect(said("bem recente")).toHaveCount(0);
+  await expect(page.getByTestId("load-newer")).toBeAttached();
   while (await page.getByTestId("load-newer").isVisible()) {
     await page.getByTestId("load-newer").click();
     await expect(page.getByTestId("load-newer")).toBeEnabled({ timeout: 5000 }).catch(() => {});
   }
+  // Only what is near the view is drawn: the newest show at the end of the thread.
+  await page.getByTestId("thread").evaluate((el) => el.scrollTo(0, el.scrollHeight));
   await expect(page.getByTestId("message").last()).toContainText("bem recente");
   await expect(said("depois 119")).toHaveCount(1);
 

@@ -13,6 +13,7 @@ pub mod icons;
 pub mod inbox;
 #[cfg(feature = "hydrate")]
 pub mod live;
+mod near_view;
 pub mod new_conversation;
 pub mod notify;
 pub mod search;

@@ -1,10 +1,12 @@
 //! The open conversation's messages: pages loaded as the agent scrolls, held within the
-//! thread's window, the bubble being read kept in place, day separators and runs.
+//! thread's window, only those near the view drawn, the bubble being read kept in place,
+//! day separators and runs.
 
 use leptos::html;
 use leptos::prelude::*;
 
 use super::bubble::Bubble;
+use super::near_view::NearView;
 use super::state::InboxCtx;
 use crate::api::{DEFAULT_PAGE, load_messages};
 use crate::model::Direction;
@@ -13,6 +15,7 @@ use crate::model::Direction;
 pub(super) fn ThreadView(conversation_id: String, target: Option<String>) -> impl IntoView {
     let ctx = expect_context::<InboxCtx>();
     let scroller = NodeRef::<html::Div>::new();
+    let near = NearView::new(scroller);
     // A page comes in at one end of what the agent reads while the window may let the
     // other end go: the bubble at the loading end is held where it was on screen, so the
     // view stays put (as browsers with scroll anchoring do, in both directions).
@@ -158,12 +161,14 @@ pub(super) fn ThreadView(conversation_id: String, target: Option<String>) -> imp
                 <p class="hint">"No messages yet."</p>
             </Show>
             // Keyed by id: an event re-renders the one bubble whose message it changes.
+            // Each entry (a bubble and the day separator above it) is drawn while near the
+            // view, else an empty box of its height.
             <For
                 each=move || ctx.thread.order.get()
                 key=|id| id.clone()
                 children=move |id| {
                     let message = ctx.thread.bubble(&id);
-                    let (day_id, run_id) = (id.clone(), id);
+                    let (day_id, run_id) = (id.clone(), id.clone());
                     // `try_with`: a page that replaces this view can still reach these
                     // before they are dropped with it.
                     let starts_day = Memo::new(move |_| {
@@ -172,13 +177,24 @@ pub(super) fn ThreadView(conversation_id: String, target: Option<String>) -> imp
                     let continued = Signal::derive(move || {
                         marks.try_with(|k| k.continued.contains(&run_id)).unwrap_or(false)
                     });
+                    let entry = NodeRef::<html::Div>::new();
+                    let far = near.watch(id.clone(), entry);
+                    let drawn = Memo::new(move |_| far.get().is_none());
                     message.map(|m| {
                         let ts = m.with_untracked(|m| m.timestamp);
                         view! {
-                            <Show when=move || starts_day.get()>
-                                <DaySeparator ts/>
-                            </Show>
-                            {move || view! { <Bubble m=m.get() continued/> }}
+                            <div class="entry" data-testid="entry" data-id=id node_ref=entry
+                                style=move || far.get().map(|h| format!("height:{h}px"))>
+                                <Show when=move || drawn.get()>
+                                    <Show when=move || starts_day.get()>
+                                        <DaySeparator ts/>
+                                    </Show>
+                                    {
+                                        let m = m.clone();
+                                        move || view! { <Bubble m=m.get() continued/> }
+                                    }
+                                </Show>
+                            </div>
                         }
                     })
                 }
@@ -215,15 +231,15 @@ struct Anchor {
 impl Anchor {
     #[cfg(feature = "hydrate")]
     fn of(id: String) -> Option<Self> {
-        let top = bubble_element(&id)?.get_bounding_client_rect().top();
+        let top = entry_element(&id)?.get_bounding_client_rect().top();
         Some(Self { id, top })
     }
 
     /// Scrolls `scroller` so the bubble is where it was (if it is still drawn).
     #[cfg(feature = "hydrate")]
     fn restore(self, scroller: &web_sys::HtmlDivElement) {
-        if let Some(bubble) = bubble_element(&self.id) {
-            let moved = bubble.get_bounding_client_rect().top() - self.top;
+        if let Some(entry) = entry_element(&self.id) {
+            let moved = entry.get_bounding_client_rect().top() - self.top;
             scroller.set_scroll_top(scroller.scroll_top() + moved.round() as i32);
         }
     }
@@ -240,10 +256,10 @@ impl Anchor {
     }
 }
 
-/// The drawn bubble of message `id`.
+/// The thread's entry of message `id` (drawn or not, it is where the bubble is).
 #[cfg(feature = "hydrate")]
-fn bubble_element(id: &str) -> Option<web_sys::Element> {
-    let selector = format!("[data-testid=message][data-id=\"{}\"]", id.replace('"', ""));
+fn entry_element(id: &str) -> Option<web_sys::Element> {
+    let selector = format!("[data-testid=entry][data-id=\"{}\"]", id.replace('"', ""));
     document().query_selector(&selector).ok().flatten()
 }
 
@@ -308,18 +324,27 @@ fn DaySeparator(ts: i64) -> impl IntoView {
 
 /// Scrolls the bubble of message `id` to the middle of the thread and marks it. Called
 /// when it joins the list, it waits for the next frame: a page's bubbles are drawn before
-/// they are attached, and a detached one cannot scroll. `tries` frames at most.
+/// they are attached, and a detached one cannot scroll; brought into view, an entry that
+/// was far is drawn a frame or so later. `tries` frames at most.
 fn show_target(id: String, tries: u32) {
     #[cfg(feature = "hydrate")]
-    request_animation_frame(move || match bubble_element(&id) {
-        Some(bubble) => {
-            let options = web_sys::ScrollIntoViewOptions::new();
-            options.set_block(web_sys::ScrollLogicalPosition::Center);
-            bubble.scroll_into_view_with_scroll_into_view_options(&options);
-            let _ = bubble.set_attribute("data-target", "true");
+    request_animation_frame(move || {
+        let Some(entry) = entry_element(&id) else {
+            if tries > 1 {
+                show_target(id, tries - 1);
+            }
+            return;
+        };
+        let options = web_sys::ScrollIntoViewOptions::new();
+        options.set_block(web_sys::ScrollLogicalPosition::Center);
+        entry.scroll_into_view_with_scroll_into_view_options(&options);
+        match entry.query_selector("[data-testid=message]").ok().flatten() {
+            Some(bubble) => {
+                let _ = bubble.set_attribute("data-target", "true");
+            }
+            None if tries > 1 => show_target(id, tries - 1),
+            None => {}
         }
-        None if tries > 1 => show_target(id, tries - 1),
-        None => {}
     });
     #[cfg(not(feature = "hydrate"))]
     let _ = (id, tries);

@@ -1,0 +1,193 @@
+//! Which of the thread's entries are near the view. Those within [`MARGIN`] of it are
+//! drawn; the others are empty boxes as tall as they were when drawn, so the thread keeps
+//! its height and the view its place while only what is near the view is in the DOM.
+//! The browser's `IntersectionObserver` rather than arithmetic: bubbles differ in height
+//! (media, cards, quotes) and the browser already knows where each one is.
+
+use std::collections::HashMap;
+
+use leptos::html;
+use leptos::prelude::*;
+
+/// How far above and below the view entries are drawn: a screen and a half each way, so
+/// a fast scroll or a page coming in does not show empty space.
+#[cfg(feature = "hydrate")]
+const MARGIN: &str = "150% 0px";
+
+/// One entry's state: `None` while drawn, else the height of its empty box in CSS pixels.
+pub(super) type Far = RwSignal<Option<f64>>;
+
+/// The thread's entries and the one observer watching them. All handles, so it is `Copy`.
+#[derive(Clone, Copy)]
+pub(super) struct NearView {
+    entries: StoredValue<HashMap<String, Far>>,
+    #[cfg(feature = "hydrate")]
+    observer: StoredValue<Option<send_wrapper::SendWrapper<browser::Observer>>>,
+}
+
+impl NearView {
+    /// Starts watching once `scroller` (the thread) is in the page; the server and the
+    /// hydrating browser draw every entry.
+    pub(super) fn new(scroller: NodeRef<html::Div>) -> Self {
+        let near = Self {
+            entries: StoredValue::new(HashMap::new()),
+            #[cfg(feature = "hydrate")]
+            observer: StoredValue::new(None),
+        };
+        #[cfg(feature = "hydrate")]
+        Effect::new(move |_| {
+            if let Some(root) = scroller.get()
+                && near.observer.try_with_value(Option::is_none) == Some(true)
+            {
+                // Without one (no browser lacks it today) every entry stays drawn.
+                let Some(observer) = browser::Observer::new(&root, near.entries) else {
+                    return;
+                };
+                // Entries drawn before the observer began.
+                for el in browser::entries_in(&root) {
+                    observer.observe(&el);
+                }
+                near.observer
+                    .set_value(Some(send_wrapper::SendWrapper::new(observer)));
+            }
+        });
+        #[cfg(not(feature = "hydrate"))]
+        let _ = scroller;
+        near
+    }
+
+    /// Watches entry `id`, drawn in `el`: returns its state, which the observer sets.
+    pub(super) fn watch(self, id: String, el: NodeRef<html::Div>) -> Far {
+        let far = RwSignal::new(None);
+        self.entries.try_update_value(|e| {
+            e.insert(id.clone(), far);
+        });
+        #[cfg(feature = "hydrate")]
+        Effect::new(move |_| {
+            if let Some(el) = el.get() {
+                let el: web_sys::Element = el.into();
+                // `try_`: the thread may be gone while its last entries are still drawn.
+                self.observer.try_with_value(|o| {
+                    if let Some(o) = o {
+                        o.observe(&el);
+                    }
+                });
+                let el = send_wrapper::SendWrapper::new(el);
+                on_cleanup(move || {
+                    self.observer.try_with_value(|o| {
+                        if let Some(o) = o {
+                            o.unobserve(&el);
+                        }
+                    });
+                });
+            }
+        });
+        #[cfg(not(feature = "hydrate"))]
+        let _ = el;
+        on_cleanup(move || {
+            self.entries.try_update_value(|e| {
+                // The same id drawn again (a page replaced the view) has its own state.
+                if e.get(&id) == Some(&far) {
+                    e.remove(&id);
+                }
+            });
+        });
+        far
+    }
+}
+
+#[cfg(feature = "hydrate")]
+mod browser {
+    use std::collections::HashMap;
+
+    use leptos::prelude::*;
+    use wasm_bindgen::JsCast;
+    use wasm_bindgen::closure::Closure;
+    use web_sys::{Element, IntersectionObserver, IntersectionObserverEntry};
+
+    use super::{Far, MARGIN};
+
+    /// The observer and the callback it calls, which must live as long as it does.
+    pub(super) struct Observer {
+        observer: IntersectionObserver,
+        _callback: Closure<dyn Fn(js_sys::Array)>,
+    }
+
+    impl Observer {
+        pub(super) fn new(
+            root: &Element,
+            entries: StoredValue<HashMap<String, Far>>,
+        ) -> Option<Self> {
+            let callback = Closure::<dyn Fn(js_sys::Array)>::new(move |seen: js_sys::Array| {
+                for seen in seen.iter() {
+                    let seen: IntersectionObserverEntry = seen.unchecked_into();
+                    let target = seen.target();
+                    let Some(far) = target
+                        .get_attribute("data-id")
+                        .and_then(|id| entries.try_with_value(|e| e.get(&id).copied()).flatten())
+                    else {
+                        continue;
+                    };
+                    // `try_`: an entry dropped since the browser queued this report.
+                    let Some(was) = far.try_get_untracked() else {
+                        continue;
+                    };
+                    let height = seen.bounding_client_rect().height();
+                    let now = if seen.is_intersecting() {
+                        None
+                    } else if was.is_some() || height <= 0.0 || holds_focus(&target) {
+                        // Already an empty box; or not laid out (the thread hidden on a
+                        // phone): no height to keep; or the agent is in it (a keyboard).
+                        continue;
+                    } else {
+                        Some(height)
+                    };
+                    if was != now {
+                        far.set(now);
+                    }
+                }
+            });
+            let init = web_sys::IntersectionObserverInit::new();
+            init.set_root(Some(root));
+            init.set_root_margin(MARGIN);
+            let observer =
+                IntersectionObserver::new_with_options(callback.as_ref().unchecked_ref(), &init)
+                    .ok()?;
+            Some(Self {
+                observer,
+                _callback: callback,
+            })
+        }
+
+        pub(super) fn observe(&self, el: &Element) {
+            self.observer.observe(el);
+        }
+
+        pub(super) fn unobserve(&self, el: &Element) {
+            self.observer.unobserve(el);
+        }
+    }
+
+    impl Drop for Observer {
+        fn drop(&mut self) {
+            self.observer.disconnect();
+        }
+    }
+
+    /// The thread's entries already in the page.
+    pub(super) fn entries_in(root: &Element) -> Vec<Element> {
+        let Ok(list) = root.query_selector_all(".entry") else {
+            return Vec::new();
+        };
+        (0..list.length())
+            .filter_map(|i| list.item(i)?.dyn_into::<Element>().ok())
+            .collect()
+    }
+
+    /// Whether the focus is in `el` (emptying it would drop the focus).
+    fn holds_focus(el: &Element) -> bool {
+        document()
+            .active_element()
+            .is_some_and(|active| el.contains(Some(&active)))
+    }
+}
