@@ -167,6 +167,46 @@ test("a long thread holds a window of pages: far back, the newest are let go and
   await expect(page.getByTestId("load-newer")).toHaveCount(0);
 });
 
+test("load older clicked far below a full window pages back once, without letting go of what is read and loading it back", async ({ page }) => {
+  const wa = "4915112348888";
+  for (let i = 1; i <= 300; i++) await server.customerWrites(wa, `full ${i}`);
+  await signIn(page, server.url);
+  await page.getByTestId("conversation").filter({ hasText: "full 300" }).click();
+  const entries = page.getByTestId("entry");
+  const bodies = page.getByTestId("message").locator(".body");
+  await expect(entries).toHaveCount(50);
+  const thread = page.getByTestId("thread");
+  await thread.hover();
+  // Three older pages: the window is full.
+  await expect(async () => {
+    await page.mouse.wheel(0, -4000);
+    await expect(entries).toHaveCount(200, { timeout: 700 });
+  }).toPass({ timeout: 30_000 });
+  await thread.evaluate((el) => el.scrollTo(0, el.scrollHeight));
+  await expect(bodies.last()).toHaveText("full 300");
+  await expect(page.getByTestId("load-newer")).toHaveCount(0);
+  // The button activated from down here (a keyboard or a screen reader does not scroll):
+  // the next older page comes, the newest are let go, and it stays so.
+  const firstId = await entries.first().getAttribute("data-id");
+  await page.getByTestId("load-older").dispatchEvent("click");
+  await expect(entries.first()).not.toHaveAttribute("data-id", firstId!);
+  await expect(page.getByTestId("load-newer")).toBeAttached();
+  const after = await entries.first().getAttribute("data-id");
+  await page.waitForTimeout(1000);
+  await expect(entries.first()).toHaveAttribute("data-id", after!);
+  await expect(page.getByTestId("load-newer")).toBeAttached();
+  await expect(bodies.filter({ hasText: /^full 300$/ })).toHaveCount(0);
+  // The view went where the page came in, far from the end let go.
+  const inView = await thread.evaluate((t) => {
+    const box = t.getBoundingClientRect();
+    return [...t.querySelectorAll("[data-testid=message]")]
+      .filter((b) => b.getBoundingClientRect().bottom > box.top && b.getBoundingClientRect().top < box.bottom)
+      .map((b) => Number(b.querySelector(".body")!.textContent!.slice(5)));
+  });
+  expect(inView.length).toBeGreaterThan(3);
+  expect(Math.max(...inView)).toBeLessThanOrEqual(150);
+});
+
 test("days are separated, one sender's close messages form a run, and actions show on hover", async ({ page }) => {
   const wa = "4915112340000";
   const yesterday = Math.floor(Date.now() / 1000) - 86_400 - 60;

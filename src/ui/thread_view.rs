@@ -8,6 +8,7 @@ use leptos::prelude::*;
 use super::bubble::Bubble;
 use super::near_view::NearView;
 use super::state::InboxCtx;
+use super::thread::WINDOW;
 use crate::api::{DEFAULT_PAGE, load_messages};
 use crate::model::Direction;
 
@@ -49,6 +50,7 @@ pub(super) fn ThreadView(conversation_id: String, target: Option<String>) -> imp
             }
         });
         if more && !loading.get_untracked() {
+            to_loading_end(scroller, ctx, is_older);
             hold(is_older);
             action.dispatch(());
         }
@@ -220,6 +222,28 @@ pub(super) fn ThreadView(conversation_id: String, target: Option<String>) -> imp
 
 /// How close (px) to either end of the thread scrolling brings in the next page.
 const NEAR_END: i32 = 300;
+
+/// With the window full, a page lets go of the other end. Asked for from far away from
+/// the end it loads at (the button pressed without scrolling: a keyboard, a screen
+/// reader), that other end is what the agent reads: it would go, the view would land at
+/// the edge, and that edge's page would load it back, over and over. So the view goes to
+/// where the page comes in first.
+fn to_loading_end(scroller: NodeRef<html::Div>, ctx: InboxCtx, older: bool) {
+    let full = ctx
+        .thread
+        .thread
+        .with_untracked(|t| t.messages.len() + DEFAULT_PAGE as usize > WINDOW);
+    let Some(el) = scroller.get_untracked().filter(|_| full) else {
+        return;
+    };
+    if older && el.scroll_top() >= NEAR_END {
+        el.set_scroll_top(0);
+    }
+    let gap = el.scroll_height() - el.scroll_top() - el.client_height();
+    if !older && gap >= NEAR_END {
+        el.set_scroll_top(el.scroll_height());
+    }
+}
 
 /// A bubble and how far from the top of the screen it was.
 #[derive(Clone)]
