@@ -236,16 +236,15 @@ fn to_loading_end(scroller: NodeRef<html::Div>, ctx: InboxCtx, older: bool) {
     let Some(el) = scroller.get_untracked().filter(|_| full) else {
         return;
     };
+    let gap = el.scroll_height() - el.scroll_top() - el.client_height();
     if older && el.scroll_top() >= NEAR_END {
         el.set_scroll_top(0);
-    }
-    let gap = el.scroll_height() - el.scroll_top() - el.client_height();
-    if !older && gap >= NEAR_END {
+    } else if !older && gap >= NEAR_END {
         el.set_scroll_top(el.scroll_height());
     }
 }
 
-/// A bubble and how far from the top of the screen it was.
+/// A message's entry and how far from the top of the screen it was.
 #[derive(Clone)]
 struct Anchor {
     id: String,
@@ -259,7 +258,7 @@ impl Anchor {
         Some(Self { id, top })
     }
 
-    /// Scrolls `scroller` so the bubble is where it was (if it is still drawn).
+    /// Scrolls `scroller` so the entry is where it was (if the thread still holds it).
     #[cfg(feature = "hydrate")]
     fn restore(self, scroller: &web_sys::HtmlDivElement) {
         if let Some(entry) = entry_element(&self.id) {
