@@ -50,6 +50,17 @@ test("a search result deep in a long conversation opens the thread at it, newer 
   await expect(said("antes 0")).toHaveCount(0);
   await expect(page.getByTestId("load-older")).toBeVisible();
 
+  // Scrolled far from it (its bubble emptied) and back, it is still marked.
+  const targetId = await target.getAttribute("data-id");
+  const thread = page.getByTestId("thread");
+  await thread.evaluate((el) => el.scrollTo(0, 0));
+  await expect(said("antes 0")).toHaveCount(1);
+  await thread.evaluate((el) => el.scrollTo(0, 0));
+  await expect(target).toHaveCount(0);
+  await page.locator(`[data-testid=entry][data-id="${targetId}"]`).scrollIntoViewIfNeeded();
+  await expect(target).toContainText("PITANGA");
+  await expect(target).toBeInViewport();
+
   // A customer message now does not land across the gap; newer pages bring it in order.
   await server.customerWrites(wa, "bem recente");
   await expect(said("bem recente")).toHaveCount(0);

@@ -71,6 +71,9 @@ pub(super) fn ThreadView(conversation_id: String, target: Option<String>) -> imp
     // view; opened plainly, the URL would not change, so the newest page is loaded here.
     let newest_page = latest_loader(ctx, conversation_id.clone());
     let opened_at = target.is_some();
+    // The message it was opened at stays marked while the thread shows it, drawn again
+    // after the agent scrolled away and back.
+    let marked = target.clone();
 
     // Follow the newest message as chat apps do, unless the agent has scrolled up to
     // read history (their own message always shows) or opened the thread at a message.
@@ -182,6 +185,7 @@ pub(super) fn ThreadView(conversation_id: String, target: Option<String>) -> imp
                     let entry = NodeRef::<html::Div>::new();
                     let far = near.watch(id.clone(), entry);
                     let drawn = Memo::new(move |_| far.get().is_none());
+                    let is_target = marked.as_deref() == Some(id.as_str());
                     message.map(|m| {
                         let ts = m.with_untracked(|m| m.timestamp);
                         view! {
@@ -193,7 +197,10 @@ pub(super) fn ThreadView(conversation_id: String, target: Option<String>) -> imp
                                     </Show>
                                     {
                                         let m = m.clone();
-                                        move || view! { <Bubble m=m.get() continued/> }
+                                        move || view! {
+                                            <Bubble m=m.get() continued
+                                                attr:data-target=is_target.then_some("true")/>
+                                        }
                                     }
                                 </Show>
                             </div>
@@ -345,29 +352,19 @@ fn DaySeparator(ts: i64) -> impl IntoView {
     }
 }
 
-/// Scrolls the bubble of message `id` to the middle of the thread and marks it. Called
+/// Scrolls the message `id` to the middle of the thread (marked as it is drawn). Called
 /// when it joins the list, it waits for the next frame: a page's bubbles are drawn before
-/// they are attached, and a detached one cannot scroll; brought into view, an entry that
-/// was far is drawn a frame or so later. `tries` frames at most.
+/// they are attached, and a detached one cannot scroll. `tries` frames at most.
 fn show_target(id: String, tries: u32) {
     #[cfg(feature = "hydrate")]
-    request_animation_frame(move || {
-        let Some(entry) = entry_element(&id) else {
-            if tries > 1 {
-                show_target(id, tries - 1);
-            }
-            return;
-        };
-        let options = web_sys::ScrollIntoViewOptions::new();
-        options.set_block(web_sys::ScrollLogicalPosition::Center);
-        entry.scroll_into_view_with_scroll_into_view_options(&options);
-        match entry.query_selector("[data-testid=message]").ok().flatten() {
-            Some(bubble) => {
-                let _ = bubble.set_attribute("data-target", "true");
-            }
-            None if tries > 1 => show_target(id, tries - 1),
-            None => {}
+    request_animation_frame(move || match entry_element(&id) {
+        Some(entry) => {
+            let options = web_sys::ScrollIntoViewOptions::new();
+            options.set_block(web_sys::ScrollLogicalPosition::Center);
+            entry.scroll_into_view_with_scroll_into_view_options(&options);
         }
+        None if tries > 1 => show_target(id, tries - 1),
+        None => {}
     });
     #[cfg(not(feature = "hydrate"))]
     let _ = (id, tries);
