@@ -207,6 +207,45 @@ test("load older clicked far below a full window pages back once, without lettin
   expect(Math.max(...inView)).toBeLessThanOrEqual(150);
 });
 
+test("load newer clicked far above a full window pages forward once, without letting go of what is read and loading it back", async ({ page }) => {
+  const wa = "4915112347777";
+  for (let i = 1; i <= 400; i++) await server.customerWrites(wa, i === 200 ? "the word MARACUJA" : `ahead ${i}`);
+  await signIn(page, server.url);
+  await page.getByTestId("search-link").click();
+  await page.getByTestId("search-input").fill("maracuja");
+  await page.getByTestId("search-hit").click();
+  await expect(page.locator("[data-testid=message][data-target]")).toContainText("MARACUJA");
+  const entries = page.getByTestId("entry");
+  const thread = page.getByTestId("thread");
+  await thread.hover();
+  // Older pages up to a full window, the view at its top.
+  await expect(async () => {
+    await page.mouse.wheel(0, -4000);
+    await expect(entries).toHaveCount(200, { timeout: 700 });
+  }).toPass({ timeout: 30_000 });
+  await thread.evaluate((el) => el.scrollTo(0, 0));
+  await expect(page.getByTestId("load-newer")).toBeAttached();
+  // The newer page asked for from up here: it comes, the oldest are let go, and it stays so.
+  const lastId = await entries.last().getAttribute("data-id");
+  await page.getByTestId("load-newer").dispatchEvent("click");
+  await expect(entries.last()).not.toHaveAttribute("data-id", lastId!);
+  await expect(page.getByTestId("load-older")).toBeAttached();
+  const after = await entries.last().getAttribute("data-id");
+  const firstAfter = await entries.first().getAttribute("data-id");
+  await page.waitForTimeout(1000);
+  await expect(entries.last()).toHaveAttribute("data-id", after!);
+  await expect(entries.first()).toHaveAttribute("data-id", firstAfter!);
+  // The view went where the page came in.
+  const inView = await thread.evaluate((t) => {
+    const box = t.getBoundingClientRect();
+    return [...t.querySelectorAll("[data-testid=message] .body")]
+      .filter((b) => b.getBoundingClientRect().bottom > box.top && b.getBoundingClientRect().top < box.bottom)
+      .map((b) => b.textContent!);
+  });
+  expect(inView.length).toBeGreaterThan(3);
+  expect(inView.some((t) => /^ahead (2[0-9][0-9])$/.test(t))).toBe(true);
+});
+
 test("days are separated, one sender's close messages form a run, and actions show on hover", async ({ page }) => {
   const wa = "4915112340000";
   const yesterday = Math.floor(Date.now() / 1000) - 86_400 - 60;
