@@ -143,11 +143,7 @@ impl InboxCtx {
                     match list_page(f.clone(), Some(before)).await {
                         Ok(list) if filter.get_untracked() == f => {
                             next.set(list.next.clone());
-                            conversations.update(|all| {
-                                for c in list.conversations {
-                                    upsert_conversation(all, c);
-                                }
-                            });
+                            merge_conversations(conversations, list.conversations);
                         }
                         Ok(_) => {}
                         Err(e) => leptos::logging::warn!("more conversations: {}", e.message),
@@ -194,11 +190,7 @@ impl InboxCtx {
             self.listed.set_value(key);
             self.next.set(list.next.clone());
         }
-        self.conversations.update(|all| {
-            for c in list.conversations {
-                upsert_conversation(all, c);
-            }
-        });
+        merge_conversations(self.conversations, list.conversations);
         if self.base_seq.get_untracked().is_none() {
             self.base_seq.set(Some(list.seq));
         }
@@ -269,9 +261,7 @@ impl InboxCtx {
 
     /// Puts `c` in the loaded list, in its place by activity (unless an older copy).
     pub fn keep(&self, c: Conversation) {
-        self.conversations.update(|all| {
-            upsert_conversation(all, c);
-        });
+        merge_conversations(self.conversations, [c]);
     }
 
     /// Loads the list's next page (infinite scroll); a no-op at the end or while loading.
@@ -588,11 +578,25 @@ async fn change(
         WorkflowCall::Labels(id, labels) => crate::api::set_conversation_labels(id, labels).await,
     };
     match answer {
-        Ok(c) => conversations.update(|all| {
-            upsert_conversation(all, c);
-        }),
+        Ok(c) => merge_conversations(conversations, [c]),
         Err(e) => problem.set(Some(e.message)),
     }
+}
+
+/// Puts each of `cs` in the loaded list, in its place by activity (unless an older copy);
+/// the list's readers hear of it only if one changed it (a list asked for again by every
+/// view that needs it, an event already applied).
+fn merge_conversations(
+    list: RwSignal<Vec<Conversation>>,
+    cs: impl IntoIterator<Item = Conversation>,
+) {
+    list.maybe_update(|all| {
+        let mut changed = false;
+        for c in cs {
+            changed |= upsert_conversation(all, c);
+        }
+        changed
+    });
 }
 
 fn list_page(
