@@ -1,4 +1,5 @@
 // Long histories load newest page first, and "Load older messages" pages back to the start.
+import type { Page } from "@playwright/test";
 import { bubbleSaying, expect, signIn, test } from "./fixtures";
 import { Server } from "./server";
 
@@ -11,6 +12,25 @@ test.beforeAll(async () => {
   }
 });
 test.afterAll(async () => server.stop());
+
+/** Scrolls the open thread up with the wheel until it holds a full window (200). */
+async function fillWindow(page: Page) {
+  await page.getByTestId("thread").hover();
+  await expect(async () => {
+    await page.mouse.wheel(0, -4000);
+    await expect(page.getByTestId("entry")).toHaveCount(200, { timeout: 700 });
+  }).toPass({ timeout: 30_000 });
+}
+
+/** The texts of the bubbles within the thread's view. */
+function bodiesInView(page: Page): Promise<string[]> {
+  return page.getByTestId("thread").evaluate((t) => {
+    const box = t.getBoundingClientRect();
+    return [...t.querySelectorAll("[data-testid=message] .body")]
+      .filter((b) => b.getBoundingClientRect().bottom > box.top && b.getBoundingClientRect().top < box.bottom)
+      .map((b) => b.textContent!);
+  });
+}
 
 test("history loads the newest page first and pages back with load older", async ({ page }) => {
   await signIn(page, server.url);
@@ -176,12 +196,8 @@ test("load older clicked far below a full window pages back once, without lettin
   const bodies = page.getByTestId("message").locator(".body");
   await expect(entries).toHaveCount(50);
   const thread = page.getByTestId("thread");
-  await thread.hover();
   // Three older pages: the window is full.
-  await expect(async () => {
-    await page.mouse.wheel(0, -4000);
-    await expect(entries).toHaveCount(200, { timeout: 700 });
-  }).toPass({ timeout: 30_000 });
+  await fillWindow(page);
   await thread.evaluate((el) => el.scrollTo(0, el.scrollHeight));
   await expect(bodies.last()).toHaveText("full 300");
   await expect(page.getByTestId("load-newer")).toHaveCount(0);
@@ -197,12 +213,7 @@ test("load older clicked far below a full window pages back once, without lettin
   await expect(page.getByTestId("load-newer")).toBeAttached();
   await expect(bodies.filter({ hasText: /^full 300$/ })).toHaveCount(0);
   // The view went where the page came in, far from the end let go.
-  const inView = await thread.evaluate((t) => {
-    const box = t.getBoundingClientRect();
-    return [...t.querySelectorAll("[data-testid=message]")]
-      .filter((b) => b.getBoundingClientRect().bottom > box.top && b.getBoundingClientRect().top < box.bottom)
-      .map((b) => Number(b.querySelector(".body")!.textContent!.slice(5)));
-  });
+  const inView = (await bodiesInView(page)).map((t) => Number(t.slice(5)));
   expect(inView.length).toBeGreaterThan(3);
   expect(Math.max(...inView)).toBeLessThanOrEqual(150);
 });
@@ -217,12 +228,8 @@ test("load newer clicked far above a full window pages forward once, without let
   await expect(page.locator("[data-testid=message][data-target]")).toContainText("MARACUJA");
   const entries = page.getByTestId("entry");
   const thread = page.getByTestId("thread");
-  await thread.hover();
   // Older pages up to a full window, the view at its top.
-  await expect(async () => {
-    await page.mouse.wheel(0, -4000);
-    await expect(entries).toHaveCount(200, { timeout: 700 });
-  }).toPass({ timeout: 30_000 });
+  await fillWindow(page);
   await thread.evaluate((el) => el.scrollTo(0, 0));
   await expect(page.getByTestId("load-newer")).toBeAttached();
   // The newer page asked for from up here: it comes, the oldest are let go, and it stays so.
@@ -236,12 +243,7 @@ test("load newer clicked far above a full window pages forward once, without let
   await expect(entries.last()).toHaveAttribute("data-id", after!);
   await expect(entries.first()).toHaveAttribute("data-id", firstAfter!);
   // The view went where the page came in.
-  const inView = await thread.evaluate((t) => {
-    const box = t.getBoundingClientRect();
-    return [...t.querySelectorAll("[data-testid=message] .body")]
-      .filter((b) => b.getBoundingClientRect().bottom > box.top && b.getBoundingClientRect().top < box.bottom)
-      .map((b) => b.textContent!);
-  });
+  const inView = await bodiesInView(page);
   expect(inView.length).toBeGreaterThan(3);
   expect(inView.some((t) => /^ahead (2[0-9][0-9])$/.test(t))).toBe(true);
 });
