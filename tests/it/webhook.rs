@@ -56,6 +56,45 @@ async fn the_same_webhook_five_times_at_once_yields_one_message_and_one_event() 
 }
 
 #[tokio::test]
+async fn a_processed_body_delivered_again_is_not_applied_again_over_a_later_change() {
+    let app = TestApp::start().await;
+    let wa = "5511988887777";
+    let original = text_body("wamid.ORIG", wa, "Ana", "helo", now_secs() - 60);
+    assert_eq!(app.post_webhook(&original).await.status(), 200);
+    let edit = |wamid: &str, text: &str| {
+        json!({
+            "object": "whatsapp_business_account",
+            "entry": [{"id": "100000000000001", "changes": [{"field": "messages", "value": {
+                "messaging_product": "whatsapp",
+                "metadata": {"display_phone_number": "15550001000", "phone_number_id": "200000000000001"},
+                "contacts": [{"profile": {"name": "Ana"}, "wa_id": wa}],
+                "messages": [{"from": wa, "id": wamid, "timestamp": now_secs().to_string(),
+                    "type": "edit", "edit": {"original_message_id": "wamid.ORIG",
+                        "message": {"type": "text", "text": {"body": text}}}}]
+            }}]}]
+        })
+        .to_string()
+        .into_bytes()
+    };
+    let first = edit("wamid.EDIT1", "hello");
+    assert_eq!(app.post_webhook(&first).await.status(), 200);
+    assert_eq!(
+        app.post_webhook(&edit("wamid.EDIT2", "hello there"))
+            .await
+            .status(),
+        200
+    );
+    // Meta delivers the first edit again, as it does when our 200 was lost on the way.
+    assert_eq!(app.post_webhook(&first).await.status(), 200);
+
+    let convs = app.conversations().await;
+    let id = convs[0]["id"].as_str().unwrap();
+    let messages = app.messages(id).await;
+    assert_eq!(messages.len(), 1);
+    assert_eq!(messages[0]["text"], "hello there");
+}
+
+#[tokio::test]
 async fn a_bad_signature_gets_401_and_stores_nothing() {
     let app = TestApp::start().await;
     let body = fixture("inbound_text.json");
