@@ -102,6 +102,35 @@ test("only the bubbles near the view are drawn; the others hold their place as b
   expect(drawn.length).toBeLessThan(50);
 });
 
+test("after the thread's width changes, each empty box takes the height its bubble has at the new width", async ({ page }) => {
+  const wa = "4915112347777";
+  const filler = "lorem ipsum dolor sit amet ".repeat(15);
+  // One page of long messages, which wrap differently at another width.
+  for (let i = 1; i <= 40; i++) await server.customerWrites(wa, `long ${i} ${filler}`);
+  await page.setViewportSize({ width: 1280, height: 800 });
+  await signIn(page, server.url);
+  await page.getByTestId("conversation").filter({ hasText: "long 40 " }).click();
+  const thread = page.getByTestId("thread");
+  const first = page.getByTestId("entry").first();
+  await expect(page.getByTestId("entry")).toHaveCount(40);
+  const isBox = () => first.evaluate((e) => !e.querySelector("[data-testid=message]"));
+  const height = () => first.evaluate((e) => e.getBoundingClientRect().height);
+  // The first message, far above the newest, is an empty box.
+  await expect.poll(isBox).toBe(true);
+  const wide = await height();
+
+  await page.setViewportSize({ width: 800, height: 800 });
+  // Measured again once the width holds still, and far again: a box once more.
+  await expect.poll(height).not.toBe(wide);
+  await expect.poll(isBox).toBe(true);
+  const box = await height();
+  // Scrolled to it, its bubble is drawn as tall as the box that held its place.
+  await thread.evaluate((el) => el.scrollTo(0, 0));
+  await expect.poll(isBox).toBe(false);
+  expect(Math.abs((await height()) - box)).toBeLessThanOrEqual(1);
+  expect(box).toBeGreaterThan(wide);
+});
+
 test("scrolling near the top loads the older page by itself and keeps the view where it was", async ({ page }) => {
   await signIn(page, server.url);
   await page.getByTestId("conversation").filter({ hasText: "Jonas Weber" }).click();

@@ -2,7 +2,9 @@
 //! drawn; the others are empty boxes as tall as they were when drawn, so the thread keeps
 //! its height and the view its place while only what is near the view is in the DOM.
 //! The browser's `IntersectionObserver` rather than arithmetic: bubbles differ in height
-//! (media, cards, quotes) and the browser already knows where each one is.
+//! (media, cards, quotes) and the browser already knows where each one is. When the
+//! thread's width changes (the window resized, a phone turned), text wraps anew and the
+//! boxes' heights are stale: every entry is drawn once more and measured again.
 
 use std::collections::HashMap;
 
@@ -100,17 +102,29 @@ impl NearView {
 mod browser {
     use std::collections::HashMap;
 
+    use std::cell::{Cell, RefCell};
+    use std::rc::Rc;
+
+    use gloo_timers::callback::Timeout;
     use leptos::prelude::*;
     use wasm_bindgen::JsCast;
     use wasm_bindgen::closure::Closure;
-    use web_sys::{Element, IntersectionObserver, IntersectionObserverEntry};
+    use web_sys::{Element, IntersectionObserver, IntersectionObserverEntry, ResizeObserver};
 
     use super::{Far, MARGIN};
 
-    /// The observer and the callback it calls, which must live as long as it does.
+    /// How long the thread's width must hold still before its entries are measured again:
+    /// a window dragged wider would otherwise redraw them at every frame.
+    const SETTLE_MS: u32 = 200;
+
+    /// What the browser calls an observer back with: the entries it reports.
+    type Callback = Closure<dyn Fn(js_sys::Array)>;
+
+    /// The observers and the callbacks they call, which must live as long as they do.
     pub(super) struct Observer {
         observer: IntersectionObserver,
-        _callback: Closure<dyn Fn(js_sys::Array)>,
+        _callback: Callback,
+        resize: Option<(ResizeObserver, Callback)>,
     }
 
     impl Observer {
@@ -118,7 +132,7 @@ mod browser {
             root: &Element,
             entries: StoredValue<HashMap<String, Far>>,
         ) -> Option<Self> {
-            let callback = Closure::<dyn Fn(js_sys::Array)>::new(move |seen: js_sys::Array| {
+            let callback = Callback::new(move |seen: js_sys::Array| {
                 for seen in seen.iter() {
                     let seen: IntersectionObserverEntry = seen.unchecked_into();
                     let target = seen.target();
@@ -153,9 +167,11 @@ mod browser {
             let observer =
                 IntersectionObserver::new_with_options(callback.as_ref().unchecked_ref(), &init)
                     .ok()?;
+            let resize = on_width_change(root, entries, observer.clone());
             Some(Self {
                 observer,
                 _callback: callback,
+                resize,
             })
         }
 
@@ -171,7 +187,48 @@ mod browser {
     impl Drop for Observer {
         fn drop(&mut self) {
             self.observer.disconnect();
+            if let Some((resize, _)) = &self.resize {
+                resize.disconnect();
+            }
         }
+    }
+
+    /// Once the thread's width has changed and held still, draws every empty entry again
+    /// and has the observer look at each anew: the far ones become boxes of their new
+    /// height a frame later. A width of 0 (the thread hidden on a phone) changes nothing.
+    fn on_width_change(
+        root: &Element,
+        entries: StoredValue<HashMap<String, Far>>,
+        observer: IntersectionObserver,
+    ) -> Option<(ResizeObserver, Callback)> {
+        let width = Rc::new(Cell::new(root.client_width()));
+        let pending: Rc<RefCell<Option<Timeout>>> = Rc::default();
+        let thread = root.clone();
+        let callback = Callback::new(move |_| {
+            let now = thread.client_width();
+            if now <= 0 || now == width.get() {
+                return;
+            }
+            let (thread, observer) = (thread.clone(), observer.clone());
+            // Replacing the timer cancels the one before.
+            *pending.borrow_mut() = Some(Timeout::new(SETTLE_MS, move || {
+                entries.try_with_value(|e| {
+                    for far in e.values() {
+                        if far.try_get_untracked().flatten().is_some() {
+                            far.set(None);
+                        }
+                    }
+                });
+                for el in entries_in(&thread) {
+                    observer.unobserve(&el);
+                    observer.observe(&el);
+                }
+            }));
+            width.set(now);
+        });
+        let resize = ResizeObserver::new(callback.as_ref().unchecked_ref()).ok()?;
+        resize.observe(root);
+        Some((resize, callback))
     }
 
     /// The thread's entries already in the page.
