@@ -103,7 +103,7 @@ test("only the bubbles near the view are drawn; the others hold their place as b
 });
 
 test("after the thread's width changes, each empty box takes the height its bubble has at the new width", async ({ page }) => {
-  const wa = "4915112347777";
+  const wa = "4915112346666";
   const filler = "lorem ipsum dolor sit amet ".repeat(15);
   // One page of long messages, which wrap differently at another width.
   for (let i = 1; i <= 40; i++) await server.customerWrites(wa, `long ${i} ${filler}`);

@@ -100,9 +100,8 @@ impl NearView {
 
 #[cfg(feature = "hydrate")]
 mod browser {
-    use std::collections::HashMap;
-
     use std::cell::{Cell, RefCell};
+    use std::collections::HashMap;
     use std::rc::Rc;
 
     use gloo_timers::callback::Timeout;
@@ -124,7 +123,15 @@ mod browser {
     pub(super) struct Observer {
         observer: IntersectionObserver,
         _callback: Callback,
-        resize: Option<(ResizeObserver, Callback)>,
+        _width: Option<WidthWatch>,
+    }
+
+    /// Measures the entries again after a change of the thread's width: the
+    /// `ResizeObserver`, its callback, and the timer waiting for the width to hold still.
+    struct WidthWatch {
+        observer: ResizeObserver,
+        _callback: Callback,
+        pending: Rc<RefCell<Option<Timeout>>>,
     }
 
     impl Observer {
@@ -167,11 +174,11 @@ mod browser {
             let observer =
                 IntersectionObserver::new_with_options(callback.as_ref().unchecked_ref(), &init)
                     .ok()?;
-            let resize = on_width_change(root, entries, observer.clone());
+            let width = WidthWatch::new(root, entries, observer.clone());
             Some(Self {
                 observer,
                 _callback: callback,
-                resize,
+                _width: width,
             })
         }
 
@@ -187,48 +194,62 @@ mod browser {
     impl Drop for Observer {
         fn drop(&mut self) {
             self.observer.disconnect();
-            if let Some((resize, _)) = &self.resize {
-                resize.disconnect();
-            }
         }
     }
 
-    /// Once the thread's width has changed and held still, draws every empty entry again
-    /// and has the observer look at each anew: the far ones become boxes of their new
-    /// height a frame later. A width of 0 (the thread hidden on a phone) changes nothing.
-    fn on_width_change(
-        root: &Element,
-        entries: StoredValue<HashMap<String, Far>>,
-        observer: IntersectionObserver,
-    ) -> Option<(ResizeObserver, Callback)> {
-        let width = Rc::new(Cell::new(root.client_width()));
-        let pending: Rc<RefCell<Option<Timeout>>> = Rc::default();
-        let thread = root.clone();
-        let callback = Callback::new(move |_| {
-            let now = thread.client_width();
-            if now <= 0 || now == width.get() {
-                return;
-            }
-            let (thread, observer) = (thread.clone(), observer.clone());
-            // Replacing the timer cancels the one before.
-            *pending.borrow_mut() = Some(Timeout::new(SETTLE_MS, move || {
-                entries.try_with_value(|e| {
-                    for far in e.values() {
-                        if far.try_get_untracked().flatten().is_some() {
-                            far.set(None);
-                        }
-                    }
-                });
-                for el in entries_in(&thread) {
-                    observer.unobserve(&el);
-                    observer.observe(&el);
+    impl WidthWatch {
+        /// Once the thread's width has changed and held still, draws every empty entry
+        /// again and has `observer` look at each anew: the far ones become boxes of their
+        /// new height a frame later. A width of 0 (the thread hidden on a phone) changes
+        /// nothing.
+        fn new(
+            root: &Element,
+            entries: StoredValue<HashMap<String, Far>>,
+            observer: IntersectionObserver,
+        ) -> Option<Self> {
+            let width = Rc::new(Cell::new(root.client_width()));
+            let pending: Rc<RefCell<Option<Timeout>>> = Rc::default();
+            let (thread, timer) = (root.clone(), pending.clone());
+            let callback = Callback::new(move |_| {
+                let now = thread.client_width();
+                if now <= 0 || now == width.get() {
+                    return;
                 }
-            }));
-            width.set(now);
-        });
-        let resize = ResizeObserver::new(callback.as_ref().unchecked_ref()).ok()?;
-        resize.observe(root);
-        Some((resize, callback))
+                let (thread, observer) = (thread.clone(), observer.clone());
+                // Replacing the timer cancels the one before.
+                *timer.borrow_mut() = Some(Timeout::new(SETTLE_MS, move || {
+                    entries.try_with_value(|e| {
+                        for far in e.values() {
+                            if far.try_get_untracked().flatten().is_some() {
+                                far.set(None);
+                            }
+                        }
+                    });
+                    for el in entries_in(&thread) {
+                        observer.unobserve(&el);
+                        observer.observe(&el);
+                    }
+                }));
+                width.set(now);
+            });
+            let observer = ResizeObserver::new(callback.as_ref().unchecked_ref()).ok()?;
+            observer.observe(root);
+            Some(Self {
+                observer,
+                _callback: callback,
+                pending,
+            })
+        }
+    }
+
+    impl Drop for WidthWatch {
+        fn drop(&mut self) {
+            self.observer.disconnect();
+            // A timer still waiting would draw entries and re-arm an observer that are gone.
+            if let Ok(mut timer) = self.pending.try_borrow_mut() {
+                timer.take();
+            }
+        }
     }
 
     /// The thread's entries already in the page.
