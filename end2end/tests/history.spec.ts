@@ -156,6 +156,37 @@ test("scrolling near the top loads the older page by itself and keeps the view w
   await expect(jump).toHaveCount(0);
 });
 
+test("a page that comes in after the agent scrolled away from its end leaves the view where the agent put it", async ({ page }) => {
+  await signIn(page, server.url);
+  await page.getByTestId("conversation").filter({ hasText: "Jonas Weber" }).click();
+  const entries = page.getByTestId("entry");
+  await expect(entries).toHaveCount(50);
+  await expect(page.getByTestId("message").last()).toBeInViewport();
+  // The older page is held on its way, so the agent can scroll meanwhile.
+  let release = () => {};
+  const held = new Promise<void>((r) => (release = r));
+  let asked = () => {};
+  const asking = new Promise<void>((r) => (asked = r));
+  await page.route("**/api/load_messages*", async (route) => {
+    asked();
+    await held;
+    await route.continue();
+  });
+  const thread = page.getByTestId("thread");
+  // Near the top the older page is asked for; then the agent scrolls back down to read.
+  await thread.evaluate((el) => el.scrollTo(0, 0));
+  await asking;
+  await thread.evaluate((el) => el.scrollTo(0, (el.scrollHeight - el.clientHeight) / 2));
+  await expect.poll(() => bodiesInView(page).then((b) => b.length)).toBeGreaterThan(2);
+  const reading = (await bodiesInView(page))[1];
+  const top = () => bubbleSaying(page, reading).evaluate((el) => el.getBoundingClientRect().top);
+  const before = await top();
+  release();
+  await expect(entries).toHaveCount(65);
+  await page.waitForTimeout(300);
+  expect(Math.abs((await top()) - before)).toBeLessThanOrEqual(2);
+});
+
 test("a long thread holds a window of pages: far back, the newest are let go and come back in order", async ({ page }) => {
   const wa = "4915112349999";
   for (let i = 1; i <= 260; i++) await server.customerWrites(wa, `window ${i}`);

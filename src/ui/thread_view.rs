@@ -139,6 +139,11 @@ pub(super) fn ThreadView(conversation_id: String, target: Option<String>) -> imp
     // Near either end, the next page loads by itself; the buttons stay for keyboards.
     let on_scroll = move |_| {
         if let Some(el) = scroller.get_untracked() {
+            // Scrolled while a page is on its way: the bubble held is held where it is
+            // now, or the page's arrival would take the view back to where it was asked.
+            if let Some(held) = anchor.get_value() {
+                anchor.set_value(Anchor::of(held.id));
+            }
             let gap = el.scroll_height() - el.scroll_top() - el.client_height();
             following.set_value(gap < 80 && !has_newer.get_untracked());
             let far = gap > el.client_height();
