@@ -136,7 +136,7 @@ pub fn ConversationList() -> impl IntoView {
     #[cfg(feature = "hydrate")]
     Effect::new(move |_| {
         if let Some(el) = nav.get() {
-            observe_size(&el, move || measure(nav, viewport, ctx));
+            super::observe_size(&el, move || measure(nav, viewport, ctx));
         }
     });
     view! {
@@ -155,22 +155,6 @@ pub fn ConversationList() -> impl IntoView {
             </Transition>
         </nav>
     }
-}
-
-/// Calls `changed` whenever `el`'s box changes size: the window resized, the simulator's
-/// panel above the list opened or closed, the list shown again on a phone (hidden while a
-/// thread is open). Stops with the calling owner.
-#[cfg(feature = "hydrate")]
-fn observe_size(el: &web_sys::Element, changed: impl Fn() + 'static) {
-    use wasm_bindgen::JsCast;
-    use wasm_bindgen::closure::Closure;
-    let callback = Closure::<dyn Fn(js_sys::Array)>::new(move |_| changed());
-    let Ok(observer) = web_sys::ResizeObserver::new(callback.as_ref().unchecked_ref()) else {
-        return;
-    };
-    observer.observe(el);
-    let held = send_wrapper::SendWrapper::new((observer, callback));
-    on_cleanup(move || held.0.disconnect());
 }
 
 /// Reads where the list is scrolled to and how tall it is; near its end, asks for the next

@@ -157,3 +157,18 @@ pub async fn sleep_ms(ms: u32) {
     #[cfg(not(feature = "hydrate"))]
     let _ = ms;
 }
+
+/// Calls `changed` whenever `el`'s box changes size: the window resized, a panel above it
+/// opened or closed, a part shown again on a phone. Stops with the calling owner.
+#[cfg(feature = "hydrate")]
+pub fn observe_size(el: &web_sys::Element, changed: impl Fn() + 'static) {
+    use wasm_bindgen::JsCast;
+    use wasm_bindgen::closure::Closure;
+    let callback = Closure::<dyn Fn(js_sys::Array)>::new(move |_| changed());
+    let Ok(observer) = web_sys::ResizeObserver::new(callback.as_ref().unchecked_ref()) else {
+        return;
+    };
+    observer.observe(el);
+    let held = send_wrapper::SendWrapper::new((observer, callback));
+    on_cleanup(move || held.0.disconnect());
+}

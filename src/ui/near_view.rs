@@ -53,6 +53,13 @@ impl NearView {
                     .set_value(Some(send_wrapper::SendWrapper::new(observer)));
             }
         });
+        // Text wraps anew when the thread's width changes: its boxes are measured again.
+        #[cfg(feature = "hydrate")]
+        Effect::new(move |_| {
+            if let Some(root) = scroller.get() {
+                browser::remeasure_on_width_change(&root, near);
+            }
+        });
         #[cfg(not(feature = "hydrate"))]
         let _ = scroller;
         near
@@ -108,30 +115,18 @@ mod browser {
     use leptos::prelude::*;
     use wasm_bindgen::JsCast;
     use wasm_bindgen::closure::Closure;
-    use web_sys::{Element, IntersectionObserver, IntersectionObserverEntry, ResizeObserver};
+    use web_sys::{Element, IntersectionObserver, IntersectionObserverEntry};
 
-    use super::{Far, MARGIN};
+    use super::{Far, MARGIN, NearView};
 
     /// How long the thread's width must hold still before its entries are measured again:
     /// a window dragged wider would otherwise redraw them at every frame.
     const SETTLE_MS: u32 = 200;
 
-    /// What the browser calls an observer back with: the entries it reports.
-    type Callback = Closure<dyn Fn(js_sys::Array)>;
-
-    /// The observers and the callbacks they call, which must live as long as they do.
+    /// The observer and the callback it calls, which must live as long as it does.
     pub(super) struct Observer {
         observer: IntersectionObserver,
-        _callback: Callback,
-        _width: Option<WidthWatch>,
-    }
-
-    /// Measures the entries again after a change of the thread's width: the
-    /// `ResizeObserver`, its callback, and the timer waiting for the width to hold still.
-    struct WidthWatch {
-        observer: ResizeObserver,
-        _callback: Callback,
-        pending: Rc<RefCell<Option<Timeout>>>,
+        _callback: Closure<dyn Fn(js_sys::Array)>,
     }
 
     impl Observer {
@@ -139,7 +134,7 @@ mod browser {
             root: &Element,
             entries: StoredValue<HashMap<String, Far>>,
         ) -> Option<Self> {
-            let callback = Callback::new(move |seen: js_sys::Array| {
+            let callback = Closure::<dyn Fn(js_sys::Array)>::new(move |seen: js_sys::Array| {
                 for seen in seen.iter() {
                     let seen: IntersectionObserverEntry = seen.unchecked_into();
                     let target = seen.target();
@@ -174,11 +169,9 @@ mod browser {
             let observer =
                 IntersectionObserver::new_with_options(callback.as_ref().unchecked_ref(), &init)
                     .ok()?;
-            let width = WidthWatch::new(root, entries, observer.clone());
             Some(Self {
                 observer,
                 _callback: callback,
-                _width: width,
             })
         }
 
@@ -197,59 +190,49 @@ mod browser {
         }
     }
 
-    impl WidthWatch {
-        /// Once the thread's width has changed and held still, draws every empty entry
-        /// again and has `observer` look at each anew: the far ones become boxes of their
-        /// new height a frame later. A width of 0 (the thread hidden on a phone) changes
-        /// nothing.
-        fn new(
-            root: &Element,
-            entries: StoredValue<HashMap<String, Far>>,
-            observer: IntersectionObserver,
-        ) -> Option<Self> {
-            let width = Rc::new(Cell::new(root.client_width()));
-            let pending: Rc<RefCell<Option<Timeout>>> = Rc::default();
-            let (thread, timer) = (root.clone(), pending.clone());
-            let callback = Callback::new(move |_| {
-                let now = thread.client_width();
-                if now <= 0 || now == width.get() {
-                    return;
-                }
-                let (thread, observer) = (thread.clone(), observer.clone());
-                // Replacing the timer cancels the one before.
-                *timer.borrow_mut() = Some(Timeout::new(SETTLE_MS, move || {
-                    entries.try_with_value(|e| {
-                        for far in e.values() {
-                            if far.try_get_untracked().flatten().is_some() {
-                                far.set(None);
-                            }
-                        }
-                    });
-                    for el in entries_in(&thread) {
-                        observer.unobserve(&el);
-                        observer.observe(&el);
-                    }
-                }));
-                width.set(now);
-            });
-            let observer = ResizeObserver::new(callback.as_ref().unchecked_ref()).ok()?;
-            observer.observe(root);
-            Some(Self {
-                observer,
-                _callback: callback,
-                pending,
-            })
-        }
-    }
-
-    impl Drop for WidthWatch {
-        fn drop(&mut self) {
-            self.observer.disconnect();
-            // A timer still waiting would draw entries and re-arm an observer that are gone.
-            if let Ok(mut timer) = self.pending.try_borrow_mut() {
+    /// Once the thread's width has changed and held still, draws every empty entry again
+    /// and has the observer look at each anew: the far ones become boxes of their new
+    /// height a frame later. A width of 0 (the thread hidden on a phone) changes nothing.
+    /// Stops with the calling owner.
+    pub(super) fn remeasure_on_width_change(root: &Element, near: NearView) {
+        let width = Cell::new(root.client_width());
+        let pending: Rc<RefCell<Option<Timeout>>> = Rc::default();
+        let (thread, timer) = (root.clone(), pending.clone());
+        crate::ui::observe_size(root, move || {
+            let now = thread.client_width();
+            if now <= 0 || now == width.get() {
+                return;
+            }
+            width.set(now);
+            let thread = thread.clone();
+            // Replacing the timer cancels the one before.
+            *timer.borrow_mut() = Some(Timeout::new(SETTLE_MS, move || remeasure(&thread, near)));
+        });
+        // A timer still waiting would draw entries and re-arm an observer that are gone.
+        let pending = send_wrapper::SendWrapper::new(pending);
+        on_cleanup(move || {
+            if let Ok(mut timer) = pending.try_borrow_mut() {
                 timer.take();
             }
-        }
+        });
+    }
+
+    fn remeasure(root: &Element, near: NearView) {
+        near.entries.try_with_value(|e| {
+            for far in e.values() {
+                if far.try_get_untracked().flatten().is_some() {
+                    far.set(None);
+                }
+            }
+        });
+        near.observer.try_with_value(|o| {
+            if let Some(o) = o {
+                for el in entries_in(root) {
+                    o.unobserve(&el);
+                    o.observe(&el);
+                }
+            }
+        });
     }
 
     /// The thread's entries already in the page.
