@@ -156,6 +156,65 @@ test("scrolling near the top loads the older page by itself and keeps the view w
   await expect(jump).toHaveCount(0);
 });
 
+test("an older page is built only near the view: its far end comes in as boxes, and the view never shows one", async ({ page }) => {
+  const wa = "4915112347171";
+  for (let i = 1; i <= 100; i++) await server.customerWrites(wa, `built ${i}`);
+  await signIn(page, server.url);
+  await page.getByTestId("conversation").filter({ hasText: "built 100" }).click();
+  const entries = page.getByTestId("entry");
+  await expect(entries).toHaveCount(50);
+  await expect(bubbleSaying(page, "built 100")).toBeInViewport();
+  // Every bubble ever built, and every frame in which the view showed an empty box.
+  await page.getByTestId("thread").evaluate((thread) => {
+    const w = window as any;
+    w.__built = new Set<string>();
+    new MutationObserver(() => {
+      for (const b of thread.querySelectorAll("[data-testid=message] .body")) w.__built.add(b.textContent);
+    }).observe(thread, { childList: true, subtree: true });
+    w.__emptyInView = 0;
+    // Looked at once each frame is painted (a task queued in a frame runs after it):
+    // within the frame, the thread's own frame callback may not have set the view yet.
+    const look = () => {
+      const view = thread.getBoundingClientRect();
+      for (const e of thread.querySelectorAll("[data-testid=entry]")) {
+        const r = e.getBoundingClientRect();
+        if (r.bottom > view.top && r.top < view.bottom && !e.querySelector("[data-testid=message], .activity-line")) w.__emptyInView++;
+      }
+    };
+    const frame = () => {
+      setTimeout(look, 0);
+      requestAnimationFrame(frame);
+    };
+    requestAnimationFrame(frame);
+  });
+  // Near the top the older page loads by itself; it is held until the agent's jump there
+  // is drawn (the boxes passed on the way show for a frame, as before any page).
+  let release = () => {};
+  const held = new Promise<void>((r) => (release = r));
+  await page.route("**/api/load_messages*", async (route) => {
+    await held;
+    await route.continue();
+  });
+  await page.getByTestId("thread").evaluate((el) => el.scrollTo(0, 0));
+  await expect(bubbleSaying(page, "built 51")).toBeInViewport();
+  await page.waitForTimeout(200);
+  await page.evaluate(() => ((window as any).__emptyInView = 0));
+  release();
+  await expect(entries).toHaveCount(100);
+  await page.waitForTimeout(300);
+  const built = () => page.evaluate(() => [...(window as any).__built] as string[]);
+  // The page's end next to what the agent reads was built; its far end never was.
+  expect(await built()).toContain("built 50");
+  expect(await built()).not.toContain("built 1");
+  expect(await page.evaluate(() => (window as any).__emptyInView)).toBe(0);
+  // Scrolled up to them (a jump, whose boxes show for a frame), they are drawn, in order.
+  await page.getByTestId("thread").evaluate((el) => el.scrollTo(0, 0));
+  await expect(bubbleSaying(page, "built 1")).toBeInViewport();
+  const drawn = (await page.locator("[data-testid=message] .body").allTextContents()).map((t) => Number(t.slice(6)));
+  expect(drawn).toEqual([...drawn].sort((a, b) => a - b));
+  expect(drawn[0]).toBe(1);
+});
+
 test("a page that comes in after the agent scrolled away from its end leaves the view where the agent put it", async ({ page }) => {
   await signIn(page, server.url);
   await page.getByTestId("conversation").filter({ hasText: "Jonas Weber" }).click();

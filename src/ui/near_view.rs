@@ -5,6 +5,9 @@
 //! (media, cards, quotes) and the browser already knows where each one is. When the
 //! thread's width changes (the window resized, a phone turned), text wraps anew and the
 //! boxes' heights are stale: every entry is drawn once more and measured again.
+//! A page of history comes in drawn only where it is near the view: the rest of it starts
+//! as boxes of the thread's mean entry height, never built (drawing fifty bubbles to empty
+//! thirty of them a frame later was most of what a page cost).
 
 use std::collections::HashMap;
 
@@ -15,6 +18,9 @@ use leptos::prelude::*;
 /// a fast scroll or a page coming in does not show empty space.
 #[cfg(feature = "hydrate")]
 const MARGIN: &str = "150% 0px";
+/// [`MARGIN`] in screens.
+#[cfg(feature = "hydrate")]
+const MARGIN_SCREENS: f64 = 1.5;
 
 /// One entry's state: `None` while drawn, else the height of its empty box in CSS pixels.
 pub(super) type Far = RwSignal<Option<f64>>;
@@ -23,6 +29,9 @@ pub(super) type Far = RwSignal<Option<f64>>;
 #[derive(Clone, Copy)]
 pub(super) struct NearView {
     entries: StoredValue<HashMap<String, Far>>,
+    /// Entries of a page on its way in that start as boxes of this height (see
+    /// [`NearView::expect_page`]); taken as each is drawn, cleared at the next frame.
+    starting_far: StoredValue<HashMap<String, f64>>,
     #[cfg(feature = "hydrate")]
     observer: StoredValue<Option<send_wrapper::SendWrapper<browser::Observer>>>,
 }
@@ -33,6 +42,7 @@ impl NearView {
     pub(super) fn new(scroller: NodeRef<html::Div>) -> Self {
         let near = Self {
             entries: StoredValue::new(HashMap::new()),
+            starting_far: StoredValue::new(HashMap::new()),
             #[cfg(feature = "hydrate")]
             observer: StoredValue::new(None),
         };
@@ -67,7 +77,11 @@ impl NearView {
 
     /// Watches entry `id`, drawn in `el`: returns its state, which the observer sets.
     pub(super) fn watch(self, id: String, el: NodeRef<html::Div>) -> Far {
-        let far = RwSignal::new(None);
+        let far = RwSignal::new(
+            self.starting_far
+                .try_update_value(|s| s.remove(&id))
+                .flatten(),
+        );
         self.entries.try_update_value(|e| {
             e.insert(id.clone(), far);
         });
@@ -102,6 +116,53 @@ impl NearView {
             });
         });
         far
+    }
+
+    /// A page is about to come in at one end of the thread (`older`: above its first
+    /// entry, else below its last), `ids` its entries oldest first. Those that will be
+    /// beyond the drawing margin start as boxes of the mean entry height so far; the part
+    /// within it, and half a screen more for estimates that fall short, is drawn. The
+    /// observer draws any box that turns out near a frame later, above or below the view,
+    /// never in it; the browser's scroll anchoring absorbs the difference in height.
+    pub(super) fn expect_page(self, scroller: NodeRef<html::Div>, ids: Vec<String>, older: bool) {
+        #[cfg(feature = "hydrate")]
+        {
+            let Some(el) = scroller.get_untracked() else {
+                return;
+            };
+            let count = self.entries.try_with_value(HashMap::len).unwrap_or(0);
+            let height = f64::from(el.client_height());
+            // Nothing measured yet, or the thread hidden (a phone showing its list).
+            if count == 0 || height <= 0.0 {
+                return;
+            }
+            let mean = f64::from(el.scroll_height()) / count as f64;
+            let gap = if older {
+                el.scroll_top()
+            } else {
+                el.scroll_height() - el.scroll_top() - el.client_height()
+            };
+            let near_px = (MARGIN_SCREENS + 0.5) * height - f64::from(gap);
+            let near = (near_px.max(0.0) / mean).ceil() as usize;
+            let Some(far) = ids.len().checked_sub(near).filter(|n| *n > 0) else {
+                return;
+            };
+            // The page's end away from the thread is the far part.
+            let far_ids = if older {
+                &ids[..far]
+            } else {
+                &ids[ids.len() - far..]
+            };
+            self.starting_far.update_value(|s| {
+                s.extend(far_ids.iter().map(|id| (id.clone(), mean)));
+            });
+            // Entries the page did not add after all (held already, or the page dropped).
+            request_animation_frame(move || {
+                self.starting_far.try_update_value(HashMap::clear);
+            });
+        }
+        #[cfg(not(feature = "hydrate"))]
+        let _ = (self, scroller, ids, older);
     }
 }
 

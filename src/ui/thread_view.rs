@@ -32,8 +32,8 @@ pub(super) fn ThreadView(conversation_id: String, target: Option<String>) -> imp
         });
         anchor.set_value(id.and_then(Anchor::of));
     };
-    let older = page_loader(ctx, conversation_id.clone(), true);
-    let newer = page_loader(ctx, conversation_id.clone(), false);
+    let older = page_loader(ctx, conversation_id.clone(), true, near, scroller);
+    let newer = page_loader(ctx, conversation_id.clone(), false, near, scroller);
     let (loading_older, loading_newer) = (older.pending(), newer.pending());
     // The next page at one end, unless it is loading or that end is reached.
     let load = move |is_older: bool| {
@@ -298,8 +298,15 @@ fn entry_element(id: &str) -> Option<web_sys::Element> {
     document().query_selector(&selector).ok().flatten()
 }
 
-/// Loads the page beyond what the thread holds, `older` or newer, from its cursor.
-fn page_loader(ctx: InboxCtx, id: String, older: bool) -> Action<(), ()> {
+/// Loads the page beyond what the thread holds, `older` or newer, from its cursor; only
+/// its part near the view is drawn.
+fn page_loader(
+    ctx: InboxCtx,
+    id: String,
+    older: bool,
+    near: NearView,
+    scroller: NodeRef<html::Div>,
+) -> Action<(), ()> {
     Action::new(move |_: &()| {
         let id = id.clone();
         let cursor = ctx.thread.thread.with_untracked(|t| {
@@ -325,6 +332,14 @@ fn page_loader(ctx: InboxCtx, id: String, older: bool) -> Action<(), ()> {
                 else {
                     return;
                 };
+                let mut entries: Vec<_> =
+                    page.messages.iter().filter(|m| !m.is_reaction()).collect();
+                entries.sort_by_key(|m| m.sort_key());
+                near.expect_page(
+                    scroller,
+                    entries.iter().map(|m| m.id.clone()).collect(),
+                    older,
+                );
                 ctx.thread.change_thread(|t| {
                     cursor = t.apply_page(&id, older, &from, page);
                 });
