@@ -4,6 +4,8 @@
 // - a customer message: the webhook POST (made from the page) → its bubble in the DOM;
 // - a receipt: how many bubbles its re-render touches;
 // - each older page, from the click to its bubbles in the DOM, at every depth;
+// - scrolling back from the newest to the first message: time between frames, and each
+//   older page from its request to its entries in the thread;
 // - how many messages the thread holds at the end, and how many bubbles the DOM;
 // - the WebAssembly bundle, raw and gzipped, and navigation → hydrated and live.
 import { test } from "@playwright/test";
@@ -16,6 +18,7 @@ import { body as batchBody, fill, quantiles, sign, table } from "./common";
 
 const MESSAGES = Number(process.env.BENCH_MESSAGES ?? 10_000);
 const SAMPLES = Number(process.env.BENCH_SAMPLES ?? 40);
+const SCROLL = Number(process.env.BENCH_SCROLL ?? 120);
 const WA = "4915112345678";
 const server = new Server(Number(process.env.BENCH_PORT ?? 3590));
 
@@ -129,7 +132,17 @@ test("thread costs at depth", async ({ page }) => {
       for (;;) {
         await new Promise((r) => requestAnimationFrame(r));
         if (first() !== before) return performance.now() - t0;
-        if (performance.now() - t0 > 10_000) throw new Error("an older page did not come");
+        if (performance.now() - t0 > 10_000) {
+          const thread = document.querySelector<HTMLElement>("[data-testid=thread]")!;
+          const state = {
+            entries: document.querySelectorAll("[data-testid=entry]").length,
+            scrollTop: thread.scrollTop,
+            scrollHeight: thread.scrollHeight,
+            olderButton: button.textContent,
+            newerButton: document.querySelector("[data-testid=load-newer]")?.textContent ?? null,
+          };
+          throw new Error(`an older page did not come: ${JSON.stringify(state)}`);
+        }
       }
     });
     if (ms === null) break;
@@ -157,6 +170,40 @@ test("thread costs at depth", async ({ page }) => {
   for (let i = 0; i < SAMPLES; i++) after.push(await arrival(`after ${i}`, `wamid.BENCH.AFTER.${i}`));
   if (after.some(Number.isNaN)) throw new Error("a customer message never showed after paging");
   rows.push([`customer message → bubble, after paging through all`, quantiles(after)]);
+
+  // Reading back as a person scrolls: from the newest up to the first message, SCROLL px a
+  // frame, the older pages loading by themselves near the top. Every frame's distance from
+  // the last (a long one is a stutter the agent sees), and each page from its request to
+  // its entries in the thread.
+  console.log("scrolling back");
+  const scrolled = await page.evaluate(async (step) => {
+    const thread = document.querySelector<HTMLElement>("[data-testid=thread]")!;
+    const first = () => thread.querySelector("[data-testid=entry]")?.getAttribute("data-id");
+    performance.setResourceTimingBufferSize(100_000);
+    performance.clearResourceTimings();
+    const frames: number[] = [];
+    const pages: number[] = [];
+    let seen = first();
+    let last = performance.now();
+    const start = last;
+    for (;;) {
+      await new Promise((r) => requestAnimationFrame(r));
+      const now = performance.now();
+      frames.push(now - last);
+      last = now;
+      if (first() !== seen) {
+        seen = first();
+        const asked = performance.getEntriesByType("resource").filter((e) => e.name.includes("load_messages")).pop();
+        if (asked) pages.push(now - asked.startTime);
+      }
+      if (thread.scrollTop === 0 && !document.querySelector("[data-testid=load-older]")) break;
+      if (now - start > 600_000) throw new Error("scrolling back did not reach the first message");
+      thread.scrollTop -= step;
+    }
+    return { frames, pages };
+  }, SCROLL);
+  rows.push([`scrolling back ${SCROLL} px a frame: time between frames`, `${quantiles(scrolled.frames)}; ${scrolled.frames.filter((f) => f > 50).length} over 50 ms`]);
+  rows.push(["scrolling back: an older page, asked → in the thread", quantiles(scrolled.pages)]);
 
   // The bundle: what the inbox's first load fetches, the main module, and every chunk.
   const pkg = path.resolve(__dirname, "..", "..", "target", "site", "pkg");
