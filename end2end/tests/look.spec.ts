@@ -52,3 +52,18 @@ test("every screen passes axe-core and fits the window", async ({ page }) => {
     await looksRight(page, screen);
   }
 });
+
+test("a phone held sideways leaves the open thread room to read", async ({ page }, info) => {
+  test.skip(info.project.name === "phone", "sets its own window");
+  await server.customerWrites("5511900002002", "sideways: can you read this?");
+  await page.setViewportSize({ width: 844, height: 390 });
+  await signIn(page, server.url);
+  await page.getByTestId("conversation").filter({ hasText: "sideways: can you read this?" }).click();
+  await expect(page.getByTestId("composer")).toBeVisible();
+  // The header, the reply tabs and the composer leave the thread at least two fifths of
+  // the screen, and everything fits the window.
+  const thread = await page.getByTestId("thread").evaluate((el) => el.getBoundingClientRect().height);
+  expect(thread).toBeGreaterThanOrEqual(390 * 0.4);
+  await expect(page.getByTestId("composer")).toBeInViewport();
+  await looksRight(page, "a thread held sideways");
+});
