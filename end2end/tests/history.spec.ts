@@ -215,6 +215,40 @@ test("an older page is built only near the view: its far end comes in as boxes, 
   expect(drawn[0]).toBe(1);
 });
 
+test("an older page that comes in at the very top leaves the view where it was, even when the oldest message held is a reaction", async ({ page }) => {
+  const wa = "4915112347272";
+  for (let i = 1; i < 20; i++) await server.customerWrites(wa, `held ${i}`);
+  const wamid = await server.customerSends({ wa_id: wa, text: "held 20" });
+  // The reaction is the oldest message of the newest page: it has no entry of its own.
+  await server.customerSends({ wa_id: wa, kind: "reaction", target: wamid, text: "👍" });
+  for (let i = 21; i <= 69; i++) await server.customerWrites(wa, `held ${i}`);
+  await signIn(page, server.url);
+  await page.getByTestId("conversation").filter({ hasText: "held 69" }).click();
+  const entries = page.getByTestId("entry");
+  await expect(entries).toHaveCount(49);
+  let release = () => {};
+  const held = new Promise<void>((r) => (release = r));
+  let asked = () => {};
+  const asking = new Promise<void>((r) => (asked = r));
+  await page.route("**/api/load_messages*", async (route) => {
+    asked();
+    await held;
+    await route.continue();
+  });
+  // At the very top (where the browser's own scroll anchoring does nothing).
+  const thread = page.getByTestId("thread");
+  await thread.evaluate((el) => el.scrollTo(0, 0));
+  await asking;
+  await expect(bubbleSaying(page, "held 21")).toBeInViewport();
+  await page.waitForTimeout(200);
+  const top = () => bubbleSaying(page, "held 21").evaluate((el) => el.getBoundingClientRect().top);
+  const before = await top();
+  release();
+  await expect(entries).toHaveCount(69);
+  await page.waitForTimeout(300);
+  expect(Math.abs((await top()) - before)).toBeLessThanOrEqual(2);
+});
+
 test("a page that comes in after the agent scrolled away from its end leaves the view where the agent put it", async ({ page }) => {
   await signIn(page, server.url);
   await page.getByTestId("conversation").filter({ hasText: "Jonas Weber" }).click();

@@ -23,10 +23,12 @@ pub(super) fn ThreadView(conversation_id: String, target: Option<String>) -> imp
     let anchor = StoredValue::new(None::<Anchor>);
     let hold = move |oldest: bool| {
         let id = ctx.thread.thread.with_untracked(|t| {
+            // A reaction has no entry of its own (it shows on its message).
+            let mut entries = t.messages.iter().filter(|m| !m.is_reaction());
             let m = if oldest {
-                t.messages.first()
+                entries.next()
             } else {
-                t.messages.last()
+                entries.next_back()
             };
             m.map(|m| m.id.clone())
         });
@@ -256,25 +258,27 @@ fn to_loading_end(scroller: NodeRef<html::Div>, ctx: InboxCtx, older: bool) {
     }
 }
 
-/// A message's entry and how far from the top of the screen it was.
+/// A message's entry and how far from the top of the screen its bottom was. The bottom,
+/// not the top: a page coming in above can take the day separator off the top of its
+/// entry (the day now begins further up), which moved the bubble read by its height.
 #[derive(Clone)]
 struct Anchor {
     id: String,
-    top: f64,
+    bottom: f64,
 }
 
 impl Anchor {
     #[cfg(feature = "hydrate")]
     fn of(id: String) -> Option<Self> {
-        let top = entry_element(&id)?.get_bounding_client_rect().top();
-        Some(Self { id, top })
+        let bottom = entry_element(&id)?.get_bounding_client_rect().bottom();
+        Some(Self { id, bottom })
     }
 
     /// Scrolls `scroller` so the entry is where it was (if the thread still holds it).
     #[cfg(feature = "hydrate")]
     fn restore(self, scroller: &web_sys::HtmlDivElement) {
         if let Some(entry) = entry_element(&self.id) {
-            let moved = entry.get_bounding_client_rect().top() - self.top;
+            let moved = entry.get_bounding_client_rect().bottom() - self.bottom;
             scroller.set_scroll_top(scroller.scroll_top() + moved.round() as i32);
         }
     }
@@ -287,7 +291,7 @@ impl Anchor {
 
     #[cfg(not(feature = "hydrate"))]
     fn restore<T>(self, _: &T) {
-        let _ = (self.id, self.top);
+        let _ = (self.id, self.bottom);
     }
 }
 
