@@ -22,6 +22,20 @@ async function fillWindow(page: Page) {
   }).toPass({ timeout: 30_000 });
 }
 
+/** Holds the thread's page requests until `release()`; `asking` settles when one is made. */
+async function holdPages(page: Page) {
+  let release = () => {};
+  const held = new Promise<void>((r) => (release = r));
+  let asked = () => {};
+  const asking = new Promise<void>((r) => (asked = r));
+  await page.route("**/api/load_messages*", async (route) => {
+    asked();
+    await held;
+    await route.continue();
+  });
+  return { asking, release };
+}
+
 /** The texts of the bubbles within the thread's view. */
 function bodiesInView(page: Page): Promise<string[]> {
   return page.getByTestId("thread").evaluate((t) => {
@@ -189,12 +203,7 @@ test("an older page is built only near the view: its far end comes in as boxes, 
   });
   // Near the top the older page loads by itself; it is held until the agent's jump there
   // is drawn (the boxes passed on the way show for a frame, as before any page).
-  let release = () => {};
-  const held = new Promise<void>((r) => (release = r));
-  await page.route("**/api/load_messages*", async (route) => {
-    await held;
-    await route.continue();
-  });
+  const { release } = await holdPages(page);
   await page.getByTestId("thread").evaluate((el) => el.scrollTo(0, 0));
   await expect(bubbleSaying(page, "built 51")).toBeInViewport();
   await page.waitForTimeout(200);
@@ -226,15 +235,7 @@ test("an older page that comes in at the very top leaves the view where it was, 
   await page.getByTestId("conversation").filter({ hasText: "held 69" }).click();
   const entries = page.getByTestId("entry");
   await expect(entries).toHaveCount(49);
-  let release = () => {};
-  const held = new Promise<void>((r) => (release = r));
-  let asked = () => {};
-  const asking = new Promise<void>((r) => (asked = r));
-  await page.route("**/api/load_messages*", async (route) => {
-    asked();
-    await held;
-    await route.continue();
-  });
+  const { asking, release } = await holdPages(page);
   // At the very top (where the browser's own scroll anchoring does nothing).
   const thread = page.getByTestId("thread");
   await thread.evaluate((el) => el.scrollTo(0, 0));
@@ -256,15 +257,7 @@ test("a page that comes in after the agent scrolled away from its end leaves the
   await expect(entries).toHaveCount(50);
   await expect(page.getByTestId("message").last()).toBeInViewport();
   // The older page is held on its way, so the agent can scroll meanwhile.
-  let release = () => {};
-  const held = new Promise<void>((r) => (release = r));
-  let asked = () => {};
-  const asking = new Promise<void>((r) => (asked = r));
-  await page.route("**/api/load_messages*", async (route) => {
-    asked();
-    await held;
-    await route.continue();
-  });
+  const { asking, release } = await holdPages(page);
   const thread = page.getByTestId("thread");
   // Near the top the older page is asked for; then the agent scrolls back down to read.
   await thread.evaluate((el) => el.scrollTo(0, 0));
