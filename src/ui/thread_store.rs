@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use leptos::prelude::*;
 
-use super::thread::{Thread, is_local};
+use super::thread::{Thread, entries, is_local};
 use crate::model::Message;
 
 /// The open thread, keyed: the plain [`Thread`] (order, cursor), the ids of its bubbles,
@@ -41,7 +41,7 @@ impl ThreadStore {
         let mut order = Vec::with_capacity(thread.messages.len());
         self.bubbles.update_value(|bubbles| {
             let mut kept = HashMap::with_capacity(thread.messages.len());
-            for m in thread.messages.iter().filter(|m| !m.is_reaction()) {
+            for m in entries(&thread.messages) {
                 let bubble = match bubbles.remove(&m.id) {
                     Some(b) => {
                         if b.with_untracked(|old| old != m) {

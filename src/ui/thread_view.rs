@@ -23,8 +23,7 @@ pub(super) fn ThreadView(conversation_id: String, target: Option<String>) -> imp
     let anchor = StoredValue::new(None::<Anchor>);
     let hold = move |oldest: bool| {
         let id = ctx.thread.thread.with_untracked(|t| {
-            // A reaction has no entry of its own (it shows on its message).
-            let mut entries = t.messages.iter().filter(|m| !m.is_reaction());
+            let mut entries = super::thread::entries(&t.messages);
             let m = if oldest {
                 entries.next()
             } else {
@@ -336,8 +335,7 @@ fn page_loader(
                 else {
                     return;
                 };
-                let mut entries: Vec<_> =
-                    page.messages.iter().filter(|m| !m.is_reaction()).collect();
+                let mut entries: Vec<_> = super::thread::entries(&page.messages).collect();
                 entries.sort_by_key(|m| m.sort_key());
                 near.expect_page(
                     scroller,

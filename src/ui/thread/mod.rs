@@ -81,11 +81,17 @@ pub struct ThreadMarks {
 /// Messages from one sender less than this many seconds apart are drawn as one run.
 pub const RUN_SECS: i64 = 5 * 60;
 
+/// The messages drawn as entries of the thread, in their order: all but reactions, which
+/// show on the message they react to.
+pub fn entries(messages: &[Message]) -> impl DoubleEndedIterator<Item = &Message> {
+    messages.iter().filter(|m| !m.is_reaction())
+}
+
 /// The marks of a thread held oldest first, in the viewer's zone.
 pub fn thread_marks(messages: &[Message], offset_minutes: i32) -> ThreadMarks {
     let mut marks = ThreadMarks::default();
     let mut prev: Option<&Message> = None;
-    for m in messages.iter().filter(|m| !m.is_reaction()) {
+    for m in entries(messages) {
         let day = local_day(m.timestamp, offset_minutes);
         match prev {
             Some(p) if local_day(p.timestamp, offset_minutes) == day => {
