@@ -472,6 +472,37 @@ pub async fn unread_counts_and_activity_order(store: DynStore) {
     assert!(store.mark_conversation_read("missing").await.is_err());
 }
 
+/// Each new message recounts its conversation's unread messages; recounts racing each
+/// other must leave the count of the one that started last, which saw every message.
+pub async fn unread_count_is_exact_after_concurrent_customer_messages(store: DynStore) {
+    let inbox = inbox(&store).await;
+    let conv = conversation(&store, &inbox, "551150").await;
+    store.mark_conversation_read(&conv).await.unwrap();
+    join_all((0..24).map(|i| {
+        let store = store.clone();
+        let msg = inbound(&inbox, &format!("wamid.race.{i}"), "551150", 2_000 + i % 5);
+        async move { store.record_inbound(msg).await.unwrap() }
+    }))
+    .await;
+    let convs = store
+        .list_conversations(&Scope::All, &Default::default(), 10)
+        .await
+        .unwrap();
+    assert_eq!(convs[0].id, conv);
+    assert_eq!(convs[0].unread_count, 24);
+    let read = store.mark_conversation_read(&conv).await.unwrap();
+    assert_eq!(read.unread_count, 0);
+    store
+        .record_inbound(inbound(&inbox, "wamid.race.after", "551150", 3_000))
+        .await
+        .unwrap();
+    let convs = store
+        .list_conversations(&Scope::All, &Default::default(), 10)
+        .await
+        .unwrap();
+    assert_eq!(convs[0].unread_count, 1);
+}
+
 pub async fn concurrent_event_appends_get_distinct_gap_free_seqs(store: DynStore) {
     let inbox = inbox(&store).await;
     let before = store.event_bounds().await.unwrap().head;
@@ -1279,6 +1310,7 @@ macro_rules! conformance {
                 pages_neither_skip_nor_repeat_when_timestamps_tie,
                 a_page_around_a_message_holds_it_and_pages_on_both_ways_without_gaps,
                 unread_counts_and_activity_order,
+                unread_count_is_exact_after_concurrent_customer_messages,
                 concurrent_event_appends_get_distinct_gap_free_seqs,
                 the_event_log_trims_to_a_floor,
                 webhook_bodies_are_kept_until_finished,

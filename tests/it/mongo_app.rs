@@ -297,9 +297,9 @@ async fn a_crash_after_the_conversation_took_a_message_still_publishes_the_conve
                     "last_ts": 2_000i64,
                     "last_seq": 1_000_000i64,
                     "unread_count": 2i64,
-                    "unread_gen": 1_000_000i64,
+                    "unread_counted_by": 2i64,
                 },
-                "$inc": { "version": 1i64 },
+                "$inc": { "version": 1i64, "unread_recounts": 1i64 },
             },
         )
         .await
@@ -311,6 +311,46 @@ async fn a_crash_after_the_conversation_took_a_message_still_publishes_the_conve
     assert_eq!(kinds, ["message.created", "conversation.updated"]);
     assert!(events[1].data.contains("\"unread_count\":2"));
     assert_eq!(store.repair().await.unwrap(), 0);
+    guard.cleanup().await;
+}
+
+/// Conversations stored before unread recounts were numbered per conversation carry a
+/// number from one global counter instead; their counts still follow new messages and
+/// read marks.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_conversation_stored_before_per_conversation_recounts_still_counts_unread() {
+    use mongodb::bson::doc;
+
+    let (store, guard) = crate::conformance::open_mongo().await;
+    let inbox = crate::conformance::inbox(&store).await;
+    let conversation = crate::conformance::conversation(&store, &inbox, "5511400").await;
+    let crate::conformance::Guard::Database(db) = &guard else {
+        unreachable!()
+    };
+    db.collection::<mongodb::bson::Document>("conversations")
+        .update_one(
+            doc! { "_id": &conversation },
+            doc! {
+                "$set": { "unread_gen": 1_000_000i64 },
+                "$unset": { "unread_recounts": "", "unread_counted_by": "" },
+            },
+        )
+        .await
+        .unwrap();
+
+    store
+        .record_inbound(crate::conformance::inbound(
+            &inbox,
+            "wamid.legacy.2",
+            "5511400",
+            2_000,
+        ))
+        .await
+        .unwrap();
+    let conv = store.conversation(&conversation).await.unwrap().unwrap();
+    assert_eq!(conv.unread_count, 2);
+    let read = store.mark_conversation_read(&conversation).await.unwrap();
+    assert_eq!(read.unread_count, 0);
     guard.cleanup().await;
 }
 

@@ -287,7 +287,8 @@ impl MongoStore {
                     "contact": contact_doc(&contact_from_doc(&contact, "_id")?),
                     "last_message": Bson::Null,
                     "unread_count": 0i64,
-                    "unread_gen": 0i64,
+                    RECOUNTS_BEGUN: 0i64,
+                    COUNTED_BY: 0i64,
                     "read_upto_seq": 0i64,
                     "last_ts": -1i64,
                     "last_seq": -1i64,
@@ -669,18 +670,8 @@ impl MessageStore for MongoStore {
             .await?
             .and_then(|d| opt_int(&d, "n"))
             .unwrap_or(0);
-        let result = self
-            .coll("conversations")
-            .update_one(
-                doc! { "_id": conversation_id },
-                doc! { "$max": { "read_upto_seq": upto } },
-            )
-            .await
-            .map_err(map_err)?;
-        if result.matched_count == 0 {
-            return Err(StoreError::NotFound("conversation"));
-        }
-        if self.recount_unread(conversation_id).await? {
+        let moved = doc! { "$max": { "read_upto_seq": upto } };
+        if self.begin_recount(conversation_id, moved).await? {
             self.publish_conversation(conversation_id).await?;
         }
         self.conversation_by_id(conversation_id)

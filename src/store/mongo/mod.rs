@@ -51,6 +51,7 @@ use crate::model::{
     MessageStatus, Role, UNREAD_CAP, User, UserRef, View, ViewCounts,
 };
 use docs::*;
+use publish::{COUNTED_BY, RECOUNTS_BEGUN};
 use workflow::*;
 
 /// Documents whose publication is this old are assumed abandoned by a crashed writer.

@@ -4,6 +4,12 @@
 
 use super::*;
 
+/// How many recounts of a conversation's unread messages have begun; each takes the next.
+pub(super) const RECOUNTS_BEGUN: &str = "unread_recounts";
+/// The recount whose count `unread_count` holds. (Conversations from before recounts were
+/// numbered per conversation also carry `unread_gen`, a global number no longer read.)
+pub(super) const COUNTED_BY: &str = "unread_counted_by";
+
 impl MongoStore {
     pub(super) async fn find(&self, coll: &str, filter: Document) -> StoreResult<Option<Document>> {
         self.coll(coll).find_one(filter).await.map_err(map_err)
@@ -145,13 +151,14 @@ impl MongoStore {
     pub(super) async fn conversation_took(&self, m: &Message) -> StoreResult<(Document, bool)> {
         let conversations = self.coll("conversations");
         let inbound = m.direction == Direction::In;
-        // Taken before the update below reads the read mark, so a recount that starts
-        // later wins (see `recount_unread`).
-        let generation = if inbound {
-            Some(self.next("summaries", 1).await?)
-        } else {
-            None
-        };
+        // A customer's message begins a recount of the unread in the same write that
+        // takes it in (see `begin_recount`).
+        let mut inc = doc! { "version": 1 };
+        let mut begin = doc! {};
+        if inbound {
+            inc.insert(RECOUNTS_BEGUN, 1i64);
+            begin.insert(RECOUNTS_BEGUN, 1i64);
+        }
         let mut activity = doc! {
             "last_activity_at": if inbound { m.timestamp.saturating_mul(1000) } else { m.created_at },
         };
@@ -175,31 +182,32 @@ impl MongoStore {
                         "last_ts": m.timestamp,
                         "last_seq": m.seq,
                     },
-                    "$inc": { "version": 1 },
+                    "$inc": inc,
                     "$max": activity.clone(),
                 },
             )
             .return_document(ReturnDocument::After)
             .await
             .map_err(map_err)?;
+        let mut moved = doc! { "$max": activity };
+        if inbound {
+            moved.insert("$inc", begin);
+        }
         let (conv, took) = match took {
             Some(conv) => (conv, true),
             None => conversations
-                .find_one_and_update(
-                    doc! { "_id": &m.conversation_id },
-                    doc! { "$max": activity },
-                )
+                .find_one_and_update(doc! { "_id": &m.conversation_id }, moved)
                 .return_document(ReturnDocument::After)
                 .await
                 .map_err(map_err)?
                 .map(|conv| (conv, false))
                 .ok_or(StoreError::NotFound("conversation"))?,
         };
-        match generation {
-            Some(generation) => match self.recount_unread_from(&conv, generation, false).await? {
-                Some(recounted) => Ok((recounted, true)),
-                None => Ok((conv, took)),
-            },
+        if !inbound {
+            return Ok((conv, took));
+        }
+        match self.recount_unread_from(&conv, false).await? {
+            Some(recounted) => Ok((recounted, true)),
             None => Ok((conv, took)),
         }
     }
@@ -274,31 +282,40 @@ impl MongoStore {
             .map_err(map_err)
     }
 
-    /// Recounts unread inbound messages after the read mark, up to [`UNREAD_CAP`], under a
-    /// generation guard: a count that started later always wins, so concurrent recounts
-    /// cannot leave a stale number. Returns whether the count changed.
-    pub(super) async fn recount_unread(&self, conversation_id: &str) -> StoreResult<bool> {
-        let generation = self.next("summaries", 1).await?;
+    /// Begins a recount of the unread with `update` (which may move the read mark), then
+    /// recounts. Returns whether the count changed.
+    ///
+    /// Recounts are numbered per conversation, each number taken by the same atomic write
+    /// that reads the read mark (`RECOUNTS_BEGUN`), and a count is written only over the
+    /// count of an earlier recount (`COUNTED_BY`): the recount that began last saw every
+    /// message stored before it, so concurrent recounts cannot leave a stale number.
+    pub(super) async fn begin_recount(
+        &self,
+        conversation_id: &str,
+        mut update: Document,
+    ) -> StoreResult<bool> {
+        update.insert("$inc", doc! { RECOUNTS_BEGUN: 1i64 });
         let conv = self
-            .find("conversations", doc! { "_id": conversation_id })
-            .await?
+            .coll("conversations")
+            .find_one_and_update(doc! { "_id": conversation_id }, update)
+            .return_document(ReturnDocument::After)
+            .await
+            .map_err(map_err)?
             .ok_or(StoreError::NotFound("conversation"))?;
-        Ok(self
-            .recount_unread_from(&conv, generation, true)
-            .await?
-            .is_some())
+        Ok(self.recount_unread_from(&conv, true).await?.is_some())
     }
 
-    /// The recount of [`Self::recount_unread`] from a conversation read after `generation`
-    /// was taken, marking it `unpublished` if `mark` (see `conversation_took` for when it
-    /// need not be). Returns the conversation after, if the count changed.
+    /// The recount of [`Self::begin_recount`] from the conversation as the write that
+    /// began it left it, marking it `unpublished` if `mark` (see `conversation_took` for
+    /// when it need not be). Counts unread inbound messages after the read mark, up to
+    /// [`UNREAD_CAP`]. Returns the conversation after, if the count changed.
     async fn recount_unread_from(
         &self,
         conv: &Document,
-        generation: i64,
         mark: bool,
     ) -> StoreResult<Option<Document>> {
         let conversation_id = string(conv, "_id")?;
+        let generation = int(conv, RECOUNTS_BEGUN)?;
         let read_upto = opt_int(conv, "read_upto_seq").unwrap_or(0);
         let unread = self
             .coll("messages")
@@ -313,14 +330,22 @@ impl MongoStore {
         if opt_int(conv, "unread_count") == Some(unread) {
             return Ok(None);
         }
-        let mut set = doc! { "unread_count": unread, "unread_gen": generation };
+        let mut set = doc! { "unread_count": unread, COUNTED_BY: generation };
         if mark {
             set.insert("unpublished", true);
             set.insert("changed_at", now_ms());
         }
         self.coll("conversations")
             .find_one_and_update(
-                doc! { "_id": &conversation_id, "unread_gen": { "$lt": generation } },
+                // Or one no numbered recount has written yet. Spelled as `$and`: see
+                // `conversation_took`.
+                doc! { "$and": [
+                    { "_id": &conversation_id },
+                    { "$or": [
+                        { COUNTED_BY: { "$lt": generation } },
+                        { COUNTED_BY: { "$exists": false } },
+                    ] },
+                ] },
                 doc! { "$set": set, "$inc": { "version": 1 } },
             )
             .return_document(ReturnDocument::After)
