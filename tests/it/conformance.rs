@@ -1289,6 +1289,47 @@ pub async fn a_number_change_moves_the_contact(store: DynStore) {
     );
 }
 
+/// A redelivered message is the message as it was: what it says of the customer (the
+/// name they had then) changes nothing stored since.
+pub async fn a_redelivered_message_does_not_bring_back_an_old_name(store: DynStore) {
+    let inbox = inbox(&store).await;
+    let conv = conversation(&store, &inbox, "551170").await;
+    let mut renamed = inbound(&inbox, "wamid.renamed", "551170", 2_000);
+    renamed.contact.name = Some("New Name".into());
+    store.record_inbound(renamed).await.unwrap();
+    let again = inbound(&inbox, "wamid.first.551170", "551170", 1_000);
+    assert!(matches!(
+        store.record_inbound(again).await.unwrap(),
+        InboundOutcome::Duplicate
+    ));
+    let c = store.conversation(&conv).await.unwrap().unwrap();
+    assert_eq!(c.contact.name.as_deref(), Some("New Name"));
+}
+
+/// A message redelivered after its customer changed number is still a duplicate, and
+/// leaves no contact or empty conversation behind for the old number.
+pub async fn a_redelivery_after_a_number_change_leaves_nothing_behind(store: DynStore) {
+    let inbox = inbox(&store).await;
+    conversation(&store, &inbox, "551180").await;
+    assert!(
+        store
+            .change_contact_phone(&inbox, "551180", "551181")
+            .await
+            .unwrap()
+    );
+    let again = inbound(&inbox, "wamid.first.551180", "551180", 1_000);
+    assert!(matches!(
+        store.record_inbound(again).await.unwrap(),
+        InboundOutcome::Duplicate
+    ));
+    let convs = store
+        .list_conversations(&Scope::All, &Default::default(), 10)
+        .await
+        .unwrap();
+    assert_eq!(convs.len(), 1);
+    assert_eq!(convs[0].contact.wa_id.as_deref(), Some("551181"));
+}
+
 /// Instantiates every conformance test for one backend. `$open` is an async expression
 /// yielding `(DynStore, guard)`; the guard keeps the backend's resources alive.
 #[macro_export]
@@ -1330,6 +1371,8 @@ macro_rules! conformance {
                 a_released_job_keeps_its_claims_and_a_rescheduled_one_starts_over,
                 a_new_or_retried_outbound_message_is_stored_with_its_send_job,
                 a_number_change_moves_the_contact,
+                a_redelivered_message_does_not_bring_back_an_old_name,
+                a_redelivery_after_a_number_change_leaves_nothing_behind,
             );
         }
     };

@@ -165,69 +165,95 @@ impl MongoStore {
         inbox_id: &str,
         key: &ContactKey,
     ) -> StoreResult<(String, bool, Option<Document>)> {
-        let contacts = self.coll("contacts");
         for _ in 0..3 {
-            let mut found = None;
-            for (field, value) in [("user_id", &key.user_id), ("wa_id", &key.wa_id)] {
-                if let (None, Some(v)) = (&found, value) {
-                    found = self
-                        .find("contacts", doc! { "inbox_id": inbox_id, field: v })
-                        .await?;
-                }
+            if let Some(existing) = self.find_contact(inbox_id, key).await? {
+                let changed = self.update_contact(&existing, key).await?;
+                return Ok((string(&existing, "_id")?, changed, None));
             }
-            if let Some(existing) = found {
-                let id = string(&existing, "_id")?;
-                let mut changed = false;
-                for (field, value) in [("user_id", &key.user_id), ("wa_id", &key.wa_id)] {
-                    if let Some(v) = value
-                        && existing.get(field).is_none()
-                    {
-                        // Another contact may own this id; then it stays where it is.
-                        match contacts
-                            .update_one(
-                                doc! { "_id": &id, field: { "$exists": false } },
-                                doc! { "$set": { field: v } },
-                            )
-                            .await
-                        {
-                            Ok(r) => changed |= r.matched_count == 1,
-                            Err(e) if is_duplicate(&e) => {}
-                            Err(e) => return Err(map_err(e)),
-                        }
-                    }
-                }
-                if let Some(name) = key.name.as_deref().filter(|n| !n.trim().is_empty())
-                    && opt_string(&existing, "name").as_deref() != Some(name)
-                {
-                    contacts
-                        .update_one(doc! { "_id": &id }, doc! { "$set": { "name": name } })
-                        .await
-                        .map_err(map_err)?;
-                    changed = true;
-                }
-                if changed {
-                    self.embed_contact(&id).await?;
-                }
-                return Ok((id, changed, None));
-            }
-            if key.wa_id.is_none() && key.user_id.is_none() {
-                return Err(StoreError::Conflict(
-                    "a contact needs a wa_id or a user_id".into(),
-                ));
-            }
-            let id = new_id();
-            let mut d = doc! { "_id": &id, "inbox_id": inbox_id, "created_at": now_ms() };
-            put_opt(&mut d, "wa_id", &key.wa_id);
-            put_opt(&mut d, "user_id", &key.user_id);
-            put_opt(&mut d, "name", &key.name);
-            match contacts.insert_one(&d).await {
-                Ok(_) => return Ok((id, false, Some(d))),
-                // A concurrent writer created it first: look again.
-                Err(e) if is_duplicate(&e) => continue,
-                Err(e) => return Err(map_err(e)),
+            if let Some(created) = self.create_contact(inbox_id, key).await? {
+                return Ok((string(&created, "_id")?, false, Some(created)));
             }
         }
         Err(StoreError::Unavailable("contact upsert kept racing".into()))
+    }
+
+    /// The contact with the key's BSUID, else the one with its phone number.
+    async fn find_contact(
+        &self,
+        inbox_id: &str,
+        key: &ContactKey,
+    ) -> StoreResult<Option<Document>> {
+        for (field, value) in [("user_id", &key.user_id), ("wa_id", &key.wa_id)] {
+            if let Some(v) = value
+                && let Some(found) = self
+                    .find("contacts", doc! { "inbox_id": inbox_id, field: v })
+                    .await?
+            {
+                return Ok(Some(found));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Fills in what the key adds to `existing` (an id it lacks, a new name) and refreshes
+    /// the conversation's copy if anything changed. Returns whether it did.
+    async fn update_contact(&self, existing: &Document, key: &ContactKey) -> StoreResult<bool> {
+        let contacts = self.coll("contacts");
+        let id = string(existing, "_id")?;
+        let mut changed = false;
+        for (field, value) in [("user_id", &key.user_id), ("wa_id", &key.wa_id)] {
+            if let Some(v) = value
+                && existing.get(field).is_none()
+            {
+                // Another contact may own this id; then it stays where it is.
+                match contacts
+                    .update_one(
+                        doc! { "_id": &id, field: { "$exists": false } },
+                        doc! { "$set": { field: v } },
+                    )
+                    .await
+                {
+                    Ok(r) => changed |= r.matched_count == 1,
+                    Err(e) if is_duplicate(&e) => {}
+                    Err(e) => return Err(map_err(e)),
+                }
+            }
+        }
+        if let Some(name) = key.name.as_deref().filter(|n| !n.trim().is_empty())
+            && opt_string(existing, "name").as_deref() != Some(name)
+        {
+            contacts
+                .update_one(doc! { "_id": &id }, doc! { "$set": { "name": name } })
+                .await
+                .map_err(map_err)?;
+            changed = true;
+        }
+        if changed {
+            self.embed_contact(&id).await?;
+        }
+        Ok(changed)
+    }
+
+    /// Creates the key's contact; `None` if a concurrent writer created it first.
+    async fn create_contact(
+        &self,
+        inbox_id: &str,
+        key: &ContactKey,
+    ) -> StoreResult<Option<Document>> {
+        if key.wa_id.is_none() && key.user_id.is_none() {
+            return Err(StoreError::Conflict(
+                "a contact needs a wa_id or a user_id".into(),
+            ));
+        }
+        let mut d = doc! { "_id": new_id(), "inbox_id": inbox_id, "created_at": now_ms() };
+        put_opt(&mut d, "wa_id", &key.wa_id);
+        put_opt(&mut d, "user_id", &key.user_id);
+        put_opt(&mut d, "name", &key.name);
+        match self.coll("contacts").insert_one(&d).await {
+            Ok(_) => Ok(Some(d)),
+            Err(e) if is_duplicate(&e) => Ok(None),
+            Err(e) => Err(map_err(e)),
+        }
     }
 
     /// Copies the contact into its conversation, which the list shows.
@@ -355,12 +381,25 @@ impl MongoStore {
 #[async_trait]
 impl MessageStore for MongoStore {
     async fn record_inbound(&self, msg: NewInbound) -> StoreResult<InboundOutcome> {
-        let existing = doc! { "inbox_id": &msg.inbox_id, "wamid": &msg.wamid };
-        if self.find("messages", existing.clone()).await?.is_some() {
-            return Ok(InboundOutcome::Duplicate);
-        }
-        let (contact_id, contact_changed, created) =
-            self.upsert_contact(&msg.inbox_id, &msg.contact).await?;
+        // A known customer's message is told from a redelivery by its insert (the wamid is
+        // unique), and what it adds to the contact is written after, so a redelivery
+        // changes nothing. A customer not found is looked for first: a redelivery whose
+        // contact has since changed number must not leave an empty conversation behind.
+        let known = self.find_contact(&msg.inbox_id, &msg.contact).await?;
+        let (contact_id, mut contact_changed, created) = match &known {
+            Some(existing) => (string(existing, "_id")?, false, None),
+            None => {
+                let stored = doc! { "inbox_id": &msg.inbox_id, "wamid": &msg.wamid };
+                if self.find("messages", stored).await?.is_some() {
+                    return Ok(InboundOutcome::Duplicate);
+                }
+                match self.create_contact(&msg.inbox_id, &msg.contact).await? {
+                    Some(created) => (string(&created, "_id")?, false, Some(created)),
+                    // A concurrent writer created it first.
+                    None => self.upsert_contact(&msg.inbox_id, &msg.contact).await?,
+                }
+            }
+        };
         let conversation_id = self
             .ensure_conversation(&msg.inbox_id, &contact_id, created)
             .await?;
@@ -370,9 +409,12 @@ impl MessageStore for MongoStore {
         let m = message_from_doc(&d)?;
         match self.coll("messages").insert_one(d).await {
             Ok(_) => {}
-            // Lost a race with the same delivery: the winner publishes.
+            // A redelivery, or a race with the same delivery: the first one publishes.
             Err(e) if is_duplicate(&e) => return Ok(InboundOutcome::Duplicate),
             Err(e) => return Err(map_err(e)),
+        }
+        if let Some(existing) = &known {
+            contact_changed = self.update_contact(existing, &msg.contact).await?;
         }
         let (m, c) = self
             .announce_new(&m, contact_changed, EventKind::MessageCreated)
