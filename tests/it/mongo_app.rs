@@ -314,6 +314,56 @@ async fn a_crash_after_the_conversation_took_a_message_still_publishes_the_conve
     guard.cleanup().await;
 }
 
+/// A process that dies after a receipt moved the list's preview of its message but before
+/// either event: the preview leaves no mark of its own on the conversation, and the
+/// message's mark brings both events back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crash_after_a_receipt_moved_the_preview_still_publishes_the_conversation() {
+    use mongodb::bson::doc;
+
+    let (store, guard) = crate::conformance::open_mongo().await;
+    let inbox = crate::conformance::inbox(&store).await;
+    let conversation = crate::conformance::conversation(&store, &inbox, "5511500").await;
+    let id = crate::conformance::outbound(&store, &conversation).await;
+    store.mark_accepted(&id, "wamid.preview").await.unwrap();
+    let version = store.message(&id).await.unwrap().unwrap().version;
+    let head = store.event_bounds().await.unwrap().head;
+    let crate::conformance::Guard::Database(db) = &guard else {
+        unreachable!()
+    };
+    // What a `delivered` receipt had written when the process died: the message's new
+    // state, marked, and the list's preview of it.
+    let stale = switchboard::store::now_ms() - 60_000;
+    db.collection::<mongodb::bson::Document>("messages")
+        .update_one(
+            doc! { "_id": &id },
+            doc! {
+                "$set": { "status_rank": 2i64, "unpublished": true, "changed_at": stale },
+                "$inc": { "version": 1i64 },
+            },
+        )
+        .await
+        .unwrap();
+    db.collection::<mongodb::bson::Document>("conversations")
+        .update_one(
+            doc! { "_id": &conversation },
+            doc! {
+                "$set": { "last_message.status": "delivered", "last_message.version": version + 1 },
+                "$inc": { "version": 1i64 },
+            },
+        )
+        .await
+        .unwrap();
+
+    assert!(store.repair().await.unwrap() >= 1);
+    let events = store.events_after(head, 10).await.unwrap();
+    let kinds: Vec<_> = events.iter().map(|e| e.kind.as_str()).collect();
+    assert_eq!(kinds, ["message.updated", "conversation.updated"]);
+    assert!(events[1].data.contains("\"status\":\"delivered\""));
+    assert_eq!(store.repair().await.unwrap(), 0);
+    guard.cleanup().await;
+}
+
 /// Conversations stored before unread recounts were numbered per conversation carry a
 /// number from one global counter instead; their counts still follow new messages and
 /// read marks.

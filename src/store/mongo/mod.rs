@@ -261,7 +261,7 @@ impl EventLog for MongoStore {
                 // Its conversation carries no mark of its own for it (`conversation_took`).
                 self.announce_new(&m, true, kind).await?;
             } else {
-                self.publish_message(&m.id).await?;
+                self.republish_message(&m.id).await?;
             }
             repaired += 1;
         }

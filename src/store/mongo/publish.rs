@@ -110,15 +110,28 @@ impl MongoStore {
     /// Appends the message's event and brings the conversation's preview of it up to
     /// date, then clears the message's unpublished mark.
     pub(super) async fn publish_message(&self, id: &str) -> StoreResult<Message> {
-        let d = self
-            .find("messages", doc! { "_id": id })
-            .await?
-            .ok_or(StoreError::NotFound("message"))?;
-        self.publish_message_doc(&d).await
+        self.publish_message_by_id(id, false).await
     }
 
     /// [`Self::publish_message`] from the message as just read or written.
     pub(super) async fn publish_message_doc(&self, d: &Document) -> StoreResult<Message> {
+        self.publish_message_as(d, false).await
+    }
+
+    /// [`Self::publish_message`] for the repair pass, which finishes what a crash left.
+    pub(super) async fn republish_message(&self, id: &str) -> StoreResult<Message> {
+        self.publish_message_by_id(id, true).await
+    }
+
+    async fn publish_message_by_id(&self, id: &str, repairing: bool) -> StoreResult<Message> {
+        let d = self
+            .find("messages", doc! { "_id": id })
+            .await?
+            .ok_or(StoreError::NotFound("message"))?;
+        self.publish_message_as(&d, repairing).await
+    }
+
+    async fn publish_message_as(&self, d: &Document, repairing: bool) -> StoreResult<Message> {
         let m = message_from_doc(d)?;
         let kind = if opt_int(d, "published_version").unwrap_or(0) == 0 {
             EventKind::MessageCreated
@@ -128,6 +141,12 @@ impl MongoStore {
         // The list's preview first, so the two events go in one append.
         let c = match self.sync_preview(&m).await? {
             Some(d) => Some(conversation_from_doc(&d)?),
+            // A preview already in step may be one a crash left unannounced (it carries
+            // no mark of its own): a repair announces the conversation it leads.
+            None if repairing => self
+                .conversation_by_id(&m.conversation_id)
+                .await?
+                .filter(|c| c.last_message.as_ref().is_some_and(|p| p.id == m.id)),
             None => None,
         };
         let mut events = vec![(m.inbox_id.as_str(), kind, to_json(&m)?)];
@@ -135,9 +154,6 @@ impl MongoStore {
             events.push((&c.inbox_id, EventKind::ConversationUpdated, to_json(c)?));
         }
         self.append_events(events).await?;
-        if let Some(c) = &c {
-            self.clear_mark("conversations", &c.id, c.version).await?;
-        }
         self.clear_mark("messages", &m.id, m.version).await?;
         Ok(m)
     }
@@ -259,7 +275,8 @@ impl MongoStore {
 
     /// Keeps the list's preview in step when the last message changes (its ticks). The
     /// version guard stops an older copy overwriting a newer one. Returns the
-    /// conversation after, if it changed.
+    /// conversation after, if it changed. The conversation is not marked `unpublished`:
+    /// the message's own mark covers it (see [`Self::republish_message`]).
     pub(super) async fn sync_preview(&self, m: &Message) -> StoreResult<Option<Document>> {
         self.coll("conversations")
             .find_one_and_update(
@@ -269,11 +286,7 @@ impl MongoStore {
                     "last_message.version": { "$lt": m.version },
                 },
                 doc! {
-                    "$set": {
-                        "last_message": preview_doc(m),
-                        "unpublished": true,
-                        "changed_at": now_ms(),
-                    },
+                    "$set": { "last_message": preview_doc(m) },
                     "$inc": { "version": 1 },
                 },
             )
