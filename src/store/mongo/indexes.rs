@@ -83,6 +83,16 @@ impl MongoStore {
                         doc! { "assignee.id": 1, "last_activity_at": -1 },
                         "by_assignee_activity",
                     ),
+                    // A known customer's message finds its conversation by the contact's
+                    // copy (see `record_inbound`).
+                    plain(
+                        doc! { "inbox_id": 1, "contact.user_id": 1 },
+                        "by_contact_user_id",
+                    ),
+                    plain(
+                        doc! { "inbox_id": 1, "contact.wa_id": 1 },
+                        "by_contact_wa_id",
+                    ),
                 ],
             ),
             (

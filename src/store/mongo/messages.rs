@@ -195,6 +195,30 @@ impl MongoStore {
         Ok(None)
     }
 
+    /// The conversation of the key's contact and the contact as it carries it, in one read:
+    /// by the key's BSUID if it has one, else by phone. `None` if not found that way (the
+    /// contact may still exist: see [`Self::find_contact`]).
+    async fn conversation_of(
+        &self,
+        inbox_id: &str,
+        key: &ContactKey,
+    ) -> StoreResult<Option<(String, Document)>> {
+        let by = match (&key.user_id, &key.wa_id) {
+            (Some(user_id), _) => doc! { "inbox_id": inbox_id, "contact.user_id": user_id },
+            (None, Some(wa_id)) => doc! { "inbox_id": inbox_id, "contact.wa_id": wa_id },
+            (None, None) => return Ok(None),
+        };
+        let Some(conversation) = self.find("conversations", by).await? else {
+            return Ok(None);
+        };
+        let mut contact = conversation
+            .get_document("contact")
+            .map_err(|_| StoreError::Corrupt("conversation without its contact".into()))?
+            .clone();
+        contact.insert("_id", string(&conversation, "contact_id")?);
+        Ok(Some((string(&conversation, "_id")?, contact)))
+    }
+
     /// Fills in what the key adds to `existing` (an id it lacks, a new name) and refreshes
     /// the conversation's copy if anything changed. Returns whether it did.
     async fn update_contact(&self, existing: &Document, key: &ContactKey) -> StoreResult<bool> {
@@ -385,7 +409,14 @@ impl MessageStore for MongoStore {
         // unique), and what it adds to the contact is written after, so a redelivery
         // changes nothing. A customer not found is looked for first: a redelivery whose
         // contact has since changed number must not leave an empty conversation behind.
-        let known = self.find_contact(&msg.inbox_id, &msg.contact).await?;
+        let mut conversation_id = None;
+        let known = match self.conversation_of(&msg.inbox_id, &msg.contact).await? {
+            Some((conversation, contact)) => {
+                conversation_id = Some(conversation);
+                Some(contact)
+            }
+            None => self.find_contact(&msg.inbox_id, &msg.contact).await?,
+        };
         let (contact_id, mut contact_changed, created) = match &known {
             Some(existing) => (string(existing, "_id")?, false, None),
             None => {
@@ -400,9 +431,13 @@ impl MessageStore for MongoStore {
                 }
             }
         };
-        let conversation_id = self
-            .ensure_conversation(&msg.inbox_id, &contact_id, created)
-            .await?;
+        let conversation_id = match conversation_id {
+            Some(id) => id,
+            None => {
+                self.ensure_conversation(&msg.inbox_id, &contact_id, created)
+                    .await?
+            }
+        };
         let m = msg.message(conversation_id, self.next("messages", 1).await?, now_ms());
         let d = Self::new_message_doc(&m, Some(&msg.raw));
         // Announced as a reader would see it, without reading it back.
