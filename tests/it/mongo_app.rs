@@ -314,6 +314,60 @@ async fn a_crash_after_the_conversation_took_a_message_still_publishes_the_conve
     guard.cleanup().await;
 }
 
+/// A receipt a crash left pending is not stranded when a later receipt for the same message
+/// is applied first (alone): the repair pass applies it, and the shown status never drops.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_receipt_a_crash_left_pending_is_applied_by_repair_after_a_later_one() {
+    use mongodb::bson::doc;
+    use switchboard::model::MessageStatus;
+    use switchboard::store::{StatusOutcome, StatusReport};
+
+    let (store, guard) = crate::conformance::open_mongo().await;
+    let inbox = crate::conformance::inbox(&store).await;
+    let conv = crate::conformance::conversation(&store, &inbox, "5511300000902").await;
+    let id = crate::conformance::outbound(&store, &conv).await;
+    store.mark_accepted(&id, "wamid.LATER").await.unwrap();
+    let crate::conformance::Guard::Database(db) = &guard else {
+        unreachable!()
+    };
+    // `delivered`, stored by a process that died before applying it, a while ago.
+    db.collection::<mongodb::bson::Document>("status_events")
+        .insert_one(doc! {
+            "_id": format!("{inbox}|wamid.LATER|delivered|1000|0"),
+            "inbox_id": &inbox,
+            "wamid": "wamid.LATER",
+            "status": "delivered",
+            "timestamp": 1_000i64,
+            "raw": "{}",
+            "received_at": switchboard::store::now_ms() - 60_000,
+            "pending": true,
+        })
+        .await
+        .unwrap();
+    let sent = StatusReport {
+        inbox_id: inbox.clone(),
+        wamid: "wamid.LATER".into(),
+        status: "sent".into(),
+        timestamp: 999,
+        error: None,
+        callback_data: None,
+        raw: "{}".into(),
+    };
+    let outcome = store.record_status(sent).await.unwrap();
+    assert!(matches!(outcome, StatusOutcome::Applied(_)), "{outcome:?}");
+    assert!(store.repair().await.unwrap() >= 1);
+    let m = store.message(&id).await.unwrap().unwrap();
+    assert_eq!(m.status, MessageStatus::Delivered);
+    let pending = db
+        .collection::<mongodb::bson::Document>("status_events")
+        .count_documents(doc! { "pending": { "$exists": true } })
+        .await
+        .unwrap();
+    assert_eq!(pending, 0);
+    assert_eq!(store.repair().await.unwrap(), 0);
+    guard.cleanup().await;
+}
+
 /// A process that dies after a receipt moved the list's preview of its message but before
 /// either event: the preview leaves no mark of its own on the conversation, and the
 /// message's mark brings both events back.

@@ -101,13 +101,48 @@ impl MongoStore {
         if opt_string(&d, "direction").as_deref() == Some(Direction::In.as_str()) {
             return Ok(StatusOutcome::Unchanged);
         }
-        let current = match self.apply_pending_receipts(&d).await? {
+        // A message found by its wamid had it from `mark_accepted`, or from an earlier
+        // receipt's link, and either applied the receipts parked until then: this one is
+        // applied alone (one a crash left pending is the repair pass's). One linked just
+        // now may have receipts parked for it.
+        let applied = if linked {
+            self.apply_pending_receipts(&d).await?
+        } else {
+            self.apply_one_receipt(&d, report).await?
+        };
+        let current = match applied {
             Some(after) => after,
             None if linked => d,
             None => return Ok(StatusOutcome::Unchanged),
         };
         let m = self.publish_message_doc(&current).await?;
         Ok(StatusOutcome::Applied(Box::new(m)))
+    }
+
+    /// Folds `report`, stored as a pending receipt, into the message's state and marks it
+    /// applied. Returns the message after, if the state changed.
+    async fn apply_one_receipt(
+        &self,
+        d: &Document,
+        report: &StatusReport,
+    ) -> StoreResult<Option<Document>> {
+        let Some(status) = MessageStatus::from_wire(&report.status) else {
+            return Ok(None);
+        };
+        let steps = [(status, report.error.clone())];
+        let after = self
+            .update_delivery(&string(d, "_id")?, Some(d.clone()), |state| {
+                state.fold(&steps)
+            })
+            .await?;
+        self.coll("status_events")
+            .update_one(
+                doc! { "_id": receipt_id(report) },
+                doc! { "$set": { "applied_at": now_ms() }, "$unset": { "pending": "" } },
+            )
+            .await
+            .map_err(map_err)?;
+        Ok(after)
     }
 
     pub(super) async fn apply_pending_receipts(
