@@ -327,6 +327,15 @@ pub async fn sends_are_idempotent_by_client_id(store: DynStore) {
     assert_eq!(a.id, b.id);
     let results = join_all((0..10).map(|_| store.create_outbound(new(&conv, "hello")))).await;
     assert!(results.iter().all(|r| r.as_ref().unwrap().0.id == a.id));
+    // One send job, for the one message: a repeat leaves none of its own behind.
+    let jobs: Vec<String> = store
+        .due_jobs(now_ms() + 3_600_000, 100)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|j| j.key)
+        .collect();
+    assert_eq!(jobs, [a.id.clone()]);
     assert!(
         store.create_outbound(new(&other, "hello")).await.is_err(),
         "a client id cannot be reused in another conversation"

@@ -553,9 +553,8 @@ impl MessageStore for MongoStore {
         let inbox_id = string(&conv, "inbox_id")?;
         let by_client = doc! { "inbox_id": &inbox_id, "client_id": &msg.client_id };
         let same = |d: Document| msg.repeated(message_from_doc(&d)?);
-        if let Some(d) = self.find("messages", by_client.clone()).await? {
-            return same(d);
-        }
+        // A repeated send is told by its insert (the client id is unique in its inbox),
+        // not by a look-up first: repeats are rare, every send pays for a look-up.
         let created_at = now_ms();
         let m = msg.message(inbox_id, self.next("messages", 1).await?, created_at);
         // The job goes first: without a transaction, a crash between the two writes must
