@@ -16,6 +16,7 @@
 
 mod accounts;
 mod audit;
+mod contacts;
 mod docs;
 mod history;
 mod indexes;
