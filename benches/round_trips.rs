@@ -168,22 +168,42 @@ async fn main() {
     }
     measure("inbound text, known customer", counter.take());
 
-    // Agents' replies: stored with their send job, then accepted by Meta (the send
-    // itself is HTTP to Meta, not MongoDB); then their receipts.
-    let mut wamids = Vec::new();
-    let mut accepted = BTreeMap::new();
     let inbox = store
         .inbox_by_phone_number_id(PHONE_NUMBER_ID)
         .await
         .unwrap()
         .expect("the inbox");
+    let first_message = |i: u64| {
+        let (store, inbox_id) = (store.clone(), inbox.id.clone());
+        async move {
+            store
+                .message_by_wamid(&inbox_id, &format!("wamid.RT.IN.{}", base + i))
+                .await
+                .unwrap()
+                .expect("the inbound message")
+        }
+    };
+
+    // An agent opens each conversation: its two customer messages are read.
+    let mut read = BTreeMap::new();
+    for i in 1..=runs {
+        let message = first_message(i).await;
+        counter.take();
+        store
+            .mark_conversation_read(&message.conversation_id)
+            .await
+            .unwrap();
+        add(&mut read, counter.take());
+    }
+    measure("conversation read (mark_conversation_read)", read);
+
+    // Agents' replies: stored with their send job, then accepted by Meta (the send
+    // itself is HTTP to Meta, not MongoDB); then their receipts.
+    let mut wamids = Vec::new();
+    let mut accepted = BTreeMap::new();
     let mut stored = BTreeMap::new();
     for i in 1..=runs {
-        let message = store
-            .message_by_wamid(&inbox.id, &format!("wamid.RT.IN.{}", base + i))
-            .await
-            .unwrap()
-            .expect("the inbound message");
+        let message = first_message(i).await;
         counter.take();
         let (out, _) = store
             .create_outbound(NewOutbound {
