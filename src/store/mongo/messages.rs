@@ -579,11 +579,10 @@ impl MessageStore for MongoStore {
             .and_then(|d| opt_int(&d, "n"))
             .unwrap_or(0);
         let moved = doc! { "$max": { "read_upto_seq": upto } };
-        if self.begin_recount(conversation_id, moved).await? {
-            self.publish_conversation(conversation_id).await?;
+        let (conversation, changed) = self.begin_recount(conversation_id, moved).await?;
+        if changed {
+            self.publish_conversation_doc(&conversation).await?;
         }
-        self.conversation_by_id(conversation_id)
-            .await?
-            .ok_or(StoreError::NotFound("conversation"))
+        conversation_from_doc(&conversation)
     }
 }

@@ -296,7 +296,7 @@ impl MongoStore {
     }
 
     /// Begins a recount of the unread with `update` (which may move the read mark), then
-    /// recounts. Returns whether the count changed.
+    /// recounts. Returns the conversation after, and whether the count changed.
     ///
     /// Recounts are numbered per conversation, each number taken by the same atomic write
     /// that reads the read mark (`RECOUNTS_BEGUN`), and a count is written only over the
@@ -306,7 +306,7 @@ impl MongoStore {
         &self,
         conversation_id: &str,
         mut update: Document,
-    ) -> StoreResult<bool> {
+    ) -> StoreResult<(Document, bool)> {
         update.insert("$inc", doc! { RECOUNTS_BEGUN: 1i64 });
         let conv = self
             .coll("conversations")
@@ -315,7 +315,10 @@ impl MongoStore {
             .await
             .map_err(map_err)?
             .ok_or(StoreError::NotFound("conversation"))?;
-        Ok(self.recount_unread_from(&conv, true).await?.is_some())
+        Ok(match self.recount_unread_from(&conv, true).await? {
+            Some(recounted) => (recounted, true),
+            None => (conv, false),
+        })
     }
 
     /// The recount of [`Self::begin_recount`] from the conversation as the write that
@@ -371,7 +374,12 @@ impl MongoStore {
             .find("conversations", doc! { "_id": conversation_id })
             .await?
             .ok_or(StoreError::NotFound("conversation"))?;
-        let c = conversation_from_doc(&d)?;
+        self.publish_conversation_doc(&d).await
+    }
+
+    /// [`Self::publish_conversation`] from the conversation as just written.
+    pub(super) async fn publish_conversation_doc(&self, d: &Document) -> StoreResult<()> {
+        let c = conversation_from_doc(d)?;
         self.append_event(&c.inbox_id, EventKind::ConversationUpdated, to_json(&c)?)
             .await?;
         self.clear_mark("conversations", &c.id, c.version).await
