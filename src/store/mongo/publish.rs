@@ -139,21 +139,31 @@ impl MongoStore {
             EventKind::MessageUpdated
         };
         // The list's preview first, so the two events go in one append.
-        let c = match self.sync_preview(&m).await? {
-            Some(d) => Some(conversation_from_doc(&d)?),
+        let (c, marked) = match self.sync_preview(&m).await? {
+            // Marked by another writer still at work, whose own clearing the preview's
+            // version bump defeats: this event covers its change too.
+            Some(d) => (
+                Some(conversation_from_doc(&d)?),
+                d.contains_key("unpublished"),
+            ),
             // A preview already in step may be one a crash left unannounced (it carries
             // no mark of its own): a repair announces the conversation it leads.
-            None if repairing => self
-                .conversation_by_id(&m.conversation_id)
-                .await?
-                .filter(|c| c.last_message.as_ref().is_some_and(|p| p.id == m.id)),
-            None => None,
+            None if repairing => (
+                self.conversation_by_id(&m.conversation_id)
+                    .await?
+                    .filter(|c| c.last_message.as_ref().is_some_and(|p| p.id == m.id)),
+                false,
+            ),
+            None => (None, false),
         };
         let mut events = vec![(m.inbox_id.as_str(), kind, to_json(&m)?)];
         if let Some(c) = &c {
             events.push((&c.inbox_id, EventKind::ConversationUpdated, to_json(c)?));
         }
         self.append_events(events).await?;
+        if let Some(c) = c.as_ref().filter(|_| marked) {
+            self.clear_mark("conversations", &c.id, c.version).await?;
+        }
         self.clear_mark("messages", &m.id, m.version).await?;
         Ok(m)
     }
