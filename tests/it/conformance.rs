@@ -335,7 +335,7 @@ pub async fn sends_are_idempotent_by_client_id(store: DynStore) {
         .into_iter()
         .map(|j| j.key)
         .collect();
-    assert_eq!(jobs, [a.id.clone()]);
+    assert_eq!(jobs, std::slice::from_ref(&a.id));
     assert!(
         store.create_outbound(new(&other, "hello")).await.is_err(),
         "a client id cannot be reused in another conversation"

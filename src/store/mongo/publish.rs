@@ -10,6 +10,16 @@ pub(super) const RECOUNTS_BEGUN: &str = "unread_recounts";
 /// numbered per conversation also carry `unread_gen`, a global number no longer read.)
 pub(super) const COUNTED_BY: &str = "unread_counted_by";
 
+/// What a recount of the unread did.
+enum Recount {
+    /// The count was right already.
+    Same,
+    /// It wrote the count; the conversation after.
+    Wrote(Document),
+    /// A recount that began later had written its count first.
+    Superseded,
+}
+
 impl MongoStore {
     pub(super) async fn find(&self, coll: &str, filter: Document) -> StoreResult<Option<Document>> {
         self.coll(coll).find_one(filter).await.map_err(map_err)
@@ -233,8 +243,9 @@ impl MongoStore {
             return Ok((conv, took));
         }
         match self.recount_unread_from(&conv, false).await? {
-            Some(recounted) => Ok((recounted, true)),
-            None => Ok((conv, took)),
+            Recount::Wrote(recounted) => Ok((recounted, true)),
+            // A later recount publishes its count.
+            Recount::Same | Recount::Superseded => Ok((conv, took)),
         }
     }
 
@@ -326,20 +337,23 @@ impl MongoStore {
             .map_err(map_err)?
             .ok_or(StoreError::NotFound("conversation"))?;
         Ok(match self.recount_unread_from(&conv, true).await? {
-            Some(recounted) => (recounted, true),
-            None => (conv, false),
+            Recount::Wrote(recounted) => (recounted, true),
+            Recount::Same => (conv, false),
+            // Its count is newer than this one's; the caller gets the conversation with it.
+            Recount::Superseded => (
+                self.find("conversations", doc! { "_id": conversation_id })
+                    .await?
+                    .ok_or(StoreError::NotFound("conversation"))?,
+                false,
+            ),
         })
     }
 
     /// The recount of [`Self::begin_recount`] from the conversation as the write that
     /// began it left it, marking it `unpublished` if `mark` (see `conversation_took` for
     /// when it need not be). Counts unread inbound messages after the read mark, up to
-    /// [`UNREAD_CAP`]. Returns the conversation after, if the count changed.
-    async fn recount_unread_from(
-        &self,
-        conv: &Document,
-        mark: bool,
-    ) -> StoreResult<Option<Document>> {
+    /// [`UNREAD_CAP`].
+    async fn recount_unread_from(&self, conv: &Document, mark: bool) -> StoreResult<Recount> {
         let conversation_id = string(conv, "_id")?;
         let generation = int(conv, RECOUNTS_BEGUN)?;
         let read_upto = opt_int(conv, "read_upto_seq").unwrap_or(0);
@@ -354,7 +368,7 @@ impl MongoStore {
             .await
             .map_err(map_err)? as i64;
         if opt_int(conv, "unread_count") == Some(unread) {
-            return Ok(None);
+            return Ok(Recount::Same);
         }
         let mut set = doc! { "unread_count": unread, COUNTED_BY: generation };
         if mark {
@@ -377,6 +391,7 @@ impl MongoStore {
             .return_document(ReturnDocument::After)
             .await
             .map_err(map_err)
+            .map(|written| written.map_or(Recount::Superseded, Recount::Wrote))
     }
 
     pub(super) async fn publish_conversation(&self, conversation_id: &str) -> StoreResult<()> {
