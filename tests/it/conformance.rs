@@ -94,6 +94,14 @@ pub async fn conversation(store: &DynStore, inbox: &str, wa_id: &str) -> String 
     }
 }
 
+/// Every conversation (up to ten), newest activity first.
+pub async fn listed(store: &DynStore) -> Vec<switchboard::model::Conversation> {
+    store
+        .list_conversations(&Scope::All, &Default::default(), 10)
+        .await
+        .unwrap()
+}
+
 pub async fn outbound(store: &DynStore, conversation: &str) -> String {
     let (m, created) = store
         .create_outbound(NewOutbound {
@@ -128,10 +136,7 @@ pub async fn inbound_is_idempotent(store: DynStore) {
         .await
         .unwrap();
     assert_eq!(again, InboundOutcome::Duplicate);
-    let convs = store
-        .list_conversations(&Scope::All, &Default::default(), 10)
-        .await
-        .unwrap();
+    let convs = listed(&store).await;
     assert_eq!(convs.len(), 1);
     assert_eq!(convs[0].unread_count, 1);
 }
@@ -164,10 +169,7 @@ pub async fn twenty_concurrent_identical_inbound_writes_give_one_message(store: 
         .filter(|r| matches!(r, InboundOutcome::Created(..)))
         .count();
     assert_eq!(created, 1);
-    let conv = &store
-        .list_conversations(&Scope::All, &Default::default(), 10)
-        .await
-        .unwrap()[0];
+    let conv = &listed(&store).await[0];
     let page = store.load_messages(&conv.id, None, 50).await.unwrap();
     assert_eq!(page.messages.len(), 1);
     let events = store.events_after(0, 1000).await.unwrap();
@@ -460,10 +462,7 @@ pub async fn unread_counts_and_activity_order(store: DynStore) {
         .record_inbound(inbound(&inbox, "wamid.A2", "551111", 5_000))
         .await
         .unwrap();
-    let convs = store
-        .list_conversations(&Scope::All, &Default::default(), 10)
-        .await
-        .unwrap();
+    let convs = listed(&store).await;
     assert_eq!(convs[0].id, a, "most recent activity first");
     assert_eq!(convs[0].unread_count, 2);
     assert_eq!(convs[0].last_inbound_at, Some(5_000));
@@ -471,10 +470,7 @@ pub async fn unread_counts_and_activity_order(store: DynStore) {
     assert_eq!(read.unread_count, 0);
     // A reply moves its conversation to the top and does not count as unread.
     outbound(&store, &b).await;
-    let convs = store
-        .list_conversations(&Scope::All, &Default::default(), 10)
-        .await
-        .unwrap();
+    let convs = listed(&store).await;
     assert_eq!(convs[0].id, b);
     assert_eq!(convs[0].unread_count, 1);
     assert_eq!(convs[0].last_message.as_ref().unwrap().text, "reply");
@@ -493,10 +489,7 @@ pub async fn unread_count_is_exact_after_concurrent_customer_messages(store: Dyn
         async move { store.record_inbound(msg).await.unwrap() }
     }))
     .await;
-    let convs = store
-        .list_conversations(&Scope::All, &Default::default(), 10)
-        .await
-        .unwrap();
+    let convs = listed(&store).await;
     assert_eq!(convs[0].id, conv);
     assert_eq!(convs[0].unread_count, 24);
     let read = store.mark_conversation_read(&conv).await.unwrap();
@@ -505,10 +498,7 @@ pub async fn unread_count_is_exact_after_concurrent_customer_messages(store: Dyn
         .record_inbound(inbound(&inbox, "wamid.race.after", "551150", 3_000))
         .await
         .unwrap();
-    let convs = store
-        .list_conversations(&Scope::All, &Default::default(), 10)
-        .await
-        .unwrap();
+    let convs = listed(&store).await;
     assert_eq!(convs[0].unread_count, 1);
 }
 
@@ -859,10 +849,7 @@ pub async fn membership_scopes_what_an_agent_sees(store: DynStore) {
         .record_inbound(inbound(&second, "wamid.SECOND", "551121", 1_000))
         .await
         .unwrap();
-    let all = store
-        .list_conversations(&Scope::All, &Default::default(), 10)
-        .await
-        .unwrap();
+    let all = listed(&store).await;
     assert_eq!(all.len(), 2);
     let scoped = store
         .list_conversations(
@@ -1331,10 +1318,7 @@ pub async fn a_redelivery_after_a_number_change_leaves_nothing_behind(store: Dyn
         store.record_inbound(again).await.unwrap(),
         InboundOutcome::Duplicate
     ));
-    let convs = store
-        .list_conversations(&Scope::All, &Default::default(), 10)
-        .await
-        .unwrap();
+    let convs = listed(&store).await;
     assert_eq!(convs.len(), 1);
     assert_eq!(convs[0].contact.wa_id.as_deref(), Some("551181"));
 }

@@ -255,6 +255,27 @@ async fn crashed_after_storing(
     (store, guard, first.conversation_id, head)
 }
 
+/// Runs the repair pass and checks what it published after `head`: the message's event
+/// (`kind`), then its conversation's, saying `conversation_says`; a second pass finds
+/// nothing left.
+async fn repair_publishes(
+    store: &switchboard::store::DynStore,
+    head: i64,
+    kind: &str,
+    conversation_says: &str,
+) {
+    assert!(store.repair().await.unwrap() >= 1);
+    let events = store.events_after(head, 10).await.unwrap();
+    let kinds: Vec<_> = events.iter().map(|e| e.kind.as_str()).collect();
+    assert_eq!(kinds, [kind, "conversation.updated"]);
+    assert!(
+        events[1].data.contains(conversation_says),
+        "{}",
+        events[1].data
+    );
+    assert_eq!(store.repair().await.unwrap(), 0);
+}
+
 /// A process that dies after storing a message but before announcing it leaves the
 /// message marked; the repair pass folds it into its conversation and publishes both.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -305,13 +326,28 @@ async fn a_crash_after_the_conversation_took_a_message_still_publishes_the_conve
         .await
         .unwrap();
 
-    assert!(store.repair().await.unwrap() >= 1);
-    let events = store.events_after(head, 10).await.unwrap();
-    let kinds: Vec<_> = events.iter().map(|e| e.kind.as_str()).collect();
-    assert_eq!(kinds, ["message.created", "conversation.updated"]);
-    assert!(events[1].data.contains("\"unread_count\":2"));
-    assert_eq!(store.repair().await.unwrap(), 0);
+    repair_publishes(&store, head, "message.created", "\"unread_count\":2").await;
     guard.cleanup().await;
+}
+
+/// A store with one customer's conversation and an agent's reply in it that Meta accepted
+/// as `wamid`. Returns the store, its guard, the inbox, the conversation and the reply.
+async fn an_accepted_reply(
+    wa_id: &str,
+    wamid: &str,
+) -> (
+    switchboard::store::DynStore,
+    crate::conformance::Guard,
+    String,
+    String,
+    String,
+) {
+    let (store, guard) = crate::conformance::open_mongo().await;
+    let inbox = crate::conformance::inbox(&store).await;
+    let conversation = crate::conformance::conversation(&store, &inbox, wa_id).await;
+    let id = crate::conformance::outbound(&store, &conversation).await;
+    store.mark_accepted(&id, wamid).await.unwrap();
+    (store, guard, inbox, conversation, id)
 }
 
 /// A receipt a crash left pending is not stranded when a later receipt for the same message
@@ -322,11 +358,7 @@ async fn a_receipt_a_crash_left_pending_is_applied_by_repair_after_a_later_one()
     use switchboard::model::MessageStatus;
     use switchboard::store::{StatusOutcome, StatusReport};
 
-    let (store, guard) = crate::conformance::open_mongo().await;
-    let inbox = crate::conformance::inbox(&store).await;
-    let conv = crate::conformance::conversation(&store, &inbox, "5511300000902").await;
-    let id = crate::conformance::outbound(&store, &conv).await;
-    store.mark_accepted(&id, "wamid.LATER").await.unwrap();
+    let (store, guard, inbox, _, id) = an_accepted_reply("5511300000902", "wamid.LATER").await;
     let crate::conformance::Guard::Database(db) = &guard else {
         unreachable!()
     };
@@ -375,11 +407,7 @@ async fn a_receipt_a_crash_left_pending_is_applied_by_repair_after_a_later_one()
 async fn a_crash_after_a_receipt_moved_the_preview_still_publishes_the_conversation() {
     use mongodb::bson::doc;
 
-    let (store, guard) = crate::conformance::open_mongo().await;
-    let inbox = crate::conformance::inbox(&store).await;
-    let conversation = crate::conformance::conversation(&store, &inbox, "5511500").await;
-    let id = crate::conformance::outbound(&store, &conversation).await;
-    store.mark_accepted(&id, "wamid.preview").await.unwrap();
+    let (store, guard, _, conversation, id) = an_accepted_reply("5511500", "wamid.preview").await;
     let version = store.message(&id).await.unwrap().unwrap().version;
     let head = store.event_bounds().await.unwrap().head;
     let crate::conformance::Guard::Database(db) = &guard else {
@@ -409,12 +437,7 @@ async fn a_crash_after_a_receipt_moved_the_preview_still_publishes_the_conversat
         .await
         .unwrap();
 
-    assert!(store.repair().await.unwrap() >= 1);
-    let events = store.events_after(head, 10).await.unwrap();
-    let kinds: Vec<_> = events.iter().map(|e| e.kind.as_str()).collect();
-    assert_eq!(kinds, ["message.updated", "conversation.updated"]);
-    assert!(events[1].data.contains("\"status\":\"delivered\""));
-    assert_eq!(store.repair().await.unwrap(), 0);
+    repair_publishes(&store, head, "message.updated", "\"status\":\"delivered\"").await;
     guard.cleanup().await;
 }
 
