@@ -281,6 +281,30 @@ pub async fn an_early_receipt_with_callback_data_links_the_message(store: DynSto
     assert_eq!(m.status, MessageStatus::Sent);
 }
 
+/// Meta's acceptance sets a message's wamid once: the same again changes nothing (and
+/// publishes nothing), another is refused, and a message not stored is not found.
+pub async fn a_message_takes_one_wamid(store: DynStore) {
+    let inbox = inbox(&store).await;
+    let conv = conversation(&store, &inbox, "551190").await;
+    let id = outbound(&store, &conv).await;
+    let first = store.mark_accepted(&id, "wamid.ONE").await.unwrap();
+    assert_eq!(first.wamid.as_deref(), Some("wamid.ONE"));
+    let head = store.event_bounds().await.unwrap().head;
+    let again = store.mark_accepted(&id, "wamid.ONE").await.unwrap();
+    assert_eq!(again.version, first.version);
+    assert!(store.events_after(head, 10).await.unwrap().is_empty());
+    assert!(matches!(
+        store.mark_accepted(&id, "wamid.TWO").await,
+        Err(StoreError::Conflict(_))
+    ));
+    let m = store.message(&id).await.unwrap().unwrap();
+    assert_eq!(m.wamid.as_deref(), Some("wamid.ONE"));
+    assert!(matches!(
+        store.mark_accepted("missing", "wamid.THREE").await,
+        Err(StoreError::NotFound(_))
+    ));
+}
+
 pub async fn failure_shows_until_delivery_and_keeps_its_error(store: DynStore) {
     let inbox = inbox(&store).await;
     let conv = conversation(&store, &inbox, "551107").await;
@@ -1339,6 +1363,7 @@ macro_rules! conformance {
                 duplicate_receipts_are_reported_and_change_nothing,
                 early_receipts_are_applied_once_the_wamid_is_known,
                 an_early_receipt_with_callback_data_links_the_message,
+                a_message_takes_one_wamid,
                 failure_shows_until_delivery_and_keeps_its_error,
                 sends_are_idempotent_by_client_id,
                 pages_neither_skip_nor_repeat_when_timestamps_tie,

@@ -386,45 +386,36 @@ impl MessageStore for MongoStore {
     }
 
     async fn mark_accepted(&self, message_id: &str, wamid: &str) -> StoreResult<Message> {
-        let mut current = self
-            .find("messages", doc! { "_id": message_id })
-            .await?
-            .ok_or(StoreError::NotFound("message"))?;
-        let mut changed = false;
-        if crate::store::wamid_to_set(&message_from_doc(&current)?, wamid)? {
-            let set = self
-                .coll("messages")
-                .find_one_and_update(
-                    doc! { "_id": message_id, "wamid": { "$exists": false } },
-                    doc! {
-                        "$set": { "wamid": wamid, "unpublished": true, "changed_at": now_ms() },
-                        "$inc": { "version": 1 },
-                    },
-                )
-                .return_document(ReturnDocument::After)
-                .await
-                .map_err(map_err)?;
-            current = match set {
-                Some(after) => {
-                    changed = true;
-                    after
-                }
-                // A receipt's callback data linked it first; it must agree.
-                None => match self.find("messages", doc! { "_id": message_id }).await? {
-                    Some(now)
-                        if crate::store::wamid_to_set(&message_from_doc(&now)?, wamid)
-                            == Ok(false) =>
-                    {
-                        now
-                    }
-                    _ => {
-                        return Err(StoreError::Conflict(format!(
-                            "message {message_id} already has another wamid"
-                        )));
-                    }
+        // A message accepted has no wamid yet, bar a repeat or a receipt's link: set it, and
+        // read the message only if that matched nothing.
+        let set = self
+            .coll("messages")
+            .find_one_and_update(
+                doc! { "_id": message_id, "wamid": { "$exists": false } },
+                doc! {
+                    "$set": { "wamid": wamid, "unpublished": true, "changed_at": now_ms() },
+                    "$inc": { "version": 1 },
                 },
-            };
-        }
+            )
+            .return_document(ReturnDocument::After)
+            .await
+            .map_err(map_err)?;
+        let (mut current, mut changed) = match set {
+            Some(after) => (after, true),
+            None => {
+                let now = self
+                    .find("messages", doc! { "_id": message_id })
+                    .await?
+                    .ok_or(StoreError::NotFound("message"))?;
+                // It has a wamid already, which must be this one.
+                if crate::store::wamid_to_set(&message_from_doc(&now)?, wamid)? {
+                    return Err(StoreError::Conflict(format!(
+                        "message {message_id} changed while its wamid was set"
+                    )));
+                }
+                (now, false)
+            }
+        };
         if let Some(after) = self.apply_pending_receipts(&current).await? {
             (current, changed) = (after, true);
         }
