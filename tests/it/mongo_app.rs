@@ -207,22 +207,8 @@ async fn crashed_after_storing(
     i64,
 ) {
     use mongodb::bson::doc;
-    use switchboard::store::InboundOutcome;
 
-    let (store, guard) = crate::conformance::open_mongo().await;
-    let inbox = crate::conformance::inbox(&store).await;
-    let InboundOutcome::Created(first, _) = store
-        .record_inbound(crate::conformance::inbound(
-            &inbox,
-            &format!("wamid.{id}.1"),
-            "5511300",
-            1_000,
-        ))
-        .await
-        .unwrap()
-    else {
-        panic!("not created")
-    };
+    let (store, guard, inbox, conversation) = a_conversation("5511300").await;
     let head = store.event_bounds().await.unwrap().head;
     let crate::conformance::Guard::Database(db) = &guard else {
         unreachable!()
@@ -233,7 +219,7 @@ async fn crashed_after_storing(
             "_id": id,
             "seq": 1_000_000i64,
             "inbox_id": &inbox,
-            "conversation_id": &first.conversation_id,
+            "conversation_id": &conversation,
             "direction": "in",
             "kind": "text",
             "text": text,
@@ -252,7 +238,7 @@ async fn crashed_after_storing(
         .await
         .unwrap();
     assert!(store.events_after(head, 10).await.unwrap().is_empty());
-    (store, guard, first.conversation_id, head)
+    (store, guard, conversation, head)
 }
 
 /// Runs the repair pass and checks what it published after `head`: the message's event
@@ -330,6 +316,22 @@ async fn a_crash_after_the_conversation_took_a_message_still_publishes_the_conve
     guard.cleanup().await;
 }
 
+/// A fresh MongoDB store with one customer's conversation (`wa_id`, one message). Returns
+/// the store, its guard, the inbox and the conversation.
+async fn a_conversation(
+    wa_id: &str,
+) -> (
+    switchboard::store::DynStore,
+    crate::conformance::Guard,
+    String,
+    String,
+) {
+    let (store, guard) = crate::conformance::open_mongo().await;
+    let inbox = crate::conformance::inbox(&store).await;
+    let conversation = crate::conformance::conversation(&store, &inbox, wa_id).await;
+    (store, guard, inbox, conversation)
+}
+
 /// A store with one customer's conversation and an agent's reply in it that Meta accepted
 /// as `wamid`. Returns the store, its guard, the inbox, the conversation and the reply.
 async fn an_accepted_reply(
@@ -342,12 +344,42 @@ async fn an_accepted_reply(
     String,
     String,
 ) {
-    let (store, guard) = crate::conformance::open_mongo().await;
-    let inbox = crate::conformance::inbox(&store).await;
-    let conversation = crate::conformance::conversation(&store, &inbox, wa_id).await;
+    let (store, guard, inbox, conversation) = a_conversation(wa_id).await;
     let id = crate::conformance::outbound(&store, &conversation).await;
     store.mark_accepted(&id, wamid).await.unwrap();
     (store, guard, inbox, conversation, id)
+}
+
+/// Writes what `record_status` had stored when its process died: the receipt (timestamp
+/// 1,000, no error), still pending.
+async fn a_pending_receipt(
+    guard: &crate::conformance::Guard,
+    inbox: &str,
+    wamid: &str,
+    status: &str,
+    received_at: i64,
+    callback_data: Option<&str>,
+) {
+    let crate::conformance::Guard::Database(db) = guard else {
+        unreachable!()
+    };
+    let mut receipt = mongodb::bson::doc! {
+        "_id": format!("{inbox}|{wamid}|{status}|1000|0"),
+        "inbox_id": inbox,
+        "wamid": wamid,
+        "status": status,
+        "timestamp": 1_000i64,
+        "raw": "{}",
+        "received_at": received_at,
+        "pending": true,
+    };
+    if let Some(data) = callback_data {
+        receipt.insert("callback_data", data);
+    }
+    db.collection::<mongodb::bson::Document>("status_events")
+        .insert_one(receipt)
+        .await
+        .unwrap();
 }
 
 /// A receipt a crash left pending is not stranded when a later receipt for the same message
@@ -359,23 +391,12 @@ async fn a_receipt_a_crash_left_pending_is_applied_by_repair_after_a_later_one()
     use switchboard::store::{StatusOutcome, StatusReport};
 
     let (store, guard, inbox, _, id) = an_accepted_reply("5511300000902", "wamid.LATER").await;
+    // `delivered`, stored by a process that died before applying it, a while ago.
+    let stale = switchboard::store::now_ms() - 60_000;
+    a_pending_receipt(&guard, &inbox, "wamid.LATER", "delivered", stale, None).await;
     let crate::conformance::Guard::Database(db) = &guard else {
         unreachable!()
     };
-    // `delivered`, stored by a process that died before applying it, a while ago.
-    db.collection::<mongodb::bson::Document>("status_events")
-        .insert_one(doc! {
-            "_id": format!("{inbox}|wamid.LATER|delivered|1000|0"),
-            "inbox_id": &inbox,
-            "wamid": "wamid.LATER",
-            "status": "delivered",
-            "timestamp": 1_000i64,
-            "raw": "{}",
-            "received_at": switchboard::store::now_ms() - 60_000,
-            "pending": true,
-        })
-        .await
-        .unwrap();
     let sent = StatusReport {
         inbox_id: inbox.clone(),
         wamid: "wamid.LATER".into(),
@@ -448,9 +469,7 @@ async fn a_crash_after_a_receipt_moved_the_preview_still_publishes_the_conversat
 async fn a_conversation_stored_before_per_conversation_recounts_still_counts_unread() {
     use mongodb::bson::doc;
 
-    let (store, guard) = crate::conformance::open_mongo().await;
-    let inbox = crate::conformance::inbox(&store).await;
-    let conversation = crate::conformance::conversation(&store, &inbox, "5511400").await;
+    let (store, guard, inbox, conversation) = a_conversation("5511400").await;
     let crate::conformance::Guard::Database(db) = &guard else {
         unreachable!()
     };
@@ -551,13 +570,10 @@ async fn media_lives_in_mongodb_so_every_instance_serves_it() {
 /// duplicate.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_receipt_stored_but_not_applied_before_a_crash_is_applied_on_redelivery() {
-    use mongodb::bson::doc;
     use switchboard::model::MessageStatus;
     use switchboard::store::{StatusOutcome, StatusReport};
 
-    let (store, guard) = crate::conformance::open_mongo().await;
-    let inbox = crate::conformance::inbox(&store).await;
-    let conv = crate::conformance::conversation(&store, &inbox, "5511300000901").await;
+    let (store, guard, inbox, conv) = a_conversation("5511300000901").await;
     let id = crate::conformance::outbound(&store, &conv).await;
     let report = StatusReport {
         inbox_id: inbox.clone(),
@@ -568,24 +584,8 @@ async fn a_receipt_stored_but_not_applied_before_a_crash_is_applied_on_redeliver
         callback_data: Some(id.clone()),
         raw: "{}".into(),
     };
-    // What `record_status` had written when the process died: the receipt, still pending.
-    let crate::conformance::Guard::Database(db) = &guard else {
-        unreachable!()
-    };
-    db.collection::<mongodb::bson::Document>("status_events")
-        .insert_one(doc! {
-            "_id": format!("{inbox}|wamid.CRASHED|sent|1000|0"),
-            "inbox_id": &inbox,
-            "wamid": "wamid.CRASHED",
-            "status": "sent",
-            "timestamp": 1_000i64,
-            "raw": "{}",
-            "received_at": switchboard::store::now_ms(),
-            "pending": true,
-            "callback_data": &id,
-        })
-        .await
-        .unwrap();
+    let now = switchboard::store::now_ms();
+    a_pending_receipt(&guard, &inbox, "wamid.CRASHED", "sent", now, Some(&id)).await;
     let outcome = store.record_status(report.clone()).await.unwrap();
     assert!(matches!(outcome, StatusOutcome::Applied(_)), "{outcome:?}");
     let m = store.message(&id).await.unwrap().unwrap();
@@ -604,9 +604,7 @@ async fn a_receipt_stored_but_not_applied_before_a_crash_is_applied_on_redeliver
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_repair_pass_skips_a_bad_document_and_finishes_the_rest() {
     use mongodb::bson::doc;
-    let (store, guard) = crate::conformance::open_mongo().await;
-    let inbox = crate::conformance::inbox(&store).await;
-    let conv = crate::conformance::conversation(&store, &inbox, "5511300000902").await;
+    let (store, guard, inbox, conv) = a_conversation("5511300000902").await;
     let head = store.event_bounds().await.unwrap().head;
     let crate::conformance::Guard::Database(db) = &guard else {
         unreachable!()

@@ -130,14 +130,26 @@ impl MongoStore {
             return Ok(None);
         };
         let steps = [(status, report.error.clone())];
+        self.apply_receipts(d, &steps, vec![Bson::String(receipt_id(report))])
+            .await
+    }
+
+    /// Folds `steps` into the message's state, then marks the receipts `ids` applied.
+    /// Returns the message after, if the state changed.
+    async fn apply_receipts(
+        &self,
+        d: &Document,
+        steps: &[(MessageStatus, Option<ErrorInfo>)],
+        ids: Vec<Bson>,
+    ) -> StoreResult<Option<Document>> {
         let after = self
             .update_delivery(&string(d, "_id")?, Some(d.clone()), |state| {
-                state.fold(&steps)
+                state.fold(steps)
             })
             .await?;
         self.coll("status_events")
-            .update_one(
-                doc! { "_id": receipt_id(report) },
+            .update_many(
+                doc! { "_id": { "$in": ids } },
                 doc! { "$set": { "applied_at": now_ms() }, "$unset": { "pending": "" } },
             )
             .await
@@ -175,21 +187,11 @@ impl MongoStore {
                 Some((status, error_from_doc(r)))
             })
             .collect();
-        let after = self
-            .update_delivery(&m.id, Some(d.clone()), |state| state.fold(&steps))
-            .await?;
         let ids: Vec<Bson> = receipts
             .iter()
             .filter_map(|r| r.get("_id").cloned())
             .collect();
-        self.coll("status_events")
-            .update_many(
-                doc! { "_id": { "$in": ids } },
-                doc! { "$set": { "applied_at": now_ms() }, "$unset": { "pending": "" } },
-            )
-            .await
-            .map_err(map_err)?;
-        Ok(after)
+        self.apply_receipts(d, &steps, ids).await
     }
 
     pub(super) fn new_message_doc(m: &Message, raw: Option<&str>) -> Document {
@@ -241,14 +243,11 @@ impl MessageStore for MongoStore {
         // unique), and what it adds to the contact is written after, so a redelivery
         // changes nothing. A customer not found is looked for first: a redelivery whose
         // contact has since changed number must not leave an empty conversation behind.
-        let mut conversation_id = None;
-        let known = match self.conversation_of(&msg.inbox_id, &msg.contact).await? {
-            Some((conversation, contact)) => {
-                conversation_id = Some(conversation);
-                Some(contact)
-            }
-            None => self.find_contact(&msg.inbox_id, &msg.contact).await?,
-        };
+        let (conversation_id, known) =
+            match self.conversation_of(&msg.inbox_id, &msg.contact).await? {
+                Some((conversation, contact)) => (Some(conversation), Some(contact)),
+                None => (None, self.find_contact(&msg.inbox_id, &msg.contact).await?),
+            };
         let (contact_id, mut contact_changed, created) = match &known {
             Some(existing) => (string(existing, "_id")?, false, None),
             None => {

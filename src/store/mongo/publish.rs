@@ -189,12 +189,13 @@ impl MongoStore {
         let inbound = m.direction == Direction::In;
         // A customer's message begins a recount of the unread in the same write that
         // takes it in (see `begin_recount`).
-        let mut inc = doc! { "version": 1 };
-        let mut begin = doc! {};
-        if inbound {
-            inc.insert(RECOUNTS_BEGUN, 1i64);
-            begin.insert(RECOUNTS_BEGUN, 1i64);
-        }
+        let begin = if inbound {
+            doc! { RECOUNTS_BEGUN: 1i64 }
+        } else {
+            doc! {}
+        };
+        let mut inc = begin.clone();
+        inc.insert("version", 1);
         let mut activity = doc! {
             "last_activity_at": if inbound { m.timestamp.saturating_mul(1000) } else { m.created_at },
         };
@@ -226,7 +227,7 @@ impl MongoStore {
             .await
             .map_err(map_err)?;
         let mut moved = doc! { "$max": activity };
-        if inbound {
+        if !begin.is_empty() {
             moved.insert("$inc", begin);
         }
         let (conv, took) = match took {
