@@ -123,6 +123,13 @@ impl DeliveryState {
         next
     }
 
+    /// Whether a receipt of `status` only raises the rank: applying it again, or in any
+    /// order with other receipts, leaves the same state (a failure keeps its error, so
+    /// the order of two failures matters).
+    pub fn commutes(status: MessageStatus) -> bool {
+        status != MessageStatus::Failed
+    }
+
     /// Folds receipts in, in the order they happened.
     pub fn fold(&self, steps: &[(MessageStatus, Option<ErrorInfo>)]) -> Self {
         steps.iter().fold(self.clone(), |s, (status, error)| {
@@ -306,6 +313,42 @@ mod tests {
             let expected = order.iter().map(|s| s.rank()).max().unwrap();
             assert_eq!(s.rank, expected, "{order:?}");
         }
+    }
+
+    #[test]
+    fn a_receipt_that_commutes_lands_the_same_again_and_in_any_order() {
+        use MessageStatus::*;
+        let all = [Received, Pending, Sent, Delivered, Read, Played, Failed];
+        let starts = [
+            DeliveryState::default_pending(),
+            DeliveryState::default_pending().apply(Failed, Some(&err(1))),
+            DeliveryState::default_pending().apply(Delivered, None),
+        ];
+        for a in all.into_iter().filter(|s| DeliveryState::commutes(*s)) {
+            for b in all {
+                let e = (b == Failed).then(|| err(2));
+                for s in &starts {
+                    let once = s.apply(a, None);
+                    assert_eq!(once.apply(a, None), once, "{a:?} twice");
+                    assert_eq!(
+                        once.apply(b, e.as_ref()),
+                        s.apply(b, e.as_ref()).apply(a, None),
+                        "{a:?} then {b:?}"
+                    );
+                }
+            }
+        }
+        // Two failures keep the later one's error: their order matters.
+        let start = DeliveryState::default_pending();
+        assert!(!DeliveryState::commutes(Failed));
+        assert_ne!(
+            start
+                .apply(Failed, Some(&err(1)))
+                .apply(Failed, Some(&err(2))),
+            start
+                .apply(Failed, Some(&err(2)))
+                .apply(Failed, Some(&err(1)))
+        );
     }
 
     #[test]

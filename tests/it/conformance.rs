@@ -61,7 +61,7 @@ pub fn inbound(inbox: &str, wamid: &str, wa_id: &str, ts: i64) -> NewInbound {
     }
 }
 
-fn status(inbox: &str, wamid: &str, s: &str, ts: i64) -> StatusReport {
+pub fn status(inbox: &str, wamid: &str, s: &str, ts: i64) -> StatusReport {
     StatusReport {
         inbox_id: inbox.into(),
         wamid: wamid.into(),

@@ -386,37 +386,107 @@ async fn a_pending_receipt(
 /// is applied first (alone): the repair pass applies it, and the shown status never drops.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_receipt_a_crash_left_pending_is_applied_by_repair_after_a_later_one() {
-    use mongodb::bson::doc;
     use switchboard::model::MessageStatus;
-    use switchboard::store::{StatusOutcome, StatusReport};
+    use switchboard::store::StatusOutcome;
 
     let (store, guard, inbox, _, id) = an_accepted_reply("5511300000902", "wamid.LATER").await;
     // `delivered`, stored by a process that died before applying it, a while ago.
     let stale = switchboard::store::now_ms() - 60_000;
     a_pending_receipt(&guard, &inbox, "wamid.LATER", "delivered", stale, None).await;
-    let crate::conformance::Guard::Database(db) = &guard else {
-        unreachable!()
-    };
-    let sent = StatusReport {
-        inbox_id: inbox.clone(),
-        wamid: "wamid.LATER".into(),
-        status: "sent".into(),
-        timestamp: 999,
-        error: None,
-        callback_data: None,
-        raw: "{}".into(),
-    };
+    let sent = crate::conformance::status(&inbox, "wamid.LATER", "sent", 999);
     let outcome = store.record_status(sent).await.unwrap();
     assert!(matches!(outcome, StatusOutcome::Applied(_)), "{outcome:?}");
     assert!(store.repair().await.unwrap() >= 1);
     let m = store.message(&id).await.unwrap().unwrap();
     assert_eq!(m.status, MessageStatus::Delivered);
-    let pending = db
-        .collection::<mongodb::bson::Document>("status_events")
-        .count_documents(doc! { "pending": { "$exists": true } })
+    assert_eq!(pending_receipts(&guard).await, 0);
+    assert_eq!(store.repair().await.unwrap(), 0);
+    guard.cleanup().await;
+}
+
+/// How many receipts are still waiting to be applied.
+async fn pending_receipts(guard: &crate::conformance::Guard) -> u64 {
+    let crate::conformance::Guard::Database(db) = guard else {
+        unreachable!()
+    };
+    db.collection::<mongodb::bson::Document>("status_events")
+        .count_documents(mongodb::bson::doc! { "pending": { "$exists": true } })
+        .await
+        .unwrap()
+}
+
+/// A receipt for a known message is applied before it is stored: a crash between the two
+/// leaves the message marked (the repair pass publishes it), and Meta's redelivery stores
+/// the receipt without applying it twice, then is the duplicate it is.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_receipt_applied_but_not_stored_before_a_crash_is_stored_on_redelivery() {
+    use mongodb::bson::doc;
+    use switchboard::model::MessageStatus;
+    use switchboard::store::StatusOutcome;
+
+    let (store, guard, inbox, _, id) = an_accepted_reply("5511300000903", "wamid.UNSTORED").await;
+    let crate::conformance::Guard::Database(db) = &guard else {
+        unreachable!()
+    };
+    // What a `delivered` receipt had written when the process died: the message's new
+    // state, marked; no receipt, no event.
+    let stale = switchboard::store::now_ms() - 60_000;
+    db.collection::<mongodb::bson::Document>("messages")
+        .update_one(
+            doc! { "_id": &id },
+            doc! {
+                "$set": { "status_rank": 2i64, "unpublished": true, "changed_at": stale },
+                "$inc": { "version": 1i64 },
+            },
+        )
         .await
         .unwrap();
-    assert_eq!(pending, 0);
+    let version = store.message(&id).await.unwrap().unwrap().version;
+    let report = crate::conformance::status(&inbox, "wamid.UNSTORED", "delivered", 1_000);
+    let outcome = store.record_status(report.clone()).await.unwrap();
+    assert_eq!(outcome, StatusOutcome::Unchanged);
+    let m = store.message(&id).await.unwrap().unwrap();
+    assert_eq!((m.status, m.version), (MessageStatus::Delivered, version));
+    let stored = db
+        .collection::<mongodb::bson::Document>("status_events")
+        .count_documents(doc! { "wamid": "wamid.UNSTORED", "applied_at": { "$exists": true } })
+        .await
+        .unwrap();
+    assert_eq!(stored, 1);
+    assert_eq!(
+        store.record_status(report).await.unwrap(),
+        StatusOutcome::Duplicate
+    );
+    let head = store.event_bounds().await.unwrap().head;
+    assert!(store.repair().await.unwrap() >= 1);
+    let events = store.events_after(head, 10).await.unwrap();
+    assert_eq!(events[0].kind.as_str(), "message.updated");
+    assert!(events[0].data.contains("\"status\":\"delivered\""));
+    guard.cleanup().await;
+}
+
+/// A receipt a crash left parked, delivered again once its message is known: the
+/// redelivery applies it and the parked copy is no longer waiting.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_parked_receipt_delivered_again_for_a_known_message_is_applied_once() {
+    use switchboard::model::MessageStatus;
+    use switchboard::store::StatusOutcome;
+
+    let (store, guard, inbox, _, id) = an_accepted_reply("5511300000904", "wamid.PARKED").await;
+    let now = switchboard::store::now_ms();
+    a_pending_receipt(&guard, &inbox, "wamid.PARKED", "read", now, None).await;
+    let report = crate::conformance::status(&inbox, "wamid.PARKED", "read", 1_000);
+    let outcome = store.record_status(report.clone()).await.unwrap();
+    assert!(matches!(outcome, StatusOutcome::Applied(_)), "{outcome:?}");
+    assert_eq!(
+        store.message(&id).await.unwrap().unwrap().status,
+        MessageStatus::Read
+    );
+    assert_eq!(pending_receipts(&guard).await, 0);
+    assert_eq!(
+        store.record_status(report).await.unwrap(),
+        StatusOutcome::Duplicate
+    );
     assert_eq!(store.repair().await.unwrap(), 0);
     guard.cleanup().await;
 }

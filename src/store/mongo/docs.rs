@@ -317,6 +317,24 @@ pub(super) fn sort_key(timestamp: i64, seq: i64) -> String {
 
 /// Receipts are unique per (inbox, wamid, status, timestamp, error code): that tuple is
 /// the document id, so the primary key does the deduplication.
+/// A receipt as `status_events` keeps it; the caller says whether it is applied yet.
+pub(super) fn receipt_doc(r: &StatusReport) -> Document {
+    let mut d = doc! {
+        "_id": receipt_id(r),
+        "inbox_id": &r.inbox_id,
+        "wamid": &r.wamid,
+        "status": &r.status,
+        "timestamp": r.timestamp,
+        "raw": &r.raw,
+        "received_at": now_ms(),
+    };
+    if let Some(e) = &r.error {
+        d.insert("error", error_doc(e));
+    }
+    put_opt(&mut d, "callback_data", &r.callback_data);
+    d
+}
+
 pub(super) fn receipt_id(r: &StatusReport) -> String {
     format!(
         "{}|{}|{}|{}|{}",

@@ -119,6 +119,49 @@ impl MongoStore {
         Ok(StatusOutcome::Applied(Box::new(m)))
     }
 
+    /// A receipt that only raises the rank, for an agent's message known by its wamid (`d`), needs no
+    /// parking: applying it again (a redelivery, or a replay after a crash) changes
+    /// nothing, and it lands the same before or after any other receipt. So it is applied
+    /// first and stored after, as applied, and the store tells a redelivery.
+    async fn apply_known_receipt(
+        &self,
+        d: Document,
+        status: MessageStatus,
+        report: StatusReport,
+    ) -> StoreResult<StatusOutcome> {
+        let after = self
+            .update_delivery(&string(&d, "_id")?, Some(d), |state| {
+                state.apply(status, None)
+            })
+            .await?;
+        let id = receipt_id(&report);
+        let mut receipt = receipt_doc(&report);
+        receipt.insert("applied_at", now_ms());
+        let redelivered = match self.coll("status_events").insert_one(receipt).await {
+            Ok(_) => false,
+            Err(e) if is_duplicate(&e) => {
+                // The first delivery may have parked it (before its message was known, or
+                // dying before applying it): it is applied now.
+                self.coll("status_events")
+                    .update_one(
+                        doc! { "_id": &id, "pending": { "$exists": true } },
+                        doc! { "$set": { "applied_at": now_ms() }, "$unset": { "pending": "" } },
+                    )
+                    .await
+                    .map_err(map_err)?;
+                true
+            }
+            Err(e) => return Err(map_err(e)),
+        };
+        Ok(match after {
+            Some(after) => {
+                StatusOutcome::Applied(Box::new(self.publish_message_doc(&after).await?))
+            }
+            None if redelivered => StatusOutcome::Duplicate,
+            None => StatusOutcome::Unchanged,
+        })
+    }
+
     /// Folds `report`, stored as a pending receipt, into the message's state and marks it
     /// applied. Returns the message after, if the state changed.
     async fn apply_one_receipt(
@@ -289,26 +332,27 @@ impl MessageStore for MongoStore {
     }
 
     async fn record_status(&self, report: StatusReport) -> StoreResult<StatusOutcome> {
-        let known = MessageStatus::from_wire(&report.status).is_some();
-        let mut receipt = doc! {
-            "_id": receipt_id(&report),
-            "inbox_id": &report.inbox_id,
-            "wamid": &report.wamid,
-            "status": &report.status,
-            "timestamp": report.timestamp,
-            "raw": &report.raw,
-            "received_at": now_ms(),
-        };
+        let status = MessageStatus::from_wire(&report.status);
+        // Most receipts: applied, then kept (see `apply_known_receipt`). A failure, or a
+        // receipt whose message is not known by its wamid yet, is kept (parked) first.
+        if let Some(status) = status.filter(|s| DeliveryState::commutes(*s))
+            && let Some(d) = self
+                .find(
+                    "messages",
+                    doc! { "inbox_id": &report.inbox_id, "wamid": &report.wamid, "direction": "out" },
+                )
+                .await?
+        {
+            return self.apply_known_receipt(d, status, report).await;
+        }
+        let known = status.is_some();
+        let mut receipt = receipt_doc(&report);
         if known {
             receipt.insert("pending", true);
         } else {
             // Kept for audit only; there is nothing to apply.
             receipt.insert("applied_at", now_ms());
         }
-        if let Some(e) = &report.error {
-            receipt.insert("error", error_doc(e));
-        }
-        put_opt(&mut receipt, "callback_data", &report.callback_data);
         let id = receipt_id(&report);
         // A redelivery is a duplicate, unless the first delivery stored the receipt and
         // died before applying it (it is still pending): then this one finishes the job,
