@@ -170,11 +170,22 @@ test("a list of 600 conversations scrolls to the oldest drawing only the rows ne
 test("a conversation beyond the loaded part of the list, opened from a search result or its link, shows its contact and its controls work", async ({ page }) => {
   // The previous test's oldest conversation is some 600 below the first page.
   await signIn(page, server.url);
+  await page.getByTestId("view-all").click();
+  await page.getByTestId("status-filter").selectOption("any");
+  const rows = page.getByTestId("conversation-rows");
+  await expect(page.getByTestId("conversation").first()).toBeVisible();
+  await page.waitForTimeout(500);
+  const loaded = await rows.getAttribute("data-loaded");
   await page.getByTestId("search-link").click();
   await page.getByTestId("search-input").fill("very first");
   await page.getByTestId("search-hit").first().click();
   await expect(page).toHaveURL(/\/c\/.+/);
   await expect(page.getByTestId("chat-title")).toHaveText("+447800000000");
+  // It is not drawn below the loaded rows as if it came next: it joins the list when the
+  // list's pages reach it.
+  await page.waitForTimeout(500);
+  await expect(rows).toHaveAttribute("data-loaded", loaded!);
+  await expect(row(page, "the very first")).toHaveCount(0);
   await page.getByTestId("resolve").click();
   await expect(page.getByTestId("conversation-status")).toHaveText(/resolved/i);
   // Loaded whole by its link, as a bookmark or a notification opens it.

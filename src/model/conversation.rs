@@ -211,6 +211,13 @@ impl ListCursor {
         }
     }
 
+    /// Whether the list's pages up to this cursor (the last row of a page) hold `c`: the
+    /// list runs newest activity first, ties by id.
+    pub fn holds(&self, c: &Conversation) -> bool {
+        (std::cmp::Reverse(c.last_activity_at), &c.id)
+            <= (std::cmp::Reverse(self.last_activity_at), &self.id)
+    }
+
     pub fn encode(&self) -> String {
         format!("{}.{}", self.last_activity_at, self.id)
     }

@@ -11,7 +11,8 @@ use leptos::prelude::*;
 
 use super::sendable;
 pub use super::thread::{
-    ListFilter, Thread, activity_entry, is_activity, is_local, upsert_conversation, upsert_message,
+    ListFilter, Thread, activity_entry, deeper_cursor, is_activity, is_local, upsert_conversation,
+    upsert_message,
 };
 pub use super::thread_store::ThreadStore;
 use crate::error::ApiError;
@@ -83,6 +84,10 @@ pub struct InboxCtx {
     pub me: RwSignal<String>,
     /// The cursor of the list's next page under the current filter.
     pub next: RwSignal<Option<String>>,
+    /// How far the list's pages reached under the current filter: the cursor of the
+    /// deepest page loaded (`None`: the list's end). A resync reloads the first page and
+    /// moves `next` back, but what was loaded stays shown.
+    reach: RwSignal<Option<String>>,
     /// The epoch and filter whose first page set `next`: the views that await the list
     /// apply it again, and must not move `next` back to the second page.
     listed: StoredValue<Option<(u64, ListFilter)>>,
@@ -114,6 +119,7 @@ impl InboxCtx {
         let filter = RwSignal::new(ListFilter::default());
         let conversations = RwSignal::new(Vec::new());
         let next = RwSignal::new(None);
+        let reach = RwSignal::new(None);
         let workflow_error = RwSignal::new(None);
         let thread = ThreadStore::new();
         let outgoing = StoredValue::new(HashMap::new());
@@ -136,6 +142,7 @@ impl InboxCtx {
             filter,
             me: RwSignal::new(String::new()),
             next,
+            reach,
             listed: StoredValue::new(None),
             more: Action::new(move |(f, before): &(ListFilter, String)| {
                 let (f, before) = (f.clone(), before.clone());
@@ -143,6 +150,7 @@ impl InboxCtx {
                     match list_page(f.clone(), Some(before)).await {
                         Ok(list) if filter.get_untracked() == f => {
                             next.set(list.next.clone());
+                            reach.update(|r| *r = deeper_cursor(r.take(), list.next.clone()));
                             merge_conversations(conversations, list.conversations);
                         }
                         Ok(_) => {}
@@ -187,8 +195,19 @@ impl InboxCtx {
     pub fn apply_list(&self, list: ConversationList) {
         let key = Some((self.epoch.get_untracked(), self.filter.get_untracked()));
         if self.listed.get_value() != key {
+            // The same filter's first page again: a resync (or a reload after one).
+            let reloaded = self
+                .listed
+                .with_value(|was| was.as_ref().map(|(_, f)| f) == key.as_ref().map(|(_, f)| f));
             self.listed.set_value(key);
             self.next.set(list.next.clone());
+            self.reach.update(|r| {
+                *r = if reloaded {
+                    deeper_cursor(r.take(), list.next.clone())
+                } else {
+                    list.next.clone()
+                }
+            });
         }
         merge_conversations(self.conversations, list.conversations);
         if self.base_seq.get_untracked().is_none() {
@@ -242,10 +261,15 @@ impl InboxCtx {
         } else {
             String::new()
         };
+        // One fetched by itself (a link, a search result) or moved by an event but still
+        // older than the pages loaded joins the list when its page comes, not below them.
+        let edge = self.reach.try_get().flatten();
+        let edge = edge.as_deref().and_then(crate::model::ListCursor::decode);
         self.conversations
             .try_with(|all| {
                 all.iter()
                     .filter(|c| filter.admits(c, &me))
+                    .filter(|c| edge.as_ref().is_none_or(|e| e.holds(c)))
                     .map(|c| (c.id.clone(), c.version))
                     .collect()
             })

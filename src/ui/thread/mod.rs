@@ -140,6 +140,17 @@ pub fn upsert_conversation(list: &mut Vec<Conversation>, c: Conversation) -> boo
     true
 }
 
+/// The deeper of two page cursors in the list's order (`None`, the list's end, is deepest).
+pub fn deeper_cursor(a: Option<String>, b: Option<String>) -> Option<String> {
+    let key = |s: &String| {
+        crate::model::ListCursor::decode(s).map(|c| (std::cmp::Reverse(c.last_activity_at), c.id))
+    };
+    match (a, b) {
+        (Some(a), Some(b)) => Some(if key(&a) >= key(&b) { a } else { b }),
+        _ => None,
+    }
+}
+
 /// Inserts or replaces a message, keeping history ordered oldest first. A server copy
 /// replaces the optimistic local bubble with the same `client_id`.
 pub fn upsert_message(list: &mut Vec<Message>, m: Message) -> bool {

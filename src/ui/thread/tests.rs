@@ -163,6 +163,39 @@ fn conversations_upserted_in_any_order_stay_newest_first_with_ties_by_id() {
 }
 
 #[test]
+fn a_page_cursor_holds_the_rows_up_to_its_last_one_in_the_lists_order() {
+    use crate::model::ListCursor;
+    let mut list = Vec::new();
+    for (id, at) in [("a", 5), ("b", 3), ("c", 3), ("d", 1)] {
+        upsert_conversation(&mut list, conv(id, at, 1));
+    }
+    // A page that ended at `b`: it and everything above it are loaded, `c` and `d` are not.
+    let cursor = ListCursor::of(&list[1]);
+    let held: Vec<_> = list
+        .iter()
+        .filter(|c| cursor.holds(c))
+        .map(|c| c.id.as_str())
+        .collect();
+    assert_eq!(held, ["a", "b"]);
+    assert!(cursor.holds(&conv("z", 4, 1)), "newer than the edge");
+    assert!(!cursor.holds(&conv("0", 2, 1)), "older than the edge");
+}
+
+#[test]
+fn the_deeper_of_two_page_cursors_is_the_one_further_down_the_list() {
+    use crate::model::ListCursor;
+    let at = |id: &str, t: i64| Some(ListCursor::of(&conv(id, t, 1)).encode());
+    assert_eq!(deeper_cursor(at("a", 5), at("b", 3)), at("b", 3));
+    assert_eq!(
+        deeper_cursor(at("c", 3), at("b", 3)),
+        at("c", 3),
+        "ties by id"
+    );
+    assert_eq!(deeper_cursor(at("a", 5), None), None, "the list's end");
+    assert_eq!(deeper_cursor(None, at("a", 5)), None);
+}
+
+#[test]
 fn a_reloaded_first_page_keeps_older_pages_already_loaded() {
     let mut t = Thread::default();
     t.set_page(
