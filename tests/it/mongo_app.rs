@@ -532,6 +532,53 @@ async fn a_crash_after_a_receipt_moved_the_preview_still_publishes_the_conversat
     guard.cleanup().await;
 }
 
+/// A process that dies after changing a contact but before copying it into its
+/// conversation (the list's copy, by which a known customer's messages find it): the
+/// repair pass copies it and publishes the conversation.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_contact_changed_before_a_crash_is_copied_into_its_conversation_by_repair() {
+    use mongodb::bson::doc;
+
+    let (store, guard, inbox, conversation) = a_conversation("5511300000905").await;
+    let crate::conformance::Guard::Database(db) = &guard else {
+        unreachable!()
+    };
+    let head = store.event_bounds().await.unwrap().head;
+    // What `change_contact_phone` had written when the process died: the contact's new
+    // number, stamped as not yet copied.
+    let stale = switchboard::store::now_ms() - 60_000;
+    db.collection::<mongodb::bson::Document>("contacts")
+        .update_one(
+            doc! { "wa_id": "5511300000905" },
+            doc! { "$set": { "wa_id": "5511300000906", "copy_changed_at": stale } },
+        )
+        .await
+        .unwrap();
+
+    assert!(store.repair().await.unwrap() >= 1);
+    let c = store.conversation(&conversation).await.unwrap().unwrap();
+    assert_eq!(c.contact.wa_id.as_deref(), Some("5511300000906"));
+    let events = store.events_after(head, 10).await.unwrap();
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(events[0].kind.as_str(), "conversation.updated");
+    assert!(events[0].data.contains("5511300000906"));
+    assert_eq!(store.repair().await.unwrap(), 0);
+    // A change that finishes leaves no stamp behind.
+    assert!(
+        store
+            .change_contact_phone(&inbox, "5511300000906", "5511300000907")
+            .await
+            .unwrap()
+    );
+    let stamped = db
+        .collection::<mongodb::bson::Document>("contacts")
+        .count_documents(doc! { "copy_changed_at": { "$exists": true } })
+        .await
+        .unwrap();
+    assert_eq!(stamped, 0);
+    guard.cleanup().await;
+}
+
 /// Conversations stored before unread recounts were numbered per conversation carry a
 /// number from one global counter instead; their counts still follow new messages and
 /// read marks.

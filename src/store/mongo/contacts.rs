@@ -3,6 +3,12 @@
 
 use super::*;
 
+/// When a contact was changed in a way its conversation's copy has not taken yet. Set by
+/// the same write that changes the contact and cleared once the copy is made, so the
+/// repair pass finishes a copy a crash cut short (known customers' messages find their
+/// conversation by that copy).
+pub(super) const COPY_STALE: &str = "copy_changed_at";
+
 impl MongoStore {
     /// Finds the contact by BSUID, then by phone, filling in whatever the payload adds.
     /// Returns its id, whether it changed (so the conversation's copy is refreshed), and
@@ -84,7 +90,7 @@ impl MongoStore {
                 match contacts
                     .update_one(
                         doc! { "_id": &id, field: { "$exists": false } },
-                        doc! { "$set": { field: v } },
+                        doc! { "$set": { field: v, COPY_STALE: now_ms() } },
                     )
                     .await
                 {
@@ -98,7 +104,10 @@ impl MongoStore {
             && opt_string(existing, "name").as_deref() != Some(name)
         {
             contacts
-                .update_one(doc! { "_id": &id }, doc! { "$set": { "name": name } })
+                .update_one(
+                    doc! { "_id": &id },
+                    doc! { "$set": { "name": name, COPY_STALE: now_ms() } },
+                )
                 .await
                 .map_err(map_err)?;
             changed = true;
@@ -131,7 +140,8 @@ impl MongoStore {
         }
     }
 
-    /// Copies the contact into its conversation, which the list shows.
+    /// Copies the contact into its conversation, which the list shows, and clears its
+    /// [`COPY_STALE`] stamp unless a later change stamped it again.
     pub(super) async fn embed_contact(&self, contact_id: &str) -> StoreResult<()> {
         let contact = self
             .find("contacts", doc! { "_id": contact_id })
@@ -151,7 +161,45 @@ impl MongoStore {
             )
             .await
             .map_err(map_err)?;
+        if let Some(stamp) = contact.get(COPY_STALE) {
+            self.coll("contacts")
+                .update_one(
+                    doc! { "_id": contact_id, COPY_STALE: stamp },
+                    doc! { "$unset": { COPY_STALE: "" } },
+                )
+                .await
+                .map_err(map_err)?;
+        }
         Ok(())
+    }
+
+    /// Finishes the copies a crash cut short (see [`COPY_STALE`]), at most 200 a call:
+    /// each conversation gets its contact and is published. Returns how many.
+    pub(super) async fn repair_contact_copies(&self, cutoff: i64) -> StoreResult<usize> {
+        let stale = self
+            .find_all(
+                "contacts",
+                doc! { COPY_STALE: { "$lt": cutoff } },
+                None,
+                Some(200),
+            )
+            .await?;
+        let mut repaired = 0;
+        for d in &stale {
+            let Ok(id) = string(d, "_id") else {
+                tracing::warn!(id = ?d.get("_id"), "store repair: skipped a contact without a string id");
+                continue;
+            };
+            self.embed_contact(&id).await?;
+            if let Some(c) = self
+                .find("conversations", doc! { "contact_id": &id })
+                .await?
+            {
+                self.publish_conversation_doc(&c).await?;
+            }
+            repaired += 1;
+        }
+        Ok(repaired)
     }
 
     pub(super) async fn ensure_conversation(

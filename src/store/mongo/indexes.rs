@@ -67,6 +67,7 @@ impl MongoStore {
                     ),
                     // Not with `_id`: see the conformance suite on compound `_id` indexes.
                     plain(doc! { "inbox_id": 1 }, "by_inbox"),
+                    marker(COPY_STALE),
                 ],
             ),
             (

@@ -583,7 +583,7 @@ impl MessageStore for MongoStore {
             .coll("contacts")
             .update_one(
                 doc! { "_id": &contact_id },
-                doc! { "$set": { "wa_id": new_wa_id } },
+                doc! { "$set": { "wa_id": new_wa_id, COPY_STALE: now_ms() } },
             )
             .await;
         match result {

@@ -51,6 +51,7 @@ use crate::model::{
     Details, Direction, ErrorInfo, Message, MessageKind, MessagePage, MessagePreview,
     MessageStatus, Role, UNREAD_CAP, User, UserRef, View, ViewCounts,
 };
+use contacts::COPY_STALE;
 use docs::*;
 use publish::{COUNTED_BY, RECOUNTS_BEGUN};
 use workflow::*;
@@ -266,6 +267,7 @@ impl EventLog for MongoStore {
             }
             repaired += 1;
         }
+        repaired += self.repair_contact_copies(cutoff).await?;
         let conversations: Vec<Document> = self
             .find_all("conversations", stale, None, Some(200))
             .await?;

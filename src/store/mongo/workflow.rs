@@ -225,6 +225,7 @@ impl WorkflowStore for MongoStore {
         }
         let mut set = contact_doc(&next);
         set.remove("id");
+        set.insert(COPY_STALE, now_ms());
         let mut update = doc! { "$set": &set };
         if next.name.is_none() {
             update.insert("$unset", doc! { "name": "" });
