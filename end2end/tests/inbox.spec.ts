@@ -162,3 +162,26 @@ test("after a crash and restart, an open tab reconnects and shows what it missed
   await expect(page.getByTestId("message").last()).toContainText("Written while you were away");
   await expect(page.getByTestId("message")).toHaveCount(4);
 });
+
+test("the composer grows with a long reply and shrinks once it is sent, also where the browser does not size fields itself", async ({ page }) => {
+  await server.customerWrites("5511900002001", "can you list the options?");
+  await signIn(page, server.url);
+  await row(page, "can you list the options?").click();
+  const composer = page.getByTestId("composer");
+  const height = async () => Math.round((await composer.boundingBox())!.height);
+  // First as Chromium does it (CSS `field-sizing`), then as Firefox and Safari, which
+  // lack it, get it from the app.
+  for (const sizing of ["content", "fixed"]) {
+    await page.addStyleTag({ content: `.composer textarea { field-sizing: ${sizing} !important; }` });
+    const empty = await height();
+    await composer.fill("Here is what we can do:");
+    for (const line of ["one", "two", "three", "four"]) {
+      await composer.press("Shift+Enter");
+      await composer.pressSequentially(line);
+    }
+    await expect.poll(height, { message: sizing }).toBeGreaterThan(empty + 40);
+    await composer.press("Enter");
+    await expect(composer).toHaveValue("");
+    await expect.poll(height, { message: sizing }).toBeLessThanOrEqual(empty);
+  }
+});

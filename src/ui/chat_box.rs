@@ -271,6 +271,18 @@ fn Composer(conversation_id: String, conversation: Memo<Option<Conversation>>) -
     let uploading = move || uploading_name(upload);
     let upload_error = move || upload_problem(upload);
     let file_input = NodeRef::<leptos::html::Input>::new();
+    // Where the browser does not size fields to their content (`field-sizing`: Firefox
+    // and Safari today), the composer is sized to its text here, as it changes.
+    let field = NodeRef::<leptos::html::Textarea>::new();
+    Effect::new(move |_| {
+        text.track();
+        #[cfg(feature = "hydrate")]
+        if let Some(el) = field.get_untracked() {
+            // After the frame's layout, so a text set by code (a send, a canned response)
+            // is in the field first.
+            request_animation_frame(move || fit_to_text(&el));
+        }
+    });
     let attach = move |_| {
         #[cfg(feature = "hydrate")]
         if let Some(input) = file_input.get_untracked()
@@ -376,6 +388,7 @@ fn Composer(conversation_id: String, conversation: Memo<Option<Conversation>>) -
                                     disabled=move || uploading().is_some()/>
                             </label>
                             <textarea
+                                node_ref=field
                                 data-testid="composer"
                                 aria-label=move || if noting.get() { "Note" } else { "Reply" }
                                 rows="2"
@@ -435,4 +448,23 @@ fn Composer(conversation_id: String, conversation: Memo<Option<Conversation>>) -
                 opted_out=Signal::derive(move || conversation.read().as_ref().is_some_and(|c| c.contact.opted_out))/>
         </Show>
     }
+}
+
+/// Sizes the composer to its text (up to its CSS `max-height`), unless the browser does.
+#[cfg(feature = "hydrate")]
+fn fit_to_text(el: &web_sys::HtmlTextAreaElement) {
+    let sized_by_browser = window()
+        .get_computed_style(el)
+        .ok()
+        .flatten()
+        .and_then(|style| style.get_property_value("field-sizing").ok())
+        .is_some_and(|v| v == "content");
+    if sized_by_browser {
+        return;
+    }
+    let style = web_sys::HtmlElement::style(el);
+    // Its natural height first, so it also shrinks when text goes.
+    let _ = style.set_property("height", "auto");
+    let borders = el.offset_height() - el.client_height();
+    let _ = style.set_property("height", &format!("{}px", el.scroll_height() + borders));
 }
