@@ -224,6 +224,49 @@ test("an older page is built only near the view: its far end comes in as boxes, 
   expect(drawn[0]).toBe(1);
 });
 
+test("where the browser has no scroll anchoring (Safari), boxes drawn above the view at their true height leave what is read in place", async ({ page }) => {
+  const wa = "4915112347373";
+  // Long messages first, short ones after: the older page's boxes are estimated from the
+  // short ones, so each is drawn taller than its box.
+  const long = "so this is how it went, " .repeat(16);
+  for (let i = 1; i <= 50; i++) await server.customerWrites(wa, `tall ${i}: ${long}`);
+  for (let i = 1; i <= 50; i++) await server.customerWrites(wa, `short ${i}`);
+  await signIn(page, server.url);
+  await page.getByTestId("conversation").filter({ hasText: "short 50" }).click();
+  await expect(bubbleSaying(page, "short 50")).toBeInViewport();
+  await page.addStyleTag({ content: "[data-testid=thread] { overflow-anchor: none !important; }" });
+  const thread = page.getByTestId("thread");
+  await thread.evaluate((el) => el.scrollTo(0, 0));
+  await expect(page.getByTestId("entry")).toHaveCount(100);
+  // The page came in above what was read, and its near end was drawn: the view held.
+  await page.waitForTimeout(300);
+  await expect(bubbleSaying(page, "short 1")).toBeInViewport();
+  // Up by 150 px at a time, as a wheel does: what is read moves by just that.
+  const step = () => thread.evaluate(async (el) => {
+    const frames = (n: number) => new Promise<void>((r) => {
+      const next = () => (n-- <= 0 ? r() : requestAnimationFrame(next));
+      next();
+    });
+    await frames(2);
+    const view = el.getBoundingClientRect();
+    const read = [...el.querySelectorAll("[data-testid=message]")].find((b) => b.getBoundingClientRect().top >= view.top)!;
+    const before = read.getBoundingClientRect().top;
+    const wanted = Math.min(150, el.scrollTop);
+    el.scrollBy(0, -150);
+    await frames(6);
+    return { moved: Math.round(read.getBoundingClientRect().top - before), wanted: Math.round(wanted), top: el.scrollTop };
+  });
+  let steps = 0;
+  for (;;) {
+    const { moved, wanted, top } = await step();
+    expect(Math.abs(moved - wanted), `step ${steps}: moved ${moved} for ${wanted}`).toBeLessThanOrEqual(1);
+    steps++;
+    if (top === 0 || steps > 200) break;
+  }
+  expect(steps).toBeGreaterThan(5);
+  await expect(page.getByTestId("message").filter({ hasText: "tall 1:" })).toBeInViewport();
+});
+
 test("an older page that comes in at the very top leaves the view where it was, even when the oldest message held is a reaction", async ({ page }) => {
   const wa = "4915112347272";
   for (let i = 1; i < 20; i++) await server.customerWrites(wa, `held ${i}`);

@@ -123,7 +123,8 @@ impl NearView {
     /// beyond the drawing margin start as boxes of the mean entry height so far; the part
     /// within it, and half a screen more for estimates that fall short, is drawn. The
     /// observer draws any box that turns out near a frame later, above or below the view,
-    /// never in it; the browser's scroll anchoring absorbs the difference in height.
+    /// never in it; the browser's scroll anchoring absorbs the difference in height (where
+    /// it has none, the observer scrolls by it).
     pub(super) fn expect_page(self, scroller: NodeRef<html::Div>, ids: Vec<String>, older: bool) {
         #[cfg(feature = "hydrate")]
         {
@@ -195,7 +196,9 @@ mod browser {
             root: &Element,
             entries: StoredValue<HashMap<String, Far>>,
         ) -> Option<Self> {
+            let thread = root.clone();
             let callback = Closure::<dyn Fn(js_sys::Array)>::new(move |seen: js_sys::Array| {
+                let anchoring = anchors_scroll(&thread);
                 for seen in seen.iter() {
                     let seen: IntersectionObserverEntry = seen.unchecked_into();
                     let target = seen.target();
@@ -221,6 +224,13 @@ mod browser {
                     };
                     if was != now {
                         far.set(now);
+                    }
+                    // A box above the view drawn at a height other than its estimate.
+                    if let (Some(estimate), None, false) = (was, now, anchoring)
+                        && seen.bounding_client_rect().bottom()
+                            <= thread.get_bounding_client_rect().top()
+                    {
+                        hold_view(&thread, target, estimate);
                     }
                 }
             });
@@ -304,6 +314,30 @@ mod browser {
         (0..list.length())
             .filter_map(|i| list.item(i)?.dyn_into::<Element>().ok())
             .collect()
+    }
+
+    /// Whether the browser keeps the view in place when what is above it changes height
+    /// (CSS scroll anchoring). Safari has none: there [`hold_view`] does it.
+    fn anchors_scroll(thread: &Element) -> bool {
+        window()
+            .get_computed_style(thread)
+            .ok()
+            .flatten()
+            .and_then(|style| style.get_property_value("overflow-anchor").ok())
+            .is_some_and(|v| v == "auto")
+    }
+
+    /// Once `entry`, above the view, is drawn (in the next frame, before it is painted),
+    /// scrolls the thread by what its height differs from `estimate`, so what the agent
+    /// reads stays where it was.
+    fn hold_view(thread: &Element, entry: Element, estimate: f64) {
+        let thread = thread.clone();
+        request_animation_frame(move || {
+            let grew = entry.get_bounding_client_rect().height() - estimate;
+            if grew.abs() >= 0.5 {
+                thread.scroll_by_with_x_and_y(0.0, grew);
+            }
+        });
     }
 
     /// Whether the focus is in `el` (emptying it would drop the focus).
