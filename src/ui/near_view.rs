@@ -197,8 +197,10 @@ mod browser {
             entries: StoredValue<HashMap<String, Far>>,
         ) -> Option<Self> {
             let thread = root.clone();
+            // Looked up once, when first needed: reading a computed style may cost a
+            // style pass, and no browser changes its mind.
+            let anchoring = Cell::new(None::<bool>);
             let callback = Closure::<dyn Fn(js_sys::Array)>::new(move |seen: js_sys::Array| {
-                let anchoring = anchors_scroll(&thread);
                 for seen in seen.iter() {
                     let seen: IntersectionObserverEntry = seen.unchecked_into();
                     let target = seen.target();
@@ -226,7 +228,12 @@ mod browser {
                         far.set(now);
                     }
                     // A box above the view drawn at a height other than its estimate.
-                    if let (Some(estimate), None, false) = (was, now, anchoring)
+                    if let (Some(estimate), None) = (was, now)
+                        && !anchoring.get().unwrap_or_else(|| {
+                            let anchors = anchors_scroll(&thread);
+                            anchoring.set(Some(anchors));
+                            anchors
+                        })
                         && seen.bounding_client_rect().bottom()
                             <= thread.get_bounding_client_rect().top()
                     {
