@@ -11,6 +11,11 @@ use super::message::MessagePreview;
 pub const WINDOW_SECS: i64 = 24 * 3600;
 
 impl Conversation {
+    /// Where it sorts in the conversation list (see [`list_order`]).
+    pub fn list_order(&self) -> (std::cmp::Reverse<i64>, &str) {
+        list_order(self.last_activity_at, &self.id)
+    }
+
     /// Seconds left in the 24-hour window at `now` (Unix seconds); 0 when closed.
     pub fn window_left(&self, now: i64) -> i64 {
         match self.last_inbound_at {
@@ -196,6 +201,12 @@ pub struct ViewCounts {
     pub all: u64,
 }
 
+/// The conversation list's order: newest activity first, ties by id (ascending). The
+/// server pages in it and the browser keeps its loaded rows in it.
+pub fn list_order(last_activity_at: i64, id: &str) -> (std::cmp::Reverse<i64>, &str) {
+    (std::cmp::Reverse(last_activity_at), id)
+}
+
 /// Position in the conversation list: everything after (older than) this.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct ListCursor {
@@ -211,11 +222,14 @@ impl ListCursor {
         }
     }
 
-    /// Whether the list's pages up to this cursor (the last row of a page) hold `c`: the
-    /// list runs newest activity first, ties by id.
+    /// Where this cursor's row sorts in the list (see [`list_order`]).
+    pub fn order(&self) -> (std::cmp::Reverse<i64>, &str) {
+        list_order(self.last_activity_at, &self.id)
+    }
+
+    /// Whether the list's pages up to this cursor (the last row of a page) hold `c`.
     pub fn holds(&self, c: &Conversation) -> bool {
-        (std::cmp::Reverse(c.last_activity_at), &c.id)
-            <= (std::cmp::Reverse(self.last_activity_at), &self.id)
+        c.list_order() <= self.order()
     }
 
     pub fn encode(&self) -> String {

@@ -17,6 +17,7 @@ mod near_view;
 pub mod new_conversation;
 pub mod notify;
 pub mod search;
+pub mod sending;
 pub mod settings;
 pub mod shortcuts;
 pub mod sign_in;

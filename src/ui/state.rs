@@ -3,13 +3,11 @@
 //! connection's state, and the actions that send.
 
 use std::collections::HashMap;
-use std::time::Duration;
-
-use backon::{ExponentialBuilder, Retryable};
 
 use leptos::prelude::*;
 
 use super::sendable;
+use super::sending::{deliver, react, refetch, retry};
 pub use super::thread::{
     ListFilter, Thread, activity_entry, deeper_cursor, is_activity, is_local, upsert_conversation,
     upsert_message,
@@ -17,9 +15,8 @@ pub use super::thread::{
 pub use super::thread_store::ThreadStore;
 use crate::error::ApiError;
 use crate::model::{
-    Content, Conversation, ConversationList, ConversationStatus, Details, Direction, ErrorInfo,
-    Frame, Media, MediaState, Message, MessageKind, MessageStatus, Outgoing, Quote, TemplateSpec,
-    UploadInfo,
+    Content, Conversation, ConversationList, ConversationStatus, Details, Direction, Frame, Media,
+    MediaState, Message, MessageKind, MessageStatus, Outgoing, Quote, TemplateSpec, UploadInfo,
 };
 
 /// How many conversations the list loads at a time.
@@ -520,67 +517,6 @@ impl InboxCtx {
     }
 }
 
-/// Sends a local bubble, retrying transient failures with the same client id (which the
-/// server deduplicates); the server's copy or the reason it failed replaces the bubble.
-async fn deliver(
-    thread: ThreadStore,
-    outgoing: StoredValue<HashMap<String, Outgoing>>,
-    local: Message,
-) {
-    let client_id = local.client_id.clone().unwrap_or_default();
-    let mut failed = local.clone();
-    let Some(sending) = outgoing.with_value(|all| all.get(&client_id).cloned()) else {
-        // Only bubbles made on this page can be sent from it.
-        failed.status = MessageStatus::Failed;
-        failed.error = Some(ErrorInfo {
-            code: 0,
-            title: "Not sent: write it again".into(),
-            detail: None,
-        });
-        failed.version += 1;
-        thread.upsert(failed);
-        return;
-    };
-    failed.status = MessageStatus::Pending;
-    failed.error = None;
-    thread.upsert(failed.clone());
-    let note = local.direction == Direction::Note;
-    let send = || {
-        let (conversation_id, client_id, sending) = (
-            local.conversation_id.clone(),
-            client_id.clone(),
-            sending.clone(),
-        );
-        async move {
-            match (note, sending) {
-                (true, Outgoing::Text { body, .. }) => {
-                    crate::api::add_note(conversation_id, body, client_id).await
-                }
-                (_, sending) => {
-                    crate::api::send_outgoing(conversation_id, client_id, sending).await
-                }
-            }
-        }
-    };
-    // Four tries, 0.5 s, 1 s and 2 s apart, while the failure is one that may pass.
-    let patience = ExponentialBuilder::default()
-        .with_min_delay(Duration::from_millis(500))
-        .with_max_times(3);
-    match send.retry(patience).when(ApiError::is_transient).await {
-        Ok(m) => {
-            outgoing.update_value(|all| {
-                all.remove(&client_id);
-            });
-            thread.upsert(m);
-        }
-        Err(e) => {
-            failed.status = MessageStatus::Failed;
-            failed.error = Some(local_error(&e));
-            thread.upsert(failed);
-        }
-    }
-}
-
 /// A change to a conversation's owner, status or labels.
 #[derive(Clone, Debug)]
 pub enum WorkflowCall {
@@ -636,50 +572,6 @@ fn list_page(
         before,
         Some(LIST_PAGE),
     )
-}
-
-async fn retry(thread: ThreadStore, failed: Message) {
-    match crate::api::retry_message(failed.id.clone()).await {
-        Ok(m) => thread.upsert(m),
-        Err(e) => {
-            let mut shown = failed.clone();
-            shown.error = Some(ErrorInfo {
-                code: failed.error.as_ref().map(|e| e.code).unwrap_or(0),
-                title: format!("Retry refused: {}", e.message),
-                detail: None,
-            });
-            shown.version += 1;
-            thread.upsert(shown);
-        }
-    }
-}
-
-async fn react(conversation_id: String, message_id: String, emoji: String) {
-    let outgoing = Outgoing::Reaction {
-        message_id,
-        emoji: Some(emoji),
-    };
-    if let Err(e) = crate::api::send_outgoing(conversation_id, new_client_id(), outgoing).await {
-        leptos::logging::warn!("reaction not sent: {}", e.message);
-    }
-}
-
-async fn refetch(message_id: String) {
-    if let Err(e) = crate::api::refetch_media(message_id).await {
-        leptos::logging::warn!("media refetch refused: {}", e.message);
-    }
-}
-
-fn local_error(e: &ApiError) -> ErrorInfo {
-    ErrorInfo {
-        code: 0,
-        title: if e.status == 0 {
-            "Not sent: the server could not be reached".into()
-        } else {
-            format!("Not sent: {}", e.message)
-        },
-        detail: None,
-    }
 }
 
 pub fn now_secs() -> i64 {

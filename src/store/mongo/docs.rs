@@ -315,8 +315,6 @@ pub(super) fn sort_key(timestamp: i64, seq: i64) -> String {
     format!("{:019}:{:019}", timestamp.max(0), seq.max(0))
 }
 
-/// Receipts are unique per (inbox, wamid, status, timestamp, error code): that tuple is
-/// the document id, so the primary key does the deduplication.
 /// A receipt as `status_events` keeps it; the caller says whether it is applied yet.
 pub(super) fn receipt_doc(r: &StatusReport) -> Document {
     let mut d = doc! {
@@ -335,6 +333,8 @@ pub(super) fn receipt_doc(r: &StatusReport) -> Document {
     d
 }
 
+/// Receipts are unique per (inbox, wamid, status, timestamp, error code): that tuple is
+/// the document id, so the primary key does the deduplication.
 pub(super) fn receipt_id(r: &StatusReport) -> String {
     format!(
         "{}|{}|{}|{}|{}",

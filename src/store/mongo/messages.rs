@@ -119,10 +119,10 @@ impl MongoStore {
         Ok(StatusOutcome::Applied(Box::new(m)))
     }
 
-    /// A receipt that only raises the rank, for an agent's message known by its wamid (`d`), needs no
-    /// parking: applying it again (a redelivery, or a replay after a crash) changes
-    /// nothing, and it lands the same before or after any other receipt. So it is applied
-    /// first and stored after, as applied, and the store tells a redelivery.
+    /// A receipt that only raises the rank, for an agent's message known by its wamid
+    /// (`d`), needs no parking: applying it again (a redelivery, or a replay after a
+    /// crash) changes nothing, and it lands the same before or after any other receipt.
+    /// So it is applied first and stored after, as applied; the store tells a redelivery.
     async fn apply_known_receipt(
         &self,
         d: Document,

@@ -131,22 +131,20 @@ pub fn upsert_conversation(list: &mut Vec<Conversation>, c: Conversation) -> boo
     }
     // Into its place, the list kept in order: a page of 50 into 5,000 loaded would
     // otherwise sort all of them 50 times.
-    let before = |x: &Conversation| {
-        (std::cmp::Reverse(x.last_activity_at), &x.id)
-            < (std::cmp::Reverse(c.last_activity_at), &c.id)
-    };
-    let at = list.partition_point(before);
+    let at = list.partition_point(|x| x.list_order() < c.list_order());
     list.insert(at, c);
     true
 }
 
 /// The deeper of two page cursors in the list's order (`None`, the list's end, is deepest).
 pub fn deeper_cursor(a: Option<String>, b: Option<String>) -> Option<String> {
-    let key = |s: &String| {
-        crate::model::ListCursor::decode(s).map(|c| (std::cmp::Reverse(c.last_activity_at), c.id))
-    };
+    use crate::model::ListCursor;
     match (a, b) {
-        (Some(a), Some(b)) => Some(if key(&a) >= key(&b) { a } else { b }),
+        (Some(a), Some(b)) => {
+            let (at, bt) = (ListCursor::decode(&a), ListCursor::decode(&b));
+            let deeper_a = at.as_ref().map(ListCursor::order) >= bt.as_ref().map(ListCursor::order);
+            Some(if deeper_a { a } else { b })
+        }
         _ => None,
     }
 }
