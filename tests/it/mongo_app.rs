@@ -404,6 +404,25 @@ async fn a_receipt_a_crash_left_pending_is_applied_by_repair_after_a_later_one()
     guard.cleanup().await;
 }
 
+/// Writes what a `delivered` receipt had written to message `id` when its process died a
+/// while ago: the message's new state, marked unpublished.
+async fn delivered_before_a_crash(guard: &crate::conformance::Guard, id: &str) {
+    let crate::conformance::Guard::Database(db) = guard else {
+        unreachable!()
+    };
+    let stale = switchboard::store::now_ms() - 60_000;
+    db.collection::<mongodb::bson::Document>("messages")
+        .update_one(
+            mongodb::bson::doc! { "_id": id },
+            mongodb::bson::doc! {
+                "$set": { "status_rank": 2i64, "unpublished": true, "changed_at": stale },
+                "$inc": { "version": 1i64 },
+            },
+        )
+        .await
+        .unwrap();
+}
+
 /// How many receipts are still waiting to be applied.
 async fn pending_receipts(guard: &crate::conformance::Guard) -> u64 {
     let crate::conformance::Guard::Database(db) = guard else {
@@ -428,19 +447,8 @@ async fn a_receipt_applied_but_not_stored_before_a_crash_is_stored_on_redelivery
     let crate::conformance::Guard::Database(db) = &guard else {
         unreachable!()
     };
-    // What a `delivered` receipt had written when the process died: the message's new
-    // state, marked; no receipt, no event.
-    let stale = switchboard::store::now_ms() - 60_000;
-    db.collection::<mongodb::bson::Document>("messages")
-        .update_one(
-            doc! { "_id": &id },
-            doc! {
-                "$set": { "status_rank": 2i64, "unpublished": true, "changed_at": stale },
-                "$inc": { "version": 1i64 },
-            },
-        )
-        .await
-        .unwrap();
+    // No receipt kept, no event.
+    delivered_before_a_crash(&guard, &id).await;
     let version = store.message(&id).await.unwrap().unwrap().version;
     let report = crate::conformance::status(&inbox, "wamid.UNSTORED", "delivered", 1_000);
     let outcome = store.record_status(report.clone()).await.unwrap();
@@ -504,19 +512,8 @@ async fn a_crash_after_a_receipt_moved_the_preview_still_publishes_the_conversat
     let crate::conformance::Guard::Database(db) = &guard else {
         unreachable!()
     };
-    // What a `delivered` receipt had written when the process died: the message's new
-    // state, marked, and the list's preview of it.
-    let stale = switchboard::store::now_ms() - 60_000;
-    db.collection::<mongodb::bson::Document>("messages")
-        .update_one(
-            doc! { "_id": &id },
-            doc! {
-                "$set": { "status_rank": 2i64, "unpublished": true, "changed_at": stale },
-                "$inc": { "version": 1i64 },
-            },
-        )
-        .await
-        .unwrap();
+    // And the list's preview of it.
+    delivered_before_a_crash(&guard, &id).await;
     db.collection::<mongodb::bson::Document>("conversations")
         .update_one(
             doc! { "_id": &conversation },
