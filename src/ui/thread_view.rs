@@ -64,6 +64,10 @@ pub(super) fn ThreadView(conversation_id: String, target: Option<String>) -> imp
         newer_done.track();
         if let (Some(el), Some(held)) = (scroller.get_untracked(), anchor.get_value()) {
             anchor.set_value(None);
+            // Now, if the page is in the DOM already: at the very top (where the browser's
+            // anchoring does nothing) a frame could otherwise be painted showing the
+            // page's far end first. Again at the next frame, once it surely is.
+            held.clone().restore(&el);
             request_animation_frame(move || held.restore(&el));
         }
     });
