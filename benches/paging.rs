@@ -52,6 +52,7 @@ async fn main() {
                 // Ten messages per second: many timestamp ties, as in real bursts.
                 timestamp: base_ts + (*i as i64) / 10,
                 reply_to: None,
+                awaits_target: false,
                 details: Default::default(),
                 raw: "{}".into(),
             };
@@ -59,7 +60,7 @@ async fn main() {
         }))
         .await;
         if conversation.is_none()
-            && let Some(InboundOutcome::Created(m, _)) = results.into_iter().next()
+            && let Some(InboundOutcome::Created { message: m, .. }) = results.into_iter().next()
         {
             conversation = Some(m.conversation_id);
         }

@@ -117,6 +117,7 @@ async fn main() {
                     text: Some(sentence(&mut rng, &words, &weights, weight_total)),
                     timestamp: base_ts + i as i64 / 4,
                     reply_to: None,
+                    awaits_target: false,
                     details: Default::default(),
                     raw: "{}".into(),
                 }

@@ -206,6 +206,9 @@ pub struct NewInbound {
     /// Meta's timestamp, Unix seconds.
     pub timestamp: i64,
     pub reply_to: Option<String>,
+    /// `reply_to` names a message not stored (yet): the store remembers that this one
+    /// waits for it, so its arrival comes back `awaited`.
+    pub awaits_target: bool,
     pub details: Details,
     /// The message object exactly as received, for types we do not render yet.
     pub raw: String,
@@ -213,8 +216,14 @@ pub struct NewInbound {
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum InboundOutcome {
-    /// The message and its conversation as it stood once the message was in it.
-    Created(Box<Message>, Box<Conversation>),
+    /// The message and its conversation as it stood once the message was in it;
+    /// `awaited`: a message stored before it names it as its target (a reply or a
+    /// reaction that came first), so the caller resolves what waits for it.
+    Created {
+        message: Box<Message>,
+        conversation: Box<Conversation>,
+        awaited: bool,
+    },
     /// Already stored (Meta retry or a second subscribed app); nothing changed.
     Duplicate,
 }

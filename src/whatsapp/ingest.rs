@@ -316,18 +316,23 @@ async fn record_message(
         _ => m.context.as_ref().and_then(|c| c.id.clone()),
     };
     let mut details = parsed.details;
+    // What it replies or reacts to, if stored: a reply quotes it, a reaction lands on it
+    // (once the reaction is stored). If not, it waits for it (`resolve_waiting_on`).
+    let target = match &reply_to {
+        Some(wamid) => store.message_by_wamid(inbox_id, wamid).await?,
+        None => None,
+    };
     if parsed.kind != MessageKind::Reaction
-        && let Some(target) = &reply_to
-        && let Some(quoted) = store.message_by_wamid(inbox_id, target).await?
+        && let Some(quoted) = &target
     {
-        details.quote = Some(Quote::of(&quoted));
+        details.quote = Some(Quote::of(quoted));
     }
     let media_pending = details
         .media
         .as_ref()
         .is_some_and(|md| md.state == crate::model::MediaState::Pending);
     let reaction = match &details.content {
-        Some(Content::Reaction { target, emoji }) => Some((target.clone(), emoji.clone())),
+        Some(Content::Reaction { emoji, .. }) => Some(emoji.clone()),
         _ => None,
     };
     let system = match &details.content {
@@ -345,6 +350,7 @@ async fn record_message(
             kind: parsed.kind,
             text: parsed.text,
             timestamp,
+            awaits_target: reply_to.is_some() && target.is_none(),
             reply_to,
             details,
             raw: m.raw.to_string(),
@@ -352,8 +358,14 @@ async fn record_message(
         .await?;
     // A redelivery still applies what it carries beyond the message itself (all of it
     // idempotent): a first delivery may have died after storing the message.
+    let mut awaited = false;
     let (created, redelivered) = match outcome {
-        InboundOutcome::Created(created, conversation) => {
+        InboundOutcome::Created {
+            message: created,
+            conversation,
+            awaited: waits_on_it,
+        } => {
+            awaited = waits_on_it;
             summary.messages_created += 1;
             // The customer wrote: a resolved or snoozed conversation is open again, and
             // one nobody owns may go to the next online member (from the same copy).
@@ -408,9 +420,7 @@ async fn record_message(
             summary.media_queued += 1;
         }
     }
-    if let Some((target, emoji)) = reaction
-        && let Some(target) = store.message_by_wamid(inbox_id, &target).await?
-    {
+    if let (Some(emoji), Some(target)) = (reaction, &target) {
         react(store, &target.id, Direction::In, emoji, timestamp).await?;
     }
     if let (Some(new), Some(old)) = (system, m.from.as_deref()) {
@@ -423,8 +433,10 @@ async fn record_message(
             Err(e) => return Err(e),
         }
     }
+    // A redelivery looks: its first delivery may have died before resolving them.
     match created {
-        Some(created) => resolve_waiting_on(store, &created).await,
+        Some(created) if awaited => resolve_waiting_on(store, &created).await,
+        Some(_) => Ok(()),
         None => match store.message_by_wamid(inbox_id, &m.id).await? {
             Some(stored) => resolve_waiting_on(store, &stored).await,
             None => Ok(()),

@@ -56,6 +56,7 @@ pub fn inbound(inbox: &str, wamid: &str, wa_id: &str, ts: i64) -> NewInbound {
         text: Some(format!("text of {wamid}")),
         timestamp: ts,
         reply_to: None,
+        awaits_target: false,
         details: Default::default(),
         raw: "{}".into(),
     }
@@ -89,7 +90,7 @@ pub async fn conversation(store: &DynStore, inbox: &str, wa_id: &str) -> String 
         .await
         .unwrap()
     {
-        InboundOutcome::Created(m, _) => m.conversation_id,
+        InboundOutcome::Created { message: m, .. } => m.conversation_id,
         InboundOutcome::Duplicate => panic!("fresh message reported as duplicate"),
     }
 }
@@ -130,7 +131,7 @@ pub async fn inbound_is_idempotent(store: DynStore) {
         .record_inbound(inbound(&inbox, "wamid.A", "551100", 100))
         .await
         .unwrap();
-    assert!(matches!(first, InboundOutcome::Created(..)));
+    assert!(matches!(first, InboundOutcome::Created { .. }));
     let again = store
         .record_inbound(inbound(&inbox, "wamid.A", "551100", 100))
         .await
@@ -144,7 +145,11 @@ pub async fn inbound_is_idempotent(store: DynStore) {
 pub async fn a_new_inbound_message_comes_with_its_conversation_as_stored(store: DynStore) {
     let inbox = inbox(&store).await;
     for (wamid, at) in [("wamid.C1", 100), ("wamid.C2", 200), ("wamid.C0", 50)] {
-        let InboundOutcome::Created(m, c) = store
+        let InboundOutcome::Created {
+            message: m,
+            conversation: c,
+            ..
+        } = store
             .record_inbound(inbound(&inbox, wamid, "551102", at))
             .await
             .unwrap()
@@ -166,7 +171,7 @@ pub async fn twenty_concurrent_identical_inbound_writes_give_one_message(store: 
     .await;
     let created = results
         .iter()
-        .filter(|r| matches!(r, InboundOutcome::Created(..)))
+        .filter(|r| matches!(r, InboundOutcome::Created { .. }))
         .count();
     assert_eq!(created, 1);
     let conv = &listed(&store).await[0];
@@ -644,12 +649,14 @@ pub async fn contacts_found_by_phone_or_bsuid_merge(store: DynStore) {
         user_id: Some("BR.123".into()),
         name: Some("Username only".into()),
     };
-    let InboundOutcome::Created(a, _) = store.record_inbound(first).await.unwrap() else {
+    let InboundOutcome::Created { message: a, .. } = store.record_inbound(first).await.unwrap()
+    else {
         panic!()
     };
     let mut second = inbound(&inbox, "wamid.U2", "5511777", 101);
     second.contact.user_id = Some("BR.123".into());
-    let InboundOutcome::Created(b, _) = store.record_inbound(second).await.unwrap() else {
+    let InboundOutcome::Created { message: b, .. } = store.record_inbound(second).await.unwrap()
+    else {
         panic!()
     };
     assert_eq!(a.conversation_id, b.conversation_id);
@@ -977,7 +984,10 @@ pub async fn message_details_round_trip_and_edits_publish(store: DynStore) {
         forwarded: true,
         ..Details::default()
     };
-    let InboundOutcome::Created(created, _) = store.record_inbound(m.clone()).await.unwrap() else {
+    let InboundOutcome::Created {
+        message: created, ..
+    } = store.record_inbound(m.clone()).await.unwrap()
+    else {
         panic!()
     };
     assert_eq!(created.details, m.details);
@@ -1347,6 +1357,50 @@ pub async fn a_redelivery_after_a_number_change_leaves_nothing_behind(store: Dyn
     assert_eq!(convs[0].contact.wa_id.as_deref(), Some("551181"));
 }
 
+fn awaited(outcome: InboundOutcome) -> bool {
+    match outcome {
+        InboundOutcome::Created { awaited, .. } => awaited,
+        InboundOutcome::Duplicate => panic!("fresh message reported as duplicate"),
+    }
+}
+
+/// A message is awaited when one stored before it named it as what it replies or reacts
+/// to (they came out of order), so the ingest resolves those; one nothing names is not.
+pub async fn a_message_an_earlier_reply_or_reaction_named_is_awaited_and_no_other(store: DynStore) {
+    let inbox = inbox(&store).await;
+    let wa = "551190";
+    // Replies to messages that never come (older than the inbox) pile up in a long
+    // conversation; they do not push out those that came after them.
+    for i in 0..40 {
+        let mut dangling = inbound(&inbox, &format!("wamid.dangling.{i}"), wa, 999);
+        dangling.reply_to = Some(format!("wamid.never.{i}"));
+        dangling.awaits_target = true;
+        store.record_inbound(dangling).await.unwrap();
+    }
+    let mut reply = inbound(&inbox, "wamid.reply", wa, 1_001);
+    reply.reply_to = Some("wamid.original".into());
+    reply.awaits_target = true;
+    assert!(!awaited(store.record_inbound(reply).await.unwrap()));
+    let mut reaction = inbound(&inbox, "wamid.reaction", wa, 1_002);
+    reaction.kind = MessageKind::Reaction;
+    reaction.reply_to = Some("wamid.second".into());
+    reaction.awaits_target = true;
+    assert!(!awaited(store.record_inbound(reaction).await.unwrap()));
+    let mut late = inbound(&inbox, "wamid.late-reply", wa, 1_004);
+    late.reply_to = Some("wamid.third".into());
+    late.awaits_target = true;
+    store.record_inbound(late).await.unwrap();
+    let unrelated = inbound(&inbox, "wamid.unrelated", wa, 1_005);
+    assert!(!awaited(store.record_inbound(unrelated).await.unwrap()));
+    // Older than the conversation's last message, then newer: both ways it is taken in.
+    let original = inbound(&inbox, "wamid.original", wa, 1_000);
+    assert!(awaited(store.record_inbound(original).await.unwrap()));
+    let second = inbound(&inbox, "wamid.second", wa, 1_006);
+    assert!(awaited(store.record_inbound(second).await.unwrap()));
+    let third = inbound(&inbox, "wamid.third", wa, 1_007);
+    assert!(awaited(store.record_inbound(third).await.unwrap()));
+}
+
 /// Instantiates every conformance test for one backend. `$open` is an async expression
 /// yielding `(DynStore, guard)`; the guard keeps the backend's resources alive.
 #[macro_export]
@@ -1391,6 +1445,7 @@ macro_rules! conformance {
                 a_number_change_moves_the_contact,
                 a_redelivered_message_does_not_bring_back_an_old_name,
                 a_redelivery_after_a_number_change_leaves_nothing_behind,
+                a_message_an_earlier_reply_or_reaction_named_is_awaited_and_no_other,
             );
         }
     };

@@ -633,6 +633,7 @@ async fn a_redelivered_body_applies_what_its_first_delivery_died_before_applying
                 text: None,
                 timestamp: now_secs(),
                 reply_to: None,
+                awaits_target: false,
                 details,
                 raw: "{}".into(),
             })

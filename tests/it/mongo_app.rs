@@ -283,6 +283,35 @@ async fn a_write_cut_short_by_a_crash_is_finished_by_repair() {
     guard.cleanup().await;
 }
 
+/// A reply stored before its target, whose process died before its conversation took it
+/// in, still waits for the target once the repair pass has announced it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reply_a_crash_left_unannounced_still_awaits_its_target_after_repair() {
+    use mongodb::bson::doc;
+
+    let (store, guard, conversation, _) =
+        crashed_after_storing("crashed-reply", "about that one").await;
+    let crate::conformance::Guard::Database(db) = &guard else {
+        unreachable!()
+    };
+    db.collection::<mongodb::bson::Document>("messages")
+        .update_one(
+            doc! { "_id": "crashed-reply" },
+            doc! { "$set": { "reply_to": "wamid.target", "awaits_target": true } },
+        )
+        .await
+        .unwrap();
+    assert!(store.repair().await.unwrap() >= 1);
+    let c = store.conversation(&conversation).await.unwrap().unwrap();
+    let inbox = c.inbox_id.clone();
+    let target = crate::conformance::inbound(&inbox, "wamid.target", "5511300", 1_500);
+    assert!(matches!(
+        store.record_inbound(target).await.unwrap(),
+        switchboard::store::InboundOutcome::Created { awaited: true, .. }
+    ));
+    guard.cleanup().await;
+}
+
 /// A process that dies after the conversation took a new message but before either event
 /// left no mark on the conversation: the message's own mark brings both events back.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

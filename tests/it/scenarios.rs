@@ -276,7 +276,15 @@ fn reaction(target: &str, emoji: Option<&str>) -> Value {
 
 #[tokio::test]
 async fn s16_reactions_add_change_and_remove_in_one_slot_and_wait_for_unknown_targets() {
-    let app = TestApp::start().await;
+    s16(TestApp::start().await).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn s16_on_mongodb_too() {
+    s16(TestApp::start_on_mongo(&mongo_url(&unique_db())).await).await
+}
+
+async fn s16(app: TestApp) {
     let wa = "5511900000016";
     post_ok(
         &app,
@@ -384,7 +392,15 @@ async fn s16_reactions_add_change_and_remove_in_one_slot_and_wait_for_unknown_ta
 
 #[tokio::test]
 async fn s17_replies_to_unknown_messages_resolve_later_and_forward_flags_are_kept() {
-    let app = TestApp::start().await;
+    s17(TestApp::start().await).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn s17_on_mongodb_too() {
+    s17(TestApp::start_on_mongo(&mongo_url(&unique_db())).await).await
+}
+
+async fn s17(app: TestApp) {
     let wa = "5511900000017";
     let mut reply = from(wa, "wamid.Q1", 101, text("about that"));
     reply["context"] = json!({"from": "15550001000", "id": "wamid.OLD"});

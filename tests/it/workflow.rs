@@ -619,6 +619,7 @@ async fn a_redelivered_message_reopens_what_a_crash_left_resolved_and_nothing_re
             text: Some("are you there?".into()),
             timestamp: ts,
             reply_to: None,
+            awaits_target: false,
             details: Details::default(),
             raw: "{}".into(),
         })

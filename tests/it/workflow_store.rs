@@ -246,7 +246,7 @@ pub async fn the_list_filters_by_view_status_inbox_label_and_words_pages_without
             format!("hello {i}")
         });
         let c = match store.record_inbound(m).await.unwrap() {
-            switchboard::store::InboundOutcome::Created(m, _) => m.conversation_id,
+            switchboard::store::InboundOutcome::Created { message: m, .. } => m.conversation_id,
             _ => unreachable!(),
         };
         ids.push(c);

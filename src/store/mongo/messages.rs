@@ -313,7 +313,12 @@ impl MessageStore for MongoStore {
             }
         };
         let m = msg.message(conversation_id, self.next("messages", 1).await?, now_ms());
-        let d = Self::new_message_doc(&m, Some(&msg.raw));
+        let mut d = Self::new_message_doc(&m, Some(&msg.raw));
+        // Kept on the message too, for a repair that announces it again.
+        let awaits = msg.reply_to.as_deref().filter(|_| msg.awaits_target);
+        if awaits.is_some() {
+            d.insert(AWAITS_TARGET, true);
+        }
         // Announced as a reader would see it, without reading it back.
         let m = message_from_doc(&d)?;
         match self.coll("messages").insert_one(d).await {
@@ -325,10 +330,14 @@ impl MessageStore for MongoStore {
         if let Some(existing) = &known {
             contact_changed = self.update_contact(existing, &msg.contact).await?;
         }
-        let (m, c) = self
-            .announce_new(&m, contact_changed, EventKind::MessageCreated)
+        let (m, c, awaited) = self
+            .announce_new(&m, contact_changed, EventKind::MessageCreated, awaits)
             .await?;
-        Ok(InboundOutcome::Created(Box::new(m), Box::new(c)))
+        Ok(InboundOutcome::Created {
+            message: Box::new(m),
+            conversation: Box::new(c),
+            awaited,
+        })
     }
 
     async fn record_status(&self, report: StatusReport) -> StoreResult<StatusOutcome> {
@@ -422,8 +431,8 @@ impl MessageStore for MongoStore {
             // A note touches nothing of its conversation: it only needs its event.
             return Ok((self.publish_message(&m.id).await?, true));
         }
-        let (m, _) = self
-            .announce_new(&m, false, EventKind::MessageCreated)
+        let (m, ..) = self
+            .announce_new(&m, false, EventKind::MessageCreated, None)
             .await?;
         Ok((m, true))
     }

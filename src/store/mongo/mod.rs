@@ -53,7 +53,7 @@ use crate::model::{
 };
 use contacts::COPY_STALE;
 use docs::*;
-use publish::{COUNTED_BY, RECOUNTS_BEGUN};
+use publish::{AWAITS_TARGET, COUNTED_BY, RECOUNTS_BEGUN};
 use workflow::*;
 
 /// Documents whose publication is this old are assumed abandoned by a crashed writer.
@@ -261,7 +261,11 @@ impl EventLog for MongoStore {
                     _ => EventKind::MessageUpdated,
                 };
                 // Its conversation carries no mark of its own for it (`conversation_took`).
-                self.announce_new(&m, true, kind).await?;
+                let awaits = m
+                    .reply_to
+                    .as_deref()
+                    .filter(|_| d.contains_key(AWAITS_TARGET));
+                self.announce_new(&m, true, kind, awaits).await?;
             } else {
                 self.republish_message(&m.id).await?;
             }

@@ -9,6 +9,15 @@ pub(super) const RECOUNTS_BEGUN: &str = "unread_recounts";
 /// The recount whose count `unread_count` holds. (Conversations from before recounts were
 /// numbered per conversation also carry `unread_gen`, a global number no longer read.)
 pub(super) const COUNTED_BY: &str = "unread_counted_by";
+/// The wamids a conversation's messages named as replied to or reacted to before those
+/// were stored, newest last: a message whose wamid is here is awaited. Kept in the write
+/// that takes the message in, so a new message needs no look-up for what waits on it.
+const AWAITING: &str = "awaiting";
+/// On a message whose `reply_to` was not stored when it came (see [`AWAITING`]).
+pub(super) const AWAITS_TARGET: &str = "awaits_target";
+/// How many are kept: one whose target never comes (older than the inbox) is let go
+/// after this many newer ones.
+const AWAITING_CAP: i32 = 32;
 
 /// What a recount of the unread did.
 enum Recount {
@@ -179,12 +188,17 @@ impl MongoStore {
     }
 
     /// Folds a new message into its conversation: activity, the list's last message
-    /// (if it sorts last, by timestamp then seq) and the unread count. Every step is
-    /// idempotent, so a repair may run it again. Returns the conversation after, and
-    /// whether its summary changed. The conversation is not marked `unpublished`: the
+    /// (if it sorts last, by timestamp then seq), the unread count, and the target it
+    /// `awaits` (see [`AWAITING`]). Every step is idempotent, so a repair may run it
+    /// again (a target already kept is only kept twice). Returns the conversation after,
+    /// and whether its summary changed. The conversation is not marked `unpublished`: the
     /// message's `new` mark covers it (a repair announces the message again and publishes
     /// its conversation whatever this finds).
-    pub(super) async fn conversation_took(&self, m: &Message) -> StoreResult<(Document, bool)> {
+    pub(super) async fn conversation_took(
+        &self,
+        m: &Message,
+        awaits: Option<&str>,
+    ) -> StoreResult<(Document, bool)> {
         let conversations = self.coll("conversations");
         let inbound = m.direction == Direction::In;
         // A customer's message begins a recount of the unread in the same write that
@@ -203,6 +217,24 @@ impl MongoStore {
             activity.insert("last_inbound_at", m.timestamp);
         }
         // Most new messages sort last: one write takes both; else activity alone moves.
+        let mut took_update = doc! {
+            "$set": {
+                "last_message": preview_doc(m),
+                "last_ts": m.timestamp,
+                "last_seq": m.seq,
+            },
+            "$inc": inc,
+            "$max": activity.clone(),
+        };
+        let mut moved = doc! { "$max": activity };
+        if !begin.is_empty() {
+            moved.insert("$inc", begin);
+        }
+        if let Some(target) = awaits {
+            let push = doc! { AWAITING: { "$each": [target], "$slice": -AWAITING_CAP } };
+            moved.insert("$push", push.clone());
+            took_update.insert("$push", push);
+        }
         let took = conversations
             .find_one_and_update(
                 // Spelled as `$and`: nx-27017, the test server, drops an `_id` beside `$or`.
@@ -213,23 +245,11 @@ impl MongoStore {
                         { "last_ts": m.timestamp, "last_seq": { "$lt": m.seq } },
                     ] },
                 ] },
-                doc! {
-                    "$set": {
-                        "last_message": preview_doc(m),
-                        "last_ts": m.timestamp,
-                        "last_seq": m.seq,
-                    },
-                    "$inc": inc,
-                    "$max": activity.clone(),
-                },
+                took_update,
             )
             .return_document(ReturnDocument::After)
             .await
             .map_err(map_err)?;
-        let mut moved = doc! { "$max": activity };
-        if !begin.is_empty() {
-            moved.insert("$inc", begin);
-        }
         let (conv, took) = match took {
             Some(conv) => (conv, true),
             None => conversations
@@ -253,15 +273,22 @@ impl MongoStore {
     /// Publishes a newly stored message after folding it into its conversation: the
     /// message's event and then the conversation's, in one append, then the message's
     /// marks go.
-    /// `kind` is what the message's event says (a repair may find it published before).
-    /// Returns the message and its conversation as the message left it.
+    /// `kind` is what the message's event says (a repair may find it published before);
+    /// `awaits`, the target it waits for (see [`AWAITING`]). Returns the message, its
+    /// conversation as the message left it, and whether a message stored before it
+    /// awaits it.
     pub(super) async fn announce_new(
         &self,
         m: &Message,
         conversation_changed: bool,
         kind: EventKind,
-    ) -> StoreResult<(Message, Conversation)> {
-        let (conv, took) = self.conversation_took(m).await?;
+        awaits: Option<&str>,
+    ) -> StoreResult<(Message, Conversation, bool)> {
+        let (conv, took) = self.conversation_took(m, awaits).await?;
+        let awaited = m.wamid.as_deref().is_some_and(|wamid| {
+            conv.get_array(AWAITING)
+                .is_ok_and(|a| a.iter().any(|t| t.as_str() == Some(wamid)))
+        });
         let c = conversation_from_doc(&conv)?;
         let publish = took || conversation_changed;
         let mut events = vec![(m.inbox_id.as_str(), kind, to_json(m)?)];
@@ -283,7 +310,7 @@ impl MongoStore {
             .matched_count
             == 1;
         if cleared {
-            return Ok((m.clone(), c));
+            return Ok((m.clone(), c, awaited));
         }
         // The message changed while it was announced; its writer publishes the change but
         // may have looked at the list's preview before this message was in it.
@@ -292,7 +319,7 @@ impl MongoStore {
             .update_one(doc! { "_id": &m.id }, doc! { "$unset": { "new": "" } })
             .await
             .map_err(map_err)?;
-        Ok((m, c))
+        Ok((m, c, awaited))
     }
 
     /// Keeps the list's preview in step when the last message changes (its ticks). The

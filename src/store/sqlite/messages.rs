@@ -310,12 +310,24 @@ impl MessageStore for SqliteStore {
             }
             let contact_id = upsert_contact(tx.conn, &msg.inbox_id, &msg.contact)?;
             let conversation_id = ensure_conversation(tx.conn, &msg.inbox_id, &contact_id)?;
+            // Whatever names this wamid was stored before it, so it waits for it.
+            let awaited = tx
+                .conn
+                .prepare_cached(
+                    "SELECT EXISTS(SELECT 1 FROM messages WHERE inbox_id = ?1 AND reply_to = ?2)",
+                )
+                .and_then(|mut s| s.query_row(params![msg.inbox_id, msg.wamid], |r| r.get(0)))
+                .map_err(map_err)?;
             let mut m = msg.message(conversation_id, 0, now_ms());
             m.seq = insert_message(tx.conn, &m, Some(&msg.raw))?;
             touch_conversation(tx.conn, &m, m.timestamp.saturating_mul(1000))?;
             tx.emit_message(EventKind::MessageCreated, &m)?;
             let c = tx.emit_conversation(&m.conversation_id)?;
-            Ok(InboundOutcome::Created(Box::new(m), Box::new(c)))
+            Ok(InboundOutcome::Created {
+                message: Box::new(m),
+                conversation: Box::new(c),
+                awaited,
+            })
         })
         .await
     }
