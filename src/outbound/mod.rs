@@ -79,13 +79,14 @@ pub async fn send(
 }
 
 /// A reply in an unassigned conversation makes its sender the owner, unless the inbox
-/// turned that off.
+/// turned that off (read as recent: another instance's switch takes up to a second here).
 async fn claim_on_reply(state: &AppState, principal: &Principal, c: &Conversation) {
     if c.assignee.is_some() {
         return;
     }
+    let key = crate::store::assign_on_reply_key(&c.inbox_id);
     let off = matches!(
-        state.store.setting(&crate::store::assign_on_reply_key(&c.inbox_id)).await,
+        state.store.recent_setting(&key).await,
         Ok(Some(v)) if v == "off"
     );
     if off {

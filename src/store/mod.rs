@@ -6,8 +6,8 @@
 //! numbers come from the database and strictly increase across restarts.
 
 mod audit;
-mod inbox_cache;
 pub mod mongo;
+mod recent;
 mod records;
 mod rules;
 pub mod sqlite;
@@ -94,6 +94,10 @@ pub trait AccountStore: Send + Sync + 'static {
     async fn inbox_members(&self, inbox_id: &str) -> StoreResult<Vec<String>>;
     async fn user_inboxes(&self, user_id: &str) -> StoreResult<Vec<String>>;
     async fn setting(&self, key: &str) -> StoreResult<Option<String>>;
+    /// [`setting`](Self::setting) as this instance read it within the last second, for
+    /// reads made on every message: a change made through this instance is seen at once,
+    /// one made by another instance within a second.
+    async fn recent_setting(&self, key: &str) -> StoreResult<Option<String>>;
     async fn set_setting(&self, key: &str, value: Option<&str>) -> StoreResult<()>;
 
     /// Pauses an inbox's sending with the reason shown to agents, or resumes it (`None`).

@@ -203,8 +203,9 @@ pub fn auto_assign_key(inbox_id: &str) -> String {
     format!("auto_assign:{inbox_id}")
 }
 
-/// Round-robin auto-assignment: when the inbox has it on and the conversation has no
-/// owner, it goes to the next of the inbox's members who are online and not away (never anyone who
+/// Round-robin auto-assignment: when the inbox has it on (read as recent: another
+/// instance's switch takes up to a second here) and the conversation has no owner, it
+/// goes to the next of the inbox's members who are online and not away (never anyone who
 /// cannot see the inbox). The turn comes from an atomic sequence, so simultaneous new
 /// chats go to different agents on every instance. Returns the conversation if assigned.
 pub async fn auto_assign(
@@ -214,7 +215,7 @@ pub async fn auto_assign(
 ) -> StoreResult<Option<Conversation>> {
     if c.assignee.is_some()
         || store
-            .setting(&auto_assign_key(&c.inbox_id))
+            .recent_setting(&auto_assign_key(&c.inbox_id))
             .await?
             .as_deref()
             != Some("round_robin")

@@ -1502,5 +1502,62 @@ pub async fn open_mongo() -> (DynStore, Guard) {
     (Arc::new(store), Guard::Database(db))
 }
 
+/// A second instance on the backend `guard` holds (the same file or database).
+pub async fn second_instance(guard: &Guard) -> DynStore {
+    match guard {
+        Guard::Dir(dir) => {
+            let options = switchboard::store::sqlite::SqliteOptions::new(dir.path().join("c.db"));
+            Arc::new(switchboard::store::sqlite::SqliteStore::open(options).unwrap())
+        }
+        Guard::Database(db) => Arc::new(
+            switchboard::store::mongo::MongoStore::connect(&crate::support::mongo_url(db.name()))
+                .await
+                .unwrap(),
+        ),
+    }
+}
+
+/// A setting read as recent (as auto-assignment reads it on every message) shows a change
+/// made through the same instance at once, and one made by another within a second.
+async fn a_recent_setting_shows_a_change_here_at_once_and_one_elsewhere_within_a_second(
+    (store, guard): (DynStore, Guard),
+) {
+    let other = second_instance(&guard).await;
+    assert_eq!(store.recent_setting("k").await.unwrap(), None);
+    assert_eq!(other.recent_setting("k").await.unwrap(), None);
+    store.set_setting("k", Some("on")).await.unwrap();
+    assert_eq!(
+        store.recent_setting("k").await.unwrap().as_deref(),
+        Some("on")
+    );
+    other.set_setting("k", Some("off")).await.unwrap();
+    assert_eq!(
+        other.recent_setting("k").await.unwrap().as_deref(),
+        Some("off")
+    );
+    tokio::time::sleep(std::time::Duration::from_millis(1_100)).await;
+    assert_eq!(
+        store.recent_setting("k").await.unwrap().as_deref(),
+        Some("off")
+    );
+    guard.cleanup().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_recent_setting_is_fresh_within_a_second_on_sqlite() {
+    a_recent_setting_shows_a_change_here_at_once_and_one_elsewhere_within_a_second(
+        open_sqlite().await,
+    )
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_recent_setting_is_fresh_within_a_second_on_mongodb() {
+    a_recent_setting_shows_a_change_here_at_once_and_one_elsewhere_within_a_second(
+        open_mongo().await,
+    )
+    .await
+}
+
 conformance!(sqlite, c::open_sqlite());
 conformance!(mongo, c::open_mongo());

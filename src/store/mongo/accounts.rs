@@ -387,7 +387,35 @@ impl AccountStore for MongoStore {
             .and_then(|d| opt_string(&d, "value")))
     }
 
+    async fn recent_setting(&self, key: &str) -> StoreResult<Option<String>> {
+        self.recent_settings
+            .get_or_load(key, self.setting(key))
+            .await
+    }
+
     async fn set_setting(&self, key: &str, value: Option<&str>) -> StoreResult<()> {
+        let written = self.write_setting(key, value).await;
+        self.recent_settings.forget();
+        written
+    }
+
+    async fn set_sending_paused(&self, inbox_id: &str, reason: Option<&str>) -> StoreResult<bool> {
+        // The setting is written before its event: a crash between the two leaves the
+        // pause in force and shown on the next page load, which is the safe side.
+        let key = pause_key(inbox_id);
+        if self.setting(&key).await?.as_deref() == reason {
+            return Ok(false);
+        }
+        self.set_setting(&key, reason).await?;
+        let status = crate::store::inbox_status(inbox_id, reason)?;
+        self.append_event(inbox_id, EventKind::InboxUpdated, status)
+            .await?;
+        Ok(true)
+    }
+}
+
+impl MongoStore {
+    async fn write_setting(&self, key: &str, value: Option<&str>) -> StoreResult<()> {
         let settings = self.coll("settings");
         match value {
             Some(v) => {
@@ -405,19 +433,5 @@ impl AccountStore for MongoStore {
             }
         }
         Ok(())
-    }
-
-    async fn set_sending_paused(&self, inbox_id: &str, reason: Option<&str>) -> StoreResult<bool> {
-        // The setting is written before its event: a crash between the two leaves the
-        // pause in force and shown on the next page load, which is the safe side.
-        let key = pause_key(inbox_id);
-        if self.setting(&key).await?.as_deref() == reason {
-            return Ok(false);
-        }
-        self.set_setting(&key, reason).await?;
-        let status = crate::store::inbox_status(inbox_id, reason)?;
-        self.append_event(inbox_id, EventKind::InboxUpdated, status)
-            .await?;
-        Ok(true)
     }
 }

@@ -37,7 +37,7 @@ use mongodb::options::{ClientOptions, IndexOptions, ReturnDocument};
 use mongodb::{Client, Collection, Database, IndexModel};
 use tokio::sync::Notify;
 
-use super::inbox_cache::InboxCache;
+use super::recent::{InboxCache, SettingCache};
 use super::{
     AccountStore, ContactFilter, ContactKey, ContactUpdate, ConversationFilter, DeliveryState,
     Event, EventBounds, EventKind, EventLog, HistoryStore, InboundOutcome, Inbox, InboxCredentials,
@@ -62,6 +62,7 @@ pub struct MongoStore {
     db: Database,
     commits: Arc<Notify>,
     inbox_cache: InboxCache,
+    recent_settings: SettingCache,
 }
 
 fn map_err(e: mongodb::error::Error) -> StoreError {
@@ -136,6 +137,7 @@ impl MongoStore {
             db,
             commits: Arc::new(Notify::new()),
             inbox_cache: InboxCache::default(),
+            recent_settings: SettingCache::default(),
         };
         store.create_indexes().await?;
         Ok(store)

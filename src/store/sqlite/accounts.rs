@@ -459,33 +459,45 @@ impl AccountStore for SqliteStore {
         .await
     }
 
+    async fn recent_setting(&self, key: &str) -> StoreResult<Option<String>> {
+        self.recent_settings
+            .get_or_load(key, self.setting(key))
+            .await
+    }
+
     async fn set_setting(&self, key: &str, value: Option<&str>) -> StoreResult<()> {
         let key = key.to_string();
         let value = value.map(str::to_string);
-        self.write(move |tx| write_setting(tx.conn, &key, value.as_deref()))
-            .await
+        let written = self
+            .write(move |tx| write_setting(tx.conn, &key, value.as_deref()))
+            .await;
+        self.recent_settings.forget();
+        written
     }
 
     async fn set_sending_paused(&self, inbox_id: &str, reason: Option<&str>) -> StoreResult<bool> {
         let inbox_id = inbox_id.to_string();
         let reason = reason.map(str::to_string);
-        self.write(move |tx| {
-            let key = pause_key(&inbox_id);
-            let current: Option<String> = tx
-                .conn
-                .query_row("SELECT value FROM settings WHERE key = ?1", [&key], |r| {
-                    r.get(0)
-                })
-                .optional()
-                .map_err(map_err)?;
-            if current == reason {
-                return Ok(false);
-            }
-            write_setting(tx.conn, &key, reason.as_deref())?;
-            let status = crate::store::inbox_status(&inbox_id, reason.as_deref())?;
-            tx.append_event(&inbox_id, EventKind::InboxUpdated, status)?;
-            Ok(true)
-        })
-        .await
+        let changed = self
+            .write(move |tx| {
+                let key = pause_key(&inbox_id);
+                let current: Option<String> = tx
+                    .conn
+                    .query_row("SELECT value FROM settings WHERE key = ?1", [&key], |r| {
+                        r.get(0)
+                    })
+                    .optional()
+                    .map_err(map_err)?;
+                if current == reason {
+                    return Ok(false);
+                }
+                write_setting(tx.conn, &key, reason.as_deref())?;
+                let status = crate::store::inbox_status(&inbox_id, reason.as_deref())?;
+                tx.append_event(&inbox_id, EventKind::InboxUpdated, status)?;
+                Ok(true)
+            })
+            .await;
+        self.recent_settings.forget();
+        changed
     }
 }

@@ -27,7 +27,7 @@ use async_trait::async_trait;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, Row, params};
 use tokio::sync::{Notify, Semaphore, mpsc, oneshot};
 
-use super::inbox_cache::InboxCache;
+use super::recent::{InboxCache, SettingCache};
 use super::{
     AccountStore, ContactFilter, ContactKey, ContactUpdate, ConversationFilter, DeliveryState,
     Event, EventBounds, EventKind, EventLog, HistoryStore, InboundOutcome, Inbox, InboxCredentials,
@@ -77,6 +77,7 @@ pub struct SqliteStore {
     commits: Arc<Notify>,
     committed: Arc<Mutex<Vec<Event>>>,
     inbox_cache: InboxCache,
+    recent_settings: SettingCache,
     /// Dropped with the store, which ends the checkpoint thread.
     _stop_checkpoints: std::sync::mpsc::Sender<()>,
 }
@@ -125,6 +126,7 @@ impl SqliteStore {
             commits,
             committed,
             inbox_cache: InboxCache::default(),
+            recent_settings: SettingCache::default(),
             _stop_checkpoints: stop_checkpoints,
         })
     }
