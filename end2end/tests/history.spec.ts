@@ -267,6 +267,40 @@ test("where the browser has no scroll anchoring (Safari), boxes drawn above the 
   await expect(page.getByTestId("message").filter({ hasText: "tall 1:" })).toBeInViewport();
 });
 
+test("where the browser has no scroll anchoring (Safari), the thread's width changing leaves what is read in place", async ({ page }) => {
+  const wa = "4915112347474";
+  const filler = "and then it wrapped again, ".repeat(12);
+  for (let i = 1; i <= 40; i++) await server.customerWrites(wa, `wrap ${i} ${filler}`);
+  await page.setViewportSize({ width: 1280, height: 800 });
+  await signIn(page, server.url);
+  // Before the thread is drawn, so the app sees a browser without anchoring from the start.
+  await page.addStyleTag({ content: "[data-testid=thread] { overflow-anchor: none !important; }" });
+  await page.getByTestId("conversation").filter({ hasText: "wrap 40 " }).click();
+  await expect(page.getByTestId("entry")).toHaveCount(40);
+  const thread = page.getByTestId("thread");
+  // Halfway up: drawn bubbles and empty boxes above the view.
+  await thread.evaluate((el) => el.scrollTo(0, el.scrollHeight / 2));
+  await page.waitForTimeout(300);
+  const read = () => thread.evaluate((el) => {
+    const view = el.getBoundingClientRect();
+    const b = [...el.querySelectorAll("[data-testid=message]")].find((m) => m.getBoundingClientRect().top >= view.top)!;
+    return { text: b.querySelector(".body")!.textContent!.split(" ").slice(0, 2).join(" "), top: Math.round(b.getBoundingClientRect().top - view.top) };
+  });
+  const before = await read();
+  const topOf = (text: string) => thread.evaluate((el, text) => {
+    const b = [...el.querySelectorAll("[data-testid=message]")].find((m) => m.querySelector(".body")!.textContent!.startsWith(`${text} `));
+    return b ? Math.round(b.getBoundingClientRect().top - el.getBoundingClientRect().top) : null;
+  }, text);
+  // Narrower: every bubble wraps anew, and once the width holds still every box is drawn again.
+  await page.setViewportSize({ width: 800, height: 800 });
+  await page.waitForTimeout(700);
+  expect(Math.abs((await topOf(before.text))! - before.top), `${before.text} was at ${before.top}`).toBeLessThanOrEqual(2);
+  // And wider again.
+  await page.setViewportSize({ width: 1280, height: 800 });
+  await page.waitForTimeout(700);
+  expect(Math.abs((await topOf(before.text))! - before.top), `${before.text} was at ${before.top}`).toBeLessThanOrEqual(2);
+});
+
 test("an older page that comes in at the very top leaves the view where it was, even when the oldest message held is a reaction", async ({ page }) => {
   const wa = "4915112347272";
   for (let i = 1; i < 20; i++) await server.customerWrites(wa, `held ${i}`);

@@ -271,10 +271,13 @@ mod browser {
     /// Once the thread's width has changed and held still, draws every empty entry again
     /// and has the observer look at each anew: the far ones become boxes of their new
     /// height a frame later. A width of 0 (the thread hidden on a phone) changes nothing.
-    /// Stops with the calling owner.
+    /// Where the browser has no scroll anchoring (Safari), what is read is put back where
+    /// it was, both when the text wraps anew and when the boxes are drawn again (see
+    /// [`ReadPlace`]). Stops with the calling owner.
     pub(super) fn remeasure_on_width_change(root: &Element, near: NearView) {
         let width = Cell::new(root.client_width());
         let pending: Rc<RefCell<Option<Timeout>>> = Rc::default();
+        let place = ReadPlace::follow(root);
         let (thread, timer) = (root.clone(), pending.clone());
         crate::ui::observe_size(root, move || {
             let now = thread.client_width();
@@ -282,9 +285,15 @@ mod browser {
                 return;
             }
             width.set(now);
-            let thread = thread.clone();
+            // Called after layout, before paint: the rewrapped text is not seen moved.
+            place.put_back(&thread);
+            let (thread, place) = (thread.clone(), place.clone());
             // Replacing the timer cancels the one before.
-            *timer.borrow_mut() = Some(Timeout::new(SETTLE_MS, move || remeasure(&thread, near)));
+            *timer.borrow_mut() = Some(Timeout::new(SETTLE_MS, move || {
+                remeasure(&thread, near);
+                // The entries are drawn by then, not painted yet.
+                request_animation_frame(move || place.put_back(&thread));
+            }));
         });
         // A timer still waiting would draw entries and re-arm an observer that are gone.
         let pending = send_wrapper::SendWrapper::new(pending);
@@ -293,6 +302,86 @@ mod browser {
                 timer.take();
             }
         });
+    }
+
+    /// Where the browser has no scroll anchoring: the entry at the top of the view, and
+    /// how far below the thread's top it starts, as the agent's scrolling left it; so a
+    /// change of height above it can be undone by scrolling. Elsewhere it stays empty.
+    #[derive(Clone)]
+    struct ReadPlace(Rc<RefCell<Option<(Element, f64)>>>);
+
+    impl ReadPlace {
+        /// Follows the thread's scrolling until the calling owner stops.
+        fn follow(thread: &Element) -> Self {
+            let place = Self(Rc::default());
+            let anchoring = Cell::new(None::<bool>);
+            let (root, kept) = (thread.clone(), place.clone());
+            let listener = Closure::<dyn Fn()>::new(move || {
+                // Read once, at the first scroll; no browser changes its mind.
+                let anchors = anchoring.get().unwrap_or_else(|| {
+                    let anchors = anchors_scroll(&root);
+                    anchoring.set(Some(anchors));
+                    anchors
+                });
+                if !anchors {
+                    *kept.0.borrow_mut() = entry_at_top(&root);
+                }
+            });
+            let callback: &js_sys::Function = listener.as_ref().unchecked_ref();
+            if thread
+                .add_event_listener_with_callback("scroll", callback)
+                .is_ok()
+            {
+                let held = send_wrapper::SendWrapper::new((thread.clone(), listener));
+                on_cleanup(move || {
+                    let (thread, listener) = &*held;
+                    let callback: &js_sys::Function = listener.as_ref().unchecked_ref();
+                    let _ = thread.remove_event_listener_with_callback("scroll", callback);
+                });
+            }
+            place
+        }
+
+        /// Scrolls the thread so the entry read is where it was (if it is still there).
+        fn put_back(&self, thread: &Element) {
+            let Ok(place) = self.0.try_borrow() else {
+                return;
+            };
+            if let Some((entry, offset)) = place.as_ref()
+                && entry.is_connected()
+            {
+                let top = thread.get_bounding_client_rect().top();
+                let moved = entry.get_bounding_client_rect().top() - top - offset;
+                if moved.abs() >= 0.5 {
+                    thread.scroll_by_with_x_and_y(0.0, moved);
+                }
+            }
+        }
+    }
+
+    /// The entry read: the first that starts within the thread's view (the one above it
+    /// is on its way out), or the one filling the view; and how far below the view's top
+    /// it starts. Looked up where the browser draws it, not by walking every entry.
+    fn entry_at_top(thread: &Element) -> Option<(Element, f64)> {
+        let view = thread.get_bounding_client_rect();
+        let x = (view.left() + view.width() / 2.0) as f32;
+        // A little lower too: the top line may be the gap between two entries.
+        let at_top = [1.0, 16.0, 32.0].into_iter().find_map(|dy| {
+            let hit = document().element_from_point(x, (view.top() + dy) as f32)?;
+            hit.closest(".entry").ok()?
+        })?;
+        let entry = match at_top.next_element_sibling() {
+            Some(next)
+                if at_top.get_bounding_client_rect().top() < view.top()
+                    && next.class_list().contains("entry")
+                    && next.get_bounding_client_rect().top() < view.bottom() =>
+            {
+                next
+            }
+            _ => at_top,
+        };
+        let offset = entry.get_bounding_client_rect().top() - view.top();
+        Some((entry, offset))
     }
 
     fn remeasure(root: &Element, near: NearView) {
