@@ -280,7 +280,7 @@ async fn s16_reactions_add_change_and_remove_in_one_slot_and_wait_for_unknown_ta
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn s16_on_mongodb_too() {
+async fn s16_reactions_wait_for_unknown_targets_on_mongodb_too() {
     s16(TestApp::start_on_mongo(&mongo_url(&unique_db())).await).await
 }
 
@@ -396,7 +396,7 @@ async fn s17_replies_to_unknown_messages_resolve_later_and_forward_flags_are_kep
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn s17_on_mongodb_too() {
+async fn s17_replies_to_unknown_messages_resolve_later_on_mongodb_too() {
     s17(TestApp::start_on_mongo(&mongo_url(&unique_db())).await).await
 }
 
