@@ -232,9 +232,10 @@ test("where the browser has no scroll anchoring (Safari), boxes drawn above the 
   for (let i = 1; i <= 50; i++) await server.customerWrites(wa, `tall ${i}: ${long}`);
   for (let i = 1; i <= 50; i++) await server.customerWrites(wa, `short ${i}`);
   await signIn(page, server.url);
+  // Before the thread is drawn, so the app sees a browser without anchoring from the start.
+  await page.addStyleTag({ content: "[data-testid=thread] { overflow-anchor: none !important; }" });
   await page.getByTestId("conversation").filter({ hasText: "short 50" }).click();
   await expect(bubbleSaying(page, "short 50")).toBeInViewport();
-  await page.addStyleTag({ content: "[data-testid=thread] { overflow-anchor: none !important; }" });
   const thread = page.getByTestId("thread");
   await thread.evaluate((el) => el.scrollTo(0, 0));
   await expect(page.getByTestId("entry")).toHaveCount(100);

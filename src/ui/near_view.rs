@@ -34,6 +34,15 @@ pub(super) struct NearView {
     starting_far: StoredValue<HashMap<String, f64>>,
     #[cfg(feature = "hydrate")]
     observer: StoredValue<Option<send_wrapper::SendWrapper<browser::Observer>>>,
+    /// Whether the browser keeps the view in place when what is above it changes height
+    /// (CSS scroll anchoring): read once per thread, when first needed, since reading a
+    /// computed style may cost a style pass and no browser changes its mind.
+    #[cfg(feature = "hydrate")]
+    anchoring: StoredValue<Option<bool>>,
+    /// Where it has none: the entry read and how far below the thread's top it starts,
+    /// as the agent's scrolling left it (see [`NearView::scrolled`]).
+    #[cfg(feature = "hydrate")]
+    read: StoredValue<Option<(String, f64)>>,
 }
 
 impl NearView {
@@ -45,6 +54,10 @@ impl NearView {
             starting_far: StoredValue::new(HashMap::new()),
             #[cfg(feature = "hydrate")]
             observer: StoredValue::new(None),
+            #[cfg(feature = "hydrate")]
+            anchoring: StoredValue::new(None),
+            #[cfg(feature = "hydrate")]
+            read: StoredValue::new(None),
         };
         #[cfg(feature = "hydrate")]
         Effect::new(move |_| {
@@ -52,7 +65,7 @@ impl NearView {
                 && near.observer.try_with_value(Option::is_none) == Some(true)
             {
                 // Without one (no browser lacks it today) every entry stays drawn.
-                let Some(observer) = browser::Observer::new(&root, near.entries) else {
+                let Some(observer) = browser::Observer::new(&root, near) else {
                     return;
                 };
                 // Entries drawn before the observer began.
@@ -73,6 +86,30 @@ impl NearView {
         #[cfg(not(feature = "hydrate"))]
         let _ = scroller;
         near
+    }
+
+    /// The thread was scrolled: where the browser has no scroll anchoring, the entry read
+    /// is noted, so a change of height above it can be undone (see
+    /// `browser::remeasure_on_width_change`).
+    pub(super) fn scrolled(self, scroller: NodeRef<html::Div>) {
+        #[cfg(feature = "hydrate")]
+        if let Some(thread) = scroller.get_untracked()
+            && !self.anchors(&thread)
+        {
+            self.read.set_value(browser::entry_read(&thread));
+        }
+        #[cfg(not(feature = "hydrate"))]
+        let _ = (self, scroller);
+    }
+
+    #[cfg(feature = "hydrate")]
+    fn anchors(self, thread: &web_sys::Element) -> bool {
+        if let Some(known) = self.anchoring.try_get_value().flatten() {
+            return known;
+        }
+        let anchors = browser::anchors_scroll(thread);
+        self.anchoring.try_set_value(Some(anchors));
+        anchors
     }
 
     /// Watches entry `id`, drawn in `el`: returns its state, which the observer sets.
@@ -170,7 +207,6 @@ impl NearView {
 #[cfg(feature = "hydrate")]
 mod browser {
     use std::cell::{Cell, RefCell};
-    use std::collections::HashMap;
     use std::rc::Rc;
 
     use gloo_timers::callback::Timeout;
@@ -179,7 +215,7 @@ mod browser {
     use wasm_bindgen::closure::Closure;
     use web_sys::{Element, IntersectionObserver, IntersectionObserverEntry};
 
-    use super::{Far, MARGIN, NearView};
+    use super::{MARGIN, NearView};
 
     /// How long the thread's width must hold still before its entries are measured again:
     /// a window dragged wider would otherwise redraw them at every frame.
@@ -192,14 +228,9 @@ mod browser {
     }
 
     impl Observer {
-        pub(super) fn new(
-            root: &Element,
-            entries: StoredValue<HashMap<String, Far>>,
-        ) -> Option<Self> {
+        pub(super) fn new(root: &Element, near: NearView) -> Option<Self> {
             let thread = root.clone();
-            // Looked up once, when first needed: reading a computed style may cost a
-            // style pass, and no browser changes its mind.
-            let anchoring = Cell::new(None::<bool>);
+            let entries = near.entries;
             let callback = Closure::<dyn Fn(js_sys::Array)>::new(move |seen: js_sys::Array| {
                 for seen in seen.iter() {
                     let seen: IntersectionObserverEntry = seen.unchecked_into();
@@ -229,11 +260,7 @@ mod browser {
                     }
                     // A box above the view drawn at a height other than its estimate.
                     if let (Some(estimate), None) = (was, now)
-                        && !anchoring.get().unwrap_or_else(|| {
-                            let anchors = anchors_scroll(&thread);
-                            anchoring.set(Some(anchors));
-                            anchors
-                        })
+                        && !near.anchors(&thread)
                         && seen.bounding_client_rect().bottom()
                             <= thread.get_bounding_client_rect().top()
                     {
@@ -273,11 +300,10 @@ mod browser {
     /// height a frame later. A width of 0 (the thread hidden on a phone) changes nothing.
     /// Where the browser has no scroll anchoring (Safari), what is read is put back where
     /// it was, both when the text wraps anew and when the boxes are drawn again (see
-    /// [`ReadPlace`]). Stops with the calling owner.
+    /// [`NearView::scrolled`]). Stops with the calling owner.
     pub(super) fn remeasure_on_width_change(root: &Element, near: NearView) {
         let width = Cell::new(root.client_width());
         let pending: Rc<RefCell<Option<Timeout>>> = Rc::default();
-        let place = ReadPlace::follow(root);
         let (thread, timer) = (root.clone(), pending.clone());
         crate::ui::observe_size(root, move || {
             let now = thread.client_width();
@@ -286,13 +312,13 @@ mod browser {
             }
             width.set(now);
             // Called after layout, before paint: the rewrapped text is not seen moved.
-            place.put_back(&thread);
-            let (thread, place) = (thread.clone(), place.clone());
+            put_back(&thread, near);
+            let thread = thread.clone();
             // Replacing the timer cancels the one before.
             *timer.borrow_mut() = Some(Timeout::new(SETTLE_MS, move || {
                 remeasure(&thread, near);
                 // The entries are drawn by then, not painted yet.
-                request_animation_frame(move || place.put_back(&thread));
+                request_animation_frame(move || put_back(&thread, near));
             }));
         });
         // A timer still waiting would draw entries and re-arm an observer that are gone.
@@ -304,57 +330,18 @@ mod browser {
         });
     }
 
-    /// Where the browser has no scroll anchoring: the entry at the top of the view, and
-    /// how far below the thread's top it starts, as the agent's scrolling left it; so a
-    /// change of height above it can be undone by scrolling. Elsewhere it stays empty.
-    #[derive(Clone)]
-    struct ReadPlace(Rc<RefCell<Option<(Element, f64)>>>);
-
-    impl ReadPlace {
-        /// Follows the thread's scrolling until the calling owner stops.
-        fn follow(thread: &Element) -> Self {
-            let place = Self(Rc::default());
-            let anchoring = Cell::new(None::<bool>);
-            let (root, kept) = (thread.clone(), place.clone());
-            let listener = Closure::<dyn Fn()>::new(move || {
-                // Read once, at the first scroll; no browser changes its mind.
-                let anchors = anchoring.get().unwrap_or_else(|| {
-                    let anchors = anchors_scroll(&root);
-                    anchoring.set(Some(anchors));
-                    anchors
-                });
-                if !anchors {
-                    *kept.0.borrow_mut() = entry_at_top(&root);
-                }
-            });
-            let callback: &js_sys::Function = listener.as_ref().unchecked_ref();
-            if thread
-                .add_event_listener_with_callback("scroll", callback)
-                .is_ok()
-            {
-                let held = send_wrapper::SendWrapper::new((thread.clone(), listener));
-                on_cleanup(move || {
-                    let (thread, listener) = &*held;
-                    let callback: &js_sys::Function = listener.as_ref().unchecked_ref();
-                    let _ = thread.remove_event_listener_with_callback("scroll", callback);
-                });
-            }
-            place
-        }
-
-        /// Scrolls the thread so the entry read is where it was (if it is still there).
-        fn put_back(&self, thread: &Element) {
-            let Ok(place) = self.0.try_borrow() else {
-                return;
-            };
-            if let Some((entry, offset)) = place.as_ref()
-                && entry.is_connected()
-            {
-                let top = thread.get_bounding_client_rect().top();
-                let moved = entry.get_bounding_client_rect().top() - top - offset;
-                if moved.abs() >= 0.5 {
-                    thread.scroll_by_with_x_and_y(0.0, moved);
-                }
+    /// Scrolls the thread so the entry read (where the browser has no scroll anchoring)
+    /// is where it was, if the thread still holds it.
+    fn put_back(thread: &Element, near: NearView) {
+        let Some((id, offset)) = near.read.try_get_value().flatten() else {
+            return;
+        };
+        let selector = format!(".entry[data-id=\"{}\"]", id.replace('"', ""));
+        if let Ok(Some(entry)) = thread.query_selector(&selector) {
+            let top = thread.get_bounding_client_rect().top();
+            let moved = entry.get_bounding_client_rect().top() - top - offset;
+            if moved.abs() >= 0.5 {
+                thread.scroll_by_with_x_and_y(0.0, moved);
             }
         }
     }
@@ -362,7 +349,7 @@ mod browser {
     /// The entry read: the first that starts within the thread's view (the one above it
     /// is on its way out), or the one filling the view; and how far below the view's top
     /// it starts. Looked up where the browser draws it, not by walking every entry.
-    fn entry_at_top(thread: &Element) -> Option<(Element, f64)> {
+    pub(super) fn entry_read(thread: &Element) -> Option<(String, f64)> {
         let view = thread.get_bounding_client_rect();
         let x = (view.left() + view.width() / 2.0) as f32;
         // A little lower too: the top line may be the gap between two entries.
@@ -381,7 +368,7 @@ mod browser {
             _ => at_top,
         };
         let offset = entry.get_bounding_client_rect().top() - view.top();
-        Some((entry, offset))
+        Some((entry.get_attribute("data-id")?, offset))
     }
 
     fn remeasure(root: &Element, near: NearView) {
@@ -414,7 +401,7 @@ mod browser {
 
     /// Whether the browser keeps the view in place when what is above it changes height
     /// (CSS scroll anchoring). Safari has none: there [`hold_view`] does it.
-    fn anchors_scroll(thread: &Element) -> bool {
+    pub(super) fn anchors_scroll(thread: &Element) -> bool {
         window()
             .get_computed_style(thread)
             .ok()

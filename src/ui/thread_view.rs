@@ -143,6 +143,7 @@ pub(super) fn ThreadView(conversation_id: String, target: Option<String>) -> imp
     };
     // Near either end, the next page loads by itself; the buttons stay for keyboards.
     let on_scroll = move |_| {
+        near.scrolled(scroller);
         if let Some(el) = scroller.get_untracked() {
             // Scrolled while a page is on its way: the bubble held is held where it is
             // now, or the page's arrival would take the view back to where it was asked.
