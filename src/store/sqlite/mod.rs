@@ -411,11 +411,14 @@ fn writer_loop(
             }
             completions.push(done);
         }
-        let commit_error = exec(&conn, "COMMIT", []).err().map(|err| {
-            let _ = conn.execute_batch("ROLLBACK");
-            tracing::error!(error = %err, "SQLite: commit failed");
-            err
-        });
+        let commit_error = index_pending(&conn)
+            .and_then(|()| exec(&conn, "COMMIT", []))
+            .err()
+            .map(|err| {
+                let _ = conn.execute_batch("ROLLBACK");
+                tracing::error!(error = %err, "SQLite: commit failed");
+                err
+            });
         let appended = tx.appended.into_inner();
         let notify = commit_error.is_none() && !appended.is_empty();
         if notify && let Ok(mut staged) = committed.lock() {

@@ -7,7 +7,7 @@ pub(super) const MESSAGE_COLUMNS: &str = "id, wamid, conversation_id, inbox_id, 
      version, reply_to, details, sent_by";
 /// Where a message sits in the search index, in result order: timestamp (clamped to
 /// 31 bits) above seq (32 bits, four billion messages). Also written in SQL in the
-/// schema's triggers.
+/// schema's triggers and `schema::index_pending`.
 pub(super) fn search_key(timestamp: i64, seq: i64) -> i64 {
     (timestamp.clamp(0, i32::MAX as i64) << 32) | (seq & 0xffff_ffff)
 }
