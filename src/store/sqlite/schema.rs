@@ -423,6 +423,16 @@ COMMIT;
 mod tests {
     use super::*;
 
+    /// How many messages the search index holds for `word`.
+    fn found(conn: &Connection, word: &str) -> i64 {
+        conn.query_row(
+            "SELECT count(*) FROM messages_fts WHERE messages_fts MATCH ?1",
+            [word],
+            |r| r.get(0),
+        )
+        .unwrap()
+    }
+
     #[test]
     fn upgrading_to_v11_indexes_existing_messages_in_result_order() {
         let conn = Connection::open_in_memory().unwrap();
@@ -442,7 +452,6 @@ mod tests {
         )
         .unwrap();
         migrate(&conn).unwrap();
-        index_pending(&conn).unwrap();
         let key: i64 = conn
             .query_row(
                 "SELECT rowid FROM messages_fts WHERE messages_fts MATCH 'entrega'",
@@ -455,14 +464,7 @@ mod tests {
         conn.execute("UPDATE messages SET text = 'chegou' WHERE id = 'm1'", [])
             .unwrap();
         index_pending(&conn).unwrap();
-        let found = |word: &str| -> i64 {
-            conn.query_row(
-                "SELECT count(*) FROM messages_fts WHERE messages_fts MATCH ?1",
-                [word],
-                |r| r.get(0),
-            )
-            .unwrap()
-        };
+        let found = |word| found(&conn, word);
         assert_eq!((found("entrega"), found("chegou")), (0, 1));
     }
 
@@ -482,14 +484,7 @@ mod tests {
         )
         .unwrap();
         // Nothing is in the index until the writer indexes the batch, just before commit.
-        let found = |word: &str| -> i64 {
-            conn.query_row(
-                "SELECT count(*) FROM messages_fts WHERE messages_fts MATCH ?1",
-                [word],
-                |r| r.get(0),
-            )
-            .unwrap()
-        };
+        let found = |word| found(&conn, word);
         assert_eq!(found("hoje"), 0);
         index_pending(&conn).unwrap();
         conn.execute_batch("COMMIT").unwrap();
