@@ -204,6 +204,13 @@ impl NearView {
     }
 }
 
+/// The thread's entry of message `id` (drawn or not, it is where the bubble is).
+#[cfg(feature = "hydrate")]
+pub(super) fn entry_element(id: &str) -> Option<web_sys::Element> {
+    let selector = format!("[data-testid=entry][data-id=\"{}\"]", id.replace('"', ""));
+    document().query_selector(&selector).ok().flatten()
+}
+
 #[cfg(feature = "hydrate")]
 mod browser {
     use std::cell::{Cell, RefCell};
@@ -336,8 +343,7 @@ mod browser {
         let Some((id, offset)) = near.read.try_get_value().flatten() else {
             return;
         };
-        let selector = format!(".entry[data-id=\"{}\"]", id.replace('"', ""));
-        if let Ok(Some(entry)) = thread.query_selector(&selector) {
+        if let Some(entry) = super::entry_element(&id) {
             let top = thread.get_bounding_client_rect().top();
             let moved = entry.get_bounding_client_rect().top() - top - offset;
             if moved.abs() >= 0.5 {

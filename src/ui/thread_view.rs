@@ -7,6 +7,8 @@ use leptos::prelude::*;
 
 use super::bubble::Bubble;
 use super::near_view::NearView;
+#[cfg(feature = "hydrate")]
+use super::near_view::entry_element;
 use super::state::InboxCtx;
 use super::thread::WINDOW;
 use crate::api::{DEFAULT_PAGE, load_messages};
@@ -297,13 +299,6 @@ impl Anchor {
     fn restore<T>(self, _: &T) {
         let _ = (self.id, self.bottom);
     }
-}
-
-/// The thread's entry of message `id` (drawn or not, it is where the bubble is).
-#[cfg(feature = "hydrate")]
-fn entry_element(id: &str) -> Option<web_sys::Element> {
-    let selector = format!("[data-testid=entry][data-id=\"{}\"]", id.replace('"', ""));
-    document().query_selector(&selector).ok().flatten()
 }
 
 /// Loads the page beyond what the thread holds, `older` or newer, from its cursor; only

@@ -345,8 +345,6 @@ pub(super) fn like_pattern(text: &str) -> String {
     p
 }
 
-// ---- write helpers -----------------------------------------------------------------------
-
 #[cfg(test)]
 mod tests {
     use super::*;
