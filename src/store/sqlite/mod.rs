@@ -14,14 +14,16 @@ mod jobs;
 mod messages;
 mod rows;
 mod schema;
+mod wal;
 mod webhooks;
 mod workflow;
+
+pub use wal::WalOptions;
 
 use std::cell::RefCell;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use async_trait::async_trait;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, Row, config::DbConfig, params};
@@ -58,6 +60,7 @@ pub struct SqliteOptions {
     pub path: PathBuf,
     pub synchronous: Synchronous,
     pub readers: usize,
+    pub wal: WalOptions,
 }
 
 impl SqliteOptions {
@@ -66,6 +69,7 @@ impl SqliteOptions {
             path: path.into(),
             synchronous: Synchronous::Normal,
             readers: 4,
+            wal: WalOptions::default(),
         }
     }
 }
@@ -96,21 +100,26 @@ impl SqliteStore {
         let writer = open_connection(&options.path, options.synchronous, false)?;
         migrate(&writer)?;
         // Checkpoints (copying the WAL into the database, with fsyncs) run on their own
-        // thread, so no commit waits behind one. The writer's own automatic checkpoint
-        // stays as a backstop, far out, in case that thread cannot keep up.
+        // thread, so no commit waits behind one (`wal`). The writer's own automatic
+        // checkpoint stays as a backstop, far out, in case that thread cannot keep up.
         //
         // Each job in a group commit runs in its own savepoint, which copies every page it
         // touches to a statement journal; past 64 KiB SQLite spills that journal to a temp
         // file, and those writes were most of the writer's system calls (four in five of
         // its `pwrite`s at 3,000 webhooks/s). In memory it is a copy.
         writer
-            .execute_batch("PRAGMA wal_autocheckpoint = 20000; PRAGMA temp_store = MEMORY;")
+            .execute_batch(&format!(
+                "PRAGMA wal_autocheckpoint = {}; PRAGMA temp_store = MEMORY;",
+                wal::WRITER_BACKSTOP
+            ))
             .map_err(map_err)?;
         let checkpointer = open_connection(&options.path, options.synchronous, false)?;
         let (stop_checkpoints, stopped) = std::sync::mpsc::channel::<()>();
+        let catch_up = wal::CatchUp::default();
+        let writer_catch_up = catch_up.clone();
         std::thread::Builder::new()
             .name("sqlite-checkpoint".into())
-            .spawn(move || checkpoint_loop(checkpointer, stopped))
+            .spawn(move || wal::checkpoint_loop(checkpointer, options.wal, stopped, catch_up))
             .map_err(|e| StoreError::Unavailable(format!("cannot start checkpoint thread: {e}")))?;
         let mut readers = Vec::with_capacity(options.readers.max(1));
         for _ in 0..options.readers.max(1) {
@@ -122,7 +131,7 @@ impl SqliteStore {
         let (notify, stage) = (commits.clone(), committed.clone());
         std::thread::Builder::new()
             .name("sqlite-writer".into())
-            .spawn(move || writer_loop(writer, rx, notify, stage))
+            .spawn(move || writer_loop(writer, rx, notify, stage, writer_catch_up))
             .map_err(|e| StoreError::Unavailable(format!("cannot start writer thread: {e}")))?;
         Ok(Self {
             writer: tx,
@@ -358,24 +367,12 @@ where
     }
 }
 
-/// How often the WAL is copied into the database file.
-const CHECKPOINT_EVERY: Duration = Duration::from_millis(200);
-fn checkpoint_loop(conn: Connection, stop: std::sync::mpsc::Receiver<()>) {
-    use std::sync::mpsc::RecvTimeoutError;
-    while let Err(RecvTimeoutError::Timeout) = stop.recv_timeout(CHECKPOINT_EVERY) {
-        // PASSIVE never blocks the writer or readers; it copies what it can now and
-        // the rest next time.
-        if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
-            tracing::debug!(error = %e, "SQLite: checkpoint postponed");
-        }
-    }
-}
-
 fn writer_loop(
     conn: Connection,
     mut rx: mpsc::Receiver<Box<dyn WriteJob>>,
     commits: Arc<Notify>,
     committed: Arc<Mutex<Vec<Event>>>,
+    catch_up: wal::CatchUp,
 ) {
     while let Some(first) = rx.blocking_recv() {
         let mut batch = vec![first];
@@ -385,6 +382,7 @@ fn writer_loop(
                 Err(_) => break,
             }
         }
+        catch_up.take(&conn);
         if let Err(err) = exec(&conn, "BEGIN IMMEDIATE", []) {
             tracing::error!(error = %err, "SQLite: cannot begin a transaction");
             for job in batch {
