@@ -147,7 +147,7 @@ mod tests {
         // Four tasks write at once, without a pause (a pause lets the checkpoint thread
         // catch up and the WAL start over by itself), until it has started over three
         // times: at most 16,000 writes, some 20,000 frames, far fewer than the writer's
-        // backstop, so every restart is the checkpoint thread's doing.
+        // backstop, so every restart comes from the checkpoint thread's catch-up.
         let enough = Arc::new(AtomicBool::new(false));
         let writers: Vec<_> = (0..4)
             .map(|w| {
