@@ -123,11 +123,13 @@ impl DeliveryState {
         next
     }
 
-    /// Whether a receipt of `status` only raises the rank: applying it again, or in any
-    /// order with other receipts, leaves the same state (a failure keeps its error, so
-    /// the order of two failures matters).
-    pub fn commutes(status: MessageStatus) -> bool {
-        status != MessageStatus::Failed
+    /// The rank a receipt of `status` raises the state to, if that is all it does: then
+    /// it changes the state exactly when the state's rank is lower (so a store may apply
+    /// it as one conditional write), and applying it again, or in any order with other
+    /// receipts, leaves the same state. A failure keeps its error, so the order of two
+    /// failures matters.
+    pub fn raises_to(status: MessageStatus) -> Option<i64> {
+        (status != MessageStatus::Failed).then(|| status.rank())
     }
 
     /// Folds receipts in, in the order they happened.
@@ -316,7 +318,7 @@ mod tests {
     }
 
     #[test]
-    fn a_receipt_that_commutes_lands_the_same_again_and_in_any_order() {
+    fn a_receipt_that_only_raises_the_rank_changes_a_lower_state_and_lands_the_same_in_any_order() {
         use MessageStatus::*;
         let all = [Received, Pending, Sent, Delivered, Read, Played, Failed];
         let starts = [
@@ -324,11 +326,15 @@ mod tests {
             DeliveryState::default_pending().apply(Failed, Some(&err(1))),
             DeliveryState::default_pending().apply(Delivered, None),
         ];
-        for a in all.into_iter().filter(|s| DeliveryState::commutes(*s)) {
+        for a in all {
+            let Some(rank) = DeliveryState::raises_to(a) else {
+                continue;
+            };
             for b in all {
                 let e = (b == Failed).then(|| err(2));
                 for s in &starts {
                     let once = s.apply(a, None);
+                    assert_eq!(once != *s, s.rank < rank, "{a:?} changes {s:?}");
                     assert_eq!(once.apply(a, None), once, "{a:?} twice");
                     assert_eq!(
                         once.apply(b, e.as_ref()),
@@ -340,7 +346,7 @@ mod tests {
         }
         // Two failures keep the later one's error: their order matters.
         let start = DeliveryState::default_pending();
-        assert!(!DeliveryState::commutes(Failed));
+        assert_eq!(DeliveryState::raises_to(Failed), None);
         assert_ne!(
             start
                 .apply(Failed, Some(&err(1)))

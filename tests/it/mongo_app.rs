@@ -821,3 +821,44 @@ async fn messages_stored_before_search_terms_existed_are_found_after_a_restart()
     assert_eq!(found(std::sync::Arc::new(restarted)).await, 1);
     guard.cleanup().await;
 }
+
+/// A receipt is applied in one conditional write on the message's rank; a message stored
+/// before ranks were (no `status_rank`) counts as rank 0, so its receipts still land.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_receipt_lands_on_a_message_stored_without_a_rank() {
+    use mongodb::bson::doc;
+    use switchboard::model::MessageStatus;
+    use switchboard::store::StatusOutcome;
+
+    let (store, guard, inbox, _, id) = an_accepted_reply("5511300000913", "wamid.NORANK").await;
+    let crate::conformance::Guard::Database(db) = &guard else {
+        unreachable!()
+    };
+    db.collection::<mongodb::bson::Document>("messages")
+        .update_one(
+            doc! { "_id": &id },
+            doc! { "$unset": { "status_rank": "" } },
+        )
+        .await
+        .unwrap();
+    let report = crate::conformance::status(&inbox, "wamid.NORANK", "delivered", 1_000);
+    let outcome = store.record_status(report.clone()).await.unwrap();
+    assert!(matches!(outcome, StatusOutcome::Applied(_)), "{outcome:?}");
+    let m = store.message(&id).await.unwrap().unwrap();
+    assert_eq!(m.status, MessageStatus::Delivered);
+    // The same receipt again changes nothing and is told as the redelivery it is; an
+    // earlier step arriving late changes nothing either.
+    assert_eq!(
+        store.record_status(report).await.unwrap(),
+        StatusOutcome::Duplicate
+    );
+    let late = crate::conformance::status(&inbox, "wamid.NORANK", "sent", 900);
+    assert_eq!(
+        store.record_status(late).await.unwrap(),
+        StatusOutcome::Unchanged
+    );
+    assert_eq!(
+        store.message(&id).await.unwrap().unwrap().status,
+        MessageStatus::Delivered
+    );
+}

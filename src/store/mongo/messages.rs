@@ -119,23 +119,45 @@ impl MongoStore {
         Ok(StatusOutcome::Applied(Box::new(m)))
     }
 
-    /// A receipt that only raises the rank, for an agent's message known by its wamid
-    /// (`d`), needs no parking: applying it again (a redelivery, or a replay after a
+    /// A receipt that only raises the rank (to `rank`), for an agent's message known by
+    /// its wamid, needs no parking: applying it again (a redelivery, or a replay after a
     /// crash) changes nothing, and it lands the same before or after any other receipt.
-    /// So it is applied first and stored after, as applied; the store tells a redelivery.
+    /// So it is applied first, in one conditional write (most receipts do raise the rank:
+    /// they come in order), and stored after, as applied; the store tells a redelivery.
+    /// `None` if no agent's message has the wamid.
     async fn apply_known_receipt(
         &self,
-        d: Document,
-        status: MessageStatus,
-        report: StatusReport,
-    ) -> StoreResult<StatusOutcome> {
+        rank: i64,
+        report: &StatusReport,
+    ) -> StoreResult<Option<StatusOutcome>> {
+        let by_wamid =
+            doc! { "inbox_id": &report.inbox_id, "wamid": &report.wamid, "direction": "out" };
+        // A message from before ranks were stored counts as rank 0, as `delivery_from_doc`
+        // reads it. Spelled as `$and`: see `conversation_took`.
+        let lower = doc! { "$and": [
+            by_wamid.clone(),
+            { "$or": [
+                { "status_rank": { "$lt": rank } },
+                { "status_rank": { "$exists": false } },
+            ] },
+        ] };
         let after = self
-            .update_delivery(&string(&d, "_id")?, Some(d), |state| {
-                state.apply(status, None)
-            })
-            .await?;
-        let id = receipt_id(&report);
-        let mut receipt = receipt_doc(&report);
+            .coll("messages")
+            .find_one_and_update(
+                lower,
+                doc! {
+                    "$set": { "status_rank": rank, "unpublished": true, "changed_at": now_ms() },
+                    "$inc": { "version": 1 },
+                },
+            )
+            .return_document(ReturnDocument::After)
+            .await
+            .map_err(map_err)?;
+        if after.is_none() && self.find("messages", by_wamid).await?.is_none() {
+            return Ok(None);
+        }
+        let id = receipt_id(report);
+        let mut receipt = receipt_doc(report);
         receipt.insert("applied_at", now_ms());
         let redelivered = match self.coll("status_events").insert_one(receipt).await {
             Ok(_) => false,
@@ -153,13 +175,13 @@ impl MongoStore {
             }
             Err(e) => return Err(map_err(e)),
         };
-        Ok(match after {
+        Ok(Some(match after {
             Some(after) => {
                 StatusOutcome::Applied(Box::new(self.publish_message_doc(&after).await?))
             }
             None if redelivered => StatusOutcome::Duplicate,
             None => StatusOutcome::Unchanged,
-        })
+        }))
     }
 
     /// Folds `report`, stored as a pending receipt, into the message's state and marks it
@@ -344,15 +366,10 @@ impl MessageStore for MongoStore {
         let status = MessageStatus::from_wire(&report.status);
         // Most receipts: applied, then kept (see `apply_known_receipt`). A failure, or a
         // receipt whose message is not known by its wamid yet, is kept (parked) first.
-        if let Some(status) = status.filter(|s| DeliveryState::commutes(*s))
-            && let Some(d) = self
-                .find(
-                    "messages",
-                    doc! { "inbox_id": &report.inbox_id, "wamid": &report.wamid, "direction": "out" },
-                )
-                .await?
+        if let Some(rank) = status.and_then(DeliveryState::raises_to)
+            && let Some(outcome) = self.apply_known_receipt(rank, &report).await?
         {
-            return self.apply_known_receipt(d, status, report).await;
+            return Ok(outcome);
         }
         let known = status.is_some();
         let mut receipt = receipt_doc(&report);
