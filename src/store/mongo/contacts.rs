@@ -150,14 +150,7 @@ impl MongoStore {
         self.coll("conversations")
             .update_one(
                 doc! { "contact_id": contact_id },
-                doc! {
-                    "$set": {
-                        "contact": contact_doc(&contact_from_doc(&contact, "_id")?),
-                        "unpublished": true,
-                        "changed_at": now_ms(),
-                    },
-                    "$inc": { "version": 1 },
-                },
+                marked(doc! { "contact": contact_doc(&contact_from_doc(&contact, "_id")?) }),
             )
             .await
             .map_err(map_err)?;

@@ -26,12 +26,7 @@ impl MongoStore {
             if after == before {
                 return Ok(None);
             }
-            let mut set = doc! {
-                "status_rank": after.rank,
-                "failed": after.failed,
-                "unpublished": true,
-                "changed_at": now_ms(),
-            };
+            let mut set = doc! { "status_rank": after.rank, "failed": after.failed };
             if let Some(e) = &after.error {
                 set.insert("error", error_doc(e));
             }
@@ -39,7 +34,7 @@ impl MongoStore {
                 .coll("messages")
                 .find_one_and_update(
                     doc! { "_id": message_id, "version": int(&d, "version")? },
-                    doc! { "$set": set, "$inc": { "version": 1 } },
+                    marked(set),
                 )
                 .return_document(ReturnDocument::After)
                 .await
@@ -81,10 +76,7 @@ impl MongoStore {
                         // An agent's retry in between starts a new attempt.
                         "version": current.version,
                     },
-                    doc! {
-                        "$set": { "wamid": &report.wamid, "unpublished": true, "changed_at": now_ms() },
-                        "$inc": { "version": 1 },
-                    },
+                    marked(doc! { "wamid": &report.wamid }),
                 )
                 .await;
             match result {
@@ -143,13 +135,7 @@ impl MongoStore {
         ] };
         let after = self
             .coll("messages")
-            .find_one_and_update(
-                lower,
-                doc! {
-                    "$set": { "status_rank": rank, "unpublished": true, "changed_at": now_ms() },
-                    "$inc": { "version": 1 },
-                },
-            )
+            .find_one_and_update(lower, marked(doc! { "status_rank": rank }))
             .return_document(ReturnDocument::After)
             .await
             .map_err(map_err)?;
@@ -461,10 +447,7 @@ impl MessageStore for MongoStore {
             .coll("messages")
             .find_one_and_update(
                 doc! { "_id": message_id, "wamid": { "$exists": false } },
-                doc! {
-                    "$set": { "wamid": wamid, "unpublished": true, "changed_at": now_ms() },
-                    "$inc": { "version": 1 },
-                },
+                marked(doc! { "wamid": wamid }),
             )
             .return_document(ReturnDocument::After)
             .await
@@ -520,22 +503,15 @@ impl MessageStore for MongoStore {
         // itself.
         self.schedule_job(crate::store::first_send_job(message_id, now_ms()))
             .await?;
+        let mut update = marked(doc! {
+            "details": details_bson(&details)?,
+            "status_rank": 0i64,
+            "failed": false,
+        });
+        update.insert("$unset", doc! { "wamid": "" });
         let result = self
             .coll("messages")
-            .update_one(
-                doc! { "_id": message_id, "version": m.version },
-                doc! {
-                    "$set": {
-                        "details": details_bson(&details)?,
-                        "status_rank": 0i64,
-                        "failed": false,
-                        "unpublished": true,
-                        "changed_at": now_ms(),
-                    },
-                    "$unset": { "wamid": "" },
-                    "$inc": { "version": 1 },
-                },
-            )
+            .update_one(doc! { "_id": message_id, "version": m.version }, update)
             .await
             .map_err(map_err)?;
         if result.matched_count != 1 {
@@ -564,16 +540,11 @@ impl MessageStore for MongoStore {
                 .coll("messages")
                 .update_one(
                     doc! { "_id": message_id, "version": before.version },
-                    doc! {
-                        "$set": {
-                            "text": text,
-                            "details": details_bson(&after.details)?,
-                            "terms": message_terms(&after),
-                            "unpublished": true,
-                            "changed_at": now_ms(),
-                        },
-                        "$inc": { "version": 1 },
-                    },
+                    marked(doc! {
+                        "text": text,
+                        "details": details_bson(&after.details)?,
+                        "terms": message_terms(&after),
+                    }),
                 )
                 .await
                 .map_err(map_err)?;

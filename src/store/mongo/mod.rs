@@ -53,7 +53,7 @@ use crate::model::{
 };
 use contacts::COPY_STALE;
 use docs::*;
-use publish::{AWAITS_TARGET, COUNTED_BY, RECOUNTS_BEGUN};
+use publish::{AWAITS_TARGET, COUNTED_BY, RECOUNTS_BEGUN, marked};
 use workflow::*;
 
 /// Documents whose publication is this old are assumed abandoned by a crashed writer.

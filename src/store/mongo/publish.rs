@@ -19,6 +19,14 @@ pub(super) const AWAITS_TARGET: &str = "awaits_target";
 /// after this many newer ones.
 const AWAITING_CAP: i32 = 32;
 
+/// The update that makes a change one to publish: `set`, with the `unpublished` mark and
+/// its time, and the version bump on which the mark's clearing is guarded.
+pub(super) fn marked(mut set: Document) -> Document {
+    set.insert("unpublished", true);
+    set.insert("changed_at", now_ms());
+    doc! { "$set": set, "$inc": { "version": 1 } }
+}
+
 /// What a recount of the unread did.
 enum Recount {
     /// The count was right already.

@@ -54,8 +54,6 @@ impl WorkflowStore for MongoStore {
             "status": next.status.as_str(),
             "assignee": user_ref_bson(&next.assignee),
             "labels": next.labels.clone(),
-            "unpublished": true,
-            "changed_at": now_ms(),
         };
         let mut unset = doc! {};
         match next.snoozed_until {
@@ -66,7 +64,7 @@ impl WorkflowStore for MongoStore {
             Some(a) => set.insert("last_change", to_json(a)?),
             None => unset.insert("last_change", ""),
         };
-        let mut update = doc! { "$set": set, "$inc": { "version": 1 } };
+        let mut update = marked(set);
         if !unset.is_empty() {
             update.insert("$unset", unset);
         }
@@ -127,15 +125,10 @@ impl WorkflowStore for MongoStore {
         let id = self
             .ensure_conversation(inbox_id, &contact_id, created)
             .await?;
+        let mut update = marked(doc! {});
+        update.insert("$max", doc! { "last_activity_at": now_ms() });
         self.coll("conversations")
-            .update_one(
-                doc! { "_id": &id },
-                doc! {
-                    "$max": { "last_activity_at": now_ms() },
-                    "$set": { "unpublished": true, "changed_at": now_ms() },
-                    "$inc": { "version": 1 },
-                },
-            )
+            .update_one(doc! { "_id": &id }, update)
             .await
             .map_err(map_err)?;
         self.publish_conversation(&id).await?;
