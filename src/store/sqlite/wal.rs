@@ -80,9 +80,13 @@ pub(super) fn checkpoint_loop(
             let Some(now) = passive(&conn) else {
                 break;
             };
-            // Fewer frames than before: the WAL started over meanwhile.
             let added = now - log;
             log = now;
+            // Fewer frames than before: the WAL started over meanwhile, and the writer
+            // has nothing to catch up on.
+            if added < 0 {
+                break;
+            }
             if added <= WRITER_SHARE {
                 catch_up.0.store(true, Ordering::Release);
                 break;
