@@ -326,7 +326,7 @@ impl AccountStore for SqliteStore {
         let hash = token_hash.to_string();
         self.write(move |tx| {
             tx.conn
-                .execute("DELETE FROM sessions WHERE token_hash = ?1", [hash])
+                .execute("DELETE FROM sessions WHERE token_hash = ?1", [&hash])
                 .map_err(map_err)?;
             Ok(())
         })
@@ -337,7 +337,7 @@ impl AccountStore for SqliteStore {
         let user_id = user_id.to_string();
         self.write(move |tx| {
             tx.conn
-                .execute("DELETE FROM sessions WHERE user_id = ?1", [user_id])
+                .execute("DELETE FROM sessions WHERE user_id = ?1", [&user_id])
                 .map_err(map_err)?;
             Ok(())
         })

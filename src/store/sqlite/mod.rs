@@ -1,9 +1,9 @@
 //! The embedded store: one SQLite file in WAL mode.
 //!
-//! All writes go through one writer thread. It takes whatever jobs are queued, runs each in
-//! its own savepoint inside one transaction and commits them together (group commit), so
-//! a burst of webhooks costs one disk sync rather than one each, and a failing job never
-//! takes its neighbours down. A job's caller hears back only after the commit, so nothing
+//! All writes go through one writer thread. It takes whatever jobs are queued, runs them
+//! in one transaction and commits them together (group commit), so a burst of webhooks
+//! costs one disk sync rather than one each; should a job fail, the batch runs again with
+//! each job in its own savepoint, so a failing job never takes its neighbours down. A job's caller hears back only after the commit, so nothing
 //! is acknowledged that is not durable. Reads use a small pool of read-only connections,
 //! which WAL lets run beside the writer.
 
@@ -17,6 +17,7 @@ mod schema;
 mod wal;
 mod webhooks;
 mod workflow;
+mod writer;
 
 pub use wal::WalOptions;
 
@@ -45,6 +46,7 @@ use crate::model::{
 use jobs::*;
 use rows::*;
 use schema::*;
+use writer::{WriteJob, WriteTask, writer_loop};
 
 /// How hard SQLite syncs. `Normal` (the default) survives a killed process, `kill -9`
 /// included, because WAL frames reach the OS before a commit returns; `Full` also
@@ -147,12 +149,16 @@ impl SqliteStore {
 
     async fn write<R, F>(&self, f: F) -> StoreResult<R>
     where
-        F: FnOnce(&Tx) -> StoreResult<R> + Send + 'static,
+        F: Fn(&Tx) -> StoreResult<R> + Send + 'static,
         R: Send + 'static,
     {
         let (reply, rx) = oneshot::channel();
         self.writer
-            .send(Box::new(WriteTask { f, reply }))
+            .send(Box::new(WriteTask {
+                f,
+                result: None,
+                reply,
+            }))
             .await
             .map_err(|_| StoreError::Unavailable("the SQLite writer has stopped".into()))?;
         rx.await
@@ -323,117 +329,6 @@ impl Tx<'_> {
             .ok_or(StoreError::NotFound("conversation"))?;
         self.append_event(&c.inbox_id, EventKind::ConversationUpdated, to_json(&c)?)?;
         Ok(c)
-    }
-}
-
-type Completion = Box<dyn FnOnce(Option<StoreError>) + Send>;
-
-trait WriteJob: Send {
-    /// Runs inside the open transaction; the completion is called once the commit's
-    /// outcome is known.
-    fn run(self: Box<Self>, tx: &Tx) -> (bool, Completion);
-    /// Reports `error` without running.
-    fn fail(self: Box<Self>, error: StoreError);
-}
-
-struct WriteTask<F, R> {
-    f: F,
-    reply: oneshot::Sender<StoreResult<R>>,
-}
-
-impl<F, R> WriteJob for WriteTask<F, R>
-where
-    F: FnOnce(&Tx) -> StoreResult<R> + Send,
-    R: Send + 'static,
-{
-    fn run(self: Box<Self>, tx: &Tx) -> (bool, Completion) {
-        let WriteTask { f, reply } = *self;
-        let result = catch_unwind(AssertUnwindSafe(|| f(tx)))
-            .unwrap_or_else(|_| Err(StoreError::Corrupt("a write panicked".into())));
-        let ok = result.is_ok();
-        let done = move |commit_error: Option<StoreError>| {
-            let outcome = match commit_error {
-                Some(e) if ok => Err(e),
-                _ => result,
-            };
-            // The caller may have gone away; the write stands regardless.
-            let _ = reply.send(outcome);
-        };
-        (ok, Box::new(done))
-    }
-
-    fn fail(self: Box<Self>, error: StoreError) {
-        let _ = self.reply.send(Err(error));
-    }
-}
-
-fn writer_loop(
-    conn: Connection,
-    mut rx: mpsc::Receiver<Box<dyn WriteJob>>,
-    commits: Arc<Notify>,
-    committed: Arc<Mutex<Vec<Event>>>,
-    catch_up: wal::CatchUp,
-) {
-    while let Some(first) = rx.blocking_recv() {
-        let mut batch = vec![first];
-        while batch.len() < MAX_BATCH {
-            match rx.try_recv() {
-                Ok(job) => batch.push(job),
-                Err(_) => break,
-            }
-        }
-        catch_up.take(&conn);
-        if let Err(err) = exec(&conn, "BEGIN IMMEDIATE", []) {
-            tracing::error!(error = %err, "SQLite: cannot begin a transaction");
-            for job in batch {
-                job.fail(err.clone());
-            }
-            continue;
-        }
-        let tx = Tx {
-            conn: &conn,
-            appended: RefCell::new(Vec::new()),
-        };
-        let mut completions = Vec::with_capacity(batch.len());
-        for job in batch {
-            // Through the statement cache: parsing these two anew for every job showed in
-            // the writer's profile.
-            let _ = exec(&conn, "SAVEPOINT job", []);
-            let before = tx.appended.borrow().len();
-            let (ok, done) = job.run(&tx);
-            if ok {
-                let _ = exec(&conn, "RELEASE job", []);
-            } else {
-                let _ = conn.execute_batch("ROLLBACK TO job; RELEASE job");
-                tx.appended.borrow_mut().truncate(before);
-            }
-            completions.push(done);
-        }
-        let commit_error = index_pending(&conn)
-            .and_then(|()| exec(&conn, "COMMIT", []))
-            .err()
-            .map(|err| {
-                let _ = conn.execute_batch("ROLLBACK");
-                tracing::error!(error = %err, "SQLite: commit failed");
-                err
-            });
-        let appended = tx.appended.into_inner();
-        let notify = commit_error.is_none() && !appended.is_empty();
-        if notify && let Ok(mut staged) = committed.lock() {
-            // Bounded: the hub takes everything on each wake-up. Should it fall behind,
-            // the stage starts over, and the hub, seeing it does not continue from its
-            // head, reads the log instead.
-            if staged.len() >= MAX_STAGED {
-                staged.clear();
-            }
-            staged.extend(appended);
-        }
-        for done in completions {
-            done(commit_error.clone());
-        }
-        if notify {
-            commits.notify_one();
-        }
     }
 }
 

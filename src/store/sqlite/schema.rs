@@ -52,7 +52,7 @@ pub(super) fn migrate(conn: &Connection) -> StoreResult<()> {
 }
 
 /// The search index is written once per group commit instead of once per message. Each
-/// write job runs in a savepoint, and FTS5 flushes what it holds in memory to a new
+/// write job ran in a savepoint then, and FTS5 flushes what it holds in memory to a new
 /// segment of its own at every savepoint, so each message became a segment, merged again
 /// later: a fifth of the writer's time at 3,000 webhooks/s. The triggers now only note the
 /// message (`messages_fts_pending`) and the writer indexes the noted ones just before it

@@ -79,7 +79,7 @@ impl WebhookStore for SqliteStore {
         let id = id.to_string();
         self.write(move |tx| {
             tx.conn
-                .execute("DELETE FROM webhook_subscriptions WHERE id = ?1", [id])
+                .execute("DELETE FROM webhook_subscriptions WHERE id = ?1", [&id])
                 .map(|n| n > 0)
                 .map_err(map_err)
         })

@@ -44,7 +44,7 @@ impl WorkflowStore for SqliteStore {
             if changed == 0 {
                 return Ok(None);
             }
-            if let Some((aid, at, data)) = activity {
+            if let Some((aid, at, data)) = &activity {
                 exec(tx.conn, "INSERT INTO activities (id, conversation_id, at, data) VALUES (?1, ?2, ?3, ?4)",
                         params![aid, id, at, data],)?;
             }
@@ -304,7 +304,7 @@ impl WorkflowStore for SqliteStore {
     async fn delete_canned_response(&self, id: &str) -> StoreResult<bool> {
         let id = id.to_string();
         self.write(move |tx| {
-            exec(tx.conn, "DELETE FROM canned_responses WHERE id = ?1", [id]).map(|n| n > 0)
+            exec(tx.conn, "DELETE FROM canned_responses WHERE id = ?1", [&id]).map(|n| n > 0)
         })
         .await
     }
@@ -316,7 +316,7 @@ impl WorkflowStore for SqliteStore {
                 .query_row(
                     "INSERT INTO meta (key, value) VALUES (?1, 1) \
                      ON CONFLICT (key) DO UPDATE SET value = value + 1 RETURNING value",
-                    [key],
+                    [&key],
                     |r| r.get(0),
                 )
                 .map_err(map_err)
