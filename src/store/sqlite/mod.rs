@@ -3,9 +3,10 @@
 //! All writes go through one writer thread. It takes whatever jobs are queued, runs them
 //! in one transaction and commits them together (group commit), so a burst of webhooks
 //! costs one disk sync rather than one each; should a job fail, the batch runs again with
-//! each job in its own savepoint, so a failing job never takes its neighbours down. A job's caller hears back only after the commit, so nothing
-//! is acknowledged that is not durable. Reads use a small pool of read-only connections,
-//! which WAL lets run beside the writer.
+//! each job in its own savepoint, so a failing job never takes its neighbours down. A
+//! job's caller hears back only after the commit, so nothing is acknowledged that is not
+//! durable. Reads use a small pool of read-only connections, which WAL lets run beside
+//! the writer.
 
 mod accounts;
 mod audit;
@@ -147,6 +148,8 @@ impl SqliteStore {
         })
     }
 
+    /// Runs `f` on the writer, in the next group commit; answers once that committed.
+    /// `f` may run twice (see `writer::run_batch`), so it only writes to the database.
     async fn write<R, F>(&self, f: F) -> StoreResult<R>
     where
         F: Fn(&Tx) -> StoreResult<R> + Send + 'static,
