@@ -91,10 +91,10 @@ pub(super) fn writer_loop(
 }
 
 /// Runs `batch` in one transaction and commits it; returns the events it appended. Each
-/// job first runs straight in the transaction: a savepoint per job copied every page the
-/// job touched into its journal, an eighth of the writer's time. Should one fail, the
-/// transaction is rolled back and every job runs again in a savepoint of its own, so the
-/// failing one is undone alone and never takes its neighbours down.
+/// job first runs straight in the transaction, since a savepoint per job copied every
+/// page the job touched into its journal first (README, "Where the writer's time goes").
+/// Should one fail, the transaction is rolled back and every job runs again in a
+/// savepoint of its own, so the failing one is undone alone and its neighbours commit.
 fn run_batch(conn: &Connection, batch: &mut [Box<dyn WriteJob>]) -> StoreResult<Vec<Event>> {
     let tx = Tx {
         conn,
